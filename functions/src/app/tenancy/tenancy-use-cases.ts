@@ -1,0 +1,112 @@
+/**
+ * Tenancy use cases: validate, decide, persist through the repository port. No transport here:
+ * the RPC handler decodes requests and applies idempotency around the mutating calls.
+ */
+import { randomBytes } from 'node:crypto';
+import { TallyError, invalidField } from '../../domain/errors.js';
+import { idPrefixes, newId } from '../../domain/ids.js';
+import { apiKeySecretFromBytes, hashApiKeySecret } from '../../domain/tenancy/api-key-secret.js';
+import type { Role } from '../../domain/tenancy/role.js';
+import { apiKeyNameLengthMax, tenantNameLengthMax, type ApiKeyRecord, type Tenant } from '../../domain/tenancy/tenant.js';
+import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { Clock } from '../../ports/clock.js';
+import type { Page, TenancyRepository } from '../../ports/tenancy-repository.js';
+
+export const apiKeysPageSizeMax = 100;
+export const apiKeysPageSizeDefault = 50;
+
+export interface TenancyDeps {
+  repo: TenancyRepository;
+  clock: Clock;
+}
+
+/** A key as returned once at creation: the record plus its secret. */
+export interface CreatedApiKey {
+  record: ApiKeyRecord;
+  secret: string;
+}
+
+function requireName(field: string, value: string, lengthMax: number): string {
+  const name = value.trim();
+  if (name === '') throw invalidField(field, 'required', 'FIELD_REQUIRED');
+  if (name.length > lengthMax) throw invalidField(field, `at most ${lengthMax} characters`);
+  if (/[\u0000-\u001f\u007f]/.test(name)) throw invalidField(field, 'must not contain control characters');
+  return name;
+}
+
+function mintKey(tenantId: string, name: string, role: Role, nowMs: number, trace: TraceIds): CreatedApiKey {
+  const secret = apiKeySecretFromBytes(randomBytes(32));
+  return {
+    secret,
+    record: {
+      id: newId(idPrefixes.apiKey),
+      tenantId,
+      name,
+      role,
+      secretHash: hashApiKeySecret(secret),
+      secretLast4: secret.slice(-4),
+      createdAtMs: nowMs,
+      revokedAtMs: null,
+      ...trace,
+    },
+  };
+}
+
+/** Validates CreateTenant input; separate so that bad input is refused before idempotency. */
+export function validateCreateTenant(input: { name: string }): { name: string } {
+  return { name: requireName('name', input.name, tenantNameLengthMax) };
+}
+
+export async function createTenant(deps: TenancyDeps, input: { name: string }, trace: TraceIds): Promise<{ tenant: Tenant; ownerKey: CreatedApiKey }> {
+  const { name } = validateCreateTenant(input);
+  const nowMs = deps.clock.nowMs();
+  const tenant: Tenant = { id: newId(idPrefixes.tenant), name, createdAtMs: nowMs, ...trace };
+  const ownerKey = mintKey(tenant.id, 'owner (created with tenant)', 'owner', nowMs, trace);
+  await deps.repo.createTenant(tenant, ownerKey.record);
+  return { tenant, ownerKey };
+}
+
+export async function getTenant(deps: TenancyDeps, tenantId: string, requestedId: string): Promise<Tenant> {
+  // Another tenant's id answers NOT_FOUND, exactly like an id that does not exist: no probing.
+  if (requestedId !== '' && requestedId !== tenantId) throw new TallyError('NOT_FOUND', `tenant ${requestedId} not found`, { field: 'tenant_id' });
+  const tenant = await deps.repo.getTenant(tenantId);
+  if (!tenant) throw new TallyError('NOT_FOUND', `tenant ${tenantId} not found`);
+  return tenant;
+}
+
+export function validateCreateApiKey(input: { name: string; role: Role | undefined }): { name: string; role: Role } {
+  const name = requireName('name', input.name, apiKeyNameLengthMax);
+  if (input.role === undefined) throw invalidField('role', 'required: ROLE_OWNER, ROLE_DEVELOPER or ROLE_VIEWER', 'FIELD_REQUIRED');
+  return { name, role: input.role };
+}
+
+export async function createApiKey(deps: TenancyDeps, tenantId: string, input: { name: string; role: Role }, trace: TraceIds): Promise<CreatedApiKey> {
+  const key = mintKey(tenantId, input.name, input.role, deps.clock.nowMs(), trace);
+  await deps.repo.createApiKey(key.record);
+  return key;
+}
+
+export function validateApiKeyId(keyId: string): string {
+  if (keyId === '') throw invalidField('api_key_id', 'required', 'FIELD_REQUIRED');
+  if (!/^key_[A-Za-z0-9_-]{1,64}$/.test(keyId)) throw invalidField('api_key_id', 'not an API key id (key_...)');
+  return keyId;
+}
+
+export async function revokeApiKey(deps: TenancyDeps, tenantId: string, keyId: string): Promise<ApiKeyRecord> {
+  const revoked = await deps.repo.revokeApiKey(tenantId, validateApiKeyId(keyId), deps.clock.nowMs());
+  if (!revoked) throw new TallyError('NOT_FOUND', `API key ${keyId} not found`, { field: 'api_key_id' });
+  return revoked;
+}
+
+export function validatePageSize(pageSize: number): number {
+  if (pageSize === 0) return apiKeysPageSizeDefault;
+  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > apiKeysPageSizeMax) {
+    throw invalidField('page_size', `must be in 1..${apiKeysPageSizeMax}`);
+  }
+  return pageSize;
+}
+
+export async function listApiKeys(deps: TenancyDeps, tenantId: string, input: { pageSize: number; pageToken: string }): Promise<Page<ApiKeyRecord>> {
+  const pageSize = validatePageSize(input.pageSize);
+  return deps.repo.listApiKeys(tenantId, pageSize, input.pageToken === '' ? undefined : input.pageToken);
+}

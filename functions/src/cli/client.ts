@@ -1,0 +1,22 @@
+/** A typed ConnectRPC client for Tally over real HTTP (the CLI, tests and benches use it). */
+import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
+import { createConnectTransport } from '@connectrpc/connect-node';
+import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
+
+export interface TallyClient {
+  tenancy: Client<typeof TenancyService>;
+}
+
+export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
+  const auth: Interceptor = (next) => (req) => {
+    if (credential) req.header.set('authorization', `Bearer ${credential}`);
+    return next(req);
+  };
+  const transport = createConnectTransport({
+    baseUrl,
+    httpVersion: '1.1',
+    useBinaryFormat: options.useBinaryFormat ?? false,
+    interceptors: [auth],
+  });
+  return { tenancy: createClient(TenancyService, transport) };
+}

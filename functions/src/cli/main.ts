@@ -1,0 +1,153 @@
+/**
+ * The `tally` command. Targets the stack `npm start` wrote to .tally/stack.json unless --api-url
+ * and --api-key (or TALLY_API_URL / TALLY_API_KEY) say otherwise. Human tables by default, --json
+ * for machines; exit code 0 only on success.
+ */
+import { randomUUID } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { ConnectError } from '@connectrpc/connect';
+import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { readStackState, stateFile } from '../../../emulators/state-file.js';
+import { ErrorInfoSchema } from '../gen/tally/errors/v1/errors_pb.js';
+import { Role, type ApiKey } from '../gen/tally/tenancy/v1/tenancy_pb.js';
+import { createTallyClient } from './client.js';
+
+interface GlobalOptions { apiUrl?: string; apiKey?: string; json?: boolean }
+
+class CliError extends Error {}
+
+function target(opts: GlobalOptions, admin = false): { url: string; key: string } {
+  const state = readStackState();
+  const url = opts.apiUrl ?? process.env.TALLY_API_URL ?? state?.apiUrl;
+  const key = opts.apiKey ?? (admin ? process.env.TALLY_ADMIN_KEY ?? state?.adminKey : process.env.TALLY_API_KEY ?? state?.demoApiKey);
+  if (!url) throw new CliError(`no running stack found (${stateFile} is missing): start one with "npm start" or pass --api-url`);
+  if (!key) throw new CliError(admin ? 'no admin key: pass --api-key or set TALLY_ADMIN_KEY' : 'no API key: pass --api-key or set TALLY_API_KEY');
+  return { url, key };
+}
+
+const roleNames: Record<string, Role> = { owner: Role.OWNER, developer: Role.DEVELOPER, viewer: Role.VIEWER };
+const roleName = (role: Role): string => Object.entries(roleNames).find(([, r]) => r === role)?.[0] ?? 'unknown';
+const iso = (t: Timestamp | undefined): string => (t ? timestampDate(t).toISOString() : '');
+
+function keyJson(k: ApiKey): Record<string, unknown> {
+  return {
+    id: k.id, tenantId: k.tenantId, name: k.name, role: roleName(k.role),
+    ...(k.secret ? { secret: k.secret } : {}), secretLast4: k.secretLast4,
+    createTime: iso(k.createTime), revokeTime: k.revokeTime ? iso(k.revokeTime) : null,
+  };
+}
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  const cells = rows.map((r) => columns.map((c) => String(r[c] ?? '')));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
+}
+
+function output(opts: GlobalOptions, json: unknown, human: string): void {
+  process.stdout.write(`${opts.json ? JSON.stringify(json, null, 2) : human}\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tally')
+    .description('Tally command line: manage tenants and API keys of a running Tally stack')
+    .addOption(new Option('--api-url <url>', 'API base URL (default: the npm start stack)'))
+    .addOption(new Option('--api-key <key>', 'API key (default: the demo tenant key; admin key for tenant create)'))
+    .option('--json', 'print JSON for machines')
+    .showHelpAfterError()
+    .exitOverride();
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+
+  const tenant = program.command('tenant').description('tenants (merchants of the platform)');
+  tenant.command('create')
+    .description('create a tenant and print its id and a fresh owner API key (platform admin)')
+    .requiredOption('--name <name>', 'display name')
+    .option('--idempotency-key <key>', 'idempotency key (default: a new random one)')
+    .action(async (opts: { name: string; idempotencyKey?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g, true);
+      const res = await createTallyClient(url, key).tenancy.createTenant({ name: opts.name, idempotencyKey: opts.idempotencyKey ?? randomUUID() });
+      output(g, { tenant: { id: res.tenant?.id, name: res.tenant?.name }, ownerApiKey: res.ownerApiKey ? keyJson(res.ownerApiKey) : null },
+        `tenant ${res.tenant?.id} "${res.tenant?.name}" created\nowner API key (shown once): ${res.ownerApiKey?.secret || '(replayed request: secret not shown again)'}`);
+    });
+  tenant.command('get')
+    .description("show the API key's tenant")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g);
+      const { tenant: t } = await createTallyClient(url, key).tenancy.getTenant({});
+      output(g, { id: t?.id, name: t?.name, createTime: iso(t?.createTime) }, table([{ id: t?.id, name: t?.name, created: iso(t?.createTime) }], ['id', 'name', 'created']));
+    });
+
+  const apikey = program.command('apikey').description('API keys of the current tenant');
+  apikey.command('create')
+    .description('create an API key; its secret is printed once')
+    .requiredOption('--name <name>', 'label')
+    .addOption(new Option('--role <role>', 'role').choices(Object.keys(roleNames)).default('developer'))
+    .option('--idempotency-key <key>', 'idempotency key (default: a new random one)')
+    .action(async (opts: { name: string; role: string; idempotencyKey?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g);
+      const { apiKey } = await createTallyClient(url, key).tenancy.createApiKey({ name: opts.name, role: roleNames[opts.role], idempotencyKey: opts.idempotencyKey ?? randomUUID() });
+      output(g, apiKey ? keyJson(apiKey) : null, `API key ${apiKey?.id} (${opts.role}) created\nsecret (shown once): ${apiKey?.secret || '(replayed request: secret not shown again)'}`);
+    });
+  apikey.command('list')
+    .description('list API keys, newest first (never their secrets)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g);
+      const client = createTallyClient(url, key);
+      const keys: ApiKey[] = [];
+      let pageToken = '';
+      // Bounded: at most 100 pages of 100 keys.
+      for (let page = 0; page < 100; page++) {
+        const res = await client.tenancy.listApiKeys({ pageSize: 100, pageToken });
+        keys.push(...res.apiKeys);
+        pageToken = res.nextPageToken;
+        if (pageToken === '') break;
+      }
+      const rows = keys.map(keyJson);
+      output(g, rows, table(rows.map((r) => ({ ...r, secret: `...${String(r.secretLast4)}`, status: r.revokeTime ? 'revoked' : 'active' })), ['id', 'name', 'role', 'secret', 'status', 'createTime']));
+    });
+  apikey.command('revoke')
+    .description('revoke an API key (takes effect at once; revoking twice is harmless)')
+    .argument('<keyId>', 'the key id, key_...')
+    .option('--idempotency-key <key>', 'idempotency key (default: a new random one)')
+    .action(async (keyId: string, opts: { idempotencyKey?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g);
+      const { apiKey } = await createTallyClient(url, key).tenancy.revokeApiKey({ apiKeyId: keyId, idempotencyKey: opts.idempotencyKey ?? randomUUID() });
+      output(g, apiKey ? keyJson(apiKey) : null, `API key ${apiKey?.id} revoked at ${iso(apiKey?.revokeTime)}`);
+    });
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const wantsJson = argv.includes('--json');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    const commanderCode = (error as { code?: string }).code;
+    if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' || commanderCode === 'commander.help') return 0;
+    if (commanderCode?.startsWith('commander.')) return 2;
+    let payload: { code: string; reason: string; message: string; metadata?: Record<string, string> };
+    if (error instanceof ConnectError) {
+      const info = error.findDetails(ErrorInfoSchema)[0];
+      payload = { code: codeName(error.code), reason: info?.reason ?? '', message: error.rawMessage, metadata: info?.metadata ?? {} };
+    } else {
+      payload = { code: 'cli', reason: '', message: (error as Error).message };
+    }
+    if (wantsJson) process.stdout.write(`${JSON.stringify({ error: payload }, null, 2)}\n`);
+    else process.stderr.write(`error: ${payload.code}${payload.reason ? ` ${payload.reason}` : ''}: ${payload.message}\n`);
+    return 1;
+  }
+}
+
+function codeName(code: number): string {
+  const names = ['ok', 'canceled', 'unknown', 'invalid_argument', 'deadline_exceeded', 'not_found', 'already_exists', 'permission_denied',
+    'resource_exhausted', 'failed_precondition', 'aborted', 'out_of_range', 'unimplemented', 'internal', 'unavailable', 'data_loss', 'unauthenticated'];
+  return names[code] ?? String(code);
+}

@@ -1,0 +1,75 @@
+/**
+ * The composition root: builds adapters once per process from the parsed config and hands each
+ * handler what it needs. Entry points (index.ts, the local stack, tests) call this and nothing else.
+ */
+import type { Firestore } from '@google-cloud/firestore';
+import { getApps, initializeApp } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
+import { createAuthenticator, type Authenticator } from './app/auth/authenticate.js';
+import { createFirestore } from './adapters/firestore/firestore-client.js';
+import { createFirestoreIdempotencyStore } from './adapters/firestore/idempotency-store.js';
+import { createFirestoreTenancyRepository } from './adapters/firestore/tenancy-repository.js';
+import { TenancyService } from './gen/tally/tenancy/v1/tenancy_pb.js';
+import { createApiHandler, type NodeHandler } from './handlers/http/api-handler.js';
+import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rpc/rpc-context.js';
+import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
+import type { Config } from './platform/config/config.js';
+import type { IdempotencyOptions } from './platform/idempotency/idempotency.js';
+import { createLogger, type Logger } from './platform/telemetry/logger.js';
+import { initTelemetry, type Telemetry } from './platform/telemetry/tracing.js';
+import { systemClock, type Clock } from './ports/clock.js';
+import type { IdTokenVerifier } from './ports/id-token-verifier.js';
+
+export interface Services {
+  config: Config;
+  db: Firestore;
+  clock: Clock;
+  logger: Logger;
+  telemetry: Telemetry;
+  authenticator: Authenticator;
+  idempotency: IdempotencyOptions;
+  /** The `api` HTTP handler: every ConnectRPC service behind one port. */
+  api: NodeHandler;
+}
+
+function firebaseIdTokenVerifier(projectId: string): IdTokenVerifier {
+  const app = getApps()[0] ?? initializeApp({ projectId });
+  const auth = getAuth(app);
+  return {
+    async verify(idToken) {
+      const decoded = await auth.verifyIdToken(idToken);
+      return { uid: decoded.uid, claims: decoded };
+    },
+  };
+}
+
+export function composeServices(config: Config, overrides: { clock?: Clock; logger?: Logger } = {}): Services {
+  const telemetry = initTelemetry(config);
+  const logger = overrides.logger ?? createLogger({ projectId: config.projectId, level: config.logLevel });
+  const clock = overrides.clock ?? systemClock;
+  const db = createFirestore(config.projectId);
+  const repo = createFirestoreTenancyRepository(db);
+  const authenticator = createAuthenticator({
+    repo,
+    idTokens: firebaseIdTokenVerifier(config.projectId),
+    clock,
+    platformAdminKeySha256: config.platformAdminKeySha256,
+    cacheTtlMs: config.authCacheTtlMs,
+    cacheEntriesMax: config.authCacheEntriesMax,
+  });
+  const idempotency: IdempotencyOptions = {
+    store: createFirestoreIdempotencyStore(db),
+    clock,
+    leaseMs: config.idempotencyLeaseMs,
+    retentionMs: config.idempotencyRetentionMs,
+    waitMs: config.idempotencyWaitMs,
+  };
+  const api = createApiHandler({
+    requestBodyBytesMax: config.requestBodyBytesMax,
+    interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
+    routes: (router) => {
+      router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator }));
+    },
+  });
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, api };
+}

@@ -1,0 +1,27 @@
+import type { Role } from './role.js';
+
+/** A tenant: one merchant of the platform. Everything it owns lives under `tenants/{id}`. */
+export interface Tenant {
+  id: string;
+  name: string;
+  createdAtMs: number;
+  traceId: string;
+  spanId: string;
+}
+
+/** An API key as stored: never the secret, only its hash and last four characters. */
+export interface ApiKeyRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  role: Role;
+  secretHash: string;
+  secretLast4: string;
+  createdAtMs: number;
+  revokedAtMs: number | null;
+  traceId: string;
+  spanId: string;
+}
+
+export const tenantNameLengthMax = 200;
+export const apiKeyNameLengthMax = 100;

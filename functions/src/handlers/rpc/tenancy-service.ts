@@ -1,0 +1,113 @@
+/** TenancyService: decode, authorize, call the use cases, encode. Mutations run idempotently. */
+import { clone, create, toBinary, fromBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { requirePlatformAdmin, requireTenantRole, type Authenticator } from '../../app/auth/authenticate.js';
+import * as tenancy from '../../app/tenancy/tenancy-use-cases.js';
+import { apiKeyToProto, roleFromProto, tenantToProto } from '../../adapters/proto/tenancy-mapping.js';
+import {
+  CreateApiKeyRequestSchema,
+  CreateApiKeyResponseSchema,
+  CreateTenantRequestSchema,
+  RevokeApiKeyRequestSchema,
+  CreateTenantResponseSchema,
+  RevokeApiKeyResponseSchema,
+  TenancyService,
+} from '../../gen/tally/tenancy/v1/tenancy_pb.js';
+import { resolveIdempotencyKey, runIdempotently, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
+import { currentTraceIds } from '../../platform/telemetry/tracing.js';
+import { principalOf } from './rpc-context.js';
+
+export interface TenancyServiceDeps extends tenancy.TenancyDeps {
+  idempotency: IdempotencyOptions;
+  authenticator: Authenticator;
+}
+
+/** Runs `execute` under the request's idempotency key; the stored copy has secrets stripped. */
+export function idempotentRpc<Req extends DescMessage, Res extends DescMessage>(
+  deps: { idempotency: IdempotencyOptions },
+  ctx: HandlerContext,
+  scope: string,
+  request: { schema: Req; message: MessageShape<Req> & { idempotencyKey: string } },
+  response: { schema: Res; redact: (res: MessageShape<Res>) => MessageShape<Res> },
+  execute: () => Promise<MessageShape<Res>>,
+): Promise<MessageShape<Res>> {
+  const key = resolveIdempotencyKey(request.message.idempotencyKey, ctx.requestHeader.get('idempotency-key'));
+  const canonical = create(request.schema, { ...request.message, idempotencyKey: '' } as never);
+  return runIdempotently(deps.idempotency, {
+    scope,
+    method: `${ctx.service.typeName}/${ctx.method.name}`,
+    key,
+    requestBytes: toBinary(request.schema, canonical),
+    execute,
+    encodeForStorage: (res) => toBinary(response.schema, response.redact(res)),
+    decode: (bytes) => fromBinary(response.schema, bytes),
+  });
+}
+
+/** API key secrets are shown once: the stored copy of a response never holds one. */
+function withoutSecret<S extends DescMessage, F extends string>(schema: S, field: F) {
+  return (res: MessageShape<S>): MessageShape<S> => {
+    const copy = clone(schema, res) as MessageShape<S> & Record<F, { secret: string } | undefined>;
+    const key = copy[field];
+    if (key) key.secret = '';
+    return copy;
+  };
+}
+
+export function createTenancyServiceImpl(deps: TenancyServiceDeps): ServiceImpl<typeof TenancyService> {
+  return {
+    async createTenant(req, ctx) {
+      requirePlatformAdmin(principalOf(ctx));
+      tenancy.validateCreateTenant(req);
+      return idempotentRpc(
+        deps, ctx, '_platform',
+        { schema: CreateTenantRequestSchema, message: req },
+        { schema: CreateTenantResponseSchema, redact: withoutSecret(CreateTenantResponseSchema, 'ownerApiKey') },
+        async () => {
+          const { tenant, ownerKey } = await tenancy.createTenant(deps, req, currentTraceIds());
+          return create(CreateTenantResponseSchema, { tenant: tenantToProto(tenant), ownerApiKey: apiKeyToProto(ownerKey.record, ownerKey.secret) });
+        },
+      );
+    },
+
+    async getTenant(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
+      return { tenant: tenantToProto(await tenancy.getTenant(deps, tenantId, req.tenantId)) };
+    },
+
+    async createApiKey(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'owner');
+      const input = tenancy.validateCreateApiKey({ name: req.name, role: roleFromProto(req.role) });
+      return idempotentRpc(
+        deps, ctx, tenantId,
+        { schema: CreateApiKeyRequestSchema, message: req },
+        { schema: CreateApiKeyResponseSchema, redact: withoutSecret(CreateApiKeyResponseSchema, 'apiKey') },
+        async () => {
+          const key = await tenancy.createApiKey(deps, tenantId, input, currentTraceIds());
+          return create(CreateApiKeyResponseSchema, { apiKey: apiKeyToProto(key.record, key.secret) });
+        },
+      );
+    },
+
+    async revokeApiKey(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'owner');
+      tenancy.validateApiKeyId(req.apiKeyId);
+      return idempotentRpc(
+        deps, ctx, tenantId,
+        { schema: RevokeApiKeyRequestSchema, message: req },
+        { schema: RevokeApiKeyResponseSchema, redact: (res) => res },
+        async () => {
+          const key = await tenancy.revokeApiKey(deps, tenantId, req.apiKeyId);
+          deps.authenticator.forget(key.secretHash);
+          return create(RevokeApiKeyResponseSchema, { apiKey: apiKeyToProto(key) });
+        },
+      );
+    },
+
+    async listApiKeys(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'developer');
+      const page = await tenancy.listApiKeys(deps, tenantId, req);
+      return { apiKeys: page.items.map((k) => apiKeyToProto(k)), nextPageToken: page.nextCursor ?? '' };
+    },
+  };
+}

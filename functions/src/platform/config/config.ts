@@ -1,0 +1,73 @@
+/**
+ * Configuration, parsed once at start-up from the environment. Every limit has an explicit bound
+ * (TIGER_STYLE: put a limit on everything); a value outside its bound stops start-up with a message
+ * naming the variable, instead of surfacing later as odd behaviour.
+ */
+export interface Config {
+  /** GCP project id; `demo-*` keeps the emulators offline. */
+  projectId: string;
+  /** Largest request body the API accepts, in bytes. */
+  requestBodyBytesMax: number;
+  /** How long an idempotency record is kept (Firestore TTL); at least 24 h. */
+  idempotencyRetentionMs: number;
+  /** How long a request holds its idempotency key before another may take over. */
+  idempotencyLeaseMs: number;
+  /** How long a duplicate waits for the first request with its key to finish. */
+  idempotencyWaitMs: number;
+  /** How long a verified API key stays cached in one instance (bounds revocation delay elsewhere). */
+  authCacheTtlMs: number;
+  /** Most API keys cached per instance. */
+  authCacheEntriesMax: number;
+  /** SHA-256 (hex) of the platform admin key, or empty when admin calls are disabled. */
+  platformAdminKeySha256: string;
+  /** Where spans go: `none`, `memory` (tests) or `cloud-trace` (deployed). */
+  traceExporter: 'none' | 'memory' | 'cloud-trace';
+  /** Lowest log severity written. */
+  logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function intInRange(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name}=${raw}: expected an integer`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name}=${raw}: must be in [${min}, ${max}]`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name}=${raw}: must be one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+const hourMs = 3_600_000;
+
+export function parseConfig(env: Env = process.env): Config {
+  const adminHash = env.TALLY_PLATFORM_ADMIN_KEY_SHA256 ?? '';
+  if (adminHash !== '' && !/^[0-9a-f]{64}$/.test(adminHash)) {
+    throw new ConfigError('TALLY_PLATFORM_ADMIN_KEY_SHA256: expected 64 lowercase hex characters');
+  }
+  const deployed = env.K_SERVICE !== undefined;
+  return {
+    projectId: env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT ?? 'demo-tally',
+    requestBodyBytesMax: intInRange(env, 'TALLY_REQUEST_BODY_BYTES_MAX', 256 * 1024, 1024, 10 * 1024 * 1024),
+    idempotencyRetentionMs: intInRange(env, 'TALLY_IDEMPOTENCY_RETENTION_MS', 48 * hourMs, 24 * hourMs, 30 * 24 * hourMs),
+    idempotencyLeaseMs: intInRange(env, 'TALLY_IDEMPOTENCY_LEASE_MS', 60_000, 1_000, 600_000),
+    idempotencyWaitMs: intInRange(env, 'TALLY_IDEMPOTENCY_WAIT_MS', 10_000, 0, 60_000),
+    authCacheTtlMs: intInRange(env, 'TALLY_AUTH_CACHE_TTL_MS', 5_000, 0, 60_000),
+    authCacheEntriesMax: intInRange(env, 'TALLY_AUTH_CACHE_ENTRIES_MAX', 10_000, 0, 1_000_000),
+    platformAdminKeySha256: adminHash,
+    traceExporter: oneOf(env, 'TALLY_TRACE_EXPORTER', deployed ? 'cloud-trace' : 'none', ['none', 'memory', 'cloud-trace'] as const),
+    logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
+  };
+}
