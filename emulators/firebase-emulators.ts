@@ -35,16 +35,22 @@ export function devPorts(): EmulatorPorts {
   };
 }
 
-/** Ports for tests and benches: dev ports + 1000 so both can run at once. */
-export function testPorts(): EmulatorPorts {
+/**
+ * Ports for tests and benches: dev ports + TALLY_EMULATOR_PORT_OFFSET (default 1000) so that a
+ * test run, a bench and `npm start` can run at once.
+ */
+export function testPorts(offset = Number(process.env.TALLY_EMULATOR_PORT_OFFSET ?? 1000)): EmulatorPorts {
+  if (!Number.isInteger(offset) || offset < 1 || offset > 20_000) {
+    throw new Error(`TALLY_EMULATOR_PORT_OFFSET=${offset}: must be an integer in [1, 20000]`);
+  }
   const dev = devPorts();
   return {
-    auth: dev.auth + 1000,
-    firestore: dev.firestore + 1000,
-    firestoreWebsocket: dev.firestoreWebsocket + 1000,
-    pubsub: dev.pubsub + 1000,
-    hub: dev.hub + 1000,
-    logging: dev.logging + 1000,
+    auth: dev.auth + offset,
+    firestore: dev.firestore + offset,
+    firestoreWebsocket: dev.firestoreWebsocket + offset,
+    pubsub: dev.pubsub + offset,
+    hub: dev.hub + offset,
+    logging: dev.logging + offset,
   };
 }
 
@@ -74,7 +80,7 @@ function writeConfig(profile: string, ports: EmulatorPorts): string {
       ui: { enabled: false },
     },
   };
-  const file = path.join(repoRoot, `firebase.${profile}.local.json`);
+  const file = path.join(repoRoot, `firebase.${profile}-${ports.firestore}.local.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }

@@ -1,0 +1,30 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (pure code next to its source, no services) and `integration` (test/, against
+// the real Firestore/Auth/Pub/Sub emulators that test/support/global-setup.ts starts and stops).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['functions/src/**/*.test.ts', 'emulators/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/support/global-setup.ts'],
+          setupFiles: ['test/support/apply-env.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // The emulators are shared; files run in parallel on 2 workers, each on its own tenants.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
