@@ -66,6 +66,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   };
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
+    services: [TenancyService],
     interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
     routes: (router) => {
       router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator }));

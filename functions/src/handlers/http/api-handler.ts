@@ -6,13 +6,13 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { createRegistry } from '@bufbuild/protobuf';
+import { createRegistry, fromBinary, fromJsonString, type DescMessage, type DescService } from '@bufbuild/protobuf';
 import { ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { TallyError } from '../../domain/errors.js';
 import { ErrorInfoSchema } from '../../gen/tally/errors/v1/errors_pb.js';
-import { codeByReason, errorInfoDetail } from '../../platform/errors/connect-errors.js';
+import { codeByReason, errorInfoDetail, fieldFromDecodeMessage } from '../../platform/errors/connect-errors.js';
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -31,6 +31,8 @@ export function writeConnectError(res: ServerResponse, error: TallyError): void 
 
 export interface ApiHandlerOptions {
   routes: (router: ConnectRouter) => void;
+  /** The services `routes` registers: their request schemas let the guard decode bodies first. */
+  services: readonly DescService[];
   interceptors: Interceptor[];
   requestBodyBytesMax: number;
 }
@@ -39,31 +41,81 @@ export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
   const connect = connectNodeAdapter({
     routes: options.routes,
     interceptors: options.interceptors,
-    // Backstop for bodies without Content-Length (streamed); the guard handles the usual case.
+    // Backstop only: the guard has already bounded the body.
     readMaxBytes: options.requestBodyBytesMax,
     jsonOptions: { ignoreUnknownFields: false },
   });
+  const inputByPath = new Map<string, DescMessage>();
+  for (const service of options.services) {
+    for (const method of service.methods) inputByPath.set(`/${service.typeName}/${method.name}`, method.input);
+  }
   return (req, res) => {
-    if (req.method === 'POST') {
-      const contentType = req.headers['content-type'] ?? '';
-      if (!rpcContentType.test(contentType)) {
-        writeConnectError(res, new TallyError('UNSUPPORTED_CONTENT_TYPE',
-          `content-type "${contentType}" is not a ConnectRPC/gRPC type (use application/json or application/proto)`,
-          { field: 'content-type' }));
-        req.resume();
-        return;
-      }
-      const length = Number(req.headers['content-length'] ?? '0');
-      if (length > options.requestBodyBytesMax) {
-        writeConnectError(res, new TallyError('BODY_TOO_LARGE',
-          `request body of ${length} bytes exceeds the limit of ${options.requestBodyBytesMax}`,
-          { field: 'content-length', limitBytes: String(options.requestBodyBytesMax) }));
-        req.resume();
-        return;
-      }
+    const input = req.method === 'POST' ? inputByPath.get((req.url ?? '').split('?')[0]!) : undefined;
+    if (!input) return connect(req, res);
+    const contentType = req.headers['content-type'] ?? '';
+    const unary = /^application\/(json|proto)(;|$)/i.exec(contentType);
+    if (!unary && !rpcContentType.test(contentType)) {
+      req.resume();
+      return writeConnectError(res, new TallyError('UNSUPPORTED_CONTENT_TYPE',
+        `content-type "${contentType}" is not a ConnectRPC/gRPC type (use application/json or application/proto)`,
+        { field: 'content-type' }));
     }
-    connect(req, res);
+    const declaredBytes = Number(req.headers['content-length'] ?? '0');
+    if (declaredBytes > options.requestBodyBytesMax) {
+      req.resume();
+      return writeConnectError(res, tooLarge(declaredBytes, options.requestBodyBytesMax));
+    }
+    // gRPC and streaming Connect bodies are enveloped: Connect itself decodes and bounds them.
+    if (!unary) return connect(req, res);
+    void readBounded(req, options.requestBodyBytesMax).then((body) => {
+      if (body === undefined) return writeConnectError(res, tooLarge(options.requestBodyBytesMax + 1, options.requestBodyBytesMax));
+      // Decode once here so that malformed bodies get the ErrorInfo contract (Connect's own decode
+      // errors carry no detail); the cost is one extra decode of a body of bounded size.
+      try {
+        if (unary[1]!.toLowerCase() === 'json') fromJsonString(input, body.toString('utf8'), { ignoreUnknownFields: false });
+        else fromBinary(input, body);
+      } catch (error) {
+        const message = `invalid request body: ${(error as Error).message}`;
+        return writeConnectError(res, new TallyError('FIELD_INVALID', message, fieldFromDecodeMessage((error as Error).message)));
+      }
+      connect(replayBody(req, body), res);
+    }, () => res.destroy());
   };
+}
+
+function tooLarge(bytes: number, bytesMax: number): TallyError {
+  return new TallyError('BODY_TOO_LARGE', `request body of ${bytes} bytes exceeds the limit of ${bytesMax}`,
+    { field: 'content-length', limitBytes: String(bytesMax) });
+}
+
+/** Reads the body, or undefined as soon as it exceeds `bytesMax` (chunked bodies have no length). */
+async function readBounded(req: IncomingMessage, bytesMax: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > bytesMax) {
+      req.resume();
+      return undefined;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** An IncomingMessage look-alike that replays `body`: what Connect's node adapter reads. */
+function replayBody(req: IncomingMessage, body: Buffer): IncomingMessage {
+  const replay = Readable.from([body]) as Readable & Partial<IncomingMessage>;
+  Object.assign(replay, {
+    headers: req.headers,
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    httpVersionMajor: req.httpVersionMajor,
+    httpVersionMinor: req.httpVersionMinor,
+    socket: req.socket,
+  });
+  return replay as IncomingMessage;
 }
 
 /**
@@ -74,16 +126,6 @@ export function replayRawBody(handler: NodeHandler): NodeHandler {
   return (req, res) => {
     const rawBody = (req as IncomingMessage & { rawBody?: Buffer }).rawBody;
     if (!rawBody || !req.readableEnded) return handler(req, res);
-    const replay = Readable.from([rawBody]) as Readable & Partial<IncomingMessage>;
-    Object.assign(replay, {
-      headers: req.headers,
-      method: req.method,
-      url: req.url,
-      httpVersion: req.httpVersion,
-      httpVersionMajor: req.httpVersionMajor,
-      httpVersionMinor: req.httpVersionMinor,
-      socket: req.socket,
-    });
-    handler(replay as IncomingMessage, res);
+    handler(replayBody(req, rawBody), res);
   };
 }

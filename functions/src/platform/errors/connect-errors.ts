@@ -50,6 +50,19 @@ function reasonForForeignConnectError(error: ConnectError): ErrorReason {
 }
 
 /**
+ * Connect's JSON decode errors name the field in the message text only ("key \"rol\" is unknown",
+ * "cannot decode field pkg.Msg.role ..."); lift it into metadata where the text has it. An unknown
+ * enum name is reported by protobuf-es without its field: then the message names the enum type.
+ */
+export function fieldFromDecodeMessage(message: string): Record<string, string> {
+  const unknownKey = /key "([^"]+)" is unknown/.exec(message);
+  if (unknownKey) return { field: unknownKey[1]! };
+  const field = /cannot decode field [\w.]+\.(\w+) from JSON/.exec(message);
+  if (field) return { field: field[1]! };
+  return {};
+}
+
+/**
  * Turns anything thrown into a ConnectError with an ErrorInfo detail. `onInternal` receives the
  * original cause of INTERNAL errors (for the log); the caller sees only a generic message.
  */
@@ -67,7 +80,7 @@ export function toConnectError(error: unknown, onInternal: (cause: unknown) => v
       onInternal(error);
       return new ConnectError('internal error', Code.Internal, undefined, [errorInfoDetail('INTERNAL', {})]);
     }
-    return new ConnectError(error.rawMessage, error.code, undefined, [errorInfoDetail(reason, {})]);
+    return new ConnectError(error.rawMessage, error.code, undefined, [errorInfoDetail(reason, fieldFromDecodeMessage(error.rawMessage))]);
   }
   onInternal(error);
   return new ConnectError('internal error', Code.Internal, undefined, [errorInfoDetail('INTERNAL', {})]);
