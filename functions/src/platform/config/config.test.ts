@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from './config.js';
+
+describe('parseConfig', () => {
+  it('gives bounded defaults', () => {
+    const c = parseConfig({});
+    expect(c.idempotencyRetentionMs).toBeGreaterThanOrEqual(24 * 3_600_000);
+    expect(c.requestBodyBytesMax).toBe(256 * 1024);
+    expect(c.traceExporter).toBe('none');
+    expect(c.platformAdminKeySha256).toBe('');
+  });
+
+  it('exports to Cloud Trace when deployed (K_SERVICE set)', () => {
+    expect(parseConfig({ K_SERVICE: 'api' }).traceExporter).toBe('cloud-trace');
+  });
+
+  it.each([
+    ['TALLY_IDEMPOTENCY_RETENTION_MS', '3600000', /\[86400000,/],
+    ['TALLY_REQUEST_BODY_BYTES_MAX', '99999999999', /must be in/],
+    ['TALLY_AUTH_CACHE_TTL_MS', '-1', /integer/],
+    ['TALLY_AUTH_CACHE_TTL_MS', '1.5', /integer/],
+    ['TALLY_TRACE_EXPORTER', 'jaeger', /one of none, memory, cloud-trace/],
+    ['TALLY_PLATFORM_ADMIN_KEY_SHA256', 'abc', /64 lowercase hex/],
+  ])('refuses %s=%s naming the variable', (name, value, message) => {
+    expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(`${name}.*|.*`));
+    try { parseConfig({ [name]: value }); } catch (e) { expect((e as Error).message).toContain(name); expect((e as Error).message).toMatch(message); }
+  });
+});
