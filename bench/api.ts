@@ -46,8 +46,9 @@ async function main(): Promise<void> {
     const { composeServices } = await import('../functions/src/compose.js');
     const { startHttpServer } = await import('./../emulators/api-server.js');
     const { createTallyClient } = await import('../functions/src/cli/client.js');
-    const services = composeServices(parseConfig());
-    const api = await startHttpServer(services, { port: 0 });
+    const api = await startHttpServer(composeServices(parseConfig()), { port: 0 });
+    // The same stack with the per-instance auth and tenant caches off: every request reads Firestore.
+    const apiNoCache = await startHttpServer(composeServices(parseConfig({ ...process.env, TALLY_AUTH_CACHE_TTL_MS: '0', TALLY_TENANT_CACHE_TTL_MS: '0' })), { port: 0 });
     const created = await createTallyClient(api.url, adminKey).tenancy.createTenant({ name: 'Bench', idempotencyKey: randomUUID() });
     const ownerKey = created.ownerApiKey!.secret;
 
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
       body: '{}',
     };
     const apiUrl = `${api.url}/tally.tenancy.v1.TenancyService/GetTenant`;
+    const apiNoCacheUrl = `${apiNoCache.url}/tally.tenancy.v1.TenancyService/GetTenant`;
     log(`warming up (${connections} connections) ...`);
     await load(bareUrl, { ...apiRequest, seconds: 2 });
     await load(apiUrl, { ...apiRequest, seconds: 2 });
@@ -72,10 +74,15 @@ async function main(): Promise<void> {
     const bare = await load(bareUrl, { ...apiRequest, seconds: durationS });
     log(`measuring GetTenant through the full stack for ${durationS}s ...`);
     const full = await load(apiUrl, { ...apiRequest, seconds: durationS });
-    if (full.errors > 0 || full.non2xx > 0) throw new Error(`API answered ${full.non2xx} non-2xx and ${full.errors} errors out of ${full.requests}`);
+    log(`measuring GetTenant with caches off for ${durationS}s ...`);
+    const noCache = await load(apiNoCacheUrl, { ...apiRequest, seconds: durationS });
+    for (const [name, r] of [['api', full], ['api without caches', noCache]] as const) {
+      if (r.errors > 0 || r.non2xx > 0) throw new Error(`${name} answered ${r.non2xx} non-2xx and ${r.errors} errors out of ${r.requests}`);
+    }
 
     await new Promise<void>((resolve) => bareServer.close(() => resolve()));
     await api.close();
+    await apiNoCache.close();
     const result = {
       bareRps: Math.round(bare.rps),
       apiRps: Math.round(full.rps),
@@ -86,6 +93,9 @@ async function main(): Promise<void> {
       connections,
       durationS,
       apiRequests: full.requests,
+      apiNoCacheRps: Math.round(noCache.rps),
+      apiNoCacheP50Ms: noCache.p50Ms,
+      apiNoCacheP99Ms: noCache.p99Ms,
       bareP50Ms: bare.p50Ms,
       bareP99Ms: bare.p99Ms,
     };

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   say('tally: starting the local stack (emulators, API) ...');
   const emulators = await startEmulators({ profile: 'dev', log: process.env.TALLY_VERBOSE ? (l) => say(`  [firebase] ${l}`) : undefined });
   say(`tally: emulators ready (${elapsed()}): firestore ${emulators.env.FIRESTORE_EMULATOR_HOST}, pubsub ${emulators.env.PUBSUB_EMULATOR_HOST}, auth ${emulators.env.FIREBASE_AUTH_EMULATOR_HOST}`);
-  Object.assign(process.env, emulators.env);
+  // No GCE metadata server on a laptop: skip the Google SDKs' slow probe for one.
+  Object.assign(process.env, emulators.env, { METADATA_SERVER_DETECTION: 'none' });
 
   // A fresh platform admin key per run; only its hash reaches the API's config.
   const adminKey = `sk_${randomBytes(32).toString('base64url')}`;

@@ -12,9 +12,10 @@ import path from 'node:path';
 export const repoRoot = path.resolve(import.meta.dirname, '..');
 export const stateDir = path.join(repoRoot, '.tally');
 
-const gcloudPlatform = process.env.TALLY_GCLOUD_PLATFORM_DIR ?? '/usr/lib/google-cloud-sdk/platform';
-const firestoreJar = path.join(gcloudPlatform, 'cloud-firestore-emulator/cloud-firestore-emulator.jar');
-const pubsubScript = path.join(gcloudPlatform, 'pubsub-emulator/bin/cloud-pubsub-emulator');
+// Read at call time (not module load) so that tests can point them elsewhere.
+const gcloudPlatform = (): string => process.env.TALLY_GCLOUD_PLATFORM_DIR ?? '/usr/lib/google-cloud-sdk/platform';
+const firestoreJarPath = (): string => path.join(gcloudPlatform(), 'cloud-firestore-emulator/cloud-firestore-emulator.jar');
+const pubsubScriptPath = (): string => path.join(gcloudPlatform(), 'pubsub-emulator/bin/cloud-pubsub-emulator');
 const javaMajorMin = 21;
 
 export class ToolchainError extends Error {
@@ -30,7 +31,8 @@ function javaMajor(javaHome: string): number | undefined {
   return result.status === 0 ? parseJavaMajor(`${result.stderr}${result.stdout}`) : undefined;
 }
 
-function parseJavaMajor(text: string): number | undefined {
+/** Major Java version from `java -version` output ("17.0.15" -> 17, "1.8.0_292" -> 8). */
+export function parseJavaMajor(text: string): number | undefined {
   const match = /version "(\d+)(?:\.(\d+))?/.exec(text);
   if (!match) return undefined;
   const first = Number(match[1]);
@@ -64,6 +66,7 @@ export function findJavaHome(): string {
  * (its own jar has no Main-Class). Generated into .tally/ (ignored): we never commit Google's jars.
  */
 export function ensureFirestoreLauncher(javaHome: string): string {
+  const firestoreJar = firestoreJarPath();
   if (!existsSync(firestoreJar)) {
     throw new ToolchainError(
       `Firestore emulator not found at ${firestoreJar}. Install the Debian package ` +
@@ -88,6 +91,7 @@ export function ensureFirestoreLauncher(javaHome: string): string {
 }
 
 export function ensurePubsubEmulator(): string {
+  const pubsubScript = pubsubScriptPath();
   if (!existsSync(pubsubScript)) {
     throw new ToolchainError(
       `Pub/Sub emulator not found at ${pubsubScript}. Install the Debian package ` +

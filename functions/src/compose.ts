@@ -13,6 +13,8 @@ import { TenancyService } from './gen/tally/tenancy/v1/tenancy_pb.js';
 import { createApiHandler, type NodeHandler } from './handlers/http/api-handler.js';
 import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rpc/rpc-context.js';
 import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
+import type { Tenant } from './domain/tenancy/tenant.js';
+import { createTtlCache } from './platform/cache/ttl-cache.js';
 import type { Config } from './platform/config/config.js';
 import type { IdempotencyOptions } from './platform/idempotency/idempotency.js';
 import { createLogger, type Logger } from './platform/telemetry/logger.js';
@@ -64,12 +66,13 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     retentionMs: config.idempotencyRetentionMs,
     waitMs: config.idempotencyWaitMs,
   };
+  const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
     services: [TenancyService],
     interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
     routes: (router) => {
-      router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator }));
+      router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator, tenantCache }));
     },
   });
   return { config, db, clock, logger, telemetry, authenticator, idempotency, api };

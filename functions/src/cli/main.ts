@@ -4,7 +4,7 @@
  * for machines; exit code 0 only on success.
  */
 import { randomUUID } from 'node:crypto';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConnectError } from '@connectrpc/connect';
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { readStackState, stateFile } from '../../../emulators/state-file.js';
@@ -130,7 +130,7 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (error) {
-    const commanderCode = (error as { code?: string }).code;
+    const commanderCode = error instanceof CommanderError ? error.code : undefined;
     if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' || commanderCode === 'commander.help') return 0;
     if (commanderCode?.startsWith('commander.')) return 2;
     let payload: { code: string; reason: string; message: string; metadata?: Record<string, string> };

@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { TallyError } from '../../domain/errors.js';
 import { hashApiKeySecret, isWellFormedApiKeySecret, apiKeySecretPrefix } from '../../domain/tenancy/api-key-secret.js';
 import { isRole, roleAtLeast, type Role } from '../../domain/tenancy/role.js';
+import { createTtlCache } from '../../platform/cache/ttl-cache.js';
 import type { Clock } from '../../ports/clock.js';
 import type { IdTokenVerifier } from '../../ports/id-token-verifier.js';
 import type { ApiKeyIndexEntry, TenancyRepository } from '../../ports/tenancy-repository.js';
@@ -30,20 +31,9 @@ const invalid = (message: string) => new TallyError('CREDENTIALS_INVALID', messa
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   // Bounded cache of key lookups (hits and misses). Revocation in this instance evicts at once;
-  // other instances notice within cacheTtlMs. Map iteration order gives cheap FIFO eviction.
-  const cache = new Map<string, { entry: ApiKeyIndexEntry | undefined; expiresAtMs: number }>();
-
-  const lookup = async (secretHash: string): Promise<ApiKeyIndexEntry | undefined> => {
-    const nowMs = deps.clock.nowMs();
-    const cached = cache.get(secretHash);
-    if (cached && cached.expiresAtMs > nowMs) return cached.entry;
-    const entry = await deps.repo.findApiKeyByHash(secretHash);
-    if (deps.cacheEntriesMax > 0 && deps.cacheTtlMs > 0) {
-      if (cache.size >= deps.cacheEntriesMax) cache.delete(cache.keys().next().value as string);
-      cache.set(secretHash, { entry, expiresAtMs: nowMs + deps.cacheTtlMs });
-    }
-    return entry;
-  };
+  // other instances notice within cacheTtlMs.
+  const cache = createTtlCache<ApiKeyIndexEntry | undefined>({ clock: deps.clock, ttlMs: deps.cacheTtlMs, entriesMax: deps.cacheEntriesMax });
+  const lookup = (secretHash: string) => cache.get(secretHash, () => deps.repo.findApiKeyByHash(secretHash));
 
   const isAdminKey = (secretHash: string): boolean => {
     if (deps.platformAdminKeySha256 === '') return false;

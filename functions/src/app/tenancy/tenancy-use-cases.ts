@@ -9,6 +9,7 @@ import { apiKeySecretFromBytes, hashApiKeySecret } from '../../domain/tenancy/ap
 import type { Role } from '../../domain/tenancy/role.js';
 import { apiKeyNameLengthMax, tenantNameLengthMax, type ApiKeyRecord, type Tenant } from '../../domain/tenancy/tenant.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { TtlCache } from '../../platform/cache/ttl-cache.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Page, TenancyRepository } from '../../ports/tenancy-repository.js';
 
@@ -18,6 +19,12 @@ export const apiKeysPageSizeDefault = 50;
 export interface TenancyDeps {
   repo: TenancyRepository;
   clock: Clock;
+  /**
+   * Per-instance cache of tenant documents. Tenants are immutable after creation today, so a hit
+   * is never stale; an UpdateTenant must delete the entry in its instance and accept ttl staleness
+   * elsewhere (see README, "Caches").
+   */
+  tenantCache?: TtlCache<Tenant | undefined>;
 }
 
 /** A key as returned once at creation: the record plus its secret. */
@@ -69,7 +76,8 @@ export async function createTenant(deps: TenancyDeps, input: { name: string }, t
 export async function getTenant(deps: TenancyDeps, tenantId: string, requestedId: string): Promise<Tenant> {
   // Another tenant's id answers NOT_FOUND, exactly like an id that does not exist: no probing.
   if (requestedId !== '' && requestedId !== tenantId) throw new TallyError('NOT_FOUND', `tenant ${requestedId} not found`, { field: 'tenant_id' });
-  const tenant = await deps.repo.getTenant(tenantId);
+  const load = () => deps.repo.getTenant(tenantId);
+  const tenant = deps.tenantCache ? await deps.tenantCache.get(tenantId, load) : await load();
   if (!tenant) throw new TallyError('NOT_FOUND', `tenant ${tenantId} not found`);
   return tenant;
 }

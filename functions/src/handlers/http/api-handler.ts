@@ -65,8 +65,11 @@ export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
       req.resume();
       return writeConnectError(res, tooLarge(declaredBytes, options.requestBodyBytesMax));
     }
-    // gRPC and streaming Connect bodies are enveloped: Connect itself decodes and bounds them.
-    if (!unary) return connect(req, res);
+    // gRPC and streaming Connect bodies are enveloped, and compressed bodies must be inflated
+    // first: Connect itself decodes and bounds those (its errors still get ErrorInfo details
+    // where interceptors see them).
+    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (!unary || encoding !== 'identity') return connect(req, res);
     void readBounded(req, options.requestBodyBytesMax).then((body) => {
       if (body === undefined) return writeConnectError(res, tooLarge(options.requestBodyBytesMax + 1, options.requestBodyBytesMax));
       // Decode once here so that malformed bodies get the ErrorInfo contract (Connect's own decode
@@ -126,6 +129,9 @@ export function replayRawBody(handler: NodeHandler): NodeHandler {
   return (req, res) => {
     const rawBody = (req as IncomingMessage & { rawBody?: Buffer }).rawBody;
     if (!rawBody || !req.readableEnded) return handler(req, res);
-    handler(replayBody(req, rawBody), res);
+    // The framework's parser has inflated gzip bodies already: describe the bytes we replay.
+    const headers = { ...req.headers, 'content-length': String(rawBody.byteLength) };
+    delete headers['content-encoding'];
+    handler(replayBody(Object.assign(Object.create(req) as IncomingMessage, { headers }), rawBody), res);
   };
 }

@@ -27,3 +27,13 @@ describe('parseConfig', () => {
     try { parseConfig({ [name]: value }); } catch (e) { expect((e as Error).message).toContain(name); expect((e as Error).message).toMatch(message); }
   });
 });
+
+describe('trace sampling', () => {
+  it('records everything in tests, a tenth deployed, nothing without an exporter, and honours the override', () => {
+    expect(parseConfig({ TALLY_TRACE_EXPORTER: 'memory' }).traceSampleRatio).toBe(1);
+    expect(parseConfig({ K_SERVICE: 'api' }).traceSampleRatio).toBe(0.1);
+    expect(parseConfig({}).traceSampleRatio).toBe(0);
+    expect(parseConfig({ TALLY_TRACE_SAMPLE_RATIO: '0.25' }).traceSampleRatio).toBe(0.25);
+    expect(() => parseConfig({ TALLY_TRACE_SAMPLE_RATIO: '1.5' })).toThrow(/TALLY_TRACE_SAMPLE_RATIO/);
+  });
+});

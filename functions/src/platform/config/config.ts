@@ -18,10 +18,17 @@ export interface Config {
   authCacheTtlMs: number;
   /** Most API keys cached per instance. */
   authCacheEntriesMax: number;
+  /** How long a tenant document stays cached in one instance (every RPC resolves its tenant). */
+  tenantCacheTtlMs: number;
   /** SHA-256 (hex) of the platform admin key, or empty when admin calls are disabled. */
   platformAdminKeySha256: string;
   /** Where spans go: `none`, `memory` (tests) or `cloud-trace` (deployed). */
   traceExporter: 'none' | 'memory' | 'cloud-trace';
+  /**
+   * Fraction of new traces whose spans are recorded and exported (callers' sampled flags win).
+   * Unsampled requests still get trace and span ids: logs and stored entities always carry them.
+   */
+  traceSampleRatio: number;
   /** Lowest log severity written. */
   logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 }
@@ -50,6 +57,19 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   return raw as T;
 }
 
+function ratio(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^(0(\.\d+)?|1(\.0+)?)$/.test(raw)) throw new ConfigError(`${name}=${raw}: must be a number in [0, 1]`);
+  return Number(raw);
+}
+
+/** Record everything in tests (memory), a tenth when deployed, nothing when spans go nowhere. */
+function traceSampleDefault(env: Env, deployed: boolean): number {
+  const exporter = env.TALLY_TRACE_EXPORTER ?? (deployed ? 'cloud-trace' : 'none');
+  return exporter === 'memory' ? 1 : exporter === 'cloud-trace' ? 0.1 : 0;
+}
+
 const hourMs = 3_600_000;
 
 export function parseConfig(env: Env = process.env): Config {
@@ -66,8 +86,10 @@ export function parseConfig(env: Env = process.env): Config {
     idempotencyWaitMs: intInRange(env, 'TALLY_IDEMPOTENCY_WAIT_MS', 10_000, 0, 60_000),
     authCacheTtlMs: intInRange(env, 'TALLY_AUTH_CACHE_TTL_MS', 5_000, 0, 60_000),
     authCacheEntriesMax: intInRange(env, 'TALLY_AUTH_CACHE_ENTRIES_MAX', 10_000, 0, 1_000_000),
+    tenantCacheTtlMs: intInRange(env, 'TALLY_TENANT_CACHE_TTL_MS', 1_000, 0, 60_000),
     platformAdminKeySha256: adminHash,
     traceExporter: oneOf(env, 'TALLY_TRACE_EXPORTER', deployed ? 'cloud-trace' : 'none', ['none', 'memory', 'cloud-trace'] as const),
+    traceSampleRatio: ratio(env, 'TALLY_TRACE_SAMPLE_RATIO', traceSampleDefault(env, deployed)),
     logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
   };
 }

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from './logger.js';
 import { extractContext, initTelemetry, injectContext } from './tracing.js';
 
-beforeAll(() => { initTelemetry({ traceExporter: 'memory' }); });
+beforeAll(() => { initTelemetry({ traceExporter: 'memory', traceSampleRatio: 1 }); });
 
 function capture(level: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' = 'INFO') {
   const lines: Record<string, unknown>[] = [];

@@ -7,6 +7,8 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   BatchSpanProcessor,
   InMemorySpanExporter,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
   SimpleSpanProcessor,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
@@ -24,7 +26,7 @@ export interface Telemetry {
 let installed: Telemetry | undefined;
 
 /** Installs the global tracer provider once per process; later calls return the same one. */
-export function initTelemetry(config: Pick<Config, 'traceExporter'>): Telemetry {
+export function initTelemetry(config: Pick<Config, 'traceExporter' | 'traceSampleRatio'>): Telemetry {
   if (installed) return installed;
   const spanProcessors: SpanProcessor[] = [];
   let memoryExporter: InMemorySpanExporter | undefined;
@@ -34,7 +36,9 @@ export function initTelemetry(config: Pick<Config, 'traceExporter'>): Telemetry 
   } else if (config.traceExporter === 'cloud-trace') {
     spanProcessors.push(new BatchSpanProcessor(new TraceExporter(), { maxQueueSize: 2048, maxExportBatchSize: 256 }));
   }
-  const provider = new NodeTracerProvider({ spanProcessors });
+  // Unsampled spans are cheap non-recording spans that still carry fresh trace and span ids.
+  const sampler = new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.traceSampleRatio) });
+  const provider = new NodeTracerProvider({ spanProcessors, sampler });
   provider.register({ propagator: new W3CTraceContextPropagator() });
   installed = {
     tracer: trace.getTracer('tally'),

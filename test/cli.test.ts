@@ -1,0 +1,152 @@
+/**
+ * The `tally` CLI as users run it: `node bin/tally.mjs` in a subprocess against the real API over
+ * HTTP, checking exit codes, JSON output, human tables and error messages.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestStack, type TestStack } from './support/test-stack.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const cliPath = path.join(repoRoot, 'bin', 'tally.mjs');
+const stateFilePath = path.join(repoRoot, '.tally', 'stack.json');
+const cliTimeoutMs = 20_000;
+
+interface CliResult { code: number; stdout: string; stderr: string }
+
+// The CLI falls back to these variables; a developer's shell must not steer the tests.
+const cliEnv = (): NodeJS.ProcessEnv => {
+  const env = { ...process.env };
+  for (const name of ['TALLY_API_URL', 'TALLY_API_KEY', 'TALLY_ADMIN_KEY']) delete env[name];
+  return env;
+};
+
+function runCli(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cliEnv(), timeout: cliTimeoutMs, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(new Error(`tally ${args.join(' ')} did not exit normally (${error.message}); stderr: ${stderr}`));
+          return;
+        }
+        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
+      });
+  });
+}
+
+let stack: TestStack;
+/** Runs the CLI against the test stack with the given key. */
+const tally = (key: string, ...args: string[]): Promise<CliResult> =>
+  runCli(['--api-url', stack.url, '--api-key', key, ...args]);
+
+function parseJson<T>(result: CliResult): T {
+  expect(result, `stderr: ${result.stderr}`).toMatchObject({ code: 0 });
+  return JSON.parse(result.stdout) as T;
+}
+
+interface KeyJson { id: string; tenantId: string; name: string; role: string; secret?: string; secretLast4: string; revokeTime: string | null }
+interface CreateTenantJson { tenant: { id: string; name: string }; ownerApiKey: KeyJson }
+
+beforeAll(async () => { stack = await startTestStack(); });
+afterAll(async () => { await stack.close(); });
+
+// Each test works on its own tenant, so they run concurrently: most of the time is process start-up.
+describe.concurrent('tally CLI', () => {
+  it('--help exits 0 and lists the tenant and apikey commands', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^\s+tenant\b/m);
+    expect(result.stdout).toMatch(/^\s+apikey\b/m);
+  });
+
+  it('tenant create --json returns a tenant and an owner key that then works', async () => {
+    const created = parseJson<CreateTenantJson>(await tally(stack.adminKey, 'tenant', 'create', '--name', 'CLI Shop', '--json'));
+    expect(created.tenant.id).toMatch(/^ten_/);
+    expect(created.tenant.name).toBe('CLI Shop');
+    expect(created.ownerApiKey.secret).toMatch(/^sk_/);
+    expect(created.ownerApiKey.role).toBe('owner');
+    expect(created.ownerApiKey.tenantId).toBe(created.tenant.id);
+
+    const got = parseJson<{ id: string; name: string }>(await tally(created.ownerApiKey.secret!, 'tenant', 'get', '--json'));
+    expect(got).toMatchObject({ id: created.tenant.id, name: 'CLI Shop' });
+  });
+
+  it('apikey create then apikey list shows the key with its role and without its secret', async () => {
+    const { ownerKey, tenantId } = await stack.newTenant('CLI Keys');
+    const key = parseJson<KeyJson>(await tally(ownerKey, 'apikey', 'create', '--name', 'ci', '--role', 'viewer', '--json'));
+    expect(key).toMatchObject({ name: 'ci', role: 'viewer', tenantId });
+    expect(key.id).toMatch(/^key_/);
+    expect(key.secret).toMatch(/^sk_/);
+
+    const listed = parseJson<KeyJson[]>(await tally(ownerKey, 'apikey', 'list', '--json'));
+    const entry = listed.find((k) => k.id === key.id);
+    expect(entry).toMatchObject({ name: 'ci', role: 'viewer', secretLast4: key.secret!.slice(-4), revokeTime: null });
+    expect(entry).not.toHaveProperty('secret');
+    // The owner key created with the tenant is listed too, also without a secret.
+    expect(listed.length).toBe(2);
+    expect(listed.every((k) => !('secret' in k))).toBe(true);
+    expect(listed.map((k) => k.role).sort()).toEqual(['owner', 'viewer']);
+  });
+
+  it('apikey list without --json prints a table with an ID, NAME, ROLE header', async () => {
+    const { ownerKey } = await stack.newTenant('CLI Table');
+    parseJson<KeyJson>(await tally(ownerKey, 'apikey', 'create', '--name', 'table-key', '--role', 'developer', '--json'));
+    const result = await tally(ownerKey, 'apikey', 'list');
+    expect(result.code).toBe(0);
+    const [header, ...rows] = result.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^ID\s+NAME\s+ROLE\b/);
+    expect(rows.some((row) => /\btable-key\s+developer\b/.test(row))).toBe(true);
+    expect(result.stdout).not.toMatch(/sk_/);
+  });
+
+  it('apikey revoke makes the revoked secret fail with unauthenticated', async () => {
+    const { ownerKey } = await stack.newTenant('CLI Revoke');
+    const key = parseJson<KeyJson>(await tally(ownerKey, 'apikey', 'create', '--name', 'doomed', '--role', 'developer', '--json'));
+    // Use it once first, so that the server has it cached: revocation must still apply at once.
+    parseJson<{ id: string }>(await tally(key.secret!, 'tenant', 'get', '--json'));
+
+    const revoked = await tally(ownerKey, 'apikey', 'revoke', key.id);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(revoked.stdout).toContain(key.id);
+
+    const refused = await tally(key.secret!, 'tenant', 'get');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: unauthenticated\b/);
+    expect(refused.stdout).toBe('');
+
+    const listed = parseJson<KeyJson[]>(await tally(ownerKey, 'apikey', 'list', '--json'));
+    expect(listed.find((k) => k.id === key.id)?.revokeTime).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('tenant create with a tenant key instead of the admin key is permission_denied', async () => {
+    const { ownerKey } = await stack.newTenant('CLI Not Admin');
+    const result = await tally(ownerKey, 'tenant', 'create', '--name', 'Sneaky');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: permission_denied\b/);
+
+    // With --json the error is machine-readable on stdout, with the same exit code.
+    const json = await tally(ownerKey, 'tenant', 'create', '--name', 'Sneaky', '--json');
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: 'permission_denied', reason: 'PERMISSION_DENIED' } });
+  });
+
+  it('apikey create --role bogus is rejected with the allowed choices', async () => {
+    const { ownerKey } = await stack.newTenant('CLI Bad Role');
+    const result = await tally(ownerKey, 'apikey', 'create', '--name', 'x', '--role', 'bogus');
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("argument 'bogus' is invalid");
+    expect(result.stderr).toMatch(/owner, developer, viewer/);
+    // Rejected before any request: the tenant still has only its owner key.
+    const listed = parseJson<KeyJson[]>(await tally(ownerKey, 'apikey', 'list', '--json'));
+    expect(listed.map((k) => k.role)).toEqual(['owner']);
+  });
+
+  // The state file path is fixed; while someone runs `npm start` it exists and this case cannot arise.
+  it.runIf(!existsSync(stateFilePath))('without a stack file or --api-url it says to run npm start', async () => {
+    const result = await runCli(['tenant', 'get']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('npm start');
+    expect(result.stderr).toContain('--api-url');
+  });
+});

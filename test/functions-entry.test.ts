@@ -1,0 +1,128 @@
+/**
+ * The deployable entry (functions/src/index.ts) behind the real Functions Framework: the framework
+ * parses bodies before the handler, so these requests prove that `replayRawBody` hands ConnectRPC
+ * the original bytes, JSON and binary protobuf alike, with the real services behind it.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CreateTenantRequestSchema,
+  CreateTenantResponseSchema,
+  GetTenantRequestSchema,
+  GetTenantResponseSchema,
+} from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
+
+const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
+const tenancyPath = '/tally.tenancy.v1.TenancyService';
+
+let server: Server;
+let baseUrl: string;
+
+beforeAll(async () => {
+  // Read lazily at the first request, but set before the import so that nothing can see it unset.
+  process.env.TALLY_PLATFORM_ADMIN_KEY_SHA256 = createHash('sha256').update(adminKey).digest('hex');
+  await import('../functions/src/index.js');
+  server = getTestServer('api');
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+});
+
+function post(method: string, key: string, contentType: string, body: string | Uint8Array): Promise<Response> {
+  return fetch(`${baseUrl}${tenancyPath}/${method}`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, authorization: `Bearer ${key}` },
+    body,
+  });
+}
+
+interface CreateTenantJson { tenant: { id: string; name: string }; ownerApiKey: { secret?: string } }
+
+async function createTenant(name: string, idempotencyKey = `ff-${randomUUID()}`): Promise<CreateTenantJson> {
+  const res = await post('CreateTenant', adminKey, 'application/json', JSON.stringify({ name, idempotencyKey }));
+  expect(res.status, await res.clone().text()).toBe(200);
+  return (await res.json()) as CreateTenantJson;
+}
+
+describe('functions entry `api` behind the Functions Framework', () => {
+  it('serves CreateTenant (JSON, admin key) and GetTenant (JSON, owner key)', async () => {
+    const created = await createTenant('FF');
+    expect(created.tenant.id).toMatch(/^ten_/);
+    expect(created.tenant.name).toBe('FF');
+    expect(created.ownerApiKey.secret).toMatch(/^sk_/);
+
+    const res = await post('GetTenant', created.ownerApiKey.secret!, 'application/json', '{}');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toMatchObject({ tenant: { id: created.tenant.id, name: 'FF' } });
+  });
+
+  it('replays a CreateTenant with the same idempotency key instead of creating a second tenant', async () => {
+    const idempotencyKey = `ff-${randomUUID()}`;
+    const first = await createTenant('FF Replay', idempotencyKey);
+    const second = await createTenant('FF Replay', idempotencyKey);
+    expect(second.tenant.id).toBe(first.tenant.id);
+    // The owner secret is shown once only.
+    expect(second.ownerApiKey?.secret ?? '').toBe('');
+  });
+
+  it('serves GetTenant with a binary protobuf body (application/proto)', async () => {
+    const created = await createTenant('FF Binary');
+    const body = toBinary(GetTenantRequestSchema, create(GetTenantRequestSchema, {}));
+    const res = await post('GetTenant', created.ownerApiKey.secret!, 'application/proto', body);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/proto');
+    const decoded = fromBinary(GetTenantResponseSchema, new Uint8Array(await res.arrayBuffer()));
+    expect(decoded.tenant?.id).toBe(created.tenant.id);
+    expect(decoded.tenant?.name).toBe('FF Binary');
+  });
+
+  it('serves CreateTenant with a non-empty binary body, so the replayed bytes are decoded', async () => {
+    // An empty GetTenantRequest encodes to zero bytes and would pass even if the body were lost.
+    const body = toBinary(CreateTenantRequestSchema,
+      create(CreateTenantRequestSchema, { name: 'FF Proto Create', idempotencyKey: `ff-${randomUUID()}` }));
+    expect(body.byteLength).toBeGreaterThan(0);
+    const res = await post('CreateTenant', adminKey, 'application/proto', body);
+    expect(res.status).toBe(200);
+    const decoded = fromBinary(CreateTenantResponseSchema, new Uint8Array(await res.arrayBuffer()));
+    expect(decoded.tenant?.id).toMatch(/^ten_/);
+    expect(decoded.tenant?.name).toBe('FF Proto Create');
+    expect(decoded.ownerApiKey?.secret).toMatch(/^sk_/);
+  });
+
+  it('passes the JSON body through unchanged: an unknown field is invalid_argument', async () => {
+    // The framework has parsed the JSON into req.body already; Connect must still see these bytes.
+    const res = await post('CreateTenant', adminKey, 'application/json',
+      JSON.stringify({ name: 'FF', idempotencyKey: `ff-${randomUUID()}`, bogusField: 1 }));
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { code: string; message: string };
+    expect(body.code).toBe('invalid_argument');
+    // Naming the field proves Connect decoded our bytes (an empty body would fail differently).
+    expect(body.message).toContain('bogusField');
+  });
+
+  it('answers a non-RPC content type with the Connect error contract, not the framework', async () => {
+    const res = await post('GetTenant', adminKey, 'text/plain', 'hello');
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { code: string; details?: unknown[] };
+    expect(body.code).toBe('invalid_argument');
+    expect(body.details?.length).toBeGreaterThan(0);
+  });
+
+  it('refuses a request without credentials with unauthenticated', async () => {
+    const res = await fetch(`${baseUrl}${tenancyPath}/GetTenant`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ code: 'unauthenticated' });
+  });
+});
