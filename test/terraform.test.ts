@@ -1,0 +1,51 @@
+/**
+ * Terraform cannot run here; we parse terraform/*.tf with @cdktf/hcl2json (HCL's own parser, WASM)
+ * and cross-check it against what the code relies on.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from '@cdktf/hcl2json';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+type Blocks = Record<string, Record<string, Record<string, unknown>[]>>;
+
+async function terraform(): Promise<{ resource: Blocks }> {
+  const merged: { resource: Blocks } = { resource: {} };
+  for (const file of readdirSync(path.join(root, 'terraform')).filter((f) => f.endsWith('.tf'))) {
+    const parsed = (await parse(file, readFileSync(path.join(root, 'terraform', file), 'utf8'))) as { resource?: Blocks };
+    for (const [type, byName] of Object.entries(parsed.resource ?? {})) merged.resource[type] = { ...merged.resource[type], ...byName };
+  }
+  return merged;
+}
+
+describe('terraform', () => {
+  it('parses and declares every TTL field that firestore.indexes.json declares', async () => {
+    const tf = await terraform();
+    const indexes = JSON.parse(readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8')) as {
+      fieldOverrides: { collectionGroup: string; fieldPath: string; ttl?: boolean }[];
+    };
+    const ttlFields = Object.values(tf.resource.google_firestore_field ?? {}).map((blocks) => blocks[0] as { collection: string; field: string; ttl_config?: unknown });
+    for (const override of indexes.fieldOverrides.filter((o) => o.ttl)) {
+      expect(ttlFields).toContainEqual(expect.objectContaining({ collection: override.collectionGroup, field: override.fieldPath, ttl_config: expect.anything() }));
+    }
+    expect(ttlFields.length).toBe(indexes.fieldOverrides.filter((o) => o.ttl).length);
+  });
+
+  it('declares the api Cloud Run service with its own service account and the admin key secret', async () => {
+    const tf = await terraform();
+    const api = tf.resource.google_cloud_run_v2_service?.api?.[0] as { template: { service_account: string; containers: { env: { name: string }[] }[] }[] };
+    expect(api).toBeDefined();
+    expect(api.template[0]!.service_account).toContain('google_service_account.api');
+    const env = api.template[0]!.containers[0]!.env.map((e) => e.name);
+    expect(env).toEqual(expect.arrayContaining(['TALLY_TRACE_EXPORTER', 'TALLY_PLATFORM_ADMIN_KEY_SHA256']));
+  });
+
+  it('the TTL field name is the one the idempotency store writes', () => {
+    const store = readFileSync(path.join(root, 'functions/src/adapters/firestore/idempotency-store.ts'), 'utf8');
+    const indexes = readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8');
+    expect(store).toMatch(/expireAt: Timestamp\.fromMillis/);
+    expect(indexes).toContain('"fieldPath": "expireAt"');
+  });
+});
