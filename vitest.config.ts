@@ -10,6 +10,7 @@ export default defineConfig({
           name: 'unit',
           include: ['functions/src/**/*.test.ts', 'emulators/**/*.test.ts'],
           environment: 'node',
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -23,6 +24,7 @@ export default defineConfig({
           hookTimeout: 120_000,
           // The emulators are shared; files run in parallel on 2 workers, each on its own tenants.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

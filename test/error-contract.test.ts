@@ -24,7 +24,7 @@ async function post(path: string, body: string | Uint8Array, contentType: string
   const res = await fetch(`${stack.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': contentType, authorization: `Bearer ${tenant.ownerKey}`, ...headers },
-    body,
+    body: body as BodyInit,
   });
   const json = (await res.json()) as { code: string; message: string; details?: { type: string; debug?: { reason: string; metadata?: Record<string, string> } }[] };
   const info = json.details?.find((d) => d.type === 'tally.errors.v1.ErrorInfo')?.debug;

@@ -39,7 +39,7 @@ function post(method: string, key: string, contentType: string, body: string | U
   return fetch(`${baseUrl}${tenancyPath}/${method}`, {
     method: 'POST',
     headers: { 'content-type': contentType, authorization: `Bearer ${key}` },
-    body,
+    body: body as BodyInit,
   });
 }
 
