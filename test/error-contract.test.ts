@@ -38,7 +38,7 @@ async function writtenDocs(): Promise<number> {
     db.collection(`tenants/${tenant.tenantId}/apiKeys`).count().get(),
     db.collection(`tenants/${tenant.tenantId}/idempotency`).count().get(),
   ]);
-  return keys.data().count + idem.data().count;
+  return Number(keys.data().count) + Number(idem.data().count);
 }
 
 describe('bad input', () => {

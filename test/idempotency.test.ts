@@ -15,7 +15,7 @@ let stack: TestStack;
 beforeAll(async () => { stack = await startTestStack(); });
 afterAll(async () => { await stack.close(); });
 
-const keyCount = async (tenantId: string) => (await stack.services.db.collection(`tenants/${tenantId}/apiKeys`).count().get()).data().count;
+const keyCount = async (tenantId: string) => Number((await stack.services.db.collection(`tenants/${tenantId}/apiKeys`).count().get()).data().count);
 
 describe('idempotent RPCs', () => {
   it('same key + same request returns the stored first response, secret withheld, nothing created twice', async () => {

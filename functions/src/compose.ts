@@ -10,6 +10,12 @@ import { createFirestore } from './adapters/firestore/firestore-client.js';
 import { createFirestoreIdempotencyStore } from './adapters/firestore/idempotency-store.js';
 import { createFirestoreTenancyRepository } from './adapters/firestore/tenancy-repository.js';
 import { TenancyService } from './gen/tally/tenancy/v1/tenancy_pb.js';
+import { LedgerService } from './gen/tally/ledger/v1/ledger_pb.js';
+import { createFirestoreLedgerStore } from './adapters/firestore/ledger-store.js';
+import { createLocalSigner, loadOrCreateLocalSigningKey } from './adapters/signer/local-signer.js';
+import type { LedgerDeps } from './app/ledger/ledger-use-cases.js';
+import type { Signer } from './domain/ledger/signer.js';
+import { createLedgerServiceImpl } from './handlers/rpc/ledger-service.js';
 import { createApiHandler, type NodeHandler } from './handlers/http/api-handler.js';
 import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rpc/rpc-context.js';
 import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
@@ -30,6 +36,7 @@ export interface Services {
   telemetry: Telemetry;
   authenticator: Authenticator;
   idempotency: IdempotencyOptions;
+  ledger: LedgerDeps;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
   api: NodeHandler;
 }
@@ -43,6 +50,14 @@ function firebaseIdTokenVerifier(projectId: string): IdTokenVerifier {
       return { uid: decoded.uid, claims: decoded };
     },
   };
+}
+
+/** Checkpoint signer: Cloud KMS in production, a local Ed25519 key in development and tests. */
+function createSigner(config: Config): Signer {
+  if (config.signer === 'kms') {
+    throw new Error('TODO(kms): KMS signer pending');
+  }
+  return createLocalSigner(config.localSigningKeyFile === '' ? {} : { privateKeyPem: loadOrCreateLocalSigningKey(config.localSigningKeyFile) });
 }
 
 export function composeServices(config: Config, overrides: { clock?: Clock; logger?: Logger } = {}): Services {
@@ -66,14 +81,26 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     retentionMs: config.idempotencyRetentionMs,
     waitMs: config.idempotencyWaitMs,
   };
+  const ledger: LedgerDeps = {
+    store: createFirestoreLedgerStore(db),
+    clock,
+    signer: createSigner(config),
+    limits: {
+      chainStripes: config.ledgerChainStripes,
+      asOfRecordsMax: config.ledgerAsOfRecordsMax,
+      verifyPageSize: 500,
+      sweepBatchMax: config.ledgerSweepBatchMax,
+    },
+  };
   const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
-    services: [TenancyService],
+    services: [TenancyService, LedgerService],
     interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
     routes: (router) => {
       router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator, tenantCache }));
+      router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, api };
 }

@@ -1,10 +1,12 @@
 /** A typed ConnectRPC client for Tally over real HTTP (the CLI, tests and benches use it). */
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
+import { LedgerService } from '../gen/tally/ledger/v1/ledger_pb.js';
 import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
+  ledger: Client<typeof LedgerService>;
 }
 
 export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
@@ -18,5 +20,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport) };
 }

@@ -120,6 +120,24 @@ export function buildProgram(): Command {
       const { apiKey } = await createTallyClient(url, key).tenancy.revokeApiKey({ apiKeyId: keyId, idempotencyKey: opts.idempotencyKey ?? randomUUID() });
       output(g, apiKey ? keyJson(apiKey) : null, `API key ${apiKey?.id} revoked at ${iso(apiKey?.revokeTime)}`);
     });
+  const ledgerCmd = program.command('ledger').description('the double-entry ledger');
+  ledgerCmd.command('verify')
+    .description("recompute a tenant's hash chain and checkpoint signatures; name the first entry that does not match")
+    .option('--tenant <tenantId>', 'tenant to verify (platform admin key); default: the API key\'s tenant')
+    .action(async (opts: { tenant?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g, opts.tenant !== undefined && g.apiKey === undefined);
+      if (!g.json) process.stderr.write(`verifying ledger chain of ${opts.tenant ?? 'the current tenant'} ...\n`);
+      const res = await createTallyClient(url, key).ledger.verifyChain({ tenantId: opts.tenant ?? '' });
+      const json = {
+        ok: res.ok, entriesChecked: Number(res.entriesChecked), checkpointsVerified: Number(res.checkpointsVerified),
+        firstBadEntryId: res.firstBadEntryId || null, failureReason: res.failureReason || null,
+      };
+      output(g, json, res.ok
+        ? `ledger chain OK: ${json.entriesChecked} records, ${json.checkpointsVerified} signed checkpoints verified`
+        : `ledger chain BROKEN at entry ${json.firstBadEntryId ?? '(none)'}: ${json.failureReason}\n(${json.entriesChecked} records verified before it)`);
+      if (!res.ok) process.exitCode = 1;
+    });
   return program;
 }
 
@@ -128,7 +146,7 @@ export async function runCli(argv: string[]): Promise<number> {
   const wantsJson = argv.includes('--json');
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     const commanderCode = error instanceof CommanderError ? error.code : undefined;
     if (commanderCode === 'commander.helpDisplayed' || commanderCode === 'commander.version' || commanderCode === 'commander.help') return 0;

@@ -5,5 +5,6 @@ import { Firestore } from '@google-cloud/firestore';
  * client talks to the emulator; otherwise to the project's database with ambient credentials.
  */
 export function createFirestore(projectId: string): Firestore {
-  return new Firestore({ projectId, preferRest: false, ignoreUndefinedProperties: false });
+  // useBigInt: ledger amounts are int64 and come back as bigint, never as lossy numbers.
+  return new Firestore({ projectId, preferRest: false, ignoreUndefinedProperties: false, useBigInt: true });
 }

@@ -29,6 +29,18 @@ export interface Config {
    * Unsampled requests still get trace and span ids: logs and stored entities always carry them.
    */
   traceSampleRatio: number;
+  /** Hash-chain stripes per tenant: more stripes, fewer writers contending for one chain head. */
+  ledgerChainStripes: number;
+  /** Most pending entries one sweep expires. */
+  ledgerSweepBatchMax: number;
+  /** Most records an "as of" balance replays. */
+  ledgerAsOfRecordsMax: number;
+  /** Who signs ledger checkpoints: a local Ed25519 key (development) or Cloud KMS. */
+  signer: 'local' | 'kms';
+  /** PEM file of the local signing key (created if absent); empty: a fresh key per process. */
+  localSigningKeyFile: string;
+  /** Cloud KMS key version that signs checkpoints when `signer` is `kms`. */
+  kmsKeyVersion: string;
   /** Lowest log severity written. */
   logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 }
@@ -78,6 +90,9 @@ export function parseConfig(env: Env = process.env): Config {
     throw new ConfigError('TALLY_PLATFORM_ADMIN_KEY_SHA256: expected 64 lowercase hex characters');
   }
   const deployed = env.K_SERVICE !== undefined;
+  if ((env.TALLY_SIGNER ?? (deployed ? 'kms' : 'local')) === 'kms' && !/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[^/]+$/.test(env.TALLY_KMS_KEY_VERSION ?? '')) {
+    throw new ConfigError('TALLY_KMS_KEY_VERSION: required with TALLY_SIGNER=kms, as projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V');
+  }
   return {
     projectId: env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT ?? 'demo-tally',
     requestBodyBytesMax: intInRange(env, 'TALLY_REQUEST_BODY_BYTES_MAX', 256 * 1024, 1024, 10 * 1024 * 1024),
@@ -90,6 +105,12 @@ export function parseConfig(env: Env = process.env): Config {
     platformAdminKeySha256: adminHash,
     traceExporter: oneOf(env, 'TALLY_TRACE_EXPORTER', deployed ? 'cloud-trace' : 'none', ['none', 'memory', 'cloud-trace'] as const),
     traceSampleRatio: ratio(env, 'TALLY_TRACE_SAMPLE_RATIO', traceSampleDefault(env, deployed)),
+    ledgerChainStripes: intInRange(env, 'TALLY_LEDGER_CHAIN_STRIPES', 64, 1, 1024),
+    ledgerSweepBatchMax: intInRange(env, 'TALLY_LEDGER_SWEEP_BATCH_MAX', 100, 1, 1_000),
+    ledgerAsOfRecordsMax: intInRange(env, 'TALLY_LEDGER_ASOF_RECORDS_MAX', 10_000, 1, 100_000),
+    signer: oneOf(env, 'TALLY_SIGNER', deployed ? 'kms' : 'local', ['local', 'kms'] as const),
+    localSigningKeyFile: env.TALLY_LOCAL_SIGNING_KEY_FILE ?? '',
+    kmsKeyVersion: env.TALLY_KMS_KEY_VERSION ?? '',
     logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
   };
 }

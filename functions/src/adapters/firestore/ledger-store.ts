@@ -1,0 +1,326 @@
+/**
+ * The ledger on Firestore. Layout under `tenants/{t}/`:
+ *   accounts/{accountId}          the account (immutable but for `closed`)
+ *   accountCodes/{code}           uniqueness index: code -> accountId
+ *   balances/{accountId}~{shard}  one balance shard (shard 0 only, unless the account is hot)
+ *   journal/{recordId}            append-only records (entries and pending resolutions), chained
+ *   chainHeads/{stripe}           the head of each hash-chain stripe
+ *   pendingEntries/{entryId}      the state of a pending (two-phase) entry
+ *   checkpoints/{sequence}        signed checkpoints of all stripe heads
+ *   outbox/{eventId}              events written with the change they announce
+ * Amounts are Firestore integers (int64) read back as bigint (`useBigInt` on the client).
+ */
+import { FieldValue, Timestamp, type DocumentData, type Firestore, type Transaction } from '@google-cloud/firestore';
+import type { Account, AccountType } from '../../domain/ledger/account.js';
+import { ZERO_BALANCE, type Balance } from '../../domain/ledger/balance.js';
+import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
+import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
+import type { PendingEntry } from '../../domain/ledger/two-phase.js';
+import { assert, invalidField } from '../../domain/errors.js';
+import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
+import type { Page } from '../../ports/tenancy-repository.js';
+
+const bigintOf = (value: unknown): bigint => {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  throw new Error(`assertion failed: expected an integer, got ${String(value)}`);
+};
+const numberOf = (value: unknown): number => {
+  const n = typeof value === 'bigint' ? Number(value) : value;
+  assert(typeof n === 'number' && Number.isSafeInteger(n), `expected a safe integer, got ${String(value)}`);
+  return n;
+};
+
+function accountToDoc(a: Account): DocumentData {
+  return {
+    tenantId: a.tenantId, code: a.code, name: a.name, currency: a.currency, type: a.type,
+    debitsMustNotExceedCredits: a.flags.debitsMustNotExceedCredits,
+    creditsMustNotExceedDebits: a.flags.creditsMustNotExceedDebits,
+    shardCount: a.shardCount, closed: a.closed, createdAt: Timestamp.fromMillis(a.createdAtMs),
+  };
+}
+
+function accountFromDoc(id: string, d: DocumentData): Account {
+  return {
+    id, tenantId: d.tenantId as string, code: d.code as string, name: d.name as string, currency: d.currency as string,
+    type: d.type as AccountType,
+    flags: { debitsMustNotExceedCredits: d.debitsMustNotExceedCredits === true, creditsMustNotExceedDebits: d.creditsMustNotExceedDebits === true },
+    shardCount: numberOf(d.shardCount), closed: d.closed === true, createdAtMs: (d.createdAt as Timestamp).toMillis(),
+  };
+}
+
+function balanceFromDoc(d: DocumentData | undefined): Balance {
+  if (!d) return ZERO_BALANCE;
+  return {
+    postedDebitsMinor: bigintOf(d.postedDebitsMinor ?? 0n), postedCreditsMinor: bigintOf(d.postedCreditsMinor ?? 0n),
+    pendingDebitsMinor: bigintOf(d.pendingDebitsMinor ?? 0n), pendingCreditsMinor: bigintOf(d.pendingCreditsMinor ?? 0n),
+  };
+}
+
+/**
+ * A record as stored: its hashed fields exactly, plus query helpers (`accountIds`, `createdAt`)
+ * that are not part of the hash. Field-by-field both ways: a stored field we do not know is never
+ * silently hashed, and one we need is never silently dropped.
+ */
+function recordToDoc(r: ChainedRecord): DocumentData {
+  const common = {
+    kind: r.kind, id: r.id, tenantId: r.tenantId, traceId: r.traceId, spanId: r.spanId, createdAtMs: r.createdAtMs,
+    chain: { stripe: r.chain.stripe, sequence: r.chain.sequence, prevHash: r.chain.prevHash, hash: r.chain.hash },
+    accountIds: [...new Set(r.postings.map((p) => p.accountId))],
+    createdAt: Timestamp.fromMillis(r.createdAtMs),
+  };
+  if (r.kind === 'entry') {
+    return {
+      ...common,
+      postings: r.postings.map((p) => ({ accountId: p.accountId, direction: p.direction, amountMinor: p.amountMinor, currency: p.currency })),
+      description: r.description, metadata: { ...r.metadata }, reversesEntryId: r.reversesEntryId,
+      pending: r.pending === null ? null : { timeoutMs: r.pending.timeoutMs, expiresAtMs: r.pending.expiresAtMs },
+    };
+  }
+  return {
+    ...common, pendingEntryId: r.pendingEntryId, outcome: r.outcome,
+    postings: r.postings.map((p) => ({
+      accountId: p.accountId, direction: p.direction, currency: p.currency,
+      pendingAmountMinor: p.pendingAmountMinor, postedAmountMinor: p.postedAmountMinor,
+    })),
+  };
+}
+
+export function recordFromDoc(d: DocumentData): ChainedRecord {
+  const chain = d.chain as DocumentData;
+  const common = {
+    id: d.id as string, tenantId: d.tenantId as string, traceId: d.traceId as string, spanId: d.spanId as string,
+    createdAtMs: numberOf(d.createdAtMs),
+    chain: { stripe: numberOf(chain.stripe), sequence: numberOf(chain.sequence), prevHash: chain.prevHash as string, hash: chain.hash as string },
+  };
+  const postings = (d.postings ?? []) as DocumentData[];
+  if (d.kind === 'entry') {
+    const pending = d.pending as DocumentData | null;
+    return {
+      ...common, kind: 'entry',
+      postings: postings.map((p) => ({ accountId: p.accountId as string, direction: p.direction as 'debit' | 'credit', amountMinor: bigintOf(p.amountMinor), currency: p.currency as string })),
+      description: d.description as string, metadata: { ...(d.metadata as Record<string, string>) },
+      reversesEntryId: (d.reversesEntryId as string | null) ?? null,
+      pending: pending ? { timeoutMs: numberOf(pending.timeoutMs), expiresAtMs: numberOf(pending.expiresAtMs) } : null,
+    };
+  }
+  return {
+    ...common, kind: 'resolution', pendingEntryId: d.pendingEntryId as string, outcome: d.outcome as 'posted' | 'voided' | 'expired',
+    postings: postings.map((p) => ({
+      accountId: p.accountId as string, direction: p.direction as 'debit' | 'credit', currency: p.currency as string,
+      pendingAmountMinor: bigintOf(p.pendingAmountMinor), postedAmountMinor: bigintOf(p.postedAmountMinor),
+    })),
+  };
+}
+
+function pendingToDoc(p: PendingEntry): DocumentData {
+  return {
+    id: p.id, state: p.state, createdAtMs: p.createdAtMs, expiresAtMs: p.expiresAtMs,
+    expiresAt: Timestamp.fromMillis(p.expiresAtMs),
+    resolvedAtMs: p.resolvedAtMs, postedAmountsMinor: p.postedAmountsMinor === null ? null : [...p.postedAmountsMinor],
+    postings: p.postings.map((x) => ({ accountId: x.accountId, direction: x.direction, amountMinor: x.amountMinor, currency: x.currency })),
+  };
+}
+
+function pendingFromDoc(d: DocumentData): PendingEntry {
+  return {
+    id: d.id as string, state: d.state as PendingEntry['state'], createdAtMs: numberOf(d.createdAtMs), expiresAtMs: numberOf(d.expiresAtMs),
+    resolvedAtMs: d.resolvedAtMs === null ? null : numberOf(d.resolvedAtMs),
+    postedAmountsMinor: d.postedAmountsMinor === null ? null : (d.postedAmountsMinor as unknown[]).map(bigintOf),
+    postings: (d.postings as DocumentData[]).map((p) => ({ accountId: p.accountId as string, direction: p.direction as 'debit' | 'credit', amountMinor: bigintOf(p.amountMinor), currency: p.currency as string })),
+  };
+}
+
+function checkpointToDoc(s: SignedCheckpoint): DocumentData {
+  return {
+    tenantId: s.checkpoint.tenantId, sequence: s.checkpoint.sequence, createdAtMs: s.checkpoint.createdAtMs,
+    stripeHeads: s.checkpoint.stripeHeads.map((h) => ({ stripe: h.stripe, entryCount: h.entryCount, headHash: h.headHash })),
+    keyId: s.keyId, signatureBase64: s.signatureBase64,
+  };
+}
+
+function checkpointFromDoc(d: DocumentData): SignedCheckpoint {
+  return {
+    checkpoint: {
+      tenantId: d.tenantId as string, sequence: numberOf(d.sequence), createdAtMs: numberOf(d.createdAtMs),
+      stripeHeads: (d.stripeHeads as DocumentData[]).map((h) => ({ stripe: numberOf(h.stripe), entryCount: numberOf(h.entryCount), headHash: h.headHash as string })),
+    },
+    keyId: d.keyId as string, signatureBase64: d.signatureBase64 as string,
+  };
+}
+
+const encodeCursor = (parts: unknown[]): string => Buffer.from(JSON.stringify(parts)).toString('base64url');
+function decodeCursor(token: string, shape: (parts: unknown[]) => boolean): unknown[] {
+  try {
+    const parts = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(parts) && shape(parts)) return parts;
+  } catch { /* fall through */ }
+  throw invalidField('page_token', 'not a token returned by this API');
+}
+
+export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
+  const tenant = (t: string) => db.collection('tenants').doc(t);
+  const accountRef = (t: string, id: string) => tenant(t).collection('accounts').doc(id);
+  const shardRef = (t: string, accountId: string, shard: number) => tenant(t).collection('balances').doc(`${accountId}~${shard}`);
+  const recordRef = (t: string, id: string) => tenant(t).collection('journal').doc(id);
+  const headRef = (t: string, stripe: number) => tenant(t).collection('chainHeads').doc(String(stripe));
+  const pendingRef = (t: string, id: string) => tenant(t).collection('pendingEntries').doc(id);
+  const checkpointRef = (t: string, seq: number) => tenant(t).collection('checkpoints').doc(String(seq).padStart(12, '0'));
+
+  const txFor = (tenantId: string, tx: Transaction): LedgerTx => ({
+    async getRecord(id) {
+      const d = (await tx.get(recordRef(tenantId, id))).data();
+      return d ? recordFromDoc(d) : undefined;
+    },
+    async getAccounts(ids) {
+      const unique = [...new Set(ids)];
+      const snaps = unique.length === 0 ? [] : await tx.getAll(...unique.map((id) => accountRef(tenantId, id)));
+      const out = new Map<string, Account>();
+      for (const s of snaps) { const d = s.data(); if (d) out.set(s.id, accountFromDoc(s.id, d)); }
+      return out;
+    },
+    async getStripeHead(stripe) {
+      const d = (await tx.get(headRef(tenantId, stripe))).data();
+      return d ? { stripe, entryCount: numberOf(d.entryCount), headHash: d.headHash as string } : emptyStripeHead(tenantId, stripe);
+    },
+    async getShardBalance(accountId, shard) {
+      return balanceFromDoc((await tx.get(shardRef(tenantId, accountId, shard))).data());
+    },
+    async getPending(id) {
+      const d = (await tx.get(pendingRef(tenantId, id))).data();
+      return d ? pendingFromDoc(d) : undefined;
+    },
+    createRecord(record) { tx.create(recordRef(tenantId, record.id), recordToDoc(record)); },
+    setStripeHead(head) { tx.set(headRef(tenantId, head.stripe), { stripe: head.stripe, entryCount: head.entryCount, headHash: head.headHash }); },
+    setShardBalance(accountId, shard, b) {
+      tx.set(shardRef(tenantId, accountId, shard), { accountId, shard, ...b });
+    },
+    incrementShardBalance(accountId, shard, delta) {
+      // FieldValue.increment takes a JS number; amounts are bounded to safe integers at the edge
+      // (AMOUNT_OUT_OF_RANGE), and the stored int64 sums are exact on the server.
+      const inc = (v: bigint) => {
+        assert(v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER), 'increment within safe integers');
+        return FieldValue.increment(Number(v));
+      };
+      tx.set(shardRef(tenantId, accountId, shard), {
+        accountId, shard,
+        postedDebitsMinor: inc(delta.postedDebitsMinor), postedCreditsMinor: inc(delta.postedCreditsMinor),
+        pendingDebitsMinor: inc(delta.pendingDebitsMinor), pendingCreditsMinor: inc(delta.pendingCreditsMinor),
+      }, { merge: true });
+    },
+    setPending(p) { tx.set(pendingRef(tenantId, p.id), { ...pendingToDoc(p), tenantId }); },
+    setAccount(a) { tx.set(accountRef(tenantId, a.id), accountToDoc(a)); },
+    createOutboxEvent(e: OutboxEvent) {
+      tx.create(tenant(tenantId).collection('outbox').doc(e.id), {
+        id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload, tenantId,
+        createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
+      });
+    },
+  });
+
+  return {
+    transaction(tenantId, work) {
+      return db.runTransaction((tx) => work(txFor(tenantId, tx)), { maxAttempts: 10 });
+    },
+
+    async createAccount(account) {
+      const codeRef = tenant(account.tenantId).collection('accountCodes').doc(account.code);
+      return db.runTransaction(async (tx) => {
+        const existing = (await tx.get(codeRef)).data();
+        if (existing) {
+          const d = (await tx.get(accountRef(account.tenantId, existing.accountId as string))).data();
+          assert(d !== undefined, 'account code index points at a missing account');
+          return { created: false, account: accountFromDoc(existing.accountId as string, d) };
+        }
+        tx.create(codeRef, { accountId: account.id });
+        tx.create(accountRef(account.tenantId, account.id), accountToDoc(account));
+        return { created: true, account };
+      });
+    },
+
+    async getAccount(tenantId, accountId) {
+      const d = (await accountRef(tenantId, accountId).get()).data();
+      return d ? accountFromDoc(accountId, d) : undefined;
+    },
+
+    async listAccounts(tenantId, pageSize, cursor): Promise<Page<Account>> {
+      let q = tenant(tenantId).collection('accounts').orderBy('code');
+      if (cursor !== undefined) q = q.startAfter(decodeCursor(cursor, (p) => typeof p[0] === 'string')[0]);
+      const snap = await q.limit(pageSize + 1).get();
+      const items = snap.docs.slice(0, pageSize).map((s) => accountFromDoc(s.id, s.data()));
+      return { items, nextCursor: snap.size > pageSize ? encodeCursor([items.at(-1)!.code]) : undefined };
+    },
+
+    async readShards(tenantId, accountId, shardCount) {
+      const refs = Array.from({ length: shardCount }, (_, i) => shardRef(tenantId, accountId, i));
+      // One read-only transaction: every shard at the same snapshot, after every committed write.
+      return db.runTransaction(async (tx) => (await tx.getAll(...refs)).map((s) => balanceFromDoc(s.data())), { readOnly: true });
+    },
+
+    async listEntries(tenantId, query: RecordQuery, pageSize, cursor) {
+      let q = tenant(tenantId).collection('journal')
+        .where('accountIds', 'array-contains', query.accountId)
+        .where('kind', '==', 'entry')
+        .orderBy('createdAt', 'desc').orderBy('id', 'desc');
+      if (query.startMs !== null) q = q.where('createdAt', '>=', Timestamp.fromMillis(query.startMs));
+      if (query.endMs !== null) q = q.where('createdAt', '<', Timestamp.fromMillis(query.endMs));
+      if (cursor !== undefined) {
+        const [ms, id] = decodeCursor(cursor, (p) => Number.isSafeInteger(p[0]) && typeof p[1] === 'string') as [number, string];
+        q = q.startAfter(Timestamp.fromMillis(ms), id);
+      }
+      const snap = await q.limit(pageSize + 1).get();
+      const items = snap.docs.slice(0, pageSize).map((s) => recordFromDoc(s.data()));
+      const last = items.at(-1);
+      return { items, nextCursor: snap.size > pageSize && last ? encodeCursor([last.createdAtMs, last.id]) : undefined };
+    },
+
+    async recordsUntil(tenantId, accountId, asOfMs, recordsMax) {
+      const snap = await tenant(tenantId).collection('journal')
+        .where('accountIds', 'array-contains', accountId)
+        .where('createdAt', '<=', Timestamp.fromMillis(asOfMs))
+        .orderBy('createdAt').limit(recordsMax + 1).get();
+      return snap.docs.map((s) => recordFromDoc(s.data()));
+    },
+
+    async readStripe(tenantId, stripe, fromSequence, limit) {
+      const snap = await tenant(tenantId).collection('journal')
+        .where('chain.stripe', '==', stripe).where('chain.sequence', '>=', fromSequence)
+        .orderBy('chain.sequence').limit(limit).get();
+      return snap.docs.map((s) => recordFromDoc(s.data()));
+    },
+
+    async readStripeHeads(tenantId) {
+      return db.runTransaction(async (tx) => {
+        const snap = await tx.get(tenant(tenantId).collection('chainHeads'));
+        return snap.docs.map((s) => ({ stripe: numberOf(s.get('stripe')), entryCount: numberOf(s.get('entryCount')), headHash: s.get('headHash') as string }));
+      }, { readOnly: true });
+    },
+
+    async latestCheckpoint(tenantId) {
+      const snap = await tenant(tenantId).collection('checkpoints').orderBy('sequence', 'desc').limit(1).get();
+      return snap.empty ? undefined : checkpointFromDoc(snap.docs[0]!.data());
+    },
+
+    async listCheckpoints(tenantId, limit) {
+      const snap = await tenant(tenantId).collection('checkpoints').orderBy('sequence').limit(limit).get();
+      return snap.docs.map((s) => checkpointFromDoc(s.data()));
+    },
+
+    async createCheckpoint(signed) {
+      try {
+        await checkpointRef(signed.checkpoint.tenantId, signed.checkpoint.sequence).create(checkpointToDoc(signed));
+        return true;
+      } catch (error) {
+        if ((error as { code?: number }).code === 6) return false; // ALREADY_EXISTS
+        throw error;
+      }
+    },
+
+    async findExpiredPendings(nowMs, limit) {
+      const snap = await db.collectionGroup('pendingEntries')
+        .where('state', '==', 'pending').where('expiresAt', '<=', Timestamp.fromMillis(nowMs))
+        .orderBy('expiresAt').limit(limit).get();
+      return snap.docs.map((s) => ({ tenantId: s.get('tenantId') as string, entryId: s.id }));
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * What the ledger use cases need from storage. Mutations run inside `transaction`: the use case
+ * reads through `LedgerTx`, decides with pure domain code, then writes through it; the adapter
+ * commits everything atomically (Firestore: reads first, then writes, retried on contention).
+ */
+import type { Account } from '../domain/ledger/account.js';
+import type { Balance } from '../domain/ledger/balance.js';
+import type { SignedCheckpoint } from '../domain/ledger/checkpoint.js';
+import type { ChainedRecord, StripeHead } from '../domain/ledger/hash-chain.js';
+import type { PendingEntry } from '../domain/ledger/two-phase.js';
+import type { Page } from './tenancy-repository.js';
+
+/** An event written in the same transaction as the state change it announces. */
+export interface OutboxEvent {
+  id: string;
+  type: string;
+  aggregateId: string;
+  payload: Record<string, unknown>;
+  createdAtMs: number;
+  traceId: string;
+  spanId: string;
+}
+
+export interface LedgerTx {
+  getRecord(recordId: string): Promise<ChainedRecord | undefined>;
+  /** Accounts by id; absent ids are missing from the map. */
+  getAccounts(accountIds: readonly string[]): Promise<Map<string, Account>>;
+  getStripeHead(stripe: number): Promise<StripeHead>;
+  getShardBalance(accountId: string, shard: number): Promise<Balance>;
+  getPending(entryId: string): Promise<PendingEntry | undefined>;
+
+  createRecord(record: ChainedRecord): void;
+  setStripeHead(head: StripeHead): void;
+  /** Replaces a shard's balance (after a limit check read it). */
+  setShardBalance(accountId: string, shard: number, balance: Balance): void;
+  /** Adds `delta` to a shard without reading it: commutative, so no read lock on hot shards. */
+  incrementShardBalance(accountId: string, shard: number, delta: Balance): void;
+  setPending(pending: PendingEntry): void;
+  setAccount(account: Account): void;
+  createOutboxEvent(event: OutboxEvent): void;
+}
+
+export interface RecordQuery {
+  accountId: string;
+  /** Inclusive. */
+  startMs: number | null;
+  /** Exclusive. */
+  endMs: number | null;
+}
+
+export interface LedgerStore {
+  transaction<T>(tenantId: string, work: (tx: LedgerTx) => Promise<T>): Promise<T>;
+  /** Creates the account unless its code is taken; returns the account holding the code. */
+  createAccount(account: Account): Promise<{ created: boolean; account: Account }>;
+  getAccount(tenantId: string, accountId: string): Promise<Account | undefined>;
+  listAccounts(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<Account>>;
+  /** All shards of an account read at one consistent snapshot (read-your-writes). */
+  readShards(tenantId: string, accountId: string, shardCount: number): Promise<Balance[]>;
+  /** Entry records (not resolutions) touching the account, newest first. */
+  listEntries(tenantId: string, query: RecordQuery, pageSize: number, cursor: string | undefined): Promise<Page<ChainedRecord>>;
+  /** All records (entries and resolutions) touching the account up to `asOfMs`, at most `recordsMax` + 1. */
+  recordsUntil(tenantId: string, accountId: string, asOfMs: number, recordsMax: number): Promise<ChainedRecord[]>;
+  /** Records of one stripe in sequence order, from `fromSequence`, at most `limit`. */
+  readStripe(tenantId: string, stripe: number, fromSequence: number, limit: number): Promise<ChainedRecord[]>;
+  /** Heads of every stripe that has records, read at one snapshot. */
+  readStripeHeads(tenantId: string): Promise<StripeHead[]>;
+  latestCheckpoint(tenantId: string): Promise<SignedCheckpoint | undefined>;
+  listCheckpoints(tenantId: string, limit: number): Promise<SignedCheckpoint[]>;
+  /** Create-only: false when that sequence exists already. */
+  createCheckpoint(signed: SignedCheckpoint): Promise<boolean>;
+  /** Pending entries past their expiry, across tenants, oldest first, at most `limit`. */
+  findExpiredPendings(nowMs: number, limit: number): Promise<{ tenantId: string; entryId: string }[]>;
+}
