@@ -2,6 +2,7 @@
  * The composition root: builds adapters once per process from the parsed config and hands each
  * handler what it needs. Entry points (index.ts, the local stack, tests) call this and nothing else.
  */
+import { randomInt } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
 import { getApps, initializeApp } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
@@ -21,6 +22,7 @@ import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rp
 import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
 import type { Tenant } from './domain/tenancy/tenant.js';
 import { createTtlCache } from './platform/cache/ttl-cache.js';
+import { createWriteLanes } from './platform/lanes/write-lanes.js';
 import type { Config } from './platform/config/config.js';
 import type { IdempotencyOptions } from './platform/idempotency/idempotency.js';
 import { createLogger, type Logger } from './platform/telemetry/logger.js';
@@ -85,6 +87,8 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     store: createFirestoreLedgerStore(db),
     clock,
     signer: createSigner(config),
+    lanes: createWriteLanes({ count: config.ledgerWriteLanes, waitersMax: config.ledgerLaneWaitersMax }),
+    instanceSalt: randomInt(0, 1_000_000),
     limits: {
       chainStripes: config.ledgerChainStripes,
       asOfRecordsMax: config.ledgerAsOfRecordsMax,

@@ -14,7 +14,7 @@ import { FieldValue, Timestamp, type DocumentData, type Firestore, type Transact
 import type { Account, AccountType } from '../../domain/ledger/account.js';
 import { ZERO_BALANCE, type Balance } from '../../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
-import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
+import { emptyStripeHead, type ChainedRecord } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
 import { assert, invalidField } from '../../domain/errors.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';

@@ -7,7 +7,7 @@
 import { TallyError, invalidField } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import {
-  applyDelta, balanceChangesOf, chainStripeFor, checkLimits, checkpointHeadFor, closeAccount as closeAccountDomain,
+  applyDelta, balanceChangesOf, checkLimits, checkpointHeadFor, closeAccount as closeAccountDomain,
   createAccount as createAccountDomain, createChainVerifier, createCheckpoint, createEntryRecord, createPendingEntry,
   createResolutionRecord, decideReplay, entryContentHash, expirePending, genesisHash, hasBalanceLimit, linkRecord,
   pickShard, postPending, replayBalances, signCheckpoint, sumShards, validateCreateAccount, validateEntry, validateEntryShape,
@@ -21,6 +21,7 @@ import type { JournalRecord } from '../../domain/ledger/journal-record.js';
 import type { Signer } from '../../domain/ledger/signer.js';
 import type { PendingEntry, PendingTransition } from '../../domain/ledger/two-phase.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { WriteLanes } from '../../platform/lanes/write-lanes.js';
 import type { Clock } from '../../ports/clock.js';
 import type { LedgerStore, LedgerTx, OutboxEvent } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
@@ -41,6 +42,10 @@ export interface LedgerDeps {
   clock: Clock;
   signer: Signer;
   limits: LedgerLimits;
+  /** Exclusive slots for concurrent writes of this process (see platform/lanes). */
+  lanes: WriteLanes;
+  /** Random per instance: which block of stripes and which shard rotation this instance uses. */
+  instanceSalt: number;
 }
 
 export const ledgerPageSizeMax = 100;
@@ -88,13 +93,24 @@ export function listAccounts(deps: LedgerDeps, tenantId: string, pageSize: numbe
 
 // ---- writing records --------------------------------------------------------------------------
 
+/**
+ * The shard a write on `lane` uses. Any shard is correct for an account without limits: its
+ * balance is the sum of its shards and changes are additions (a release may land on another shard
+ * than its hold; only the sum is ever read). Limited accounts have one shard. Choosing by lane
+ * keeps this instance's concurrent writers on distinct shards of a hot account.
+ */
+function shardForLane(deps: LedgerDeps, account: Account, lane: number): number {
+  if (account.shardCount === 1) return 0;
+  return (lane + deps.instanceSalt + pickShard(account.id, 'lane-rotation', account.shardCount)) % account.shardCount;
+}
+
 /** Applies balance changes: read-check-set for limit accounts (shard 0), blind increments otherwise. */
-async function planBalanceWrites(tx: LedgerTx, accounts: ReadonlyMap<string, Account>, changes: readonly BalanceChange[]): Promise<() => void> {
+async function planBalanceWrites(deps: LedgerDeps, lane: number, tx: LedgerTx, accounts: ReadonlyMap<string, Account>, changes: readonly BalanceChange[]): Promise<() => void> {
   const writes: (() => void)[] = [];
   for (const change of changes) {
     const account = accounts.get(change.accountId);
     if (!account) throw new Error(`assertion failed: change for unread account ${change.accountId}`);
-    const shard = pickShard(account.id, change.shardKey, account.shardCount);
+    const shard = shardForLane(deps, account, lane);
     if (hasBalanceLimit(account)) {
       const after = applyDelta(await tx.getShardBalance(account.id, shard), change.delta);
       checkLimits(account, after);
@@ -106,9 +122,12 @@ async function planBalanceWrites(tx: LedgerTx, accounts: ReadonlyMap<string, Acc
   return () => writes.forEach((w) => w());
 }
 
-/** Links the record into its chain stripe; returns the chained record and the write to make. */
-async function planChainLink(deps: LedgerDeps, tx: LedgerTx, record: JournalRecord): Promise<{ chained: ChainedRecord; write: () => void }> {
-  const stripe = chainStripeFor(record.id, deps.limits.chainStripes);
+/**
+ * Links the record into the chain stripe of its lane (any stripe is valid: the link records it);
+ * returns the chained record and the write to make.
+ */
+async function planChainLink(deps: LedgerDeps, lane: number, tx: LedgerTx, record: JournalRecord): Promise<{ chained: ChainedRecord; write: () => void }> {
+  const stripe = (deps.instanceSalt * deps.lanes.count + lane) % deps.limits.chainStripes;
   const { record: chained, head } = linkRecord(record, await tx.getStripeHead(stripe));
   return { chained, write: () => { tx.createRecord(chained); tx.setStripeHead(head); } };
 }
@@ -137,7 +156,7 @@ export async function createEntry(deps: LedgerDeps, tenantId: string, input: Ent
     if (p.amountMinor > safeMax) throw new TallyError('AMOUNT_OUT_OF_RANGE', `postings[${i}].amount_minor: at most ${safeMax}`, { field: `postings[${i}].amount_minor` });
   });
   const contentHash = entryContentHash(input);
-  return deps.store.transaction(tenantId, async (tx) => {
+  return deps.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     const existing = await tx.getRecord(shape.id);
     if (existing) {
       if (existing.kind !== 'entry') throw new Error('assertion failed: entry id names a resolution');
@@ -153,8 +172,8 @@ export async function createEntry(deps: LedgerDeps, tenantId: string, input: Ent
       }
     }
     const record = createEntryRecord(valid, deps.clock.nowMs(), { tenantId, ...trace });
-    const writeBalances = await planBalanceWrites(tx, accounts, balanceChangesOf(record));
-    const { chained, write: writeChain } = await planChainLink(deps, tx, record);
+    const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, balanceChangesOf(record));
+    const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
     const pending = record.pending ? createPendingEntry(record) : undefined;
     writeChain();
     writeBalances();
@@ -164,21 +183,21 @@ export async function createEntry(deps: LedgerDeps, tenantId: string, input: Ent
       postings: record.postings.map((p) => ({ accountId: p.accountId, direction: p.direction, amountMinor: p.amountMinor.toString(), currency: p.currency })),
     }));
     return { record: chained, pending };
-  });
+  }));
 }
 
 async function resolvePending(
   deps: LedgerDeps, tenantId: string, entryId: string, trace: TraceIds,
   decide: (pending: PendingEntry, nowMs: number) => PendingTransition,
 ): Promise<EntryView> {
-  return deps.store.transaction(tenantId, async (tx) => {
+  return deps.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     const pending = await tx.getPending(entryId);
     if (!pending) throw new TallyError('NOT_FOUND', `pending entry ${entryId} not found`, { field: 'entry_id' });
     const transition = decide(pending, deps.clock.nowMs());
     const accounts = await tx.getAccounts(pending.postings.map((p) => p.accountId));
     const record = createResolutionRecord(transition.resolution, { tenantId, ...trace });
-    const writeBalances = await planBalanceWrites(tx, accounts, transition.changes);
-    const { chained, write: writeChain } = await planChainLink(deps, tx, record);
+    const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, transition.changes);
+    const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
     const entry = await tx.getRecord(entryId);
     if (!entry) throw new Error(`assertion failed: pending ${entryId} without its entry record`);
     writeChain();
@@ -188,7 +207,7 @@ async function resolvePending(
       entryId, postedAmountsMinor: transition.resolution.postings.map((p) => p.postedAmountMinor.toString()),
     }));
     return { record: entry, pending: transition.pending };
-  });
+  }));
 }
 
 export function postPendingEntry(deps: LedgerDeps, tenantId: string, entryId: string, amountsMinor: readonly bigint[] | undefined, trace: TraceIds): Promise<EntryView> {

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from './config.js';
 
+const kmsKey = 'projects/p/locations/europe-west1/keyRings/tally/cryptoKeys/ledger/cryptoKeyVersions/1';
+
 describe('parseConfig', () => {
+  it('signs checkpoints with KMS when deployed and refuses to start without a key version', () => {
+    expect(() => parseConfig({ K_SERVICE: 'api' })).toThrow(/TALLY_KMS_KEY_VERSION/);
+    expect(parseConfig({ K_SERVICE: 'api', TALLY_KMS_KEY_VERSION: kmsKey }).signer).toBe('kms');
+    expect(parseConfig({}).signer).toBe('local');
+  });
+
   it('gives bounded defaults', () => {
     const c = parseConfig({});
     expect(c.idempotencyRetentionMs).toBeGreaterThanOrEqual(24 * 3_600_000);
@@ -11,7 +19,7 @@ describe('parseConfig', () => {
   });
 
   it('exports to Cloud Trace when deployed (K_SERVICE set)', () => {
-    expect(parseConfig({ K_SERVICE: 'api' }).traceExporter).toBe('cloud-trace');
+    expect(parseConfig({ K_SERVICE: 'api', TALLY_KMS_KEY_VERSION: kmsKey }).traceExporter).toBe('cloud-trace');
   });
 
   it.each([
@@ -31,7 +39,7 @@ describe('parseConfig', () => {
 describe('trace sampling', () => {
   it('records everything in tests, a tenth deployed, nothing without an exporter, and honours the override', () => {
     expect(parseConfig({ TALLY_TRACE_EXPORTER: 'memory' }).traceSampleRatio).toBe(1);
-    expect(parseConfig({ K_SERVICE: 'api' }).traceSampleRatio).toBe(0.1);
+    expect(parseConfig({ K_SERVICE: 'api', TALLY_KMS_KEY_VERSION: kmsKey }).traceSampleRatio).toBe(0.1);
     expect(parseConfig({}).traceSampleRatio).toBe(0);
     expect(parseConfig({ TALLY_TRACE_SAMPLE_RATIO: '0.25' }).traceSampleRatio).toBe(0.25);
     expect(() => parseConfig({ TALLY_TRACE_SAMPLE_RATIO: '1.5' })).toThrow(/TALLY_TRACE_SAMPLE_RATIO/);

@@ -31,6 +31,10 @@ export interface Config {
   traceSampleRatio: number;
   /** Hash-chain stripes per tenant: more stripes, fewer writers contending for one chain head. */
   ledgerChainStripes: number;
+  /** Concurrent ledger writes per instance that never contend with each other (write lanes). */
+  ledgerWriteLanes: number;
+  /** Most ledger writes waiting for a lane before CONTENTION. */
+  ledgerLaneWaitersMax: number;
   /** Most pending entries one sweep expires. */
   ledgerSweepBatchMax: number;
   /** Most records an "as of" balance replays. */
@@ -105,7 +109,9 @@ export function parseConfig(env: Env = process.env): Config {
     platformAdminKeySha256: adminHash,
     traceExporter: oneOf(env, 'TALLY_TRACE_EXPORTER', deployed ? 'cloud-trace' : 'none', ['none', 'memory', 'cloud-trace'] as const),
     traceSampleRatio: ratio(env, 'TALLY_TRACE_SAMPLE_RATIO', traceSampleDefault(env, deployed)),
-    ledgerChainStripes: intInRange(env, 'TALLY_LEDGER_CHAIN_STRIPES', 64, 1, 1024),
+    ledgerChainStripes: intInRange(env, 'TALLY_LEDGER_CHAIN_STRIPES', 256, 1, 1024),
+    ledgerWriteLanes: intInRange(env, 'TALLY_LEDGER_WRITE_LANES', 64, 1, 1024),
+    ledgerLaneWaitersMax: intInRange(env, 'TALLY_LEDGER_LANE_WAITERS_MAX', 10_000, 0, 1_000_000),
     ledgerSweepBatchMax: intInRange(env, 'TALLY_LEDGER_SWEEP_BATCH_MAX', 100, 1, 1_000),
     ledgerAsOfRecordsMax: intInRange(env, 'TALLY_LEDGER_ASOF_RECORDS_MAX', 10_000, 1, 100_000),
     signer: oneOf(env, 'TALLY_SIGNER', deployed ? 'kms' : 'local', ['local', 'kms'] as const),
