@@ -13,6 +13,8 @@ import { createFirestoreTenancyRepository } from './adapters/firestore/tenancy-r
 import { TenancyService } from './gen/tally/tenancy/v1/tenancy_pb.js';
 import { LedgerService } from './gen/tally/ledger/v1/ledger_pb.js';
 import { createFirestoreLedgerStore } from './adapters/firestore/ledger-store.js';
+import { KeyManagementServiceClient } from '@google-cloud/kms';
+import { createKmsSigner } from './adapters/kms/kms-signer.js';
 import { createLocalSigner, loadOrCreateLocalSigningKey } from './adapters/signer/local-signer.js';
 import type { LedgerDeps } from './app/ledger/ledger-use-cases.js';
 import type { Signer } from './domain/ledger/signer.js';
@@ -57,7 +59,7 @@ function firebaseIdTokenVerifier(projectId: string): IdTokenVerifier {
 /** Checkpoint signer: Cloud KMS in production, a local Ed25519 key in development and tests. */
 function createSigner(config: Config): Signer {
   if (config.signer === 'kms') {
-    throw new Error('TODO(kms): KMS signer pending');
+    return createKmsSigner({ client: new KeyManagementServiceClient(), keyVersionName: config.kmsKeyVersion });
   }
   return createLocalSigner(config.localSigningKeyFile === '' ? {} : { privateKeyPem: loadOrCreateLocalSigningKey(config.localSigningKeyFile) });
 }
