@@ -7,7 +7,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startEmulators } from './firebase-emulators.js';
 import { startHttpServer } from './api-server.js';
 import { removeStackState, stateFile, writeStackState } from './state-file.js';
-import { ToolchainError } from './toolchain.js';
+import path from 'node:path';
+import { ToolchainError, stateDir } from './toolchain.js';
+
+/** Stands in for Cloud Scheduler locally: how often the ledger maintenance tick runs. */
+const maintenanceIntervalMs = Number(process.env.TALLY_MAINTENANCE_INTERVAL_MS ?? 15_000);
 
 const apiPort = Number(process.env.TALLY_API_PORT ?? 8080);
 const t0 = performance.now();
@@ -24,6 +28,8 @@ async function main(): Promise<void> {
   // A fresh platform admin key per run; only its hash reaches the API's config.
   const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
   process.env.TALLY_PLATFORM_ADMIN_KEY_SHA256 = createHash('sha256').update(adminKey).digest('hex');
+  // Checkpoints are signed with a local Ed25519 key kept across runs (ignored .tally/ folder).
+  process.env.TALLY_LOCAL_SIGNING_KEY_FILE ??= path.join(stateDir, 'ledger-signing-key.pem');
 
   const { parseConfig } = await import('../functions/src/platform/config/config.js');
   const { composeServices } = await import('../functions/src/compose.js');
@@ -59,15 +65,24 @@ Try it:
     ${server.url}/tally.tenancy.v1.TenancyService/GetTenant
 
   npx tally apikey list
+  npx tally ledger verify
   npx tally tenant create --name "Another Shop"
 
 Ctrl-C stops everything.`);
+
+  const { runLedgerMaintenance } = await import('../functions/src/app/ledger/maintenance.js');
+  const maintenance = setInterval(() => {
+    runLedgerMaintenance(services.ledger, { traceId: '', spanId: '' }, { tenantsPerRunMax: services.config.ledgerMaintenanceTenantsMax })
+      .then((r) => { if (r.expired + r.checkpointsSigned > 0) services.logger.info('ledger maintenance', { ...r }); })
+      .catch((error: unknown) => services.logger.error('ledger maintenance failed', { error }));
+  }, maintenanceIntervalMs);
 
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     say(`\ntally: ${signal}, stopping ...`);
+    clearInterval(maintenance);
     removeStackState();
     await server.close();
     await services.telemetry.shutdown();

@@ -110,3 +110,164 @@ resource "google_cloud_run_v2_service" "api" {
     }
   }
 }
+
+# ---- Ledger -----------------------------------------------------------------------------------
+
+# Checkpoints are signed by a key the database writers cannot use: tampering with Firestore alone
+# cannot forge a checkpoint. The api/maintenance service accounts may sign but not manage the key.
+resource "google_kms_key_ring" "tally" {
+  name     = "tally"
+  location = var.region
+}
+
+resource "google_kms_crypto_key" "ledger_checkpoints" {
+  name     = "ledger-checkpoints"
+  key_ring = google_kms_key_ring.tally.id
+  purpose  = "ASYMMETRIC_SIGN"
+  version_template {
+    algorithm        = "EC_SIGN_P256_SHA256"
+    protection_level = "HSM"
+  }
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "google_kms_crypto_key_iam_member" "maintenance_signs" {
+  crypto_key_id = google_kms_crypto_key.ledger_checkpoints.id
+  role          = "roles/cloudkms.signerVerifier"
+  member        = "serviceAccount:${google_service_account.ledger_maintenance.email}"
+}
+
+resource "google_kms_crypto_key_iam_member" "api_verifies" {
+  crypto_key_id = google_kms_crypto_key.ledger_checkpoints.id
+  role          = "roles/cloudkms.publicKeyViewer"
+  member        = "serviceAccount:${google_service_account.api.email}"
+}
+
+resource "google_service_account" "ledger_maintenance" {
+  account_id   = "tally-ledger-maintenance"
+  display_name = "Tally ledgerMaintenance (pending expiry, checkpoints)"
+}
+
+resource "google_project_iam_member" "ledger_maintenance_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.ledger_maintenance.email}"
+}
+
+resource "google_pubsub_topic" "ticks_ledger" {
+  name = "ticks-ledger"
+}
+
+resource "google_cloud_scheduler_job" "ledger_tick" {
+  name     = "ledger-tick"
+  schedule = "* * * * *"
+  pubsub_target {
+    topic_name = google_pubsub_topic.ticks_ledger.id
+    data       = base64encode("tick")
+  }
+}
+
+variable "functions_source_bucket" {
+  type        = string
+  description = "Bucket holding the zipped functions/ build."
+}
+
+variable "functions_source_object" {
+  type        = string
+  description = "Object name of the zipped functions/ build."
+}
+
+resource "google_cloudfunctions2_function" "ledger_maintenance" {
+  name     = "ledgerMaintenance"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "ledgerMaintenance"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.ledger_maintenance.email
+    timeout_seconds       = 300
+    available_memory      = "512Mi"
+    max_instance_count    = 1
+    environment_variables = {
+      TALLY_TRACE_EXPORTER  = "cloud-trace"
+      TALLY_SIGNER          = "kms"
+      TALLY_KMS_KEY_VERSION = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+    }
+  }
+  event_trigger {
+    trigger_region = var.region
+    event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic   = google_pubsub_topic.ticks_ledger.id
+    retry_policy   = "RETRY_POLICY_RETRY"
+  }
+}
+
+resource "google_firestore_index" "journal_by_account" {
+  database   = google_firestore_database.default.name
+  collection = "journal"
+  fields {
+    field_path   = "accountIds"
+    array_config = "CONTAINS"
+  }
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "DESCENDING"
+  }
+  fields {
+    field_path = "id"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "journal_by_account_time" {
+  database   = google_firestore_database.default.name
+  collection = "journal"
+  fields {
+    field_path   = "accountIds"
+    array_config = "CONTAINS"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "journal_by_stripe" {
+  database   = google_firestore_database.default.name
+  collection = "journal"
+  fields {
+    field_path = "chain.stripe"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "chain.sequence"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "pending_expiry" {
+  database    = google_firestore_database.default.name
+  collection  = "pendingEntries"
+  query_scope = "COLLECTION_GROUP"
+  fields {
+    field_path = "state"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "expiresAt"
+    order      = "ASCENDING"
+  }
+}

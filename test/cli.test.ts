@@ -150,3 +150,28 @@ describe.concurrent('tally CLI', () => {
     expect(result.stderr).toContain('--api-url');
   });
 });
+
+describe('tally ledger verify', () => {
+  it('reports a clean chain (exit 0) and names the tampered entry (exit 1), for the admin with --tenant too', async () => {
+    const { tenantId, ownerKey, owner } = await stack.newTenant('Verify');
+    const { openAccount, transfer } = await import('./support/ledger-helpers.js');
+    const a = await openAccount(owner);
+    const b = await openAccount(owner);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await owner.ledger.createEntry(transfer(a, b, 5n))).entry!.id);
+
+    const clean = await tally(ownerKey, 'ledger', 'verify', '--json');
+    expect(parseJson<{ ok: boolean; entriesChecked: number }>(clean)).toMatchObject({ ok: true, entriesChecked: 3, firstBadEntryId: null });
+    const human = await tally(ownerKey, 'ledger', 'verify');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('ledger chain OK: 3 records');
+
+    await stack.services.db.doc(`tenants/${tenantId}/journal/${ids[1]}`).update({ description: 'edited behind the ledger' });
+    const broken = await tally(stack.adminKey, 'ledger', 'verify', '--tenant', tenantId, '--json');
+    expect(broken.code).toBe(1);
+    expect(JSON.parse(broken.stdout)).toMatchObject({ ok: false, firstBadEntryId: ids[1] });
+    const brokenHuman = await tally(ownerKey, 'ledger', 'verify');
+    expect(brokenHuman.code).toBe(1);
+    expect(brokenHuman.stdout).toContain(`BROKEN at entry ${ids[1]}`);
+  });
+});

@@ -126,3 +126,27 @@ describe('functions entry `api` behind the Functions Framework', () => {
     expect(await res.json()).toMatchObject({ code: 'unauthenticated' });
   });
 });
+
+describe('ledgerMaintenance (Pub/Sub tick as a CloudEvent)', () => {
+  it('runs a maintenance pass on a messagePublished CloudEvent and answers 2xx', async () => {
+    const tick = getTestServer('ledgerMaintenance');
+    await new Promise<void>((resolve) => tick.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(tick.address() as AddressInfo).port}/`;
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'ce-id': randomUUID(),
+          'ce-specversion': '1.0',
+          'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+          'ce-source': '//pubsub.googleapis.com/projects/demo-tally/topics/ticks-ledger',
+        },
+        body: JSON.stringify({ message: { data: Buffer.from('tick').toString('base64'), messageId: '1' }, subscription: 'projects/demo-tally/subscriptions/ledger' }),
+      });
+      expect(res.status).toBeLessThan(300);
+    } finally {
+      await new Promise<void>((resolve) => tick.close(() => resolve()));
+    }
+  });
+});

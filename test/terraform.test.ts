@@ -49,3 +49,31 @@ describe('terraform', () => {
     expect(indexes).toContain('"fieldPath": "expireAt"');
   });
 });
+
+describe('terraform and the code agree', () => {
+  it('declares every composite index of firestore.indexes.json', async () => {
+    const tf = await terraform();
+    const indexes = JSON.parse(readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8')) as {
+      indexes: { collectionGroup: string; queryScope: string; fields: { fieldPath: string; order?: string; arrayConfig?: string }[] }[];
+    };
+    const declared = Object.values(tf.resource.google_firestore_index ?? {}).map((blocks) => {
+      const b = blocks[0] as { collection: string; query_scope?: string; fields: { field_path: string; order?: string; array_config?: string }[] };
+      return JSON.stringify({ c: b.collection, s: b.query_scope ?? 'COLLECTION', f: b.fields.map((f) => [f.field_path, f.order ?? f.array_config]) });
+    });
+    for (const index of indexes.indexes) {
+      const want = JSON.stringify({ c: index.collectionGroup, s: index.queryScope, f: index.fields.map((f) => [f.fieldPath, f.order ?? f.arrayConfig]) });
+      expect(declared).toContain(want);
+    }
+    expect(declared.length).toBe(indexes.indexes.length);
+  });
+
+  it('declares a function for every Functions Framework registration in functions/src/index.ts', async () => {
+    const tf = await terraform();
+    const source = readFileSync(path.join(root, 'functions/src/index.ts'), 'utf8');
+    const registered = [...source.matchAll(/^(?:http|cloudEvent)\('(\w+)'/gm)].map((m) => m[1]);
+    const functions = Object.values(tf.resource.google_cloudfunctions2_function ?? {}).map((b) => (b[0] as { name: string }).name);
+    const runServices = Object.values(tf.resource.google_cloud_run_v2_service ?? {}).map((b) => (b[0] as { name: string }).name);
+    expect(registered.length).toBeGreaterThan(1);
+    for (const name of registered) expect([...functions, ...runServices]).toContain(name);
+  });
+});

@@ -68,6 +68,11 @@ export interface LedgerStore {
   listCheckpoints(tenantId: string, limit: number): Promise<SignedCheckpoint[]>;
   /** Create-only: false when that sequence exists already. */
   createCheckpoint(signed: SignedCheckpoint): Promise<boolean>;
+  /** Tenant ids after `afterTenantId` in id order, at most `limit` (maintenance walks them in pages). */
+  listTenantIds(afterTenantId: string, limit: number): Promise<string[]>;
+  /** Where the last maintenance run stopped ('' from the start). */
+  getMaintenanceCursor(): Promise<string>;
+  setMaintenanceCursor(tenantId: string): Promise<void>;
   /** Pending entries past their expiry, across tenants, oldest first, at most `limit`. */
   findExpiredPendings(nowMs: number, limit: number): Promise<{ tenantId: string; entryId: string }[]>;
 }

@@ -334,6 +334,20 @@ export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
       }
     },
 
+    async listTenantIds(afterTenantId, limit) {
+      let q = db.collection('tenants').orderBy('__name__').select().limit(limit);
+      if (afterTenantId !== '') q = q.startAfter(afterTenantId);
+      return (await q.get()).docs.map((d) => d.id);
+    },
+
+    async getMaintenanceCursor() {
+      return ((await db.doc('platform/_platform/maintenance/ledger').get()).get('cursor') as string | undefined) ?? '';
+    },
+
+    async setMaintenanceCursor(tenantId) {
+      await db.doc('platform/_platform/maintenance/ledger').set({ cursor: tenantId, updatedAt: Timestamp.now() });
+    },
+
     async findExpiredPendings(nowMs, limit) {
       const snap = await db.collectionGroup('pendingEntries')
         .where('state', '==', 'pending').where('expiresAt', '<=', Timestamp.fromMillis(nowMs))

@@ -37,6 +37,8 @@ export interface Config {
   ledgerLaneWaitersMax: number;
   /** Most pending entries one sweep expires. */
   ledgerSweepBatchMax: number;
+  /** Most tenants one maintenance run checkpoints. */
+  ledgerMaintenanceTenantsMax: number;
   /** Most records an "as of" balance replays. */
   ledgerAsOfRecordsMax: number;
   /** Who signs ledger checkpoints: a local Ed25519 key (development) or Cloud KMS. */
@@ -113,6 +115,7 @@ export function parseConfig(env: Env = process.env): Config {
     ledgerWriteLanes: intInRange(env, 'TALLY_LEDGER_WRITE_LANES', 64, 1, 1024),
     ledgerLaneWaitersMax: intInRange(env, 'TALLY_LEDGER_LANE_WAITERS_MAX', 10_000, 0, 1_000_000),
     ledgerSweepBatchMax: intInRange(env, 'TALLY_LEDGER_SWEEP_BATCH_MAX', 100, 1, 1_000),
+    ledgerMaintenanceTenantsMax: intInRange(env, 'TALLY_LEDGER_MAINTENANCE_TENANTS_MAX', 200, 1, 10_000),
     ledgerAsOfRecordsMax: intInRange(env, 'TALLY_LEDGER_ASOF_RECORDS_MAX', 10_000, 1, 100_000),
     signer: oneOf(env, 'TALLY_SIGNER', deployed ? 'kms' : 'local', ['local', 'kms'] as const),
     localSigningKeyFile: env.TALLY_LOCAL_SIGNING_KEY_FILE ?? '',
