@@ -1,0 +1,97 @@
+/**
+ * The one interface the payments core sees of a payment service provider (PSP). Each connector
+ * (adapters/psp/<name>/) maps its PSP's wire format to these closed, normalized shapes, so the core
+ * never sees PSP-specific statuses (Hyperswitch-style). Money is integer minor units here; major-unit
+ * strings or floats exist only inside a connector's transformers.
+ */
+export const pspNames = ['stripe', 'adyen'] as const;
+export type PspName = (typeof pspNames)[number];
+
+/** Why a PSP declined. Closed: every connector maps its codes onto these. */
+export const declineReasons = [
+  'insufficient_funds',
+  'card_declined',
+  'expired_card',
+  'incorrect_cvc',
+  'fraud_suspected',
+  'do_not_honor',
+  'authentication_failed',
+  'other',
+] as const;
+export type DeclineReason = (typeof declineReasons)[number];
+
+/**
+ * The normalized result of one PSP call.
+ * - `declined`: final; the PSP refused. Never retried elsewhere (the customer's bank said no).
+ * - `retryable`: the PSP certainly did not act (connection refused, 5xx before processing with a
+ *   documented "not processed" guarantee, 429): safe to retry or route to another PSP.
+ * - `unknown`: the request may have been processed (timeout after sending, connection reset,
+ *   ambiguous 5xx). Never re-routed: resolved later with `lookup` (janitor) or a webhook.
+ */
+export type PspOutcome =
+  | { kind: 'authorized'; pspReference: string; amountMinor: bigint; currency: string }
+  | { kind: 'captured'; pspReference: string; amountMinor: bigint; currency: string }
+  | { kind: 'requires_action'; pspReference: string; actionUrl: string }
+  | { kind: 'canceled'; pspReference: string }
+  | { kind: 'refunded'; pspReference: string; refundReference: string; amountMinor: bigint; currency: string }
+  | { kind: 'declined'; pspReference: string | null; reason: DeclineReason; pspCode: string }
+  | { kind: 'retryable'; reason: 'unavailable' | 'rate_limited' | 'server_error'; detail: string }
+  | { kind: 'unknown'; reason: 'timeout' | 'connection_lost' | 'ambiguous_server_error'; detail: string };
+
+export interface AuthorizeRequest {
+  /** Derived from our ids (e.g. `${paymentId}:authorize:${attempt}`): the PSP dedupes retries. */
+  idempotencyKey: string;
+  /** Our payment id, sent as the PSP's merchant reference/metadata so webhooks and lookups find it. */
+  paymentId: string;
+  tenantId: string;
+  amountMinor: bigint;
+  currency: string;
+  /** A PSP token (Stripe `pm_...`, Adyen encrypted/stored details); never a raw card number. */
+  paymentMethodToken: string;
+  captureMethod: 'automatic' | 'manual';
+  /** Where the customer returns after a 3DS-style challenge. */
+  returnUrl: string;
+  signal: AbortSignal;
+}
+
+export interface CaptureRequest { idempotencyKey: string; paymentId: string; pspReference: string; amountMinor: bigint; currency: string; signal: AbortSignal }
+export interface CancelRequest { idempotencyKey: string; paymentId: string; pspReference: string; signal: AbortSignal }
+export interface RefundRequest { idempotencyKey: string; paymentId: string; refundId: string; pspReference: string; amountMinor: bigint; currency: string; signal: AbortSignal }
+export interface LookupRequest { paymentId: string; pspReference: string | null; signal: AbortSignal }
+
+/** A verified webhook event, normalized. */
+export interface PspWebhookEvent {
+  psp: PspName;
+  /** The PSP's unique event id: the inbox key (exactly-once processing). */
+  pspEventId: string;
+  /** When the PSP says the event happened: orders events so an older one never overwrites newer state. */
+  occurredAtMs: number;
+  /** Our payment id, from the merchant reference/metadata we sent. */
+  paymentId: string;
+  pspReference: string;
+  action: 'authorized' | 'authorization_failed' | 'requires_action' | 'captured' | 'capture_failed' | 'canceled' | 'refunded' | 'refund_failed' | 'chargeback';
+  amountMinor: bigint;
+  currency: string;
+  /** For refunds: our refund id when known. */
+  refundId: string | null;
+  declineReason: DeclineReason | null;
+}
+
+export class WebhookSignatureError extends Error {
+  override readonly name = 'WebhookSignatureError';
+}
+
+export interface PspGateway {
+  readonly name: PspName;
+  authorize(request: AuthorizeRequest): Promise<PspOutcome>;
+  capture(request: CaptureRequest): Promise<PspOutcome>;
+  cancel(request: CancelRequest): Promise<PspOutcome>;
+  refund(request: RefundRequest): Promise<PspOutcome>;
+  /** Asks the PSP what happened to a payment (resolves `unknown`); `not_found` if it never arrived. */
+  lookup(request: LookupRequest): Promise<PspOutcome | { kind: 'not_found' }>;
+  /**
+   * Verifies the signature over the raw body (never a re-serialization) and normalizes the events.
+   * Throws WebhookSignatureError when unsigned, wrongly signed or stale.
+   */
+  verifyWebhook(rawBody: Buffer, headers: Readonly<Record<string, string | undefined>>, nowMs: number): PspWebhookEvent[];
+}
