@@ -95,6 +95,26 @@ describe('bad input', () => {
     expect(await writtenDocs()).toBe(before);
   });
 
+  it('an oversized chunked body (no Content-Length) is INVALID_ARGUMENT BODY_TOO_LARGE too', async () => {
+    const { request } = await import('node:http');
+    const before = await writtenDocs();
+    const url = new URL(`${stack.url}${createKeyPath}`);
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tenant.ownerKey}`, 'transfer-encoding': 'chunked' } }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => { body += c.toString(); });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.write(`{"name":"${'x'.repeat(3000)}`);
+      req.end(`${'y'.repeat(3000)}","role":"ROLE_VIEWER","idempotencyKey":"k"}`);
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.parse(response.body)).toMatchObject({ code: 'invalid_argument', details: [{ debug: { reason: 'BODY_TOO_LARGE' } }] });
+    expect(await writtenDocs()).toBe(before);
+  });
+
   it('errors reach typed clients with the ErrorInfo detail and a trace id', async () => {
     const client = createTallyClient(stack.url, tenant.ownerKey);
     try {

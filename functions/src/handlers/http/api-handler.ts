@@ -1,15 +1,16 @@
 /**
- * The API's HTTP entry: a thin guard in front of ConnectRPC's node adapter. The guard turns the
- * two transport-level mistakes Connect would answer with bare HTTP statuses (415 for a wrong
- * content type, 413/RESOURCE_EXHAUSTED for a large body) into Tally's one error contract:
- * INVALID_ARGUMENT with an ErrorInfo naming the offending header, before a byte is processed.
+ * The API's HTTP entry: ConnectRPC's universal handlers behind a thin guard. The guard turns the
+ * transport-level mistakes Connect would answer with bare HTTP statuses or detail-less errors (415
+ * for a wrong content type, RESOURCE_EXHAUSTED for a large body, decode errors) into Tally's one
+ * error contract: INVALID_ARGUMENT with an ErrorInfo naming the offending field or header.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { createRegistry, fromBinary, fromJsonString, type DescMessage, type DescService } from '@bufbuild/protobuf';
-import { ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
-import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { codeToHttpStatus, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
+import { createRegistry, type DescService } from '@bufbuild/protobuf';
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
+import { createAsyncIterable, type UniversalServerResponse } from '@connectrpc/connect/protocol';
+import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { TallyError } from '../../domain/errors.js';
 import { ErrorInfoSchema } from '../../gen/tally/errors/v1/errors_pb.js';
 import { codeByReason, errorInfoDetail, fieldFromDecodeMessage } from '../../platform/errors/connect-errors.js';
@@ -31,79 +32,85 @@ export function writeConnectError(res: ServerResponse, error: TallyError): void 
 
 export interface ApiHandlerOptions {
   routes: (router: ConnectRouter) => void;
-  /** The services `routes` registers: their request schemas let the guard decode bodies first. */
+  /** The services `routes` registers (documentation of what the API serves). */
   services: readonly DescService[];
   interceptors: Interceptor[];
   requestBodyBytesMax: number;
 }
 
 export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
-  const connect = connectNodeAdapter({
-    routes: options.routes,
+  const router = createConnectRouter({
     interceptors: options.interceptors,
-    // Backstop only: the guard has already bounded the body.
+    // Backstop for bodies without Content-Length; the guard handles declared lengths.
     readMaxBytes: options.requestBodyBytesMax,
     jsonOptions: { ignoreUnknownFields: false },
+    acceptCompression: [compressionGzip, compressionBrotli],
   });
-  const inputByPath = new Map<string, DescMessage>();
-  for (const service of options.services) {
-    for (const method of service.methods) inputByPath.set(`/${service.typeName}/${method.name}`, method.input);
-  }
+  options.routes(router);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
-    const input = req.method === 'POST' ? inputByPath.get((req.url ?? '').split('?')[0]!) : undefined;
-    if (!input) return connect(req, res);
-    const contentType = req.headers['content-type'] ?? '';
-    const unary = /^application\/(json|proto)(;|$)/i.exec(contentType);
-    if (!unary && !rpcContentType.test(contentType)) {
-      req.resume();
-      return writeConnectError(res, new TallyError('UNSUPPORTED_CONTENT_TYPE',
-        `content-type "${contentType}" is not a ConnectRPC/gRPC type (use application/json or application/proto)`,
-        { field: 'content-type' }));
+    const uHandler = handlers.get((req.url ?? '').split('?', 2)[0]!);
+    if (!uHandler) {
+      res.writeHead(404).end();
+      return;
     }
-    const declaredBytes = Number(req.headers['content-length'] ?? '0');
-    if (declaredBytes > options.requestBodyBytesMax) {
-      req.resume();
-      return writeConnectError(res, tooLarge(declaredBytes, options.requestBodyBytesMax));
-    }
-    // gRPC and streaming Connect bodies are enveloped, and compressed bodies must be inflated
-    // first: Connect itself decodes and bounds those (its errors still get ErrorInfo details
-    // where interceptors see them).
-    const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (!unary || encoding !== 'identity') return connect(req, res);
-    void readBounded(req, options.requestBodyBytesMax).then((body) => {
-      if (body === undefined) return writeConnectError(res, tooLarge(options.requestBodyBytesMax + 1, options.requestBodyBytesMax));
-      // Decode once here so that malformed bodies get the ErrorInfo contract (Connect's own decode
-      // errors carry no detail); the cost is one extra decode of a body of bounded size.
-      try {
-        if (unary[1]!.toLowerCase() === 'json') fromJsonString(input, body.toString('utf8'), { ignoreUnknownFields: false });
-        else fromBinary(input, body);
-      } catch (error) {
-        const message = `invalid request body: ${(error as Error).message}`;
-        return writeConnectError(res, new TallyError('FIELD_INVALID', message, fieldFromDecodeMessage((error as Error).message)));
+    if (req.method === 'POST') {
+      const contentType = req.headers['content-type'] ?? '';
+      if (!rpcContentType.test(contentType)) {
+        req.resume();
+        return writeConnectError(res, new TallyError('UNSUPPORTED_CONTENT_TYPE',
+          `content-type "${contentType}" is not a ConnectRPC/gRPC type (use application/json or application/proto)`,
+          { field: 'content-type' }));
       }
-      connect(replayBody(req, body), res);
-    }, () => res.destroy());
+      const declaredBytes = Number(req.headers['content-length'] ?? '0');
+      if (declaredBytes > options.requestBodyBytesMax) {
+        req.resume();
+        return writeConnectError(res, tooLarge(declaredBytes, options.requestBodyBytesMax));
+      }
+    }
+    void uHandler(universalRequestFromNodeRequest(req, res, undefined, undefined))
+      .then(async (uRes) => universalResponseToNodeResponse(await withErrorInfo(uRes, options.requestBodyBytesMax), res))
+      .catch((reason: unknown) => {
+        if (ConnectError.from(reason).code !== Code.Aborted) res.destroy();
+      });
   };
+}
+
+/**
+ * Connect answers malformed bodies itself (decode errors, oversized streamed bodies) before any
+ * interceptor runs, with no detail. Those rare error responses are rewritten here to carry the
+ * ErrorInfo contract; successful responses pass untouched, so the happy path decodes once.
+ */
+async function withErrorInfo(uRes: UniversalServerResponse, bytesMax: number): Promise<UniversalServerResponse> {
+  if (uRes.status < 400 || uRes.body === undefined || !/^application\/json/.test(uRes.header?.get('content-type') ?? '')) return uRes;
+  // Unary Connect error bodies are small JSON documents; read it once (bounded by bytesMax).
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of uRes.body) {
+    total += chunk.byteLength;
+    if (total > bytesMax) throw new Error('assertion failed: error body larger than the request bound');
+    chunks.push(chunk);
+  }
+  const bytes = Buffer.concat(chunks);
+  const original = { ...uRes, body: createAsyncIterable([bytes]) };
+  const error = errorFromJsonBytes(bytes, undefined, new ConnectError('unparseable error body', Code.Internal));
+  if (error.findDetails(ErrorInfoSchema).length > 0) return original;
+  const tallyError = error.code === Code.ResourceExhausted && /message size|exceeds|larger than/i.test(error.rawMessage)
+    ? tooLarge(bytesMax + 1, bytesMax)
+    : error.code === Code.InvalidArgument
+      ? new TallyError('FIELD_INVALID', `invalid request body: ${error.rawMessage}`, fieldFromDecodeMessage(error.rawMessage))
+      : undefined;
+  if (!tallyError) return original;
+  const code = codeByReason[tallyError.reason];
+  const body = errorToJsonBytes(new ConnectError(tallyError.message, code, undefined, [errorInfoDetail(tallyError.reason, tallyError.metadata)]), { registry: errorRegistry });
+  const header = new Headers(uRes.header);
+  header.set('content-length', String(body.byteLength));
+  return { ...uRes, status: codeToHttpStatus(code), header, body: createAsyncIterable([body]) };
 }
 
 function tooLarge(bytes: number, bytesMax: number): TallyError {
   return new TallyError('BODY_TOO_LARGE', `request body of ${bytes} bytes exceeds the limit of ${bytesMax}`,
     { field: 'content-length', limitBytes: String(bytesMax) });
-}
-
-/** Reads the body, or undefined as soon as it exceeds `bytesMax` (chunked bodies have no length). */
-async function readBounded(req: IncomingMessage, bytesMax: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > bytesMax) {
-      req.resume();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
 }
 
 /** An IncomingMessage look-alike that replays `body`: what Connect's node adapter reads. */
