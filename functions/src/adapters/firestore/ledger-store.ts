@@ -165,7 +165,7 @@ function decodeCursor(token: string, shape: (parts: unknown[]) => boolean): unkn
   throw invalidField('page_token', 'not a token returned by this API');
 }
 
-export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
+function ledgerRefs(db: Firestore) {
   const tenant = (t: string) => db.collection('tenants').doc(t);
   const accountRef = (t: string, id: string) => tenant(t).collection('accounts').doc(id);
   const shardRef = (t: string, accountId: string, shard: number) => tenant(t).collection('balances').doc(`${accountId}~${shard}`);
@@ -174,7 +174,16 @@ export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
   const pendingRef = (t: string, id: string) => tenant(t).collection('pendingEntries').doc(id);
   const checkpointRef = (t: string, seq: number) => tenant(t).collection('checkpoints').doc(String(seq).padStart(12, '0'));
 
-  const txFor = (tenantId: string, tx: Transaction): LedgerTx => ({
+  return { tenant, accountRef, shardRef, recordRef, headRef, pendingRef, checkpointRef };
+}
+
+/**
+ * The ledger's view of a Firestore transaction. Exported so that another use case (a payment
+ * capture) can write its ledger entry in the same transaction as its own state change.
+ */
+export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction): LedgerTx {
+  const { tenant, accountRef, shardRef, recordRef, headRef, pendingRef } = ledgerRefs(db);
+  return {
     async getRecord(id) {
       const d = (await tx.get(recordRef(tenantId, id))).data();
       return d ? recordFromDoc(d) : undefined;
@@ -223,8 +232,12 @@ export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
         createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
       });
     },
-  });
+  }
+}
 
+export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
+  const { tenant, accountRef, shardRef, recordRef, headRef, checkpointRef } = ledgerRefs(db);
+  const txFor = (tenantId: string, tx: Transaction): LedgerTx => createLedgerTx(db, tenantId, tx);
   return {
     async transaction(tenantId, work) {
       // The client retries ABORTED itself (maxAttempts). Under contention the emulator also lets a

@@ -145,44 +145,70 @@ export interface EntryView {
   pending: PendingEntry | undefined;
 }
 
+/** A planned entry write: reads done, decision made; `commit` performs the writes. */
+export interface PlannedEntry {
+  view: EntryView;
+  /** False for a replay: nothing to write. */
+  isNew: boolean;
+  commit(): void;
+}
+
 /**
- * Creates an entry. The entry id is the idempotency key: a retry with the same content returns the
- * stored entry (even if an account was closed since); other content fails with ENTRY_ID_REUSED.
+ * Plans an entry inside a transaction another use case owns (e.g. a payment capture writing its
+ * ledger entry with its state change): does every read and the decision, returns the writes to
+ * perform after the caller's own reads. At most one entry per transaction (one chain link read).
  */
-export async function createEntry(deps: LedgerDeps, tenantId: string, input: EntryInput, trace: TraceIds): Promise<EntryView> {
+export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, tenantId: string, input: EntryInput, trace: TraceIds): Promise<PlannedEntry> {
   const shape = validateEntryShape(input);
   shape.postings.forEach((p, i) => {
     // Balance shards add with FieldValue.increment, which takes a JS number.
     if (p.amountMinor > safeMax) throw new TallyError('AMOUNT_OUT_OF_RANGE', `postings[${i}].amount_minor: at most ${safeMax}`, { field: `postings[${i}].amount_minor` });
   });
   const contentHash = entryContentHash(input);
+  const existing = await tx.getRecord(shape.id);
+  if (existing) {
+    if (existing.kind !== 'entry') throw new Error('assertion failed: entry id names a resolution');
+    decideReplay(entryContentHash(existing), contentHash, shape.id);
+    const pending = existing.pending ? await tx.getPending(existing.id) : undefined;
+    return { view: { record: existing, pending }, isNew: false, commit: () => {} };
+  }
+  const accounts = await tx.getAccounts(shape.postings.map((p) => p.accountId));
+  const valid = validateEntry(input, accounts);
+  if (valid.reversesEntryId !== null) {
+    const reversed = await tx.getRecord(valid.reversesEntryId);
+    if (!reversed || reversed.kind !== 'entry') {
+      throw new TallyError('NOT_FOUND', `entry ${valid.reversesEntryId} to reverse not found`, { field: 'reverses_entry_id' });
+    }
+  }
+  const record = createEntryRecord(valid, deps.clock.nowMs(), { tenantId, ...trace });
+  const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, balanceChangesOf(record));
+  const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
+  const pending = record.pending ? createPendingEntry(record) : undefined;
+  return {
+    view: { record: chained, pending },
+    isNew: true,
+    commit: () => {
+      writeChain();
+      writeBalances();
+      if (pending) tx.setPending(pending);
+      tx.createOutboxEvent(outboxEvent(pending ? 'ledger.entry.pending' : 'ledger.entry.posted', chained, {
+        entryId: record.id,
+        postings: record.postings.map((p) => ({ accountId: p.accountId, direction: p.direction, amountMinor: p.amountMinor.toString(), currency: p.currency })),
+      }));
+    },
+  };
+}
+
+/**
+ * Creates an entry. The entry id is the idempotency key: a retry with the same content returns the
+ * stored entry (even if an account was closed since); other content fails with ENTRY_ID_REUSED.
+ */
+export async function createEntry(deps: LedgerDeps, tenantId: string, input: EntryInput, trace: TraceIds): Promise<EntryView> {
+  validateEntryShape(input);
   return deps.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
-    const existing = await tx.getRecord(shape.id);
-    if (existing) {
-      if (existing.kind !== 'entry') throw new Error('assertion failed: entry id names a resolution');
-      decideReplay(entryContentHash(existing), contentHash, shape.id);
-      return { record: existing, pending: existing.pending ? await tx.getPending(existing.id) : undefined };
-    }
-    const accounts = await tx.getAccounts(shape.postings.map((p) => p.accountId));
-    const valid = validateEntry(input, accounts);
-    if (valid.reversesEntryId !== null) {
-      const reversed = await tx.getRecord(valid.reversesEntryId);
-      if (!reversed || reversed.kind !== 'entry') {
-        throw new TallyError('NOT_FOUND', `entry ${valid.reversesEntryId} to reverse not found`, { field: 'reverses_entry_id' });
-      }
-    }
-    const record = createEntryRecord(valid, deps.clock.nowMs(), { tenantId, ...trace });
-    const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, balanceChangesOf(record));
-    const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
-    const pending = record.pending ? createPendingEntry(record) : undefined;
-    writeChain();
-    writeBalances();
-    if (pending) tx.setPending(pending);
-    tx.createOutboxEvent(outboxEvent(pending ? 'ledger.entry.pending' : 'ledger.entry.posted', chained, {
-      entryId: record.id,
-      postings: record.postings.map((p) => ({ accountId: p.accountId, direction: p.direction, amountMinor: p.amountMinor.toString(), currency: p.currency })),
-    }));
-    return { record: chained, pending };
+    const plan = await planEntry(deps, tx, lane, tenantId, input, trace);
+    plan.commit();
+    return plan.view;
   }));
 }
 
