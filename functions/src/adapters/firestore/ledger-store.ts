@@ -236,7 +236,7 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
 }
 
 export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
-  const { tenant, accountRef, shardRef, recordRef, headRef, checkpointRef } = ledgerRefs(db);
+  const { tenant, accountRef, shardRef, checkpointRef } = ledgerRefs(db);
   const txFor = (tenantId: string, tx: Transaction): LedgerTx => createLedgerTx(db, tenantId, tx);
   return {
     async transaction(tenantId, work) {
