@@ -16,8 +16,8 @@ import { ZERO_BALANCE, type Balance } from '../../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
-import { TallyError, assert, invalidField } from '../../domain/errors.js';
-import { retryWithJitter } from '../../platform/resilience/retry.js';
+import { assert, invalidField } from '../../domain/errors.js';
+import { runTransactionWithRetry } from './run-transaction.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
 
@@ -150,12 +150,6 @@ function checkpointFromDoc(d: DocumentData): SignedCheckpoint {
   };
 }
 
-/** gRPC ABORTED (10), or the emulator's closed-transaction INVALID_ARGUMENT (3). */
-function isContention(error: unknown): boolean {
-  const e = error as { code?: number; details?: string; message?: string };
-  return e.code === 10 || (e.code === 3 && /Transaction is invalid or closed|transaction timeout/i.test(`${e.details ?? ''} ${e.message ?? ''}`));
-}
-
 const encodeCursor = (parts: unknown[]): string => Buffer.from(JSON.stringify(parts)).toString('base64url');
 function decodeCursor(token: string, shape: (parts: unknown[]) => boolean): unknown[] {
   try {
@@ -239,19 +233,8 @@ export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
   const { tenant, accountRef, shardRef, checkpointRef } = ledgerRefs(db);
   const txFor = (tenantId: string, tx: Transaction): LedgerTx => createLedgerTx(db, tenantId, tx);
   return {
-    async transaction(tenantId, work) {
-      // The client retries ABORTED itself (maxAttempts). Under contention the emulator also lets a
-      // lock-timed-out transaction die with INVALID_ARGUMENT "Transaction is invalid or closed"
-      // (firebase-tools#4473); it did not commit, so that is retried too, bounded, with jitter.
-      // Every ledger transaction is safe to rerun: it re-reads everything it decides on.
-      try {
-        return await retryWithJitter(() => db.runTransaction((tx) => work(txFor(tenantId, tx)), { maxAttempts: 5 }), {
-          attemptsMax: 6, baseDelayMs: 20, delayMsMax: 1_000, retryable: isContention,
-        });
-      } catch (error) {
-        if (isContention(error)) throw new TallyError('CONTENTION', 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key', {}, { cause: error });
-        throw error;
-      }
+    transaction(tenantId, work) {
+      return runTransactionWithRetry(db, (tx) => work(txFor(tenantId, tx)), 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key');
     },
 
     async createAccount(account) {

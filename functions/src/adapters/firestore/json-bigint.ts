@@ -1,0 +1,18 @@
+/**
+ * JSON that keeps bigints exact: `{"$bigint":"123"}`. Used to store aggregates whose shape is owned
+ * by the domain (payments) as one field, with the fields that queries need copied beside it.
+ */
+export function toJsonWithBigint(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
+}
+
+export function fromJsonWithBigint<T>(text: string): T {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      const big = (v as { $bigint?: unknown }).$bigint;
+      if (keys.length === 1 && typeof big === 'string' && /^-?\d+$/.test(big)) return BigInt(big);
+    }
+    return v;
+  }) as T;
+}

@@ -1,0 +1,134 @@
+/**
+ * Payments on Firestore, under `tenants/{t}/`: `payments/{id}` (the intent as JSON in `state`, with
+ * `status`, `unknownSince`, `createdAt` copied out for queries), `customers`, `paymentMethods`,
+ * `settings/routing`, `inbox/{psp}:{eventId}`. `paymentIndex/{paymentId} -> tenantId` lets a
+ * webhook, which names only our payment id, find its tenant.
+ */
+import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import type { PaymentIntent } from '../../domain/payments/payment-intent.js';
+import type { RoutingRule } from '../../domain/payments/routing.js';
+import { invalidField } from '../../domain/errors.js';
+import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../ports/payments-store.js';
+import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
+import { createLedgerTx } from './ledger-store.js';
+import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
+import { runTransactionWithRetry } from './run-transaction.js';
+
+export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
+  const tenant = (t: string) => db.collection('tenants').doc(t);
+  const paymentRef = (t: string, id: string) => tenant(t).collection('payments').doc(id);
+  const inboxRef = (t: string, id: string) => tenant(t).collection('inbox').doc(id);
+  const paymentDoc = (intent: PaymentIntent, trace: { traceId: string; spanId: string }) => ({
+    state: toJsonWithBigint(intent),
+    status: intent.status,
+    version: intent.version,
+    psp: intent.psp,
+    pspReference: intent.pspReference,
+    unknownSince: intent.unknownSinceMs === null ? null : Timestamp.fromMillis(intent.unknownSinceMs),
+    createdAt: Timestamp.fromMillis(intent.createdAtMs),
+    updatedAt: Timestamp.fromMillis(intent.updatedAtMs),
+    tenantId: intent.tenantId,
+    traceId: trace.traceId,
+    spanId: trace.spanId,
+  });
+  const parse = (state: unknown): PaymentIntent => fromJsonWithBigint<PaymentIntent>(state as string);
+
+  return {
+    async transaction(tenantId, work) {
+      return runTransactionWithRetry(db, async (tx) => {
+          const view: PaymentsTx = {
+            async getPayment(id) {
+              const d = (await tx.get(paymentRef(tenantId, id))).data();
+              return d ? parse(d.state) : undefined;
+            },
+            async isEventProcessed(inboxId) {
+              const processedAt: unknown = (await tx.get(inboxRef(tenantId, inboxId))).get('processedAt');
+              return processedAt !== null && processedAt !== undefined;
+            },
+            ledger: createLedgerTx(db, tenantId, tx),
+            savePayment(intent, trace) {
+              tx.set(paymentRef(tenantId, intent.id), paymentDoc(intent, trace));
+              if (intent.version <= 1) tx.set(db.collection('paymentIndex').doc(intent.id), { tenantId });
+            },
+            markEventProcessed(inboxId, nowMs) {
+              tx.set(inboxRef(tenantId, inboxId), { processedAt: Timestamp.fromMillis(nowMs) }, { merge: true });
+            },
+            createOutboxEvent(e) {
+              tx.create(tenant(tenantId).collection('outbox').doc(e.id), {
+                id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload, tenantId,
+                createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
+              });
+            },
+          };
+          return work(view);
+      }, 'this payment is busy; retry with the same idempotency key');
+    },
+
+    async getPayment(tenantId, paymentId) {
+      const d = (await paymentRef(tenantId, paymentId).get()).data();
+      return d ? parse(d.state) : undefined;
+    },
+
+    async listPayments(tenantId, pageSize, cursor) {
+      let q = tenant(tenantId).collection('payments').orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
+      if (cursor !== undefined) {
+        let parts: unknown;
+        try { parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')); } catch { parts = null; }
+        if (!Array.isArray(parts) || !Number.isSafeInteger(parts[0]) || typeof parts[1] !== 'string') throw invalidField('page_token', 'not a token returned by this API');
+        q = q.startAfter(Timestamp.fromMillis(parts[0] as number), paymentRef(tenantId, parts[1] as string));
+      }
+      const snap = await q.limit(pageSize + 1).get();
+      const items = snap.docs.slice(0, pageSize).map((d) => parse(d.get('state')));
+      const last = items.at(-1);
+      return { items, nextCursor: snap.size > pageSize && last ? Buffer.from(JSON.stringify([last.createdAtMs, last.id])).toString('base64url') : undefined };
+    },
+
+    async tenantOfPayment(paymentId) {
+      return (await db.collection('paymentIndex').doc(paymentId).get()).get('tenantId') as string | undefined;
+    },
+
+    async findUnresolved(olderThanMs, limit) {
+      const snap = await db.collectionGroup('payments').where('unknownSince', '<=', Timestamp.fromMillis(olderThanMs))
+        .orderBy('unknownSince').limit(limit).get();
+      return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id }));
+    },
+
+    async createCustomer(c: Customer) {
+      await tenant(c.tenantId).collection('customers').doc(c.id).create({ ...c, createdAt: Timestamp.fromMillis(c.createdAtMs) });
+    },
+    async getCustomer(tenantId, id) {
+      const d = (await tenant(tenantId).collection('customers').doc(id).get()).data();
+      return d ? { id, tenantId, email: d.email as string, name: d.name as string, createdAtMs: (d.createdAt as Timestamp).toMillis() } : undefined;
+    },
+    async createPaymentMethod(m: PaymentMethod) {
+      await tenant(m.tenantId).collection('paymentMethods').doc(m.id).create({ ...m, createdAt: Timestamp.fromMillis(m.createdAtMs) });
+    },
+    async getPaymentMethod(tenantId, id) {
+      const d = (await tenant(tenantId).collection('paymentMethods').doc(id).get()).data();
+      return d ? {
+        id, tenantId, customerId: d.customerId as string, pspTokens: d.pspTokens as PaymentMethod['pspTokens'],
+        brand: d.brand as string, country: d.country as string, last4: d.last4 as string, createdAtMs: (d.createdAt as Timestamp).toMillis(),
+      } : undefined;
+    },
+    async getRoutingRules(tenantId) {
+      const d = (await tenant(tenantId).collection('settings').doc('routing').get()).data();
+      return d ? fromJsonWithBigint<RoutingRule[]>(d.rules as string) : undefined;
+    },
+    async setRoutingRules(tenantId, rules) {
+      await tenant(tenantId).collection('settings').doc('routing').set({ rules: toJsonWithBigint(rules), updatedAt: Timestamp.now() });
+    },
+    async storeInboxEvent(tenantId, inboxId, event: PspWebhookEvent, receivedAtMs) {
+      try {
+        await inboxRef(tenantId, inboxId).create({ event: toJsonWithBigint(event), receivedAt: Timestamp.fromMillis(receivedAtMs), processedAt: null, psp: event.psp });
+        return true;
+      } catch (error) {
+        if ((error as { code?: number }).code === 6) return false;
+        throw error;
+      }
+    },
+    async getInboxEvent(tenantId, inboxId) {
+      const d = (await inboxRef(tenantId, inboxId).get()).data();
+      return d ? { event: fromJsonWithBigint<PspWebhookEvent>(d.event as string), processed: d.processedAt !== null && d.processedAt !== undefined } : undefined;
+    },
+  };
+}

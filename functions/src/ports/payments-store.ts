@@ -1,0 +1,45 @@
+/**
+ * Persistence of payments. Mutations run in `transaction`, which also exposes the ledger's view of
+ * the same Firestore transaction so that a capture's ledger entry, the state change and the outbox
+ * event commit together.
+ */
+import type { PaymentIntent } from '../domain/payments/payment-intent.js';
+import type { RoutingRule } from '../domain/payments/routing.js';
+import type { PspName, PspWebhookEvent } from './psp-gateway.js';
+import type { LedgerTx, OutboxEvent } from './ledger-store.js';
+import type { Page } from './tenancy-repository.js';
+
+export interface Customer { id: string; tenantId: string; email: string; name: string; createdAtMs: number }
+export interface PaymentMethod {
+  id: string; tenantId: string; customerId: string; pspTokens: Partial<Record<PspName, string>>;
+  brand: string; country: string; last4: string; createdAtMs: number;
+}
+
+export interface PaymentsTx {
+  getPayment(paymentId: string): Promise<PaymentIntent | undefined>;
+  /** Inbox: whether this PSP event was already applied (exactly-once processing). */
+  isEventProcessed(inboxId: string): Promise<boolean>;
+  ledger: LedgerTx;
+  savePayment(intent: PaymentIntent, trace: { traceId: string; spanId: string }): void;
+  markEventProcessed(inboxId: string, nowMs: number): void;
+  createOutboxEvent(event: OutboxEvent): void;
+}
+
+export interface PaymentsStore {
+  transaction<T>(tenantId: string, work: (tx: PaymentsTx) => Promise<T>): Promise<T>;
+  getPayment(tenantId: string, paymentId: string): Promise<PaymentIntent | undefined>;
+  listPayments(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<PaymentIntent>>;
+  /** Which tenant a payment belongs to (webhooks name only our payment id). */
+  tenantOfPayment(paymentId: string): Promise<string | undefined>;
+  /** Payments with an unresolved PSP attempt older than `olderThanMs`, across tenants, bounded. */
+  findUnresolved(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
+  createCustomer(customer: Customer): Promise<void>;
+  getCustomer(tenantId: string, customerId: string): Promise<Customer | undefined>;
+  createPaymentMethod(method: PaymentMethod): Promise<void>;
+  getPaymentMethod(tenantId: string, paymentMethodId: string): Promise<PaymentMethod | undefined>;
+  getRoutingRules(tenantId: string): Promise<RoutingRule[] | undefined>;
+  setRoutingRules(tenantId: string, rules: RoutingRule[]): Promise<void>;
+  /** Stores a received PSP event; false when this event id was stored before (duplicate delivery). */
+  storeInboxEvent(tenantId: string, inboxId: string, event: PspWebhookEvent, receivedAtMs: number): Promise<boolean>;
+  getInboxEvent(tenantId: string, inboxId: string): Promise<{ event: PspWebhookEvent; processed: boolean } | undefined>;
+}
