@@ -12,10 +12,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(handlers: { api: NodeHandler }, options: { port: number; host?: string }): Promise<RunningServer> {
+export async function startHttpServer(
+  handlers: { api: NodeHandler; pspWebhook?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> },
+  options: { port: number; host?: string },
+): Promise<RunningServer> {
   const server = http.createServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      return;
+    }
+    if (handlers.pspWebhook && req.url?.startsWith('/webhooks/')) {
+      void handlers.pspWebhook(req, res);
       return;
     }
     handlers.api(req, res);

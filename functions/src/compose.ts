@@ -19,6 +19,17 @@ import { createLocalSigner, loadOrCreateLocalSigningKey } from './adapters/signe
 import type { LedgerDeps } from './app/ledger/ledger-use-cases.js';
 import type { Signer } from './domain/ledger/signer.js';
 import { createLedgerServiceImpl } from './handlers/rpc/ledger-service.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createFirestorePaymentsStore } from './adapters/firestore/payments-store.js';
+import { createPubSubEventBus } from './adapters/pubsub/pubsub-event-bus.js';
+import { createAdyenGateway } from './adapters/psp/adyen/index.js';
+import { createStripeGateway } from './adapters/psp/stripe/index.js';
+import type { PaymentsDeps } from './app/payments/payments-use-cases.js';
+import { PaymentsService } from './gen/tally/payments/v1/payments_pb.js';
+import { createPaymentsServiceImpl } from './handlers/rpc/payments-service.js';
+import { createPspWebhookHandler } from './handlers/webhooks/psp-webhook.js';
+import { createCircuitBreaker, createConcurrencyLimiter, systemTimers } from './platform/resilience/index.js';
+import type { PspGateway, PspName } from './ports/psp-gateway.js';
 import { createApiHandler, type NodeHandler } from './handlers/http/api-handler.js';
 import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rpc/rpc-context.js';
 import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
@@ -41,6 +52,10 @@ export interface Services {
   authenticator: Authenticator;
   idempotency: IdempotencyOptions;
   ledger: LedgerDeps;
+  payments: PaymentsDeps;
+  bus: ReturnType<typeof createPubSubEventBus>;
+  /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
+  pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
   api: NodeHandler;
 }
@@ -98,15 +113,49 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       sweepBatchMax: config.ledgerSweepBatchMax,
     },
   };
+  const gateways = new Map<PspName, PspGateway>();
+  if (config.stripe.apiKey !== '') {
+    const url = new URL(config.stripe.apiUrl);
+    gateways.set('stripe', createStripeGateway({
+      apiKey: config.stripe.apiKey, webhookSecret: config.stripe.webhookSecret, timeoutMs: config.pspCallTimeoutMs,
+      host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), protocol: url.protocol === 'https:' ? 'https' : 'http',
+    }));
+  }
+  if (config.adyen.apiKey !== '') {
+    gateways.set('adyen', createAdyenGateway({
+      apiKey: config.adyen.apiKey, merchantAccount: config.adyen.merchantAccount, hmacKeyHex: config.adyen.hmacKeyHex,
+      baseUrl: config.adyen.baseUrl, timeoutMs: config.pspCallTimeoutMs,
+    }));
+  }
+  const payments: PaymentsDeps = {
+    store: createFirestorePaymentsStore(db),
+    ledger,
+    clock,
+    timers: systemTimers,
+    gateways,
+    breaker: createCircuitBreaker({
+      clock, windowMs: 30_000, windowBucketCount: 10, minimumCalls: 20, failureRateThreshold: 0.5,
+      openDurationMs: 10_000, halfOpenProbesMax: 2, keysMax: 16, isFailure: () => true,
+    }),
+    limiter: createConcurrencyLimiter({ limit: 64, queueMax: 1_000, queueTimeoutMs: 5_000, clock: systemTimers }),
+    // The connector's own timeout fires first and maps to `unknown`; this is the backstop.
+    pspCallTimeoutMs: config.pspCallTimeoutMs + 1_000,
+    pspCallsPerRequestMax: 6,
+    fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
+    random: Math.random,
+  };
+  const bus = createPubSubEventBus(config.projectId);
+  const pspWebhook = createPspWebhookHandler({ payments, bus, logger });
   const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
-    services: [TenancyService, LedgerService],
+    services: [TenancyService, LedgerService, PaymentsService],
     interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
     routes: (router) => {
       router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator, tenantCache }));
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
+      router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, pspWebhook, api };
 }

@@ -7,6 +7,8 @@ import { cloudEvent, http, type CloudEvent } from '@google-cloud/functions-frame
 import { composeServices, type Services } from './compose.js';
 import { replayRawBody } from './handlers/http/api-handler.js';
 import { createLedgerMaintenanceHandler } from './handlers/pubsub/ledger-maintenance.js';
+import { createPaymentJanitorHandler } from './handlers/pubsub/payment-janitor.js';
+import { createProcessPspEventHandler } from './handlers/pubsub/process-psp-event.js';
 import { parseConfig } from './platform/config/config.js';
 
 let services: Services | undefined;
@@ -24,3 +26,12 @@ const ledgerMaintenance = once(() => {
 
 http('api', (req, res) => api()(req, res));
 cloudEvent('ledgerMaintenance', (event: CloudEvent<unknown>) => ledgerMaintenance()(event));
+const processPspEvent = once(() => createProcessPspEventHandler({ payments: lazyServices().payments, logger: lazyServices().logger }));
+const paymentJanitor = once(() => {
+  const s = lazyServices();
+  return createPaymentJanitorHandler({ payments: s.payments, logger: s.logger, graceMs: s.config.janitorGraceMs, paymentsMax: s.config.janitorPaymentsMax });
+});
+
+http('pspWebhook', (req, res) => void lazyServices().pspWebhook(req, res));
+cloudEvent('processPspEvent', (event: CloudEvent<{ message?: { data?: string } }>) => processPspEvent()(event));
+cloudEvent('paymentJanitor', (event: CloudEvent<unknown>) => paymentJanitor()(event));

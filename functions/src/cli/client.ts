@@ -2,11 +2,13 @@
 import { createClient, type Client, type Interceptor } from '@connectrpc/connect';
 import { createConnectTransport } from '@connectrpc/connect-node';
 import { LedgerService } from '../gen/tally/ledger/v1/ledger_pb.js';
+import { PaymentsService } from '../gen/tally/payments/v1/payments_pb.js';
 import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
   ledger: Client<typeof LedgerService>;
+  payments: Client<typeof PaymentsService>;
 }
 
 export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
@@ -20,5 +22,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport) };
 }

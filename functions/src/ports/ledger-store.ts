@@ -29,6 +29,13 @@ export interface LedgerTx {
   getShardBalance(accountId: string, shard: number): Promise<Balance>;
   getPending(entryId: string): Promise<PendingEntry | undefined>;
 
+  /**
+   * Remembers a head/shard value decided earlier in this transaction, so that a second entry
+   * planned in the same transaction links after the first instead of reading the stale value.
+   */
+  noteStripeHead(head: StripeHead): void;
+  noteShardBalance(accountId: string, shard: number, balance: Balance): void;
+
   createRecord(record: ChainedRecord): void;
   setStripeHead(head: StripeHead): void;
   /** Replaces a shard's balance (after a limit check read it). */

@@ -14,7 +14,7 @@ import { FieldValue, Timestamp, type DocumentData, type Firestore, type Transact
 import type { Account, AccountType } from '../../domain/ledger/account.js';
 import { ZERO_BALANCE, type Balance } from '../../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
-import { emptyStripeHead, type ChainedRecord } from '../../domain/ledger/hash-chain.js';
+import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
 import { assert, invalidField } from '../../domain/errors.js';
 import { runTransactionWithRetry } from './run-transaction.js';
@@ -177,7 +177,11 @@ function ledgerRefs(db: Firestore) {
  */
 export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction): LedgerTx {
   const { tenant, accountRef, shardRef, recordRef, headRef, pendingRef } = ledgerRefs(db);
+  const heads = new Map<number, StripeHead>();
+  const shards = new Map<string, Balance>();
   return {
+    noteStripeHead(head) { heads.set(head.stripe, head); },
+    noteShardBalance(accountId, shard, balance) { shards.set(`${accountId}~${shard}`, balance); },
     async getRecord(id) {
       const d = (await tx.get(recordRef(tenantId, id))).data();
       return d ? recordFromDoc(d) : undefined;
@@ -190,10 +194,14 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
       return out;
     },
     async getStripeHead(stripe) {
+      const noted = heads.get(stripe);
+      if (noted) return noted;
       const d = (await tx.get(headRef(tenantId, stripe))).data();
       return d ? { stripe, entryCount: numberOf(d.entryCount), headHash: d.headHash as string } : emptyStripeHead(tenantId, stripe);
     },
     async getShardBalance(accountId, shard) {
+      const noted = shards.get(`${accountId}~${shard}`);
+      if (noted) return noted;
       return balanceFromDoc((await tx.get(shardRef(tenantId, accountId, shard))).data());
     },
     async getPending(id) {

@@ -114,6 +114,7 @@ async function planBalanceWrites(deps: LedgerDeps, lane: number, tx: LedgerTx, a
     if (hasBalanceLimit(account)) {
       const after = applyDelta(await tx.getShardBalance(account.id, shard), change.delta);
       checkLimits(account, after);
+      tx.noteShardBalance(account.id, shard, after);
       writes.push(() => tx.setShardBalance(account.id, shard, after));
     } else {
       writes.push(() => tx.incrementShardBalance(account.id, shard, change.delta));
@@ -129,6 +130,7 @@ async function planBalanceWrites(deps: LedgerDeps, lane: number, tx: LedgerTx, a
 async function planChainLink(deps: LedgerDeps, lane: number, tx: LedgerTx, record: JournalRecord): Promise<{ chained: ChainedRecord; write: () => void }> {
   const stripe = (deps.instanceSalt * deps.lanes.count + lane) % deps.limits.chainStripes;
   const { record: chained, head } = linkRecord(record, await tx.getStripeHead(stripe));
+  tx.noteStripeHead(head);
   return { chained, write: () => { tx.createRecord(chained); tx.setStripeHead(head); } };
 }
 
@@ -156,7 +158,8 @@ export interface PlannedEntry {
 /**
  * Plans an entry inside a transaction another use case owns (e.g. a payment capture writing its
  * ledger entry with its state change): does every read and the decision, returns the writes to
- * perform after the caller's own reads. At most one entry per transaction (one chain link read).
+ * perform after the caller's own reads. Several entries may be planned in one transaction: each
+ * links after the previous one (the transaction view remembers planned heads and shards).
  */
 export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, tenantId: string, input: EntryInput, trace: TraceIds): Promise<PlannedEntry> {
   const shape = validateEntryShape(input);

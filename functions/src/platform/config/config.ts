@@ -47,6 +47,16 @@ export interface Config {
   localSigningKeyFile: string;
   /** Cloud KMS key version that signs checkpoints when `signer` is `kms`. */
   kmsKeyVersion: string;
+  /** Deadline of one PSP call; after it the outcome is unknown and the janitor settles it. */
+  pspCallTimeoutMs: number;
+  /** How long an attempt may stay unsettled before the janitor asks the PSP (> the call deadline). */
+  janitorGraceMs: number;
+  /** Most payments one janitor run examines. */
+  janitorPaymentsMax: number;
+  /** Stripe connector: API key, webhook secret, API base URL (the sandbox locally); off without a key. */
+  stripe: { apiKey: string; webhookSecret: string; apiUrl: string };
+  /** Adyen connector: API key, merchant account, webhook HMAC key (hex), Checkout base URL; off without a key. */
+  adyen: { apiKey: string; merchantAccount: string; hmacKeyHex: string; baseUrl: string };
   /** Lowest log severity written. */
   logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 }
@@ -96,6 +106,10 @@ export function parseConfig(env: Env = process.env): Config {
     throw new ConfigError('TALLY_PLATFORM_ADMIN_KEY_SHA256: expected 64 lowercase hex characters');
   }
   const deployed = env.K_SERVICE !== undefined;
+  if ((env.TALLY_JANITOR_GRACE_MS !== undefined || env.TALLY_PSP_CALL_TIMEOUT_MS !== undefined)
+    && Number(env.TALLY_JANITOR_GRACE_MS ?? 60_000) <= Number(env.TALLY_PSP_CALL_TIMEOUT_MS ?? 10_000)) {
+    throw new ConfigError('TALLY_JANITOR_GRACE_MS must exceed TALLY_PSP_CALL_TIMEOUT_MS (a running call is never taken for a lost one)');
+  }
   if ((env.TALLY_SIGNER ?? (deployed ? 'kms' : 'local')) === 'kms' && !/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[^/]+$/.test(env.TALLY_KMS_KEY_VERSION ?? '')) {
     throw new ConfigError('TALLY_KMS_KEY_VERSION: required with TALLY_SIGNER=kms, as projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V');
   }
@@ -120,6 +134,20 @@ export function parseConfig(env: Env = process.env): Config {
     signer: oneOf(env, 'TALLY_SIGNER', deployed ? 'kms' : 'local', ['local', 'kms'] as const),
     localSigningKeyFile: env.TALLY_LOCAL_SIGNING_KEY_FILE ?? '',
     kmsKeyVersion: env.TALLY_KMS_KEY_VERSION ?? '',
+    pspCallTimeoutMs: intInRange(env, 'TALLY_PSP_CALL_TIMEOUT_MS', 10_000, 50, 60_000),
+    janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
+    janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 200, 1, 10_000),
+    stripe: {
+      apiKey: env.TALLY_STRIPE_API_KEY ?? '',
+      webhookSecret: env.TALLY_STRIPE_WEBHOOK_SECRET ?? '',
+      apiUrl: env.TALLY_STRIPE_API_URL ?? 'https://api.stripe.com',
+    },
+    adyen: {
+      apiKey: env.TALLY_ADYEN_API_KEY ?? '',
+      merchantAccount: env.TALLY_ADYEN_MERCHANT_ACCOUNT ?? '',
+      hmacKeyHex: env.TALLY_ADYEN_HMAC_KEY_HEX ?? '',
+      baseUrl: env.TALLY_ADYEN_BASE_URL ?? 'https://checkout-test.adyen.com/v71',
+    },
     logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
   };
 }

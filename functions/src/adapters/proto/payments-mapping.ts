@@ -1,0 +1,34 @@
+/** Domain <-> protobuf for payments. */
+import { create } from '@bufbuild/protobuf';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import type { PaymentIntent, PaymentStatus as DomainStatus } from '../../domain/payments/index.js';
+import { CaptureMethod, PaymentSchema, PaymentStatus, type Payment } from '../../gen/tally/payments/v1/payments_pb.js';
+
+const statusToProto: Record<DomainStatus, PaymentStatus> = {
+  requires_payment_method: PaymentStatus.REQUIRES_PAYMENT_METHOD,
+  requires_confirmation: PaymentStatus.REQUIRES_CONFIRMATION,
+  requires_action: PaymentStatus.REQUIRES_ACTION,
+  processing: PaymentStatus.PROCESSING,
+  requires_capture: PaymentStatus.REQUIRES_CAPTURE,
+  succeeded: PaymentStatus.SUCCEEDED,
+  canceled: PaymentStatus.CANCELED,
+  failed: PaymentStatus.FAILED,
+};
+
+export function captureMethodFromProto(m: CaptureMethod): string {
+  if (m === CaptureMethod.MANUAL) return 'manual';
+  if (m === CaptureMethod.AUTOMATIC || m === CaptureMethod.UNSPECIFIED) return 'automatic';
+  return `unknown(${String(m)})`;
+}
+
+export function paymentToProto(p: PaymentIntent, traceId = ''): Payment {
+  return create(PaymentSchema, {
+    id: p.id, amountMinor: p.amountMinor, currency: p.currency, status: statusToProto[p.status],
+    captureMethod: p.captureMethod === 'manual' ? CaptureMethod.MANUAL : CaptureMethod.AUTOMATIC,
+    paymentMethodId: p.paymentMethodId ?? '', customerId: p.customerId ?? '', psp: p.psp ?? '', pspReference: p.pspReference ?? '',
+    amountCapturableMinor: p.amountCapturableMinor, amountCapturedMinor: p.amountCapturedMinor, amountRefundedMinor: p.amountRefundedMinor,
+    refunds: p.refunds.map((r) => ({ id: r.id, amountMinor: r.amountMinor, status: r.status })),
+    declineReason: p.declineReason ?? '', nextActionUrl: p.nextActionUrl ?? '',
+    createTime: timestampFromMs(p.createdAtMs), updateTime: timestampFromMs(p.updatedAtMs), traceId,
+  });
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { adyenDeclineReason, normalizeAdyenItem, paymentResponseToOutcome, refundReference, toAdyenAmount } from './transformers.js';
+
+describe('Adyen transformers', () => {
+  it('sends ISO minor units as JSON numbers and refuses what JSON cannot carry exactly', () => {
+    expect(toAdyenAmount(1005n, 'BHD')).toEqual({ value: 1005, currency: 'BHD' });
+    expect(toAdyenAmount(500n, 'JPY')).toEqual({ value: 500, currency: 'JPY' });
+    expect(() => toAdyenAmount(2n ** 53n, 'EUR')).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE' }));
+    expect(() => toAdyenAmount(1n, 'XXX')).toThrow(expect.objectContaining({ reason: 'UNKNOWN_CURRENCY' }));
+  });
+
+  it('maps refusals: raw issuer code, then Adyen code, then text', () => {
+    expect(adyenDeclineReason({ refusalReasonCode: '2', refusalReason: 'Refused', refusalReasonRaw: '05 : Do not honor' })).toBe('do_not_honor');
+    expect(adyenDeclineReason({ refusalReasonCode: '2', refusalReason: 'Refused' })).toBe('card_declined');
+    expect(adyenDeclineReason({ refusalReason: 'Not enough balance' })).toBe('insufficient_funds');
+    expect(adyenDeclineReason({ refusalReasonCode: 'constructor' })).toBe('other');
+  });
+
+  it('reads Authorised as captured only with automatic capture', () => {
+    const body = { resultCode: 'Authorised', pspReference: 'P1', amount: { value: 100, currency: 'EUR' } };
+    expect(paymentResponseToOutcome(body, 'automatic', { value: 100, currency: 'EUR' }).kind).toBe('captured');
+    expect(paymentResponseToOutcome(body, 'manual', { value: 100, currency: 'EUR' }).kind).toBe('authorized');
+    expect(paymentResponseToOutcome({ resultCode: 'Pending', pspReference: 'P1' }, 'manual', { value: 100, currency: 'EUR' }).kind).toBe('unknown');
+  });
+
+  it('normalizes modifications onto the original payment, and refuses ids that would need escaping', () => {
+    const item = {
+      pspReference: 'R1', originalReference: 'P1', merchantReference: refundReference('pay_abc', 'ref_def'), amount: { value: 5, currency: 'EUR' },
+      eventCode: 'REFUND', success: 'false', eventDate: '2026-01-01T00:00:00Z',
+    };
+    expect(normalizeAdyenItem(item)).toMatchObject({ pspEventId: 'REFUND:R1:false', paymentId: 'pay_abc', refundId: 'ref_def', pspReference: 'P1', action: 'refund_failed' });
+    expect(normalizeAdyenItem({ ...item, eventCode: 'CANCELLATION' })).toBeNull();
+    expect(normalizeAdyenItem({ ...item, eventCode: 'REPORT_AVAILABLE', success: 'true' })).toBeNull();
+    expect(() => refundReference('pay:1', 'ref_1')).toThrow(/assertion/);
+  });
+});

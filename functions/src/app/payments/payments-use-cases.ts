@@ -1,0 +1,337 @@
+/**
+ * Payments use cases: the app side of the PaymentIntent state machine (domain/payments). Each step
+ * is "decide in one Firestore transaction, then act": a transition is saved with its ledger
+ * entries and outbox events in one transaction, and only then are its PSP calls made; each answer
+ * is recorded in a new transaction. A crash between a PSP call and recording its answer leaves an
+ * in-flight attempt that the janitor or the PSP's webhook settles, whichever comes first, once.
+ */
+import { newId } from '../../domain/ids.js';
+import { TallyError, invalidField } from '../../domain/errors.js';
+import {
+  applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, choosePsps, confirmPayment,
+  createPaymentIntent, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
+  type CardBrand, type FeeSchedule, type PaymentEffect, type PaymentIntent, type PaymentTransition, type RoutingRule,
+  type PaymentAccountCode, cardBrands,
+} from '../../domain/payments/index.js';
+import { createAccount as createAccountDomain } from '../../domain/ledger/index.js';
+import {
+  CircuitOpenError, ConcurrencyLimitError, TimeoutError, withTimeout,
+  type CircuitBreaker, type ConcurrencyLimiter, type TimerClock,
+} from '../../platform/resilience/index.js';
+import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { Clock } from '../../ports/clock.js';
+import type { PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
+import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
+import { planEntry, type LedgerDeps } from '../ledger/ledger-use-cases.js';
+
+export interface PaymentsDeps {
+  store: PaymentsStore;
+  ledger: LedgerDeps;
+  clock: Clock;
+  timers: TimerClock;
+  gateways: ReadonlyMap<PspName, PspGateway>;
+  breaker: CircuitBreaker;
+  limiter: ConcurrencyLimiter;
+  /** Deadline of one PSP call; the janitor's grace must exceed it. */
+  pspCallTimeoutMs: number;
+  /** Bound on PSP calls one API request makes (authorize + failovers + automatic capture). */
+  pspCallsPerRequestMax: number;
+  /** The platform's fee terms, snapshotted on each payment at creation. */
+  fees: FeeSchedule;
+  random: () => number;
+  /** Test hook: runs after a PSP answered and before the answer is recorded (crash injection). */
+  afterPspCall?: (paymentId: string) => void;
+}
+
+/** Deterministic ledger account id of a payment account code in a currency. */
+export function paymentAccountId(code: PaymentAccountCode, currency: string): string {
+  return `acc_pay_${code.replace(':', '_')}_${currency}`;
+}
+
+const ensuredAccounts = new Set<string>();
+
+/** Creates the tenant's payment ledger accounts for a currency once (idempotent: fixed ids and codes). */
+export async function ensurePaymentAccounts(deps: PaymentsDeps, tenantId: string, currency: string): Promise<void> {
+  const key = `${tenantId}:${currency}`;
+  if (ensuredAccounts.has(key)) return;
+  for (const { code, type } of paymentAccounts) {
+    const account = createAccountDomain(
+      // The merchant payable is credited by every capture: a hot account, so sharded.
+      { code: `${code}:${currency}`, name: `${code} ${currency}`, currency, type, flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false }, shardCount: code === 'merchant_payable' ? 16 : 4 },
+      { id: paymentAccountId(code, currency), tenantId, createdAtMs: deps.clock.nowMs() },
+    );
+    await deps.ledger.store.createAccount(account);
+  }
+  ensuredAccounts.add(key);
+}
+
+/** Saves a transition with its ledger entries and outbox events in the caller's transaction. */
+async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, t: PaymentTransition, trace: TraceIds): Promise<void> {
+  if (!t.changed) return;
+  const plans = [];
+  for (const effect of t.effects) {
+    if (effect.kind !== 'post_ledger') continue;
+    plans.push(await planEntry(deps.ledger, tx.ledger, lane, t.intent.tenantId, paymentLedgerEntry(effect.event, paymentAccountId), trace));
+  }
+  tx.savePayment(t.intent, trace);
+  for (const plan of plans) plan.commit();
+  for (const effect of t.effects) {
+    if (effect.kind !== 'publish_event') continue;
+    tx.createOutboxEvent({
+      id: `evt_${t.intent.id}_${t.intent.version}_${effect.event.type.replace('.', '_')}`,
+      type: effect.event.type,
+      aggregateId: t.intent.id,
+      payload: JSON.parse(JSON.stringify(effect.event, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>,
+      createdAtMs: t.intent.updatedAtMs,
+      ...trace,
+    });
+  }
+}
+
+/** One transaction: load, decide, save (with ledger and outbox). */
+async function commit(
+  deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds,
+  decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition | null> | PaymentTransition | null,
+): Promise<PaymentTransition | null> {
+  return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    const intent = await tx.getPayment(paymentId);
+    if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
+    const t = await decide(intent, tx);
+    if (t) await saveTransition(deps, tx, lane, t, trace);
+    return t;
+  }));
+}
+
+type CallOutcome = PspOutcome | { kind: 'not_found' };
+
+function pspTimeoutOutcome(error: unknown): PspOutcome {
+  if (error instanceof CircuitOpenError || error instanceof ConcurrencyLimitError) {
+    // Nothing was sent: safe to route elsewhere.
+    return { kind: 'retryable', reason: 'unavailable', detail: error.message };
+  }
+  if (error instanceof TimeoutError) return { kind: 'unknown', reason: 'timeout', detail: error.message };
+  // An unexpected failure after the call may have left: treat as ambiguous, never re-route.
+  return { kind: 'unknown', reason: 'connection_lost', detail: (error as Error).message ?? String(error) };
+}
+
+/** One PSP call through the per-PSP limiter, breaker and deadline, mapped to an outcome. */
+async function callPsp(deps: PaymentsDeps, psp: PspName, call: (gateway: PspGateway, signal: AbortSignal) => Promise<CallOutcome>): Promise<CallOutcome> {
+  const gateway = deps.gateways.get(psp);
+  if (!gateway) return { kind: 'retryable', reason: 'unavailable', detail: `PSP ${psp} is not configured` };
+  try {
+    return await deps.limiter.run(psp, async () => {
+      const permit = deps.breaker.acquire(psp);
+      let outcome: CallOutcome;
+      try {
+        outcome = await withTimeout((signal) => call(gateway, signal), { timeoutMs: deps.pspCallTimeoutMs, clock: deps.timers });
+      } catch (error) {
+        permit.record('failure');
+        throw error;
+      }
+      // Declines are the PSP working fine; unavailability and ambiguity count against it.
+      permit.record(outcome.kind === 'retryable' || outcome.kind === 'unknown' ? 'failure' : 'success');
+      return outcome;
+    });
+  } catch (error) {
+    return pspTimeoutOutcome(error);
+  }
+}
+
+async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: PaymentEffect): Promise<CallOutcome | null> {
+  switch (effect.kind) {
+    case 'call_psp_authorize': {
+      const method = await deps.store.getPaymentMethod(intent.tenantId, effect.paymentMethodId);
+      const token = method?.pspTokens[effect.attempt.psp];
+      if (!token) return { kind: 'retryable', reason: 'unavailable', detail: `payment method has no ${effect.attempt.psp} token` };
+      return callPsp(deps, effect.attempt.psp, (gw, signal) => gw.authorize({
+        idempotencyKey: effect.attempt.idempotencyKey, paymentId: intent.id, tenantId: intent.tenantId,
+        amountMinor: effect.amountMinor, currency: effect.currency, paymentMethodToken: token,
+        captureMethod: effect.captureMethod, returnUrl: 'https://tally.local/return', signal,
+      }));
+    }
+    case 'call_psp_capture':
+      return callPsp(deps, effect.attempt.psp, (gw, signal) => gw.capture({
+        idempotencyKey: effect.attempt.idempotencyKey, paymentId: intent.id, pspReference: effect.pspReference,
+        amountMinor: effect.amountMinor, currency: effect.currency, signal,
+      }));
+    case 'call_psp_cancel':
+      return callPsp(deps, effect.attempt.psp, (gw, signal) => gw.cancel({
+        idempotencyKey: effect.attempt.idempotencyKey, paymentId: intent.id, pspReference: effect.pspReference, signal,
+      }));
+    case 'call_psp_refund':
+      return callPsp(deps, effect.attempt.psp, (gw, signal) => gw.refund({
+        idempotencyKey: effect.attempt.idempotencyKey, paymentId: intent.id, refundId: effect.refundId,
+        pspReference: effect.pspReference, amountMinor: effect.amountMinor, currency: effect.currency, signal,
+      }));
+    default:
+      return null;
+  }
+}
+
+/** Performs the PSP calls a transition asks for and records each answer; bounded rounds. */
+async function runCalls(deps: PaymentsDeps, first: PaymentTransition, trace: TraceIds): Promise<PaymentTransition> {
+  let last = first;
+  let pending = first.effects.filter((e) => e.kind.startsWith('call_psp_'));
+  for (let calls = 0; pending.length > 0; calls++) {
+    if (calls >= deps.pspCallsPerRequestMax) break; // the janitor finishes what is left
+    const effect = pending.shift()!;
+    const outcome = await performCall(deps, last.intent, effect);
+    if (!outcome || !('attempt' in effect)) continue;
+    deps.afterPspCall?.(last.intent.id);
+    const recorded = await commit(deps, last.intent.tenantId, last.intent.id, trace, (intent) =>
+      applyPspOutcome(intent, { idempotencyKey: effect.attempt.idempotencyKey, source: 'call', outcome }, deps.clock.nowMs()));
+    if (recorded) {
+      last = recorded.changed || recorded.error ? recorded : { ...last, intent: recorded.intent };
+      pending.push(...recorded.effects.filter((e) => e.kind.startsWith('call_psp_')));
+    }
+  }
+  return last;
+}
+
+function finish(t: PaymentTransition): PaymentIntent {
+  if (t.error) throw t.error;
+  return t.intent;
+}
+
+// ---- commands -----------------------------------------------------------------------------------
+
+export async function createPayment(
+  deps: PaymentsDeps, tenantId: string,
+  input: { amountMinor: bigint; currency: string; captureMethod: string; customerId: string; paymentMethodId: string },
+  trace: TraceIds,
+): Promise<PaymentIntent> {
+  const id = newId('pay');
+  const t = createPaymentIntent({
+    amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
+    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, fees: deps.fees,
+  }, { id, tenantId, nowMs: deps.clock.nowMs() });
+  if (input.paymentMethodId) await requirePaymentMethod(deps, tenantId, input.paymentMethodId);
+  await ensurePaymentAccounts(deps, tenantId, input.currency);
+  await deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, (tx) => saveTransition(deps, tx, lane, t, trace)));
+  return t.intent;
+}
+
+async function requirePaymentMethod(deps: PaymentsDeps, tenantId: string, paymentMethodId: string) {
+  const method = await deps.store.getPaymentMethod(tenantId, paymentMethodId);
+  if (!method) throw new TallyError('NOT_FOUND', `payment method ${paymentMethodId} not found`, { field: 'payment_method_id' });
+  return method;
+}
+
+const defaultRules = (): RoutingRule[] => validateRoutingRules([{ name: 'default', choices: pspNames.map((psp) => ({ psp, weight: 1 })) }]);
+
+export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds): Promise<PaymentIntent> {
+  const current = await deps.store.getPayment(tenantId, paymentId);
+  if (!current) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
+  const paymentMethodId = paymentMethodIdInput || current.paymentMethodId;
+  if (!paymentMethodId) throw invalidField('payment_method_id', 'required to confirm', 'FIELD_REQUIRED');
+  const method = await requirePaymentMethod(deps, tenantId, paymentMethodId);
+  const rules = (await deps.store.getRoutingRules(tenantId)) ?? defaultRules();
+  const availability = Object.fromEntries(pspNames.map((psp) => [psp, deps.gateways.has(psp) && deps.breaker.state(psp) !== 'open'])) as Record<PspName, boolean>;
+  const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
+  const psps = choosePsps(rules, { amountMinor: current.amountMinor, currency: current.currency, cardBrand: brand, country: method.country || null }, availability, deps.random())
+    .filter((psp) => method.pspTokens[psp] !== undefined);
+  const t = await commit(deps, tenantId, paymentId, trace, (intent) =>
+    confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null }, deps.clock.nowMs()));
+  return finish(await runCalls(deps, t!, trace));
+}
+
+export async function capture(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds): Promise<PaymentIntent> {
+  const t = await commit(deps, tenantId, paymentId, trace, (intent) => capturePayment(intent, { amountMinor }, deps.clock.nowMs()));
+  return finish(await runCalls(deps, t!, trace));
+}
+
+export async function cancel(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds): Promise<PaymentIntent> {
+  const t = await commit(deps, tenantId, paymentId, trace, (intent) => cancelPayment(intent, deps.clock.nowMs()));
+  return finish(await runCalls(deps, t!, trace));
+}
+
+export async function refund(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds): Promise<{ intent: PaymentIntent; refundId: string }> {
+  const refundId = newId('re');
+  const t = await commit(deps, tenantId, paymentId, trace, (intent) => refundPayment(intent, { refundId, amountMinor }, deps.clock.nowMs()));
+  return { intent: finish(await runCalls(deps, t!, trace)), refundId };
+}
+
+export async function getPayment(deps: PaymentsDeps, tenantId: string, paymentId: string): Promise<PaymentIntent> {
+  const intent = paymentId === '' ? undefined : await deps.store.getPayment(tenantId, paymentId);
+  if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
+  return intent;
+}
+
+// ---- PSP events (webhooks) and the janitor -------------------------------------------------------
+
+/** `pspWebhook`: verify (by the connector), store in the inbox by PSP event id; returns what to publish. */
+export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: Buffer, headers: Record<string, string | undefined>):
+  Promise<{ tenantId: string; inboxId: string; paymentId: string }[]> {
+  const gateway = deps.gateways.get(psp);
+  if (!gateway) throw new TallyError('NOT_FOUND', `unknown PSP ${psp}`, { field: 'psp' });
+  const events = gateway.verifyWebhook(rawBody, headers, deps.clock.nowMs());
+  const toPublish: { tenantId: string; inboxId: string; paymentId: string }[] = [];
+  for (const event of events) {
+    const tenantId = await deps.store.tenantOfPayment(event.paymentId);
+    if (!tenantId) continue; // not ours (or not yet recorded): the PSP will not help by retrying
+    const inboxId = `${psp}:${event.pspEventId}`;
+    await deps.store.storeInboxEvent(tenantId, inboxId, event, deps.clock.nowMs());
+    // Published even for a duplicate delivery: processing is exactly-once by the inbox flag,
+    // and this heals an earlier publish that failed after the inbox write.
+    toPublish.push({ tenantId, inboxId, paymentId: event.paymentId });
+  }
+  return toPublish;
+}
+
+/** `processPspEvent`: apply one stored PSP event to its payment, exactly once. */
+export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, inboxId: string, trace: TraceIds): Promise<'applied' | 'duplicate' | 'missing'> {
+  const stored = await deps.store.getInboxEvent(tenantId, inboxId);
+  if (!stored) return 'missing';
+  if (stored.processed) return 'duplicate';
+  const event: PspWebhookEvent = stored.event;
+  let duplicate = false;
+  const t = await commit(deps, tenantId, event.paymentId, trace, async (intent, tx) => {
+    if (await tx.isEventProcessed(inboxId)) {
+      duplicate = true;
+      return null;
+    }
+    tx.markEventProcessed(inboxId, deps.clock.nowMs());
+    return applyWebhook(intent, event, deps.clock.nowMs());
+  });
+  if (duplicate) return 'duplicate';
+  if (t) await runCalls(deps, t, trace);
+  return 'applied';
+}
+
+/**
+ * `paymentJanitor`: settles attempts in flight for longer than `graceMs` (which must exceed the
+ * PSP call deadline) by asking the PSP (lookup for payment operations, resend for refunds).
+ */
+export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: { graceMs: number; paymentsMax: number }): Promise<{ examined: number; resolved: number }> {
+  if (options.graceMs <= deps.pspCallTimeoutMs) throw new Error('assertion failed: janitor grace must exceed the PSP call deadline');
+  const nowMs = deps.clock.nowMs();
+  const due = await deps.store.findUnresolved(nowMs - options.graceMs, options.paymentsMax);
+  let resolved = 0;
+  for (const { tenantId, paymentId } of due) {
+    const intent = await deps.store.getPayment(tenantId, paymentId);
+    if (!intent) continue;
+    for (const attempt of attemptsToResolve(intent, nowMs, options.graceMs)) {
+      const gateway = deps.gateways.get(attempt.psp);
+      if (!gateway) continue;
+      const isRefund = attempt.operation === 'refund';
+      const outcome = isRefund
+        ? await callPsp(deps, attempt.psp, (gw, signal) => gw.refund({
+          idempotencyKey: attempt.idempotencyKey, paymentId, refundId: attempt.refundId ?? '', pspReference: intent.pspReference ?? '',
+          amountMinor: attempt.amountMinor ?? 0n, currency: intent.currency, signal,
+        }))
+        : await callPsp(deps, attempt.psp, (gw, signal) => gw.lookup({ paymentId, pspReference: attempt.pspReference ?? intent.pspReference, signal }));
+      const t = await commit(deps, tenantId, paymentId, trace, (current) =>
+        applyPspOutcome(current, { idempotencyKey: attempt.idempotencyKey, source: isRefund ? 'resend' : 'lookup', outcome }, deps.clock.nowMs()));
+      if (t?.changed) {
+        resolved++;
+        await runCalls(deps, t, trace);
+      }
+    }
+  }
+  return { examined: due.length, resolved };
+}
+
+export function setRoutingRules(deps: PaymentsDeps, tenantId: string, rules: Parameters<typeof validateRoutingRules>[0]): Promise<RoutingRule[]> {
+  const valid = validateRoutingRules(rules);
+  return deps.store.setRoutingRules(tenantId, valid).then(() => valid);
+}

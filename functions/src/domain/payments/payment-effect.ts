@@ -1,0 +1,79 @@
+/**
+ * What a payment transition asks the app to do. The domain decides, the app performs:
+ *
+ * - In ONE Firestore transaction: write the new intent (optimistic check on `version`), append the
+ *   ledger entry of every `post_ledger` effect (`paymentLedgerEntry`; deterministic ids make a
+ *   replay harmless) and an outbox event per `publish_event`.
+ * - After that commit, make every `call_psp_*` call with the attempt's idempotency key, then record
+ *   the answer with `applyPspOutcome` in a new transaction. Calling before the intent is saved
+ *   could leave a PSP payment nobody knows about; saving first means a crash in between leaves an
+ *   in-flight attempt that the janitor finds through `unknownSinceMs`.
+ * - `report_anomaly`: log and alert; it changes nothing (it may come with `changed: false`).
+ */
+import type { TallyError } from '../errors.js';
+import type { PspName } from '../../ports/psp-gateway.js';
+import type { PaymentLedgerEvent } from './ledger-postings.js';
+import type { CaptureMethod, PaymentIntent, PaymentStatus, PspAttempt } from './payment-intent.js';
+
+/**
+ * The result of every command. `changed: false` means a no-op (duplicate, stale or already
+ * applied): write nothing; `effects` then holds at most `report_anomaly`. `error`, when set, is
+ * what the API call should answer with after saving the new state (e.g. CARD_DECLINED once the
+ * decline is recorded); commands that refuse outright throw instead and change nothing.
+ */
+export interface PaymentTransition {
+  readonly intent: PaymentIntent;
+  readonly effects: readonly PaymentEffect[];
+  readonly changed: boolean;
+  readonly error: TallyError | null;
+}
+
+/** A domain event for the outbox (`domain-events`, ordering key = payment id). */
+export type PaymentEvent =
+  | { readonly type: 'payment.created'; readonly status: PaymentStatus }
+  | { readonly type: 'payment.status_changed'; readonly from: PaymentStatus; readonly to: PaymentStatus }
+  | { readonly type: 'payment.refund_succeeded'; readonly refundId: string; readonly amountMinor: bigint }
+  | { readonly type: 'payment.refund_failed'; readonly refundId: string }
+  | { readonly type: 'payment.chargeback'; readonly amountMinor: bigint };
+
+/** Why something looked wrong (an anomaly never changes state; a human or recon looks at it). */
+export type AnomalyReason =
+  /** A PSP event or outcome about a PSP payment that is not this intent's current one. */
+  | 'event_for_other_reference'
+  /** A PSP event or late outcome contradicting what is recorded (e.g. captured after canceled). */
+  | 'contradicting_event'
+  /** A refund or chargeback event for a payment that was never captured. */
+  | 'money_event_on_uncaptured_payment'
+  /** Deferred refund/chargeback events dropped because the payment ended without a capture. */
+  | 'deferred_events_dropped';
+
+/** One thing the app must do after (or, for ledger and outbox, while) saving a transition. */
+export type PaymentEffect =
+  | {
+      readonly kind: 'call_psp_authorize';
+      readonly attempt: PspAttempt;
+      readonly amountMinor: bigint;
+      readonly currency: string;
+      readonly captureMethod: CaptureMethod;
+      /** Our payment method id; the app resolves it to the PSP token. */
+      readonly paymentMethodId: string;
+    }
+  | {
+      readonly kind: 'call_psp_capture';
+      readonly attempt: PspAttempt;
+      readonly pspReference: string;
+      readonly amountMinor: bigint;
+      readonly currency: string;
+    }
+  | { readonly kind: 'call_psp_cancel'; readonly attempt: PspAttempt; readonly pspReference: string }
+  | {
+      readonly kind: 'call_psp_refund';
+      readonly attempt: PspAttempt;
+      readonly refundId: string;
+      readonly pspReference: string;
+      readonly amountMinor: bigint;
+      readonly currency: string;
+    }
+  | { readonly kind: 'post_ledger'; readonly event: PaymentLedgerEvent }
+  | { readonly kind: 'publish_event'; readonly event: PaymentEvent }
+  | { readonly kind: 'report_anomaly'; readonly reason: AnomalyReason; readonly psp: PspName | null; readonly detail: string };

@@ -1,0 +1,433 @@
+import { describe, expect, it } from 'vitest';
+import { TallyError } from '../errors.js';
+import type { PspOutcome, PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { PaymentEffect, PaymentTransition } from './payment-effect.js';
+import {
+  type CreatePaymentIntentInput,
+  PAYMENT_AMOUNT_MINOR_MAX,
+  attachPaymentMethod,
+  cancelPayment,
+  capturePayment,
+  confirmPayment,
+  createPaymentIntent,
+  refundPayment,
+} from './payment-commands.js';
+import { type PaymentIntent, attemptsToResolve, currentOperation, refundableMinor } from './payment-intent.js';
+import { type PspCallResult, applyPspOutcome } from './psp-outcome.js';
+import { applyWebhook } from './psp-webhook.js';
+
+const t0 = 1_700_000_000_000;
+const fees = { rateBps: 290, fixedMinor: 30n, rounding: 'half-up', disputeFeeMinor: 1_500n } as const;
+
+function create(over: Partial<CreatePaymentIntentInput> = {}): PaymentIntent {
+  const input = { amountMinor: 10_000n, currency: 'USD', captureMethod: 'manual', paymentMethodId: 'pm_1', fees, ...over };
+  return createPaymentIntent(input, { id: 'pay_1', tenantId: 'ten_1', nowMs: t0 }).intent;
+}
+
+function errorOf(fn: () => unknown): TallyError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof TallyError) return error;
+    throw error;
+  }
+  throw new Error('expected a TallyError');
+}
+
+/** Answers the in-flight authorize/capture/cancel call. */
+function answer(intent: PaymentIntent, outcome: PspCallResult['outcome'], source: PspCallResult['source'] = 'call', nowMs = t0 + 10): PaymentTransition {
+  const op = currentOperation(intent);
+  if (op === null) throw new Error('no call in flight');
+  return applyPspOutcome(intent, { idempotencyKey: op.idempotencyKey, source, outcome }, nowMs);
+}
+
+type MoneyOutcome = Extract<PspOutcome, { kind: 'authorized' | 'captured' }>;
+const authorized = (amountMinor = 10_000n, pspReference = 'pi_1'): MoneyOutcome => ({ kind: 'authorized', pspReference, amountMinor, currency: 'USD' });
+const captured = (amountMinor = 10_000n, pspReference = 'pi_1'): MoneyOutcome => ({ kind: 'captured', pspReference, amountMinor, currency: 'USD' });
+
+function event(action: PspWebhookEvent['action'], occurredAtMs: number, over: Partial<PspWebhookEvent> = {}): PspWebhookEvent {
+  return {
+    psp: 'stripe',
+    pspEventId: `evt_${action}_${occurredAtMs}`,
+    occurredAtMs,
+    paymentId: 'pay_1',
+    pspReference: 'pi_1',
+    action,
+    amountMinor: 10_000n,
+    currency: 'USD',
+    refundId: null,
+    declineReason: null,
+    ...over,
+  };
+}
+
+const kinds = (t: PaymentTransition): string[] => t.effects.map((e) => e.kind);
+const ledger = (t: PaymentTransition): PaymentEffect[] => t.effects.filter((e) => e.kind === 'post_ledger');
+
+function confirmed(intent = create(), psps: ('stripe' | 'adyen')[] = ['stripe', 'adyen']): PaymentIntent {
+  return confirmPayment(intent, { psps }, t0 + 1).intent;
+}
+function authorizedIntent(): PaymentIntent {
+  return answer(confirmed(), authorized()).intent;
+}
+function succeededIntent(): PaymentIntent {
+  const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
+  return answer(capturing, captured(), 'call', t0 + 30).intent;
+}
+
+describe('creating a payment intent', () => {
+  it('starts in requires_confirmation with a payment method, requires_payment_method without', () => {
+    const t = createPaymentIntent(
+      { amountMinor: 10_000n, currency: 'USD', captureMethod: 'manual', fees },
+      { id: 'pay_1', tenantId: 'ten_1', nowMs: t0 },
+    );
+    expect(t.intent).toMatchObject({ status: 'requires_payment_method', version: 1, unknownSinceMs: null, attempts: [], createdAtMs: t0 });
+    expect(t.effects).toEqual([{ kind: 'publish_event', event: { type: 'payment.created', status: 'requires_payment_method' } }]);
+    expect(create().status).toBe('requires_confirmation');
+  });
+
+  it('validates amount, currency, capture method, ids and fees', () => {
+    const reason = (over: Partial<CreatePaymentIntentInput>): string => {
+      const e = errorOf(() => create(over));
+      return `${e.reason} ${e.metadata.field}`;
+    };
+    expect(reason({ amountMinor: 0n })).toBe('AMOUNT_OUT_OF_RANGE amount_minor');
+    expect(reason({ amountMinor: -5n })).toBe('AMOUNT_OUT_OF_RANGE amount_minor');
+    expect(reason({ amountMinor: PAYMENT_AMOUNT_MINOR_MAX + 1n })).toBe('AMOUNT_OUT_OF_RANGE amount_minor');
+    expect(create({ amountMinor: PAYMENT_AMOUNT_MINOR_MAX }).amountMinor).toBe(PAYMENT_AMOUNT_MINOR_MAX);
+    expect(reason({ currency: 'usd' })).toBe('UNKNOWN_CURRENCY currency');
+    expect(reason({ currency: 'US' })).toBe('FIELD_INVALID currency');
+    expect(reason({ captureMethod: 'later' })).toBe('FIELD_INVALID capture_method');
+    expect(reason({ paymentMethodId: '4242 4242 4242 4242' })).toBe('FIELD_INVALID payment_method_id');
+    expect(reason({ fees: { ...fees, rateBps: -1 } })).toBe('FIELD_INVALID fees.rate_bps');
+    const badId = errorOf(() => createPaymentIntent({ amountMinor: 1n, currency: 'USD', captureMethod: 'manual', fees }, { id: 'p_1', tenantId: 't', nowMs: t0 }));
+    expect(badId.metadata.field).toBe('id');
+  });
+});
+
+describe('manual capture', () => {
+  it('confirm -> authorize call; authorized -> requires_capture; partial capture; refunds return the fee exactly', () => {
+    const c = confirmPayment(create(), { psps: ['stripe', 'adyen'] }, t0 + 1);
+    expect(c.intent).toMatchObject({ status: 'processing', psp: 'stripe', route: ['stripe', 'adyen'], unknownSinceMs: t0 + 1, version: 2 });
+    expect(c.effects[0]).toMatchObject({ kind: 'call_psp_authorize', paymentMethodId: 'pm_1', amountMinor: 10_000n, captureMethod: 'manual' });
+    expect(c.effects[0]?.kind === 'call_psp_authorize' && c.effects[0].attempt.idempotencyKey).toBe('pay_1:authorize:1');
+    expect(c.effects[1]).toEqual({ kind: 'publish_event', event: { type: 'payment.status_changed', from: 'requires_confirmation', to: 'processing' } });
+
+    const a = answer(c.intent, authorized());
+    expect(a.intent).toMatchObject({ status: 'requires_capture', pspReference: 'pi_1', amountAuthorizedMinor: 10_000n, amountCapturableMinor: 10_000n, unknownSinceMs: null });
+    expect(a.intent.attempts[0]).toMatchObject({ outcome: 'authorized', resolvedBy: 'call', completedAtMs: t0 + 10, pspReference: 'pi_1' });
+
+    const cap = capturePayment(a.intent, { amountMinor: 6_000n }, t0 + 20);
+    expect(cap.intent.status).toBe('processing');
+    expect(cap.effects[0]).toMatchObject({ kind: 'call_psp_capture', pspReference: 'pi_1', amountMinor: 6_000n, attempt: { idempotencyKey: 'pay_1:capture:2' } });
+
+    const s = answer(cap.intent, captured(6_000n), 'call', t0 + 30);
+    // 6000 * 2.9 % = 174, + 30 fixed.
+    expect(s.intent).toMatchObject({ status: 'succeeded', amountCapturedMinor: 6_000n, amountCapturableMinor: 0n, platformFeeMinor: 204n });
+    expect(ledger(s)).toEqual([
+      { kind: 'post_ledger', event: { kind: 'capture', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 6_000n, feeMinor: 204n } },
+    ]);
+
+    const r1 = refundPayment(s.intent, { refundId: 're_1', amountMinor: 1_000n }, t0 + 40);
+    expect(r1.intent.status).toBe('succeeded');
+    expect(r1.effects[0]).toMatchObject({ kind: 'call_psp_refund', refundId: 're_1', amountMinor: 1_000n, attempt: { idempotencyKey: 'pay_1:refund:re_1' } });
+    expect(refundableMinor(r1.intent)).toBe(5_000n);
+    const r2 = refundPayment(r1.intent, { refundId: 're_2' }, t0 + 41);
+    expect(r2.intent.refunds.map((r) => [r.id, r.amountMinor, r.status])).toEqual([
+      ['re_1', 1_000n, 'pending'],
+      ['re_2', 5_000n, 'pending'],
+    ]);
+    expect(errorOf(() => refundPayment(r2.intent, { refundId: 're_3', amountMinor: 1n }, t0 + 42)).reason).toBe('AMOUNT_OUT_OF_RANGE');
+
+    const refunded = (intent: PaymentIntent, refundId: string, amountMinor: bigint): PaymentTransition =>
+      applyPspOutcome(
+        intent,
+        { idempotencyKey: `pay_1:refund:${refundId}`, source: 'call', outcome: { kind: 'refunded', pspReference: 'pi_1', refundReference: `rf_${refundId}`, amountMinor, currency: 'USD' } },
+        t0 + 50,
+      );
+    const d2 = refunded(r2.intent, 're_2', 5_000n);
+    const d1 = refunded(d2.intent, 're_1', 1_000n);
+    expect(d1.intent).toMatchObject({ amountRefundedMinor: 6_000n, status: 'succeeded' });
+    const shares = d1.intent.refunds.map((r) => r.feeReversedMinor);
+    expect(shares.reduce((a, b) => a + b, 0n)).toBe(204n);
+    expect(ledger(d2)[0]).toMatchObject({ event: { kind: 'refund', refundId: 're_2', amountMinor: 5_000n, feeReversedMinor: 170n } });
+    expect(errorOf(() => refundPayment(d1.intent, { refundId: 're_3' }, t0 + 60)).reason).toBe('AMOUNT_OUT_OF_RANGE');
+  });
+
+  it('capture validates the amount against what is capturable', () => {
+    const a = authorizedIntent();
+    expect(errorOf(() => capturePayment(a, { amountMinor: 10_001n }, t0)).reason).toBe('AMOUNT_OUT_OF_RANGE');
+    expect(errorOf(() => capturePayment(a, { amountMinor: 0n }, t0)).reason).toBe('AMOUNT_OUT_OF_RANGE');
+  });
+
+  it('a retryable capture goes back to requires_capture with PSP_UNAVAILABLE; a declined one fails', () => {
+    const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
+    const retry = answer(capturing, { kind: 'retryable', reason: 'unavailable', detail: '503' });
+    expect(retry.intent).toMatchObject({ status: 'requires_capture', amountCapturableMinor: 10_000n, lastErrorReason: 'PSP_UNAVAILABLE' });
+    expect(retry.error?.reason).toBe('PSP_UNAVAILABLE');
+    const declined = answer(capturing, { kind: 'declined', pspReference: 'pi_1', reason: 'expired_card', pspCode: 'x' });
+    expect(declined.intent).toMatchObject({ status: 'failed', amountCapturableMinor: 0n, declineReason: 'expired_card' });
+    expect(declined.error?.reason).toBe('CARD_DECLINED');
+  });
+});
+
+describe('automatic capture', () => {
+  it('authorized -> Tally captures at once; captured -> succeeded', () => {
+    const c = confirmed(create({ captureMethod: 'automatic' }));
+    const a = answer(c, authorized());
+    expect(a.intent.status).toBe('processing');
+    expect(kinds(a)).toEqual(['call_psp_capture']);
+    expect(a.effects[0]).toMatchObject({ amountMinor: 10_000n, pspReference: 'pi_1' });
+    expect(answer(a.intent, captured()).intent.status).toBe('succeeded');
+  });
+
+  it('a PSP that captures as part of authorizing goes straight to succeeded', () => {
+    const t = answer(confirmed(create({ captureMethod: 'automatic' })), captured());
+    expect(t.intent).toMatchObject({ status: 'succeeded', amountAuthorizedMinor: 10_000n, amountCapturedMinor: 10_000n });
+    expect(ledger(t)).toHaveLength(1);
+  });
+});
+
+describe('declines, failover and unknown outcomes', () => {
+  it('declined -> requires_payment_method with the reason; a new confirm clears it', () => {
+    const d = answer(confirmed(), { kind: 'declined', pspReference: 'pi_1', reason: 'insufficient_funds', pspCode: 'insufficient_funds' });
+    expect(d.intent).toMatchObject({ status: 'requires_payment_method', declineReason: 'insufficient_funds', lastErrorReason: 'INSUFFICIENT_FUNDS' });
+    expect(d.error?.reason).toBe('INSUFFICIENT_FUNDS');
+    expect(d.error?.metadata).toEqual({ paymentId: 'pay_1', declineReason: 'insufficient_funds' });
+    const again = confirmPayment(d.intent, { psps: ['adyen'], paymentMethodId: 'pm_2' }, t0 + 100);
+    expect(again.intent).toMatchObject({ status: 'processing', psp: 'adyen', paymentMethodId: 'pm_2', declineReason: null, pspReference: null });
+    expect(again.effects[0]).toMatchObject({ attempt: { number: 2, idempotencyKey: 'pay_1:authorize:2', psp: 'adyen' } });
+  });
+
+  it('retryable -> the next PSP of the route; none left -> failed with PSP_UNAVAILABLE', () => {
+    const first = answer(confirmed(), { kind: 'retryable', reason: 'unavailable', detail: 'connection refused' });
+    expect(first.intent).toMatchObject({ status: 'processing', psp: 'adyen' });
+    expect(first.effects[0]).toMatchObject({ kind: 'call_psp_authorize', attempt: { psp: 'adyen', number: 2 } });
+    expect(first.error).toBeNull();
+    const second = answer(first.intent, { kind: 'retryable', reason: 'server_error', detail: '503' });
+    expect(second.intent).toMatchObject({ status: 'failed', lastErrorReason: 'PSP_UNAVAILABLE', unknownSinceMs: null });
+    expect(second.error?.reason).toBe('PSP_UNAVAILABLE');
+  });
+
+  it('confirm with no PSP fails fast and changes nothing', () => {
+    expect(errorOf(() => confirmPayment(create(), { psps: [] }, t0)).reason).toBe('PSP_UNAVAILABLE');
+    expect(errorOf(() => confirmPayment(create(), { psps: ['stripe', 'stripe'] }, t0)).reason).toBe('FIELD_INVALID');
+    expect(errorOf(() => confirmPayment(create({ paymentMethodId: null }), { psps: ['stripe'] }, t0)).metadata.field).toBe('payment_method_id');
+  });
+
+  it('unknown stays processing, is never re-routed, and is settled by the janitor', () => {
+    const c = confirmed();
+    const u = answer(c, { kind: 'unknown', reason: 'timeout', detail: 'no answer in 10 s' }, 'call', t0 + 5_000);
+    expect(u.intent).toMatchObject({ status: 'processing', psp: 'stripe', unknownSinceMs: t0 + 1 });
+    expect(u.intent.attempts).toHaveLength(1);
+    expect(u.intent.attempts[0]).toMatchObject({ outcome: 'unknown', resolvedBy: null, completedAtMs: null });
+    expect(u.effects).toEqual([]);
+    expect(attemptsToResolve(u.intent, t0 + 60_000, 60_000)).toEqual([]);
+    expect(attemptsToResolve(u.intent, t0 + 60_001, 60_000).map((a) => a.idempotencyKey)).toEqual(['pay_1:authorize:1']);
+    // A resend's "not processed" says nothing about the original; a failed lookup neither.
+    expect(answer(u.intent, { kind: 'retryable', reason: 'unavailable', detail: '' }, 'resend').changed).toBe(false);
+    expect(answer(u.intent, { kind: 'unknown', reason: 'timeout', detail: '' }, 'lookup').changed).toBe(false);
+    // The lookup finds the authorization.
+    const found = answer(u.intent, authorized(), 'lookup');
+    expect(found.intent).toMatchObject({ status: 'requires_capture', unknownSinceMs: null });
+    expect(found.intent.attempts[0]).toMatchObject({ outcome: 'authorized', resolvedBy: 'lookup' });
+    // Or finds that it never arrived: safe to route on.
+    const lost = answer(u.intent, { kind: 'not_found' }, 'lookup');
+    expect(lost.intent).toMatchObject({ status: 'processing', psp: 'adyen' });
+    expect(lost.intent.attempts[0]?.outcome).toBe('not_found');
+  });
+
+  it('a first call answer of retryable after a crash (pending attempt re-sent) is not taken as "not processed"', () => {
+    const c = confirmed();
+    const t = answer(c, { kind: 'retryable', reason: 'unavailable', detail: '' }, 'resend');
+    expect(t.intent).toMatchObject({ status: 'processing', psp: 'stripe' });
+    expect(t.intent.attempts[0]?.outcome).toBe('unknown');
+  });
+
+  it('checks what the PSP reports against the payment', () => {
+    const c = confirmed();
+    expect(errorOf(() => answer(c, { ...authorized(), currency: 'EUR' })).reason).toBe('CURRENCY_MISMATCH');
+    expect(errorOf(() => answer(c, authorized(10_001n))).reason).toBe('AMOUNT_OUT_OF_RANGE');
+    const refunded: PspOutcome = { kind: 'refunded', pspReference: 'pi_1', refundReference: 'r', amountMinor: 1n, currency: 'USD' };
+    expect(errorOf(() => answer(c, refunded)).metadata).toMatchObject({ from: 'processing', command: 'apply_psp_outcome', outcome: 'refunded' });
+    expect(errorOf(() => applyPspOutcome(c, { idempotencyKey: 'pay_1:authorize:9', source: 'call', outcome: authorized() }, t0)).reason).toBe('NOT_FOUND');
+  });
+});
+
+describe('requires_action', () => {
+  it('waits for the customer; the PSP event decides', () => {
+    const ra = answer(confirmed(), { kind: 'requires_action', pspReference: 'pi_1', actionUrl: 'https://psp/3ds' });
+    expect(ra.intent).toMatchObject({ status: 'requires_action', nextActionUrl: 'https://psp/3ds', unknownSinceMs: null });
+    const ok = applyWebhook(ra.intent, event('authorized', t0 + 100), t0 + 101);
+    expect(ok.intent).toMatchObject({ status: 'requires_capture', amountCapturableMinor: 10_000n, nextActionUrl: null, lastPspEventAtMs: t0 + 100 });
+    const ko = applyWebhook(ra.intent, event('authorization_failed', t0 + 100, { declineReason: 'authentication_failed' }), t0 + 101);
+    expect(ko.intent).toMatchObject({ status: 'requires_payment_method', declineReason: 'authentication_failed' });
+    expect(ko.error?.reason).toBe('CARD_DECLINED');
+  });
+
+  it('a janitor lookup refreshes it when the event was lost', () => {
+    const ra = answer(confirmed(), { kind: 'requires_action', pspReference: 'pi_1', actionUrl: 'https://psp/3ds' });
+    const key = 'pay_1:authorize:1';
+    expect(applyPspOutcome(ra.intent, { idempotencyKey: key, source: 'lookup', outcome: { kind: 'requires_action', pspReference: 'pi_1', actionUrl: 'u' } }, t0).changed).toBe(false);
+    expect(applyPspOutcome(ra.intent, { idempotencyKey: key, source: 'lookup', outcome: { kind: 'canceled', pspReference: 'pi_1' } }, t0).intent.status).toBe('canceled');
+    expect(applyPspOutcome(ra.intent, { idempotencyKey: key, source: 'lookup', outcome: authorized() }, t0).intent.status).toBe('requires_capture');
+    // A late call answer for the settled attempt is a no-op.
+    expect(applyPspOutcome(ra.intent, { idempotencyKey: key, source: 'call', outcome: authorized() }, t0).changed).toBe(false);
+  });
+});
+
+describe('cancel', () => {
+  it('is immediate before any PSP payment', () => {
+    const t = cancelPayment(create(), t0 + 5);
+    expect(t.intent.status).toBe('canceled');
+    expect(kinds(t)).toEqual(['publish_event']);
+  });
+
+  it('voids an authorization at the PSP first', () => {
+    const c = cancelPayment(authorizedIntent(), t0 + 20);
+    expect(c.intent.status).toBe('processing');
+    expect(c.effects[0]).toMatchObject({ kind: 'call_psp_cancel', pspReference: 'pi_1', attempt: { idempotencyKey: 'pay_1:cancel:2' } });
+    expect(answer(c.intent, { kind: 'canceled', pspReference: 'pi_1' }).intent).toMatchObject({ status: 'canceled', amountCapturableMinor: 0n });
+    const refused = answer(c.intent, { kind: 'declined', pspReference: 'pi_1', reason: 'other', pspCode: 'x' });
+    expect(refused.intent.status).toBe('requires_capture');
+    expect(refused.error?.reason).toBe('INVALID_STATE_TRANSITION');
+    expect(answer(c.intent, { kind: 'retryable', reason: 'unavailable', detail: '' }).intent.status).toBe('requires_capture');
+    // The PSP had captured before the void arrived: the money is recorded, not lost.
+    const raced = answer(c.intent, captured());
+    expect(raced.intent.status).toBe('succeeded');
+    expect(ledger(raced)).toHaveLength(1);
+  });
+});
+
+describe('illegal transitions', () => {
+  it('throw INVALID_STATE_TRANSITION with from and command, changing nothing', () => {
+    const cases: [PaymentIntent, (p: PaymentIntent) => unknown, string][] = [
+      [create(), (p) => capturePayment(p, {}, t0), 'capture'],
+      [create(), (p) => refundPayment(p, { refundId: 're_1' }, t0), 'refund'],
+      [confirmed(), (p) => confirmPayment(p, { psps: ['stripe'] }, t0), 'confirm'],
+      [confirmed(), (p) => cancelPayment(p, t0), 'cancel'],
+      [authorizedIntent(), (p) => attachPaymentMethod(p, 'pm_2', t0), 'attach_payment_method'],
+      [succeededIntent(), (p) => cancelPayment(p, t0), 'cancel'],
+      [succeededIntent(), (p) => capturePayment(p, {}, t0), 'capture'],
+      [cancelPayment(create(), t0).intent, (p) => confirmPayment(p, { psps: ['stripe'] }, t0), 'confirm'],
+    ];
+    for (const [intent, command, name] of cases) {
+      const e = errorOf(() => command(intent));
+      expect(e.reason).toBe('INVALID_STATE_TRANSITION');
+      expect(e.metadata).toMatchObject({ from: intent.status, command: name });
+    }
+  });
+
+  it('refund ids are unique; refunds stop after a chargeback', () => {
+    const r = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 100n }, t0 + 40).intent;
+    expect(errorOf(() => refundPayment(r, { refundId: 're_1', amountMinor: 100n }, t0)).reason).toBe('ALREADY_EXISTS');
+    const cb = applyWebhook(succeededIntent(), event('chargeback', t0 + 50), t0 + 51);
+    expect(errorOf(() => refundPayment(cb.intent, { refundId: 're_2', amountMinor: 1n }, t0)).reason).toBe('INVALID_STATE_TRANSITION');
+  });
+});
+
+describe('webhooks', () => {
+  it('heal a crash between the PSP call and recording; the late answer is then a no-op', () => {
+    const c = confirmed();
+    const w = applyWebhook(c, event('authorized', t0 + 5), t0 + 6);
+    expect(w.intent).toMatchObject({ status: 'requires_capture', pspReference: 'pi_1', unknownSinceMs: null });
+    expect(w.intent.attempts[0]).toMatchObject({ outcome: 'authorized', resolvedBy: 'webhook' });
+    const late = answer(c, authorized());
+    expect(late.changed).toBe(true); // on the old copy it applies; on the healed one:
+    const lateOnHealed = applyPspOutcome(w.intent, { idempotencyKey: 'pay_1:authorize:1', source: 'call', outcome: authorized() }, t0 + 7);
+    expect(lateOnHealed).toMatchObject({ changed: false, effects: [] });
+    expect(lateOnHealed.intent).toBe(w.intent);
+    const contradicting = applyPspOutcome(w.intent, { idempotencyKey: 'pay_1:authorize:1', source: 'call', outcome: captured() }, t0 + 7);
+    expect(contradicting.changed).toBe(false);
+    expect(kinds(contradicting)).toEqual(['report_anomaly']);
+  });
+
+  it('fill in an unknown capture outcome and post the ledger exactly once', () => {
+    const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
+    const u = answer(capturing, { kind: 'unknown', reason: 'connection_lost', detail: '' }).intent;
+    const w = applyWebhook(u, event('captured', t0 + 25), t0 + 26);
+    expect(w.intent).toMatchObject({ status: 'succeeded', unknownSinceMs: null });
+    expect(ledger(w)).toHaveLength(1);
+    expect(applyWebhook(w.intent, event('captured', t0 + 25), t0 + 27)).toMatchObject({ changed: false, effects: [] });
+    expect(answer(u, captured(), 'lookup').intent.status).toBe('succeeded');
+    expect(applyPspOutcome(w.intent, { idempotencyKey: 'pay_1:capture:2', source: 'lookup', outcome: captured() }, t0 + 30).changed).toBe(false);
+  });
+
+  it('an older event never overwrites newer state; an event for a stage already passed is a no-op', () => {
+    const c = confirmed();
+    const cap = applyWebhook(c, event('captured', t0 + 20), t0 + 21).intent;
+    expect(applyWebhook(cap, event('authorized', t0 + 10), t0 + 22).changed).toBe(false);
+    expect(applyWebhook(cap, event('requires_action', t0 + 5), t0 + 22).changed).toBe(false);
+    const auth = applyWebhook(c, event('authorized', t0 + 10), t0 + 11).intent;
+    expect(applyWebhook(auth, event('requires_action', t0 + 30), t0 + 31).changed).toBe(false);
+    expect(applyWebhook(auth, event('canceled', t0 + 5), t0 + 31).changed).toBe(false);
+    expect(applyWebhook(auth, event('canceled', t0 + 15), t0 + 31).intent.status).toBe('canceled');
+  });
+
+  it('report contradictions and events of other PSP payments without changing anything', () => {
+    const s = succeededIntent();
+    const canceledAfterCapture = applyWebhook(s, event('canceled', t0 + 100), t0 + 101);
+    expect(canceledAfterCapture).toMatchObject({ changed: false, effects: [{ kind: 'report_anomaly', reason: 'contradicting_event' }] });
+    const other = applyWebhook(s, event('captured', t0 + 100, { pspReference: 'pi_other' }), t0 + 101);
+    expect(other).toMatchObject({ changed: false, effects: [{ kind: 'report_anomaly', reason: 'event_for_other_reference' }] });
+    const declined = answer(confirmed(), { kind: 'declined', pspReference: 'pi_1', reason: 'do_not_honor', pspCode: 'x' }).intent;
+    expect(applyWebhook(declined, event('captured', t0 + 100), t0 + 101).effects[0]).toMatchObject({ reason: 'event_for_other_reference' });
+    expect(applyWebhook(declined, event('authorization_failed', t0 + 100), t0 + 101)).toMatchObject({ changed: false, effects: [] });
+    expect(errorOf(() => applyWebhook(s, event('captured', t0, { paymentId: 'pay_2' }), t0)).metadata.field).toBe('payment_id');
+  });
+
+  it('ignore an earlier attempt\'s PSP payment while the new one has no reference yet', () => {
+    const declined = answer(confirmed(), { kind: 'declined', pspReference: 'pi_old', reason: 'do_not_honor', pspCode: 'x' }).intent;
+    const again = confirmPayment(declined, { psps: ['stripe'] }, t0 + 50).intent;
+    const stale = applyWebhook(again, event('authorized', t0 + 60, { pspReference: 'pi_old' }), t0 + 61);
+    expect(stale.changed).toBe(false);
+    expect(applyWebhook(again, event('authorized', t0 + 60, { pspReference: 'pi_new' }), t0 + 61).intent.pspReference).toBe('pi_new');
+  });
+
+  it('refunds made at the PSP are recorded once, with an id derived from the event', () => {
+    const s = succeededIntent();
+    const r = applyWebhook(s, event('refunded', t0 + 100, { amountMinor: 2_500n, pspEventId: 'evt_r1' }), t0 + 101);
+    expect(r.intent.refunds).toHaveLength(1);
+    expect(r.intent.refunds[0]).toMatchObject({ origin: 'psp', status: 'succeeded', amountMinor: 2_500n });
+    expect(r.intent.refunds[0]?.id).toMatch(/^re_psp_[0-9a-f]{32}$/);
+    expect(ledger(r)).toHaveLength(1);
+    expect(applyWebhook(r.intent, event('refunded', t0 + 100, { amountMinor: 2_500n, pspEventId: 'evt_r1' }), t0 + 102).changed).toBe(false);
+    expect(errorOf(() => applyWebhook(r.intent, event('refunded', t0 + 110, { amountMinor: 7_501n, pspEventId: 'evt_r2' }), t0)).reason).toBe('AMOUNT_OUT_OF_RANGE');
+  });
+
+  it('a refund event for our pending refund settles it; refund_failed frees the amount', () => {
+    const pending = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 4_000n }, t0 + 40).intent;
+    const ok = applyWebhook(pending, event('refunded', t0 + 60, { amountMinor: 4_000n, refundId: 're_1' }), t0 + 61);
+    expect(ok.intent).toMatchObject({ amountRefundedMinor: 4_000n, unknownSinceMs: null });
+    expect(ok.intent.attempts.at(-1)).toMatchObject({ outcome: 'refunded', resolvedBy: 'webhook' });
+    const ko = applyWebhook(pending, event('refund_failed', t0 + 60, { refundId: 're_1' }), t0 + 61);
+    expect(ko.intent.refunds[0]?.status).toBe('failed');
+    expect(refundableMinor(ko.intent)).toBe(10_000n);
+    expect(applyPspOutcome(ok.intent, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'retryable', reason: 'unavailable', detail: '' } }, t0).changed).toBe(false);
+  });
+
+  it('refund events that arrive before the capture wait for it', () => {
+    const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
+    const early = applyWebhook(capturing, event('refunded', t0 + 40, { amountMinor: 1_000n, pspEventId: 'evt_r' }), t0 + 41);
+    expect(early.intent).toMatchObject({ status: 'processing', refunds: [] });
+    expect(early.intent.deferredPspEvents).toHaveLength(1);
+    expect(applyWebhook(early.intent, event('refunded', t0 + 40, { amountMinor: 1_000n, pspEventId: 'evt_r' }), t0 + 42).changed).toBe(false);
+    const done = applyWebhook(early.intent, event('captured', t0 + 30), t0 + 43);
+    expect(done.intent).toMatchObject({ status: 'succeeded', amountRefundedMinor: 1_000n, deferredPspEvents: [] });
+    expect(ledger(done).map((e) => e.kind === 'post_ledger' && e.event.kind)).toEqual(['capture', 'refund']);
+    // If the payment ends without a capture, they are reported and dropped.
+    const voided = applyWebhook(early.intent, event('canceled', t0 + 30), t0 + 43);
+    expect(voided.intent.deferredPspEvents).toEqual([]);
+    expect(voided.effects.some((e) => e.kind === 'report_anomaly' && e.reason === 'deferred_events_dropped')).toBe(true);
+  });
+
+  it('a chargeback reverses what is left, with the dispute fee', () => {
+    const refunded = applyWebhook(succeededIntent(), event('refunded', t0 + 40, { amountMinor: 3_000n, refundId: null }), t0 + 41).intent;
+    const cb = applyWebhook(refunded, event('chargeback', t0 + 50, { amountMinor: 7_000n }), t0 + 51);
+    expect(cb.intent.chargeback).toMatchObject({ amountMinor: 7_000n, disputeFeeMinor: 1_500n });
+    const fee = cb.intent.platformFeeMinor;
+    expect((cb.intent.chargeback?.feeReversedMinor ?? 0n) + (cb.intent.refunds[0]?.feeReversedMinor ?? 0n)).toBe(fee);
+    expect(ledger(cb)[0]).toMatchObject({ event: { kind: 'chargeback', amountMinor: 7_000n, disputeFeeMinor: 1_500n } });
+    expect(applyWebhook(cb.intent, event('chargeback', t0 + 60, { amountMinor: 7_000n }), t0 + 61).changed).toBe(false);
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * Applying a verified, normalized PSP event (`applyWebhook`). The app calls it once per inbox
+ * record (exactly-once by PSP event id); it is also safe to call again with the same event.
+ *
+ * Two kinds of events:
+ *
+ * 1. Status events (`requires_action`, `authorized`, `authorization_failed`, `captured`,
+ *    `capture_failed`, `canceled`) move the current PSP payment along its lifecycle, whose stages
+ *    are ranked: none 0 < requires_action 1 < authorized | authorization_failed 2 <
+ *    captured | capture_failed | canceled 3. An event applies only if
+ *    - it is about the current PSP payment (same PSP; same reference, or the reference is not
+ *      known yet and the event does not name an earlier attempt's payment);
+ *    - it is not older than `lastPspEventAtMs` (an older event never overwrites newer state);
+ *    - its stage ranks above the intent's (an event for a stage already reached or passed is a
+ *      no-op; one contradicting it at the same rank, e.g. `canceled` after `captured`, is
+ *      reported as an anomaly and changes nothing).
+ *    Applied, it settles whatever authorize/capture/cancel call is in flight (this is how a
+ *    crash between a PSP call and recording its answer heals, and how `unknown` outcomes are
+ *    filled in) and records the PSP's time in `lastPspEventAtMs`. Because every applied event
+ *    raises the rank, and events of one PSP payment follow its lifecycle in PSP time, applying any
+ *    permutation of a payment's events ends in the same state as applying them in time order.
+ *
+ * 2. Money events (`refunded`, `refund_failed`, `chargeback`) are keyed facts (a refund id, the
+ *    one chargeback), not stages: they are never dropped for their age, and wait in
+ *    `deferredPspEvents` while a capture may still be recorded (see intent-draft.ts).
+ *
+ * Either way a duplicate is a no-op (`changed: false`).
+ */
+import { TallyError } from '../errors.js';
+import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { PaymentTransition } from './payment-effect.js';
+import { type PaymentIntent, currentOperation } from './payment-intent.js';
+import {
+  IntentDraft,
+  applyMoneyEvent,
+  checkPspAmount,
+  isCurrentReference,
+  recordAuthorized,
+  recordCanceled,
+  recordCaptureFailed,
+  recordCaptured,
+  recordDeclined,
+} from './intent-draft.js';
+
+type StatusAction = Exclude<PspWebhookEvent['action'], 'refunded' | 'refund_failed' | 'chargeback'>;
+
+/** Where a PSP payment is in its lifecycle; `rank` orders the stages. */
+interface Stage {
+  readonly rank: 0 | 1 | 2 | 3;
+  readonly name: 'none' | StatusAction;
+}
+
+const eventStages: Readonly<Record<StatusAction, Stage>> = {
+  requires_action: { rank: 1, name: 'requires_action' },
+  authorized: { rank: 2, name: 'authorized' },
+  authorization_failed: { rank: 2, name: 'authorization_failed' },
+  captured: { rank: 3, name: 'captured' },
+  capture_failed: { rank: 3, name: 'capture_failed' },
+  canceled: { rank: 3, name: 'canceled' },
+};
+
+/**
+ * Applies one PSP event (see the file header). Throws `FIELD_INVALID` for an event of another
+ * payment or with a bad time, `CURRENCY_MISMATCH`/`AMOUNT_OUT_OF_RANGE` for amounts this payment
+ * cannot have, `LIMIT_EXCEEDED` when too many events wait for a capture.
+ */
+export function applyWebhook(intent: PaymentIntent, event: PspWebhookEvent, nowMs: number): PaymentTransition {
+  if (event.paymentId !== intent.id) {
+    throw new TallyError('FIELD_INVALID', `payment_id: event for ${event.paymentId} applied to ${intent.id}`, { field: 'payment_id' });
+  }
+  if (!Number.isSafeInteger(event.occurredAtMs) || event.occurredAtMs < 0) {
+    throw new TallyError('FIELD_INVALID', 'occurred_at: must be epoch milliseconds', { field: 'occurred_at', paymentId: intent.id });
+  }
+  const d = new IntentDraft(intent, nowMs);
+  if (event.action === 'refunded' || event.action === 'refund_failed' || event.action === 'chargeback') {
+    applyMoneyEvent(d, event);
+  } else {
+    applyStatusEvent(d, event, event.action);
+  }
+  return d.finish();
+}
+
+function applyStatusEvent(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): void {
+  const p = d.next;
+  const stage = intentStage(p);
+  const moneyAction = action === 'authorized' || action === 'captured';
+  if (stage === null || !isCurrentReference(p, event)) {
+    // Money at a PSP payment we do not consider live: someone must look (void or refund it).
+    if (moneyAction) d.anomaly('event_for_other_reference', event.psp, `${action} ${event.pspEventId} for ${event.pspReference} while ${p.status}`);
+    return;
+  }
+  if (p.lastPspEventAtMs !== null && event.occurredAtMs < p.lastPspEventAtMs) return;
+  const target = eventStages[action];
+  if (target.rank < stage.rank) return;
+  if (target.rank === stage.rank) {
+    if (target.name !== stage.name) {
+      d.anomaly('contradicting_event', event.psp, `${action} ${event.pspEventId} while the PSP payment is ${stage.name}`);
+    }
+    return;
+  }
+  d.update({ lastPspEventAtMs: event.occurredAtMs, pspReference: event.pspReference });
+  advance(d, event, action);
+}
+
+function advance(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): void {
+  const p = d.next;
+  const op = currentOperation(p);
+  const settle = (outcome: Parameters<IntentDraft['resolveAttempt']>[1]): void => {
+    if (op !== null) d.resolveAttempt(op.number, outcome, 'webhook', event.pspReference);
+  };
+  switch (action) {
+    case 'requires_action':
+      settle('requires_action');
+      d.setStatus('requires_action');
+      return;
+    case 'authorized':
+      checkPspAmount(p, event.currency, event.amountMinor, p.amountMinor, 'authorization');
+      if (op?.operation === 'cancel') {
+        // The customer finished the challenge while we are voiding: the cancel call decides.
+        d.update({ amountAuthorizedMinor: event.amountMinor, amountCapturableMinor: event.amountMinor });
+        return;
+      }
+      settle('authorized');
+      recordAuthorized(d, event.pspReference, event.amountMinor);
+      return;
+    case 'authorization_failed':
+      if (op?.operation === 'cancel') {
+        settle('canceled'); // nothing is held any more, which is what the cancel wanted
+        recordCanceled(d);
+        return;
+      }
+      settle('declined');
+      recordDeclined(d, event.declineReason ?? 'other');
+      return;
+    case 'captured': {
+      const maxMinor = p.amountCapturableMinor > 0n ? p.amountCapturableMinor : p.amountMinor;
+      checkPspAmount(p, event.currency, event.amountMinor, maxMinor, 'capture');
+      settle('captured');
+      recordCaptured(d, event.amountMinor);
+      return;
+    }
+    case 'capture_failed':
+      settle('declined');
+      recordCaptureFailed(d, event.declineReason ?? 'other');
+      return;
+    case 'canceled':
+      settle('canceled');
+      recordCanceled(d);
+      return;
+  }
+}
+
+/** The lifecycle stage of the intent's current PSP payment; null when it has none that events may move. */
+function intentStage(p: PaymentIntent): Stage | null {
+  switch (p.status) {
+    case 'processing': {
+      const op = currentOperation(p);
+      if (op?.operation === 'authorize') return { rank: 0, name: 'none' };
+      if (op?.operation === 'capture' || p.amountCapturableMinor > 0n) return { rank: 2, name: 'authorized' };
+      return { rank: 1, name: 'requires_action' };
+    }
+    case 'requires_action':
+      return { rank: 1, name: 'requires_action' };
+    case 'requires_capture':
+      return { rank: 2, name: 'authorized' };
+    case 'succeeded':
+      return { rank: 3, name: 'captured' };
+    case 'failed':
+      return p.psp === null ? null : { rank: 3, name: 'capture_failed' };
+    case 'canceled':
+      return p.psp === null ? null : { rank: 3, name: 'canceled' };
+    case 'requires_payment_method':
+    case 'requires_confirmation':
+      // Before a confirm, or after a decline: that PSP payment is over; a new confirm makes a new one.
+      return null;
+  }
+}

@@ -1,0 +1,133 @@
+/** PaymentsService: decode, authorize, call the payments use cases, encode. Mutations are idempotent. */
+import { create } from '@bufbuild/protobuf';
+import type { ServiceImpl } from '@connectrpc/connect';
+import { requireTenantRole } from '../../app/auth/authenticate.js';
+import * as payments from '../../app/payments/payments-use-cases.js';
+import { captureMethodFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
+import { TallyError, invalidField } from '../../domain/errors.js';
+import { newId } from '../../domain/ids.js';
+import {
+  CancelPaymentRequestSchema, CancelPaymentResponseSchema, CapturePaymentRequestSchema, CapturePaymentResponseSchema,
+  ConfirmPaymentRequestSchema, ConfirmPaymentResponseSchema, CreateCustomerRequestSchema, CreateCustomerResponseSchema,
+  CreatePaymentMethodRequestSchema, CreatePaymentMethodResponseSchema, CreatePaymentRequestSchema, CreatePaymentResponseSchema,
+  PaymentsService, RefundPaymentRequestSchema, RefundPaymentResponseSchema, SetRoutingRulesRequestSchema, SetRoutingRulesResponseSchema,
+} from '../../gen/tally/payments/v1/payments_pb.js';
+import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
+import { currentTraceIds } from '../../platform/telemetry/tracing.js';
+import { pspNames, type PspName } from '../../ports/psp-gateway.js';
+import { principalOf } from './rpc-context.js';
+import { idempotentRpc } from './tenancy-service.js';
+
+export interface PaymentsServiceDeps extends payments.PaymentsDeps {
+  idempotency: IdempotencyOptions;
+}
+
+/** 13..19 digits passing the Luhn check: a card number (PAN). Tally never accepts one. */
+export function looksLikePan(value: string): boolean {
+  const digits = value.replace(/[\s-]/g, '');
+  if (!/^\d{13,19}$/.test(digits)) return false;
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = Number(digits[digits.length - 1 - i]);
+    if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImpl<typeof PaymentsService> {
+  const same = <T>(r: T) => r;
+  const writer = (ctx: Parameters<typeof principalOf>[0]) => requireTenantRole(principalOf(ctx), 'developer').tenantId;
+  return {
+    async createPayment(req, ctx) {
+      const tenantId = writer(ctx);
+      return idempotentRpc(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, { schema: CreatePaymentResponseSchema, redact: same },
+        async () => create(CreatePaymentResponseSchema, { payment: paymentToProto(await payments.createPayment(deps, tenantId, {
+          amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
+          customerId: req.customerId, paymentMethodId: req.paymentMethodId,
+        }, currentTraceIds())) }));
+    },
+    async confirmPayment(req, ctx) {
+      const tenantId = writer(ctx);
+      return idempotentRpc(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, { schema: ConfirmPaymentResponseSchema, redact: same },
+        async () => create(ConfirmPaymentResponseSchema, { payment: paymentToProto(await payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds())) }));
+    },
+    async capturePayment(req, ctx) {
+      const tenantId = writer(ctx);
+      return idempotentRpc(deps, ctx, tenantId, { schema: CapturePaymentRequestSchema, message: req }, { schema: CapturePaymentResponseSchema, redact: same },
+        async () => create(CapturePaymentResponseSchema, { payment: paymentToProto(await payments.capture(deps, tenantId, req.paymentId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds())) }));
+    },
+    async cancelPayment(req, ctx) {
+      const tenantId = writer(ctx);
+      return idempotentRpc(deps, ctx, tenantId, { schema: CancelPaymentRequestSchema, message: req }, { schema: CancelPaymentResponseSchema, redact: same },
+        async () => create(CancelPaymentResponseSchema, { payment: paymentToProto(await payments.cancel(deps, tenantId, req.paymentId, currentTraceIds())) }));
+    },
+    async refundPayment(req, ctx) {
+      const tenantId = writer(ctx);
+      return idempotentRpc(deps, ctx, tenantId, { schema: RefundPaymentRequestSchema, message: req }, { schema: RefundPaymentResponseSchema, redact: same },
+        async () => {
+          const { intent, refundId } = await payments.refund(deps, tenantId, req.paymentId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds());
+          const refund = intent.refunds.find((r) => r.id === refundId);
+          return create(RefundPaymentResponseSchema, { payment: paymentToProto(intent), ...(refund ? { refund: { id: refund.id, amountMinor: refund.amountMinor, status: refund.status } } : {}) });
+        });
+    },
+    async getPayment(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
+      return { payment: paymentToProto(await payments.getPayment(deps, tenantId, req.paymentId)) };
+    },
+    async listPayments(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
+      const pageSize = req.pageSize === 0 ? 50 : req.pageSize;
+      if (pageSize < 1 || pageSize > 100) throw invalidField('page_size', 'must be in 1..100');
+      const page = await deps.store.listPayments(tenantId, pageSize, req.pageToken === '' ? undefined : req.pageToken);
+      return { payments: page.items.map((p) => paymentToProto(p)), nextPageToken: page.nextCursor ?? '' };
+    },
+    async createCustomer(req, ctx) {
+      const tenantId = writer(ctx);
+      if (req.email.length > 320 || req.name.length > 200) throw invalidField(req.email.length > 320 ? 'email' : 'name', 'too long');
+      return idempotentRpc(deps, ctx, tenantId, { schema: CreateCustomerRequestSchema, message: req }, { schema: CreateCustomerResponseSchema, redact: same },
+        async () => {
+          const customer = { id: newId('cus'), tenantId, email: req.email, name: req.name, createdAtMs: deps.clock.nowMs() };
+          await deps.store.createCustomer(customer);
+          return create(CreateCustomerResponseSchema, { customer: { id: customer.id, email: customer.email, name: customer.name } });
+        });
+    },
+    async createPaymentMethod(req, ctx) {
+      const tenantId = writer(ctx);
+      const tokens = Object.entries(req.pspTokens);
+      if (tokens.length === 0) throw invalidField('psp_tokens', 'at least one PSP token', 'FIELD_REQUIRED');
+      for (const [psp, token] of tokens) {
+        if (!(pspNames as readonly string[]).includes(psp)) throw invalidField(`psp_tokens.${psp}`, `unknown PSP (one of ${pspNames.join(', ')})`);
+        // PCI scope: raw card numbers never enter Tally; only PSP tokens do.
+        if (looksLikePan(token)) throw invalidField(`psp_tokens.${psp}`, 'looks like a card number: send a PSP token, never raw card data');
+        if (token.length === 0 || token.length > 200) throw invalidField(`psp_tokens.${psp}`, '1..200 characters');
+      }
+      if (looksLikePan(req.last4)) throw invalidField('last4', 'looks like a card number');
+      if (req.last4 !== '' && !/^\d{4}$/.test(req.last4)) throw invalidField('last4', 'four digits');
+      if (req.customerId !== '' && !(await deps.store.getCustomer(tenantId, req.customerId))) {
+        throw new TallyError('NOT_FOUND', `customer ${req.customerId} not found`, { field: 'customer_id' });
+      }
+      return idempotentRpc(deps, ctx, tenantId, { schema: CreatePaymentMethodRequestSchema, message: req }, { schema: CreatePaymentMethodResponseSchema, redact: same },
+        async () => {
+          const method = {
+            id: newId('pm'), tenantId, customerId: req.customerId, pspTokens: Object.fromEntries(tokens) as Partial<Record<PspName, string>>,
+            brand: req.brand, country: req.country, last4: req.last4, createdAtMs: deps.clock.nowMs(),
+          };
+          await deps.store.createPaymentMethod(method);
+          return create(CreatePaymentMethodResponseSchema, { paymentMethod: { id: method.id, customerId: method.customerId, pspTokens: req.pspTokens, brand: method.brand, country: method.country, last4: method.last4 } });
+        });
+    },
+    async setRoutingRules(req, ctx) {
+      const tenantId = writer(ctx);
+      return idempotentRpc(deps, ctx, tenantId, { schema: SetRoutingRulesRequestSchema, message: req }, { schema: SetRoutingRulesResponseSchema, redact: same },
+        async () => {
+          await payments.setRoutingRules(deps, tenantId, req.rules.map((r, i) => ({
+            name: `rule-${i}`, currencies: r.currencies, cardBrands: r.brands, countries: r.countries,
+            amountMinorMin: r.amountMinMinor === 0n ? null : r.amountMinMinor, amountMinorMax: r.amountMaxMinor === 0n ? null : r.amountMaxMinor,
+            choices: r.choices.map((c) => ({ psp: c.psp as PspName, weight: c.weight })),
+          })));
+          return create(SetRoutingRulesResponseSchema, { rules: req.rules });
+        });
+    },
+  };
+}
