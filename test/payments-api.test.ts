@@ -132,10 +132,21 @@ describe('routing, failover and unknown outcomes', () => {
     await route(owner, 'stripe');
     const pm = await method(owner, { stripe: 'pm_card_sandboxTimeout', adyen: 'adyen_success' });
     const p = (await owner.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
-    const pending = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
-    expect(pending).toMatchObject({ status: PaymentStatus.PROCESSING, psp: 'stripe' });
-    await new Promise((r) => setTimeout(r, 3_200));
-    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+    // Hold Stripe's webhooks so that only the janitor can settle the payment.
+    env.sandbox.control.setFaults({ stripe: { webhookHold: true } });
+    try {
+      const pending = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
+      expect(pending).toMatchObject({ status: PaymentStatus.PROCESSING, psp: 'stripe' });
+      await new Promise((r) => setTimeout(r, 3_200));
+      const report = await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+      expect(report.resolved).toBeGreaterThanOrEqual(1);
+    } finally {
+      env.sandbox.control.setFaults({ stripe: { webhookHold: false } });
+    }
+    // The held webhooks now arrive late (and reversed): they must change nothing.
+    env.sandbox.control.releaseWebhooks('stripe', 'reverse');
+    await env.sandbox.control.webhooksIdle(5_000);
+    await new Promise((r) => setTimeout(r, 500));
     let final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
     for (let i = 0; i < 30 && final.status !== PaymentStatus.SUCCEEDED; i++) {
       await new Promise((r) => setTimeout(r, 100));

@@ -92,12 +92,15 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
 async function commit(
   deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds,
   decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition | null> | PaymentTransition | null,
+  /** Extra writes of the same transaction (Firestore: every read, including the ledger's, comes first). */
+  alsoWrite?: (tx: PaymentsTx) => void,
 ): Promise<PaymentTransition | null> {
   return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     const intent = await tx.getPayment(paymentId);
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
     const t = await decide(intent, tx);
     if (t) await saveTransition(deps, tx, lane, t, trace);
+    if (t) alsoWrite?.(tx);
     return t;
   }));
 }
@@ -290,9 +293,8 @@ export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, in
       duplicate = true;
       return null;
     }
-    tx.markEventProcessed(inboxId, deps.clock.nowMs());
     return applyWebhook(intent, event, deps.clock.nowMs());
-  });
+  }, (tx) => tx.markEventProcessed(inboxId, deps.clock.nowMs()));
   if (duplicate) return 'duplicate';
   if (t) await runCalls(deps, t, trace);
   return 'applied';

@@ -125,6 +125,8 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
             name: `rule-${i}`, currencies: r.currencies, cardBrands: r.brands, countries: r.countries,
             amountMinorMin: r.amountMinMinor === 0n ? null : r.amountMinMinor, amountMinorMax: r.amountMaxMinor === 0n ? null : r.amountMaxMinor,
             choices: r.choices.map((c) => ({ psp: c.psp as PspName, weight: c.weight })),
+            // As documented in the proto: the PSPs a rule does not choose follow as failover.
+            fallbacks: pspNames.filter((psp) => !r.choices.some((c) => c.psp === psp)),
           })));
           return create(SetRoutingRulesResponseSchema, { rules: req.rules });
         });
