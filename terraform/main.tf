@@ -271,3 +271,136 @@ resource "google_firestore_index" "pending_expiry" {
     order      = "ASCENDING"
   }
 }
+
+# ---- Payments ---------------------------------------------------------------------------------
+
+resource "google_service_account" "payments" {
+  account_id   = "tally-payments"
+  display_name = "Tally pspWebhook, processPspEvent, paymentJanitor"
+}
+
+resource "google_project_iam_member" "payments_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.payments.email}"
+}
+
+resource "google_project_iam_member" "payments_pubsub" {
+  project = var.project_id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.payments.email}"
+}
+
+resource "google_pubsub_topic" "psp_events" {
+  name = "psp-events"
+}
+
+resource "google_pubsub_topic" "psp_events_dlq" {
+  name = "psp-events-dlq"
+}
+
+resource "google_pubsub_topic" "ticks_janitor" {
+  name = "ticks-janitor"
+}
+
+resource "google_cloud_scheduler_job" "janitor_tick" {
+  name     = "janitor-tick"
+  schedule = "* * * * *"
+  pubsub_target {
+    topic_name = google_pubsub_topic.ticks_janitor.id
+    data       = base64encode("tick")
+  }
+}
+
+resource "google_cloudfunctions2_function" "psp_webhook" {
+  name     = "pspWebhook"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "pspWebhook"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.payments.email
+    timeout_seconds       = 10
+    available_memory      = "256Mi"
+    max_instance_count    = 50
+    ingress_settings      = "ALLOW_ALL"
+  }
+}
+
+resource "google_cloudfunctions2_function" "process_psp_event" {
+  name     = "processPspEvent"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "processPspEvent"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.payments.email
+    timeout_seconds       = 60
+    available_memory      = "512Mi"
+    max_instance_count    = 50
+  }
+  event_trigger {
+    trigger_region = var.region
+    event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic   = google_pubsub_topic.psp_events.id
+    retry_policy   = "RETRY_POLICY_RETRY"
+  }
+}
+
+resource "google_cloudfunctions2_function" "payment_janitor" {
+  name     = "paymentJanitor"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "paymentJanitor"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.payments.email
+    timeout_seconds       = 300
+    available_memory      = "512Mi"
+    max_instance_count    = 1
+  }
+  event_trigger {
+    trigger_region = var.region
+    event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
+    pubsub_topic   = google_pubsub_topic.ticks_janitor.id
+    retry_policy   = "RETRY_POLICY_RETRY"
+  }
+}
+
+# The janitor's collection-group query on unknownSince (a single-field override, as in
+# firestore.indexes.json).
+resource "google_firestore_field" "payments_unknown_since" {
+  database   = google_firestore_database.default.name
+  collection = "payments"
+  field      = "unknownSince"
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+    indexes {
+      order = "ASCENDING"
+    }
+  }
+}

@@ -26,7 +26,9 @@ describe('terraform', () => {
     const indexes = JSON.parse(readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8')) as {
       fieldOverrides: { collectionGroup: string; fieldPath: string; ttl?: boolean }[];
     };
-    const ttlFields = Object.values(tf.resource.google_firestore_field ?? {}).map((blocks) => blocks[0] as { collection: string; field: string; ttl_config?: unknown });
+    const ttlFields = Object.values(tf.resource.google_firestore_field ?? {})
+      .map((blocks) => blocks[0] as { collection: string; field: string; ttl_config?: unknown })
+      .filter((f) => f.ttl_config !== undefined);
     for (const override of indexes.fieldOverrides.filter((o) => o.ttl)) {
       expect(ttlFields).toContainEqual(expect.objectContaining({ collection: override.collectionGroup, field: override.fieldPath, ttl_config: expect.anything() }));
     }
@@ -65,6 +67,17 @@ describe('terraform and the code agree', () => {
       expect(declared).toContain(want);
     }
     expect(declared.length).toBe(indexes.indexes.length);
+  });
+
+  it('declares every single-field index override of firestore.indexes.json', async () => {
+    const tf = await terraform();
+    const indexes = JSON.parse(readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8')) as {
+      fieldOverrides: { collectionGroup: string; fieldPath: string; ttl?: boolean; indexes: unknown[] }[];
+    };
+    const fields = Object.values(tf.resource.google_firestore_field ?? {}).map((b) => b[0] as { collection: string; field: string });
+    for (const o of indexes.fieldOverrides.filter((x) => x.indexes.length > 0)) {
+      expect(fields).toContainEqual(expect.objectContaining({ collection: o.collectionGroup, field: o.fieldPath }));
+    }
   });
 
   it('declares a function for every Functions Framework registration in functions/src/index.ts', async () => {

@@ -174,7 +174,7 @@ async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: Pa
 /** Performs the PSP calls a transition asks for and records each answer; bounded rounds. */
 async function runCalls(deps: PaymentsDeps, first: PaymentTransition, trace: TraceIds): Promise<PaymentTransition> {
   let last = first;
-  let pending = first.effects.filter((e) => e.kind.startsWith('call_psp_'));
+  const pending = first.effects.filter((e) => e.kind.startsWith('call_psp_'));
   for (let calls = 0; pending.length > 0; calls++) {
     if (calls >= deps.pspCallsPerRequestMax) break; // the janitor finishes what is left
     const effect = pending.shift()!;
