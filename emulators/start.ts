@@ -14,6 +14,7 @@ import { ToolchainError, stateDir } from './toolchain.js';
 const maintenanceIntervalMs = Number(process.env.TALLY_MAINTENANCE_INTERVAL_MS ?? 15_000);
 
 const apiPort = Number(process.env.TALLY_API_PORT ?? 8080);
+const sandboxPort = Number(process.env.TALLY_SANDBOX_PSP_PORT ?? 12111);
 const t0 = performance.now();
 const say = (text: string): void => { process.stdout.write(`${text}\n`); };
 const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
@@ -30,6 +31,22 @@ async function main(): Promise<void> {
   process.env.TALLY_PLATFORM_ADMIN_KEY_SHA256 = createHash('sha256').update(adminKey).digest('hex');
   // Checkpoints are signed with a local Ed25519 key kept across runs (ignored .tally/ folder).
   process.env.TALLY_LOCAL_SIGNING_KEY_FILE ??= path.join(stateDir, 'ledger-signing-key.pem');
+
+  // The sandbox PSP (Stripe and Adyen wire protocols) with per-run secrets; webhooks go to our API.
+  const { startSandboxPsp } = await import('./sandbox-psp/index.js');
+  const stripeWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
+  const adyenHmacKeyHex = randomBytes(32).toString('hex').toUpperCase();
+  const sandbox = await startSandboxPsp({
+    port: sandboxPort,
+    webhookTargets: { stripe: `http://127.0.0.1:${apiPort}/webhooks/stripe`, adyen: `http://127.0.0.1:${apiPort}/webhooks/adyen` },
+    stripeWebhookSecret, adyenHmacKeyHex,
+  });
+  Object.assign(process.env, {
+    TALLY_STRIPE_API_KEY: 'sk_test_local', TALLY_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret, TALLY_STRIPE_API_URL: sandbox.url,
+    TALLY_ADYEN_API_KEY: 'local', TALLY_ADYEN_MERCHANT_ACCOUNT: 'TallyLocal', TALLY_ADYEN_HMAC_KEY_HEX: adyenHmacKeyHex,
+    TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`,
+  });
+  say(`tally: sandbox PSP ready at ${sandbox.url} (Stripe /v1, Adyen /v71, control /_control)`);
 
   const { parseConfig } = await import('../functions/src/platform/config/config.js');
   const { composeServices } = await import('../functions/src/compose.js');
@@ -54,7 +71,8 @@ async function main(): Promise<void> {
 
   say(`
 tally: ready in ${elapsed()}
-  API (ConnectRPC)   ${server.url}
+  API (ConnectRPC)   ${server.url}   (webhooks: /webhooks/stripe, /webhooks/adyen)
+  sandbox PSP        ${sandbox.url}
   demo tenant        ${demoTenantId}
   demo API key       ${demoApiKey}
   state file         ${stateFile}  (npx tally uses it)
@@ -66,9 +84,30 @@ Try it:
 
   npx tally apikey list
   npx tally ledger verify
+
+Take a payment (see README "Payments" for the full walk-through):
+  npx buf curl --protocol connect --schema proto -H 'Authorization: Bearer ${demoApiKey}' \\
+    -d '{"pspTokens":{"stripe":"pm_card_visa","adyen":"adyen_success"},"brand":"visa","idempotencyKey":"pm-1"}' \\
+    ${server.url}/tally.payments.v1.PaymentsService/CreatePaymentMethod
   npx tally tenant create --name "Another Shop"
 
 Ctrl-C stops everything.`);
+
+  // Pub/Sub-triggered handlers, fed from the emulator as Eventarc would in production.
+  const { bridgeTopicToHandler } = await import('./pubsub-bridge.js');
+  const { createProcessPspEventHandler } = await import('../functions/src/handlers/pubsub/process-psp-event.js');
+  const { pspEventsTopic } = await import('../functions/src/handlers/webhooks/psp-webhook.js');
+  const bridge = await bridgeTopicToHandler({
+    client: services.bus.client, projectId: services.config.projectId, topic: pspEventsTopic, subscription: 'process-psp-event',
+    handler: createProcessPspEventHandler({ payments: services.payments, logger: services.logger }),
+    onError: (error) => services.logger.error('processPspEvent failed (will be redelivered)', { error }),
+  });
+  const { runJanitor } = await import('../functions/src/app/payments/payments-use-cases.js');
+  const janitor = setInterval(() => {
+    runJanitor(services.payments, { traceId: '', spanId: '' }, { graceMs: services.config.janitorGraceMs, paymentsMax: services.config.janitorPaymentsMax })
+      .then((r) => { if (r.resolved > 0) services.logger.info('payment janitor', { ...r }); })
+      .catch((error: unknown) => services.logger.error('payment janitor failed', { error }));
+  }, maintenanceIntervalMs);
 
   const { runLedgerMaintenance } = await import('../functions/src/app/ledger/maintenance.js');
   const maintenance = setInterval(() => {
@@ -83,6 +122,9 @@ Ctrl-C stops everything.`);
     stopping = true;
     say(`\ntally: ${signal}, stopping ...`);
     clearInterval(maintenance);
+    clearInterval(janitor);
+    await bridge.stop();
+    await sandbox.stop();
     removeStackState();
     await server.close();
     await services.telemetry.shutdown();
