@@ -103,7 +103,8 @@ async function runScenario(ops: Op[], batchSize: number): Promise<void> {
     .toEqual(balances.map((b) => [b.postedDebitsMinor, b.postedCreditsMinor, b.pendingDebitsMinor, b.pendingCreditsMinor]));
   expect((await stack.services.db.collection(`tenants/${tenantId}/journal`).get()).size).toBe(before);
   // And the chain still verifies.
-  expect((await owner.ledger.verifyChain({})).ok).toBe(true);
+  const verified = await owner.ledger.verifyChain({});
+  expect(verified, `${verified.failureReason} at ${verified.firstBadEntryId}`).toMatchObject({ ok: true });
 }
 
 describe('ledger invariants under concurrent random operations', () => {
