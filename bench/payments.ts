@@ -1,0 +1,102 @@
+/**
+ * `npm run bench:payments`: create + confirm + capture (manual capture, Stripe connector) through
+ * the API over HTTP against the sandbox PSP with no injected latency, and plain ledger entries
+ * (CreateEntry through the API) in the same run, both at the same concurrency. Prints one JSON
+ * object as its last line. Goal: paymentsPerSec / ledgerEntriesPerSec >= 0.5.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+
+process.env.TALLY_EMULATOR_PORT_OFFSET ??= '4000';
+process.env.METADATA_SERVER_DETECTION = 'none';
+process.env.TALLY_LOG_LEVEL = 'WARNING';
+
+const durationMs = Number(process.env.BENCH_DURATION_S ?? 8) * 1000;
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const log = (text: string) => process.stderr.write(`bench:payments: ${text}\n`);
+
+async function measure(name: string, op: () => Promise<void>) {
+  log(`${name}: ${concurrency} workers for ${durationMs / 1000}s ...`);
+  const latencies: number[] = [];
+  const started = performance.now();
+  const deadline = started + durationMs;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      await op();
+      latencies.push(performance.now() - t0);
+    }
+  }));
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1));
+  return { perSec: Math.round(latencies.length / ((performance.now() - started) / 1000)), ops: latencies.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+}
+
+async function main(): Promise<void> {
+  const { startEmulators } = await import('../emulators/firebase-emulators.js');
+  log('starting emulators and the sandbox PSP ...');
+  const emulators = await startEmulators({ profile: 'test' });
+  Object.assign(process.env, emulators.env);
+  const { startSandboxPsp } = await import('../emulators/sandbox-psp/index.js');
+  const stripeWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
+  const adyenHmacKeyHex = randomBytes(32).toString('hex');
+  const sandbox = await startSandboxPsp({ port: 0, webhookTargets: {}, stripeWebhookSecret, adyenHmacKeyHex });
+  try {
+    const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
+    const { createHash } = await import('node:crypto');
+    Object.assign(process.env, {
+      TALLY_PLATFORM_ADMIN_KEY_SHA256: createHash('sha256').update(adminKey).digest('hex'),
+      TALLY_STRIPE_API_KEY: 'sk_test_bench', TALLY_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret, TALLY_STRIPE_API_URL: sandbox.url,
+    });
+    const { parseConfig } = await import('../functions/src/platform/config/config.js');
+    const { composeServices } = await import('../functions/src/compose.js');
+    const { startHttpServer } = await import('../emulators/api-server.js');
+    const { createTallyClient } = await import('../functions/src/cli/client.js');
+    const { AccountType, Direction } = await import('../functions/src/gen/tally/ledger/v1/ledger_pb.js');
+    const { CaptureMethod, PaymentStatus } = await import('../functions/src/gen/tally/payments/v1/payments_pb.js');
+    const services = composeServices(parseConfig());
+    const server = await startHttpServer(services, { port: 0 });
+    // Webhooks would arrive while measuring; this bench measures the synchronous API path only.
+    const created = await createTallyClient(server.url, adminKey).tenancy.createTenant({ name: 'Bench', idempotencyKey: randomUUID() });
+    const client = createTallyClient(server.url, created.ownerApiKey!.secret, { useBinaryFormat: true });
+    const pm = (await client.payments.createPaymentMethod({ pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', idempotencyKey: randomUUID() })).paymentMethod!.id;
+    const accounts = await Promise.all(Array.from({ length: 2 * concurrency }, async (_, i) => (await client.ledger.createAccount({
+      code: `bench-${i}`, name: 'bench', currency: 'EUR', type: AccountType.ASSET, shardCount: 1, idempotencyKey: randomUUID(),
+    })).account!.id));
+
+    const payment = async () => {
+      const p = (await client.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: randomUUID() })).payment!;
+      await client.payments.confirmPayment({ paymentId: p.id, idempotencyKey: randomUUID() });
+      const done = (await client.payments.capturePayment({ paymentId: p.id, idempotencyKey: randomUUID() })).payment!;
+      if (done.status !== PaymentStatus.SUCCEEDED) throw new Error(`payment ${p.id} ended ${done.status}`);
+    };
+    let next = 0;
+    const entry = async () => {
+      const i = next++ % concurrency;
+      await client.ledger.createEntry({
+        entryId: `je_${randomUUID().replaceAll('-', '')}`, description: 'bench', metadata: {}, reversesEntryId: '', pendingTimeoutMs: 0n,
+        postings: [
+          { accountId: accounts[2 * i]!, direction: Direction.DEBIT, amountMinor: 100n, currency: 'EUR' },
+          { accountId: accounts[2 * i + 1]!, direction: Direction.CREDIT, amountMinor: 100n, currency: 'EUR' },
+        ],
+      });
+    };
+    await Promise.all(Array.from({ length: concurrency }, () => payment()));
+    const payments = await measure('create + confirm + capture', payment);
+    const entries = await measure('plain ledger entries', entry);
+    await server.close();
+    process.stdout.write(`${JSON.stringify({
+      paymentsPerSec: payments.perSec, p50Ms: payments.p50Ms, p99Ms: payments.p99Ms,
+      ledgerEntriesPerSec: entries.perSec, ratio: Number((payments.perSec / entries.perSec).toFixed(3)),
+      goal: 'paymentsPerSec / ledgerEntriesPerSec >= 0.5', concurrency, durationS: durationMs / 1000, payments: payments.ops,
+      ledgerEntryP50Ms: entries.p50Ms, ledgerEntryP99Ms: entries.p99Ms,
+    })}\n`);
+  } finally {
+    await sandbox.stop();
+    await emulators.stop();
+  }
+}
+
+main().then(() => process.exit(0), (error: unknown) => {
+  process.stderr.write(`bench:payments failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
