@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   Object.assign(process.env, {
     TALLY_STRIPE_API_KEY: 'sk_test_local', TALLY_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret, TALLY_STRIPE_API_URL: sandbox.url,
     TALLY_ADYEN_API_KEY: 'local', TALLY_ADYEN_MERCHANT_ACCOUNT: 'TallyLocal', TALLY_ADYEN_HMAC_KEY_HEX: adyenHmacKeyHex,
-    TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`,
+    TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`, TALLY_ADYEN_SANDBOX_LOOKUP_URL: `${sandbox.url}/_sandbox/adyen`,
   });
   say(`tally: sandbox PSP ready at ${sandbox.url} (Stripe /v1, Adyen /v71, control /_control)`);
 

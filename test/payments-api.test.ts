@@ -138,8 +138,10 @@ describe('routing, failover and unknown outcomes', () => {
       const pending = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
       expect(pending).toMatchObject({ status: PaymentStatus.PROCESSING, psp: 'stripe' });
       await new Promise((r) => setTimeout(r, 3_200));
-      const report = await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
-      expect(report.resolved).toBeGreaterThanOrEqual(1);
+      // (Another test file's janitor may get there first: the assertion is on how it was settled.)
+      await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+      const settled = await env.stack.services.payments.store.getPayment(tenantId, p.id);
+      expect(settled?.attempts[0]).toMatchObject({ psp: 'stripe', resolvedBy: 'lookup' });
     } finally {
       env.sandbox.control.setFaults({ stripe: { webhookHold: false } });
     }

@@ -125,6 +125,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     gateways.set('adyen', createAdyenGateway({
       apiKey: config.adyen.apiKey, merchantAccount: config.adyen.merchantAccount, hmacKeyHex: config.adyen.hmacKeyHex,
       baseUrl: config.adyen.baseUrl, timeoutMs: config.pspCallTimeoutMs,
+      ...(config.adyen.sandboxLookupUrl === '' ? {} : { sandboxLookupUrl: config.adyen.sandboxLookupUrl }),
     }));
   }
   const payments: PaymentsDeps = {
@@ -143,6 +144,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     pspCallsPerRequestMax: 6,
     fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
     random: Math.random,
+    testHooks: {},
   };
   const bus = createPubSubEventBus(config.projectId);
   const pspWebhook = createPspWebhookHandler({ payments, bus, logger });

@@ -16,14 +16,14 @@ export interface PaymentsStack {
   close(): Promise<void>;
 }
 
-export async function startPaymentsStack(env: Record<string, string> = {}): Promise<PaymentsStack> {
+export async function startPaymentsStack(env: Record<string, string> = {}, sandboxLimits: { timeoutHoldMs?: number } = {}): Promise<PaymentsStack> {
   const stripeWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
   const adyenHmacKeyHex = randomBytes(32).toString('hex').toUpperCase();
-  const sandbox = await startSandboxPsp({ port: 0, webhookTargets: {}, stripeWebhookSecret, adyenHmacKeyHex });
+  const sandbox = await startSandboxPsp({ port: 0, webhookTargets: {}, stripeWebhookSecret, adyenHmacKeyHex, limits: sandboxLimits });
   const stack = await startTestStack({
     TALLY_STRIPE_API_KEY: 'sk_test_tally', TALLY_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret, TALLY_STRIPE_API_URL: sandbox.url,
     TALLY_ADYEN_API_KEY: 'adyen-test-key', TALLY_ADYEN_MERCHANT_ACCOUNT: 'TallyTest', TALLY_ADYEN_HMAC_KEY_HEX: adyenHmacKeyHex,
-    TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`, TALLY_PSP_CALL_TIMEOUT_MS: '1500', TALLY_JANITOR_GRACE_MS: '3000',
+    TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`, TALLY_ADYEN_SANDBOX_LOOKUP_URL: `${sandbox.url}/_sandbox/adyen`, TALLY_PSP_CALL_TIMEOUT_MS: '1500', TALLY_JANITOR_GRACE_MS: '3000',
     ...env,
   });
   sandbox.control.setWebhookTargets({ stripe: `${stack.url}/webhooks/stripe`, adyen: `${stack.url}/webhooks/adyen` });

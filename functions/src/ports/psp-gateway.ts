@@ -83,6 +83,12 @@ export class WebhookSignatureError extends Error {
 
 export interface PspGateway {
   readonly name: PspName;
+  /**
+   * True when the core must authorize with manual capture and capture explicitly even for
+   * automatic-capture intents: the PSP reports an auto-captured payment only as "authorized"
+   * (Adyen), so the core could not tell it from one it still has to capture.
+   */
+  readonly capturesExplicitly?: boolean;
   authorize(request: AuthorizeRequest): Promise<PspOutcome>;
   capture(request: CaptureRequest): Promise<PspOutcome>;
   cancel(request: CancelRequest): Promise<PspOutcome>;

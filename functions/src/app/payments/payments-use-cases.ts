@@ -23,6 +23,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { planEntry, type LedgerDeps } from '../ledger/ledger-use-cases.js';
+import { retryWithJitter } from '../../platform/resilience/retry.js';
 
 export interface PaymentsDeps {
   store: PaymentsStore;
@@ -39,8 +40,8 @@ export interface PaymentsDeps {
   /** The platform's fee terms, snapshotted on each payment at creation. */
   fees: FeeSchedule;
   random: () => number;
-  /** Test hook: runs after a PSP answered and before the answer is recorded (crash injection). */
-  afterPspCall?: (paymentId: string) => void;
+  /** Test hooks, shared by reference: `afterPspCall` runs after a PSP answered and before the answer is recorded (crash injection). */
+  testHooks: { afterPspCall?: (paymentId: string) => void };
 }
 
 /** Deterministic ledger account id of a payment account code in a currency. */
@@ -149,7 +150,9 @@ async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: Pa
       return callPsp(deps, effect.attempt.psp, (gw, signal) => gw.authorize({
         idempotencyKey: effect.attempt.idempotencyKey, paymentId: intent.id, tenantId: intent.tenantId,
         amountMinor: effect.amountMinor, currency: effect.currency, paymentMethodToken: token,
-        captureMethod: effect.captureMethod, returnUrl: 'https://tally.local/return', signal,
+        // A PSP that reports auto-captures as mere authorizations is always asked for manual
+        // capture: the state machine then captures explicitly (found by the chaos test).
+        captureMethod: gw.capturesExplicitly === true ? 'manual' : effect.captureMethod, returnUrl: 'https://tally.local/return', signal,
       }));
     }
     case 'call_psp_capture':
@@ -180,7 +183,7 @@ async function runCalls(deps: PaymentsDeps, first: PaymentTransition, trace: Tra
     const effect = pending.shift()!;
     const outcome = await performCall(deps, last.intent, effect);
     if (!outcome || !('attempt' in effect)) continue;
-    deps.afterPspCall?.(last.intent.id);
+    deps.testHooks.afterPspCall?.(last.intent.id);
     const recorded = await commit(deps, last.intent.tenantId, last.intent.id, trace, (intent) =>
       applyPspOutcome(intent, { idempotencyKey: effect.attempt.idempotencyKey, source: 'call', outcome }, deps.clock.nowMs()));
     if (recorded) {
@@ -235,7 +238,17 @@ export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: s
     .filter((psp) => method.pspTokens[psp] !== undefined);
   const t = await commit(deps, tenantId, paymentId, trace, (intent) =>
     confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null }, deps.clock.nowMs()));
-  return finish(await runCalls(deps, t!, trace));
+  const done = await runCalls(deps, t!, trace);
+  if (done.error || done.intent.captureMethod !== 'automatic' || done.intent.status !== 'requires_capture') return finish(done);
+  // Automatic capture whose capture call certainly did not happen (retryable): capture again,
+  // bounded, with jittered backoff, instead of leaving the payment authorized but uncaptured.
+  return retryWithJitter(async () => {
+    const again = await runCalls(deps, (await commit(deps, tenantId, paymentId, trace, (intent) =>
+      intent.status === 'requires_capture' ? capturePayment(intent, {}, deps.clock.nowMs()) : null))
+      ?? { intent: await getPayment(deps, tenantId, paymentId), effects: [], changed: false, error: null }, trace);
+    if (again.intent.status === 'requires_capture') throw new TallyError('PSP_UNAVAILABLE', 'the capture could not be made now; it will be retried');
+    return finish(again);
+  }, { attemptsMax: 3, baseDelayMs: 50, delayMsMax: 500, retryable: (e) => e instanceof TallyError && e.reason === 'PSP_UNAVAILABLE', clock: deps.timers });
 }
 
 export async function capture(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds): Promise<PaymentIntent> {

@@ -56,7 +56,7 @@ export interface Config {
   /** Stripe connector: API key, webhook secret, API base URL (the sandbox locally); off without a key. */
   stripe: { apiKey: string; webhookSecret: string; apiUrl: string };
   /** Adyen connector: API key, merchant account, webhook HMAC key (hex), Checkout base URL; off without a key. */
-  adyen: { apiKey: string; merchantAccount: string; hmacKeyHex: string; baseUrl: string };
+  adyen: { apiKey: string; merchantAccount: string; hmacKeyHex: string; baseUrl: string; sandboxLookupUrl: string };
   /** Lowest log severity written. */
   logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 }
@@ -147,6 +147,8 @@ export function parseConfig(env: Env = process.env): Config {
       merchantAccount: env.TALLY_ADYEN_MERCHANT_ACCOUNT ?? '',
       hmacKeyHex: env.TALLY_ADYEN_HMAC_KEY_HEX ?? '',
       baseUrl: env.TALLY_ADYEN_BASE_URL ?? 'https://checkout-test.adyen.com/v71',
+      // Sandbox only: real Adyen has no payment lookup (outcomes arrive by webhook).
+      sandboxLookupUrl: env.TALLY_ADYEN_SANDBOX_LOOKUP_URL ?? '',
     },
     logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
   };

@@ -106,6 +106,9 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
 
   return {
     name: 'adyen',
+    // Adyen answers an auto-captured payment with "Authorised" (its AUTHORISATION webhook may even
+    // arrive before the API answer): the core authorizes with manual capture and captures itself.
+    capturesExplicitly: true,
 
     async authorize(request: AuthorizeRequest) {
       checkReference(request.paymentId);
