@@ -9,7 +9,6 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentAccountId, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
 import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
-import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { PspName } from '../functions/src/ports/psp-gateway.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 
