@@ -21,6 +21,9 @@ export async function startPaymentsStack(env: Record<string, string> = {}, sandb
   const adyenHmacKeyHex = randomBytes(32).toString('hex').toUpperCase();
   const sandbox = await startSandboxPsp({ port: 0, webhookTargets: {}, stripeWebhookSecret, adyenHmacKeyHex, limits: sandboxLimits });
   const stack = await startTestStack({
+    // Each payments stack has its own sandbox PSP, so it gets its own emulator project: another
+    // stack's janitor must never ask this sandbox about that stack's payments.
+    GCLOUD_PROJECT: `demo-tally-pay-${randomUUID().slice(0, 8)}`,
     TALLY_STRIPE_API_KEY: 'sk_test_tally', TALLY_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret, TALLY_STRIPE_API_URL: sandbox.url,
     TALLY_ADYEN_API_KEY: 'adyen-test-key', TALLY_ADYEN_MERCHANT_ACCOUNT: 'TallyTest', TALLY_ADYEN_HMAC_KEY_HEX: adyenHmacKeyHex,
     TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`, TALLY_ADYEN_SANDBOX_LOOKUP_URL: `${sandbox.url}/_sandbox/adyen`, TALLY_PSP_CALL_TIMEOUT_MS: '1500', TALLY_JANITOR_GRACE_MS: '3000',

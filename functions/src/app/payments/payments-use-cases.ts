@@ -317,33 +317,44 @@ export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, in
  * `paymentJanitor`: settles attempts in flight for longer than `graceMs` (which must exceed the
  * PSP call deadline) by asking the PSP (lookup for payment operations, resend for refunds).
  */
-export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: { graceMs: number; paymentsMax: number }): Promise<{ examined: number; resolved: number }> {
+export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: { graceMs: number; paymentsMax: number }): Promise<{ examined: number; resolved: number; failures: { paymentId: string; error: string }[] }> {
   if (options.graceMs <= deps.pspCallTimeoutMs) throw new Error('assertion failed: janitor grace must exceed the PSP call deadline');
   const nowMs = deps.clock.nowMs();
   const due = await deps.store.findUnresolved(nowMs - options.graceMs, options.paymentsMax);
   let resolved = 0;
+  const failures: { paymentId: string; error: string }[] = [];
   for (const { tenantId, paymentId } of due) {
-    const intent = await deps.store.getPayment(tenantId, paymentId);
-    if (!intent) continue;
-    for (const attempt of attemptsToResolve(intent, nowMs, options.graceMs)) {
-      const gateway = deps.gateways.get(attempt.psp);
-      if (!gateway) continue;
-      const isRefund = attempt.operation === 'refund';
-      const outcome = isRefund
-        ? await callPsp(deps, attempt.psp, (gw, signal) => gw.refund({
-          idempotencyKey: attempt.idempotencyKey, paymentId, refundId: attempt.refundId ?? '', pspReference: intent.pspReference ?? '',
-          amountMinor: attempt.amountMinor ?? 0n, currency: intent.currency, signal,
-        }))
-        : await callPsp(deps, attempt.psp, (gw, signal) => gw.lookup({ paymentId, pspReference: attempt.pspReference ?? intent.pspReference, signal }));
-      const t = await commit(deps, tenantId, paymentId, trace, (current) =>
-        applyPspOutcome(current, { idempotencyKey: attempt.idempotencyKey, source: isRefund ? 'resend' : 'lookup', outcome }, deps.clock.nowMs()));
-      if (t?.changed) {
-        resolved++;
-        await runCalls(deps, t, trace);
-      }
+    try {
+      resolved += await settlePayment(deps, tenantId, paymentId, nowMs, options.graceMs, trace);
+    } catch (error) {
+      // One payment that cannot be settled now must not stop the others; it is due again next run.
+      failures.push({ paymentId, error: (error as Error).message });
     }
   }
-  return { examined: due.length, resolved };
+  return { examined: due.length, resolved, failures };
+}
+
+async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: string, nowMs: number, graceMs: number, trace: TraceIds): Promise<number> {
+  const intent = await deps.store.getPayment(tenantId, paymentId);
+  if (!intent) return 0;
+  let resolved = 0;
+  for (const attempt of attemptsToResolve(intent, nowMs, graceMs)) {
+    if (!deps.gateways.get(attempt.psp)) continue;
+    const isRefund = attempt.operation === 'refund';
+    const outcome = isRefund
+      ? await callPsp(deps, attempt.psp, (gw, signal) => gw.refund({
+        idempotencyKey: attempt.idempotencyKey, paymentId, refundId: attempt.refundId ?? '', pspReference: intent.pspReference ?? '',
+        amountMinor: attempt.amountMinor ?? 0n, currency: intent.currency, signal,
+      }))
+      : await callPsp(deps, attempt.psp, (gw, signal) => gw.lookup({ paymentId, pspReference: attempt.pspReference ?? intent.pspReference, signal }));
+    const t = await commit(deps, tenantId, paymentId, trace, (current) =>
+      applyPspOutcome(current, { idempotencyKey: attempt.idempotencyKey, source: isRefund ? 'resend' : 'lookup', outcome }, deps.clock.nowMs()));
+    if (t?.changed) {
+      resolved++;
+      await runCalls(deps, t, trace);
+    }
+  }
+  return resolved;
 }
 
 export function setRoutingRules(deps: PaymentsDeps, tenantId: string, rules: Parameters<typeof validateRoutingRules>[0]): Promise<RoutingRule[]> {
