@@ -404,3 +404,18 @@ resource "google_firestore_field" "payments_unknown_since" {
     }
   }
 }
+
+resource "google_firestore_field" "payments_capture_due_since" {
+  database   = google_firestore_database.default.name
+  collection = "payments"
+  field      = "captureDueSince"
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+    indexes {
+      order = "ASCENDING"
+    }
+  }
+}

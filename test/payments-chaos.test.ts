@@ -69,7 +69,7 @@ describe('chaos', () => {
       await runJanitor(stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 1_500, paymentsMax: 1_000 });
       await sandbox.control.webhooksIdle(10_000);
       const intents = await Promise.all(ids.map((id) => store.getPayment(tenantId, id)));
-      unresolved = intents.filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null).length;
+      unresolved = intents.filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null || p!.status === 'requires_capture').length;
     }
 
     const intents = (await Promise.all(ids.map((id) => store.getPayment(tenantId, id)))).map((p) => p!);
@@ -120,6 +120,8 @@ describe('chaos', () => {
     expect(intents).toHaveLength(paymentsTotal);
     expect(crashes).toBeGreaterThan(0);
     expect(intents.filter((p) => p.status === 'processing' || p.unknownSinceMs !== null)).toEqual([]);
+    // Automatic capture: nothing stays authorized-but-uncaptured once the janitor has run.
+    expect(intents.filter((p) => p.status === 'requires_capture')).toEqual([]);
     expect(capturedTwice).toBe(0);
     expect(mismatched).toBe(0);
     expect(capturedAtPsp).toBe(succeeded.length);

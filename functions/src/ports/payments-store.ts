@@ -33,6 +33,8 @@ export interface PaymentsStore {
   tenantOfPayment(paymentId: string): Promise<string | undefined>;
   /** Payments with an unresolved PSP attempt older than `olderThanMs`, across tenants, bounded. */
   findUnresolved(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
+  /** Automatic-capture payments left authorized since before `olderThanMs`, across tenants, bounded. */
+  findCaptureDue(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
   createCustomer(customer: Customer): Promise<void>;
   getCustomer(tenantId: string, customerId: string): Promise<Customer | undefined>;
   createPaymentMethod(method: PaymentMethod): Promise<void>;

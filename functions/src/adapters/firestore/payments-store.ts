@@ -25,6 +25,9 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     psp: intent.psp,
     pspReference: intent.pspReference,
     unknownSince: intent.unknownSinceMs === null ? null : Timestamp.fromMillis(intent.unknownSinceMs),
+    // An automatic-capture payment left authorized (its capture call certainly failed): the
+    // janitor captures it.
+    captureDueSince: intent.captureMethod === 'automatic' && intent.status === 'requires_capture' ? Timestamp.fromMillis(intent.updatedAtMs) : null,
     createdAt: Timestamp.fromMillis(intent.createdAtMs),
     updatedAt: Timestamp.fromMillis(intent.updatedAtMs),
     tenantId: intent.tenantId,
@@ -90,6 +93,12 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     async findUnresolved(olderThanMs, limit) {
       const snap = await db.collectionGroup('payments').where('unknownSince', '<=', Timestamp.fromMillis(olderThanMs))
         .orderBy('unknownSince').limit(limit).get();
+      return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id }));
+    },
+
+    async findCaptureDue(olderThanMs, limit) {
+      const snap = await db.collectionGroup('payments').where('captureDueSince', '<=', Timestamp.fromMillis(olderThanMs))
+        .orderBy('captureDueSince').limit(limit).get();
       return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id }));
     },
 

@@ -331,7 +331,21 @@ export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: {
       failures.push({ paymentId, error: (error as Error).message });
     }
   }
-  return { examined: due.length, resolved, failures };
+  // Automatic-capture payments whose capture call certainly failed earlier: capture them now.
+  const captureDue = await deps.store.findCaptureDue(nowMs - options.graceMs, options.paymentsMax);
+  for (const { tenantId, paymentId } of captureDue) {
+    try {
+      const t = await commit(deps, tenantId, paymentId, trace, (intent) =>
+        intent.captureMethod === 'automatic' && intent.status === 'requires_capture' ? capturePayment(intent, {}, deps.clock.nowMs()) : null);
+      if (t?.changed) {
+        await runCalls(deps, t, trace);
+        resolved++;
+      }
+    } catch (error) {
+      failures.push({ paymentId, error: (error as Error).message });
+    }
+  }
+  return { examined: due.length + captureDue.length, resolved, failures };
 }
 
 async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: string, nowMs: number, graceMs: number, trace: TraceIds): Promise<number> {
