@@ -159,6 +159,24 @@ describe('routing, failover and unknown outcomes', () => {
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(971n);
   }, 30_000);
 
+  it('fails fast with PSP_UNAVAILABLE when every PSP circuit is open, and calls no PSP', async () => {
+    const { stack, sandbox } = env;
+    const { owner } = await stack.newTenant();
+    const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+    const p = (await owner.payments.createPayment({ amountMinor: 500n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+    // Open both circuits the way failing calls would (the later tests of this file call no PSP).
+    const breaker = stack.services.payments.breaker;
+    for (const psp of ['stripe', 'adyen'] as const) {
+      for (let i = 0; i < 40 && breaker.state(psp) !== 'open'; i++) breaker.acquire(psp).record('failure');
+      expect(breaker.state(psp)).toBe('open');
+    }
+    const before = sandbox.control.requests().length;
+    const started = performance.now();
+    expect(await reason(owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() }))).toMatchObject({ code: Code.Unavailable, reason: 'PSP_UNAVAILABLE' });
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(sandbox.control.requests().length).toBe(before);
+  });
+
   it('refuses raw card numbers as payment methods', async () => {
     const { owner } = await env.stack.newTenant();
     const err = await reason(owner.payments.createPaymentMethod({ pspTokens: { stripe: '4242 4242 4242 4242' }, idempotencyKey: key() }));
