@@ -9,16 +9,12 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-process.env.TALLY_EMULATOR_PORT_OFFSET ??= '4000';
-process.env.METADATA_SERVER_DETECTION = 'none';
-// Per-request access logs are off for the run: stdout writes would dominate a loopback benchmark,
-// and Cloud Run logs requests itself. Everything else is the production path.
-process.env.TALLY_LOG_LEVEL = 'WARNING';
+import { benchLog, runBench } from './support.js';
 
 const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const root = path.resolve(import.meta.dirname, '..');
-const log = (text: string) => process.stderr.write(`bench:api: ${text}\n`);
+const log = benchLog('bench:api');
 
 interface LoadResult { rps: number; p50Ms: number; p99Ms: number; errors: number; non2xx: number; requests: number }
 
@@ -33,12 +29,8 @@ async function load(url: string, options: { method: string; headers: Record<stri
   return { rps: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors, non2xx: r.non2xx, requests: r.requests.total };
 }
 
-async function main(): Promise<void> {
-  const { startEmulators } = await import('../emulators/firebase-emulators.js');
-  log('starting emulators ...');
-  const emulators = await startEmulators({ profile: 'test' });
-  Object.assign(process.env, emulators.env);
-  try {
+runBench('bench:api', async () => {
+  {
     const { createHash, randomBytes, randomUUID } = await import('node:crypto');
     const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
     process.env.TALLY_PLATFORM_ADMIN_KEY_SHA256 = createHash('sha256').update(adminKey).digest('hex');
@@ -99,13 +91,6 @@ async function main(): Promise<void> {
       bareP50Ms: bare.p50Ms,
       bareP99Ms: bare.p99Ms,
     };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  } finally {
-    await emulators.stop();
+    return result;
   }
-}
-
-main().then(() => process.exit(0), (error: unknown) => {
-  process.stderr.write(`bench:api failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
 });

@@ -7,40 +7,13 @@
  * Prints one JSON object as its last line. Goals: hot/spread >= 0.8, spread/raw >= 0.3.
  */
 import { randomUUID } from 'node:crypto';
+import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, measureWorkers, runBench } from './support.js';
 
-process.env.TALLY_EMULATOR_PORT_OFFSET ??= '4000';
-process.env.METADATA_SERVER_DETECTION = 'none';
-process.env.TALLY_LOG_LEVEL = 'WARNING';
+const log = benchLog('bench:ledger');
+const measure = (label: string, op: (worker: number, i: number) => Promise<void>) => measureWorkers(log, label, op);
 
-const durationMs = Number(process.env.BENCH_DURATION_S ?? 8) * 1000;
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const log = (text: string) => process.stderr.write(`bench:ledger: ${text}\n`);
-
-/** Runs `op` from `concurrency` workers until the deadline; returns completed ops per second. */
-async function measure(name: string, op: (worker: number, i: number) => Promise<void>): Promise<{ perSec: number; ops: number; p50Ms: number; p99Ms: number }> {
-  log(`${name}: ${concurrency} workers for ${durationMs / 1000}s ...`);
-  const latencies: number[] = [];
-  const started = performance.now();
-  const deadline = started + durationMs;
-  await Promise.all(Array.from({ length: concurrency }, async (_, worker) => {
-    for (let i = 0; performance.now() < deadline; i++) {
-      const t0 = performance.now();
-      await op(worker, i);
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  const elapsedS = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1));
-  return { perSec: Math.round(latencies.length / elapsedS), ops: latencies.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
-}
-
-async function main(): Promise<void> {
-  const { startEmulators } = await import('../emulators/firebase-emulators.js');
-  log('starting emulators ...');
-  const emulators = await startEmulators({ profile: 'test' });
-  Object.assign(process.env, emulators.env);
-  try {
+runBench('bench:ledger', async () => {
+  {
     const { parseConfig } = await import('../functions/src/platform/config/config.js');
     const { composeServices } = await import('../functions/src/compose.js');
     const ledger = await import('../functions/src/app/ledger/ledger-use-cases.js');
@@ -99,13 +72,6 @@ async function main(): Promise<void> {
       hotShards: hot.shardCount,
       latencyMs: { raw: [raw.p50Ms, raw.p99Ms], spread: [spread.p50Ms, spread.p99Ms], hot: [hotResult.p50Ms, hotResult.p99Ms] },
     };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-  } finally {
-    await emulators.stop();
+    return result;
   }
-}
-
-main().then(() => process.exit(0), (error: unknown) => {
-  process.stderr.write(`bench:ledger failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
 });

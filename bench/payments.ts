@@ -5,37 +5,13 @@
  * object as its last line. Goal: paymentsPerSec / ledgerEntriesPerSec >= 0.5.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, measureWorkers, runBench } from './support.js';
 
-process.env.TALLY_EMULATOR_PORT_OFFSET ??= '4000';
-process.env.METADATA_SERVER_DETECTION = 'none';
-process.env.TALLY_LOG_LEVEL = 'WARNING';
+const log = benchLog('bench:payments');
+const measure = (label: string, op: () => Promise<void>) => measureWorkers(log, label, op);
 
-const durationMs = Number(process.env.BENCH_DURATION_S ?? 8) * 1000;
-const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
-const log = (text: string) => process.stderr.write(`bench:payments: ${text}\n`);
-
-async function measure(name: string, op: () => Promise<void>) {
-  log(`${name}: ${concurrency} workers for ${durationMs / 1000}s ...`);
-  const latencies: number[] = [];
-  const started = performance.now();
-  const deadline = started + durationMs;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      await op();
-      latencies.push(performance.now() - t0);
-    }
-  }));
-  latencies.sort((a, b) => a - b);
-  const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1));
-  return { perSec: Math.round(latencies.length / ((performance.now() - started) / 1000)), ops: latencies.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
-}
-
-async function main(): Promise<void> {
-  const { startEmulators } = await import('../emulators/firebase-emulators.js');
-  log('starting emulators and the sandbox PSP ...');
-  const emulators = await startEmulators({ profile: 'test' });
-  Object.assign(process.env, emulators.env);
+runBench('bench:payments', async () => {
+  log('starting the sandbox PSP ...');
   const { startSandboxPsp } = await import('../emulators/sandbox-psp/index.js');
   const stripeWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
   const adyenHmacKeyHex = randomBytes(32).toString('hex');
@@ -84,19 +60,13 @@ async function main(): Promise<void> {
     const payments = await measure('create + confirm + capture', payment);
     const entries = await measure('plain ledger entries', entry);
     await server.close();
-    process.stdout.write(`${JSON.stringify({
+    return {
       paymentsPerSec: payments.perSec, p50Ms: payments.p50Ms, p99Ms: payments.p99Ms,
       ledgerEntriesPerSec: entries.perSec, ratio: Number((payments.perSec / entries.perSec).toFixed(3)),
       goal: 'paymentsPerSec / ledgerEntriesPerSec >= 0.5', concurrency, durationS: durationMs / 1000, payments: payments.ops,
       ledgerEntryP50Ms: entries.p50Ms, ledgerEntryP99Ms: entries.p99Ms,
-    })}\n`);
+    };
   } finally {
     await sandbox.stop();
-    await emulators.stop();
   }
-}
-
-main().then(() => process.exit(0), (error: unknown) => {
-  process.stderr.write(`bench:payments failed: ${(error as Error).stack ?? String(error)}\n`);
-  process.exit(1);
 });

@@ -3,29 +3,19 @@
  * shown once, revocable, role-scoped), Firebase Auth ID tokens, and tenant isolation.
  */
 import { randomUUID } from 'node:crypto';
-import { Code, ConnectError } from '@connectrpc/connect';
+import { Code } from '@connectrpc/connect';
 import { getApps, initializeApp } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTallyClient } from '../functions/src/cli/client.js';
 import { hashApiKeySecret } from '../functions/src/domain/tenancy/api-key-secret.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
-import { ErrorInfoSchema, startTestStack, type TestStack } from './support/test-stack.js';
+import { rpcError } from './support/ledger-helpers.js';
+import { startTestStack, type TestStack } from './support/test-stack.js';
 
 let stack: TestStack;
 beforeAll(async () => { stack = await startTestStack(); });
 afterAll(async () => { await stack.close(); });
-
-async function rpcError(promise: Promise<unknown>): Promise<{ code: Code; reason: string; metadata: Record<string, string>; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = ConnectError.from(error);
-    const info = e.findDetails(ErrorInfoSchema)[0];
-    return { code: e.code, reason: info?.reason ?? '', metadata: info?.metadata ?? {}, message: e.rawMessage };
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Signs a user in on the Auth emulator and returns a real ID token carrying `claims`. */
 async function idTokenWithClaims(claims: Record<string, unknown> | null): Promise<string> {
