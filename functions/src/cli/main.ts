@@ -50,7 +50,7 @@ function output(opts: GlobalOptions, json: unknown, human: string): void {
 
 export function buildProgram(): Command {
   const program = new Command('tally')
-    .description('Tally command line: manage tenants and API keys of a running Tally stack')
+    .description('Tally command line: tenants, API keys and ledger verification against a running Tally stack')
     .addOption(new Option('--api-url <url>', 'API base URL (default: the npm start stack)'))
     .addOption(new Option('--api-key <key>', 'API key (default: the demo tenant key; admin key for tenant create)'))
     .option('--json', 'print JSON for machines')
