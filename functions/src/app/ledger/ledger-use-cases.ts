@@ -22,6 +22,7 @@ import type { Signer } from '../../domain/ledger/signer.js';
 import type { PendingEntry, PendingTransition } from '../../domain/ledger/two-phase.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { WriteLanes } from '../../platform/lanes/write-lanes.js';
+import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import type { Clock } from '../../ports/clock.js';
 import type { LedgerStore, LedgerTx, OutboxEvent } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
@@ -48,15 +49,7 @@ export interface LedgerDeps {
   instanceSalt: number;
 }
 
-export const ledgerPageSizeMax = 100;
-export const ledgerPageSizeDefault = 50;
 const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
-
-export function validatePageSize(pageSize: number): number {
-  if (pageSize === 0) return ledgerPageSizeDefault;
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > ledgerPageSizeMax) throw invalidField('page_size', `must be in 1..${ledgerPageSizeMax}`);
-  return pageSize;
-}
 
 // ---- accounts -------------------------------------------------------------------------------
 
@@ -88,7 +81,7 @@ export async function closeAccount(deps: LedgerDeps, tenantId: string, accountId
 }
 
 export function listAccounts(deps: LedgerDeps, tenantId: string, pageSize: number, pageToken: string): Promise<Page<Account>> {
-  return deps.store.listAccounts(tenantId, validatePageSize(pageSize), pageToken === '' ? undefined : pageToken);
+  return deps.store.listAccounts(tenantId, pageSizeOf(pageSize), pageToken === '' ? undefined : pageToken);
 }
 
 // ---- writing records --------------------------------------------------------------------------
@@ -286,7 +279,7 @@ export async function listEntries(
   await getAccount(deps, tenantId, input.accountId);
   if (input.startMs !== null && input.endMs !== null && input.startMs >= input.endMs) throw invalidField('end_time', 'must be after start_time');
   return deps.store.listEntries(tenantId, { accountId: input.accountId, startMs: input.startMs, endMs: input.endMs },
-    validatePageSize(input.pageSize), input.pageToken === '' ? undefined : input.pageToken);
+    pageSizeOf(input.pageSize), input.pageToken === '' ? undefined : input.pageToken);
 }
 
 /** Current balance (all shards at one snapshot: read-your-writes) or as of a past time (replay). */

@@ -10,11 +10,10 @@ import type { Role } from '../../domain/tenancy/role.js';
 import { apiKeyNameLengthMax, tenantNameLengthMax, type ApiKeyRecord, type Tenant } from '../../domain/tenancy/tenant.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { TtlCache } from '../../platform/cache/ttl-cache.js';
+import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Page, TenancyRepository } from '../../ports/tenancy-repository.js';
 
-export const apiKeysPageSizeMax = 100;
-export const apiKeysPageSizeDefault = 50;
 
 export interface TenancyDeps {
   repo: TenancyRepository;
@@ -106,15 +105,7 @@ export async function revokeApiKey(deps: TenancyDeps, tenantId: string, keyId: s
   return revoked;
 }
 
-export function validatePageSize(pageSize: number): number {
-  if (pageSize === 0) return apiKeysPageSizeDefault;
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > apiKeysPageSizeMax) {
-    throw invalidField('page_size', `must be in 1..${apiKeysPageSizeMax}`);
-  }
-  return pageSize;
-}
-
 export async function listApiKeys(deps: TenancyDeps, tenantId: string, input: { pageSize: number; pageToken: string }): Promise<Page<ApiKeyRecord>> {
-  const pageSize = validatePageSize(input.pageSize);
+  const pageSize = pageSizeOf(input.pageSize);
   return deps.repo.listApiKeys(tenantId, pageSize, input.pageToken === '' ? undefined : input.pageToken);
 }

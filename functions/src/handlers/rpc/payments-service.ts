@@ -13,6 +13,7 @@ import {
   PaymentsService, RefundPaymentRequestSchema, RefundPaymentResponseSchema, SetRoutingRulesRequestSchema, SetRoutingRulesResponseSchema,
 } from '../../gen/tally/payments/v1/payments_pb.js';
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
+import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { pspNames, type PspName } from '../../ports/psp-gateway.js';
 import { principalOf } from './rpc-context.js';
@@ -77,9 +78,7 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async listPayments(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      const pageSize = req.pageSize === 0 ? 50 : req.pageSize;
-      if (pageSize < 1 || pageSize > 100) throw invalidField('page_size', 'must be in 1..100');
-      const page = await deps.store.listPayments(tenantId, pageSize, req.pageToken === '' ? undefined : req.pageToken);
+      const page = await deps.store.listPayments(tenantId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
       return { payments: page.items.map((p) => paymentToProto(p)), nextPageToken: page.nextCursor ?? '' };
     },
     async createCustomer(req, ctx) {
