@@ -117,6 +117,40 @@ describe.each(['stripe', 'adyen'] as const)('payments through %s', (psp) => {
   });
 });
 
+describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
+  it('a dispute webhook reverses the capture in the ledger, fee included, exactly once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, psp);
+    const pm = await method(owner, { [psp]: psp === 'stripe' ? 'pm_card_visa' : 'adyen_success' });
+    const p = (await owner.payments.createPayment({ amountMinor: 2_000n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+    let paid = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
+    for (let i = 0; i < 50 && paid.status !== PaymentStatus.SUCCEEDED; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      paid = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    }
+    expect(paid.status).toBe(PaymentStatus.SUCCEEDED);
+    await env.sandbox.control.webhooksIdle(5_000);
+    expect(env.sandbox.control.createDispute(psp, paid.pspReference)).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    const entryId = `je_cbk_${p.id}`;
+    let entry = await env.stack.services.db.doc(`tenants/${tenantId}/journal/${entryId}`).get();
+    for (let i = 0; i < 50 && !entry.exists; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      entry = await env.stack.services.db.doc(`tenants/${tenantId}/journal/${entryId}`).get();
+    }
+    expect(entry.exists).toBe(true);
+    const receivable = await balanceOf(tenantId, `psp_receivable:${psp}`);
+    const payable = await balanceOf(tenantId, 'merchant_payable');
+    const fee = await balanceOf(tenantId, 'platform_fee_revenue');
+    // Everything captured went back: receivable, payable and fee all net to zero (dispute fee 0).
+    expect(receivable.postedDebitsMinor - receivable.postedCreditsMinor).toBe(0n);
+    expect(payable.postedCreditsMinor - payable.postedDebitsMinor).toBe(0n);
+    expect(fee.postedCreditsMinor - fee.postedDebitsMinor).toBe(0n);
+    // Refunds are refused after a chargeback.
+    expect(await reason(owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1n, idempotencyKey: key() }))).toMatchObject({ code: Code.FailedPrecondition });
+  });
+});
+
 describe('routing, failover and unknown outcomes', () => {
   it('fails over to the next PSP when the first certainly did not act (5xx before processing)', async () => {
     const { owner } = await env.stack.newTenant();
