@@ -211,6 +211,22 @@ describe('routing, failover and unknown outcomes', () => {
     expect(sandbox.control.requests().length).toBe(before);
   });
 
+  it('webhooks: a bad signature is refused (400); a signed event for an unknown payment is acknowledged and stored nowhere', async () => {
+    const Stripe = (await import('stripe')).default;
+    const secret = env.stack.services.config.stripe.webhookSecret;
+    const payload = JSON.stringify({
+      id: `evt_${randomUUID().replaceAll('-', '')}`, object: 'event', type: 'payment_intent.succeeded', created: Math.floor(Date.now() / 1000),
+      data: { object: { id: 'pi_unknown', object: 'payment_intent', amount: 100, amount_received: 100, currency: 'eur', status: 'succeeded', metadata: { tally_payment_id: 'pay_doesnotexist' } } },
+    });
+    const post = (signature: string) => fetch(`${env.stack.url}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': signature }, body: payload });
+    const good = new Stripe('sk_test_x').webhooks.generateTestHeaderString({ payload, secret });
+    expect((await post(good.replace(/v1=[0-9a-f]+/, `v1=${'0'.repeat(64)}`))).status).toBe(400);
+    expect((await post('')).status).toBe(400);
+    expect((await post(good)).status).toBe(200);
+    const inbox = await env.stack.services.db.collectionGroup('inbox').get();
+    expect(inbox.docs.filter((d) => String(d.get('event')).includes('pay_doesnotexist'))).toHaveLength(0);
+  });
+
   it('refuses raw card numbers as payment methods', async () => {
     const { owner } = await env.stack.newTenant();
     const err = await reason(owner.payments.createPaymentMethod({ pspTokens: { stripe: '4242 4242 4242 4242' }, idempotencyKey: key() }));

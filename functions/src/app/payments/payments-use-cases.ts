@@ -277,21 +277,26 @@ export async function getPayment(deps: PaymentsDeps, tenantId: string, paymentId
 
 /** `pspWebhook`: verify (by the connector), store in the inbox by PSP event id; returns what to publish. */
 export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: Buffer, headers: Record<string, string | undefined>):
-  Promise<{ tenantId: string; inboxId: string; paymentId: string }[]> {
+  Promise<{ stored: { tenantId: string; inboxId: string; paymentId: string }[]; unmatched: PspWebhookEvent[] }> {
   const gateway = deps.gateways.get(psp);
   if (!gateway) throw new TallyError('NOT_FOUND', `unknown PSP ${psp}`, { field: 'psp' });
   const events = gateway.verifyWebhook(rawBody, headers, deps.clock.nowMs());
   const toPublish: { tenantId: string; inboxId: string; paymentId: string }[] = [];
+  const unmatched: PspWebhookEvent[] = [];
   for (const event of events) {
     const tenantId = await deps.store.tenantOfPayment(event.paymentId);
-    if (!tenantId) continue; // not ours (or not yet recorded): the PSP will not help by retrying
+    if (!tenantId) {
+      // Not ours (or never recorded): the PSP would not help by retrying; the caller logs it.
+      unmatched.push(event);
+      continue;
+    }
     const inboxId = `${psp}:${event.pspEventId}`;
     await deps.store.storeInboxEvent(tenantId, inboxId, event, deps.clock.nowMs());
     // Published even for a duplicate delivery: processing is exactly-once by the inbox flag,
     // and this heals an earlier publish that failed after the inbox write.
     toPublish.push({ tenantId, inboxId, paymentId: event.paymentId });
   }
-  return toPublish;
+  return { stored: toPublish, unmatched };
 }
 
 /** `processPspEvent`: apply one stored PSP event to its payment, exactly once. */
