@@ -151,7 +151,6 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
-    services: [TenancyService, LedgerService, PaymentsService],
     interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
     routes: (router) => {
       router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator, tenantCache }));

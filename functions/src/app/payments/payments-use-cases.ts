@@ -108,7 +108,7 @@ async function commit(
 
 type CallOutcome = PspOutcome | { kind: 'not_found' };
 
-function pspTimeoutOutcome(error: unknown): PspOutcome {
+function outcomeOfCallError(error: unknown): PspOutcome {
   if (error instanceof CircuitOpenError || error instanceof ConcurrencyLimitError) {
     // Nothing was sent: safe to route elsewhere.
     return { kind: 'retryable', reason: 'unavailable', detail: error.message };
@@ -137,7 +137,7 @@ async function callPsp(deps: PaymentsDeps, psp: PspName, call: (gateway: PspGate
       return outcome;
     });
   } catch (error) {
-    return pspTimeoutOutcome(error);
+    return outcomeOfCallError(error);
   }
 }
 

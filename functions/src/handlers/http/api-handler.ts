@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { createRegistry, type DescService } from '@bufbuild/protobuf';
+import { createRegistry } from '@bufbuild/protobuf';
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import { createAsyncIterable, type UniversalServerResponse } from '@connectrpc/connect/protocol';
@@ -32,8 +32,6 @@ export function writeConnectError(res: ServerResponse, error: TallyError): void 
 
 export interface ApiHandlerOptions {
   routes: (router: ConnectRouter) => void;
-  /** The services `routes` registers (documentation of what the API serves). */
-  services: readonly DescService[];
   interceptors: Interceptor[];
   requestBodyBytesMax: number;
 }

@@ -15,7 +15,7 @@ import {
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { principalOf } from './rpc-context.js';
-import { idempotentRpc } from './tenancy-service.js';
+import { idempotentRpc } from './idempotent-rpc.js';
 
 export interface LedgerServiceDeps extends ledger.LedgerDeps {
   idempotency: IdempotencyOptions;

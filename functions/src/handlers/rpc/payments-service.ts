@@ -17,7 +17,7 @@ import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { pspNames, type PspName } from '../../ports/psp-gateway.js';
 import { principalOf } from './rpc-context.js';
-import { idempotentRpc } from './tenancy-service.js';
+import { idempotentRpc } from './idempotent-rpc.js';
 
 export interface PaymentsServiceDeps extends payments.PaymentsDeps {
   idempotency: IdempotencyOptions;

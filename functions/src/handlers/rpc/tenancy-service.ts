@@ -1,6 +1,6 @@
 /** TenancyService: decode, authorize, call the use cases, encode. Mutations run idempotently. */
-import { clone, create, toBinary, fromBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
-import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
+import { clone, create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import type { ServiceImpl } from '@connectrpc/connect';
 import { requirePlatformAdmin, requireTenantRole, type Authenticator } from '../../app/auth/authenticate.js';
 import * as tenancy from '../../app/tenancy/tenancy-use-cases.js';
 import { apiKeyToProto, roleFromProto, tenantToProto } from '../../adapters/proto/tenancy-mapping.js';
@@ -13,35 +13,14 @@ import {
   RevokeApiKeyResponseSchema,
   TenancyService,
 } from '../../gen/tally/tenancy/v1/tenancy_pb.js';
-import { resolveIdempotencyKey, runIdempotently, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
+import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
+import { idempotentRpc } from './idempotent-rpc.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { principalOf } from './rpc-context.js';
 
 export interface TenancyServiceDeps extends tenancy.TenancyDeps {
   idempotency: IdempotencyOptions;
   authenticator: Authenticator;
-}
-
-/** Runs `execute` under the request's idempotency key; the stored copy has secrets stripped. */
-export function idempotentRpc<Req extends DescMessage, Res extends DescMessage>(
-  deps: { idempotency: IdempotencyOptions },
-  ctx: HandlerContext,
-  scope: string,
-  request: { schema: Req; message: MessageShape<Req> & { idempotencyKey: string } },
-  response: { schema: Res; redact: (res: MessageShape<Res>) => MessageShape<Res> },
-  execute: () => Promise<MessageShape<Res>>,
-): Promise<MessageShape<Res>> {
-  const key = resolveIdempotencyKey(request.message.idempotencyKey, ctx.requestHeader.get('idempotency-key'));
-  const canonical = create(request.schema, { ...request.message, idempotencyKey: '' } as never);
-  return runIdempotently(deps.idempotency, {
-    scope,
-    method: `${ctx.service.typeName}/${ctx.method.name}`,
-    key,
-    requestBytes: toBinary(request.schema, canonical),
-    execute,
-    encodeForStorage: (res) => toBinary(response.schema, response.redact(res)),
-    decode: (bytes) => fromBinary(response.schema, bytes),
-  });
 }
 
 /** API key secrets are shown once: the stored copy of a response never holds one. */
