@@ -121,5 +121,12 @@ describe('idempotency store semantics', () => {
     await expect(inProgress).rejects.toMatchObject({ reason: 'IDEMPOTENCY_KEY_IN_PROGRESS' });
     const later = Date.now() + 2_000;
     expect(await runIdempotently(options(() => later), call(crashedKey, async () => 'taken over'))).toBe('taken over');
+    // The crashed holder wakes up: neither its completion nor its release touches the new answer
+    // (its single-write fast path fails its precondition and the token check refuses it).
+    if (first.kind !== 'execute') throw new Error('unreachable');
+    const ref = { scope: `ten_store_${crashedKey}`, method: 'test/Method', key: crashedKey, leaseToken: first.leaseToken };
+    await store().complete({ ...ref, response: new TextEncoder().encode('stale'), nowMs: Date.now() });
+    await store().release(ref);
+    expect(await runIdempotently(options(() => later), call(crashedKey, async () => 'ran again'))).toBe('taken over');
   });
 });

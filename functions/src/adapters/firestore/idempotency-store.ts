@@ -1,10 +1,21 @@
 import { randomUUID, createHash } from 'node:crypto';
-import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { Timestamp, type DocumentReference, type Firestore, type Precondition, type Transaction } from '@google-cloud/firestore';
 import type { IdempotencyStore, Reservation, ReserveInput } from '../../ports/idempotency-store.js';
+
+/** gRPC codes the single-write fast paths fall back on. */
+const alreadyExists = 6;
+const failedPrecondition = 9;
+const notFound = 5;
+const codeOf = (error: unknown) => (error as { code?: number }).code;
 
 /**
  * Idempotency records at `tenants/{scope}/idempotency/{sha256(method, key)}` (platform calls use
  * `platform/_platform/idempotency`). `expireAt` is the TTL field declared in firestore.indexes.json.
+ *
+ * Fast paths (ADR 0011): a new key is reserved by one `create` (fails if the document exists), and
+ * the holder completes or releases it by one write preconditioned on the update time its `create`
+ * returned; any other state (an existing key, a lease taken over) goes through a transaction. The
+ * lease token carries that update time (`uuid@seconds.nanos`), so the store stays stateless.
  */
 export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore {
   const ref = (scope: string, method: string, key: string) => {
@@ -12,10 +23,51 @@ export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore
     const parent = scope === '_platform' ? db.collection('platform').doc('_platform') : db.collection('tenants').doc(scope);
     return parent.collection('idempotency').doc(id);
   };
+  const leaseDoc = (input: ReserveInput, leaseToken: string, createdAt: Timestamp) => ({
+    method: input.method,
+    requestHash: input.requestHash,
+    state: 'in_progress',
+    leaseToken,
+    leaseUntil: Timestamp.fromMillis(input.nowMs + input.leaseMs),
+    createdAt,
+    expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
+  });
+  /** The precondition a fast-path lease token names, if it names one. */
+  const preconditionOf = (leaseToken: string): Precondition | undefined => {
+    const at = /@(\d+)\.(\d+)$/.exec(leaseToken);
+    return at ? { lastUpdateTime: new Timestamp(Number(at[1]), Number(at[2])) } : undefined;
+  };
+  /** Writes under the holder's lease: one preconditioned write, else a transaction checking the token. */
+  const asHolder = async (doc: DocumentReference, leaseToken: string, fast: (p: Precondition) => Promise<unknown>, slow: (tx: Transaction) => void) => {
+    const precondition = preconditionOf(leaseToken);
+    if (precondition) {
+      try {
+        await fast(precondition);
+        return;
+      } catch (error) {
+        // Changed since we created it (the lease was taken over): decide by the token.
+        if (codeOf(error) !== failedPrecondition && codeOf(error) !== notFound) throw error;
+      }
+    }
+    await db.runTransaction(async (tx) => {
+      const snap = await tx.get(doc);
+      // Only the lease holder writes; a stale holder must not overwrite a newer one.
+      if (snap.get('leaseToken') === leaseToken.split('@')[0] && snap.get('state') === 'in_progress') slow(tx);
+    });
+  };
 
   return {
     async reserve(input: ReserveInput): Promise<Reservation> {
       const doc = ref(input.scope, input.method, input.key);
+      const uuid = randomUUID();
+      try {
+        // The token must be in the document before we know the write time, so the document holds
+        // the uuid part; the holder's token adds the time for its preconditioned writes.
+        const written = await doc.create(leaseDoc(input, uuid, Timestamp.fromMillis(input.nowMs)));
+        return { kind: 'execute', leaseToken: `${uuid}@${written.writeTime.seconds}.${written.writeTime.nanoseconds}` };
+      } catch (error) {
+        if (codeOf(error) !== alreadyExists) throw error;
+      }
       return db.runTransaction(async (tx) => {
         const snap = await tx.get(doc);
         const data = snap.data();
@@ -24,37 +76,22 @@ export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore
           return { kind: 'replay', response: new Uint8Array(data.response as Buffer) } as const;
         }
         if (data && (data.leaseUntil as Timestamp).toMillis() > input.nowMs) return { kind: 'in_progress' } as const;
+        // Released meanwhile, or the holder's lease ran out (it crashed): take it over.
         const leaseToken = randomUUID();
-        // New key, or the holder's lease ran out (it crashed): take it over.
-        tx.set(doc, {
-          method: input.method,
-          requestHash: input.requestHash,
-          state: 'in_progress',
-          leaseToken,
-          leaseUntil: Timestamp.fromMillis(input.nowMs + input.leaseMs),
-          createdAt: data?.createdAt ?? Timestamp.fromMillis(input.nowMs),
-          expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
-        });
+        tx.set(doc, leaseDoc(input, leaseToken, (data?.createdAt as Timestamp | undefined) ?? Timestamp.fromMillis(input.nowMs)));
         return { kind: 'execute', leaseToken } as const;
       });
     },
 
     async complete({ scope, method, key, leaseToken, response, nowMs }) {
       const doc = ref(scope, method, key);
-      await db.runTransaction(async (tx) => {
-        const snap = await tx.get(doc);
-        // Only the lease holder writes the response; a stale holder must not overwrite a newer one.
-        if (snap.get('leaseToken') !== leaseToken) return;
-        tx.update(doc, { state: 'completed', response: Buffer.from(response), completedAt: Timestamp.fromMillis(nowMs) });
-      });
+      const fields = { state: 'completed', response: Buffer.from(response), completedAt: Timestamp.fromMillis(nowMs) };
+      await asHolder(doc, leaseToken, (precondition) => doc.update(fields, precondition), (tx) => tx.update(doc, fields));
     },
 
     async release({ scope, method, key, leaseToken }) {
       const doc = ref(scope, method, key);
-      await db.runTransaction(async (tx) => {
-        const snap = await tx.get(doc);
-        if (snap.get('leaseToken') === leaseToken && snap.get('state') === 'in_progress') tx.delete(doc);
-      });
+      await asHolder(doc, leaseToken, (precondition) => doc.delete(precondition), (tx) => tx.delete(doc));
     },
   };
 }
