@@ -5,10 +5,34 @@
  * object as its last line. Goal: paymentsPerSec / ledgerEntriesPerSec >= 0.5.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, measureWorkers, runBench } from './support.js';
+import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, benchWarmUpMs, measureWorkers, runBench } from './support.js';
 
 const log = benchLog('bench:payments');
 const measure = (label: string, op: () => Promise<void>) => measureWorkers(log, label, op);
+
+/**
+ * Counts the Firestore client's RPCs by method while `op` runs alone. Wraps the client's two
+ * internal request entry points (`request`, `requestStream`): a diagnostic for this bench only.
+ */
+async function countFirestoreRpcs() {
+  const { Firestore } = await import('@google-cloud/firestore');
+  const proto = Firestore.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+  let counts: Record<string, number> | null = null;
+  for (const name of ['request', 'requestStream']) {
+    const original = proto[name];
+    if (typeof original !== 'function') throw new Error(`Firestore.prototype.${name} is gone: update countFirestoreRpcs`);
+    proto[name] = function (this: unknown, method: unknown, ...rest: unknown[]) {
+      if (counts) counts[String(method)] = (counts[String(method)] ?? 0) + 1;
+      return original.call(this, method, ...rest);
+    };
+  }
+  return {
+    async during(op: () => Promise<void>): Promise<Record<string, number>> {
+      counts = {};
+      try { await op(); return counts; } finally { counts = null; }
+    },
+  };
+}
 
 runBench('bench:payments', async () => {
   log('starting the sandbox PSP ...');
@@ -56,15 +80,21 @@ runBench('bench:payments', async () => {
         ],
       });
     };
-    await Promise.all(Array.from({ length: concurrency }, () => payment()));
+    await measureWorkers(log, 'warm-up: payments', payment, benchWarmUpMs);
+    await measureWorkers(log, 'warm-up: ledger entries', entry, benchWarmUpMs);
     const payments = await measure('create + confirm + capture', payment);
     const entries = await measure('plain ledger entries', entry);
+    // What one of each costs in Firestore round trips (after the measurements: counting is not free).
+    const rpcs = await countFirestoreRpcs();
+    const paymentRpcs = await rpcs.during(payment);
+    const entryRpcs = await rpcs.during(entry);
     await server.close();
     return {
       paymentsPerSec: payments.perSec, p50Ms: payments.p50Ms, p99Ms: payments.p99Ms,
       ledgerEntriesPerSec: entries.perSec, ratio: Number((payments.perSec / entries.perSec).toFixed(3)),
       goal: 'paymentsPerSec / ledgerEntriesPerSec >= 0.5', concurrency, durationS: durationMs / 1000, payments: payments.ops,
       ledgerEntryP50Ms: entries.p50Ms, ledgerEntryP99Ms: entries.p99Ms,
+      firestoreRpcsPerPayment: paymentRpcs, firestoreRpcsPerLedgerEntry: entryRpcs,
     };
   } finally {
     await sandbox.stop();

@@ -9,17 +9,19 @@ process.env.TALLY_LOG_LEVEL = 'WARNING';
 
 export const benchDurationMs = Number(process.env.BENCH_DURATION_S ?? 8) * 1000;
 export const benchConcurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
+/** Unmeasured run of each path first, so that both compare warm (JIT-compiled, connections open). */
+export const benchWarmUpMs = Number(process.env.BENCH_WARMUP_S ?? 3) * 1000;
 
 export function benchLog(name: string): (text: string) => void {
   return (text) => process.stderr.write(`${name}: ${text}\n`);
 }
 
 /** Runs `op` from `benchConcurrency` workers until the deadline: completed ops per second and latency. */
-export async function measureWorkers(log: (text: string) => void, label: string, op: (worker: number, i: number) => Promise<void>) {
-  log(`${label}: ${benchConcurrency} workers for ${benchDurationMs / 1000}s ...`);
+export async function measureWorkers(log: (text: string) => void, label: string, op: (worker: number, i: number) => Promise<void>, durationMs = benchDurationMs) {
+  log(`${label}: ${benchConcurrency} workers for ${durationMs / 1000}s ...`);
   const latencies: number[] = [];
   const started = performance.now();
-  const deadline = started + benchDurationMs;
+  const deadline = started + durationMs;
   await Promise.all(Array.from({ length: benchConcurrency }, async (_, worker) => {
     for (let i = 0; performance.now() < deadline; i++) {
       const t0 = performance.now();

@@ -109,6 +109,23 @@ Ctrl-C stops everything.`);
       .catch((error: unknown) => services.logger.error('payment janitor failed', { error }));
   }, maintenanceIntervalMs);
 
+  // The outbox: a Firestore listener stands in for the `outboxRelay` trigger; the sweeper runs on
+  // the maintenance interval and publishes whatever the listener missed or failed.
+  await services.bus.ensureTopics(['domain-events']);
+  const { startOutboxTrigger } = await import('./outbox-trigger.js');
+  const { createOutboxRelayHandler } = await import('../functions/src/handlers/firestore/outbox-relay.js');
+  const { sweepOutbox } = await import('../functions/src/app/outbox/relay.js');
+  const outboxTrigger = startOutboxTrigger({
+    db: services.db, projectId: services.config.projectId,
+    handler: createOutboxRelayHandler({ outbox: services.outbox, logger: services.logger }),
+    onError: (error) => services.logger.warn('outboxRelay failed (the sweeper will publish it)', { error }),
+  });
+  const outboxSweeper = setInterval(() => {
+    sweepOutbox(services.outbox, { olderThanMs: services.config.outboxSweepAgeMs, batchMax: services.config.outboxSweepBatchMax })
+      .then((r) => { if (r.found > 0) services.logger.info('outbox sweep', { ...r }); })
+      .catch((error: unknown) => services.logger.error('outbox sweep failed', { error }));
+  }, maintenanceIntervalMs);
+
   const { runLedgerMaintenance } = await import('../functions/src/app/ledger/maintenance.js');
   const maintenance = setInterval(() => {
     runLedgerMaintenance(services.ledger, { traceId: '', spanId: '' }, { tenantsPerRunMax: services.config.ledgerMaintenanceTenantsMax })
@@ -123,6 +140,8 @@ Ctrl-C stops everything.`);
     say(`\ntally: ${signal}, stopping ...`);
     clearInterval(maintenance);
     clearInterval(janitor);
+    clearInterval(outboxSweeper);
+    await outboxTrigger.stop();
     await bridge.stop();
     await sandbox.stop();
     removeStackState();

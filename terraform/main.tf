@@ -203,12 +203,8 @@ resource "google_cloudfunctions2_function" "ledger_maintenance" {
       TALLY_KMS_KEY_VERSION = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
     }
   }
-  event_trigger {
-    trigger_region = var.region
-    event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic   = google_pubsub_topic.ticks_ledger.id
-    retry_policy   = "RETRY_POLICY_RETRY"
-  }
+  # Fed by the push subscription google_pubsub_subscription.ledger_maintenance (dead-letter policy attached),
+  # not by an event_trigger: Eventarc's own subscription cannot take a dead-letter topic here.
 }
 
 resource "google_firestore_index" "journal_by_account" {
@@ -353,12 +349,8 @@ resource "google_cloudfunctions2_function" "process_psp_event" {
     available_memory      = "512Mi"
     max_instance_count    = 50
   }
-  event_trigger {
-    trigger_region = var.region
-    event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic   = google_pubsub_topic.psp_events.id
-    retry_policy   = "RETRY_POLICY_RETRY"
-  }
+  # Fed by the push subscription google_pubsub_subscription.process_psp_event (dead-letter policy attached),
+  # not by an event_trigger: Eventarc's own subscription cannot take a dead-letter topic here.
 }
 
 resource "google_cloudfunctions2_function" "payment_janitor" {
@@ -380,12 +372,8 @@ resource "google_cloudfunctions2_function" "payment_janitor" {
     available_memory      = "512Mi"
     max_instance_count    = 1
   }
-  event_trigger {
-    trigger_region = var.region
-    event_type     = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic   = google_pubsub_topic.ticks_janitor.id
-    retry_policy   = "RETRY_POLICY_RETRY"
-  }
+  # Fed by the push subscription google_pubsub_subscription.payment_janitor (dead-letter policy attached),
+  # not by an event_trigger: Eventarc's own subscription cannot take a dead-letter topic here.
 }
 
 # The janitor's collection-group query on unknownSince (a single-field override, as in
@@ -418,4 +406,347 @@ resource "google_firestore_field" "payments_capture_due_since" {
       order = "ASCENDING"
     }
   }
+}
+
+# ---- Outbox relay -------------------------------------------------------------------------------
+# Every state change writes tenants/{tenantId}/outbox/{eventId} in its own transaction; outboxRelay
+# publishes it to domain-events (ordering key = aggregate id) and marks it sent; outboxSweeper
+# republishes what a lost trigger left unsent. Delivery is at least once (ADR 0010).
+
+resource "google_service_account" "outbox" {
+  account_id   = "tally-outbox"
+  display_name = "Tally outboxRelay, outboxSweeper"
+}
+
+resource "google_project_iam_member" "outbox_firestore" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.outbox.email}"
+}
+
+resource "google_project_iam_member" "outbox_trace" {
+  project = var.project_id
+  role    = "roles/cloudtrace.agent"
+  member  = "serviceAccount:${google_service_account.outbox.email}"
+}
+
+# The Firestore trigger delivers through Eventarc with this service account as its identity.
+resource "google_project_iam_member" "outbox_event_receiver" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = "serviceAccount:${google_service_account.outbox.email}"
+}
+
+resource "google_pubsub_topic" "domain_events" {
+  name                       = "domain-events"
+  message_retention_duration = "604800s"
+}
+
+resource "google_pubsub_topic_iam_member" "outbox_publishes_domain_events" {
+  topic  = google_pubsub_topic.domain_events.id
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.outbox.email}"
+}
+
+resource "google_pubsub_topic" "ticks_outbox" {
+  name = "ticks-outbox"
+}
+
+resource "google_cloud_scheduler_job" "outbox_tick" {
+  name     = "outbox-tick"
+  schedule = "* * * * *"
+  pubsub_target {
+    topic_name = google_pubsub_topic.ticks_outbox.id
+    data       = base64encode("tick")
+  }
+}
+
+resource "google_cloudfunctions2_function" "outbox_relay" {
+  name     = "outboxRelay"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "outboxRelay"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email            = google_service_account.outbox.email
+    timeout_seconds                  = 60
+    available_memory                 = "256Mi"
+    max_instance_count               = 20
+    max_instance_request_concurrency = 1
+    environment_variables = {
+      TALLY_TRACE_EXPORTER = "cloud-trace"
+    }
+  }
+  # An Eventarc Firestore trigger. Its data is a protobuf DocumentEventData (the default content
+  # type, application/protobuf), which the handler never decodes: it re-reads the document named
+  # by the CloudEvent subject. Retried while the publish fails; Eventarc's subscription takes no
+  # dead-letter topic, and none is needed: the unsent document is its own dead letter, which
+  # outboxSweeper republishes.
+  event_trigger {
+    trigger_region        = var.region
+    event_type            = "google.cloud.firestore.document.v1.created"
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.outbox.email
+    event_filters {
+      attribute = "database"
+      value     = google_firestore_database.default.name
+    }
+    event_filters {
+      attribute = "document"
+      value     = "tenants/{tenantId}/outbox/{eventId}"
+      operator  = "match-path-pattern"
+    }
+  }
+}
+
+resource "google_cloudfunctions2_function" "outbox_sweeper" {
+  name     = "outboxSweeper"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "outboxSweeper"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.outbox.email
+    timeout_seconds       = 300
+    available_memory      = "512Mi"
+    max_instance_count    = 1
+    environment_variables = {
+      TALLY_TRACE_EXPORTER         = "cloud-trace"
+      TALLY_OUTBOX_SWEEP_AGE_MS    = "60000"
+      TALLY_OUTBOX_SWEEP_BATCH_MAX = "200"
+    }
+  }
+}
+
+resource "google_firestore_index" "outbox_unpublished_all_tenants" {
+  database    = google_firestore_database.default.name
+  collection  = "outbox"
+  query_scope = "COLLECTION_GROUP"
+  fields {
+    field_path = "publishedAt"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "ASCENDING"
+  }
+}
+
+resource "google_firestore_index" "outbox_unpublished_one_tenant" {
+  database   = google_firestore_database.default.name
+  collection = "outbox"
+  fields {
+    field_path = "publishedAt"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "ASCENDING"
+  }
+}
+
+# ---- Pub/Sub push subscriptions with dead-letter topics ---------------------------------------
+# Every Pub/Sub-triggered function is fed by a push subscription declared here (not an
+# event_trigger), so that it can carry a dead-letter policy: after max_delivery_attempts a message
+# goes to its DLQ topic, where a pull subscription keeps it for inspection and replay. The push
+# path /projects/<project>/topics/<topic> lets the Functions Framework name the topic in the
+# CloudEvent source. Pub/Sub's service agent must publish to the DLQ and ack the source.
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
+
+locals {
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+resource "google_service_account" "pubsub_push" {
+  account_id   = "tally-pubsub-push"
+  display_name = "Tally Pub/Sub push identity (OIDC tokens to the functions)"
+}
+
+resource "google_cloud_run_service_iam_member" "push_invokes_ledger_maintenance" {
+  location = var.region
+  service  = google_cloudfunctions2_function.ledger_maintenance.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
+
+resource "google_cloud_run_service_iam_member" "push_invokes_process_psp_event" {
+  location = var.region
+  service  = google_cloudfunctions2_function.process_psp_event.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
+
+resource "google_cloud_run_service_iam_member" "push_invokes_payment_janitor" {
+  location = var.region
+  service  = google_cloudfunctions2_function.payment_janitor.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
+
+resource "google_cloud_run_service_iam_member" "push_invokes_outbox_sweeper" {
+  location = var.region
+  service  = google_cloudfunctions2_function.outbox_sweeper.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
+
+# Scheduler ticks share one DLQ: a tick that keeps failing is superseded by the next one anyway;
+# the DLQ shows that it happened.
+resource "google_pubsub_topic" "ticks_dlq" {
+  name = "ticks-dlq"
+}
+
+resource "google_pubsub_subscription" "ticks_dlq_hold" {
+  name                       = "ticks-dlq-hold"
+  topic                      = google_pubsub_topic.ticks_dlq.id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_subscription" "psp_events_dlq_hold" {
+  name                       = "psp-events-dlq-hold"
+  topic                      = google_pubsub_topic.psp_events_dlq.id
+  message_retention_duration = "604800s"
+  ack_deadline_seconds       = 60
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "agent_publishes_ticks_dlq" {
+  topic  = google_pubsub_topic.ticks_dlq.id
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_service_agent
+}
+
+resource "google_pubsub_topic_iam_member" "agent_publishes_psp_events_dlq" {
+  topic  = google_pubsub_topic.psp_events_dlq.id
+  role   = "roles/pubsub.publisher"
+  member = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription" "ledger_maintenance" {
+  name                 = "ledger-maintenance"
+  topic                = google_pubsub_topic.ticks_ledger.id
+  ack_deadline_seconds = 300
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.ledger_maintenance.url}/projects/${var.project_id}/topics/ticks-ledger"
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+    }
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "300s"
+  }
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.ticks_dlq.id
+    max_delivery_attempts = 5
+  }
+}
+
+resource "google_pubsub_subscription" "process_psp_event" {
+  name                    = "process-psp-event"
+  topic                   = google_pubsub_topic.psp_events.id
+  ack_deadline_seconds    = 60
+  enable_message_ordering = true
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.process_psp_event.url}/projects/${var.project_id}/topics/psp-events"
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+    }
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "600s"
+  }
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.psp_events_dlq.id
+    max_delivery_attempts = 20
+  }
+}
+
+resource "google_pubsub_subscription" "payment_janitor" {
+  name                 = "payment-janitor"
+  topic                = google_pubsub_topic.ticks_janitor.id
+  ack_deadline_seconds = 300
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.payment_janitor.url}/projects/${var.project_id}/topics/ticks-janitor"
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+    }
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "300s"
+  }
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.ticks_dlq.id
+    max_delivery_attempts = 5
+  }
+}
+
+resource "google_pubsub_subscription" "outbox_sweeper" {
+  name                 = "outbox-sweeper"
+  topic                = google_pubsub_topic.ticks_outbox.id
+  ack_deadline_seconds = 300
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.outbox_sweeper.url}/projects/${var.project_id}/topics/ticks-outbox"
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+    }
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "300s"
+  }
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.ticks_dlq.id
+    max_delivery_attempts = 5
+  }
+}
+
+# Dead-lettering acks the message on the source subscription as the service agent.
+resource "google_pubsub_subscription_iam_member" "agent_subscribes_ledger_maintenance" {
+  subscription = google_pubsub_subscription.ledger_maintenance.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_subscribes_process_psp_event" {
+  subscription = google_pubsub_subscription.process_psp_event.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_subscribes_payment_janitor" {
+  subscription = google_pubsub_subscription.payment_janitor.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_subscribes_outbox_sweeper" {
+  subscription = google_pubsub_subscription.outbox_sweeper.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
 }

@@ -178,6 +178,14 @@ describe('platform and unmatched paths', () => {
     await assertFails(getDoc(doc(db, 'platform', '_platform', 'idempotency', 'x')));
   });
 
+  it('the webhook matching indexes (paymentIndex, pspReferences) are not readable, even by an owner', async () => {
+    const db = member(tenantA, 'owner');
+    await assertFails(getDoc(doc(db, 'paymentIndex', 'pay_x')));
+    await assertFails(getDoc(doc(db, 'pspReferences', 'stripe:pi_x')));
+    await assertFails(getDocs(collection(db, 'pspReferences')));
+    await assertFails(setDoc(doc(db, 'pspReferences', 'stripe:pi_y'), { tenantId: tenantA, paymentId: 'pay_y' }));
+  });
+
   it('an unmatched top-level collection is denied by default', async () => {
     await assertFails(getDoc(doc(member(tenantA, 'owner'), 'unmatched', 'x')));
   });

@@ -150,3 +150,32 @@ describe('ledgerMaintenance (Pub/Sub tick as a CloudEvent)', () => {
     }
   });
 });
+
+describe('outboxRelay (Firestore document-created CloudEvent)', () => {
+  it('takes the document from the CloudEvent subject, not the protobuf data, and answers 2xx when there is nothing to relay', async () => {
+    const relay = getTestServer('outboxRelay');
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(relay.address() as AddressInfo).port}/`;
+      const send = (subject: string) => fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/protobuf',
+          'ce-id': randomUUID(),
+          'ce-specversion': '1.0',
+          'ce-type': 'google.cloud.firestore.document.v1.created',
+          'ce-source': '//firestore.googleapis.com/projects/demo-tally/databases/(default)',
+          'ce-subject': subject,
+        },
+        // Bytes that are no valid DocumentEventData: the relay must not need them.
+        body: new Uint8Array([0xff, 0x00, 0x13]),
+      });
+      // A document that does not exist (deleted, or another environment's): nothing to publish.
+      expect((await send(`documents/tenants/ten_missing/outbox/evt_${randomUUID().replaceAll('-', '')}`)).status).toBeLessThan(300);
+      // Not an outbox document: can never succeed, so it is acknowledged (and logged), not retried.
+      expect((await send('documents/tenants/ten_x/journal/je_1')).status).toBeLessThan(300);
+    } finally {
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
+  });
+});

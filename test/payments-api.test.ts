@@ -148,6 +148,151 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     expect(fee.postedCreditsMinor - fee.postedDebitsMinor).toBe(0n);
     // Refunds are refused after a chargeback.
     expect(await reason(owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1n, idempotencyKey: key() }))).toMatchObject({ code: Code.FailedPrecondition });
+    // The dispute event was matched to the payment (a Stripe dispute names only the PaymentIntent,
+    // matched through the PSP-reference index), stored with our payment id and processed once.
+    const db = env.stack.services.db;
+    expect((await db.doc(`pspReferences/${psp}:${paid.pspReference}`).get()).data()).toMatchObject({ tenantId, paymentId: p.id });
+    const inbox = (await db.collection(`tenants/${tenantId}/inbox`).get()).docs.filter((d) => String(d.get('event')).includes('"chargeback"'));
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]?.get('processedAt')).not.toBeNull();
+    expect(JSON.parse(String(inbox[0]?.get('event')))).toMatchObject({ paymentId: p.id, pspReference: paid.pspReference });
+    if (psp !== 'stripe') return;
+    // Stripe: the dispute closes as lost, a second chargeback event: stored, processed, and a no-op.
+    expect(env.sandbox.control.closeDispute(psp, paid.pspReference, 'lost')).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    let closed = await chargebackInbox(tenantId);
+    for (let i = 0; i < 50 && !(closed.length === 2 && closed.every((d) => d.get('processedAt') !== null)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      closed = await chargebackInbox(tenantId);
+    }
+    expect(closed.map((d) => d.get('processedAt') !== null)).toEqual([true, true]);
+    const after = await balanceOf(tenantId, `psp_receivable:${psp}`);
+    expect(after.postedDebitsMinor - after.postedCreditsMinor).toBe(0n);
+    expect((await db.collection(`tenants/${tenantId}/journal`).get()).docs.filter((d) => d.id.startsWith('je_cbk_'))).toHaveLength(1);
+  });
+});
+
+async function chargebackInbox(tenantId: string) {
+  return (await env.stack.services.db.collection(`tenants/${tenantId}/inbox`).get()).docs.filter((d) => String(d.get('event')).includes('"chargeback"'));
+}
+
+describe('cancellations through adyen (settled by the CANCELLATION webhook)', () => {
+  async function authorized(owner: TallyClient, token: string) {
+    await route(owner, 'adyen');
+    const pm = await method(owner, { adyen: token });
+    const p = (await owner.payments.createPayment({ amountMinor: 3_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key() })).payment!;
+    expect((await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment?.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+    return p.id;
+  }
+
+  async function waitForStatus(owner: TallyClient, paymentId: string, status: PaymentStatus) {
+    let current = (await owner.payments.getPayment({ paymentId })).payment!;
+    for (let i = 0; i < 80 && current.status !== status; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      current = (await owner.payments.getPayment({ paymentId })).payment!;
+    }
+    return current;
+  }
+
+  it('a cancel is accepted (PROCESSING) and the CANCELLATION webhook makes it CANCELED', async () => {
+    const { owner } = await env.stack.newTenant();
+    const paymentId = await authorized(owner, 'adyen_success');
+    const answered = (await owner.payments.cancelPayment({ paymentId, idempotencyKey: key() })).payment!;
+    // The webhook may even have been processed before the call's answer was recorded.
+    expect([PaymentStatus.PROCESSING, PaymentStatus.CANCELED]).toContain(answered.status);
+    expect((await waitForStatus(owner, paymentId, PaymentStatus.CANCELED)).status).toBe(PaymentStatus.CANCELED);
+  });
+
+  it('a refused cancellation returns the payment to REQUIRES_CAPTURE; it can then be captured', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    const paymentId = await authorized(owner, 'adyen_cancel_refused');
+    const answered = (await owner.payments.cancelPayment({ paymentId, idempotencyKey: key() })).payment!;
+    expect([PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_CAPTURE]).toContain(answered.status);
+    await env.sandbox.control.webhooksIdle(5_000);
+    const back = await waitForStatus(owner, paymentId, PaymentStatus.REQUIRES_CAPTURE);
+    expect(back).toMatchObject({ status: PaymentStatus.REQUIRES_CAPTURE, amountCapturableMinor: 3_000n });
+    const stored = await env.stack.services.payments.store.getPayment(tenantId, paymentId);
+    expect(stored?.attempts.find((a) => a.operation === 'cancel')).toMatchObject({ outcome: 'declined', resolvedBy: 'webhook' });
+    expect(stored?.unknownSinceMs).toBeNull();
+    // Cancelable again (it is refused again: the card refuses every cancellation) or capturable.
+    expect((await owner.payments.cancelPayment({ paymentId, idempotencyKey: key() })).payment?.status).not.toBe(PaymentStatus.CANCELED);
+    await waitForStatus(owner, paymentId, PaymentStatus.REQUIRES_CAPTURE);
+    await owner.payments.capturePayment({ paymentId, idempotencyKey: key() });
+    expect((await waitForStatus(owner, paymentId, PaymentStatus.SUCCEEDED))).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 3_000n });
+    expect((await balanceOf(tenantId, 'psp_receivable:adyen')).postedDebitsMinor).toBe(3_000n);
+  });
+});
+
+// Runs before the routing block: that block's last tests leave every circuit open.
+describe('idempotency keys on payment commands (written in the commands own transactions)', () => {
+  const pspCallsFor = (paymentId: string) => env.sandbox.control.requests('stripe').filter((r) => r.method === 'POST' && r.idempotencyKey?.startsWith(paymentId) === true).length;
+
+  it('a replayed create, confirm, capture and refund answer the first response and act once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const createReq = { amountMinor: 4_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key() };
+    const created = (await owner.payments.createPayment(createReq)).payment!;
+    expect((await owner.payments.createPayment(createReq)).payment!.id).toBe(created.id);
+
+    const confirmReq = { paymentId: created.id, idempotencyKey: key() };
+    const confirmed = (await owner.payments.confirmPayment(confirmReq)).payment!;
+    expect(confirmed.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+    const captureReq = { paymentId: created.id, amountMinor: 3_000n, idempotencyKey: key() };
+    const captured = (await owner.payments.capturePayment(captureReq)).payment!;
+    expect(captured).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 3_000n });
+    const refundReq = { paymentId: created.id, amountMinor: 1_000n, idempotencyKey: key() };
+    const refunded = await owner.payments.refundPayment(refundReq);
+    const callsBefore = pspCallsFor(created.id);
+
+    // The replays answer exactly what the first runs answered (the confirm's REQUIRES_CAPTURE,
+    // though the payment has moved on), and nothing reaches the PSP or the ledger again.
+    expect((await owner.payments.confirmPayment(confirmReq)).payment!).toEqual(confirmed);
+    expect((await owner.payments.capturePayment(captureReq)).payment!).toEqual(captured);
+    const again = await owner.payments.refundPayment(refundReq);
+    expect(again.refund).toEqual(refunded.refund);
+    expect(again.payment!.refunds).toHaveLength(1);
+    expect(pspCallsFor(created.id)).toBe(callsBefore);
+    expect((await owner.payments.getPayment({ paymentId: created.id })).payment!.refunds).toHaveLength(1);
+    expect((await balanceOf(tenantId, 'psp_receivable:stripe')).postedDebitsMinor).toBe(3_000n);
+  });
+
+  it('a key reused for another request is refused and changes nothing', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const p = (await owner.payments.createPayment({ amountMinor: 2_500n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key() })).payment!;
+    await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() });
+    const captureKey = key();
+    await owner.payments.capturePayment({ paymentId: p.id, amountMinor: 1_000n, idempotencyKey: captureKey });
+    expect(await reason(owner.payments.capturePayment({ paymentId: p.id, amountMinor: 1_500n, idempotencyKey: captureKey })))
+      .toEqual({ code: Code.FailedPrecondition, reason: 'IDEMPOTENCY_KEY_REUSED' });
+    // Keys are per method: a create may use the same one.
+    expect((await owner.payments.createPayment({ amountMinor: 1n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: captureKey })).payment!.id).not.toBe(p.id);
+    expect((await owner.payments.getPayment({ paymentId: p.id })).payment!.amountCapturedMinor).toBe(1_000n);
+  });
+
+  it('concurrent duplicates of a confirm authorize once and all answer the same', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const p = (await owner.payments.createPayment({ amountMinor: 1_800n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key() })).payment!;
+    const confirmReq = { paymentId: p.id, idempotencyKey: key() };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => owner.payments.confirmPayment(confirmReq)));
+    for (const a of answers) expect(a.payment).toEqual(answers[0]!.payment);
+    expect(answers[0]!.payment!.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+    expect(pspCallsFor(p.id)).toBe(1);
+  });
+
+  it('a refused command stores nothing under its key: fixing the state and retrying with the key works', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const p = (await owner.payments.createPayment({ amountMinor: 1_100n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key() })).payment!;
+    const captureReq = { paymentId: p.id, idempotencyKey: key() };
+    expect((await reason(owner.payments.capturePayment(captureReq))).reason).toBe('INVALID_STATE_TRANSITION');
+    await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() });
+    expect((await owner.payments.capturePayment(captureReq)).payment!.status).toBe(PaymentStatus.SUCCEEDED);
   });
 });
 

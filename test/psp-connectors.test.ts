@@ -113,7 +113,7 @@ function pspReferenceOf(outcome: PspOutcome): string {
 
 interface PspCase {
   psp: PspName;
-  tokens: { success: string; challenge: string; timeout: string; errorBefore: string; errorAfter: string; dispute: string };
+  tokens: { success: string; challenge: string; timeout: string; errorBefore: string; errorAfter: string; dispute: string; cancelRefused: string };
   declines: ReadonlyArray<readonly [string, DeclineReason]>;
 }
 
@@ -123,6 +123,7 @@ const cases: PspCase[] = [
     tokens: {
       success: 'pm_card_visa', challenge: 'pm_card_threeDSecure2Required', timeout: 'pm_card_sandboxTimeout',
       errorBefore: 'pm_card_sandboxErrorBeforeProcessing', errorAfter: 'pm_card_sandboxErrorAfterProcessing', dispute: 'pm_card_createDispute',
+      cancelRefused: 'pm_card_sandboxCancelRefused',
     },
     declines: [
       ['pm_card_chargeDeclinedInsufficientFunds', 'insufficient_funds'],
@@ -138,6 +139,7 @@ const cases: PspCase[] = [
     tokens: {
       success: 'adyen_success', challenge: 'adyen_3ds_challenge', timeout: 'adyen_timeout',
       errorBefore: 'adyen_error_before', errorAfter: 'adyen_error_after', dispute: 'adyen_dispute',
+      cancelRefused: 'adyen_cancel_refused',
     },
     declines: [
       ['adyen_refused_insufficient_funds', 'insufficient_funds'],
@@ -178,8 +180,24 @@ describe.each(cases)('$psp connector against the sandbox', ({ psp, tokens, decli
     const request = authorizeRequest(tokens.success, { captureMethod: 'manual' });
     const pspReference = pspReferenceOf(await gateway().authorize(request));
     const canceled = await gateway().cancel({ idempotencyKey: `${request.paymentId}:cancel:1`, paymentId: request.paymentId, pspReference, signal: signal() });
-    expect(canceled).toEqual({ kind: 'canceled', pspReference });
+    // Stripe cancels synchronously; Adyen accepts (`received`) and its CANCELLATION webhook decides.
+    expect(canceled).toMatchObject(psp === 'stripe' ? { kind: 'canceled', pspReference } : { kind: 'pending', pspReference });
     await waitForEvents(psp, request.paymentId, (e) => e.some((x) => x.action === 'canceled' && x.pspReference === pspReference));
+  });
+
+  it('a cancellation the PSP refuses after accepting it arrives as cancel_failed (Adyen; Stripe has no such event)', async () => {
+    const request = authorizeRequest(tokens.cancelRefused, { captureMethod: 'manual' });
+    const pspReference = pspReferenceOf(await gateway().authorize(request));
+    const answer = await gateway().cancel({ idempotencyKey: `${request.paymentId}:cancel:1`, paymentId: request.paymentId, pspReference, signal: signal() });
+    if (psp === 'stripe') {
+      expect(answer).toEqual({ kind: 'canceled', pspReference });
+      return;
+    }
+    expect(answer).toMatchObject({ kind: 'pending', pspReference });
+    const events = await waitForEvents(psp, request.paymentId, (e) => e.some((x) => x.action === 'cancel_failed'));
+    expect(events.find((e) => e.action === 'cancel_failed')).toMatchObject({ pspReference, paymentId: request.paymentId });
+    expect(events.some((e) => e.action === 'canceled')).toBe(false);
+    expect(await gateway().lookup({ paymentId: request.paymentId, pspReference, signal: signal() })).toMatchObject({ kind: 'authorized' });
   });
 
   it('several partial refunds, each named in its webhook; a refund beyond the captured amount fails', async () => {
@@ -289,11 +307,24 @@ describe.each(cases)('$psp connector against the sandbox', ({ psp, tokens, decli
     expect(logged.every((r) => r.idempotencyKey !== null)).toBe(true);
   });
 
-  it('a dispute arrives as a chargeback', async () => {
+  it('a dispute arrives as a chargeback of the PSP payment (a Stripe dispute names no payment of ours, as at Stripe)', async () => {
     const request = authorizeRequest(tokens.dispute);
-    expect((await gateway().authorize(request)).kind).toBe('captured');
-    const events = await waitForEvents(psp, request.paymentId, (e) => e.some((x) => x.action === 'chargeback'));
-    expect(events.find((e) => e.action === 'chargeback')).toMatchObject({ amountMinor: 1999n, currency: 'EUR' });
+    const outcome = await gateway().authorize(request);
+    expect(outcome.kind).toBe('captured');
+    const pspReference = pspReferenceOf(outcome);
+    const chargebacks = async (count: number): Promise<PspWebhookEvent[]> => {
+      for (const deadline = Date.now() + 3_000; ; await new Promise((r) => setTimeout(r, 10))) {
+        const found = receiver.received.filter((r) => r.psp === psp)
+          .flatMap((r) => gateways[psp].verifyWebhook(r.rawBody, r.headers, Date.now()))
+          .filter((e) => e.action === 'chargeback' && e.pspReference === pspReference);
+        if (found.length >= count || Date.now() > deadline) return found;
+      }
+    };
+    const [created] = await chargebacks(1);
+    expect(created).toMatchObject({ amountMinor: 1999n, currency: 'EUR', paymentId: psp === 'stripe' ? null : request.paymentId });
+    // Stripe: closing the dispute as lost repeats the chargeback (a no-op for the core); Adyen has no close.
+    expect(sandbox.control.closeDispute(psp, pspReference, 'lost')).toBe(psp === 'stripe');
+    if (psp === 'stripe') expect((await chargebacks(2))[1]).toMatchObject({ paymentId: null, amountMinor: 1999n, pspEventId: expect.not.stringMatching(created?.pspEventId ?? '') });
   });
 
   it('lookup of a payment the PSP never saw is not_found; a closed port is retryable; an aborted caller is handled', async () => {

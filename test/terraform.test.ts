@@ -90,3 +90,69 @@ describe('terraform and the code agree', () => {
     for (const name of registered) expect([...functions, ...runServices]).toContain(name);
   });
 });
+
+describe('terraform: Pub/Sub delivery, dead letters and the outbox relay', () => {
+  interface Fn { name: string; event_trigger?: { event_type: string; retry_policy?: string; event_filters?: { attribute: string; value: string; operator?: string }[] }[] }
+  interface Sub { topic: string; push_config?: { push_endpoint: string }[]; dead_letter_policy?: { dead_letter_topic: string; max_delivery_attempts: number }[] }
+  const first = <T>(blocks: Record<string, unknown>[] | undefined): T => blocks![0] as T;
+  const cloudEventNames = (): string[] => [...readFileSync(path.join(root, 'functions/src/index.ts'), 'utf8').matchAll(/^cloudEvent\('(\w+)'/gm)].map((m) => m[1]!);
+
+  it('feeds every Pub/Sub-triggered function from a push subscription with a dead-letter policy', async () => {
+    const tf = await terraform();
+    const fns = tf.resource.google_cloudfunctions2_function ?? {};
+    const subs = Object.entries(tf.resource.google_pubsub_subscription ?? {}).map(([key, b]) => ({ key, ...first<Sub>(b) }));
+    const topicNames = Object.fromEntries(Object.entries(tf.resource.google_pubsub_topic ?? {}).map(([key, b]) => [key, first<{ name: string }>(b).name]));
+    const agentPublishes = Object.values(tf.resource.google_pubsub_topic_iam_member ?? {}).map((b) => first<{ topic: string; role: string; member: string }>(b))
+      .filter((m) => m.role === 'roles/pubsub.publisher' && m.member === '${local.pubsub_service_agent}').map((m) => m.topic);
+    const agentSubscribes = Object.values(tf.resource.google_pubsub_subscription_iam_member ?? {}).map((b) => first<{ subscription: string; role: string; member: string }>(b))
+      .filter((m) => m.role === 'roles/pubsub.subscriber' && m.member === '${local.pubsub_service_agent}').map((m) => m.subscription);
+    const pubsubTriggered = cloudEventNames().filter((name) => {
+      const fn = Object.values(fns).map((b) => first<Fn>(b)).find((f) => f.name === name);
+      expect(fn, `function ${name} declared`).toBeDefined();
+      return !fn!.event_trigger?.some((t) => t.event_type.startsWith('google.cloud.firestore.'));
+    });
+    expect(pubsubTriggered).toEqual(expect.arrayContaining(['processPspEvent', 'outboxSweeper', 'paymentJanitor', 'ledgerMaintenance']));
+    for (const name of pubsubTriggered) {
+      const [key, blocks] = Object.entries(fns).find(([, b]) => first<Fn>(b).name === name)!;
+      // No Eventarc Pub/Sub trigger beside the push subscription: it would deliver every message twice.
+      expect(first<Fn>(blocks).event_trigger, `${name} has no event_trigger`).toBeUndefined();
+      const feeding = subs.filter((s) => s.push_config?.[0]?.push_endpoint.startsWith(`\${google_cloudfunctions2_function.${key}.url}/projects/`));
+      expect(feeding, `a push subscription feeds ${name}`).toHaveLength(1);
+      const sub = feeding[0]!;
+      const topicKey = /^\$\{google_pubsub_topic\.(\w+)\.id\}$/.exec(sub.topic)?.[1];
+      expect(sub.push_config![0]!.push_endpoint.endsWith(`/topics/${topicNames[topicKey!]}`), 'push path names the topic').toBe(true);
+      const dlq = sub.dead_letter_policy?.[0];
+      expect(dlq, `${sub.key} has a dead_letter_policy`).toBeDefined();
+      expect(dlq!.max_delivery_attempts).toBeGreaterThanOrEqual(5);
+      expect(dlq!.max_delivery_attempts).toBeLessThanOrEqual(100);
+      expect(dlq!.dead_letter_topic).not.toBe(sub.topic);
+      expect(agentPublishes, `the Pub/Sub service agent publishes to ${dlq!.dead_letter_topic}`).toContain(dlq!.dead_letter_topic);
+      expect(agentSubscribes, `the Pub/Sub service agent subscribes to ${sub.key}`).toContain(`\${google_pubsub_subscription.${sub.key}.name}`);
+      // Somebody keeps what is dead-lettered: a subscription on the DLQ topic.
+      expect(subs.some((s) => s.topic === dlq!.dead_letter_topic), `a subscription holds ${dlq!.dead_letter_topic}`).toBe(true);
+    }
+  });
+
+  it('every declared dead-letter topic is attached to some subscription', async () => {
+    const tf = await terraform();
+    const attached = new Set(Object.values(tf.resource.google_pubsub_subscription ?? {}).flatMap((b) => first<Sub>(b).dead_letter_policy?.map((d) => d.dead_letter_topic) ?? []));
+    for (const [key, b] of Object.entries(tf.resource.google_pubsub_topic ?? {})) {
+      if (first<{ name: string }>(b).name.endsWith('-dlq')) expect(attached, `${key} is attached`).toContain(`\${google_pubsub_topic.${key}.id}`);
+    }
+  });
+
+  it('declares outboxRelay on Firestore document creation in the outbox, retried, and the topics the relay uses', async () => {
+    const tf = await terraform();
+    const relay = Object.values(tf.resource.google_cloudfunctions2_function ?? {}).map((b) => first<Fn>(b)).find((f) => f.name === 'outboxRelay');
+    const trigger = relay?.event_trigger?.[0];
+    expect(trigger?.event_type).toBe('google.cloud.firestore.document.v1.created');
+    expect(trigger?.retry_policy).toBe('RETRY_POLICY_RETRY');
+    expect(trigger?.event_filters).toContainEqual({ attribute: 'document', value: 'tenants/{tenantId}/outbox/{eventId}', operator: 'match-path-pattern' });
+    const topics = Object.values(tf.resource.google_pubsub_topic ?? {}).map((b) => first<{ name: string }>(b).name);
+    const relaySource = readFileSync(path.join(root, 'functions/src/app/outbox/outbox-message.ts'), 'utf8');
+    expect(relaySource).toContain("domainEventsTopic = 'domain-events'");
+    expect(topics).toEqual(expect.arrayContaining(['domain-events', 'ticks-outbox']));
+    const jobs = Object.values(tf.resource.google_cloud_scheduler_job ?? {}).map((b) => first<{ pubsub_target: { topic_name: string }[] }>(b).pubsub_target[0]!.topic_name);
+    expect(jobs).toContain('${google_pubsub_topic.ticks_outbox.id}');
+  });
+});

@@ -138,6 +138,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     if (m.kind === 'cancels') {
       if (p.status !== 'Authorised') return `Payment is ${p.status}`;
       if (p.capturedValue > 0) return 'Payment already captured';
+      if (p.card.behaviour.kind === 'cancel_refused') return 'Cancellation refused by the acquirer';
       return null;
     }
     if (p.capturedValue === 0) return 'Payment not captured';
@@ -314,6 +315,8 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
       chargeback(payment);
       return true;
     },
+    // Adyen reports a dispute's end as further notifications (CHARGEBACK_REVERSED, SECOND_CHARGEBACK), not simulated here.
+    closeDispute: () => false,
     paymentCount: () => payments.size,
     reset() {
       payments.clear();

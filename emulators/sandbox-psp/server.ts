@@ -104,6 +104,8 @@ export interface SandboxControl {
   completeChallenge(psp: SandboxPspName, id: string, result: 'success' | 'failure'): boolean;
   /** Opens a dispute (Stripe) / chargeback (Adyen) on a captured payment. */
   createDispute(psp: SandboxPspName, id: string): boolean;
+  /** Closes an open Stripe dispute as won or lost (`charge.dispute.closed`); Adyen: always false. */
+  closeDispute(psp: SandboxPspName, id: string, outcome: 'won' | 'lost'): boolean;
   setWebhookTargets(targets: { stripe?: string; adyen?: string }): void;
 }
 
@@ -184,6 +186,7 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     webhooksIdle: (timeoutMs = IDLE_TIMEOUT_MS_DEFAULT) => dispatcher.idle(timeoutMs),
     completeChallenge: (psp, id, outcome) => protocols[psp].completeChallenge(id, outcome),
     createDispute: (psp, id) => protocols[psp].createDispute(id),
+    closeDispute: (psp, id, outcome) => protocols[psp].closeDispute(id, outcome),
     setWebhookTargets(next) {
       targets = { ...next };
     },
@@ -285,6 +288,12 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
       const name = psp(input.psp);
       if (name === undefined || typeof input.id !== 'string') throw new SandboxInputError('expected { psp, id }');
       return send(res, jsonResponse(control.createDispute(name, input.id) ? 200 : 409, { psp: name, id: input.id }));
+    }
+    if (path === '/_control/disputes/close' && method === 'POST') {
+      const input = body();
+      const name = psp(input.psp);
+      if (name === undefined || typeof input.id !== 'string' || (input.outcome !== 'won' && input.outcome !== 'lost')) throw new SandboxInputError("expected { psp, id, outcome: 'won' | 'lost' }");
+      return send(res, jsonResponse(control.closeDispute(name, input.id, input.outcome) ? 200 : 409, { psp: name, id: input.id, outcome: input.outcome }));
     }
     if (path === '/_control/webhook-targets' && method === 'POST') {
       const input = body();

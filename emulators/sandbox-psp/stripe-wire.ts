@@ -49,6 +49,15 @@ interface StripePaymentIntent {
   cancellationReason: string | null;
   refunds: StripeRefund[];
   disputed: boolean;
+  /** The open or closed dispute, once there is one (one per charge). */
+  dispute: StripeDispute | null;
+}
+
+interface StripeDispute {
+  id: string;
+  amount: number;
+  created: number;
+  status: 'needs_response' | 'won' | 'lost';
 }
 
 export interface StripeWireOptions {
@@ -191,12 +200,17 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
 
   function openDispute(pi: StripePaymentIntent): void {
     pi.disputed = true;
-    // Real disputes carry no metadata of the payment; the sandbox copies it so the connector can
-    // name our payment without an API call (see README: "Deviations").
-    emit('charge.dispute.created', {
-      id: randomId('dp_'), object: 'dispute', amount: pi.amountReceived - refundedAmount(pi), charge: pi.chargeId,
-      created: nowSec(), currency: pi.currency, metadata: pi.metadata, payment_intent: pi.id, reason: 'fraudulent', status: 'needs_response',
-    }, null);
+    pi.dispute = { id: randomId('dp_'), amount: pi.amountReceived - refundedAmount(pi), created: nowSec(), status: 'needs_response' };
+    emit('charge.dispute.created', renderDispute(pi, pi.dispute), null);
+  }
+
+  /** A Dispute as Stripe sends it: it names the charge and PaymentIntent; its metadata is its own (empty). */
+  function renderDispute(pi: StripePaymentIntent, dispute: StripeDispute): Record<string, unknown> {
+    return {
+      id: dispute.id, object: 'dispute', amount: dispute.amount, balance_transactions: [], charge: pi.chargeId, created: dispute.created,
+      currency: pi.currency, evidence_details: { due_by: dispute.created + 7 * 86_400, has_evidence: false, past_due: false, submission_count: 0 },
+      is_charge_refundable: false, livemode: false, metadata: {}, payment_intent: pi.id, reason: 'fraudulent', status: dispute.status,
+    };
   }
 
   function createIntent(request: ApiRequest): ApiResult {
@@ -218,7 +232,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     const pi: StripePaymentIntent = {
       id: randomId('pi_'), created: nowSec(), amount, currency, captureMethod, status: paymentMethod === null ? 'requires_payment_method' : 'requires_confirmation',
       amountCapturable: 0, amountReceived: 0, metadata, paymentMethod, card, returnUrl, lastPaymentError: null, chargeId: null,
-      canceledAt: null, cancellationReason: null, refunds: [], disputed: false,
+      canceledAt: null, cancellationReason: null, refunds: [], disputed: false, dispute: null,
     };
     intents.set(pi.id, pi);
     for (const [key, value] of Object.entries(metadata)) indexMetadata(key, value, pi.id);
@@ -239,6 +253,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
         return result(jsonResponse(200, renderIntent(pi)), true, behaviour.kind);
       case 'approve':
       case 'dispute':
+      case 'cancel_refused': // Stripe answers cancels synchronously: the card refuses only Adyen's asynchronous ones
         authorize(pi, request);
         return result(jsonResponse(200, renderIntent(pi)), true);
       case 'error_before':
@@ -382,6 +397,13 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       const pi = intents.get(id);
       if (pi === undefined || pi.status !== 'succeeded' || pi.disputed) return false;
       openDispute(pi);
+      return true;
+    },
+    closeDispute(id, outcome) {
+      const dispute = intents.get(id)?.dispute;
+      if (dispute === undefined || dispute === null || dispute.status !== 'needs_response') return false;
+      dispute.status = outcome;
+      emit('charge.dispute.closed', renderDispute(intents.get(id) as StripePaymentIntent, dispute), null);
       return true;
     },
     paymentCount: () => intents.size,

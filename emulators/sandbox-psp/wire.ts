@@ -53,6 +53,8 @@ export interface WireProtocol {
   completeChallenge(id: string, result: 'success' | 'failure'): boolean;
   /** Opens a dispute / chargeback on a captured payment; false when there is none to dispute. */
   createDispute(id: string): boolean;
+  /** Closes an open dispute as won or lost (Stripe `charge.dispute.closed`); false when there is none or the PSP has no such event. */
+  closeDispute(id: string, outcome: 'won' | 'lost'): boolean;
   /** Payments held now (bounded by `paymentsMax`). */
   paymentCount(): number;
   reset(): void;

@@ -42,6 +42,12 @@ import { createLogger, type Logger } from './platform/telemetry/logger.js';
 import { initTelemetry, type Telemetry } from './platform/telemetry/tracing.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { IdTokenVerifier } from './ports/id-token-verifier.js';
+import { ROOT_CONTEXT } from '@opentelemetry/api';
+import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { createFirestoreOutboxStore } from './adapters/firestore/outbox-store.js';
+import { encodeDomainEvent } from './adapters/proto/events-mapping.js';
+import type { OutboxDeps } from './app/outbox/relay.js';
+import type { EventBus } from './ports/event-bus.js';
 
 export interface Services {
   config: Config;
@@ -54,6 +60,8 @@ export interface Services {
   ledger: LedgerDeps;
   payments: PaymentsDeps;
   bus: ReturnType<typeof createPubSubEventBus>;
+  /** The outbox relay's dependencies (`outboxRelay`, `outboxSweeper`, `tally outbox drain`). */
+  outbox: OutboxDeps;
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
@@ -77,6 +85,18 @@ function createSigner(config: Config): Signer {
     return createKmsSigner({ client: new KeyManagementServiceClient(), keyVersionName: config.kmsKeyVersion });
   }
   return createLocalSigner(config.localSigningKeyFile === '' ? {} : { privateKeyPem: loadOrCreateLocalSigningKey(config.localSigningKeyFile) });
+}
+
+/** The outbox relay's dependencies; also used alone by `tally outbox drain`. */
+export function composeOutbox(config: Config, db: Firestore, bus: EventBus, clock: Clock): OutboxDeps {
+  // The API's root sampler decides by trace id ratio: the same rule recovers the sampled flag of a
+  // stored trace id (the outbox document keeps the ids, not the flag).
+  const ratioSampler = new TraceIdRatioBasedSampler(config.traceSampleRatio);
+  return {
+    store: createFirestoreOutboxStore(db), bus, clock, encode: encodeDomainEvent,
+    traceSampled: (traceId) => ratioSampler.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED,
+    publishConcurrencyMax: config.outboxPublishConcurrencyMax,
+  };
 }
 
 export function composeServices(config: Config, overrides: { clock?: Clock; logger?: Logger } = {}): Services {
@@ -145,8 +165,14 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
     random: Math.random,
     testHooks: {},
+    caches: {
+      // Immutable once created: the entry bound is the only limit that matters.
+      paymentMethods: createTtlCache({ clock, ttlMs: 10 * 60_000, entriesMax: config.authCacheEntriesMax }),
+      routingRules: createTtlCache({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax }),
+    },
   };
   const bus = createPubSubEventBus(config.projectId);
+  const outbox = composeOutbox(config, db, bus, clock);
   const pspWebhook = createPspWebhookHandler({ payments, bus, logger });
   const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
   const api = createApiHandler({
@@ -158,5 +184,5 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, pspWebhook, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, pspWebhook, api };
 }

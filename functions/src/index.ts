@@ -10,6 +10,8 @@ import { createLedgerMaintenanceHandler } from './handlers/pubsub/ledger-mainten
 import { createPaymentJanitorHandler } from './handlers/pubsub/payment-janitor.js';
 import { createProcessPspEventHandler } from './handlers/pubsub/process-psp-event.js';
 import { parseConfig } from './platform/config/config.js';
+import { createOutboxRelayHandler } from './handlers/firestore/outbox-relay.js';
+import { createOutboxSweeperHandler } from './handlers/pubsub/outbox-sweeper.js';
 
 let services: Services | undefined;
 const lazyServices = (): Services => (services ??= composeServices(parseConfig()));
@@ -35,3 +37,11 @@ const paymentJanitor = once(() => {
 http('pspWebhook', (req, res) => void lazyServices().pspWebhook(req, res));
 cloudEvent('processPspEvent', (event: CloudEvent<{ message?: { data?: string } }>) => processPspEvent()(event));
 cloudEvent('paymentJanitor', (event: CloudEvent<unknown>) => paymentJanitor()(event));
+const outboxRelay = once(() => createOutboxRelayHandler({ outbox: lazyServices().outbox, logger: lazyServices().logger }));
+const outboxSweeper = once(() => {
+  const s = lazyServices();
+  return createOutboxSweeperHandler({ outbox: s.outbox, logger: s.logger, olderThanMs: s.config.outboxSweepAgeMs, batchMax: s.config.outboxSweepBatchMax });
+});
+
+cloudEvent('outboxRelay', (event: CloudEvent<unknown>) => outboxRelay()(event));
+cloudEvent('outboxSweeper', (event: CloudEvent<unknown>) => outboxSweeper()(event));

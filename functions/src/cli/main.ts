@@ -138,7 +138,33 @@ export function buildProgram(): Command {
         : `ledger chain BROKEN at entry ${json.firstBadEntryId ?? '(none)'}: ${json.failureReason}\n(${json.entriesChecked} records verified before it)`);
       if (!res.ok) process.exitCode = 1;
     });
+  const outboxCmd = program.command('outbox').description('the transactional outbox (events waiting to be published to domain-events)');
+  outboxCmd.command('drain')
+    .description('publish every unsent outbox event now, in bounded batches (Firestore and Pub/Sub directly: the emulators of the npm start stack, or GOOGLE_CLOUD_PROJECT with ambient credentials)')
+    .option('--tenant <tenantId>', 'only this tenant (default: every tenant)')
+    .option('--batch-max <n>', 'events per batch, 1..1000 (default: TALLY_OUTBOX_SWEEP_BATCH_MAX)')
+    .option('--batches-max <n>', 'most batches, 1..10000', '100')
+    .action(async (opts: { tenant?: string; batchMax?: string; batchesMax: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { drainOutboxCommand } = await import('./outbox-drain.js');
+      const report = await drainOutboxCommand({
+        ...(opts.tenant === undefined ? {} : { tenantId: opts.tenant }),
+        ...(opts.batchMax === undefined ? {} : { batchMax: boundedInt('--batch-max', opts.batchMax, 1, 1_000) }),
+        batchesMax: boundedInt('--batches-max', opts.batchesMax, 1, 10_000),
+        onBatch: g.json ? undefined : (r) => process.stderr.write(`outbox drain: batch ${r.batches}: ${r.published} published, ${r.duplicates} already marked, ${r.failed} failed\n`),
+      });
+      output(g, report, report.failed === 0 && report.complete
+        ? `outbox drained: ${report.published} events published in ${report.batches} batches (${report.duplicates} were marked by another relay meanwhile)`
+        : `outbox NOT drained: ${report.published} published, ${report.failed} failed, ${report.deferred} deferred behind a failure${report.firstError ? `; first error: ${report.firstError}` : ''}${report.complete ? '' : ' (run again)'}`);
+      if (report.failed > 0 || !report.complete) process.exitCode = 1;
+    });
   return program;
+}
+
+function boundedInt(flag: string, raw: string, min: number, max: number): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value < min || value > max) throw new CliError(`${flag} ${raw}: expected an integer in [${min}, ${max}]`);
+  return value;
 }
 
 export async function runCli(argv: string[]): Promise<number> {

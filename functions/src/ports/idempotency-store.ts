@@ -27,3 +27,31 @@ export interface IdempotencyStore {
   complete(input: { scope: string; method: string; key: string; leaseToken: string; response: Uint8Array; nowMs: number }): Promise<void>;
   release(input: { scope: string; method: string; key: string; leaseToken: string }): Promise<void>;
 }
+
+/** Which record: per (scope, method, key). */
+export interface IdempotencyRef { scope: string; method: string; key: string }
+
+/** A stored record as the decision needs it. */
+export interface StoredIdempotency {
+  requestHash: string;
+  state: 'in_progress' | 'completed';
+  /** The holder's token while in progress. */
+  leaseToken: string;
+  leaseUntilMs: number;
+  /** The stored response once completed. */
+  response: Uint8Array | null;
+}
+
+/**
+ * The idempotency records inside another store's transaction (ADR 0011), for work whose
+ * reservation and result commit with its own writes. Reads come before writes (Firestore's rule).
+ */
+export interface IdempotencyTx {
+  read(ref: IdempotencyRef): Promise<StoredIdempotency | undefined>;
+  /** Takes the lease (new key, or a released or expired one). */
+  writeLease(ref: IdempotencyRef, input: { requestHash: string; leaseToken: string; nowMs: number; leaseMs: number; retentionMs: number }): void;
+  /** Stores the response: replays return it from now on. */
+  writeCompleted(ref: IdempotencyRef, input: { requestHash: string; response: Uint8Array; nowMs: number; retentionMs: number }): void;
+  /** Drops the reservation (the work failed and wrote nothing the key must remember). */
+  remove(ref: IdempotencyRef): void;
+}

@@ -7,6 +7,7 @@ import type { PaymentIntent } from '../domain/payments/payment-intent.js';
 import type { RoutingRule } from '../domain/payments/routing.js';
 import type { PspName, PspWebhookEvent } from './psp-gateway.js';
 import type { LedgerTx, OutboxEvent } from './ledger-store.js';
+import type { IdempotencyTx } from './idempotency-store.js';
 import type { Page } from './tenancy-repository.js';
 
 export interface Customer { id: string; tenantId: string; email: string; name: string; createdAtMs: number }
@@ -20,6 +21,9 @@ export interface PaymentsTx {
   /** Inbox: whether this PSP event was already applied (exactly-once processing). */
   isEventProcessed(inboxId: string): Promise<boolean>;
   ledger: LedgerTx;
+  /** The idempotency records, so a command's reservation and response commit with its writes. */
+  idempotency: IdempotencyTx;
+  /** Saves the intent; also indexes its PSP reference (see `PaymentsStore.paymentOfPspReference`). */
   savePayment(intent: PaymentIntent, trace: { traceId: string; spanId: string }): void;
   markEventProcessed(inboxId: string, nowMs: number): void;
   createOutboxEvent(event: OutboxEvent): void;
@@ -31,6 +35,11 @@ export interface PaymentsStore {
   listPayments(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<PaymentIntent>>;
   /** Which tenant a payment belongs to (webhooks name only our payment id). */
   tenantOfPayment(paymentId: string): Promise<string | undefined>;
+  /**
+   * The payment a PSP payment belongs to, for events that do not carry our payment id (disputes).
+   * Every PSP reference a payment records is indexed by `savePayment` in the same transaction.
+   */
+  paymentOfPspReference(psp: PspName, pspReference: string): Promise<{ tenantId: string; paymentId: string } | undefined>;
   /** Payments with an unresolved PSP attempt older than `olderThanMs`, across tenants, bounded. */
   findUnresolved(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
   /** Automatic-capture payments left authorized since before `olderThanMs`, across tenants, bounded. */

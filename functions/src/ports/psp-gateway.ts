@@ -27,6 +27,10 @@ export type DeclineReason = (typeof declineReasons)[number];
  *   documented "not processed" guarantee, 429): safe to retry or route to another PSP.
  * - `unknown`: the request may have been processed (timeout after sending, connection reset,
  *   ambiguous 5xx). Never re-routed: resolved later with `lookup` (janitor) or a webhook.
+ * - `pending`: the PSP accepted the request and will report its result later by webhook (Adyen
+ *   `Received`/`Pending` and its asynchronous cancels, Stripe `processing`). Like `unknown` the
+ *   call stays in flight until a webhook or the janitor settles it, but the PSP is working fine
+ *   (it does not count against its circuit breaker) and the PSP payment, when named, is recorded.
  */
 export type PspOutcome =
   | { kind: 'authorized'; pspReference: string; amountMinor: bigint; currency: string }
@@ -36,7 +40,8 @@ export type PspOutcome =
   | { kind: 'refunded'; pspReference: string; refundReference: string; amountMinor: bigint; currency: string }
   | { kind: 'declined'; pspReference: string | null; reason: DeclineReason; pspCode: string }
   | { kind: 'retryable'; reason: 'unavailable' | 'rate_limited' | 'server_error'; detail: string }
-  | { kind: 'unknown'; reason: 'timeout' | 'connection_lost' | 'ambiguous_server_error'; detail: string };
+  | { kind: 'unknown'; reason: 'timeout' | 'connection_lost' | 'ambiguous_server_error'; detail: string }
+  | { kind: 'pending'; pspReference: string | null; detail: string };
 
 export interface AuthorizeRequest {
   /** Derived from our ids (e.g. `${paymentId}:authorize:${attempt}`): the PSP dedupes retries. */
@@ -66,10 +71,19 @@ export interface PspWebhookEvent {
   pspEventId: string;
   /** When the PSP says the event happened: orders events so an older one never overwrites newer state. */
   occurredAtMs: number;
-  /** Our payment id, from the merchant reference/metadata we sent. */
-  paymentId: string;
+  /**
+   * Our payment id, from the merchant reference/metadata we sent; null when the event does not
+   * carry it (a Stripe dispute names only the charge and PaymentIntent; an Adyen CHARGEBACK may
+   * lack the merchant reference). Such an event is matched by `(psp, pspReference)` instead.
+   */
+  paymentId: string | null;
+  /** The PSP's id of the payment (Stripe PaymentIntent, Adyen original pspReference). */
   pspReference: string;
-  action: 'authorized' | 'authorization_failed' | 'requires_action' | 'captured' | 'capture_failed' | 'canceled' | 'refunded' | 'refund_failed' | 'chargeback';
+  /**
+   * What happened. `cancel_failed`: the PSP refused a cancel it had accepted (Adyen CANCELLATION
+   * with success=false; Stripe answers cancels synchronously and has no such event).
+   */
+  action: 'authorized' | 'authorization_failed' | 'requires_action' | 'captured' | 'capture_failed' | 'canceled' | 'cancel_failed' | 'refunded' | 'refund_failed' | 'chargeback';
   amountMinor: bigint;
   currency: string;
   /** For refunds: our refund id when known. */

@@ -1,6 +1,7 @@
 import { randomUUID, createHash } from 'node:crypto';
-import { Timestamp, type DocumentReference, type Firestore, type Precondition, type Transaction } from '@google-cloud/firestore';
-import type { IdempotencyStore, Reservation, ReserveInput } from '../../ports/idempotency-store.js';
+import { Timestamp, type DocumentData, type DocumentReference, type Firestore, type Precondition, type Transaction } from '@google-cloud/firestore';
+import type { IdempotencyRef, IdempotencyStore, IdempotencyTx, Reservation, ReserveInput, StoredIdempotency } from '../../ports/idempotency-store.js';
+import { decideReservation } from '../../platform/idempotency/idempotency.js';
 
 /** gRPC codes the single-write fast paths fall back on. */
 const alreadyExists = 6;
@@ -17,13 +18,25 @@ const codeOf = (error: unknown) => (error as { code?: number }).code;
  * returned; any other state (an existing key, a lease taken over) goes through a transaction. The
  * lease token carries that update time (`uuid@seconds.nanos`), so the store stays stateless.
  */
-export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore {
-  const ref = (scope: string, method: string, key: string) => {
-    const id = createHash('sha256').update(`${method}\n${key}`).digest('hex');
-    const parent = scope === '_platform' ? db.collection('platform').doc('_platform') : db.collection('tenants').doc(scope);
-    return parent.collection('idempotency').doc(id);
+function recordRef(db: Firestore, scope: string, method: string, key: string): DocumentReference {
+  const id = createHash('sha256').update(`${method}\n${key}`).digest('hex');
+  const parent = scope === '_platform' ? db.collection('platform').doc('_platform') : db.collection('tenants').doc(scope);
+  return parent.collection('idempotency').doc(id);
+}
+
+function storedOf(data: DocumentData | undefined): StoredIdempotency | undefined {
+  if (!data) return undefined;
+  return {
+    requestHash: data.requestHash as string,
+    state: data.state as StoredIdempotency['state'],
+    leaseToken: (data.leaseToken as string | undefined) ?? '',
+    leaseUntilMs: (data.leaseUntil as Timestamp).toMillis(),
+    response: data.response ? new Uint8Array(data.response as Buffer) : null,
   };
-  const leaseDoc = (input: ReserveInput, leaseToken: string, createdAt: Timestamp) => ({
+}
+
+function leaseDoc(input: Pick<ReserveInput, 'method' | 'requestHash' | 'nowMs' | 'leaseMs' | 'retentionMs'>, leaseToken: string, createdAt: Timestamp) {
+  return {
     method: input.method,
     requestHash: input.requestHash,
     state: 'in_progress',
@@ -31,7 +44,34 @@ export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore
     leaseUntil: Timestamp.fromMillis(input.nowMs + input.leaseMs),
     createdAt,
     expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
-  });
+  };
+}
+
+/** The same records inside a transaction another store runs (payments, ADR 0011). */
+export function createIdempotencyTx(db: Firestore, tx: Transaction): IdempotencyTx {
+  const ref = (r: IdempotencyRef) => recordRef(db, r.scope, r.method, r.key);
+  return {
+    async read(r) {
+      return storedOf((await tx.get(ref(r))).data());
+    },
+    writeLease(r, input) {
+      tx.set(ref(r), leaseDoc({ method: r.method, ...input }, input.leaseToken, Timestamp.fromMillis(input.nowMs)));
+    },
+    writeCompleted(r, input) {
+      const at = Timestamp.fromMillis(input.nowMs);
+      tx.set(ref(r), {
+        method: r.method, requestHash: input.requestHash, state: 'completed', leaseToken: '', leaseUntil: at,
+        response: Buffer.from(input.response), createdAt: at, completedAt: at, expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
+      });
+    },
+    remove(r) {
+      tx.delete(ref(r));
+    },
+  };
+}
+
+export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore {
+  const ref = (scope: string, method: string, key: string) => recordRef(db, scope, method, key);
   /** The precondition a fast-path lease token names, if it names one. */
   const preconditionOf = (leaseToken: string): Precondition | undefined => {
     const at = /@(\d+)\.(\d+)$/.exec(leaseToken);
@@ -71,15 +111,17 @@ export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore
       return db.runTransaction(async (tx) => {
         const snap = await tx.get(doc);
         const data = snap.data();
-        if (data && data.requestHash !== input.requestHash) return { kind: 'mismatch' } as const;
-        if (data && data.state === 'completed') {
-          return { kind: 'replay', response: new Uint8Array(data.response as Buffer) } as const;
+        switch (decideReservation(storedOf(data), input.requestHash, input.nowMs)) {
+          case 'mismatch': return { kind: 'mismatch' } as const;
+          case 'replay': return { kind: 'replay', response: new Uint8Array(data!.response as Buffer) } as const;
+          case 'in_progress': return { kind: 'in_progress' } as const;
+          case 'execute': {
+            // Released meanwhile, or the holder's lease ran out (it crashed): take it over.
+            const leaseToken = randomUUID();
+            tx.set(doc, leaseDoc(input, leaseToken, (data?.createdAt as Timestamp | undefined) ?? Timestamp.fromMillis(input.nowMs)));
+            return { kind: 'execute', leaseToken } as const;
+          }
         }
-        if (data && (data.leaseUntil as Timestamp).toMillis() > input.nowMs) return { kind: 'in_progress' } as const;
-        // Released meanwhile, or the holder's lease ran out (it crashed): take it over.
-        const leaseToken = randomUUID();
-        tx.set(doc, leaseDoc(input, leaseToken, (data?.createdAt as Timestamp | undefined) ?? Timestamp.fromMillis(input.nowMs)));
-        return { kind: 'execute', leaseToken } as const;
       });
     },
 

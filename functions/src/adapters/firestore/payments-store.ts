@@ -2,7 +2,8 @@
  * Payments on Firestore, under `tenants/{t}/`: `payments/{id}` (the intent as JSON in `state`, with
  * `status`, `unknownSince`, `createdAt` copied out for queries), `customers`, `paymentMethods`,
  * `settings/routing`, `inbox/{psp}:{eventId}`. `paymentIndex/{paymentId} -> tenantId` lets a
- * webhook, which names only our payment id, find its tenant.
+ * webhook, which names only our payment id, find its tenant; `pspReferences/{psp}:{pspReference}
+ * -> {tenantId, paymentId}` lets one that names only the PSP's payment (a dispute) find both.
  */
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import type { PaymentIntent } from '../../domain/payments/payment-intent.js';
@@ -11,6 +12,7 @@ import { invalidField } from '../../domain/errors.js';
 import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../ports/payments-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { createLedgerTx } from './ledger-store.js';
+import { createIdempotencyTx } from './idempotency-store.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { runTransactionWithRetry } from './run-transaction.js';
 
@@ -18,6 +20,8 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
   const tenant = (t: string) => db.collection('tenants').doc(t);
   const paymentRef = (t: string, id: string) => tenant(t).collection('payments').doc(id);
   const inboxRef = (t: string, id: string) => tenant(t).collection('inbox').doc(id);
+  // PSP references are the PSP's strings: encoded so a `/` cannot make a path of the id.
+  const pspReferenceRef = (psp: string, pspReference: string) => db.collection('pspReferences').doc(`${psp}:${encodeURIComponent(pspReference)}`);
   const paymentDoc = (intent: PaymentIntent, trace: { traceId: string; spanId: string }) => ({
     state: toJsonWithBigint(intent),
     status: intent.status,
@@ -39,19 +43,34 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
   return {
     async transaction(tenantId, work) {
       return runTransactionWithRetry(db, async (tx) => {
+          // The PSP reference each payment had when this transaction read it: its index is
+          // written only when that changes (no extra read: the payment is always read first).
+          const referenceRead = new Map<string, string | null>();
+          const referenceOf = (intent: PaymentIntent) => (intent.psp !== null && intent.pspReference !== null ? `${intent.psp}:${intent.pspReference}` : null);
           const view: PaymentsTx = {
             async getPayment(id) {
               const d = (await tx.get(paymentRef(tenantId, id))).data();
-              return d ? parse(d.state) : undefined;
+              const intent = d ? parse(d.state) : undefined;
+              referenceRead.set(id, intent ? referenceOf(intent) : null);
+              return intent;
             },
             async isEventProcessed(inboxId) {
               const processedAt: unknown = (await tx.get(inboxRef(tenantId, inboxId))).get('processedAt');
               return processedAt !== null && processedAt !== undefined;
             },
             ledger: createLedgerTx(db, tenantId, tx),
+            idempotency: createIdempotencyTx(db, tx),
             savePayment(intent, trace) {
               tx.set(paymentRef(tenantId, intent.id), paymentDoc(intent, trace));
               if (intent.version <= 1) tx.set(db.collection('paymentIndex').doc(intent.id), { tenantId });
+              // Indexed in the same transaction as the state that records the reference, so an
+              // event naming only the PSP's payment can never arrive to find it missing.
+              if (intent.psp !== null && intent.pspReference !== null && referenceRead.get(intent.id) !== referenceOf(intent)) {
+                tx.set(pspReferenceRef(intent.psp, intent.pspReference), {
+                  tenantId, paymentId: intent.id, psp: intent.psp, pspReference: intent.pspReference,
+                  updatedAt: Timestamp.fromMillis(intent.updatedAtMs), traceId: trace.traceId, spanId: trace.spanId,
+                });
+              }
             },
             markEventProcessed(inboxId, nowMs) {
               tx.set(inboxRef(tenantId, inboxId), { processedAt: Timestamp.fromMillis(nowMs) }, { merge: true });
@@ -88,6 +107,11 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
 
     async tenantOfPayment(paymentId) {
       return (await db.collection('paymentIndex').doc(paymentId).get()).get('tenantId') as string | undefined;
+    },
+
+    async paymentOfPspReference(psp, pspReference) {
+      const d = (await pspReferenceRef(psp, pspReference).get()).data();
+      return d ? { tenantId: d.tenantId as string, paymentId: d.paymentId as string } : undefined;
     },
 
     async findUnresolved(olderThanMs, limit) {

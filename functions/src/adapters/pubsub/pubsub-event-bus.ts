@@ -20,7 +20,15 @@ export function createPubSubEventBus(projectId: string): EventBus & { client: Pu
   return {
     client,
     async publish(name, data, attributes, orderingKey) {
-      return topic(name, orderingKey !== undefined).publishMessage({ data: Buffer.from(data), attributes, ...(orderingKey ? { orderingKey } : {}) });
+      const t = topic(name, orderingKey !== undefined);
+      try {
+        return await t.publishMessage({ data: Buffer.from(data), attributes, ...(orderingKey ? { orderingKey } : {}) });
+      } catch (error) {
+        // After a failed publish the client pauses the ordering key (every later publish with it
+        // fails at once) until resumed: the caller retries this message, so resume the key.
+        if (orderingKey) t.resumePublishing(orderingKey);
+        throw error;
+      }
     },
     async ensureTopics(names) {
       for (const name of names) {

@@ -5,6 +5,7 @@
  * is recorded in a new transaction. A crash between a PSP call and recording its answer leaves an
  * in-flight attempt that the janitor or the PSP's webhook settles, whichever comes first, once.
  */
+import { randomUUID } from 'node:crypto';
 import { newId } from '../../domain/ids.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import {
@@ -20,7 +21,10 @@ import {
 } from '../../platform/resilience/index.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { Clock } from '../../ports/clock.js';
-import type { PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
+import type { PaymentMethod, PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
+import type { TtlCache } from '../../platform/cache/ttl-cache.js';
+import { decideReservation, keyReusedError, waitWhileInProgress, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
+import type { IdempotencyRef } from '../../ports/idempotency-store.js';
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { planEntry, type LedgerDeps } from '../ledger/ledger-use-cases.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
@@ -42,6 +46,12 @@ export interface PaymentsDeps {
   random: () => number;
   /** Test hooks, shared by reference: `afterPspCall` runs after a PSP answered and before the answer is recorded (crash injection). */
   testHooks: { afterPspCall?: (paymentId: string) => void };
+  /**
+   * Per-instance caches (ADR 0011). Payment methods never change once created, so a found one
+   * is cached for long; routing rules live `ttlMs` at most on another instance than the one that
+   * set them. Absent: every read goes to the store.
+   */
+  caches?: { paymentMethods: TtlCache<PaymentMethod | undefined>; routingRules: TtlCache<RoutingRule[] | undefined> };
 }
 
 /** Deterministic ledger account id of a payment account code in a currency. */
@@ -89,21 +99,116 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
   }
 }
 
+// ---- idempotency inside the command's own transactions (ADR 0011) ------------------------------
+
+/**
+ * The idempotency key of one command, from the RPC layer. The command writes its reservation in
+ * its first transaction and its response (or, on failure, the removal) in its last one, so a
+ * keyed command costs no transactions of its own; `options.store` finishes what those did not.
+ */
+export interface CommandKey {
+  ref: IdempotencyRef;
+  requestHash: string;
+  options: IdempotencyOptions;
+  /** The response replays return, from the command's final intent. */
+  encode(intent: PaymentIntent): Uint8Array;
+}
+
+/** A command's result: its intent, or the stored response of the first run under the same key. */
+export type KeyedResult = { kind: 'fresh'; intent: PaymentIntent } | { kind: 'replay'; response: Uint8Array };
+
+/** The lease one run holds after its first transaction committed; `settled` once the record is final. */
+interface Held { key: CommandKey; leaseToken: string; settled: boolean }
+
+type Started = { kind: 'replay'; response: Uint8Array } | { kind: 'started'; t: PaymentTransition; held: Held };
+
+const hasCalls = (t: PaymentTransition) => t.effects.some((e) => e.kind.startsWith('call_psp_'));
+
+/** Writes the key's final record in `tx`: the response, or nothing to remember when the command failed. */
+function settleIn(tx: PaymentsTx, key: CommandKey, t: PaymentTransition, nowMs: number): void {
+  if (t.error) tx.idempotency.remove(key.ref);
+  else tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response: key.encode(t.intent), nowMs, retentionMs: key.options.retentionMs });
+}
+
+/**
+ * Runs a keyed command: `start` is its first transaction (reservation + decision), `rest` what
+ * follows. A concurrent run with the key is waited for; a completed one is replayed. Whatever the
+ * transactions left unsettled is settled here through the store, as for any other RPC.
+ */
+async function runKeyed(key: CommandKey, start: () => Promise<Started | 'in_progress'>, rest: (started: Extract<Started, { kind: 'started' }>) => Promise<PaymentIntent>): Promise<KeyedResult> {
+  const started = await waitWhileInProgress(key.options, start);
+  if (started.kind === 'replay') return started;
+  const { held } = started;
+  const lease = { ...key.ref, leaseToken: held.leaseToken };
+  let intent: PaymentIntent;
+  try {
+    intent = await rest(started);
+  } catch (error) {
+    if (!held.settled) await key.options.store.release(lease);
+    throw error;
+  }
+  if (!held.settled) await key.options.store.complete({ ...lease, response: key.encode(intent), nowMs: key.options.clock.nowMs() });
+  return { kind: 'fresh', intent };
+}
+
+/** A keyed command's first transaction: reads the key, then (to execute) decides and saves with the lease. */
+function startKeyed(
+  deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey,
+  decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition> | PaymentTransition,
+  /** Whether the command ends with this transition when it asks for no PSP call. */
+  endsWith: (t: PaymentTransition) => boolean = () => true,
+): Promise<Started | 'in_progress'> {
+  const leaseToken = randomUUID();
+  return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<Started | 'in_progress'> => {
+    const stored = await tx.idempotency.read(key.ref);
+    const nowMs = deps.clock.nowMs();
+    switch (decideReservation(stored, key.requestHash, nowMs)) {
+      case 'replay': return { kind: 'replay', response: stored!.response! };
+      case 'mismatch': throw keyReusedError();
+      case 'in_progress': return 'in_progress';
+      case 'execute': break;
+    }
+    const intent = await tx.getPayment(paymentId);
+    if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
+    const t = await decide(intent, tx);
+    await saveTransition(deps, tx, lane, t, trace);
+    const settled = !hasCalls(t) && endsWith(t);
+    if (settled) settleIn(tx, key, t, nowMs);
+    else tx.idempotency.writeLease(key.ref, { requestHash: key.requestHash, leaseToken, nowMs, leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs });
+    return { kind: 'started', t, held: { key, leaseToken, settled } };
+  }));
+}
+
+/** Settling a held key in a later transaction: `finalOf` says whether (and with what) the command ends there. */
+interface SettleIn { held: Held; finalOf: (recorded: PaymentTransition) => PaymentTransition | null }
+
 /** One transaction: load, decide, save (with ledger and outbox). */
 async function commit(
   deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds,
   decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition | null> | PaymentTransition | null,
   /** Extra writes of the same transaction (Firestore: every read, including the ledger's, comes first). */
   alsoWrite?: (tx: PaymentsTx) => void,
+  settle?: SettleIn,
 ): Promise<PaymentTransition | null> {
-  return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+  let settles = false;
+  const t = await deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    settles = false; // a rerun of the transaction decides afresh
     const intent = await tx.getPayment(paymentId);
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
+    // Only the lease holder settles: a run whose lease was taken over leaves it to the new holder.
+    const held = settle && !settle.held.settled ? await tx.idempotency.read(settle.held.key.ref) : undefined;
     const t = await decide(intent, tx);
     if (t) await saveTransition(deps, tx, lane, t, trace);
     if (t) alsoWrite?.(tx);
+    const final = t && settle ? settle.finalOf(t) : null;
+    if (final && held?.state === 'in_progress' && held.leaseToken === settle!.held.leaseToken) {
+      settleIn(tx, settle!.held.key, final, deps.clock.nowMs());
+      settles = true;
+    }
     return t;
   }));
+  if (settles) settle!.held.settled = true;
+  return t;
 }
 
 type CallOutcome = PspOutcome | { kind: 'not_found' };
@@ -144,7 +249,7 @@ async function callPsp(deps: PaymentsDeps, psp: PspName, call: (gateway: PspGate
 async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: PaymentEffect): Promise<CallOutcome | null> {
   switch (effect.kind) {
     case 'call_psp_authorize': {
-      const method = await deps.store.getPaymentMethod(intent.tenantId, effect.paymentMethodId);
+      const method = await paymentMethodOf(deps, intent.tenantId, effect.paymentMethodId);
       const token = method?.pspTokens[effect.attempt.psp];
       if (!token) return { kind: 'retryable', reason: 'unavailable', detail: `payment method has no ${effect.attempt.psp} token` };
       return callPsp(deps, effect.attempt.psp, (gw, signal) => gw.authorize({
@@ -175,19 +280,28 @@ async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: Pa
 }
 
 /** Performs the PSP calls a transition asks for and records each answer; bounded rounds. */
-async function runCalls(deps: PaymentsDeps, first: PaymentTransition, trace: TraceIds): Promise<PaymentTransition> {
+async function runCalls(
+  deps: PaymentsDeps, first: PaymentTransition, trace: TraceIds,
+  /** A keyed command's lease, settled in the transaction recording its last answer when `endsWith` it. */
+  keyed?: { held: Held; endsWith: (t: PaymentTransition) => boolean },
+): Promise<PaymentTransition> {
   let last = first;
   const pending = first.effects.filter((e) => e.kind.startsWith('call_psp_'));
+  const next = (recorded: PaymentTransition) => (recorded.changed || recorded.error ? recorded : { ...last, intent: recorded.intent });
   for (let calls = 0; pending.length > 0; calls++) {
     if (calls >= deps.pspCallsPerRequestMax) break; // the janitor finishes what is left
     const effect = pending.shift()!;
     const outcome = await performCall(deps, last.intent, effect);
     if (!outcome || !('attempt' in effect)) continue;
     deps.testHooks.afterPspCall?.(last.intent.id);
+    const settle: SettleIn | undefined = keyed && {
+      held: keyed.held,
+      finalOf: (recorded) => (pending.length === 0 && !hasCalls(recorded) && keyed.endsWith(next(recorded)) ? next(recorded) : null),
+    };
     const recorded = await commit(deps, last.intent.tenantId, last.intent.id, trace, (intent) =>
-      applyPspOutcome(intent, { idempotencyKey: effect.attempt.idempotencyKey, source: 'call', outcome }, deps.clock.nowMs()));
+      applyPspOutcome(intent, { idempotencyKey: effect.attempt.idempotencyKey, source: 'call', outcome }, deps.clock.nowMs()), undefined, settle);
     if (recorded) {
-      last = recorded.changed || recorded.error ? recorded : { ...last, intent: recorded.intent };
+      last = next(recorded);
       pending.push(...recorded.effects.filter((e) => e.kind.startsWith('call_psp_')));
     }
   }
@@ -204,8 +318,8 @@ function finish(t: PaymentTransition): PaymentIntent {
 export async function createPayment(
   deps: PaymentsDeps, tenantId: string,
   input: { amountMinor: bigint; currency: string; captureMethod: string; customerId: string; paymentMethodId: string },
-  trace: TraceIds,
-): Promise<PaymentIntent> {
+  trace: TraceIds, key: CommandKey,
+): Promise<KeyedResult> {
   const id = newId('pay');
   const t = createPaymentIntent({
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
@@ -213,58 +327,95 @@ export async function createPayment(
   }, { id, tenantId, nowMs: deps.clock.nowMs() });
   if (input.paymentMethodId) await requirePaymentMethod(deps, tenantId, input.paymentMethodId);
   await ensurePaymentAccounts(deps, tenantId, input.currency);
-  await deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, (tx) => saveTransition(deps, tx, lane, t, trace)));
-  return t.intent;
+  // One transaction: the key is read, and the payment is saved with its response.
+  return waitWhileInProgress(key.options, () => deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<KeyedResult | 'in_progress'> => {
+    const stored = await tx.idempotency.read(key.ref);
+    switch (decideReservation(stored, key.requestHash, deps.clock.nowMs())) {
+      case 'replay': return { kind: 'replay', response: stored!.response! };
+      case 'mismatch': throw keyReusedError();
+      case 'in_progress': return 'in_progress';
+      case 'execute': break;
+    }
+    await saveTransition(deps, tx, lane, t, trace);
+    settleIn(tx, key, t, deps.clock.nowMs());
+    return { kind: 'fresh', intent: t.intent };
+  })));
+}
+
+/** A payment method, through the instance cache (immutable once created; misses are not cached). */
+async function paymentMethodOf(deps: PaymentsDeps, tenantId: string, paymentMethodId: string): Promise<PaymentMethod | undefined> {
+  const cache = deps.caches?.paymentMethods;
+  if (!cache) return deps.store.getPaymentMethod(tenantId, paymentMethodId);
+  const key = `${tenantId}/${paymentMethodId}`;
+  const method = await cache.get(key, () => deps.store.getPaymentMethod(tenantId, paymentMethodId));
+  if (!method) cache.delete(key); // it may be created a moment later
+  return method;
+}
+
+function routingRulesOf(deps: PaymentsDeps, tenantId: string): Promise<RoutingRule[] | undefined> {
+  const cache = deps.caches?.routingRules;
+  return cache ? cache.get(tenantId, () => deps.store.getRoutingRules(tenantId)) : deps.store.getRoutingRules(tenantId);
 }
 
 async function requirePaymentMethod(deps: PaymentsDeps, tenantId: string, paymentMethodId: string) {
-  const method = await deps.store.getPaymentMethod(tenantId, paymentMethodId);
+  const method = await paymentMethodOf(deps, tenantId, paymentMethodId);
   if (!method) throw new TallyError('NOT_FOUND', `payment method ${paymentMethodId} not found`, { field: 'payment_method_id' });
   return method;
 }
 
 const defaultRules = (): RoutingRule[] => validateRoutingRules([{ name: 'default', choices: pspNames.map((psp) => ({ psp, weight: 1 })) }]);
 
-export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds): Promise<PaymentIntent> {
-  const current = await deps.store.getPayment(tenantId, paymentId);
-  if (!current) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
-  const paymentMethodId = paymentMethodIdInput || current.paymentMethodId;
-  if (!paymentMethodId) throw invalidField('payment_method_id', 'required to confirm', 'FIELD_REQUIRED');
-  const method = await requirePaymentMethod(deps, tenantId, paymentMethodId);
-  const rules = (await deps.store.getRoutingRules(tenantId)) ?? defaultRules();
-  const availability = Object.fromEntries(pspNames.map((psp) => [psp, deps.gateways.has(psp) && deps.breaker.state(psp) !== 'open'])) as Record<PspName, boolean>;
-  const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
-  const psps = choosePsps(rules, { amountMinor: current.amountMinor, currency: current.currency, cardBrand: brand, country: method.country || null }, availability, deps.random())
-    .filter((psp) => method.pspTokens[psp] !== undefined);
-  const t = await commit(deps, tenantId, paymentId, trace, (intent) =>
-    confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null }, deps.clock.nowMs()));
-  const done = await runCalls(deps, t!, trace);
-  if (done.error || done.intent.captureMethod !== 'automatic' || done.intent.status !== 'requires_capture') return finish(done);
-  // Automatic capture whose capture call certainly did not happen (retryable): capture again,
-  // bounded, with jittered backoff, instead of leaving the payment authorized but uncaptured.
-  return retryWithJitter(async () => {
-    const again = await runCalls(deps, (await commit(deps, tenantId, paymentId, trace, (intent) =>
-      intent.status === 'requires_capture' ? capturePayment(intent, {}, deps.clock.nowMs()) : null))
-      ?? { intent: await getPayment(deps, tenantId, paymentId), effects: [], changed: false, error: null }, trace);
-    if (again.intent.status === 'requires_capture') throw new TallyError('PSP_UNAVAILABLE', 'the capture could not be made now; it will be retried');
-    return finish(again);
-  }, { attemptsMax: 3, baseDelayMs: 50, delayMsMax: 500, retryable: (e) => e instanceof TallyError && e.reason === 'PSP_UNAVAILABLE', clock: deps.timers });
+const automaticCaptureLeftAuthorized = (t: PaymentTransition) =>
+  !t.error && t.intent.captureMethod === 'automatic' && t.intent.status === 'requires_capture';
+
+export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
+  // Routing is decided on the intent the transaction read (no separate read before it); the
+  // method and rules come from the instance caches, so a rerun of the transaction costs no reads.
+  const decide = async (intent: PaymentIntent) => {
+    const paymentMethodId = paymentMethodIdInput || intent.paymentMethodId;
+    if (!paymentMethodId) throw invalidField('payment_method_id', 'required to confirm', 'FIELD_REQUIRED');
+    const method = await requirePaymentMethod(deps, tenantId, paymentMethodId);
+    const rules = (await routingRulesOf(deps, tenantId)) ?? defaultRules();
+    const availability = Object.fromEntries(pspNames.map((psp) => [psp, deps.gateways.has(psp) && deps.breaker.state(psp) !== 'open'])) as Record<PspName, boolean>;
+    const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
+    const psps = choosePsps(rules, { amountMinor: intent.amountMinor, currency: intent.currency, cardBrand: brand, country: method.country || null }, availability, deps.random())
+      .filter((psp) => method.pspTokens[psp] !== undefined);
+    return confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null }, deps.clock.nowMs());
+  };
+  // The command goes on (capture retries below) while an automatic capture is left authorized.
+  const endsWith = (t: PaymentTransition) => !automaticCaptureLeftAuthorized(t);
+  return runKeyed(key, () => startKeyed(deps, tenantId, paymentId, trace, key, decide, endsWith), async ({ t, held }) => {
+    const done = await runCalls(deps, t, trace, { held, endsWith });
+    if (!automaticCaptureLeftAuthorized(done)) return finish(done);
+    // Automatic capture whose capture call certainly did not happen (retryable): capture again,
+    // bounded, with jittered backoff, instead of leaving the payment authorized but uncaptured.
+    return retryWithJitter(async () => {
+      const again = await runCalls(deps, (await commit(deps, tenantId, paymentId, trace, (intent) =>
+        intent.status === 'requires_capture' ? capturePayment(intent, {}, deps.clock.nowMs()) : null))
+        ?? { intent: await getPayment(deps, tenantId, paymentId), effects: [], changed: false, error: null }, trace);
+      if (again.intent.status === 'requires_capture') throw new TallyError('PSP_UNAVAILABLE', 'the capture could not be made now; it will be retried');
+      return finish(again);
+    }, { attemptsMax: 3, baseDelayMs: 50, delayMsMax: 500, retryable: (e) => e instanceof TallyError && e.reason === 'PSP_UNAVAILABLE', clock: deps.timers });
+  });
 }
 
-export async function capture(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds): Promise<PaymentIntent> {
-  const t = await commit(deps, tenantId, paymentId, trace, (intent) => capturePayment(intent, { amountMinor }, deps.clock.nowMs()));
-  return finish(await runCalls(deps, t!, trace));
+/** A command that is one decision and the PSP calls it asks for. */
+function simpleCommand(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey, decide: (intent: PaymentIntent) => PaymentTransition): Promise<KeyedResult> {
+  return runKeyed(key, () => startKeyed(deps, tenantId, paymentId, trace, key, decide),
+    async ({ t, held }) => finish(await runCalls(deps, t, trace, { held, endsWith: () => true })));
 }
 
-export async function cancel(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds): Promise<PaymentIntent> {
-  const t = await commit(deps, tenantId, paymentId, trace, (intent) => cancelPayment(intent, deps.clock.nowMs()));
-  return finish(await runCalls(deps, t!, trace));
+export function capture(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
+  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => capturePayment(intent, { amountMinor }, deps.clock.nowMs()));
 }
 
-export async function refund(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds): Promise<{ intent: PaymentIntent; refundId: string }> {
-  const refundId = newId('re');
-  const t = await commit(deps, tenantId, paymentId, trace, (intent) => refundPayment(intent, { refundId, amountMinor }, deps.clock.nowMs()));
-  return { intent: finish(await runCalls(deps, t!, trace)), refundId };
+export function cancel(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
+  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => cancelPayment(intent, deps.clock.nowMs()));
+}
+
+/** Refunds under `refundId` (the caller's: its response names the refund). */
+export function refund(deps: PaymentsDeps, tenantId: string, paymentId: string, refundId: string, amountMinor: bigint | null, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
+  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => refundPayment(intent, { refundId, amountMinor }, deps.clock.nowMs()));
 }
 
 export async function getPayment(deps: PaymentsDeps, tenantId: string, paymentId: string): Promise<PaymentIntent> {
@@ -284,20 +435,27 @@ export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: 
   const toPublish: { tenantId: string; inboxId: string; paymentId: string }[] = [];
   const unmatched: PspWebhookEvent[] = [];
   for (const event of events) {
-    const tenantId = await deps.store.tenantOfPayment(event.paymentId);
-    if (!tenantId) {
+    // By our payment id when the event carries it, else (disputes name only the PSP's ids) by the
+    // PSP reference the payment recorded when it first learned it.
+    const paymentId = event.paymentId;
+    const match = paymentId === null
+      ? await deps.store.paymentOfPspReference(psp, event.pspReference)
+      : { tenantId: await deps.store.tenantOfPayment(paymentId), paymentId };
+    if (match?.tenantId === undefined) {
       // Not ours (or never recorded): the PSP would not help by retrying; the caller logs it.
       unmatched.push(event);
       continue;
     }
     const inboxId = `${psp}:${event.pspEventId}`;
-    await deps.store.storeInboxEvent(tenantId, inboxId, event, deps.clock.nowMs());
+    // Stored with the payment id it was matched to, so processing never has to match it again.
+    await deps.store.storeInboxEvent(match.tenantId, inboxId, { ...event, paymentId: match.paymentId }, deps.clock.nowMs());
     // Published even for a duplicate delivery: processing is exactly-once by the inbox flag,
     // and this heals an earlier publish that failed after the inbox write.
-    toPublish.push({ tenantId, inboxId, paymentId: event.paymentId });
+    toPublish.push({ tenantId: match.tenantId, inboxId, paymentId: match.paymentId });
   }
   return { stored: toPublish, unmatched };
 }
+
 
 /** `processPspEvent`: apply one stored PSP event to its payment, exactly once. */
 export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, inboxId: string, trace: TraceIds): Promise<'applied' | 'duplicate' | 'missing'> {
@@ -305,6 +463,8 @@ export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, in
   if (!stored) return 'missing';
   if (stored.processed) return 'duplicate';
   const event: PspWebhookEvent = stored.event;
+  // receiveWebhook stores only matched events, with the payment id filled in.
+  if (event.paymentId === null) return 'missing';
   let duplicate = false;
   const t = await commit(deps, tenantId, event.paymentId, trace, async (intent, tx) => {
     if (await tx.isEventProcessed(inboxId)) {
@@ -378,5 +538,8 @@ async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: st
 
 export function setRoutingRules(deps: PaymentsDeps, tenantId: string, rules: Parameters<typeof validateRoutingRules>[0]): Promise<RoutingRule[]> {
   const valid = validateRoutingRules(rules);
-  return deps.store.setRoutingRules(tenantId, valid).then(() => valid);
+  return deps.store.setRoutingRules(tenantId, valid).then(() => {
+    deps.caches?.routingRules.delete(tenantId); // this instance applies them at once; others within the TTL
+    return valid;
+  });
 }

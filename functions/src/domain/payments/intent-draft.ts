@@ -108,7 +108,7 @@ export class IntentDraft {
   resolveAttempt(number: number, outcome: AttemptOutcome, resolvedBy: ResolvedBy, pspReference: string | null = null): void {
     const current = this.next.attempts[number - 1];
     assert(current !== undefined && isInFlight(current), 'resolveAttempt: attempt not in flight');
-    if (current.outcome === outcome) return;
+    if (current.outcome === outcome && (pspReference === null || pspReference === current.pspReference)) return;
     const known = outcome !== 'unknown' && outcome !== 'pending';
     const resolved: PspAttempt = Object.freeze({
       ...current,

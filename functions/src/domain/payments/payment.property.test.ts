@@ -93,21 +93,21 @@ type Op =
   | { readonly kind: 'refund'; readonly amount: AmountSpec | null }
   | { readonly kind: 'webhook'; readonly plausible: boolean; readonly choice: number; readonly dtMs: number; readonly otherRef: boolean; readonly amount: AmountSpec; readonly refundPick: number | null };
 
-const allOutcomes: readonly OutcomeKind[] = ['authorized', 'captured', 'requires_action', 'canceled', 'refunded', 'declined', 'retryable', 'unknown', 'not_found'];
+const allOutcomes: readonly OutcomeKind[] = ['authorized', 'captured', 'requires_action', 'canceled', 'refunded', 'declined', 'retryable', 'unknown', 'pending', 'not_found'];
 const plausibleOutcomes: Readonly<Record<PspAttempt['operation'], readonly OutcomeKind[]>> = {
-  authorize: ['authorized', 'authorized', 'captured', 'requires_action', 'declined', 'retryable', 'unknown', 'not_found', 'canceled'],
+  authorize: ['authorized', 'authorized', 'captured', 'requires_action', 'declined', 'retryable', 'unknown', 'pending', 'not_found', 'canceled'],
   capture: ['captured', 'captured', 'declined', 'retryable', 'unknown', 'authorized', 'canceled'],
-  cancel: ['canceled', 'canceled', 'declined', 'retryable', 'unknown', 'captured', 'authorized', 'requires_action'],
+  cancel: ['canceled', 'canceled', 'declined', 'retryable', 'unknown', 'pending', 'captured', 'authorized', 'requires_action'],
   refund: ['refunded', 'refunded', 'declined', 'retryable', 'unknown'],
 };
-const allActions: readonly Action[] = ['authorized', 'authorization_failed', 'requires_action', 'captured', 'capture_failed', 'canceled', 'refunded', 'refund_failed', 'chargeback'];
+const allActions: readonly Action[] = ['authorized', 'authorization_failed', 'requires_action', 'captured', 'capture_failed', 'canceled', 'cancel_failed', 'refunded', 'refund_failed', 'chargeback'];
 function plausibleActions(p: PaymentIntent): readonly Action[] {
   switch (p.status) {
     case 'processing':
     case 'requires_action':
       return p.amountCapturableMinor > 0n
-        ? ['captured', 'capture_failed', 'canceled', 'refunded']
-        : ['authorized', 'authorized', 'requires_action', 'authorization_failed', 'captured', 'canceled', 'refunded'];
+        ? ['captured', 'capture_failed', 'canceled', 'cancel_failed', 'refunded']
+        : ['authorized', 'authorized', 'requires_action', 'authorization_failed', 'captured', 'canceled', 'cancel_failed', 'refunded'];
     case 'requires_capture':
       return ['captured', 'captured', 'capture_failed', 'canceled', 'authorized'];
     case 'succeeded':
@@ -194,6 +194,8 @@ function outcomeFor(op: Extract<Op, { kind: 'answer' }>, kind: OutcomeKind, a: P
       return { kind: 'retryable', reason: 'unavailable', detail: 'test' };
     case 'unknown':
       return { kind: 'unknown', reason: 'timeout', detail: 'test' };
+    case 'pending':
+      return { kind: 'pending', pspReference: ref, detail: 'test' };
     case 'not_found':
       return { kind: 'not_found' };
   }
@@ -326,6 +328,9 @@ describe('payment state machine (properties)', () => {
       'answer:authorize:unknown',
       'answer:authorize:not_found',
       'answer:capture:unknown',
+      'answer:authorize:pending',
+      'answer:cancel:pending',
+      'webhook:cancel_failed',
     ];
     for (const what of required) expect(seen.get(what) ?? 0, what).toBeGreaterThan(0);
   });
@@ -335,6 +340,8 @@ describe('payment state machine (properties)', () => {
 
 interface Lifecycle {
   readonly captureMethod: 'automatic' | 'manual';
+  /** True when the payment starts authorized with a cancel in flight (the events answer it). */
+  readonly cancelInFlight: boolean;
   readonly events: PspWebhookEvent[];
 }
 
@@ -343,13 +350,16 @@ const lifecycleArb: fc.Arbitrary<Lifecycle> = fc
     captureMethod: fc.constantFrom<'automatic' | 'manual'>('automatic', 'manual'),
     challenge: fc.boolean(),
     path: fc.constantFrom('declined', 'authorized', 'captured_after_auth', 'captured_direct', 'voided', 'capture_failed'),
+    // A cancel the PSP accepted, then refused; then nothing, a capture, or a void; or a capture
+    // that came first (and is why the cancel failed).
+    cancelPath: fc.constantFrom(null, null, null, 'failed', 'failed_then_captured', 'failed_then_voided', 'captured_then_failed'),
     capturePercent: fc.integer({ min: 1, max: 100 }),
     refundCuts: fc.array(fc.integer({ min: 1, max: 99 }), { maxLength: 4 }),
     refundAll: fc.boolean(),
     chargeback: fc.boolean(),
     gapsMs: fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 12, maxLength: 12 }),
   })
-  .map(({ captureMethod, challenge, path, capturePercent, refundCuts, refundAll, chargeback, gapsMs }) => {
+  .map(({ captureMethod, challenge, path, cancelPath, capturePercent, refundCuts, refundAll, chargeback, gapsMs }) => {
     const amountMinor = 10_000n;
     let at = t0;
     let i = 0;
@@ -371,10 +381,18 @@ const lifecycleArb: fc.Arbitrary<Lifecycle> = fc
         ...extra,
       });
     };
+    if (cancelPath !== null) {
+      push('authorized', amountMinor);
+      if (cancelPath === 'captured_then_failed') push('captured', amountMinor);
+      push('cancel_failed', amountMinor);
+      if (cancelPath === 'failed_then_captured') push('captured', (amountMinor * BigInt(capturePercent)) / 100n);
+      if (cancelPath === 'failed_then_voided') push('canceled', amountMinor);
+      return { captureMethod: 'manual' as const, cancelInFlight: true, events };
+    }
     if (challenge) push('requires_action', amountMinor);
     if (path === 'declined') {
       push('authorization_failed', amountMinor, { declineReason: 'do_not_honor' });
-      return { captureMethod, events };
+      return { captureMethod, cancelInFlight: false, events };
     }
     if (path !== 'captured_direct') push('authorized', amountMinor);
     if (path === 'voided') push('canceled', amountMinor);
@@ -392,7 +410,7 @@ const lifecycleArb: fc.Arbitrary<Lifecycle> = fc
       if (chargeback && rest > 0n) push('chargeback', rest);
       else if (refundAll && rest > 0n) push('refunded', rest);
     }
-    return { captureMethod, events };
+    return { captureMethod, cancelInFlight: false, events };
   });
 
 /** Everything about the outcome that must not depend on the order events arrived in. */
@@ -437,16 +455,31 @@ describe('PSP events (properties)', () => {
     fc.assert(
       fc.property(
         lifecycleArb.chain((l) => fc.tuple(fc.constant(l), deliveriesArb(l.events.length), feesArb)),
-        fc.constantFrom('pending', 'unknown'),
+        fc.constantFrom('pending', 'unknown', 'accepted'),
         ([lifecycle, deliveries, fees], callState) => {
-          // Confirmed, the authorize call in flight (never answered, or answered `unknown`).
+          // Confirmed, the authorize call in flight; or authorized by the call and a cancel in
+          // flight. The call never answered, answered `unknown`, or `pending` (accepted).
           let start = confirmPayment(newIntent(10_000n, lifecycle.captureMethod, fees), { psps: ['adyen', 'stripe'] }, t0).intent;
-          if (callState === 'unknown') {
+          if (lifecycle.cancelInFlight) {
             const key = start.attempts[0]?.idempotencyKey ?? '';
-            start = applyPspOutcome(start, { idempotencyKey: key, source: 'call', outcome: { kind: 'unknown', reason: 'timeout', detail: '' } }, t0 + 1).intent;
+            const authorized = { kind: 'authorized', pspReference: 'psp_ref', amountMinor: 10_000n, currency: 'EUR' } as const;
+            start = cancelPayment(applyPspOutcome(start, { idempotencyKey: key, source: 'call', outcome: authorized }, t0 + 1).intent, t0 + 2).intent;
+          }
+          const inFlight = start.attempts.at(-1)?.idempotencyKey ?? '';
+          if (callState === 'unknown') {
+            start = applyPspOutcome(start, { idempotencyKey: inFlight, source: 'call', outcome: { kind: 'unknown', reason: 'timeout', detail: '' } }, t0 + 3).intent;
+          }
+          if (callState === 'accepted') {
+            start = applyPspOutcome(start, { idempotencyKey: inFlight, source: 'call', outcome: { kind: 'pending', pspReference: 'psp_ref', detail: '' } }, t0 + 3).intent;
           }
           const inTimeOrder = new LedgerModel();
           const expected = applyAll(start, lifecycle.events, inTimeOrder);
+          if (lifecycle.cancelInFlight) {
+            // The events settle the cancel: refused (still capturable), or overtaken by a capture or a void.
+            expect(expected.unknownSinceMs).toBeNull();
+            const has = (action: PspWebhookEvent['action']): boolean => lifecycle.events.some((e) => e.action === action);
+            expect(expected.status).toBe(has('captured') ? 'succeeded' : has('canceled') ? 'canceled' : 'requires_capture');
+          }
           const shuffled = new LedgerModel();
           const actual = applyAll(
             start,

@@ -15,7 +15,9 @@
  *   cannot tell refunds apart): the janitor re-sends them.
  *
  * `unknown` never changes the status and is never routed elsewhere: the attempt stays in flight
- * (outcome `unknown`, `unknownSinceMs` set) until a webhook or the janitor settles it.
+ * (outcome `unknown`, `unknownSinceMs` set) until a webhook or the janitor settles it. `pending`
+ * (the PSP accepted the request and reports the result by webhook) does the same, keeping the
+ * attempt `pending`, and records the PSP payment it names when an authorization's was not known.
  *
  * An answer for an attempt already settled (a webhook came first, or a duplicate) is a no-op; one
  * that contradicts the recorded outcome with money (authorized, captured, refunded) is reported as
@@ -76,6 +78,10 @@ export function applyPspOutcome(intent: PaymentIntent, result: PspCallResult, no
     settled(d, attempt, result);
     return d.finish();
   }
+  if (result.outcome.kind === 'pending') {
+    accepted(d, attempt, result.outcome.pspReference, result.source);
+    return d.finish();
+  }
   if (isInconclusive(attempt, result)) {
     d.resolveAttempt(attempt.number, 'unknown', result.source);
     return d.finish();
@@ -106,6 +112,13 @@ function isInconclusive(attempt: PspAttempt, result: PspCallResult): boolean {
   if (kind === 'unknown') return true;
   if (kind !== 'retryable') return false;
   return result.source !== 'call' || attempt.outcome !== 'pending';
+}
+
+/** `pending`: the call stays in flight; an authorization's PSP payment is recorded once named. */
+function accepted(d: IntentDraft, attempt: PspAttempt, pspReference: string | null, source: PspResultSource): void {
+  const named = attempt.operation === 'authorize' && pspReference !== null && d.next.pspReference === null;
+  d.resolveAttempt(attempt.number, 'pending', source, named ? pspReference : null);
+  if (named) d.update({ pspReference });
 }
 
 function onAuthorize(d: IntentDraft, attempt: PspAttempt, outcome: Outcome, source: PspCallResult['source']): void {

@@ -24,6 +24,19 @@
  *    one chargeback), not stages: they are never dropped for their age, and wait in
  *    `deferredPspEvents` while a capture may still be recorded (see intent-draft.ts).
  *
+ * 3. `cancel_failed` answers a cancel call the PSP accepted and then refused (Adyen settles
+ *    cancels asynchronously). It is not a stage: the PSP payment stays where it was. It applies
+ *    only while a cancel of the current PSP payment is in flight and only if it is not older than
+ *    `lastPspEventAtMs`; it then settles that cancel as failed and returns the payment to where
+ *    the cancel found it (`requires_capture`, or `requires_action`), from where it may be
+ *    canceled again or captured. It neither raises the rank nor records its time, so a status
+ *    event that it precedes in PSP time (e.g. the capture that made the cancel fail) still
+ *    applies after it: the permutation property above holds with it. Otherwise it is a no-op
+ *    (the cancel was settled some other way), reported when the payment is recorded canceled.
+ *
+ * Events reach this function with our payment id: an event that does not carry it (a Stripe
+ * dispute) is matched by the app through its PSP reference first.
+ *
  * Either way a duplicate is a no-op (`changed: false`).
  */
 import { TallyError } from '../errors.js';
@@ -42,7 +55,7 @@ import {
   recordDeclined,
 } from './intent-draft.js';
 
-type StatusAction = Exclude<PspWebhookEvent['action'], 'refunded' | 'refund_failed' | 'chargeback'>;
+type StatusAction = Exclude<PspWebhookEvent['action'], 'refunded' | 'refund_failed' | 'chargeback' | 'cancel_failed'>;
 
 /** Where a PSP payment is in its lifecycle; `rank` orders the stages. */
 interface Stage {
@@ -74,6 +87,8 @@ export function applyWebhook(intent: PaymentIntent, event: PspWebhookEvent, nowM
   const d = new IntentDraft(intent, nowMs);
   if (event.action === 'refunded' || event.action === 'refund_failed' || event.action === 'chargeback') {
     applyMoneyEvent(d, event);
+  } else if (event.action === 'cancel_failed') {
+    applyCancelFailed(d, event);
   } else {
     applyStatusEvent(d, event, event.action);
   }
@@ -148,6 +163,26 @@ function advance(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): 
       recordCanceled(d);
       return;
   }
+}
+
+/** A refused cancel (see the file header, 3): settles the cancel in flight as failed. */
+function applyCancelFailed(d: IntentDraft, event: PspWebhookEvent): void {
+  const p = d.next;
+  if (!isCurrentReference(p, event)) return;
+  if (p.lastPspEventAtMs !== null && event.occurredAtMs < p.lastPspEventAtMs) return;
+  const op = currentOperation(p);
+  if (op?.operation !== 'cancel') {
+    if (p.status === 'canceled') d.anomaly('contradicting_event', event.psp, `cancel_failed ${event.pspEventId} while the payment is canceled`);
+    return;
+  }
+  d.resolveAttempt(op.number, 'declined', 'webhook', event.pspReference);
+  // Where the cancel found the payment: still authorized, or still awaiting the customer.
+  d.setStatus(p.amountCapturableMinor > 0n ? 'requires_capture' : 'requires_action');
+  d.fail(new TallyError('INVALID_STATE_TRANSITION', 'the payment service provider refused to cancel', {
+    from: 'processing',
+    command: 'cancel',
+    paymentId: p.id,
+  }));
 }
 
 /** The lifecycle stage of the intent's current PSP payment; null when it has none that events may move. */

@@ -17,7 +17,8 @@ import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { pspNames, type PspName } from '../../ports/psp-gateway.js';
 import { principalOf } from './rpc-context.js';
-import { idempotentRpc } from './idempotent-rpc.js';
+import { idempotentRpc, keyOfRpc, type RpcKey } from './idempotent-rpc.js';
+import type { PaymentIntent } from '../../domain/payments/index.js';
 
 export interface PaymentsServiceDeps extends payments.PaymentsDeps {
   idempotency: IdempotencyOptions;
@@ -36,41 +37,58 @@ export function looksLikePan(value: string): boolean {
   return sum % 10 === 0;
 }
 
+/** The use case's key: the stored response is the one this RPC answers with. */
+function commandKey<Res>(key: RpcKey<Res>, respond: (intent: PaymentIntent) => Res): payments.CommandKey {
+  return { ref: key.ref, requestHash: key.requestHash, options: key.options, encode: (intent) => key.encode(respond(intent)) };
+}
+
+/** The RPC's answer: fresh from the intent, or the first run's stored response. */
+function answer<Res>(key: RpcKey<Res>, respond: (intent: PaymentIntent) => Res, result: payments.KeyedResult): Res {
+  return result.kind === 'replay' ? key.decode(result.response) : respond(result.intent);
+}
+
 export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImpl<typeof PaymentsService> {
   const same = <T>(r: T) => r;
   const writer = (ctx: Parameters<typeof principalOf>[0]) => requireTenantRole(principalOf(ctx), 'developer').tenantId;
   return {
     async createPayment(req, ctx) {
       const tenantId = writer(ctx);
-      return idempotentRpc(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, { schema: CreatePaymentResponseSchema, redact: same },
-        async () => create(CreatePaymentResponseSchema, { payment: paymentToProto(await payments.createPayment(deps, tenantId, {
-          amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
-          customerId: req.customerId, paymentMethodId: req.paymentMethodId,
-        }, currentTraceIds())) }));
+      const respond = (intent: PaymentIntent) => create(CreatePaymentResponseSchema, { payment: paymentToProto(intent) });
+      const key = keyOfRpc(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, CreatePaymentResponseSchema);
+      return answer(key, respond, await payments.createPayment(deps, tenantId, {
+        amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
+        customerId: req.customerId, paymentMethodId: req.paymentMethodId,
+      }, currentTraceIds(), commandKey(key, respond)));
     },
     async confirmPayment(req, ctx) {
       const tenantId = writer(ctx);
-      return idempotentRpc(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, { schema: ConfirmPaymentResponseSchema, redact: same },
-        async () => create(ConfirmPaymentResponseSchema, { payment: paymentToProto(await payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds())) }));
+      const respond = (intent: PaymentIntent) => create(ConfirmPaymentResponseSchema, { payment: paymentToProto(intent) });
+      const key = keyOfRpc(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, ConfirmPaymentResponseSchema);
+      return answer(key, respond, await payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds(), commandKey(key, respond)));
     },
     async capturePayment(req, ctx) {
       const tenantId = writer(ctx);
-      return idempotentRpc(deps, ctx, tenantId, { schema: CapturePaymentRequestSchema, message: req }, { schema: CapturePaymentResponseSchema, redact: same },
-        async () => create(CapturePaymentResponseSchema, { payment: paymentToProto(await payments.capture(deps, tenantId, req.paymentId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds())) }));
+      const respond = (intent: PaymentIntent) => create(CapturePaymentResponseSchema, { payment: paymentToProto(intent) });
+      const key = keyOfRpc(deps, ctx, tenantId, { schema: CapturePaymentRequestSchema, message: req }, CapturePaymentResponseSchema);
+      const amountMinor = req.amountMinor === 0n ? null : req.amountMinor;
+      return answer(key, respond, await payments.capture(deps, tenantId, req.paymentId, amountMinor, currentTraceIds(), commandKey(key, respond)));
     },
     async cancelPayment(req, ctx) {
       const tenantId = writer(ctx);
-      return idempotentRpc(deps, ctx, tenantId, { schema: CancelPaymentRequestSchema, message: req }, { schema: CancelPaymentResponseSchema, redact: same },
-        async () => create(CancelPaymentResponseSchema, { payment: paymentToProto(await payments.cancel(deps, tenantId, req.paymentId, currentTraceIds())) }));
+      const respond = (intent: PaymentIntent) => create(CancelPaymentResponseSchema, { payment: paymentToProto(intent) });
+      const key = keyOfRpc(deps, ctx, tenantId, { schema: CancelPaymentRequestSchema, message: req }, CancelPaymentResponseSchema);
+      return answer(key, respond, await payments.cancel(deps, tenantId, req.paymentId, currentTraceIds(), commandKey(key, respond)));
     },
     async refundPayment(req, ctx) {
       const tenantId = writer(ctx);
-      return idempotentRpc(deps, ctx, tenantId, { schema: RefundPaymentRequestSchema, message: req }, { schema: RefundPaymentResponseSchema, redact: same },
-        async () => {
-          const { intent, refundId } = await payments.refund(deps, tenantId, req.paymentId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds());
-          const refund = intent.refunds.find((r) => r.id === refundId);
-          return create(RefundPaymentResponseSchema, { payment: paymentToProto(intent), ...(refund ? { refund: { id: refund.id, amountMinor: refund.amountMinor, status: refund.status } } : {}) });
-        });
+      const refundId = newId('re');
+      const respond = (intent: PaymentIntent) => {
+        const refund = intent.refunds.find((r) => r.id === refundId);
+        return create(RefundPaymentResponseSchema, { payment: paymentToProto(intent), ...(refund ? { refund: { id: refund.id, amountMinor: refund.amountMinor, status: refund.status } } : {}) });
+      };
+      const key = keyOfRpc(deps, ctx, tenantId, { schema: RefundPaymentRequestSchema, message: req }, RefundPaymentResponseSchema);
+      const amountMinor = req.amountMinor === 0n ? null : req.amountMinor;
+      return answer(key, respond, await payments.refund(deps, tenantId, req.paymentId, refundId, amountMinor, currentTraceIds(), commandKey(key, respond)));
     },
     async getPayment(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');

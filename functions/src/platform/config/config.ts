@@ -18,7 +18,7 @@ export interface Config {
   authCacheTtlMs: number;
   /** Most API keys cached per instance. */
   authCacheEntriesMax: number;
-  /** How long a tenant document stays cached in one instance (every RPC resolves its tenant). */
+  /** How long a tenant document, and its payment routing rules, stay cached in one instance (every RPC resolves its tenant). */
   tenantCacheTtlMs: number;
   /** SHA-256 (hex) of the platform admin key, or empty when admin calls are disabled. */
   platformAdminKeySha256: string;
@@ -53,6 +53,12 @@ export interface Config {
   janitorGraceMs: number;
   /** Most payments one janitor run examines. */
   janitorPaymentsMax: number;
+  /** Outbox events younger than this are left to their trigger; the sweeper republishes older unsent ones. */
+  outboxSweepAgeMs: number;
+  /** Most outbox events one sweep (or one `outbox drain` batch) publishes. */
+  outboxSweepBatchMax: number;
+  /** Aggregates (ordering keys) of one batch published at once. */
+  outboxPublishConcurrencyMax: number;
   /** Stripe connector: API key, webhook secret, API base URL (the sandbox locally); off without a key. */
   stripe: { apiKey: string; webhookSecret: string; apiUrl: string };
   /** Adyen connector: API key, merchant account, webhook HMAC key (hex), Checkout base URL; off without a key. */
@@ -137,6 +143,9 @@ export function parseConfig(env: Env = process.env): Config {
     pspCallTimeoutMs: intInRange(env, 'TALLY_PSP_CALL_TIMEOUT_MS', 10_000, 50, 60_000),
     janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
     janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 200, 1, 10_000),
+    outboxSweepAgeMs: intInRange(env, 'TALLY_OUTBOX_SWEEP_AGE_MS', 60_000, 1_000, 24 * hourMs),
+    outboxSweepBatchMax: intInRange(env, 'TALLY_OUTBOX_SWEEP_BATCH_MAX', 200, 1, 1_000),
+    outboxPublishConcurrencyMax: intInRange(env, 'TALLY_OUTBOX_PUBLISH_CONCURRENCY_MAX', 16, 1, 256),
     stripe: {
       apiKey: env.TALLY_STRIPE_API_KEY ?? '',
       webhookSecret: env.TALLY_STRIPE_WEBHOOK_SECRET ?? '',

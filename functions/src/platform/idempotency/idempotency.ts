@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import type { Clock } from '../../ports/clock.js';
-import type { IdempotencyStore } from '../../ports/idempotency-store.js';
+import type { IdempotencyStore, StoredIdempotency } from '../../ports/idempotency-store.js';
 
 export const idempotencyKeyLengthMax = 255;
 const pollIntervalMs = 50;
@@ -51,12 +51,42 @@ export function hashRequest(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-export async function runIdempotently<T>(options: IdempotencyOptions, call: IdempotentCall<T>): Promise<T> {
+/** What a caller with `requestHash` may do about a stored record, at `nowMs`. */
+export function decideReservation(stored: StoredIdempotency | undefined, requestHash: string, nowMs: number): 'execute' | 'replay' | 'mismatch' | 'in_progress' {
+  if (!stored) return 'execute';
+  if (stored.requestHash !== requestHash) return 'mismatch';
+  if (stored.state === 'completed') return 'replay';
+  // Still held, or the holder's lease ran out (it crashed): then it may be taken over.
+  return stored.leaseUntilMs > nowMs ? 'in_progress' : 'execute';
+}
+
+export const keyReusedError = () => new TallyError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was already used with a different request', {
+  field: 'idempotency_key',
+});
+
+const keyInProgressError = () => new TallyError('IDEMPOTENCY_KEY_IN_PROGRESS', 'a request with this idempotency key is still running; retry with the same key', {
+  field: 'idempotency_key',
+});
+
+/**
+ * Waits for a concurrent holder of the key, bounded by `waitMs`: reruns `attempt` every poll
+ * interval while it answers `in_progress`, then fails with IDEMPOTENCY_KEY_IN_PROGRESS.
+ */
+export async function waitWhileInProgress<T>(options: Pick<IdempotencyOptions, 'clock' | 'waitMs' | 'sleep'>, attempt: () => Promise<T | 'in_progress'>): Promise<T> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const requestHash = hashRequest(call.requestBytes);
   const deadlineMs = options.clock.nowMs() + options.waitMs;
   // Bounded: at most waitMs / pollIntervalMs + 1 rounds.
   for (;;) {
+    const result = await attempt();
+    if (result !== 'in_progress') return result;
+    if (options.clock.nowMs() >= deadlineMs) throw keyInProgressError();
+    await sleep(pollIntervalMs);
+  }
+}
+
+export async function runIdempotently<T>(options: IdempotencyOptions, call: IdempotentCall<T>): Promise<T> {
+  const requestHash = hashRequest(call.requestBytes);
+  return waitWhileInProgress(options, async () => {
     const reservation = await options.store.reserve({
       scope: call.scope,
       method: call.method,
@@ -70,17 +100,9 @@ export async function runIdempotently<T>(options: IdempotencyOptions, call: Idem
       case 'replay':
         return call.decode(reservation.response);
       case 'mismatch':
-        throw new TallyError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was already used with a different request', {
-          field: 'idempotency_key',
-        });
+        throw keyReusedError();
       case 'in_progress':
-        if (options.clock.nowMs() >= deadlineMs) {
-          throw new TallyError('IDEMPOTENCY_KEY_IN_PROGRESS', 'a request with this idempotency key is still running; retry with the same key', {
-            field: 'idempotency_key',
-          });
-        }
-        await sleep(pollIntervalMs);
-        continue;
+        return 'in_progress' as const;
       case 'execute': {
         const ref = { scope: call.scope, method: call.method, key: call.key, leaseToken: reservation.leaseToken };
         let response: T;
@@ -96,5 +118,5 @@ export async function runIdempotently<T>(options: IdempotencyOptions, call: Idem
         return response;
       }
     }
-  }
+  });
 }

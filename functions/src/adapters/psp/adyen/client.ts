@@ -3,9 +3,11 @@
  * `Idempotency-Key` on every POST, amounts in ISO minor units, `reference` = our payment id).
  *
  * Adyen modifications (capture, cancel, refund) are asynchronous: the API answers
- * `status: received` and the outcome arrives as a CAPTURE / CANCELLATION / REFUND webhook. The port
- * has no "pending" outcome, so `received` maps to the outcome the request asks for; a failure
- * arrives later as `capture_failed` / `refund_failed` (see the report on the port).
+ * `status: received` and the outcome arrives as a CAPTURE / CANCELLATION / REFUND webhook. A cancel
+ * answers `pending`: it stays in flight until CANCELLATION says canceled or `cancel_failed`.
+ * Captures and refunds still map `received` to the outcome the request asks for, and a failure
+ * arrives later as `capture_failed` / `refund_failed`: a refund is reversed by it, but a capture
+ * already recorded cannot be (the core reports the contradiction as an anomaly).
  */
 import { createHash } from 'node:crypto';
 import { assert } from '../../../domain/errors.js';
@@ -140,7 +142,7 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
       checkReference(request.paymentId);
       const body = { merchantAccount: options.merchantAccount, reference: request.paymentId };
       return post(`/payments/${encodeURIComponent(request.pspReference)}/cancels`, body, request.idempotencyKey, request.signal, () => ({
-        kind: 'canceled', pspReference: request.pspReference,
+        kind: 'pending', pspReference: request.pspReference, detail: 'Adyen cancellation received: the CANCELLATION webhook decides',
       }));
     },
 

@@ -20,7 +20,13 @@ describe('Adyen transformers', () => {
     const body = { resultCode: 'Authorised', pspReference: 'P1', amount: { value: 100, currency: 'EUR' } };
     expect(paymentResponseToOutcome(body, 'automatic', { value: 100, currency: 'EUR' }).kind).toBe('captured');
     expect(paymentResponseToOutcome(body, 'manual', { value: 100, currency: 'EUR' }).kind).toBe('authorized');
-    expect(paymentResponseToOutcome({ resultCode: 'Pending', pspReference: 'P1' }, 'manual', { value: 100, currency: 'EUR' }).kind).toBe('unknown');
+  });
+
+  it('reads Received and Pending as accepted (pending), keeping the pspReference', () => {
+    for (const resultCode of ['Received', 'Pending']) {
+      expect(paymentResponseToOutcome({ resultCode, pspReference: 'P1' }, 'manual', { value: 100, currency: 'EUR' })).toMatchObject({ kind: 'pending', pspReference: 'P1' });
+    }
+    expect(paymentResponseToOutcome({ resultCode: 'Received' }, 'manual', { value: 100, currency: 'EUR' })).toMatchObject({ kind: 'pending', pspReference: null });
   });
 
   it('normalizes modifications onto the original payment, and refuses ids that would need escaping', () => {
@@ -29,8 +35,28 @@ describe('Adyen transformers', () => {
       eventCode: 'REFUND', success: 'false', eventDate: '2026-01-01T00:00:00Z',
     };
     expect(normalizeAdyenItem(item)).toMatchObject({ pspEventId: 'REFUND:R1:false', paymentId: 'pay_abc', refundId: 'ref_def', pspReference: 'P1', action: 'refund_failed' });
-    expect(normalizeAdyenItem({ ...item, eventCode: 'CANCELLATION' })).toBeNull();
     expect(normalizeAdyenItem({ ...item, eventCode: 'REPORT_AVAILABLE', success: 'true' })).toBeNull();
     expect(() => refundReference('pay:1', 'ref_1')).toThrow(/assertion/);
+  });
+
+  it('a failed CANCELLATION is cancel_failed; a successful one canceled', () => {
+    const item = {
+      pspReference: 'C1', originalReference: 'P1', merchantReference: 'pay_abc', amount: { value: 100, currency: 'EUR' },
+      eventCode: 'CANCELLATION', success: 'false', eventDate: '2026-01-01T00:00:00Z', reason: 'Cancellation refused by the acquirer',
+    };
+    expect(normalizeAdyenItem(item)).toEqual({
+      psp: 'adyen', pspEventId: 'CANCELLATION:C1:false', occurredAtMs: Date.parse('2026-01-01T00:00:00Z'), paymentId: 'pay_abc', pspReference: 'P1',
+      action: 'cancel_failed', amountMinor: 100n, currency: 'EUR', refundId: null, declineReason: null,
+    });
+    expect(normalizeAdyenItem({ ...item, success: 'true' })).toMatchObject({ action: 'canceled', pspEventId: 'CANCELLATION:C1:true' });
+  });
+
+  it('a CHARGEBACK without merchantReference names no payment, only the original pspReference', () => {
+    const item = {
+      pspReference: 'CB1', originalReference: 'P1', amount: { value: 700, currency: 'EUR' },
+      eventCode: 'CHARGEBACK', success: 'true', eventDate: '2026-01-02T00:00:00Z', reason: 'Fraudulent Processing of Transaction',
+    };
+    expect(normalizeAdyenItem(item)).toMatchObject({ paymentId: null, pspReference: 'P1', action: 'chargeback', amountMinor: 700n, refundId: null });
+    expect(normalizeAdyenItem({ ...item, merchantReference: 'pay_abc' })).toMatchObject({ paymentId: 'pay_abc', pspReference: 'P1', action: 'chargeback' });
   });
 });

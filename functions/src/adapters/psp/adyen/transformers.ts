@@ -147,8 +147,8 @@ export function paymentResponseToOutcome(body: AdyenPaymentResponse, captureMeth
       return { kind: 'requires_action', pspReference, actionUrl: body.action?.url ?? '' };
     case 'Pending':
     case 'Received':
-      // Not final; the AUTHORISATION webhook decides.
-      return { kind: 'unknown', reason: 'timeout', detail: `Adyen resultCode ${body.resultCode}` };
+      // Accepted, not final: the AUTHORISATION webhook (or the janitor's lookup) decides.
+      return { kind: 'pending', pspReference, detail: `Adyen resultCode ${body.resultCode}` };
     default:
       return { kind: 'unknown', reason: 'ambiguous_server_error', detail: `unexpected Adyen resultCode ${String(body.resultCode)}` };
   }
@@ -215,9 +215,8 @@ const actions: Readonly<Record<string, readonly [Action | null, Action | null]>>
   AUTHORISATION: ['authorized', 'authorization_failed'],
   CAPTURE: ['captured', 'capture_failed'],
   CAPTURE_FAILED: ['capture_failed', 'capture_failed'],
-  // The port has no "cancel failed": a failed cancellation leaves the payment as it was, so there
-  // is nothing to apply. It is dropped here (and logged by nobody); see the connector README note.
-  CANCELLATION: ['canceled', null],
+  // A failed cancellation leaves the payment as it was; the core settles its cancel as failed.
+  CANCELLATION: ['canceled', 'cancel_failed'],
   REFUND: ['refunded', 'refund_failed'],
   REFUND_FAILED: ['refund_failed', 'refund_failed'],
   CHARGEBACK: ['chargeback', null],
@@ -227,19 +226,23 @@ function text(value: unknown): string | null {
   return typeof value === 'string' && value !== '' ? value : null;
 }
 
-/** A verified notification item as our normalized event, or null for event codes we do not act on. */
+/**
+ * A verified notification item as our normalized event, or null for event codes we do not act on.
+ * Without a `merchantReference` (chargebacks may lack it) the event names no payment of ours
+ * (`paymentId: null`) and the core matches it by its original pspReference.
+ */
 export function normalizeAdyenItem(item: AdyenNotificationItem): PspWebhookEvent | null {
   const eventCode = text(item.eventCode);
   const pspReference = text(item.pspReference);
   const merchantReference = text(item.merchantReference);
   const mapping = own(actions, eventCode);
-  if (mapping === undefined || pspReference === null || merchantReference === null) return null;
+  if (mapping === undefined || pspReference === null) return null;
   const success = item.success === 'true';
   const action = success ? mapping[0] : mapping[1];
   const amount = fromAdyenAmount(item.amount);
   const occurredAtMs = typeof item.eventDate === 'string' ? Date.parse(item.eventDate) : Number.NaN;
   if (action === null || amount === null || Number.isNaN(occurredAtMs)) return null;
-  const { paymentId, refundId } = parseMerchantReference(merchantReference);
+  const { paymentId, refundId } = merchantReference === null ? { paymentId: null, refundId: null } : parseMerchantReference(merchantReference);
   const additional = item.additionalData ?? {};
   const declineReason = action === 'authorization_failed'
     ? adyenDeclineReason({ refusalReason: text(item.reason), refusalReasonCode: text(additional.refusalReasonCode), refusalReasonRaw: text(additional.refusalReasonRaw) })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { declineReasonOf, fromStripeAmount, normalizeStripeEvent, toStripeAmount } from './transformers.js';
+import type Stripe from 'stripe';
+import { declineReasonOf, fromStripeAmount, intentToOutcome, normalizeStripeEvent, toStripeAmount } from './transformers.js';
 
 describe('Stripe transformers', () => {
   it('converts amounts with the currency exponent, Stripe special cases included', () => {
@@ -38,5 +39,30 @@ describe('Stripe transformers', () => {
     }]);
     expect(normalizeStripeEvent(null)).toEqual([]);
     expect(normalizeStripeEvent({ id: 'evt_2', type: 'payment_intent.succeeded', created: 'x', data: { object: {} } })).toEqual([]);
+  });
+
+  it('normalizes disputes as the real API sends them: no payment metadata, matched by PaymentIntent id', () => {
+    // Typed against the SDK, so the fixture keeps Stripe's real Dispute shape.
+    const dispute: Pick<Stripe.Dispute, 'id' | 'object' | 'amount' | 'charge' | 'created' | 'currency' | 'metadata' | 'payment_intent' | 'reason' | 'status'> = {
+      id: 'dp_1', object: 'dispute', amount: 1999, charge: 'ch_1', created: 1_700_000_100, currency: 'eur', metadata: {}, payment_intent: 'pi_1',
+      reason: 'fraudulent', status: 'needs_response',
+    };
+    const event = (type: string, object: object, id = 'evt_d1') => ({ id, type, created: 1_700_000_100, data: { object } });
+    expect(normalizeStripeEvent(event('charge.dispute.created', dispute))).toEqual([{
+      psp: 'stripe', pspEventId: 'evt_d1', occurredAtMs: 1_700_000_100_000, paymentId: null, pspReference: 'pi_1', action: 'chargeback',
+      amountMinor: 1999n, currency: 'EUR', refundId: null, declineReason: null,
+    }]);
+    // A lost dispute is the chargeback for good (a no-op after `created`); a won one is not passed on.
+    expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'lost' }, 'evt_d2'))).toMatchObject([{ pspEventId: 'evt_d2', paymentId: null, action: 'chargeback' }]);
+    expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'won' }, 'evt_d3'))).toEqual([]);
+    // A dispute of a charge made without a PaymentIntent cannot be ours.
+    expect(normalizeStripeEvent(event('charge.dispute.created', { ...dispute, payment_intent: null }))).toEqual([]);
+    // Other objects still need our metadata.
+    expect(normalizeStripeEvent(event('payment_intent.succeeded', { id: 'pi_9', amount_received: 100, currency: 'eur', metadata: {} }))).toEqual([]);
+  });
+
+  it('reads a processing PaymentIntent as pending (accepted, result by webhook)', () => {
+    const pi = { id: 'pi_7', status: 'processing', amount: 100, currency: 'eur' } as Stripe.PaymentIntent;
+    expect(intentToOutcome(pi)).toMatchObject({ kind: 'pending', pspReference: 'pi_7' });
   });
 });

@@ -115,8 +115,8 @@ export function intentToOutcome(pi: Stripe.PaymentIntent): PspOutcome {
     case 'canceled':
       return { kind: 'canceled', pspReference: pi.id };
     case 'processing':
-      // Not final: the outcome arrives by webhook; resolved like any ambiguous result.
-      return { kind: 'unknown', reason: 'timeout', detail: `Stripe PaymentIntent ${pi.id} is processing` };
+      // Accepted, not final: the outcome arrives by webhook (or the janitor's lookup).
+      return { kind: 'pending', pspReference: pi.id, detail: `Stripe PaymentIntent ${pi.id} is processing` };
     case 'requires_payment_method':
     case 'requires_confirmation':
       // Our intents are confirmed at creation: this state means the attempt failed.
@@ -239,7 +239,9 @@ type Action = PspWebhookEvent['action'];
 /**
  * A verified Stripe event as our normalized events: one, or none for event types we do not act on
  * and for objects that are not ours (no `tally_payment_id` metadata, e.g. another integration on
- * the same account).
+ * the same account). Disputes are the exception: a Dispute carries its own (empty) metadata, not
+ * the payment's, so they are passed on with `paymentId: null` and their PaymentIntent id, which
+ * the core matches to a payment (or logs as unmatched).
  */
 export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
   const event = asEvent(json);
@@ -248,7 +250,7 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
   const base = (action: Action, pspReference: string | null, amountField: string, extra: Partial<PspWebhookEvent> = {}): PspWebhookEvent[] => {
     const paymentId = metadataOf(o, stripeMetadataKeys.paymentId);
     const amount = amountOf(o, amountField);
-    if (paymentId === null || pspReference === null || amount === null) return [];
+    if ((paymentId === null && action !== 'chargeback') || pspReference === null || amount === null) return [];
     return [{
       psp: 'stripe', pspEventId: event.id, occurredAtMs: event.created * 1000, paymentId, pspReference, action,
       amountMinor: amount.amountMinor, currency: amount.currency, refundId: null, declineReason: null, ...extra,
@@ -273,6 +275,11 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
       return base('refund_failed', str(o.payment_intent), 'amount', { refundId: metadataOf(o, stripeMetadataKeys.refundId) });
     case 'charge.dispute.created':
       return base('chargeback', str(o.payment_intent), 'amount');
+    case 'charge.dispute.closed':
+      // A lost dispute is the chargeback for good: applied if `created` was missed, else a no-op
+      // (one chargeback per payment). A won one would reinstate the funds, which the port has no
+      // action for yet, so it is not passed on.
+      return o.status === 'lost' ? base('chargeback', str(o.payment_intent), 'amount') : [];
     default:
       return [];
   }

@@ -1,0 +1,223 @@
+/**
+ * The transactional-outbox relay against the real emulators: events written by real API calls are
+ * published to `domain-events` (Pub/Sub emulator) with ordering key and attributes and marked sent
+ * in Firestore; relays are idempotent in the mark and at-least-once in delivery; a failed publish
+ * leaves the document unsent for the sweeper; the sweeper keeps its batch bound and age threshold;
+ * `tally outbox drain` publishes what is left. Each stack has its own emulator project, so no other
+ * test file's outbox is swept here.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { Message, Subscription } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOutboxTrigger, type OutboxTrigger } from '../emulators/outbox-trigger.js';
+import { createPubSubEventBus } from '../functions/src/adapters/pubsub/pubsub-event-bus.js';
+import { domainEventsTopic } from '../functions/src/app/outbox/outbox-message.js';
+import { drainOutbox, relayOutboxEvent, sweepOutbox, type OutboxDeps } from '../functions/src/app/outbox/relay.js';
+import { DomainEventSchema } from '../functions/src/gen/tally/events/v1/events_pb.js';
+import { createOutboxRelayHandler } from '../functions/src/handlers/firestore/outbox-relay.js';
+import { createOutboxSweeperHandler } from '../functions/src/handlers/pubsub/outbox-sweeper.js';
+import { createLogger } from '../functions/src/platform/telemetry/logger.js';
+import { openAccount, transfer } from './support/ledger-helpers.js';
+import { startTestStack, type TestStack } from './support/test-stack.js';
+import type { TallyClient } from '../functions/src/cli/client.js';
+
+/** Every message one subscription on `domain-events` receives, acked at once. */
+async function listen(stack: TestStack): Promise<{ messages: Message[]; close(): Promise<void> }> {
+  await stack.services.bus.ensureTopics([domainEventsTopic]);
+  const [subscription] = await stack.services.bus.client.topic(domainEventsTopic)
+    .createSubscription(`outbox-test-${randomUUID().slice(0, 8)}`, { enableMessageOrdering: true, ackDeadlineSeconds: 30 });
+  const messages: Message[] = [];
+  const sub: Subscription = subscription;
+  sub.on('message', (m: Message) => { messages.push(m); m.ack(); });
+  return { messages, close: () => sub.close() };
+}
+
+async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const byEvent = (messages: Message[], eventId: string) => messages.filter((m) => m.attributes.eventId === eventId);
+
+/** A posted entry through the API (with a caller traceparent); returns its entry and outbox event ids. */
+async function postEntry(owner: TallyClient, accounts: { a: string; b: string }, traceId = randomUUID().replaceAll('-', '')) {
+  const { entry } = await owner.ledger.createEntry(transfer(accounts.a, accounts.b, 1234n), { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+  return { entryId: entry!.id, eventId: `evt_${entry!.id}`, traceId };
+}
+
+describe('outboxRelay fed by the local Firestore trigger (as npm start runs it)', () => {
+  let stack: TestStack;
+  let trigger: OutboxTrigger;
+  let bus: Awaited<ReturnType<typeof listen>>;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ GCLOUD_PROJECT: `demo-tally-outbox-${randomUUID().slice(0, 8)}` });
+    bus = await listen(stack);
+    trigger = startOutboxTrigger({
+      db: stack.services.db, projectId: stack.services.config.projectId,
+      handler: createOutboxRelayHandler({ outbox: stack.services.outbox, logger: stack.services.logger }),
+    });
+  });
+  afterAll(async () => { await trigger.stop(); await bus.close(); await stack.close(); });
+
+  it('publishes a CreateEntry event once, keyed by the entry, with attributes and trace context, and marks it sent', async () => {
+    const { tenantId, owner } = await stack.newTenant();
+    const accounts = { a: await openAccount(owner), b: await openAccount(owner) };
+    const { entryId, eventId, traceId } = await postEntry(owner, accounts);
+    const message = await waitFor(() => byEvent(bus.messages, eventId)[0], 'the domain event');
+
+    expect(message.orderingKey).toBe(entryId);
+    expect(message.attributes).toMatchObject({ eventId, type: 'ledger.entry.posted', tenantId, aggregateId: entryId });
+    const doc = await waitFor(async () => {
+      const d = (await stack.services.db.doc(`tenants/${tenantId}/outbox/${eventId}`).get()).data();
+      return d?.publishedAt ? d : undefined;
+    }, 'the mark');
+    expect(doc.pubsubMessageId).toBe(message.id);
+    // The trace of the API call continues into the message: its trace id, its span as parent.
+    expect(doc.traceId).toBe(traceId);
+    expect(message.attributes.traceparent).toBe(`00-${traceId}-${String(doc.spanId)}-01`);
+
+    const envelope = fromBinary(DomainEventSchema, message.data);
+    expect(envelope).toMatchObject({ eventId, type: 'ledger.entry.posted', tenantId, aggregateId: entryId, traceId, spanId: doc.spanId });
+    expect(timestampMs(envelope.occurredAt!)).toBe((doc.createdAt as { toMillis(): number }).toMillis());
+    expect(JSON.parse(envelope.payloadJson)).toMatchObject({ entryId, postings: [{ accountId: accounts.a, amountMinor: '1234' }, { accountId: accounts.b, amountMinor: '1234' }] });
+
+    // Once: the mark stops any later relay of this document.
+    await sleep(1_000);
+    expect(byEvent(bus.messages, eventId)).toHaveLength(1);
+  });
+});
+
+describe('relay and sweeper, driven directly', () => {
+  let stack: TestStack;
+  let bus: Awaited<ReturnType<typeof listen>>;
+  let owner: TallyClient;
+  let tenantId: string;
+  let accounts: { a: string; b: string };
+  /** The real bus, but with the clock moved forward: events look older to the sweeper. */
+  const later = (deps: OutboxDeps, ms: number): OutboxDeps => ({ ...deps, clock: { nowMs: () => Date.now() + ms } });
+  const outboxDoc = async (eventId: string) => (await stack.services.db.doc(`tenants/${tenantId}/outbox/${eventId}`).get()).data()!;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ GCLOUD_PROJECT: `demo-tally-outbox-${randomUUID().slice(0, 8)}` });
+    bus = await listen(stack);
+    ({ tenantId, owner } = await stack.newTenant());
+    accounts = { a: await openAccount(owner), b: await openAccount(owner) };
+  });
+  afterAll(async () => { await bus.close(); await stack.close(); });
+
+  it('relaying one document twice publishes at most a duplicate with the same event id and marks it once', async () => {
+    const { eventId } = await postEntry(owner, accounts);
+    // Two relays racing (a redelivered trigger): both may publish; exactly one marks.
+    const results = await Promise.all([relayOutboxEvent(stack.services.outbox, tenantId, eventId), relayOutboxEvent(stack.services.outbox, tenantId, eventId)]);
+    const marks = results.map((r) => (r.outcome === 'published' ? r.mark : r.outcome));
+    expect(marks.filter((m) => m === 'marked')).toHaveLength(1);
+    expect(marks.every((m) => ['marked', 'already', 'already_published'].includes(m))).toBe(true);
+    await waitFor(() => byEvent(bus.messages, eventId).length >= results.filter((r) => r.outcome === 'published').length || undefined, 'the messages');
+    const copies = byEvent(bus.messages, eventId);
+    expect(copies.length).toBeGreaterThanOrEqual(1);
+    expect(copies.length).toBeLessThanOrEqual(2);
+    expect(new Set(copies.map((m) => fromBinary(DomainEventSchema, m.data).eventId))).toEqual(new Set([eventId]));
+    const doc = await outboxDoc(eventId);
+    expect(copies.map((m) => m.id)).toContain(doc.pubsubMessageId);
+
+    // A third relay, after the mark, publishes nothing.
+    expect(await relayOutboxEvent(stack.services.outbox, tenantId, eventId)).toEqual({ outcome: 'already_published' });
+    const publishedAt = doc.publishedAt as { toMillis(): number };
+    await sleep(500);
+    expect(byEvent(bus.messages, eventId)).toHaveLength(copies.length);
+    expect(((await outboxDoc(eventId)).publishedAt as { toMillis(): number }).toMillis()).toBe(publishedAt.toMillis());
+  });
+
+  it('a failed publish throws through the handler, leaves the document unsent, and the sweeper publishes it later', async () => {
+    const { eventId, entryId } = await postEntry(owner, accounts);
+    // A real Pub/Sub client on a project where `domain-events` does not exist: NOT_FOUND.
+    const brokenBus = createPubSubEventBus(`demo-tally-nope-${randomUUID().slice(0, 8)}`);
+    const broken: OutboxDeps = { ...stack.services.outbox, bus: brokenBus };
+    const relay = createOutboxRelayHandler({ outbox: broken, logger: stack.services.logger });
+    const cloudEvent: CloudEvent<unknown> = {
+      specversion: '1.0', id: randomUUID(), type: 'google.cloud.firestore.document.v1.created',
+      source: '//firestore.googleapis.com/projects/demo/databases/(default)', subject: `documents/tenants/${tenantId}/outbox/${eventId}`,
+    };
+    await expect(relay(cloudEvent)).rejects.toThrow();
+    // Retried by the trigger, still failing: still unsent, nothing published.
+    await expect(relay(cloudEvent)).rejects.toThrow();
+    expect((await outboxDoc(eventId)).publishedAt).toBeNull();
+    await brokenBus.client.close();
+
+    // Too young for the sweeper (threshold 60 s): left alone.
+    const young = await sweepOutbox(stack.services.outbox, { olderThanMs: 60_000, batchMax: 100, tenantId });
+    expect(young.found).toBe(0);
+    expect((await outboxDoc(eventId)).publishedAt).toBeNull();
+
+    // Two minutes later (by the clock), the sweeper's tick publishes it, with its ordering key.
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ projectId: 'demo', level: 'INFO', write: (l) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const sweeper = createOutboxSweeperHandler({ outbox: later(stack.services.outbox, 120_000), logger, olderThanMs: 60_000, batchMax: 100 });
+    await sweeper({ specversion: '1.0', id: 'tick-1', type: 'google.cloud.pubsub.topic.v1.messagePublished', source: '//pubsub.googleapis.com/projects/demo/topics/ticks-outbox' });
+    expect(lines.at(-1)).toMatchObject({ message: 'outbox sweep', failed: 0, batchMax: 100 });
+    expect(lines.at(-1)!.published).toBeGreaterThanOrEqual(1);
+    const message = await waitFor(() => byEvent(bus.messages, eventId)[0], 'the swept event');
+    expect(message.orderingKey).toBe(entryId);
+    expect((await outboxDoc(eventId)).pubsubMessageId).toBe(message.id);
+  });
+
+  it('the sweeper respects its age threshold and batch bound, oldest first, across tenants', async () => {
+    // Start from an empty outbox in this project.
+    await drainOutbox(stack.services.outbox, { batchMax: 100, batchesMax: 10 });
+    const other = await stack.newTenant();
+    const otherAccounts = { a: await openAccount(other.owner), b: await openAccount(other.owner) };
+    const written: string[] = [];
+    for (let i = 0; i < 5; i++) written.push((await postEntry(i % 2 === 0 ? owner : other.owner, i % 2 === 0 ? accounts : otherAccounts)).eventId);
+
+    expect(await sweepOutbox(stack.services.outbox, { olderThanMs: 60_000, batchMax: 2 })).toMatchObject({ found: 0, published: 0 });
+    const sweeper = later(stack.services.outbox, 120_000);
+    const first = await sweepOutbox(sweeper, { olderThanMs: 60_000, batchMax: 2 });
+    expect(first).toMatchObject({ found: 2, published: 2, failed: 0 });
+    expect(first.oldestAgeMs).toBeGreaterThanOrEqual(120_000);
+    const unsent = async () => (await stack.services.outbox.store.findUnpublished({ createdBeforeMs: Date.now() + 1, limit: 100 })).map((e) => e.id);
+    // Oldest first: the first two written went out.
+    expect(await unsent()).toEqual(written.slice(2));
+    expect(await sweepOutbox(sweeper, { olderThanMs: 60_000, batchMax: 2 })).toMatchObject({ found: 2, published: 2 });
+    expect(await sweepOutbox(sweeper, { olderThanMs: 60_000, batchMax: 2 })).toMatchObject({ found: 1, published: 1 });
+    expect(await unsent()).toEqual([]);
+    await waitFor(() => written.every((id) => byEvent(bus.messages, id).length === 1) || undefined, 'all five messages');
+  });
+
+  it('`tally outbox drain --json` publishes what is unsent (one tenant), with a summary; exit code 0', async () => {
+    const { eventId } = await postEntry(owner, accounts);
+    const other = await stack.newTenant();
+    const otherAccounts = { a: await openAccount(other.owner), b: await openAccount(other.owner) };
+    const { eventId: otherEventId } = await postEntry(other.owner, otherAccounts);
+    const cli = path.resolve(import.meta.dirname, '..', 'bin', 'tally.mjs');
+    const run = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [cli, ...args], { env: { ...process.env, GCLOUD_PROJECT: stack.services.config.projectId, GOOGLE_CLOUD_PROJECT: stack.services.config.projectId }, timeout: 30_000, encoding: 'utf8' },
+        (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+    });
+    const result = await run(['outbox', 'drain', '--tenant', tenantId, '--batch-max', '2', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ published: 1, failed: 0, complete: true });
+    expect((await outboxDoc(eventId)).publishedAt).not.toBeNull();
+    // The other tenant was not touched.
+    expect((await stack.services.db.doc(`tenants/${other.tenantId}/outbox/${otherEventId}`).get()).get('publishedAt')).toBeNull();
+    await waitFor(() => byEvent(bus.messages, eventId)[0], 'the drained event');
+
+    // Human output: a progress line per batch on stderr, a summary on stdout.
+    const human = await run(['outbox', 'drain']);
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stderr).toMatch(/outbox drain: batch 1: 1 published/);
+    expect(human.stdout).toMatch(/outbox drained: 1 events published/);
+    expect(await run(['outbox', 'drain', '--batches-max', '0'])).toMatchObject({ code: 1 });
+  });
+});
