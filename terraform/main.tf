@@ -750,3 +750,70 @@ resource "google_pubsub_subscription_iam_member" "agent_subscribes_outbox_sweepe
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }
+
+# Index exemptions (as in firestore.indexes.json): payloads that are never queried. Firestore
+# indexes every field by default; these are large (a payment's state JSON, an event's payload map,
+# a stored response, a PSP event) and would cost an index write each, on every save.
+resource "google_firestore_field" "payments_state_unindexed" {
+  database   = google_firestore_database.default.name
+  collection = "payments"
+  field      = "state"
+  index_config {}
+}
+
+resource "google_firestore_field" "outbox_payload_unindexed" {
+  database   = google_firestore_database.default.name
+  collection = "outbox"
+  field      = "payload"
+  index_config {}
+}
+
+resource "google_firestore_field" "idempotency_response_unindexed" {
+  database   = google_firestore_database.default.name
+  collection = "idempotency"
+  field      = "response"
+  index_config {}
+}
+
+resource "google_firestore_field" "inbox_event_unindexed" {
+  database   = google_firestore_database.default.name
+  collection = "inbox"
+  field      = "event"
+  index_config {}
+}
+
+# Log-based metrics from pspWebhook's structured logs (the message strings are the handler's;
+# test/terraform.test.ts checks they match). A rise in either deserves a look: unmatched events
+# are PSP notifications for payments Tally cannot find (another platform's, or lost), rejected
+# ones failed signature or freshness checks (a wrong secret, or someone probing the endpoint).
+resource "google_logging_metric" "psp_webhook_unmatched" {
+  name   = "tally/psp_webhook_unmatched"
+  filter = "resource.type=\"cloud_run_revision\" AND jsonPayload.message=\"webhook for an unknown payment\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    labels {
+      key        = "psp"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = {
+    "psp" = "EXTRACT(jsonPayload.psp)"
+  }
+}
+
+resource "google_logging_metric" "psp_webhook_rejected" {
+  name   = "tally/psp_webhook_rejected"
+  filter = "resource.type=\"cloud_run_revision\" AND jsonPayload.message=\"webhook rejected\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    labels {
+      key        = "psp"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = {
+    "psp" = "EXTRACT(jsonPayload.psp)"
+  }
+}

@@ -80,6 +80,37 @@ describe('terraform and the code agree', () => {
     }
   });
 
+  it('declares every index exemption of firestore.indexes.json, and exempts only fields no query uses', async () => {
+    const tf = await terraform();
+    const indexes = JSON.parse(readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8')) as {
+      indexes: { collectionGroup: string; fields: { fieldPath: string }[] }[];
+      fieldOverrides: { collectionGroup: string; fieldPath: string; ttl?: boolean; indexes: unknown[] }[];
+    };
+    const exempt = indexes.fieldOverrides.filter((o) => !o.ttl && o.indexes.length === 0);
+    expect(exempt.length).toBeGreaterThan(0);
+    const declared = Object.values(tf.resource.google_firestore_field ?? {})
+      .map((b) => b[0] as { collection: string; field: string; index_config?: Record<string, unknown>[]; ttl_config?: unknown })
+      .filter((f) => f.ttl_config === undefined && f.index_config !== undefined && Object.keys(f.index_config[0] ?? {}).length === 0)
+      .map((f) => `${f.collection}.${f.field}`);
+    expect(declared.sort()).toEqual(exempt.map((o) => `${o.collectionGroup}.${o.fieldPath}`).sort());
+    for (const o of exempt) {
+      // A composite index on an exempted field would still work, but it means a query uses it.
+      expect(indexes.indexes.filter((i) => i.collectionGroup === o.collectionGroup).flatMap((i) => i.fields.map((f) => f.fieldPath))).not.toContain(o.fieldPath);
+    }
+  });
+
+  it('counts the unmatched and rejected events with log-based metrics on the messages the handler logs', async () => {
+    const tf = await terraform();
+    const source = readFileSync(path.join(root, 'functions/src/handlers/webhooks/psp-webhook.ts'), 'utf8');
+    const metrics = Object.values(tf.resource.google_logging_metric ?? {}).map((b) => b[0] as { name: string; filter: string });
+    for (const name of ['tally/psp_webhook_unmatched', 'tally/psp_webhook_rejected']) {
+      const metric = metrics.find((m) => m.name === name);
+      expect(metric, name).toBeDefined();
+      const message = /jsonPayload\.message="([^"]+)"/.exec(metric!.filter)?.[1];
+      expect(source).toContain(`'${message}'`);
+    }
+  });
+
   it('declares a function for every Functions Framework registration in functions/src/index.ts', async () => {
     const tf = await terraform();
     const source = readFileSync(path.join(root, 'functions/src/index.ts'), 'utf8');

@@ -169,6 +169,8 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       // Immutable once created: the entry bound is the only limit that matters.
       paymentMethods: createTtlCache({ clock, ttlMs: 10 * 60_000, entriesMax: config.authCacheEntriesMax }),
       routingRules: createTtlCache({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax }),
+      // Accounts are never deleted: an entry only saves the writes that would find them there.
+      accountsEnsured: createTtlCache({ clock, ttlMs: 60 * 60_000, entriesMax: config.authCacheEntriesMax }),
     },
   };
   const bus = createPubSubEventBus(config.projectId);

@@ -51,7 +51,7 @@ export interface PaymentsDeps {
    * is cached for long; routing rules live `ttlMs` at most on another instance than the one that
    * set them. Absent: every read goes to the store.
    */
-  caches?: { paymentMethods: TtlCache<PaymentMethod | undefined>; routingRules: TtlCache<RoutingRule[] | undefined> };
+  caches?: { paymentMethods: TtlCache<PaymentMethod | undefined>; routingRules: TtlCache<RoutingRule[] | undefined>; accountsEnsured: TtlCache<true> };
 }
 
 /** Deterministic ledger account id of a payment account code in a currency. */
@@ -59,12 +59,16 @@ export function paymentAccountId(code: PaymentAccountCode, currency: string): st
   return `acc_pay_${code.replace(':', '_')}_${currency}`;
 }
 
-const ensuredAccounts = new Set<string>();
-
-/** Creates the tenant's payment ledger accounts for a currency once (idempotent: fixed ids and codes). */
+/**
+ * Creates the tenant's payment ledger accounts for a currency (idempotent: fixed ids and codes);
+ * an instance remembers the pairs it has ensured (bounded cache), so this is once per instance.
+ */
 export async function ensurePaymentAccounts(deps: PaymentsDeps, tenantId: string, currency: string): Promise<void> {
-  const key = `${tenantId}:${currency}`;
-  if (ensuredAccounts.has(key)) return;
+  const ensure = () => createPaymentAccounts(deps, tenantId, currency).then(() => true as const);
+  await (deps.caches ? deps.caches.accountsEnsured.get(`${tenantId}:${currency}`, ensure) : ensure());
+}
+
+async function createPaymentAccounts(deps: PaymentsDeps, tenantId: string, currency: string): Promise<void> {
   for (const { code, type } of paymentAccounts) {
     const account = createAccountDomain(
       // The merchant payable is credited by every capture: a hot account, so sharded.
@@ -73,7 +77,6 @@ export async function ensurePaymentAccounts(deps: PaymentsDeps, tenantId: string
     );
     await deps.ledger.store.createAccount(account);
   }
-  ensuredAccounts.add(key);
 }
 
 /** Saves a transition with its ledger entries and outbox events in the caller's transaction. */
