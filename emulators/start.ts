@@ -73,6 +73,7 @@ async function main(): Promise<void> {
 tally: ready in ${elapsed()}
   API (ConnectRPC)   ${server.url}   (webhooks: /webhooks/stripe, /webhooks/adyen)
   sandbox PSP        ${sandbox.url}
+  domain events      Pub/Sub topic domain-events (outbox relay; npx tally outbox drain)
   demo tenant        ${demoTenantId}
   demo API key       ${demoApiKey}
   state file         ${stateFile}  (npx tally uses it)

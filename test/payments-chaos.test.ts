@@ -29,13 +29,22 @@ describe('chaos', () => {
     const pm = (await owner.payments.createPaymentMethod({ pspTokens: { stripe: 'pm_card_visa', adyen: 'adyen_success' }, brand: 'visa', idempotencyKey: randomUUID() })).paymentMethod!.id;
     const faults = { latencyMs: 0, serverErrorBeforeRate: 0.04, serverErrorAfterRate: 0.03, timeoutRate: 0.03, webhookDuplicateRate: 0.2, webhookDelayMs: 30, webhookReorderWindow: 3 };
     sandbox.control.setFaults({ seed: 42, stripe: faults, adyen: faults });
-    // Crash between PSP success and recording, for every 25th recorded PSP answer.
+    // Crash between PSP success and recording, for every 25th recorded PSP answer. The API logs
+    // each at ERROR with its stack (as it must for a real crash); here they are counted instead of
+    // printed, and any other ERROR line still goes through.
+    const crashMessage = 'injected crash after the PSP answered';
+    let crashLogLines = 0;
+    const stderrWrite = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      if (String(chunk).includes(crashMessage)) { crashLogLines++; return true; }
+      return (stderrWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
     let answers = 0;
     let crashes = 0;
     stack.services.payments.testHooks.afterPspCall = () => {
       if (++answers % 25 === 0) {
         crashes++;
-        throw new Error('injected crash after the PSP answered');
+        throw new Error(crashMessage);
       }
     };
 
@@ -57,6 +66,7 @@ describe('chaos', () => {
       }
     }));
     stack.services.payments.testHooks.afterPspCall = undefined;
+    process.stderr.write = stderrWrite;
     sandbox.control.setFaults({ stripe: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 }, adyen: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 } });
     sandbox.control.releaseWebhooks();
     await sandbox.control.webhooksIdle(20_000);
@@ -105,7 +115,7 @@ describe('chaos', () => {
     const feesMinor = succeeded.reduce((a, p) => a + p.platformFeeMinor, 0n);
 
     const report = {
-      payments: intents.length, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes,
+      payments: intents.length, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes, crashesLogged: crashLogLines,
       statuses: Object.fromEntries(byStatus), capturedAtPsp, capturedTwice, pspTallyMismatches: mismatched,
       captureEntries: captureEntries.length, ledgerDebitsMinor: debits.toString(), ledgerCreditsMinor: credits.toString(),
       webhooksSent: sandbox.control.webhooks().length,
@@ -119,6 +129,7 @@ describe('chaos', () => {
 
     expect(intents).toHaveLength(paymentsTotal);
     expect(crashes).toBeGreaterThan(0);
+    expect(crashLogLines).toBe(crashes); // each crash was logged, once
     expect(intents.filter((p) => p.status === 'processing' || p.unknownSinceMs !== null)).toEqual([]);
     // Automatic capture: nothing stays authorized-but-uncaptured once the janitor has run.
     expect(intents.filter((p) => p.status === 'requires_capture')).toEqual([]);

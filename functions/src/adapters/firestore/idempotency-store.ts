@@ -2,6 +2,7 @@ import { randomUUID, createHash } from 'node:crypto';
 import { Timestamp, type DocumentData, type DocumentReference, type Firestore, type Precondition, type Transaction } from '@google-cloud/firestore';
 import type { IdempotencyRef, IdempotencyStore, IdempotencyTx, Reservation, ReserveInput, StoredIdempotency } from '../../ports/idempotency-store.js';
 import { decideReservation } from '../../platform/idempotency/idempotency.js';
+import { readerOf } from './tx-reader.js';
 
 /** gRPC codes the single-write fast paths fall back on. */
 const alreadyExists = 6;
@@ -52,7 +53,7 @@ export function createIdempotencyTx(db: Firestore, tx: Transaction): Idempotency
   const ref = (r: IdempotencyRef) => recordRef(db, r.scope, r.method, r.key);
   return {
     async read(r) {
-      return storedOf((await tx.get(ref(r))).data());
+      return storedOf((await readerOf(tx).get(ref(r))).data());
     },
     writeLease(r, input) {
       tx.set(ref(r), leaseDoc({ method: r.method, ...input }, input.leaseToken, Timestamp.fromMillis(input.nowMs)));

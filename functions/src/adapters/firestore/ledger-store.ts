@@ -18,6 +18,7 @@ import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../doma
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
 import { assert, invalidField } from '../../domain/errors.js';
 import { runTransactionWithRetry } from './run-transaction.js';
+import { readerOf } from './tx-reader.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
 
@@ -177,18 +178,19 @@ function ledgerRefs(db: Firestore) {
  */
 export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction): LedgerTx {
   const { tenant, accountRef, shardRef, recordRef, headRef, pendingRef } = ledgerRefs(db);
+  const reader = readerOf(tx);
   const heads = new Map<number, StripeHead>();
   const shards = new Map<string, Balance>();
   return {
     noteStripeHead(head) { heads.set(head.stripe, head); },
     noteShardBalance(accountId, shard, balance) { shards.set(`${accountId}~${shard}`, balance); },
     async getRecord(id) {
-      const d = (await tx.get(recordRef(tenantId, id))).data();
+      const d = (await reader.get(recordRef(tenantId, id))).data();
       return d ? recordFromDoc(d) : undefined;
     },
     async getAccounts(ids) {
       const unique = [...new Set(ids)];
-      const snaps = unique.length === 0 ? [] : await tx.getAll(...unique.map((id) => accountRef(tenantId, id)));
+      const snaps = await Promise.all(unique.map((id) => reader.get(accountRef(tenantId, id))));
       const out = new Map<string, Account>();
       for (const s of snaps) { const d = s.data(); if (d) out.set(s.id, accountFromDoc(s.id, d)); }
       return out;
@@ -196,16 +198,19 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
     async getStripeHead(stripe) {
       const noted = heads.get(stripe);
       if (noted) return noted;
-      const d = (await tx.get(headRef(tenantId, stripe))).data();
-      return d ? { stripe, entryCount: numberOf(d.entryCount), headHash: d.headHash as string } : emptyStripeHead(tenantId, stripe);
+      const d = (await reader.get(headRef(tenantId, stripe))).data();
+      // Kept for this transaction: only its own writes (noteStripeHead) can change it now.
+      const head = heads.get(stripe) ?? (d ? { stripe, entryCount: numberOf(d.entryCount), headHash: d.headHash as string } : emptyStripeHead(tenantId, stripe));
+      heads.set(stripe, head);
+      return head;
     },
     async getShardBalance(accountId, shard) {
       const noted = shards.get(`${accountId}~${shard}`);
       if (noted) return noted;
-      return balanceFromDoc((await tx.get(shardRef(tenantId, accountId, shard))).data());
+      return balanceFromDoc((await reader.get(shardRef(tenantId, accountId, shard))).data());
     },
     async getPending(id) {
-      const d = (await tx.get(pendingRef(tenantId, id))).data();
+      const d = (await reader.get(pendingRef(tenantId, id))).data();
       return d ? pendingFromDoc(d) : undefined;
     },
     createRecord(record) { tx.create(recordRef(tenantId, record.id), recordToDoc(record)); },

@@ -15,6 +15,7 @@ import { createLedgerTx } from './ledger-store.js';
 import { createIdempotencyTx } from './idempotency-store.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { runTransactionWithRetry } from './run-transaction.js';
+import { readerOf } from './tx-reader.js';
 
 export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
   const tenant = (t: string) => db.collection('tenants').doc(t);
@@ -49,13 +50,13 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
           const referenceOf = (intent: PaymentIntent) => (intent.psp !== null && intent.pspReference !== null ? `${intent.psp}:${intent.pspReference}` : null);
           const view: PaymentsTx = {
             async getPayment(id) {
-              const d = (await tx.get(paymentRef(tenantId, id))).data();
+              const d = (await readerOf(tx).get(paymentRef(tenantId, id))).data();
               const intent = d ? parse(d.state) : undefined;
               referenceRead.set(id, intent ? referenceOf(intent) : null);
               return intent;
             },
             async isEventProcessed(inboxId) {
-              const processedAt: unknown = (await tx.get(inboxRef(tenantId, inboxId))).get('processedAt');
+              const processedAt: unknown = (await readerOf(tx).get(inboxRef(tenantId, inboxId))).get('processedAt');
               return processedAt !== null && processedAt !== undefined;
             },
             ledger: createLedgerTx(db, tenantId, tx),

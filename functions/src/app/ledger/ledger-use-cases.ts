@@ -120,9 +120,13 @@ async function planBalanceWrites(deps: LedgerDeps, lane: number, tx: LedgerTx, a
  * Links the record into the chain stripe of its lane (any stripe is valid: the link records it);
  * returns the chained record and the write to make.
  */
+/** The chain stripe a lane writes (distinct lanes of one instance never share one). */
+function stripeOfLane(deps: LedgerDeps, lane: number): number {
+  return (deps.instanceSalt * deps.lanes.count + lane) % deps.limits.chainStripes;
+}
+
 async function planChainLink(deps: LedgerDeps, lane: number, tx: LedgerTx, record: JournalRecord): Promise<{ chained: ChainedRecord; write: () => void }> {
-  const stripe = (deps.instanceSalt * deps.lanes.count + lane) % deps.limits.chainStripes;
-  const { record: chained, head } = linkRecord(record, await tx.getStripeHead(stripe));
+  const { record: chained, head } = linkRecord(record, await tx.getStripeHead(stripeOfLane(deps, lane)));
   tx.noteStripeHead(head);
   return { chained, write: () => { tx.createRecord(chained); tx.setStripeHead(head); } };
 }
@@ -161,14 +165,18 @@ export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, te
     if (p.amountMinor > safeMax) throw new TallyError('AMOUNT_OUT_OF_RANGE', `postings[${i}].amount_minor: at most ${safeMax}`, { field: `postings[${i}].amount_minor` });
   });
   const contentHash = entryContentHash(input);
-  const existing = await tx.getRecord(shape.id);
+  // Issued together so the store can read them in one round trip; the head is wasted only on a replay.
+  const [existing, accounts] = await Promise.all([
+    tx.getRecord(shape.id),
+    tx.getAccounts(shape.postings.map((p) => p.accountId)),
+    tx.getStripeHead(stripeOfLane(deps, lane)),
+  ]);
   if (existing) {
     if (existing.kind !== 'entry') throw new Error('assertion failed: entry id names a resolution');
     decideReplay(entryContentHash(existing), contentHash, shape.id);
     const pending = existing.pending ? await tx.getPending(existing.id) : undefined;
     return { view: { record: existing, pending }, isNew: false, commit: () => {} };
   }
-  const accounts = await tx.getAccounts(shape.postings.map((p) => p.accountId));
   const valid = validateEntry(input, accounts);
   if (valid.reversesEntryId !== null) {
     const reversed = await tx.getRecord(valid.reversesEntryId);

@@ -163,7 +163,8 @@ function startKeyed(
 ): Promise<Started | 'in_progress'> {
   const leaseToken = randomUUID();
   return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<Started | 'in_progress'> => {
-    const stored = await tx.idempotency.read(key.ref);
+    // Read together (one round trip); the payment read is wasted only on a replay.
+    const [stored, intent] = await Promise.all([tx.idempotency.read(key.ref), tx.getPayment(paymentId)]);
     const nowMs = deps.clock.nowMs();
     switch (decideReservation(stored, key.requestHash, nowMs)) {
       case 'replay': return { kind: 'replay', response: stored!.response! };
@@ -171,7 +172,6 @@ function startKeyed(
       case 'in_progress': return 'in_progress';
       case 'execute': break;
     }
-    const intent = await tx.getPayment(paymentId);
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
     const t = await decide(intent, tx);
     await saveTransition(deps, tx, lane, t, trace);
@@ -196,10 +196,12 @@ async function commit(
   let settles = false;
   const t = await deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     settles = false; // a rerun of the transaction decides afresh
-    const intent = await tx.getPayment(paymentId);
-    if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
     // Only the lease holder settles: a run whose lease was taken over leaves it to the new holder.
-    const held = settle && !settle.held.settled ? await tx.idempotency.read(settle.held.key.ref) : undefined;
+    const [intent, held] = await Promise.all([
+      tx.getPayment(paymentId),
+      settle && !settle.held.settled ? tx.idempotency.read(settle.held.key.ref) : undefined,
+    ]);
+    if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
     const t = await decide(intent, tx);
     if (t) await saveTransition(deps, tx, lane, t, trace);
     if (t) alsoWrite?.(tx);
