@@ -32,7 +32,7 @@ export function readerOf(tx: Transaction): TxReader {
 }
 
 function createTxReader(tx: Transaction): TxReader {
-  let waiting: Waiting[] = [];
+  const waiting: Waiting[] = [];
   const flush = async (): Promise<void> => {
     const batch = waiting.splice(0, batchDocumentsMax);
     if (waiting.length > 0) queueMicrotask(() => void flush());
