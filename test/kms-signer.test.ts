@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createKmsSigner, KmsIntegrityError } from '../functions/src/adapters/kms/kms-signer.js';
 import { crc32c } from '../functions/src/adapters/kms/crc32c.js';
 import { startFakeKms, type FakeKms } from '../emulators/fake-kms/server.js';
+import { createCheckpoint, signCheckpoint, verifyCheckpointSignature } from '../functions/src/domain/ledger/checkpoint.js';
 
 const KEY_VERSION = 'projects/demo-tally/locations/global/keyRings/tally/cryptoKeys/checkpoints/cryptoKeyVersions/1';
 const bytes = new TextEncoder().encode('checkpoint:tenant-a:seq=42:root=abc');
@@ -109,6 +110,27 @@ describe('createKmsSigner against the fake KMS', () => {
     await expect(signer.verify(bytes, signature)).rejects.toMatchObject({ check: 'pemCrc32c' });
     kms.setFaults({});
     expect(await signer.verify(bytes, signature)).toBe(true);
+  });
+});
+
+describe('key rotation: checkpoints signed by an earlier version still verify', () => {
+  const checkpoint = createCheckpoint({ tenantId: 'ten_rotation', sequence: 3, stripeHeads: [{ stripe: 0, entryCount: 7, headHash: 'a'.repeat(64) }], createdAtMs: 1_700_000_000_000 });
+
+  it('a signer on version 2 verifies what version 1 signed, and refuses tampering, other keys and forged ids', async () => {
+    const v1 = createKmsSigner({ client, keyVersionName: KEY_VERSION });
+    const v2 = createKmsSigner({ client, keyVersionName: KEY_VERSION.replace(/\/1$/, '/2') });
+    const signed = await signCheckpoint(checkpoint, v1);
+    expect(signed.keyId).toBe(`kms:${KEY_VERSION}`);
+    expect(await verifyCheckpointSignature(signed, v2)).toBe(true);
+    expect(await verifyCheckpointSignature({ ...signed, checkpoint: { ...checkpoint, sequence: 4 } }, v2)).toBe(false);
+    // The key id must name the version that signed: the same signature under version 2's id fails.
+    expect(await verifyCheckpointSignature({ ...signed, keyId: v2.keyId }, v2)).toBe(false);
+    // Another CryptoKey is not a rotation of this one, even with a valid signature of its own.
+    const otherKey = createKmsSigner({ client, keyVersionName: KEY_VERSION.replace('/cryptoKeys/checkpoints/', '/cryptoKeys/other/') });
+    expect(await verifyCheckpointSignature(await signCheckpoint(checkpoint, otherKey), v2)).toBe(false);
+    for (const keyId of ['local:ed25519:abc', 'kms:not-a-resource', `kms:${KEY_VERSION}/extra`]) {
+      expect(await verifyCheckpointSignature({ ...signed, keyId }, v2)).toBe(false);
+    }
   });
 });
 

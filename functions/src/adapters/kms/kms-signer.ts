@@ -45,6 +45,8 @@ export class KmsIntegrityError extends Error {
 
 export const KMS_INTEGRITY_ATTEMPTS_MAX_DEFAULT = 3;
 export const KMS_CALL_TIMEOUT_MS_DEFAULT = 10_000;
+/** Most key versions whose public keys one signer keeps. */
+const PUBLIC_KEYS_CACHED_MAX = 64;
 
 const KEY_VERSION_NAME = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[^/]+$/;
 // gax decodes enums as names; a client configured for numbers would give 12 (resources.proto).
@@ -75,9 +77,9 @@ export function createKmsSigner(options: KmsSignerOptions): Signer {
     return signature;
   };
 
-  const fetchPublicKey = async (): Promise<KeyObject> => {
-    const [response] = await client.getPublicKey({ name: keyVersionName }, callOptions);
-    if (response.name !== keyVersionName) throw new KmsIntegrityError('name', `public key of "${response.name ?? ''}", expected "${keyVersionName}"`);
+  const fetchPublicKey = async (versionName: string): Promise<KeyObject> => {
+    const [response] = await client.getPublicKey({ name: versionName }, callOptions);
+    if (response.name !== versionName) throw new KmsIntegrityError('name', `public key of "${response.name ?? ''}", expected "${versionName}"`);
     if (!EC_SIGN_P256_SHA256.has(response.algorithm)) {
       throw new KmsIntegrityError('algorithm', `key algorithm is ${String(response.algorithm)}, this signer needs EC_SIGN_P256_SHA256`);
     }
@@ -89,23 +91,36 @@ export function createKmsSigner(options: KmsSignerOptions): Signer {
   };
 
   // Fetched on first verify and kept: a key version's public key never changes. A failed fetch is
-  // forgotten so the next verify tries again.
-  let publicKey: Promise<KeyObject> | undefined;
-  const cachedPublicKey = (): Promise<KeyObject> => {
-    publicKey ??= withIntegrityRetries(attemptsMax, fetchPublicKey).catch((error: unknown) => {
-      publicKey = undefined;
-      throw error;
-    });
-    return publicKey;
+  // forgotten so the next verify tries again. Bounded: a tenant's checkpoints name few versions.
+  const publicKeys = new Map<string, Promise<KeyObject>>();
+  const cachedPublicKey = (versionName: string): Promise<KeyObject> => {
+    let key = publicKeys.get(versionName);
+    if (!key) {
+      if (publicKeys.size >= PUBLIC_KEYS_CACHED_MAX) publicKeys.delete(publicKeys.keys().next().value as string);
+      key = withIntegrityRetries(attemptsMax, () => fetchPublicKey(versionName)).catch((error: unknown) => {
+        publicKeys.delete(versionName);
+        throw error;
+      });
+      publicKeys.set(versionName, key);
+    }
+    return key;
   };
+  const verifierOf = (versionName: string) => async (bytes: Uint8Array, signature: Uint8Array) =>
+    // KMS returns DER-encoded ECDSA signatures; node returns false for malformed ones.
+    verifySignature('sha256', bytes, { key: await cachedPublicKey(versionName), dsaEncoding: 'der' }, signature);
+  // Rotation: every version of this CryptoKey (KMS rotates by adding versions) verifies.
+  const cryptoKeyName = keyVersionName.slice(0, keyVersionName.lastIndexOf('/cryptoKeyVersions/'));
 
   return {
     keyId: `kms:${keyVersionName}`,
     // The digest is computed here so the data never leaves this process; KMS signs the digest.
     sign: (bytes) => withIntegrityRetries(attemptsMax, () => signOnce(sha256(bytes))),
-    verify: async (bytes, signature) =>
-      // KMS returns DER-encoded ECDSA signatures; node returns false for malformed ones.
-      verifySignature('sha256', bytes, { key: await cachedPublicKey(), dsaEncoding: 'der' }, signature),
+    verify: verifierOf(keyVersionName),
+    verifierFor(keyId) {
+      const versionName = keyId.startsWith('kms:') ? keyId.slice('kms:'.length) : '';
+      const sameKey = KEY_VERSION_NAME.test(versionName) && versionName.slice(0, versionName.lastIndexOf('/cryptoKeyVersions/')) === cryptoKeyName;
+      return sameKey ? verifierOf(versionName) : undefined;
+    },
   };
 }
 

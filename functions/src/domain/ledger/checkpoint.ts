@@ -67,13 +67,15 @@ export async function signCheckpoint(checkpoint: Checkpoint, signer: Signer): Pr
 }
 
 /**
- * True when `signed` was signed by `signer`'s key over exactly its checkpoint. False (never a throw)
- * for another key id or a bad signature: stored checkpoints are untrusted input here.
+ * True when `signed` was signed over exactly its checkpoint by `signer`'s key, or by another
+ * version of it the signer vouches for (rotation, `Signer.verifierFor`). False (never a throw) for
+ * any other key id or a bad signature: stored checkpoints are untrusted input here.
  */
 export async function verifyCheckpointSignature(signed: SignedCheckpoint, signer: Signer): Promise<boolean> {
-  if (signed.keyId !== signer.keyId) return false;
+  const verify = signed.keyId === signer.keyId ? signer.verify : signer.verifierFor?.(signed.keyId);
+  if (!verify) return false;
   const signature = new Uint8Array(Buffer.from(signed.signatureBase64, 'base64'));
-  return signer.verify(checkpointBytes(signed.checkpoint), signature);
+  return verify(checkpointBytes(signed.checkpoint), signature);
 }
 
 /** The signed head of `stripe`, or undefined when the checkpoint predates the stripe. */

@@ -12,4 +12,9 @@ export interface Signer {
   sign(bytes: Uint8Array): Promise<Uint8Array>;
   /** True when `signature` is a valid signature of `bytes` by this key. */
   verify(bytes: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /**
+   * Key rotation: how to verify a signature made under `keyId`, an earlier (or later) version of
+   * this same key, or undefined when `keyId` is not one of them. Absent: only `keyId` itself verifies.
+   */
+  verifierFor?(keyId: string): ((bytes: Uint8Array, signature: Uint8Array) => Promise<boolean>) | undefined;
 }
