@@ -51,4 +51,22 @@ describe('replayBalances', () => {
     expect(replayBalances([hold, capture, refund], { asOfMs: 1_500 }).get('acc_merchant')).toEqual({ ...ZERO_BALANCE, pendingCreditsMinor: 100n });
     expect(replayBalances([hold, capture, refund], { asOfMs: 2_000 }).get('acc_merchant')).toEqual({ ...ZERO_BALANCE, postedCreditsMinor: 80n });
   });
+
+  it('as of a time after a hold expired, releases it even before the sweep wrote its expiry', () => {
+    const expiry: ResolutionBody = {
+      ...capture, outcome: 'expired', createdAtMs: 75_000, // the sweep ran 14 s after the timeout
+      postings: capture.postings.map((p) => ({ ...p, postedAmountMinor: 0n })),
+    };
+    const held = { ...ZERO_BALANCE, pendingCreditsMinor: 100n };
+    expect(replayBalances([hold], { asOfMs: 60_999 }).get('acc_merchant')).toEqual(held);
+    // Expired at 61 000: released as of then, with or without the sweep's record, and the same after it.
+    for (const asOfMs of [61_000, 70_000, 75_000, 90_000]) {
+      expect(replayBalances([hold, expiry], { asOfMs }).get('acc_merchant'), `as of ${asOfMs}`).toEqual(ZERO_BALANCE);
+      expect(replayBalances([hold], { asOfMs }).get('acc_merchant'), `as of ${asOfMs}, not swept`).toEqual(ZERO_BALANCE);
+    }
+    // A hold posted before its timeout stays posted as of any later time.
+    expect(replayBalances([hold, capture], { asOfMs: 90_000 }).get('acc_merchant')).toEqual({ ...ZERO_BALANCE, postedCreditsMinor: 80n });
+    // Without a time (all records), nothing is synthesized: stored balances hold until the sweep.
+    expect(replayBalances([hold]).get('acc_merchant')).toEqual(held);
+  });
 });
