@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentAccountId, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
-import { CaptureMethod, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import { CaptureMethod, DisputeStatus, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { ErrorInfoSchema } from './support/test-stack.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
@@ -118,7 +118,8 @@ describe.each(['stripe', 'adyen'] as const)('payments through %s', (psp) => {
 });
 
 describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
-  it('a dispute webhook reverses the capture in the ledger, fee included, exactly once', async () => {
+  /** A new tenant's payment of 2 000 EUR, captured, its webhooks delivered. */
+  async function capturedPayment() {
     const { tenantId, owner } = await env.stack.newTenant();
     await route(owner, psp);
     const pm = await method(owner, { [psp]: psp === 'stripe' ? 'pm_card_visa' : 'adyen_success' });
@@ -130,6 +131,11 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     }
     expect(paid.status).toBe(PaymentStatus.SUCCEEDED);
     await env.sandbox.control.webhooksIdle(5_000);
+    return { tenantId, owner, p, paid };
+  }
+
+  it('a dispute webhook reverses the capture in the ledger, fee included, exactly once', async () => {
+    const { tenantId, owner, p, paid } = await capturedPayment();
     expect(env.sandbox.control.createDispute(psp, paid.pspReference)).toBe(true);
     await env.sandbox.control.webhooksIdle(5_000);
     const entryId = `je_cbk_${p.id}`;
@@ -169,6 +175,45 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     const after = await balanceOf(tenantId, `psp_receivable:${psp}`);
     expect(after.postedDebitsMinor - after.postedCreditsMinor).toBe(0n);
     expect((await db.collection(`tenants/${tenantId}/journal`).get()).docs.filter((d) => d.id.startsWith('je_cbk_'))).toHaveLength(1);
+  });
+
+  it('a won dispute reverses the chargeback: the ledger is back to the captured figures, once, even with duplicated webhooks', async () => {
+    const { tenantId, owner, p, paid } = await capturedPayment();
+    const figures = async () => {
+      const [receivable, payable, fee] = await Promise.all([balanceOf(tenantId, `psp_receivable:${psp}`), balanceOf(tenantId, 'merchant_payable'), balanceOf(tenantId, 'platform_fee_revenue')]);
+      return { receivable: receivable.postedDebitsMinor - receivable.postedCreditsMinor, payable: payable.postedCreditsMinor - payable.postedDebitsMinor, fee: fee.postedCreditsMinor - fee.postedDebitsMinor };
+    };
+    const captured = await figures();
+    expect(captured).toEqual({ receivable: 2_000n, payable: 1_942n, fee: 58n });
+    const db = env.stack.services.db;
+    const journal = async (prefix: string) => (await db.collection(`tenants/${tenantId}/journal`).get()).docs.filter((d) => d.id.startsWith(prefix));
+    const waitFor = async (check: () => Promise<boolean>) => {
+      for (let i = 0; i < 80 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    // Every dispute webhook is delivered twice.
+    env.sandbox.control.setFaults({ [psp]: { webhookDuplicateRate: 1 } });
+    try {
+      expect(env.sandbox.control.createDispute(psp, paid.pspReference)).toBe(true);
+      await waitFor(async () => (await journal('je_cbk_')).length === 1);
+      expect(await figures()).toEqual({ receivable: 0n, payable: 0n, fee: 0n });
+      expect(env.sandbox.control.closeDispute(psp, paid.pspReference, 'won')).toBe(true);
+      await env.sandbox.control.webhooksIdle(5_000);
+      await waitFor(async () => (await journal('je_cbr_')).length === 1);
+    } finally {
+      env.sandbox.control.setFaults({ [psp]: { webhookDuplicateRate: 0 } });
+    }
+    const deliveries = env.sandbox.control.webhooks(psp).filter((w) => w.type === (psp === 'stripe' ? 'charge.dispute.closed' : 'CHARGEBACK_REVERSED'));
+    expect(deliveries.filter((w) => w.duplicate && w.outcome === 'delivered').length).toBeGreaterThan(0);
+    await new Promise((r) => setTimeout(r, 500));
+    // Back to exactly what the capture posted; one chargeback and one reversal entry.
+    expect(await figures()).toEqual(captured);
+    expect((await journal('je_cbk_')).map((d) => d.id)).toEqual([`je_cbk_${p.id}`]);
+    expect((await journal('je_cbr_')).map((d) => d.id)).toEqual([`je_cbr_${p.id}`]);
+    const inbox = (await db.collection(`tenants/${tenantId}/inbox`).get()).docs.filter((d) => String(d.get('event')).includes('"chargeback_reversed"'));
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]?.get('processedAt')).not.toBeNull();
+    const after = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    expect(after).toMatchObject({ status: PaymentStatus.SUCCEEDED, disputeStatus: DisputeStatus.CHARGEBACK_REVERSED, amountChargedBackMinor: 0n });
   });
 });
 
@@ -220,6 +265,43 @@ describe('cancellations through adyen (settled by the CANCELLATION webhook)', ()
     await owner.payments.capturePayment({ paymentId, idempotencyKey: key() });
     expect((await waitForStatus(owner, paymentId, PaymentStatus.SUCCEEDED))).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 3_000n });
     expect((await balanceOf(tenantId, 'psp_receivable:adyen')).postedDebitsMinor).toBe(3_000n);
+  });
+
+  it('a capture answered `received` that the CAPTURE webhook says failed is unwound once: REQUIRES_CAPTURE, ledger back to zero', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    const paymentId = await authorized(owner, 'adyen_capture_fails');
+    await env.sandbox.control.webhooksIdle(5_000);
+    // Hold the CAPTURE webhook so the (provisional) answer is recorded first, as it usually is.
+    env.sandbox.control.setFaults({ adyen: { webhookHold: true } });
+    try {
+      const answered = (await owner.payments.capturePayment({ paymentId, idempotencyKey: key() })).payment!;
+      expect(answered).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 3_000n });
+      expect((await balanceOf(tenantId, 'psp_receivable:adyen')).postedDebitsMinor).toBe(3_000n);
+      const stored = await env.stack.services.payments.store.getPayment(tenantId, paymentId);
+      expect(stored?.attempts.find((a) => a.operation === 'capture')).toMatchObject({ outcome: 'captured', resolvedBy: 'call', provisional: true });
+    } finally {
+      env.sandbox.control.setFaults({ adyen: { webhookHold: false, webhookDuplicateRate: 1 } });
+    }
+    // The CAPTURE success=false arrives (twice).
+    env.sandbox.control.releaseWebhooks('adyen');
+    await env.sandbox.control.webhooksIdle(5_000);
+    env.sandbox.control.setFaults({ adyen: { webhookDuplicateRate: 0 } });
+    const back = await waitForStatus(owner, paymentId, PaymentStatus.REQUIRES_CAPTURE);
+    expect(back).toMatchObject({ status: PaymentStatus.REQUIRES_CAPTURE, amountCapturableMinor: 3_000n, amountCapturedMinor: 0n, declineReason: 'other' });
+    await new Promise((r) => setTimeout(r, 500));
+    const net = async (code: Parameters<typeof paymentAccountId>[0]) => {
+      const b = await balanceOf(tenantId, code);
+      return b.postedDebitsMinor - b.postedCreditsMinor;
+    };
+    expect([await net('psp_receivable:adyen'), await net('merchant_payable'), await net('platform_fee_revenue')]).toEqual([0n, 0n, 0n]);
+    const journal = (await env.stack.services.db.collection(`tenants/${tenantId}/journal`).get()).docs.map((d) => d.id).filter((id) => id.startsWith('je_cap'));
+    expect(journal.sort()).toEqual([`je_cap_${paymentId}`, `je_capr_${paymentId}`]);
+    const stored = await env.stack.services.payments.store.getPayment(tenantId, paymentId);
+    expect(stored?.attempts.find((a) => a.operation === 'capture')).toMatchObject({ outcome: 'declined', resolvedBy: 'webhook', provisional: false });
+    expect(stored?.captureReversals).toBe(1);
+    // It can be canceled now (the card fails only captures).
+    await owner.payments.cancelPayment({ paymentId, idempotencyKey: key() });
+    expect((await waitForStatus(owner, paymentId, PaymentStatus.CANCELED)).status).toBe(PaymentStatus.CANCELED);
   });
 });
 
@@ -336,6 +418,37 @@ describe('routing, failover and unknown outcomes', () => {
     expect(final).toMatchObject({ status: PaymentStatus.SUCCEEDED, psp: 'stripe' });
     expect(env.sandbox.control.requests('adyen').filter((r) => r.path.includes(p.id))).toHaveLength(0);
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(971n);
+  }, 30_000);
+
+  it('a crash after saving the attempt and before calling the PSP: the janitor finds nothing there and carries on, once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+    const p = (await owner.payments.createPayment({ amountMinor: 1_300n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+    const hooks = env.stack.services.payments.testHooks;
+    hooks.beforePspCall = (paymentId) => {
+      if (paymentId !== p.id) return;
+      hooks.beforePspCall = undefined;
+      throw new Error('injected crash before the PSP call');
+    };
+    expect((await reason(owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() }))).code).toBe(Code.Internal);
+    const store = env.stack.services.payments.store;
+    const saved = (await store.getPayment(tenantId, p.id))!;
+    expect(saved.status).toBe('processing');
+    expect(saved.unknownSinceMs).not.toBeNull(); // the janitor will find it
+    await new Promise((r) => setTimeout(r, 3_200));
+    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+    let final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    for (let i = 0; i < 30 && final.status !== PaymentStatus.SUCCEEDED; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    }
+    expect(final.status).toBe(PaymentStatus.SUCCEEDED);
+    const settled = (await store.getPayment(tenantId, p.id))!;
+    expect(settled.attempts[0]).toMatchObject({ psp: 'stripe', outcome: 'not_found', resolvedBy: 'lookup' });
+    // Stripe was never asked to authorize it; it was captured once, wherever it went on to.
+    expect(env.sandbox.control.requests('stripe').filter((r) => r.method === 'POST' && r.idempotencyKey?.startsWith(p.id) === true)).toHaveLength(0);
+    expect((await balanceOf(tenantId, `psp_receivable:${settled.psp!}`)).postedDebitsMinor).toBe(1_300n);
   }, 30_000);
 
   it('fails fast with PSP_UNAVAILABLE when every PSP circuit is open, and calls no PSP', async () => {

@@ -170,7 +170,8 @@ describe.each(cases)('$psp connector against the sandbox', ({ psp, tokens, decli
     expect(authorized).toMatchObject({ kind: 'authorized', amountMinor: 1999n });
     const pspReference = pspReferenceOf(authorized);
     const captured = await gateway().capture({ idempotencyKey: `${request.paymentId}:capture:1`, paymentId: request.paymentId, pspReference, amountMinor: 1500n, currency: 'EUR', signal: signal() });
-    expect(captured).toEqual({ kind: 'captured', pspReference, amountMinor: 1500n, currency: 'EUR' });
+    // Adyen only accepts it (`received`): provisional until its CAPTURE webhook confirms it.
+    expect(captured).toEqual({ kind: 'captured', pspReference, amountMinor: 1500n, currency: 'EUR', ...(psp === 'adyen' ? { provisional: true } : {}) });
     const events = await waitForEvents(psp, request.paymentId, (e) => e.some((x) => x.action === 'captured'));
     expect(events.find((e) => e.action === 'authorized')).toMatchObject({ amountMinor: 1999n });
     expect(events.find((e) => e.action === 'captured')).toMatchObject({ pspReference, amountMinor: 1500n });
@@ -322,9 +323,27 @@ describe.each(cases)('$psp connector against the sandbox', ({ psp, tokens, decli
     };
     const [created] = await chargebacks(1);
     expect(created).toMatchObject({ amountMinor: 1999n, currency: 'EUR', paymentId: psp === 'stripe' ? null : request.paymentId });
-    // Stripe: closing the dispute as lost repeats the chargeback (a no-op for the core); Adyen has no close.
+    // Stripe: closing the dispute as lost repeats the chargeback (a no-op for the core); Adyen sends nothing for a lost defence.
     expect(sandbox.control.closeDispute(psp, pspReference, 'lost')).toBe(psp === 'stripe');
     if (psp === 'stripe') expect((await chargebacks(2))[1]).toMatchObject({ paymentId: null, amountMinor: 1999n, pspEventId: expect.not.stringMatching(created?.pspEventId ?? '') });
+  });
+
+  it('a won dispute arrives as chargeback_reversed; at Adyen a further dispute is a second_chargeback', async () => {
+    const request = authorizeRequest(tokens.dispute);
+    const pspReference = pspReferenceOf(await gateway().authorize(request));
+    const events = async (action: PspWebhookEvent['action']): Promise<PspWebhookEvent[]> => {
+      for (const deadline = Date.now() + 3_000; ; await new Promise((r) => setTimeout(r, 10))) {
+        const found = receiver.received.filter((r) => r.psp === psp)
+          .flatMap((r) => gateways[psp].verifyWebhook(r.rawBody, r.headers, Date.now()))
+          .filter((e) => e.action === action && e.pspReference === pspReference);
+        if (found.length > 0 || Date.now() > deadline) return found;
+      }
+    };
+    expect(await events('chargeback')).toHaveLength(1);
+    expect(sandbox.control.closeDispute(psp, pspReference, 'won')).toBe(true);
+    expect(await events('chargeback_reversed')).toMatchObject([{ amountMinor: 1999n, currency: 'EUR' }]);
+    expect(sandbox.control.createDispute(psp, pspReference)).toBe(psp === 'adyen');
+    if (psp === 'adyen') expect(await events('second_chargeback')).toMatchObject([{ amountMinor: 1999n, paymentId: request.paymentId }]);
   });
 
   it('lookup of a payment the PSP never saw is not_found; a closed port is retryable; an aborted caller is handled', async () => {

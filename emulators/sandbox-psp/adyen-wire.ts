@@ -35,7 +35,10 @@ interface AdyenPayment {
   refusal: DeclineSpec | null;
   card: TestCard;
   createdMs: number;
-  chargebacked: boolean;
+  /** Where its dispute stands: none, charged back, reversed (won), charged back a second time. */
+  dispute: 'none' | 'chargeback' | 'reversed' | 'second_chargeback';
+  /** The amount the chargeback took (its reversal and a second chargeback use the same). */
+  chargebackValue: number;
 }
 
 export interface AdyenWireOptions {
@@ -119,10 +122,16 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     });
   }
 
+  /** A dispute stage as Adyen notifies it: its own pspReference, the payment's as `originalReference`. */
+  function disputeNotification(payment: AdyenPayment, eventCode: 'CHARGEBACK' | 'CHARGEBACK_REVERSED' | 'SECOND_CHARGEBACK'): void {
+    const amount = { value: payment.chargebackValue, currency: payment.currency };
+    notify(eventCode, true, { ...paymentFields(payment), pspReference: newPspReference(), originalReference: payment.pspReference, amount }, { reason: 'Fraudulent Processing of Transaction' });
+  }
+
   function chargeback(payment: AdyenPayment): void {
-    payment.chargebacked = true;
-    const value = payment.capturedValue - payment.refundedValue;
-    notify('CHARGEBACK', true, { ...paymentFields(payment), pspReference: newPspReference(), originalReference: payment.pspReference, amount: { value, currency: payment.currency } }, { reason: 'Fraudulent Processing of Transaction' });
+    payment.dispute = 'chargeback';
+    payment.chargebackValue = payment.capturedValue - payment.refundedValue;
+    disputeNotification(payment, 'CHARGEBACK');
   }
 
   /** Why a modification fails, or null when it succeeds; pure so the rules read in one place. */
@@ -133,6 +142,8 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
       if (p.status !== 'Authorised') return `Payment is ${p.status}`;
       if (p.capturedValue > 0) return 'Payment already captured';
       if (m.value > p.value) return 'Insufficient balance on payment';
+      // Accepted (`received`) like any capture; the acquirer refuses it afterwards.
+      if (p.card.behaviour.kind === 'capture_fails') return 'Capture refused by the acquirer';
       return null;
     }
     if (m.kind === 'cancels') {
@@ -196,7 +207,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
 
     const payment: AdyenPayment = {
       pspReference: newPspReference(), merchantAccount, reference, value, currency, captureMethod, status: 'RedirectShopper',
-      capturedValue: 0, refundedValue: 0, refusal: null, card, createdMs: options.clock.nowMs(), chargebacked: false,
+      capturedValue: 0, refundedValue: 0, refusal: null, card, createdMs: options.clock.nowMs(), dispute: 'none', chargebackValue: 0,
     };
     payments.set(payment.pspReference, payment);
     const sameReference = byReference.get(reference) ?? [];
@@ -311,12 +322,25 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     },
     createDispute(pspReference) {
       const payment = payments.get(pspReference);
-      if (payment === undefined || payment.capturedValue === 0 || payment.chargebacked) return false;
-      chargeback(payment);
+      if (payment === undefined || payment.capturedValue === 0) return false;
+      if (payment.dispute === 'none') {
+        chargeback(payment);
+        return true;
+      }
+      // The issuer disputes a reversal again (pre-arbitration): the funds are taken a second time.
+      if (payment.dispute !== 'reversed') return false;
+      payment.dispute = 'second_chargeback';
+      disputeNotification(payment, 'SECOND_CHARGEBACK');
       return true;
     },
-    // Adyen reports a dispute's end as further notifications (CHARGEBACK_REVERSED, SECOND_CHARGEBACK), not simulated here.
-    closeDispute: () => false,
+    closeDispute(pspReference, outcome) {
+      const payment = payments.get(pspReference);
+      // A won defence gives the funds back (CHARGEBACK_REVERSED); a lost one sends nothing: the chargeback stands.
+      if (payment === undefined || payment.dispute !== 'chargeback' || outcome !== 'won') return false;
+      payment.dispute = 'reversed';
+      disputeNotification(payment, 'CHARGEBACK_REVERSED');
+      return true;
+    },
     paymentCount: () => payments.size,
     reset() {
       payments.clear();

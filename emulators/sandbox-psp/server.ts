@@ -102,9 +102,13 @@ export interface SandboxControl {
   webhooksIdle(timeoutMs?: number): Promise<boolean>;
   /** Completes a 3DS-style challenge as the shopper would; false if the payment is not waiting for one. */
   completeChallenge(psp: SandboxPspName, id: string, result: 'success' | 'failure'): boolean;
-  /** Opens a dispute (Stripe) / chargeback (Adyen) on a captured payment. */
+  /** Opens a dispute (Stripe) / chargeback (Adyen) on a captured payment; Adyen, after a won one: SECOND_CHARGEBACK. */
   createDispute(psp: SandboxPspName, id: string): boolean;
-  /** Closes an open Stripe dispute as won or lost (`charge.dispute.closed`); Adyen: always false. */
+  /**
+   * Closes an open dispute. Stripe: `charge.dispute.closed` (won or lost), and for won also
+   * `charge.dispute.funds_reinstated`. Adyen: won sends CHARGEBACK_REVERSED; lost sends nothing
+   * (the chargeback stands) and answers false.
+   */
   closeDispute(psp: SandboxPspName, id: string, outcome: 'won' | 'lost'): boolean;
   setWebhookTargets(targets: { stripe?: string; adyen?: string }): void;
 }

@@ -254,6 +254,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       case 'approve':
       case 'dispute':
       case 'cancel_refused': // Stripe answers cancels synchronously: the card refuses only Adyen's asynchronous ones
+      case 'capture_fails': // likewise Stripe's captures: only Adyen's asynchronous capture fails
         authorize(pi, request);
         return result(jsonResponse(200, renderIntent(pi)), true);
       case 'error_before':
@@ -403,7 +404,10 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       const dispute = intents.get(id)?.dispute;
       if (dispute === undefined || dispute === null || dispute.status !== 'needs_response') return false;
       dispute.status = outcome;
-      emit('charge.dispute.closed', renderDispute(intents.get(id) as StripePaymentIntent, dispute), null);
+      const pi = intents.get(id) as StripePaymentIntent;
+      emit('charge.dispute.closed', renderDispute(pi, dispute), null);
+      // As at Stripe, a won dispute's funds come back with their own event (Tally acts on `closed`).
+      if (outcome === 'won') emit('charge.dispute.funds_reinstated', renderDispute(pi, dispute), null);
       return true;
     },
     paymentCount: () => intents.size,

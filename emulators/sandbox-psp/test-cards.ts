@@ -19,7 +19,9 @@ export type CardBehaviour =
   /** Processed as `approve`; once captured, the issuer opens a dispute (chargeback) at once. */
   | { kind: 'dispute' }
   /** Processed as `approve`; an Adyen cancellation is accepted, then fails (CANCELLATION success=false). */
-  | { kind: 'cancel_refused' };
+  | { kind: 'cancel_refused' }
+  /** Processed as `approve`; an Adyen capture is accepted (`received`), then fails (CAPTURE success=false). */
+  | { kind: 'capture_fails' };
 
 /** A decline as each PSP spells it on the wire. */
 export interface DeclineSpec {
@@ -86,6 +88,7 @@ export const testCards: readonly TestCard[] = [
   { stripeTokens: ['pm_card_threeDSecure2Required', 'pm_card_authenticationRequired'], adyenToken: 'adyen_3ds_challenge', behaviour: { kind: 'challenge' }, description: '3DS-style challenge (requires action).' },
   { stripeTokens: ['pm_card_createDispute'], adyenToken: 'adyen_dispute', behaviour: { kind: 'dispute' }, description: 'Approved; disputed as soon as it is captured.' },
   { stripeTokens: ['pm_card_sandboxCancelRefused'], adyenToken: 'adyen_cancel_refused', behaviour: { kind: 'cancel_refused' }, description: 'Approved; an Adyen cancellation of it fails (Stripe cancels it normally).' },
+  { stripeTokens: ['pm_card_sandboxCaptureFailsAsync'], adyenToken: 'adyen_capture_fails', behaviour: { kind: 'capture_fails' }, description: 'Approved; an Adyen capture of it is accepted, then fails (Stripe captures it normally).' },
   { stripeTokens: ['pm_card_sandboxTimeout'], adyenToken: 'adyen_timeout', behaviour: { kind: 'timeout' }, description: 'Processed (approved), response held past any client timeout.' },
   { stripeTokens: ['pm_card_sandboxErrorBeforeProcessing'], adyenToken: 'adyen_error_before', behaviour: { kind: 'error_before' }, description: '5xx before processing: nothing happened.' },
   { stripeTokens: ['pm_card_sandboxErrorAfterProcessing'], adyenToken: 'adyen_error_after', behaviour: { kind: 'error_after' }, description: 'Processed (approved), then 5xx: ambiguous.' },

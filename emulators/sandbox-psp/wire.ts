@@ -51,9 +51,9 @@ export interface WireProtocol {
   /** The PSP's answer to a reused key with other parameters, or to a key whose request still runs. */
   idempotencyRefusal(kind: 'mismatch' | 'in_progress'): StoredResponse;
   completeChallenge(id: string, result: 'success' | 'failure'): boolean;
-  /** Opens a dispute / chargeback on a captured payment; false when there is none to dispute. */
+  /** Opens a dispute / chargeback on a captured payment (Adyen, after a won one: a second chargeback); false when there is none to dispute. */
   createDispute(id: string): boolean;
-  /** Closes an open dispute as won or lost (Stripe `charge.dispute.closed`); false when there is none or the PSP has no such event. */
+  /** Closes an open dispute as won or lost (Stripe `charge.dispute.closed`, Adyen CHARGEBACK_REVERSED when won); false when there is none or the PSP has no such event. */
   closeDispute(id: string, outcome: 'won' | 'lost'): boolean;
   /** Payments held now (bounded by `paymentsMax`). */
   paymentCount(): number;

@@ -34,7 +34,18 @@ export type DeclineReason = (typeof declineReasons)[number];
  */
 export type PspOutcome =
   | { kind: 'authorized'; pspReference: string; amountMinor: bigint; currency: string }
-  | { kind: 'captured'; pspReference: string; amountMinor: bigint; currency: string }
+  | {
+      kind: 'captured';
+      pspReference: string;
+      amountMinor: bigint;
+      currency: string;
+      /**
+       * True when the PSP only accepted the capture (Adyen answers `received`): its CAPTURE webhook
+       * may still report it failed, and the core then unwinds it (see psp-webhook.ts). Absent or
+       * false: the answer is final (Stripe captures synchronously).
+       */
+      provisional?: boolean;
+    }
   | { kind: 'requires_action'; pspReference: string; actionUrl: string }
   | { kind: 'canceled'; pspReference: string }
   | { kind: 'refunded'; pspReference: string; refundReference: string; amountMinor: bigint; currency: string }
@@ -82,8 +93,24 @@ export interface PspWebhookEvent {
   /**
    * What happened. `cancel_failed`: the PSP refused a cancel it had accepted (Adyen CANCELLATION
    * with success=false; Stripe answers cancels synchronously and has no such event).
+   * Disputes, in the order they happen: `chargeback` (the funds are taken back: Stripe
+   * `charge.dispute.created` or `.closed` lost, Adyen CHARGEBACK), `chargeback_reversed` (the
+   * merchant won: Stripe `.closed` won, Adyen CHARGEBACK_REVERSED), `second_chargeback` (the
+   * issuer disputes the reversal and takes the funds again: Adyen SECOND_CHARGEBACK).
    */
-  action: 'authorized' | 'authorization_failed' | 'requires_action' | 'captured' | 'capture_failed' | 'canceled' | 'cancel_failed' | 'refunded' | 'refund_failed' | 'chargeback';
+  action:
+    | 'authorized'
+    | 'authorization_failed'
+    | 'requires_action'
+    | 'captured'
+    | 'capture_failed'
+    | 'canceled'
+    | 'cancel_failed'
+    | 'refunded'
+    | 'refund_failed'
+    | 'chargeback'
+    | 'chargeback_reversed'
+    | 'second_chargeback';
   amountMinor: bigint;
   currency: string;
   /** For refunds: our refund id when known. */

@@ -39,7 +39,17 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     traceId: trace.traceId,
     spanId: trace.spanId,
   });
-  const parse = (state: unknown): PaymentIntent => fromJsonWithBigint<PaymentIntent>(state as string);
+  // Payments saved before a field existed read with its neutral value (no dispute, no capture
+  // reversal, the first chargeback), so the domain's invariants hold for old documents too.
+  const parse = (state: unknown): PaymentIntent => {
+    const stored = fromJsonWithBigint<PaymentIntent>(state as string);
+    return {
+      ...stored,
+      dispute: stored.dispute ?? null,
+      captureReversals: stored.captureReversals ?? 0,
+      chargeback: stored.chargeback === null ? null : { ...stored.chargeback, number: stored.chargeback.number ?? 1 },
+    };
+  };
 
   return {
     async transaction(tenantId, work) {

@@ -1,8 +1,8 @@
 /** Domain <-> protobuf for payments. */
 import { create } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import type { PaymentIntent, PaymentStatus as DomainStatus } from '../../domain/payments/index.js';
-import { CaptureMethod, PaymentSchema, PaymentStatus, type Payment } from '../../gen/tally/payments/v1/payments_pb.js';
+import type { DisputeStatus as DomainDisputeStatus, PaymentIntent, PaymentStatus as DomainStatus } from '../../domain/payments/index.js';
+import { CaptureMethod, DisputeStatus, PaymentSchema, PaymentStatus, type Payment } from '../../gen/tally/payments/v1/payments_pb.js';
 
 const statusToProto: Record<DomainStatus, PaymentStatus> = {
   requires_payment_method: PaymentStatus.REQUIRES_PAYMENT_METHOD,
@@ -13,6 +13,12 @@ const statusToProto: Record<DomainStatus, PaymentStatus> = {
   succeeded: PaymentStatus.SUCCEEDED,
   canceled: PaymentStatus.CANCELED,
   failed: PaymentStatus.FAILED,
+};
+
+const disputeStatusToProto: Record<DomainDisputeStatus, DisputeStatus> = {
+  chargeback: DisputeStatus.CHARGEBACK,
+  chargeback_reversed: DisputeStatus.CHARGEBACK_REVERSED,
+  second_chargeback: DisputeStatus.SECOND_CHARGEBACK,
 };
 
 export function captureMethodFromProto(m: CaptureMethod): string {
@@ -30,5 +36,7 @@ export function paymentToProto(p: PaymentIntent, traceId = ''): Payment {
     refunds: p.refunds.map((r) => ({ id: r.id, amountMinor: r.amountMinor, status: r.status })),
     declineReason: p.declineReason ?? '', nextActionUrl: p.nextActionUrl ?? '',
     createTime: timestampFromMs(p.createdAtMs), updateTime: timestampFromMs(p.updatedAtMs), traceId,
+    disputeStatus: p.dispute === null ? DisputeStatus.UNSPECIFIED : disputeStatusToProto[p.dispute.status],
+    amountChargedBackMinor: p.chargeback?.amountMinor ?? 0n,
   });
 }

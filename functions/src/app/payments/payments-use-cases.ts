@@ -44,8 +44,11 @@ export interface PaymentsDeps {
   /** The platform's fee terms, snapshotted on each payment at creation. */
   fees: FeeSchedule;
   random: () => number;
-  /** Test hooks, shared by reference: `afterPspCall` runs after a PSP answered and before the answer is recorded (crash injection). */
-  testHooks: { afterPspCall?: (paymentId: string) => void };
+  /**
+   * Test hooks, shared by reference (crash injection): `beforePspCall` runs after the attempt was
+   * saved and before the PSP is called; `afterPspCall` after a PSP answered and before the answer is recorded.
+   */
+  testHooks: { beforePspCall?: (paymentId: string) => void; afterPspCall?: (paymentId: string) => void };
   /**
    * Per-instance caches (ADR 0011). Payment methods never change once created, so a found one
    * is cached for long; routing rules live `ttlMs` at most on another instance than the one that
@@ -89,10 +92,15 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
   }
   tx.savePayment(t.intent, trace);
   for (const plan of plans) plan.commit();
+  let published = 0;
   for (const effect of t.effects) {
     if (effect.kind !== 'publish_event') continue;
+    // Deterministic (a rerun of the transaction writes the same ids) and unique within the
+    // transition: two events of one type (e.g. two held-back refunds released together) differ
+    // by their position.
+    const position = published++;
     tx.createOutboxEvent({
-      id: `evt_${t.intent.id}_${t.intent.version}_${effect.event.type.replace('.', '_')}`,
+      id: `evt_${t.intent.id}_${t.intent.version}_${position === 0 ? '' : `${position}_`}${effect.event.type.replace('.', '_')}`,
       type: effect.event.type,
       aggregateId: t.intent.id,
       payload: JSON.parse(JSON.stringify(effect.event, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>,
@@ -296,6 +304,7 @@ async function runCalls(
   for (let calls = 0; pending.length > 0; calls++) {
     if (calls >= deps.pspCallsPerRequestMax) break; // the janitor finishes what is left
     const effect = pending.shift()!;
+    deps.testHooks.beforePspCall?.(last.intent.id);
     const outcome = await performCall(deps, last.intent, effect);
     if (!outcome || !('attempt' in effect)) continue;
     deps.testHooks.afterPspCall?.(last.intent.id);

@@ -13,8 +13,10 @@ export type { PaymentStatus } from './payment-intent.js';
 /** `'automatic' | 'manual'`, and every capture method. */
 export type { CaptureMethod } from './payment-intent.js';
 export { captureMethods } from './payment-intent.js';
-/** The intent, its PSP attempts, refunds and chargeback. */
-export type { PaymentIntent, PspAttempt, Refund, Chargeback } from './payment-intent.js';
+/** The intent, its PSP attempts, refunds, standing chargeback and dispute. */
+export type { PaymentIntent, PspAttempt, Refund, Chargeback, Dispute, DisputeStatus } from './payment-intent.js';
+/** Every dispute stage, in order: chargeback, chargeback_reversed, second_chargeback. */
+export { disputeStatuses } from './payment-intent.js';
 /** `'authorize' | 'capture' | 'cancel' | 'refund'`; an attempt's outcome; where an outcome came from. */
 export type { PspOperation, AttemptOutcome, ResolvedBy, RefundStatus } from './payment-intent.js';
 /** Every PSP operation and refund status. */
@@ -95,7 +97,7 @@ export { validateFeeSchedule } from './ledger-postings.js';
 export { platformFeeMinor } from './ledger-postings.js';
 /** `feeReversalMinor(input)`: a refund's or chargeback's fee share, cumulative so shares sum exactly to the fee. */
 export { feeReversalMinor } from './ledger-postings.js';
-/** `paymentEntryId(event)`: `je_cap_<paymentId>`, `je_ref_<refundId>`, `je_cbk_<paymentId>`. */
+/** `paymentEntryId(event)`: `je_cap_<paymentId>`, `je_ref_<refundId>`, `je_cbk_<paymentId>`, reversals `je_capr_`/`je_cbr_` (later ones numbered). */
 export { paymentEntryId } from './ledger-postings.js';
 /** `paymentLedgerEntry(event, accountIdOf)`: the balanced ledger `EntryInput` of a `post_ledger` effect. */
 export { paymentLedgerEntry } from './ledger-postings.js';

@@ -14,7 +14,9 @@ import type { AnomalyReason, PaymentEffect, PaymentEvent, PaymentTransition } fr
 import {
   ATTEMPTS_MAX,
   type AttemptOutcome,
+  type Chargeback,
   DEFERRED_EVENTS_MAX,
+  type DisputeStatus,
   type PaymentIntent,
   type PaymentStatus,
   type PspAttempt,
@@ -98,6 +100,7 @@ export class IntentDraft {
       resolvedBy: null,
       startedAtMs: this.nowMs,
       completedAtMs: null,
+      provisional: false,
     });
     this.update({ attempts: [...this.next.attempts, attempt] });
     this.effects.push(callEffect(this.next, attempt));
@@ -118,6 +121,15 @@ export class IntentDraft {
       completedAtMs: known ? this.nowMs : null,
     });
     this.update({ attempts: this.next.attempts.map((a) => (a.number === number ? resolved : a)) });
+  }
+
+  /** Marks a settled capture as provisional (recorded from an answer its webhook may contradict) or PSP-confirmed. */
+  setProvisional(number: number, provisional: boolean): void {
+    const current = this.next.attempts[number - 1];
+    assert(current !== undefined && current.operation === 'capture' && current.outcome === 'captured', 'setProvisional: a recorded capture');
+    if (current.provisional === provisional) return;
+    const amended: PspAttempt = Object.freeze({ ...current, provisional });
+    this.update({ attempts: this.next.attempts.map((a) => (a.number === number ? amended : a)) });
   }
 
   finish(): PaymentTransition {
@@ -218,8 +230,45 @@ export function recordCaptured(d: IntentDraft, amountMinor: bigint): void {
   d.setStatus('succeeded');
   d.effects.push({
     kind: 'post_ledger',
-    event: { kind: 'capture', paymentId: p.id, psp: p.psp, currency: p.currency, amountMinor, feeMinor },
+    event: { kind: 'capture', paymentId: p.id, psp: p.psp, currency: p.currency, amountMinor, feeMinor, sequence: p.captureReversals + 1 },
   });
+}
+
+/**
+ * The latest capture attempt when it is recorded captured from a provisional answer and nothing
+ * has been built on it yet (no refund, no dispute); null otherwise. Only such a capture can be
+ * unwound safely: a refund or chargeback of it would have to be unwound too.
+ */
+export function unwindableCapture(p: PaymentIntent): PspAttempt | null {
+  const capture = [...p.attempts].reverse().find((a) => a.operation === 'capture');
+  if (capture?.outcome !== 'captured' || !capture.provisional || p.status !== 'succeeded') return null;
+  if (p.refunds.length > 0 || p.dispute !== null) return null;
+  return capture;
+}
+
+/**
+ * The PSP reports that a capture recorded from its provisional answer failed: the capture's ledger
+ * entry is reversed (once: the attempt is no longer `captured` afterwards) and the payment returns
+ * to `requires_capture` with the whole authorization capturable, to be captured again or canceled.
+ */
+export function unwindCapture(d: IntentDraft, capture: PspAttempt, reason: DeclineReason): void {
+  const p = d.next;
+  assert(p.psp !== null && unwindableCapture(p)?.number === capture.number, 'unwindCapture: an unwindable capture');
+  const sequence = p.captureReversals + 1;
+  // Read before the update below: `d.next` is the draft being edited.
+  const reversal = { kind: 'capture_reversal', paymentId: p.id, psp: p.psp, currency: p.currency, amountMinor: p.amountCapturedMinor, feeMinor: p.platformFeeMinor, sequence } as const;
+  const unwound: PspAttempt = Object.freeze({ ...capture, outcome: 'declined', resolvedBy: 'webhook', completedAtMs: d.nowMs, provisional: false });
+  d.update({
+    attempts: p.attempts.map((a) => (a.number === capture.number ? unwound : a)),
+    amountCapturableMinor: p.amountAuthorizedMinor,
+    amountCapturedMinor: 0n,
+    platformFeeMinor: 0n,
+    captureReversals: sequence,
+    declineReason: reason,
+  });
+  d.effects.push({ kind: 'post_ledger', event: reversal });
+  d.setStatus('requires_capture');
+  d.fail(declineError(p.id, reason));
 }
 
 /** A declined authorization: back to requires_payment_method (retry with another method). */
@@ -309,9 +358,10 @@ export function isCurrentReference(intent: PaymentIntent, event: PspWebhookEvent
 }
 
 /**
- * Applies a `refunded`, `refund_failed` or `chargeback` event. These are keyed facts (a refund id,
- * the one chargeback), not status changes, so they are never dropped for being older than the
- * last status event; they wait in `deferredPspEvents` while a capture may still be recorded.
+ * Applies a money event: `refunded`, `refund_failed` or a dispute stage (`chargeback`,
+ * `chargeback_reversed`, `second_chargeback`). These are keyed facts (a refund id, a dispute
+ * stage), not status changes, so they are never dropped for being older than the last status
+ * event; they wait in `deferredPspEvents` while a capture may still be recorded.
  */
 export function applyMoneyEvent(d: IntentDraft, event: PspWebhookEvent): void {
   const p = d.next;
@@ -330,7 +380,9 @@ export function applyMoneyEvent(d: IntentDraft, event: PspWebhookEvent): void {
     case 'refund_failed':
       return applyRefundFailed(d, event);
     case 'chargeback':
-      return applyChargeback(d, event);
+    case 'chargeback_reversed':
+    case 'second_chargeback':
+      return applyDisputeStage(d, event, event.action);
     default:
       assert(false, `applyMoneyEvent: ${event.action} is a status event`);
   }
@@ -392,11 +444,43 @@ function applyRefundFailed(d: IntentDraft, event: PspWebhookEvent): void {
   recordRefundFailed(d, refund, declineError(d.next.id, event.declineReason ?? 'other'));
 }
 
-function applyChargeback(d: IntentDraft, event: PspWebhookEvent): void {
+/** The order of dispute stages: an event for a stage at or below the dispute's is a no-op. */
+const disputeRanks: Readonly<Record<DisputeStatus, 1 | 2 | 3>> = { chargeback: 1, chargeback_reversed: 2, second_chargeback: 3 };
+
+/**
+ * A dispute stage (psp-webhook.ts, 2). The dispute moves to the furthest stage reported, whatever
+ * the arrival order, and the ledger follows the chargeback that stands:
+ * - a stage that takes the funds (`chargeback`, `second_chargeback`) posts its chargeback, after
+ *   reversing one still standing (a second chargeback that overtook the reversal between them);
+ * - `chargeback_reversed` reverses the standing chargeback; if none was ever applied (the
+ *   reversal overtook its chargeback) nothing was taken, so nothing is given back, and the late
+ *   chargeback is then a no-op (a lower stage). Each chargeback is thus reversed at most once.
+ * Amounts are checked before anything changes, so a refused event leaves the draft untouched.
+ */
+function applyDisputeStage(d: IntentDraft, event: PspWebhookEvent, status: DisputeStatus): void {
   const p = d.next;
-  if (p.chargeback !== null) return;
-  checkPspAmount(p, event.currency, event.amountMinor, refundableMinor(p), 'chargeback');
-  assert(p.psp !== null, 'applyChargeback: captured payments have a PSP');
+  if (p.dispute !== null && disputeRanks[status] <= disputeRanks[p.dispute.status]) return;
+  const standing = p.chargeback;
+  const takesFunds = status !== 'chargeback_reversed';
+  if (takesFunds) {
+    checkPspAmount(p, event.currency, event.amountMinor, refundableMinor(p) + (standing?.amountMinor ?? 0n), 'chargeback');
+  } else {
+    checkPspAmount(p, event.currency, event.amountMinor, p.amountCapturedMinor, 'chargeback reversal');
+    if (standing !== null && event.amountMinor !== standing.amountMinor) {
+      // The dispute ended in the merchant's favour: the whole chargeback is reversed, but a
+      // reversal of another amount is worth a human's look.
+      d.anomaly('contradicting_event', event.psp, `chargeback_reversed ${event.pspEventId} of ${event.amountMinor}, chargeback was ${standing.amountMinor}`);
+    }
+  }
+  let feeCarriedMinor = p.dispute?.feeCarriedMinor ?? 0n;
+  if (standing !== null) feeCarriedMinor += reverseChargeback(d, standing);
+  d.update({ dispute: Object.freeze({ status, pspEventId: event.pspEventId, occurredAtMs: event.occurredAtMs, feeCarriedMinor }) });
+  if (takesFunds) postChargeback(d, event, status === 'chargeback' ? 1 : 2);
+}
+
+function postChargeback(d: IntentDraft, event: PspWebhookEvent, number: 1 | 2): void {
+  const p = d.next;
+  assert(p.psp !== null && p.chargeback === null, 'postChargeback: captured, and no chargeback standing');
   const feeReversedMinor = feeReversalMinor({
     feeMinor: p.platformFeeMinor,
     capturedMinor: p.amountCapturedMinor,
@@ -406,13 +490,42 @@ function applyChargeback(d: IntentDraft, event: PspWebhookEvent): void {
   });
   const disputeFeeMinor = p.fees.disputeFeeMinor;
   d.update({
-    chargeback: Object.freeze({ amountMinor: event.amountMinor, feeReversedMinor, disputeFeeMinor, pspEventId: event.pspEventId, occurredAtMs: event.occurredAtMs }),
+    chargeback: Object.freeze({ amountMinor: event.amountMinor, feeReversedMinor, disputeFeeMinor, pspEventId: event.pspEventId, occurredAtMs: event.occurredAtMs, number }),
   });
   d.effects.push({
     kind: 'post_ledger',
-    event: { kind: 'chargeback', paymentId: p.id, psp: p.psp, currency: p.currency, amountMinor: event.amountMinor, feeReversedMinor, disputeFeeMinor },
+    event: { kind: 'chargeback', paymentId: p.id, psp: p.psp, currency: p.currency, amountMinor: event.amountMinor, feeReversedMinor, disputeFeeMinor, number },
   });
   d.publish({ type: 'payment.chargeback', amountMinor: event.amountMinor });
+}
+
+/**
+ * Reverses the standing chargeback: amount and dispute fee back as they were. The fee share it
+ * takes back is `round(F * (R + c) / C) - round(F * R / C)` for the refunds R settled now, so the
+ * fee reversed in total stays `round(F * reversed / C)` (ledger-postings.ts); that is the
+ * chargeback's own share unless a refund settled while it stood. Returns the share's difference
+ * (what the reversed chargeback still counts), kept on the dispute for the fee invariant.
+ */
+function reverseChargeback(d: IntentDraft, standing: Chargeback): bigint {
+  const p = d.next;
+  assert(p.psp !== null, 'reverseChargeback: captured payments have a PSP');
+  const feeReversedMinor = feeReversalMinor({
+    feeMinor: p.platformFeeMinor,
+    capturedMinor: p.amountCapturedMinor,
+    reversedBeforeMinor: p.amountRefundedMinor,
+    amountMinor: standing.amountMinor,
+    rounding: p.fees.rounding,
+  });
+  d.update({ chargeback: null });
+  d.effects.push({
+    kind: 'post_ledger',
+    event: {
+      kind: 'chargeback_reversal', paymentId: p.id, psp: p.psp, currency: p.currency, amountMinor: standing.amountMinor,
+      feeReversedMinor, disputeFeeMinor: standing.disputeFeeMinor, number: standing.number,
+    },
+  });
+  d.publish({ type: 'payment.chargeback_reversed', amountMinor: standing.amountMinor });
+  return standing.feeReversedMinor - feeReversedMinor;
 }
 
 /**

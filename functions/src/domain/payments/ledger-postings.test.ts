@@ -61,7 +61,7 @@ describe('platform fee', () => {
 });
 
 describe('payment ledger entries', () => {
-  const capture: PaymentLedgerEvent = { kind: 'capture', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 10_000n, feeMinor: 320n };
+  const capture: PaymentLedgerEvent = { kind: 'capture', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 10_000n, feeMinor: 320n, sequence: 1 };
 
   it('capture: receivable debited, merchant and fee credited', () => {
     const entry = paymentLedgerEntry(capture, accountIdOf);
@@ -90,7 +90,7 @@ describe('payment ledger entries', () => {
 
   it('chargeback: like a refund of the rest, plus the dispute fee as the platform\'s loss', () => {
     const entry = paymentLedgerEntry(
-      { kind: 'chargeback', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 10_000n, feeReversedMinor: 320n, disputeFeeMinor: 1_500n },
+      { kind: 'chargeback', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 10_000n, feeReversedMinor: 320n, disputeFeeMinor: 1_500n, number: 1 },
       accountIdOf,
     );
     expect(entry.id).toBe('je_cbk_pay_1');
@@ -100,6 +100,25 @@ describe('payment ledger entries', () => {
     expect(net.get('acc_USD_chargeback_loss')).toBe(1_500n);
     expect(net.get('acc_USD_psp_receivable_stripe')).toBe(-11_500n);
     validateEntryShape(entry);
+  });
+
+  it('reversals: the chargeback and capture lines the other way round; later ones numbered', () => {
+    const chargeback = { kind: 'chargeback', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 4_000n, feeReversedMinor: 128n, disputeFeeMinor: 1_500n, number: 1 } as const;
+    const reversal = paymentLedgerEntry({ ...chargeback, kind: 'chargeback_reversal' }, accountIdOf);
+    expect(reversal.id).toBe('je_cbr_pay_1');
+    expect(reversal.metadata.reverses).toBe('je_cbk_pay_1');
+    const net = netByAccount(paymentLedgerEntry(chargeback, accountIdOf));
+    for (const [account, amount] of netByAccount(reversal)) expect(amount).toBe(-(net.get(account) ?? 0n));
+    expect(paymentEntryId({ ...chargeback, number: 2 })).toBe('je_cbk2_pay_1');
+    expect(paymentEntryId({ ...chargeback, kind: 'chargeback_reversal', number: 2 })).toBe('je_cbr2_pay_1');
+    const captureReversal = paymentLedgerEntry({ ...capture, kind: 'capture_reversal' }, accountIdOf);
+    expect(captureReversal.id).toBe('je_capr_pay_1');
+    expect(captureReversal.metadata.reverses).toBe('je_cap_pay_1');
+    const captured = netByAccount(paymentLedgerEntry(capture, accountIdOf));
+    for (const [account, amount] of netByAccount(captureReversal)) expect(amount).toBe(-(captured.get(account) ?? 0n));
+    expect(paymentEntryId({ ...capture, sequence: 2 })).toBe('je_cap2_pay_1');
+    validateEntryShape(reversal);
+    validateEntryShape(captureReversal);
   });
 
   it('ids fit the ledger for the longest payment and refund ids', () => {
@@ -143,7 +162,7 @@ describe('ledger postings (properties)', () => {
         const schedule = fees(rateBps, fixedMinor, rounding, 700n);
         const feeMinor = platformFeeMinor(capturedMinor, 'USD', schedule);
         const entries: EntryInput[] = [
-          paymentLedgerEntry({ kind: 'capture', paymentId: 'pay_p', psp: 'stripe', currency: 'USD', amountMinor: capturedMinor, feeMinor }, accountIdOf),
+          paymentLedgerEntry({ kind: 'capture', paymentId: 'pay_p', psp: 'stripe', currency: 'USD', amountMinor: capturedMinor, feeMinor, sequence: 1 }, accountIdOf),
         ];
         let reversedMinor = 0n;
         let feeReversedTotal = 0n;
@@ -154,7 +173,7 @@ describe('ledger postings (properties)', () => {
           entries.push(
             paymentLedgerEntry(
               asChargeback
-                ? { kind: 'chargeback', paymentId: 'pay_p', psp: 'stripe', currency: 'USD', amountMinor, feeReversedMinor: share, disputeFeeMinor: 700n }
+                ? { kind: 'chargeback', paymentId: 'pay_p', psp: 'stripe', currency: 'USD', amountMinor, feeReversedMinor: share, disputeFeeMinor: 700n, number: 1 as const }
                 : { kind: 'refund', paymentId: 'pay_p', refundId: `re_${i}`, psp: 'stripe', currency: 'USD', amountMinor, feeReversedMinor: share },
               accountIdOf,
             ),
@@ -184,7 +203,7 @@ describe('ledger postings (properties)', () => {
     fc.assert(
       fc.property(fc.bigInt({ min: 1n, max: 10n ** 9n }), fc.integer({ min: 0, max: 10_000 }), (amountMinor, rateBps) => {
         const feeMinor = platformFeeMinor(amountMinor, 'JPY', fees(rateBps, 0n));
-        const event: PaymentLedgerEvent = { kind: 'capture', paymentId: 'pay_r', psp: 'adyen', currency: 'JPY', amountMinor, feeMinor };
+        const event: PaymentLedgerEvent = { kind: 'capture', paymentId: 'pay_r', psp: 'adyen', currency: 'JPY', amountMinor, feeMinor, sequence: 1 };
         expect(paymentLedgerEntry(event, accountIdOf)).toEqual(paymentLedgerEntry({ ...event }, accountIdOf));
       }),
       { numRuns: 50 },

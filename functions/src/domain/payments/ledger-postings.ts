@@ -13,6 +13,12 @@
  * - refund a, share f:  debit merchant_payable a - f; debit platform_fee_revenue f; credit psp_receivable a.
  * - chargeback d, share f, dispute fee x: as a refund of d, plus debit chargeback_loss x, and
  *   psp_receivable is credited d + x (the PSP claws back the disputed amount and its fee).
+ * - chargeback reversal (the merchant won): the chargeback's lines the other way round, so
+ *   receivable, payable, fee revenue and chargeback_loss are back where they were. Its fee share
+ *   is the chargeback's, except when a refund settled while the chargeback stood: then it is the
+ *   share that keeps the running total exact (intent-draft.ts), which differs only by rounding.
+ * - capture reversal (the PSP reported a provisionally recorded capture failed): the capture's
+ *   lines the other way round.
  *
  * Chargeback choice: the merchant bears the disputed amount exactly as for a full refund of what
  * is left (the platform returns its fee share, so refunds and chargebacks together reverse exactly
@@ -25,8 +31,12 @@
  * refunds, and once R = C the total reversed is exactly F. A share never exceeds its amount (the
  * merchant line is never negative) and never goes below zero.
  *
- * Entry ids derive from our ids (`je_cap_<paymentId>`, `je_ref_<refundId>`, `je_cbk_<paymentId>`),
- * so posting twice is the ledger's idempotent replay, never a second entry.
+ * Entry ids derive from our ids, so posting twice is the ledger's idempotent replay, never a second
+ * entry: `je_cap_<paymentId>` (the n-th capture after n-1 unwound ones: `je_cap<n>_`, its reversal
+ * `je_capr_` / `je_capr<n>_`), `je_ref_<refundId>`, `je_cbk_<paymentId>` (a second chargeback:
+ * `je_cbk2_`; their reversals `je_cbr_` / `je_cbr2_`). The reversals name the entry they reverse
+ * in `metadata.reverses` rather than `reversesEntryId`, because a chargeback and its reversal may
+ * be posted in one transaction (deferred events released together), before the first exists.
  */
 import { assert, invalidField } from '../errors.js';
 import { type AccountType, type EntryInput, type Posting, isEntryId } from '../ledger/index.js';
@@ -142,12 +152,14 @@ export function feeReversalMinor(input: FeeReversalInput): bigint {
 /** A ledger-relevant fact of a payment: what `post_ledger` effects carry. */
 export type PaymentLedgerEvent =
   | {
-      readonly kind: 'capture';
+      readonly kind: 'capture' | 'capture_reversal';
       readonly paymentId: string;
       readonly psp: PspName;
       readonly currency: string;
       readonly amountMinor: bigint;
       readonly feeMinor: bigint;
+      /** Which capture of the payment (1-based; > 1 only after unwound ones). */
+      readonly sequence: number;
     }
   | {
       readonly kind: 'refund';
@@ -159,19 +171,41 @@ export type PaymentLedgerEvent =
       readonly feeReversedMinor: bigint;
     }
   | {
-      readonly kind: 'chargeback';
+      readonly kind: 'chargeback' | 'chargeback_reversal';
       readonly paymentId: string;
       readonly psp: PspName;
       readonly currency: string;
       readonly amountMinor: bigint;
+      /** The fee share the chargeback returns to the merchant (its reversal takes it back). */
       readonly feeReversedMinor: bigint;
       readonly disputeFeeMinor: bigint;
+      /** 1: the first chargeback; 2: the second (after a reversal). */
+      readonly number: 1 | 2;
     };
 
 /** The deterministic ledger entry id of a payment event (see the file header). */
 export function paymentEntryId(event: PaymentLedgerEvent): string {
-  const id =
-    event.kind === 'capture' ? `je_cap_${event.paymentId}` : event.kind === 'refund' ? `je_ref_${event.refundId}` : `je_cbk_${event.paymentId}`;
+  if (event.kind === 'refund') return checkedEntryId(`je_ref_${event.refundId}`);
+  return numberedEntryId(entryPrefixes[event.kind], event);
+}
+
+const entryPrefixes = { capture: 'cap', capture_reversal: 'capr', chargeback: 'cbk', chargeback_reversal: 'cbr' } as const;
+
+type NumberedEvent = Exclude<PaymentLedgerEvent, { kind: 'refund' }>;
+
+/** `je_<prefix>_<paymentId>` for the first capture or chargeback (the ids entries had before there could be more), else `je_<prefix><n>_`. */
+function numberedEntryId(prefix: string, event: NumberedEvent): string {
+  const n = 'sequence' in event ? event.sequence : event.number;
+  assert(Number.isSafeInteger(n) && n >= 1, 'paymentEntryId: ordinals start at 1');
+  return checkedEntryId(`je_${prefix}${n === 1 ? '' : String(n)}_${event.paymentId}`);
+}
+
+/** The entry a reversal undoes: the capture or chargeback of the same number. */
+function reversedEntryId(event: NumberedEvent): string {
+  return numberedEntryId(event.kind === 'capture_reversal' ? entryPrefixes.capture : entryPrefixes.chargeback, event);
+}
+
+function checkedEntryId(id: string): string {
   // Payment and refund ids are bounded (payment-intent.ts) so that these ids always fit.
   assert(isEntryId(id), `paymentEntryId: ${id} is not a valid entry id`);
   return id;
@@ -194,14 +228,17 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
   let lines: Posting[];
   let description: string;
   switch (event.kind) {
-    case 'capture': {
+    case 'capture':
+    case 'capture_reversal': {
       assert(event.amountMinor > 0n && event.feeMinor >= 0n && event.feeMinor <= event.amountMinor, 'capture entry: fee outside [0, amount]');
+      const [debit, credit] = event.kind === 'capture' ? (['debit', 'credit'] as const) : (['credit', 'debit'] as const);
       lines = [
-        line(receivable, 'debit', event.amountMinor),
-        line(MERCHANT_PAYABLE, 'credit', event.amountMinor - event.feeMinor),
-        line(PLATFORM_FEE_REVENUE, 'credit', event.feeMinor),
+        line(receivable, debit, event.amountMinor),
+        line(MERCHANT_PAYABLE, credit, event.amountMinor - event.feeMinor),
+        line(PLATFORM_FEE_REVENUE, credit, event.feeMinor),
       ];
-      description = `capture of payment ${event.paymentId}`;
+      if (event.kind === 'capture_reversal') metadata.reverses = reversedEntryId(event);
+      description = event.kind === 'capture' ? `capture of payment ${event.paymentId}` : `failed capture of payment ${event.paymentId} reversed`;
       break;
     }
     case 'refund': {
@@ -215,16 +252,19 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
       description = `refund ${event.refundId} of payment ${event.paymentId}`;
       break;
     }
-    case 'chargeback': {
+    case 'chargeback':
+    case 'chargeback_reversal': {
       checkReversal(event.amountMinor, event.feeReversedMinor);
       assert(event.disputeFeeMinor >= 0n, 'chargeback entry: negative dispute fee');
+      const [debit, credit] = event.kind === 'chargeback' ? (['debit', 'credit'] as const) : (['credit', 'debit'] as const);
       lines = [
-        line(MERCHANT_PAYABLE, 'debit', event.amountMinor - event.feeReversedMinor),
-        line(PLATFORM_FEE_REVENUE, 'debit', event.feeReversedMinor),
-        line(CHARGEBACK_LOSS, 'debit', event.disputeFeeMinor),
-        line(receivable, 'credit', event.amountMinor + event.disputeFeeMinor),
+        line(MERCHANT_PAYABLE, debit, event.amountMinor - event.feeReversedMinor),
+        line(PLATFORM_FEE_REVENUE, debit, event.feeReversedMinor),
+        line(CHARGEBACK_LOSS, debit, event.disputeFeeMinor),
+        line(receivable, credit, event.amountMinor + event.disputeFeeMinor),
       ];
-      description = `chargeback of payment ${event.paymentId}`;
+      if (event.kind === 'chargeback_reversal') metadata.reverses = reversedEntryId(event);
+      description = event.kind === 'chargeback' ? `chargeback of payment ${event.paymentId}` : `chargeback of payment ${event.paymentId} reversed (dispute won)`;
       break;
     }
   }

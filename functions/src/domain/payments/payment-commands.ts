@@ -91,6 +91,8 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
     platformFeeMinor: 0n,
     refunds: [],
     chargeback: null,
+    dispute: null,
+    captureReversals: 0,
     declineReason: null,
     lastErrorReason: null,
     deferredPspEvents: [],

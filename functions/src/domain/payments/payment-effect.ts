@@ -34,15 +34,20 @@ export type PaymentEvent =
   | { readonly type: 'payment.status_changed'; readonly from: PaymentStatus; readonly to: PaymentStatus }
   | { readonly type: 'payment.refund_succeeded'; readonly refundId: string; readonly amountMinor: bigint }
   | { readonly type: 'payment.refund_failed'; readonly refundId: string }
-  | { readonly type: 'payment.chargeback'; readonly amountMinor: bigint };
+  | { readonly type: 'payment.chargeback'; readonly amountMinor: bigint }
+  /** The merchant won the dispute: the standing chargeback of `amountMinor` is reversed. */
+  | { readonly type: 'payment.chargeback_reversed'; readonly amountMinor: bigint };
 
 /** Why something looked wrong (an anomaly never changes state; a human or recon looks at it). */
 export type AnomalyReason =
   /** A PSP event or outcome about a PSP payment that is not this intent's current one. */
   | 'event_for_other_reference'
-  /** A PSP event or late outcome contradicting what is recorded (e.g. captured after canceled). */
+  /**
+   * A PSP event or late outcome contradicting what is recorded (e.g. captured after canceled, a
+   * confirmed capture reported failed, or one that cannot be unwound because it was refunded).
+   */
   | 'contradicting_event'
-  /** A refund or chargeback event for a payment that was never captured. */
+  /** A refund or dispute event for a payment that was never captured. */
   | 'money_event_on_uncaptured_payment'
   /** Deferred refund/chargeback events dropped because the payment ended without a capture. */
   | 'deferred_events_dropped';

@@ -125,7 +125,7 @@ describe('manual capture', () => {
     // 6000 * 2.9 % = 174, + 30 fixed.
     expect(s.intent).toMatchObject({ status: 'succeeded', amountCapturedMinor: 6_000n, amountCapturableMinor: 0n, platformFeeMinor: 204n });
     expect(ledger(s)).toEqual([
-      { kind: 'post_ledger', event: { kind: 'capture', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 6_000n, feeMinor: 204n } },
+      { kind: 'post_ledger', event: { kind: 'capture', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 6_000n, feeMinor: 204n, sequence: 1 } },
     ]);
 
     const r1 = refundPayment(s.intent, { refundId: 're_1', amountMinor: 1_000n }, t0 + 40);
@@ -429,5 +429,62 @@ describe('webhooks', () => {
     expect((cb.intent.chargeback?.feeReversedMinor ?? 0n) + (cb.intent.refunds[0]?.feeReversedMinor ?? 0n)).toBe(fee);
     expect(ledger(cb)[0]).toMatchObject({ event: { kind: 'chargeback', amountMinor: 7_000n, disputeFeeMinor: 1_500n } });
     expect(applyWebhook(cb.intent, event('chargeback', t0 + 60, { amountMinor: 7_000n }), t0 + 61).changed).toBe(false);
+  });
+
+  it('a won dispute reverses the chargeback once; a second chargeback takes the funds again', () => {
+    const cb = applyWebhook(succeededIntent(), event('chargeback', t0 + 50), t0 + 51).intent;
+    const won = applyWebhook(cb, event('chargeback_reversed', t0 + 60), t0 + 61);
+    expect(won.intent).toMatchObject({ chargeback: null, dispute: { status: 'chargeback_reversed' } });
+    expect(refundableMinor(won.intent)).toBe(10_000n);
+    const cbEvent = ledger(applyWebhook(succeededIntent(), event('chargeback', t0 + 50), t0 + 51))[0];
+    expect(ledger(won)).toEqual([{ kind: 'post_ledger', event: { ...(cbEvent?.kind === 'post_ledger' ? cbEvent.event : {}), kind: 'chargeback_reversal' } }]);
+    expect(won.effects).toContainEqual({ kind: 'publish_event', event: { type: 'payment.chargeback_reversed', amountMinor: 10_000n } });
+    // Again, or the chargeback delivered late: no-ops (a lower or the same stage).
+    expect(applyWebhook(won.intent, event('chargeback_reversed', t0 + 60, { pspEventId: 'evt_other' }), t0 + 62).changed).toBe(false);
+    expect(applyWebhook(won.intent, event('chargeback', t0 + 50, { pspEventId: 'evt_late' }), t0 + 62).changed).toBe(false);
+    const second = applyWebhook(won.intent, event('second_chargeback', t0 + 70), t0 + 71);
+    expect(second.intent).toMatchObject({ chargeback: { number: 2, amountMinor: 10_000n }, dispute: { status: 'second_chargeback' } });
+    expect(ledger(second)).toMatchObject([{ event: { kind: 'chargeback', number: 2 } }]);
+  });
+
+  it('a reversal that overtakes its chargeback books nothing, and the chargeback is then a no-op', () => {
+    const won = applyWebhook(succeededIntent(), event('chargeback_reversed', t0 + 60), t0 + 61);
+    expect(won.intent).toMatchObject({ chargeback: null, dispute: { status: 'chargeback_reversed' } });
+    expect(ledger(won)).toEqual([]);
+    expect(applyWebhook(won.intent, event('chargeback', t0 + 50), t0 + 62).changed).toBe(false);
+  });
+});
+
+describe('a capture recorded from a provisional answer (Adyen `received`)', () => {
+  function provisionallyCaptured(): PaymentIntent {
+    const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
+    return answer(capturing, { kind: 'captured', pspReference: 'pi_1', amountMinor: 10_000n, currency: 'USD', provisional: true }, 'call', t0 + 30).intent;
+  }
+
+  it('is unwound once by capture_failed: ledger reversed, back to requires_capture, capturable again', () => {
+    const p = provisionallyCaptured();
+    expect(p.attempts.at(-1)).toMatchObject({ operation: 'capture', outcome: 'captured', provisional: true });
+    const failed = applyWebhook(p, event('capture_failed', t0 + 40, { declineReason: 'expired_card' }), t0 + 41);
+    expect(failed.intent).toMatchObject({ status: 'requires_capture', amountCapturedMinor: 0n, amountCapturableMinor: 10_000n, platformFeeMinor: 0n, captureReversals: 1 });
+    expect(failed.intent.attempts.at(-1)).toMatchObject({ outcome: 'declined', resolvedBy: 'webhook', provisional: false });
+    expect(ledger(failed)).toMatchObject([{ event: { kind: 'capture_reversal', amountMinor: 10_000n, sequence: 1 } }]);
+    expect(failed.error?.reason).toBe('CARD_DECLINED');
+    expect(applyWebhook(failed.intent, event('capture_failed', t0 + 40, { pspEventId: 'evt_again' }), t0 + 42).changed).toBe(false);
+    // An older `captured` cannot bring it back; a new capture is a new ledger entry.
+    expect(applyWebhook(failed.intent, event('captured', t0 + 35), t0 + 43).changed).toBe(false);
+    const again = answer(capturePayment(failed.intent, {}, t0 + 50).intent, captured(), 'call', t0 + 51);
+    expect(ledger(again)).toMatchObject([{ event: { kind: 'capture', sequence: 2 } }]);
+  });
+
+  it('is confirmed by its captured webhook; a failure after that, or after a refund, is an anomaly', () => {
+    const confirmedCapture = applyWebhook(provisionallyCaptured(), event('captured', t0 + 40), t0 + 41);
+    expect(confirmedCapture.intent.attempts.at(-1)).toMatchObject({ provisional: false });
+    const late = applyWebhook(confirmedCapture.intent, event('capture_failed', t0 + 50), t0 + 51);
+    expect(late.changed).toBe(false);
+    expect(kinds(late)).toEqual(['report_anomaly']);
+    const refunded = refundPayment(provisionallyCaptured(), { refundId: 're_1', amountMinor: 1_000n }, t0 + 35).intent;
+    const kept = applyWebhook(refunded, event('capture_failed', t0 + 50), t0 + 51);
+    expect(kept.changed).toBe(false);
+    expect(kinds(kept)).toEqual(['report_anomaly']);
   });
 });

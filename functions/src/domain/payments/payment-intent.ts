@@ -25,7 +25,10 @@
  *   requires_action         -> processing (cancel) | and by PSP events: requires_capture,
  *                              processing (capture), succeeded, requires_payment_method, canceled, failed
  *   requires_capture        -> processing (capture or cancel) | and by PSP events: succeeded, failed, canceled
- *   succeeded, canceled, failed: final (refunds and a chargeback change amounts, never the status)
+ *   succeeded               -> requires_capture       only when the PSP reports that a capture we recorded
+ *                                                     from a provisional answer failed (Adyen CAPTURE
+ *                                                     success=false after `received`; psp-webhook.ts)
+ *   canceled, failed: final; succeeded otherwise final (refunds and disputes change amounts, never the status)
  *
  * An `unknown` PSP outcome never changes the status: the intent stays `processing` (or, for a
  * refund, the refund stays `pending`) with the attempt marked `unknown`, until a webhook or the
@@ -63,7 +66,7 @@ export const statusTransitions: Readonly<Record<PaymentStatus, readonly PaymentS
   processing: ['requires_action', 'requires_capture', 'succeeded', 'requires_payment_method', 'canceled', 'failed'],
   requires_action: ['processing', 'requires_capture', 'succeeded', 'requires_payment_method', 'canceled', 'failed'],
   requires_capture: ['processing', 'succeeded', 'canceled', 'failed'],
-  succeeded: [],
+  succeeded: ['requires_capture'],
   canceled: [],
   failed: [],
 });
@@ -114,6 +117,12 @@ export interface PspAttempt {
   readonly startedAtMs: number;
   /** When the outcome became known; null while `pending` or `unknown`. */
   readonly completedAtMs: number | null;
+  /**
+   * True for a capture recorded from a provisional PSP answer (Adyen `received`) that no webhook
+   * has confirmed yet: a `capture_failed` event may still unwind it. False once PSP-confirmed, and
+   * for every other attempt. (Absent on attempts saved before this field: read as false.)
+   */
+  readonly provisional: boolean;
 }
 
 /** Where a refund stands. */
@@ -134,13 +143,41 @@ export interface Refund {
   readonly updatedAtMs: number;
 }
 
-/** A chargeback (at most one per payment). */
+/**
+ * A chargeback standing against the payment: the PSP took `amountMinor` (and its dispute fee) back.
+ * `number` 1 is the first chargeback, 2 a second one after a reversal (Adyen SECOND_CHARGEBACK);
+ * each is posted once and reversed at most once (ledger-postings.ts).
+ */
 export interface Chargeback {
   readonly amountMinor: bigint;
   readonly feeReversedMinor: bigint;
   readonly disputeFeeMinor: bigint;
   readonly pspEventId: string;
   readonly occurredAtMs: number;
+  readonly number: 1 | 2;
+}
+
+/**
+ * Where a payment's dispute stands, in the order a dispute goes: `chargeback` (funds taken back),
+ * `chargeback_reversed` (the merchant won them back), `second_chargeback` (taken back again).
+ */
+export const disputeStatuses = ['chargeback', 'chargeback_reversed', 'second_chargeback'] as const;
+
+/** One of `disputeStatuses`. */
+export type DisputeStatus = (typeof disputeStatuses)[number];
+
+/** A payment's dispute: the furthest stage any PSP event reported (psp-webhook.ts, 2). */
+export interface Dispute {
+  readonly status: DisputeStatus;
+  /** The event that reported this stage, and its PSP time. */
+  readonly pspEventId: string;
+  readonly occurredAtMs: number;
+  /**
+   * Fee share still counted by reversed chargebacks: what they returned to the merchant minus
+   * what their reversals took back. 0 unless a refund settled while a chargeback stood (the
+   * reversal then takes back the share that keeps the running fee total exact; see intent-draft.ts).
+   */
+  readonly feeCarriedMinor: bigint;
 }
 
 /** The aggregate. Amounts are minor units of `currency`; times are epoch milliseconds. */
@@ -174,7 +211,15 @@ export interface PaymentIntent {
   /** Fee charged at capture (0 before). */
   readonly platformFeeMinor: bigint;
   readonly refunds: readonly Refund[];
+  /** The chargeback standing now; null when there is none or it was reversed. */
   readonly chargeback: Chargeback | null;
+  /** The dispute, once a PSP reported one (it stays when the merchant wins). */
+  readonly dispute: Dispute | null;
+  /**
+   * How many recorded captures a PSP later reported failed and were unwound: numbers the capture
+   * ledger entries, so a capture after an unwound one is a new entry (`je_cap<n>_...`).
+   */
+  readonly captureReversals: number;
   /** Why the PSP declined the last authorization (or capture); cleared by the next confirm. */
   readonly declineReason: DeclineReason | null;
   /** The error reason of the last failed PSP step (CARD_DECLINED, PSP_UNAVAILABLE, ...); cleared by confirm. */
@@ -288,7 +333,8 @@ function checkStatus(p: PaymentIntent): void {
   if (p.status === 'requires_action') assert(p.pspReference !== null, 'intent: requires_action has a PSP payment');
   if (p.status === 'succeeded') assert(p.pspReference !== null && p.psp !== null, 'intent: succeeded has a PSP payment');
   if (p.status === 'processing') assert(p.psp !== null && p.route.includes(p.psp), 'intent: processing at a routed PSP');
-  if (p.chargeback !== null) assert(p.status === 'succeeded', 'intent: chargebacks only of captured payments');
+  if (p.chargeback !== null || p.dispute !== null) assert(p.status === 'succeeded', 'intent: disputes only of captured payments');
+  checkDispute(p);
   const deferrable = p.status === 'processing' || p.status === 'requires_capture' || p.status === 'requires_action';
   assert(p.deferredPspEvents.length === 0 || deferrable, 'intent: deferred events only while a capture may come');
   assert(p.deferredPspEvents.length <= DEFERRED_EVENTS_MAX, 'intent: deferred events bounded');
@@ -305,16 +351,31 @@ function checkAttempts(p: PaymentIntent): void {
     const inFlight = isInFlight(a);
     assert(inFlight === (a.completedAtMs === null) && inFlight === (a.resolvedBy === null), 'intent: completion recorded with outcome');
     if (inFlight) unknownSinceMs = unknownSinceMs === null ? a.startedAtMs : Math.min(unknownSinceMs, a.startedAtMs);
+    if (a.provisional) assert(a.operation === 'capture' && a.outcome === 'captured' && p.status === 'succeeded', 'intent: only a recorded capture is provisional');
   }
+  assert(Number.isSafeInteger(p.captureReversals) && p.captureReversals >= 0 && p.captureReversals <= ATTEMPTS_MAX, 'intent: capture reversals bounded');
   assert(p.attempts.filter((a) => a.operation !== 'refund' && isInFlight(a)).length <= 1, 'intent: one operation at a time');
   assert(p.unknownSinceMs === unknownSinceMs, 'intent: unknownSinceMs is the oldest in-flight attempt');
+}
+
+function checkDispute(p: PaymentIntent): void {
+  const cb = p.chargeback;
+  const dispute = p.dispute;
+  if (dispute === null) {
+    assert(cb === null, 'intent: a chargeback belongs to a dispute');
+    return;
+  }
+  // A standing chargeback is the dispute's latest stage: the first, or the second after a reversal.
+  const standing = dispute.status === 'chargeback' ? 1 : dispute.status === 'second_chargeback' ? 2 : null;
+  assert(standing === null ? cb === null : cb?.number === standing, 'intent: the standing chargeback matches the dispute stage');
+  if (cb !== null) assert(cb.amountMinor > 0n && cb.feeReversedMinor >= 0n && cb.disputeFeeMinor >= 0n, 'intent: chargeback amounts');
 }
 
 function checkRefunds(p: PaymentIntent): void {
   assert(p.refunds.length <= REFUNDS_MAX, 'intent: refunds bounded');
   assert(p.refunds.length === 0 || p.status === 'succeeded', 'intent: refunds only of captured payments');
   let refundedMinor = 0n;
-  let feeReversedMinor = p.chargeback?.feeReversedMinor ?? 0n;
+  let feeReversedMinor = (p.chargeback?.feeReversedMinor ?? 0n) + (p.dispute?.feeCarriedMinor ?? 0n);
   for (const r of p.refunds) {
     assert(isRefundId(r.id) && r.amountMinor > 0n, 'intent: refund id and amount');
     const attempts = p.attempts.filter((a) => a.refundId === r.id);

@@ -166,6 +166,8 @@ function onCapture(d: IntentDraft, attempt: PspAttempt, outcome: Outcome, source
     case 'captured':
       checkPspAmount(p, outcome.currency, outcome.amountMinor, p.amountCapturableMinor, 'capture');
       d.resolveAttempt(attempt.number, 'captured', source);
+      // Accepted, not confirmed (Adyen `received`): its webhook may still say it failed (psp-webhook.ts).
+      if (outcome.provisional === true) d.setProvisional(attempt.number, true);
       recordCaptured(d, outcome.amountMinor);
       return;
     case 'declined':

@@ -20,9 +20,25 @@
  *    raises the rank, and events of one PSP payment follow its lifecycle in PSP time, applying any
  *    permutation of a payment's events ends in the same state as applying them in time order.
  *
- * 2. Money events (`refunded`, `refund_failed`, `chargeback`) are keyed facts (a refund id, the
- *    one chargeback), not stages: they are never dropped for their age, and wait in
- *    `deferredPspEvents` while a capture may still be recorded (see intent-draft.ts).
+ *    One exception lowers the rank, and only under these rules: a capture recorded from a
+ *    provisional answer (Adyen answers a capture `received`; the attempt is `provisional`) is not
+ *    yet PSP-confirmed. A `captured` event then confirms it (clears `provisional`); a
+ *    `capture_failed` event unwinds it (intent-draft.ts `unwindCapture`): the capture's ledger
+ *    entry is reversed once and the payment returns to `requires_capture`, recording the event's
+ *    time in `lastPspEventAtMs`, so an older event (e.g. a stale `captured`) can no longer apply.
+ *    A capture already confirmed by a webhook, or one refunded or disputed since (unwinding it
+ *    would mean unwinding those too), stays recorded and the failure is reported as an anomaly.
+ *    The one order that does not commute: a `captured` and a later `capture_failed` of the same
+ *    capture (Adyen CAPTURE true, then CAPTURE_FAILED) delivered the wrong way round unwind the
+ *    capture, where time order reports an anomaly; either way a human sees the failure (an
+ *    unwound capture answers CARD_DECLINED and is published as a status change).
+ *
+ * 2. Money events (`refunded`, `refund_failed`, and the dispute stages `chargeback`,
+ *    `chargeback_reversed`, `second_chargeback`) are keyed facts (a refund id, a stage), not
+ *    lifecycle stages of the PSP payment: they are never dropped for their age, and wait in
+ *    `deferredPspEvents` while a capture may still be recorded (see intent-draft.ts). A dispute
+ *    moves to the furthest stage reported and its ledger entries follow the chargeback standing,
+ *    so any order of a dispute's events and the payment's refunds ends in the same state.
  *
  * 3. `cancel_failed` answers a cancel call the PSP accepted and then refused (Adyen settles
  *    cancels asynchronously). It is not a stage: the PSP payment stays where it was. It applies
@@ -53,9 +69,14 @@ import {
   recordCaptureFailed,
   recordCaptured,
   recordDeclined,
+  unwindCapture,
+  unwindableCapture,
 } from './intent-draft.js';
 
-type StatusAction = Exclude<PspWebhookEvent['action'], 'refunded' | 'refund_failed' | 'chargeback' | 'cancel_failed'>;
+/** Events that are keyed facts about money rather than stages of the PSP payment (file header, 2). */
+const moneyActions = ['refunded', 'refund_failed', 'chargeback', 'chargeback_reversed', 'second_chargeback'] as const;
+type MoneyAction = (typeof moneyActions)[number];
+type StatusAction = Exclude<PspWebhookEvent['action'], MoneyAction | 'cancel_failed'>;
 
 /** Where a PSP payment is in its lifecycle; `rank` orders the stages. */
 interface Stage {
@@ -85,7 +106,7 @@ export function applyWebhook(intent: PaymentIntent, event: PspWebhookEvent, nowM
     throw new TallyError('FIELD_INVALID', 'occurred_at: must be epoch milliseconds', { field: 'occurred_at', paymentId: intent.id });
   }
   const d = new IntentDraft(intent, nowMs);
-  if (event.action === 'refunded' || event.action === 'refund_failed' || event.action === 'chargeback') {
+  if (isMoneyAction(event.action)) {
     applyMoneyEvent(d, event);
   } else if (event.action === 'cancel_failed') {
     applyCancelFailed(d, event);
@@ -107,7 +128,15 @@ function applyStatusEvent(d: IntentDraft, event: PspWebhookEvent, action: Status
   if (p.lastPspEventAtMs !== null && event.occurredAtMs < p.lastPspEventAtMs) return;
   const target = eventStages[action];
   if (target.rank < stage.rank) return;
+  // Another report of the failure that unwound the last capture (Adyen may send CAPTURE
+  // success=false and CAPTURE_FAILED): the payment stays capturable. Its time is recorded, as if
+  // it had been the report that unwound it, so the delivery order does not matter.
+  if (action === 'capture_failed' && lastCaptureUnwound(p)) {
+    if (p.lastPspEventAtMs === null || event.occurredAtMs > p.lastPspEventAtMs) d.update({ lastPspEventAtMs: event.occurredAtMs });
+    return;
+  }
   if (target.rank === stage.rank) {
+    if (stage.name === 'captured' && settleProvisionalCapture(d, event, action)) return;
     if (target.name !== stage.name) {
       d.anomaly('contradicting_event', event.psp, `${action} ${event.pspEventId} while the PSP payment is ${stage.name}`);
     }
@@ -163,6 +192,41 @@ function advance(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): 
       recordCanceled(d);
       return;
   }
+}
+
+function isMoneyAction(action: PspWebhookEvent['action']): action is MoneyAction {
+  return (moneyActions as readonly string[]).includes(action);
+}
+
+/**
+ * A `captured` or `capture_failed` event about a payment recorded captured from a provisional
+ * answer (see the file header, 1): confirms or unwinds that capture. False when there is none
+ * to settle (the event then goes through the usual same-rank rule).
+ */
+function settleProvisionalCapture(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): boolean {
+  const p = d.next;
+  const capture = [...p.attempts].reverse().find((a) => a.operation === 'capture');
+  if (capture?.outcome !== 'captured' || !capture.provisional) return false;
+  if (action === 'captured') {
+    if (event.currency !== p.currency || event.amountMinor !== p.amountCapturedMinor) return false; // not this capture: the usual rules
+    d.update({ lastPspEventAtMs: event.occurredAtMs });
+    d.setProvisional(capture.number, false);
+    return true;
+  }
+  if (action !== 'capture_failed') return false;
+  if (unwindableCapture(p) === null) {
+    d.anomaly('contradicting_event', event.psp, `capture_failed ${event.pspEventId}: the capture was refunded or disputed since; not unwound`);
+    return true;
+  }
+  d.update({ lastPspEventAtMs: event.occurredAtMs });
+  unwindCapture(d, capture, event.declineReason ?? 'other');
+  return true;
+}
+
+/** True while the latest capture is one a `capture_failed` unwound and no capture has been started since. */
+function lastCaptureUnwound(p: PaymentIntent): boolean {
+  const capture = [...p.attempts].reverse().find((a) => a.operation === 'capture');
+  return p.status === 'requires_capture' && p.captureReversals > 0 && capture?.outcome === 'declined' && capture.resolvedBy === 'webhook';
 }
 
 /** A refused cancel (see the file header, 3): settles the cancel in flight as failed. */

@@ -6,8 +6,9 @@
  * `status: received` and the outcome arrives as a CAPTURE / CANCELLATION / REFUND webhook. A cancel
  * answers `pending`: it stays in flight until CANCELLATION says canceled or `cancel_failed`.
  * Captures and refunds still map `received` to the outcome the request asks for, and a failure
- * arrives later as `capture_failed` / `refund_failed`: a refund is reversed by it, but a capture
- * already recorded cannot be (the core reports the contradiction as an anomaly).
+ * arrives later as `capture_failed` / `refund_failed`: a refund is reversed by it, and a capture is
+ * answered `provisional`, so the core unwinds it when its CAPTURE webhook says it failed (unless
+ * a webhook had confirmed it, or it was refunded or disputed since: then an anomaly is reported).
  */
 import { createHash } from 'node:crypto';
 import { assert } from '../../../domain/errors.js';
@@ -134,7 +135,7 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
       const amount = toAdyenAmount(request.amountMinor, request.currency);
       const body = { merchantAccount: options.merchantAccount, amount, reference: request.paymentId };
       return post(`/payments/${encodeURIComponent(request.pspReference)}/captures`, body, request.idempotencyKey, request.signal, () => ({
-        kind: 'captured', pspReference: request.pspReference, amountMinor: request.amountMinor, currency: request.currency,
+        kind: 'captured', pspReference: request.pspReference, amountMinor: request.amountMinor, currency: request.currency, provisional: true,
       }));
     },
 

@@ -59,4 +59,15 @@ describe('Adyen transformers', () => {
     expect(normalizeAdyenItem(item)).toMatchObject({ paymentId: null, pspReference: 'P1', action: 'chargeback', amountMinor: 700n, refundId: null });
     expect(normalizeAdyenItem({ ...item, merchantReference: 'pay_abc' })).toMatchObject({ paymentId: 'pay_abc', pspReference: 'P1', action: 'chargeback' });
   });
+
+  it('the later dispute stages: CHARGEBACK_REVERSED gives the funds back, SECOND_CHARGEBACK takes them again', () => {
+    const item = { pspReference: 'CB2', originalReference: 'P1', amount: { value: 700, currency: 'EUR' }, success: 'true', eventDate: '2026-01-09T00:00:00Z' };
+    expect(normalizeAdyenItem({ ...item, eventCode: 'CHARGEBACK_REVERSED' })).toMatchObject({
+      pspEventId: 'CHARGEBACK_REVERSED:CB2:true', paymentId: null, pspReference: 'P1', action: 'chargeback_reversed', amountMinor: 700n,
+    });
+    expect(normalizeAdyenItem({ ...item, eventCode: 'SECOND_CHARGEBACK' })).toMatchObject({ pspReference: 'P1', action: 'second_chargeback' });
+    // Information only, or not modelled yet: not passed on.
+    expect(normalizeAdyenItem({ ...item, eventCode: 'NOTIFICATION_OF_CHARGEBACK' })).toBeNull();
+    expect(normalizeAdyenItem({ ...item, eventCode: 'PREARBITRATION_WON' })).toBeNull();
+  });
 });

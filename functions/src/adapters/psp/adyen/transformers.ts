@@ -220,6 +220,12 @@ const actions: Readonly<Record<string, readonly [Action | null, Action | null]>>
   REFUND: ['refunded', 'refund_failed'],
   REFUND_FAILED: ['refund_failed', 'refund_failed'],
   CHARGEBACK: ['chargeback', null],
+  // The dispute's later stages: the merchant's defence won and the funds come back; then the
+  // issuer may dispute the reversal and take them back a second time. Not passed on: the
+  // information-only codes (NOTIFICATION_OF_CHARGEBACK, REQUEST_FOR_INFORMATION, ...) and
+  // PREARBITRATION_WON/LOST, whose effect on the funds depends on the scheme (not modelled yet).
+  CHARGEBACK_REVERSED: ['chargeback_reversed', null],
+  SECOND_CHARGEBACK: ['second_chargeback', null],
 };
 
 function text(value: unknown): string | null {

@@ -250,7 +250,8 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
   const base = (action: Action, pspReference: string | null, amountField: string, extra: Partial<PspWebhookEvent> = {}): PspWebhookEvent[] => {
     const paymentId = metadataOf(o, stripeMetadataKeys.paymentId);
     const amount = amountOf(o, amountField);
-    if ((paymentId === null && action !== 'chargeback') || pspReference === null || amount === null) return [];
+    const isDispute = action === 'chargeback' || action === 'chargeback_reversed';
+    if ((paymentId === null && !isDispute) || pspReference === null || amount === null) return [];
     return [{
       psp: 'stripe', pspEventId: event.id, occurredAtMs: event.created * 1000, paymentId, pspReference, action,
       amountMinor: amount.amountMinor, currency: amount.currency, refundId: null, declineReason: null, ...extra,
@@ -275,14 +276,34 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
       return base('refund_failed', str(o.payment_intent), 'amount', { refundId: metadataOf(o, stripeMetadataKeys.refundId) });
     case 'charge.dispute.created':
       return base('chargeback', str(o.payment_intent), 'amount');
-    case 'charge.dispute.closed':
-      // A lost dispute is the chargeback for good: applied if `created` was missed, else a no-op
-      // (one chargeback per payment). A won one would reinstate the funds, which the port has no
-      // action for yet, so it is not passed on.
-      return o.status === 'lost' ? base('chargeback', str(o.payment_intent), 'amount') : [];
+    case 'charge.dispute.closed': {
+      const action = disputeClosedAction(o.status);
+      return action === null ? [] : base(action, str(o.payment_intent), 'amount');
+    }
     default:
       return [];
   }
+}
+
+/**
+ * What a closed dispute means for the money (Stripe sends `charge.dispute.closed` when the status
+ * becomes `won`, `lost` or `warning_closed`):
+ * - `lost`: the chargeback for good: applied if `created` was missed, else a no-op (the same stage).
+ * - `won`: the merchant got the funds back: `chargeback_reversed`. This event, not
+ *   `charge.dispute.funds_reinstated`, is the trigger: Stripe also sends `funds_reinstated` when it
+ *   gives back only part of what it withdrew (a dispute on a partially refunded payment, whatever
+ *   its outcome), so it does not say "won"; its amounts are balance transactions (net of Stripe's
+ *   fees, in the settlement currency) rather than the dispute's amount; and our chargeback is booked
+ *   by the dispute's lifecycle (`created`), not by balance movements, so its reversal is too.
+ * - `warning_closed`: an inquiry (`warning_*`) closed without becoming a chargeback. Its
+ *   `charge.dispute.created` was booked as a chargeback (every created dispute is, inquiries
+ *   included, though an inquiry takes no funds), so the inquiry's end gives it back like a win.
+ * Anything else (an unknown or newer status) is not acted on.
+ */
+function disputeClosedAction(status: unknown): 'chargeback' | 'chargeback_reversed' | null {
+  if (status === 'lost') return 'chargeback';
+  if (status === 'won' || status === 'warning_closed') return 'chargeback_reversed';
+  return null;
 }
 
 /**
