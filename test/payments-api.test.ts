@@ -158,20 +158,25 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     // matched through the PSP-reference index), stored with our payment id and processed once.
     const db = env.stack.services.db;
     expect((await db.doc(`pspReferences/${psp}:${paid.pspReference}`).get()).data()).toMatchObject({ tenantId, paymentId: p.id });
-    const inbox = (await db.collection(`tenants/${tenantId}/inbox`).get()).docs.filter((d) => String(d.get('event')).includes('"chargeback"'));
-    expect(inbox).toHaveLength(1);
-    expect(inbox[0]?.get('processedAt')).not.toBeNull();
-    expect(JSON.parse(String(inbox[0]?.get('event')))).toMatchObject({ paymentId: p.id, pspReference: paid.pspReference });
+    // Stripe sends the dispute and the withdrawal of its funds: two chargeback events, one entry.
+    const events = psp === 'stripe' ? 2 : 1;
+    let inbox = await chargebackInbox(tenantId);
+    for (let i = 0; i < 50 && !(inbox.length === events && inbox.every((d) => d.get('processedAt') !== null)); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      inbox = await chargebackInbox(tenantId);
+    }
+    expect(inbox.map((d) => d.get('processedAt') !== null)).toEqual(Array.from({ length: events }, () => true));
+    for (const d of inbox) expect(JSON.parse(String(d.get('event')))).toMatchObject({ paymentId: p.id, pspReference: paid.pspReference });
     if (psp !== 'stripe') return;
     // Stripe: the dispute closes as lost, a second chargeback event: stored, processed, and a no-op.
     expect(env.sandbox.control.closeDispute(psp, paid.pspReference, 'lost')).toBe(true);
     await env.sandbox.control.webhooksIdle(5_000);
     let closed = await chargebackInbox(tenantId);
-    for (let i = 0; i < 50 && !(closed.length === 2 && closed.every((d) => d.get('processedAt') !== null)); i++) {
+    for (let i = 0; i < 50 && !(closed.length === 3 && closed.every((d) => d.get('processedAt') !== null)); i++) {
       await new Promise((r) => setTimeout(r, 100));
       closed = await chargebackInbox(tenantId);
     }
-    expect(closed.map((d) => d.get('processedAt') !== null)).toEqual([true, true]);
+    expect(closed.map((d) => d.get('processedAt') !== null)).toEqual([true, true, true]);
     const after = await balanceOf(tenantId, `psp_receivable:${psp}`);
     expect(after.postedDebitsMinor - after.postedCreditsMinor).toBe(0n);
     expect((await db.collection(`tenants/${tenantId}/journal`).get()).docs.filter((d) => d.id.startsWith('je_cbk_'))).toHaveLength(1);
@@ -214,6 +219,46 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     expect(inbox[0]?.get('processedAt')).not.toBeNull();
     const after = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
     expect(after).toMatchObject({ status: PaymentStatus.SUCCEEDED, disputeStatus: DisputeStatus.CHARGEBACK_REVERSED, amountChargedBackMinor: 0n });
+  });
+});
+
+describe('Stripe inquiries (pre-dispute: no funds move until escalated)', () => {
+  it('an inquiry books nothing; escalated, it is the chargeback, once; one closed in the merchant\'s favour books nothing', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const pay = async () => {
+      const p = (await owner.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+      return (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
+    };
+    const [escalated, closed] = [await pay(), await pay()];
+    await env.sandbox.control.webhooksIdle(5_000);
+    const receivable = async () => { const b = await balanceOf(tenantId, 'psp_receivable:stripe'); return b.postedDebitsMinor - b.postedCreditsMinor; };
+    const settle = async () => {
+      await env.sandbox.control.webhooksIdle(5_000);
+      // Every stored event processed (the Pub/Sub bridge delivers them asynchronously).
+      for (let i = 0; i < 50; i++) {
+        const inbox = (await env.stack.services.db.collection(`tenants/${tenantId}/inbox`).get()).docs;
+        if (inbox.every((d) => d.get('processedAt') !== null)) return inbox.length;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('inbox not processed');
+    };
+    expect(await receivable()).toBe(2_000n);
+
+    for (const p of [escalated, closed]) expect(env.sandbox.control.createDispute('stripe', p.pspReference, { inquiry: true })).toBe(true);
+    await settle();
+    expect(await receivable()).toBe(2_000n); // inquiries took nothing
+    expect((await owner.payments.getPayment({ paymentId: escalated.id })).payment!.disputeStatus).toBe(DisputeStatus.UNSPECIFIED);
+
+    expect(env.sandbox.control.escalateDispute('stripe', escalated.pspReference)).toBe(true);
+    expect(env.sandbox.control.closeDispute('stripe', closed.pspReference, 'won')).toBe(true);
+    await settle();
+    expect(await receivable()).toBe(1_000n); // the escalated one was charged back, once
+    expect((await owner.payments.getPayment({ paymentId: escalated.id })).payment!).toMatchObject({ disputeStatus: DisputeStatus.CHARGEBACK, amountChargedBackMinor: 1_000n });
+    expect((await owner.payments.getPayment({ paymentId: closed.id })).payment!.disputeStatus).toBe(DisputeStatus.UNSPECIFIED);
+    const journal = (await env.stack.services.db.collection(`tenants/${tenantId}/journal`).get()).docs.map((d) => d.id);
+    expect(journal.filter((id) => id.startsWith('je_cb'))).toEqual([`je_cbk_${escalated.id}`]);
   });
 });
 

@@ -320,7 +320,9 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
       else refuse(payment, authenticationFailure);
       return true;
     },
-    createDispute(pspReference) {
+    createDispute(pspReference, options) {
+      // Adyen's pre-dispute notices are informational (no funds move): not modelled.
+      if (options?.inquiry === true) return false;
       const payment = payments.get(pspReference);
       if (payment === undefined || payment.capturedValue === 0) return false;
       if (payment.dispute === 'none') {
@@ -341,6 +343,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
       disputeNotification(payment, 'CHARGEBACK_REVERSED');
       return true;
     },
+    escalateDispute: () => false,
     paymentCount: () => payments.size,
     reset() {
       payments.clear();

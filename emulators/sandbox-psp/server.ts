@@ -102,11 +102,18 @@ export interface SandboxControl {
   webhooksIdle(timeoutMs?: number): Promise<boolean>;
   /** Completes a 3DS-style challenge as the shopper would; false if the payment is not waiting for one. */
   completeChallenge(psp: SandboxPspName, id: string, result: 'success' | 'failure'): boolean;
-  /** Opens a dispute (Stripe) / chargeback (Adyen) on a captured payment; Adyen, after a won one: SECOND_CHARGEBACK. */
-  createDispute(psp: SandboxPspName, id: string): boolean;
+  /**
+   * Opens a dispute (Stripe) / chargeback (Adyen) on a captured payment; Adyen, after a won one:
+   * SECOND_CHARGEBACK. Stripe with `inquiry`: an inquiry (`warning_needs_response`), which takes no
+   * funds until escalated.
+   */
+  createDispute(psp: SandboxPspName, id: string, options?: { inquiry?: boolean }): boolean;
+  /** Stripe: an open inquiry becomes a chargeback (`charge.dispute.funds_withdrawn`); Adyen: false. */
+  escalateDispute(psp: SandboxPspName, id: string): boolean;
   /**
    * Closes an open dispute. Stripe: `charge.dispute.closed` (won or lost), and for won also
-   * `charge.dispute.funds_reinstated`. Adyen: won sends CHARGEBACK_REVERSED; lost sends nothing
+   * `charge.dispute.funds_reinstated`; an open inquiry closes as `warning_closed` (won only).
+   * Adyen: won sends CHARGEBACK_REVERSED; lost sends nothing
    * (the chargeback stands) and answers false.
    */
   closeDispute(psp: SandboxPspName, id: string, outcome: 'won' | 'lost'): boolean;
@@ -189,7 +196,8 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     heldWebhooks: (psp) => dispatcher.heldCount(psp),
     webhooksIdle: (timeoutMs = IDLE_TIMEOUT_MS_DEFAULT) => dispatcher.idle(timeoutMs),
     completeChallenge: (psp, id, outcome) => protocols[psp].completeChallenge(id, outcome),
-    createDispute: (psp, id) => protocols[psp].createDispute(id),
+    createDispute: (psp, id, options) => protocols[psp].createDispute(id, options),
+    escalateDispute: (psp, id) => protocols[psp].escalateDispute(id),
     closeDispute: (psp, id, outcome) => protocols[psp].closeDispute(id, outcome),
     setWebhookTargets(next) {
       targets = { ...next };
@@ -290,8 +298,16 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     if (path === '/_control/disputes' && method === 'POST') {
       const input = body();
       const name = psp(input.psp);
+      if (name === undefined || typeof input.id !== 'string' || (input.inquiry !== undefined && typeof input.inquiry !== 'boolean')) {
+        throw new SandboxInputError('expected { psp, id, inquiry?: boolean }');
+      }
+      return send(res, jsonResponse(control.createDispute(name, input.id, { inquiry: input.inquiry === true }) ? 200 : 409, { psp: name, id: input.id }));
+    }
+    if (path === '/_control/disputes/escalate' && method === 'POST') {
+      const input = body();
+      const name = psp(input.psp);
       if (name === undefined || typeof input.id !== 'string') throw new SandboxInputError('expected { psp, id }');
-      return send(res, jsonResponse(control.createDispute(name, input.id) ? 200 : 409, { psp: name, id: input.id }));
+      return send(res, jsonResponse(control.escalateDispute(name, input.id) ? 200 : 409, { psp: name, id: input.id }));
     }
     if (path === '/_control/disputes/close' && method === 'POST') {
       const input = body();

@@ -57,7 +57,7 @@ interface StripeDispute {
   id: string;
   amount: number;
   created: number;
-  status: 'needs_response' | 'won' | 'lost';
+  status: 'needs_response' | 'won' | 'lost' | 'warning_needs_response' | 'warning_closed';
 }
 
 export interface StripeWireOptions {
@@ -198,10 +198,12 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     if (pi.card?.behaviour.kind === 'dispute') openDispute(pi);
   }
 
-  function openDispute(pi: StripePaymentIntent): void {
+  function openDispute(pi: StripePaymentIntent, inquiry = false): void {
     pi.disputed = true;
-    pi.dispute = { id: randomId('dp_'), amount: pi.amountReceived - refundedAmount(pi), created: nowSec(), status: 'needs_response' };
+    pi.dispute = { id: randomId('dp_'), amount: pi.amountReceived - refundedAmount(pi), created: nowSec(), status: inquiry ? 'warning_needs_response' : 'needs_response' };
     emit('charge.dispute.created', renderDispute(pi, pi.dispute), null);
+    // As at Stripe, a chargeback takes the funds (with their own event); an inquiry takes none.
+    if (!inquiry) emit('charge.dispute.funds_withdrawn', renderDispute(pi, pi.dispute), null);
   }
 
   /** A Dispute as Stripe sends it: it names the charge and PaymentIntent; its metadata is its own (empty). */
@@ -394,14 +396,29 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       else decline(pi, authenticationFailure, null);
       return true;
     },
-    createDispute(id) {
+    createDispute(id, options) {
       const pi = intents.get(id);
       if (pi === undefined || pi.status !== 'succeeded' || pi.disputed) return false;
-      openDispute(pi);
+      openDispute(pi, options?.inquiry === true);
+      return true;
+    },
+    escalateDispute(id) {
+      const pi = intents.get(id);
+      if (pi?.dispute?.status !== 'warning_needs_response') return false;
+      pi.dispute.status = 'needs_response';
+      emit('charge.dispute.updated', renderDispute(pi, pi.dispute), null);
+      emit('charge.dispute.funds_withdrawn', renderDispute(pi, pi.dispute), null);
       return true;
     },
     closeDispute(id, outcome) {
       const dispute = intents.get(id)?.dispute;
+      if (dispute?.status === 'warning_needs_response') {
+        // An inquiry ends without funds moving; only "won" (closed in the merchant's favour) applies.
+        if (outcome !== 'won') return false;
+        dispute.status = 'warning_closed';
+        emit('charge.dispute.closed', renderDispute(intents.get(id) as StripePaymentIntent, dispute), null);
+        return true;
+      }
       if (dispute === undefined || dispute === null || dispute.status !== 'needs_response') return false;
       dispute.status = outcome;
       const pi = intents.get(id) as StripePaymentIntent;

@@ -52,7 +52,9 @@ export interface WireProtocol {
   idempotencyRefusal(kind: 'mismatch' | 'in_progress'): StoredResponse;
   completeChallenge(id: string, result: 'success' | 'failure'): boolean;
   /** Opens a dispute / chargeback on a captured payment (Adyen, after a won one: a second chargeback); false when there is none to dispute. */
-  createDispute(id: string): boolean;
+  createDispute(id: string, options?: { inquiry?: boolean }): boolean;
+  /** Turns an open inquiry into a chargeback (Stripe: `charge.dispute.funds_withdrawn`); false when there is none or the PSP has no inquiries. */
+  escalateDispute(id: string): boolean;
   /** Closes an open dispute as won or lost (Stripe `charge.dispute.closed`, Adyen CHARGEBACK_REVERSED when won); false when there is none or the PSP has no such event. */
   closeDispute(id: string, outcome: 'won' | 'lost'): boolean;
   /** Payments held now (bounded by `paymentsMax`). */

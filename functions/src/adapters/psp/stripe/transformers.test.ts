@@ -52,15 +52,18 @@ describe('Stripe transformers', () => {
       psp: 'stripe', pspEventId: 'evt_d1', occurredAtMs: 1_700_000_100_000, paymentId: null, pspReference: 'pi_1', action: 'chargeback',
       amountMinor: 1999n, currency: 'EUR', refundId: null, declineReason: null,
     }]);
-    // A lost dispute is the chargeback for good (a no-op after `created`); a won one, or an inquiry
-    // closed without a chargeback, gives it back; funds_reinstated is not the trigger (it also
-    // follows partial reinstatements of lost disputes).
+    // The withdrawal of the funds is the chargeback too (a no-op after `created`; the booking for an
+    // escalated inquiry). An inquiry takes no funds: its `created` and its close book nothing.
+    expect(normalizeStripeEvent(event('charge.dispute.funds_withdrawn', dispute, 'evt_d7'))).toMatchObject([{ pspEventId: 'evt_d7', paymentId: null, action: 'chargeback', amountMinor: 1999n }]);
+    expect(normalizeStripeEvent(event('charge.dispute.created', { ...dispute, status: 'warning_needs_response' }, 'evt_d8'))).toEqual([]);
+    expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'warning_closed' }, 'evt_d4'))).toEqual([]);
+    // A lost dispute is the chargeback for good (a no-op after `created`); a won one gives it back;
+    // funds_reinstated is not the trigger (it also follows partial reinstatements of lost disputes).
     expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'lost' }, 'evt_d2'))).toMatchObject([{ pspEventId: 'evt_d2', paymentId: null, action: 'chargeback' }]);
     expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'won' }, 'evt_d3'))).toEqual([{
       psp: 'stripe', pspEventId: 'evt_d3', occurredAtMs: 1_700_000_100_000, paymentId: null, pspReference: 'pi_1', action: 'chargeback_reversed',
       amountMinor: 1999n, currency: 'EUR', refundId: null, declineReason: null,
     }]);
-    expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'warning_closed' }, 'evt_d4'))).toMatchObject([{ action: 'chargeback_reversed' }]);
     expect(normalizeStripeEvent(event('charge.dispute.closed', { ...dispute, status: 'under_review' }, 'evt_d5'))).toEqual([]);
     expect(normalizeStripeEvent(event('charge.dispute.funds_reinstated', { ...dispute, status: 'won' }, 'evt_d6'))).toEqual([]);
     // A dispute of a charge made without a PaymentIntent cannot be ours.

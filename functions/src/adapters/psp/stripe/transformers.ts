@@ -275,6 +275,11 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
     case 'refund.failed':
       return base('refund_failed', str(o.payment_intent), 'amount', { refundId: metadataOf(o, stripeMetadataKeys.refundId) });
     case 'charge.dispute.created':
+      // An inquiry (`warning_*`) takes no funds: only a chargeback is booked. An inquiry that
+      // escalates takes them later, with `funds_withdrawn`.
+      return isInquiry(o.status) ? [] : base('chargeback', str(o.payment_intent), 'amount');
+    case 'charge.dispute.funds_withdrawn':
+      // The chargeback itself (also sent right after `created` for one): booked once either way.
       return base('chargeback', str(o.payment_intent), 'amount');
     case 'charge.dispute.closed': {
       const action = disputeClosedAction(o.status);
@@ -284,6 +289,8 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
       return [];
   }
 }
+
+const isInquiry = (status: unknown) => typeof status === 'string' && status.startsWith('warning_');
 
 /**
  * What a closed dispute means for the money (Stripe sends `charge.dispute.closed` when the status
@@ -295,14 +302,13 @@ export function normalizeStripeEvent(json: unknown): PspWebhookEvent[] {
  *   its outcome), so it does not say "won"; its amounts are balance transactions (net of Stripe's
  *   fees, in the settlement currency) rather than the dispute's amount; and our chargeback is booked
  *   by the dispute's lifecycle (`created`), not by balance movements, so its reversal is too.
- * - `warning_closed`: an inquiry (`warning_*`) closed without becoming a chargeback. Its
- *   `charge.dispute.created` was booked as a chargeback (every created dispute is, inquiries
- *   included, though an inquiry takes no funds), so the inquiry's end gives it back like a win.
+ * - `warning_closed`: an inquiry closed without becoming a chargeback: no funds moved and none
+ *   were booked (see `charge.dispute.created`), so there is nothing to act on.
  * Anything else (an unknown or newer status) is not acted on.
  */
 function disputeClosedAction(status: unknown): 'chargeback' | 'chargeback_reversed' | null {
   if (status === 'lost') return 'chargeback';
-  if (status === 'won' || status === 'warning_closed') return 'chargeback_reversed';
+  if (status === 'won') return 'chargeback_reversed';
   return null;
 }
 
