@@ -465,6 +465,51 @@ describe('routing, failover and unknown outcomes', () => {
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(971n);
   }, 30_000);
 
+  it('a dispute won while the capture is still unknown: capture, chargeback and its reversal post together, linked, once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const p = (await owner.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key() })).payment!;
+    const authorized = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
+    expect(authorized.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+    await env.sandbox.control.webhooksIdle(5_000);
+    // The capture times out (Stripe captured it; Tally does not know) and its webhook is lost. The
+    // dispute and its close arrive in order: both wait for the capture (deferred), and come out
+    // with it when the janitor's lookup finds it, all in one transaction.
+    env.sandbox.control.setFaults({ stripe: { webhookHold: true, timeoutRate: 1 } });
+    try {
+      const pending = (await owner.payments.capturePayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
+      expect(pending.status).toBe(PaymentStatus.PROCESSING);
+    } finally {
+      env.sandbox.control.reset(); // drops the held capture webhook; faults off
+    }
+    // One at a time (the Pub/Sub bridge may apply concurrent events in any order; a reversal seen
+    // first would leave nothing to reverse, which is right but not this test's path).
+    const store = env.stack.services.payments.store;
+    const deferred = async () => new Set((await store.getPayment(tenantId, p.id))!.deferredPspEvents.map((e) => e.action));
+    const deferredHas = async (action: 'chargeback' | 'chargeback_reversed') => {
+      await env.sandbox.control.webhooksIdle(5_000);
+      for (let i = 0; i < 50 && !(await deferred()).has(action); i++) await new Promise((r) => setTimeout(r, 100));
+    };
+    expect(env.sandbox.control.createDispute('stripe', authorized.pspReference)).toBe(true);
+    await deferredHas('chargeback');
+    expect(env.sandbox.control.closeDispute('stripe', authorized.pspReference, 'won')).toBe(true);
+    await deferredHas('chargeback_reversed');
+    // (Stripe's `created` and `funds_withdrawn` are both the chargeback: it may wait twice, and applies once.)
+    expect([...(await deferred())].sort()).toEqual(['chargeback', 'chargeback_reversed']);
+    await new Promise((r) => setTimeout(r, 3_200));
+    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+
+    const journal = new Map((await env.stack.services.db.collection(`tenants/${tenantId}/journal`).get()).docs.map((d) => [d.id, d]));
+    expect([...journal.keys()].filter((id) => id.startsWith('je_c')).sort()).toEqual([`je_cap_${p.id}`, `je_cbk_${p.id}`, `je_cbr_${p.id}`]);
+    expect(journal.get(`je_cbr_${p.id}`)!.get('reversesEntryId')).toBe(`je_cbk_${p.id}`);
+    const final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    expect(final).toMatchObject({ status: PaymentStatus.SUCCEEDED, disputeStatus: DisputeStatus.CHARGEBACK_REVERSED, amountCapturedMinor: 1_000n });
+    const receivable = await balanceOf(tenantId, 'psp_receivable:stripe');
+    expect(receivable.postedDebitsMinor - receivable.postedCreditsMinor).toBe(1_000n);
+    expect((await owner.ledger.verifyChain({})).ok).toBe(true);
+  }, 30_000);
+
   it('a crash after saving the attempt and before calling the PSP: the janitor finds nothing there and carries on, once', async () => {
     const { tenantId, owner } = await env.stack.newTenant();
     await route(owner, 'stripe');

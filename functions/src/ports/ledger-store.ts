@@ -35,6 +35,11 @@ export interface LedgerTx {
    */
   noteStripeHead(head: StripeHead): void;
   noteShardBalance(accountId: string, shard: number, balance: Balance): void;
+  /**
+   * Remembers a record planned earlier in this transaction: `getRecord` returns it from then on,
+   * so a later entry of the same transaction may reverse it, and planning one id twice is a replay.
+   */
+  notePlannedRecord(record: ChainedRecord): void;
 
   createRecord(record: ChainedRecord): void;
   setStripeHead(head: StripeHead): void;

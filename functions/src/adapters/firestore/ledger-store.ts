@@ -181,10 +181,14 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
   const reader = readerOf(tx);
   const heads = new Map<number, StripeHead>();
   const shards = new Map<string, Balance>();
+  const planned = new Map<string, ChainedRecord>();
   return {
     noteStripeHead(head) { heads.set(head.stripe, head); },
+    notePlannedRecord(record) { planned.set(record.id, record); },
     noteShardBalance(accountId, shard, balance) { shards.set(`${accountId}~${shard}`, balance); },
     async getRecord(id) {
+      const plannedRecord = planned.get(id);
+      if (plannedRecord) return plannedRecord;
       const d = (await reader.get(recordRef(tenantId, id))).data();
       return d ? recordFromDoc(d) : undefined;
     },

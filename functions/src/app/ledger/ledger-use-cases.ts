@@ -187,6 +187,7 @@ export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, te
   const record = createEntryRecord(valid, deps.clock.nowMs(), { tenantId, ...trace });
   const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, balanceChangesOf(record));
   const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
+  tx.notePlannedRecord(chained);
   const pending = record.pending ? createPendingEntry(record) : undefined;
   return {
     view: { record: chained, pending },

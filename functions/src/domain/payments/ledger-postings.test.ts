@@ -106,14 +106,14 @@ describe('payment ledger entries', () => {
     const chargeback = { kind: 'chargeback', paymentId: 'pay_1', psp: 'stripe', currency: 'USD', amountMinor: 4_000n, feeReversedMinor: 128n, disputeFeeMinor: 1_500n, number: 1 } as const;
     const reversal = paymentLedgerEntry({ ...chargeback, kind: 'chargeback_reversal' }, accountIdOf);
     expect(reversal.id).toBe('je_cbr_pay_1');
-    expect(reversal.metadata.reverses).toBe('je_cbk_pay_1');
+    expect(reversal.reversesEntryId).toBe('je_cbk_pay_1');
     const net = netByAccount(paymentLedgerEntry(chargeback, accountIdOf));
     for (const [account, amount] of netByAccount(reversal)) expect(amount).toBe(-(net.get(account) ?? 0n));
     expect(paymentEntryId({ ...chargeback, number: 2 })).toBe('je_cbk2_pay_1');
     expect(paymentEntryId({ ...chargeback, kind: 'chargeback_reversal', number: 2 })).toBe('je_cbr2_pay_1');
     const captureReversal = paymentLedgerEntry({ ...capture, kind: 'capture_reversal' }, accountIdOf);
     expect(captureReversal.id).toBe('je_capr_pay_1');
-    expect(captureReversal.metadata.reverses).toBe('je_cap_pay_1');
+    expect(captureReversal.reversesEntryId).toBe('je_cap_pay_1');
     const captured = netByAccount(paymentLedgerEntry(capture, accountIdOf));
     for (const [account, amount] of netByAccount(captureReversal)) expect(amount).toBe(-(captured.get(account) ?? 0n));
     expect(paymentEntryId({ ...capture, sequence: 2 })).toBe('je_cap2_pay_1');

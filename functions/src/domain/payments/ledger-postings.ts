@@ -35,8 +35,8 @@
  * entry: `je_cap_<paymentId>` (the n-th capture after n-1 unwound ones: `je_cap<n>_`, its reversal
  * `je_capr_` / `je_capr<n>_`), `je_ref_<refundId>`, `je_cbk_<paymentId>` (a second chargeback:
  * `je_cbk2_`; their reversals `je_cbr_` / `je_cbr2_`). The reversals name the entry they reverse
- * in `metadata.reverses` rather than `reversesEntryId`, because a chargeback and its reversal may
- * be posted in one transaction (deferred events released together), before the first exists.
+ * in `reversesEntryId`; the ledger checks it exists, also when both are posted in one transaction
+ * (deferred events released together: the first is planned before the second).
  */
 import { assert, invalidField } from '../errors.js';
 import { type AccountType, type EntryInput, type Posting, isEntryId } from '../ledger/index.js';
@@ -237,7 +237,7 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
         line(MERCHANT_PAYABLE, credit, event.amountMinor - event.feeMinor),
         line(PLATFORM_FEE_REVENUE, credit, event.feeMinor),
       ];
-      if (event.kind === 'capture_reversal') metadata.reverses = reversedEntryId(event);
+
       description = event.kind === 'capture' ? `capture of payment ${event.paymentId}` : `failed capture of payment ${event.paymentId} reversed`;
       break;
     }
@@ -263,7 +263,7 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
         line(CHARGEBACK_LOSS, debit, event.disputeFeeMinor),
         line(receivable, credit, event.amountMinor + event.disputeFeeMinor),
       ];
-      if (event.kind === 'chargeback_reversal') metadata.reverses = reversedEntryId(event);
+
       description = event.kind === 'chargeback' ? `chargeback of payment ${event.paymentId}` : `chargeback of payment ${event.paymentId} reversed (dispute won)`;
       break;
     }
@@ -273,7 +273,7 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
     postings: lines.filter((p) => p.amountMinor > 0n),
     description,
     metadata,
-    reversesEntryId: null,
+    reversesEntryId: event.kind === 'capture_reversal' || event.kind === 'chargeback_reversal' ? reversedEntryId(event) : null,
     pending: null,
   };
 }
