@@ -162,6 +162,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     // The connector's own timeout fires first and maps to `unknown`; this is the backstop.
     pspCallTimeoutMs: config.pspCallTimeoutMs + 1_000,
     pspCallsPerRequestMax: 6,
+    lookupHedge: { delayMs: config.pspLookupHedgeDelayMs, attemptsMax: config.pspLookupHedgeAttempts },
     fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
     random: Math.random,
     testHooks: {},

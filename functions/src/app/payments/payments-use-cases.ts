@@ -28,6 +28,7 @@ import type { IdempotencyRef } from '../../ports/idempotency-store.js';
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { planEntry, type LedgerDeps } from '../ledger/ledger-use-cases.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
+import { hedgedLookup, type LookupHedge } from './hedged-lookup.js';
 
 export interface PaymentsDeps {
   store: PaymentsStore;
@@ -39,6 +40,8 @@ export interface PaymentsDeps {
   limiter: ConcurrencyLimiter;
   /** Deadline of one PSP call; the janitor's grace must exceed it. */
   pspCallTimeoutMs: number;
+  /** The janitor's lookups are hedged (idempotent reads): see hedged-lookup.ts. */
+  lookupHedge: LookupHedge;
   /** Bound on PSP calls one API request makes (authorize + failovers + automatic capture). */
   pspCallsPerRequestMax: number;
   /** The platform's fee terms, snapshotted on each payment at creation. */
@@ -539,7 +542,8 @@ async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: st
         idempotencyKey: attempt.idempotencyKey, paymentId, refundId: attempt.refundId ?? '', pspReference: intent.pspReference ?? '',
         amountMinor: attempt.amountMinor ?? 0n, currency: intent.currency, signal,
       }))
-      : await callPsp(deps, attempt.psp, (gw, signal) => gw.lookup({ paymentId, pspReference: attempt.pspReference ?? intent.pspReference, signal }));
+      : await callPsp(deps, attempt.psp, (gw, signal) =>
+        hedgedLookup(gw, { paymentId, pspReference: attempt.pspReference ?? intent.pspReference }, signal, { ...deps.lookupHedge, clock: deps.timers }));
     const t = await commit(deps, tenantId, paymentId, trace, (current) =>
       applyPspOutcome(current, { idempotencyKey: attempt.idempotencyKey, source: isRefund ? 'resend' : 'lookup', outcome }, deps.clock.nowMs()));
     if (t?.changed) {

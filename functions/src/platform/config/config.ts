@@ -49,6 +49,10 @@ export interface Config {
   kmsKeyVersion: string;
   /** Deadline of one PSP call; after it the outcome is unknown and the janitor settles it. */
   pspCallTimeoutMs: number;
+  /** The janitor's PSP lookups: a second starts alongside a first still running after this long. */
+  pspLookupHedgeDelayMs: number;
+  /** Lookups started in all per settlement (1: no hedging). */
+  pspLookupHedgeAttempts: number;
   /** How long an attempt may stay unsettled before the janitor asks the PSP (> the call deadline). */
   janitorGraceMs: number;
   /** Most payments one janitor run examines. */
@@ -141,6 +145,8 @@ export function parseConfig(env: Env = process.env): Config {
     localSigningKeyFile: env.TALLY_LOCAL_SIGNING_KEY_FILE ?? '',
     kmsKeyVersion: env.TALLY_KMS_KEY_VERSION ?? '',
     pspCallTimeoutMs: intInRange(env, 'TALLY_PSP_CALL_TIMEOUT_MS', 10_000, 50, 60_000),
+    pspLookupHedgeDelayMs: intInRange(env, 'TALLY_PSP_LOOKUP_HEDGE_DELAY_MS', 1_000, 0, 60_000),
+    pspLookupHedgeAttempts: intInRange(env, 'TALLY_PSP_LOOKUP_HEDGE_ATTEMPTS', 2, 1, 3),
     janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
     janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 200, 1, 10_000),
     outboxSweepAgeMs: intInRange(env, 'TALLY_OUTBOX_SWEEP_AGE_MS', 60_000, 1_000, 24 * hourMs),
