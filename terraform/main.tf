@@ -52,6 +52,16 @@ resource "google_firestore_field" "idempotency_ttl" {
   index_config {}
 }
 
+# PSP events parked until their PSP reference is known expire through this TTL field (30 days,
+# payments-use-cases.ts parkedEventRetentionMs); mirrors firestore.indexes.json.
+resource "google_firestore_field" "parked_psp_events_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "parkedPspEvents"
+  field      = "expireAt"
+  ttl_config {}
+  index_config {}
+}
+
 resource "google_service_account" "api" {
   account_id   = "tally-api"
   display_name = "Tally api (Cloud Run)"

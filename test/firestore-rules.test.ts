@@ -184,6 +184,9 @@ describe('platform and unmatched paths', () => {
     await assertFails(getDoc(doc(db, 'pspReferences', 'stripe:pi_x')));
     await assertFails(getDocs(collection(db, 'pspReferences')));
     await assertFails(setDoc(doc(db, 'pspReferences', 'stripe:pi_y'), { tenantId: tenantA, paymentId: 'pay_y' }));
+    // Events parked until their PSP reference is known: no tenant may read them (they name none).
+    await assertFails(getDocs(collection(db, 'parkedPspEvents')));
+    await assertFails(getDoc(doc(db, 'parkedPspEvents', 'stripe:evt_x')));
   });
 
   it('an unmatched top-level collection is denied by default', async () => {

@@ -465,6 +465,42 @@ describe('routing, failover and unknown outcomes', () => {
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(971n);
   }, 30_000);
 
+  it('a dispute that arrives before the PSP reference of its payment is known is parked, then matched by the janitor, once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_sandboxTimeout' });
+    const p = (await owner.payments.createPayment({ amountMinor: 1_500n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+    // The authorization times out and its webhooks are lost: Tally knows neither outcome nor reference.
+    env.sandbox.control.setFaults({ stripe: { webhookHold: true } });
+    try {
+      expect((await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!.status).toBe(PaymentStatus.PROCESSING);
+    } finally {
+      env.sandbox.control.reset(); // drops the held webhooks
+    }
+    const atPsp = await env.stack.services.payments.gateways.get('stripe')!.lookup({ paymentId: p.id, pspReference: null, signal: AbortSignal.timeout(5_000) });
+    expect(atPsp.kind).toBe('captured');
+    const pspReference = (atPsp as { pspReference: string }).pspReference;
+    expect(env.sandbox.control.createDispute('stripe', pspReference)).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    const db = env.stack.services.db;
+    const parked = async () => (await db.collection('parkedPspEvents').where('pspReference', '==', pspReference).get()).docs;
+    expect((await parked()).length).toBe(2); // created and funds_withdrawn, both the chargeback
+    expect((await db.collection(`tenants/${tenantId}/inbox`).get()).size).toBe(0);
+
+    await new Promise((r) => setTimeout(r, 3_200));
+    const run = await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+    expect(run.rematched).toBeGreaterThanOrEqual(2);
+    expect(await parked()).toEqual([]);
+    const final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    expect(final).toMatchObject({ status: PaymentStatus.SUCCEEDED, disputeStatus: DisputeStatus.CHARGEBACK, amountChargedBackMinor: 1_500n });
+    const journal = (await db.collection(`tenants/${tenantId}/journal`).get()).docs.map((d) => d.id).filter((id) => id.startsWith('je_c')).sort();
+    expect(journal).toEqual([`je_cap_${p.id}`, `je_cbk_${p.id}`]);
+    const receivable = await balanceOf(tenantId, 'psp_receivable:stripe');
+    expect(receivable.postedDebitsMinor - receivable.postedCreditsMinor).toBe(0n);
+    // A second run finds nothing left to match.
+    expect((await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 })).rematched).toBe(0);
+  }, 30_000);
+
   it('a dispute won while the capture is still unknown: capture, chargeback and its reversal post together, linked, once', async () => {
     const { tenantId, owner } = await env.stack.newTenant();
     await route(owner, 'stripe');

@@ -40,6 +40,15 @@ export interface PaymentsStore {
    * Every PSP reference a payment records is indexed by `savePayment` in the same transaction.
    */
   paymentOfPspReference(psp: PspName, pspReference: string): Promise<{ tenantId: string; paymentId: string } | undefined>;
+  /**
+   * Parks an event that names only a PSP reference no payment has recorded yet (a dispute that
+   * arrives while its authorization is still unknown): kept until `expireAtMs` (TTL) for the
+   * janitor to match again. Parking one event twice is harmless.
+   */
+  parkUnmatchedEvent(event: PspWebhookEvent, receivedAtMs: number, expireAtMs: number): Promise<void>;
+  /** Parked events, oldest first, bounded. */
+  listParkedEvents(limit: number): Promise<{ parkedId: string; event: PspWebhookEvent }[]>;
+  dropParkedEvent(parkedId: string): Promise<void>;
   /** Payments with an unresolved PSP attempt older than `olderThanMs`, across tenants, bounded. */
   findUnresolved(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
   /** Automatic-capture payments left authorized since before `olderThanMs`, across tenants, bounded. */

@@ -120,6 +120,23 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
       return (await db.collection('paymentIndex').doc(paymentId).get()).get('tenantId') as string | undefined;
     },
 
+    async parkUnmatchedEvent(event, receivedAtMs, expireAtMs) {
+      try {
+        await db.collection('parkedPspEvents').doc(`${event.psp}:${event.pspEventId}`).create({
+          event: toJsonWithBigint(event), psp: event.psp, pspReference: event.pspReference,
+          receivedAt: Timestamp.fromMillis(receivedAtMs), expireAt: Timestamp.fromMillis(expireAtMs),
+        });
+      } catch (error) {
+        if ((error as { code?: number }).code !== 6) throw error; // ALREADY_EXISTS: parked before
+      }
+    },
+    async listParkedEvents(limit) {
+      const snap = await db.collection('parkedPspEvents').orderBy('receivedAt').limit(limit).get();
+      return snap.docs.map((d) => ({ parkedId: d.id, event: fromJsonWithBigint<PspWebhookEvent>(d.get('event') as string) }));
+    },
+    async dropParkedEvent(parkedId) {
+      await db.collection('parkedPspEvents').doc(parkedId).delete();
+    },
     async paymentOfPspReference(psp, pspReference) {
       const d = (await pspReferenceRef(psp, pspReference).get()).data();
       return d ? { tenantId: d.tenantId as string, paymentId: d.paymentId as string } : undefined;

@@ -444,13 +444,17 @@ export async function getPayment(deps: PaymentsDeps, tenantId: string, paymentId
 // ---- PSP events (webhooks) and the janitor -------------------------------------------------------
 
 /** `pspWebhook`: verify (by the connector), store in the inbox by PSP event id; returns what to publish. */
+/** How long an event naming only an unknown PSP reference is kept for matching (disputes come days later, at most weeks). */
+export const parkedEventRetentionMs = 30 * 24 * 3_600_000;
+
 export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: Buffer, headers: Record<string, string | undefined>):
-  Promise<{ stored: { tenantId: string; inboxId: string; paymentId: string }[]; unmatched: PspWebhookEvent[] }> {
+  Promise<{ stored: { tenantId: string; inboxId: string; paymentId: string }[]; unmatched: PspWebhookEvent[]; parked: PspWebhookEvent[] }> {
   const gateway = deps.gateways.get(psp);
   if (!gateway) throw new TallyError('NOT_FOUND', `unknown PSP ${psp}`, { field: 'psp' });
   const events = gateway.verifyWebhook(rawBody, headers, deps.clock.nowMs());
   const toPublish: { tenantId: string; inboxId: string; paymentId: string }[] = [];
   const unmatched: PspWebhookEvent[] = [];
+  const parked: PspWebhookEvent[] = [];
   for (const event of events) {
     // By our payment id when the event carries it, else (disputes name only the PSP's ids) by the
     // PSP reference the payment recorded when it first learned it.
@@ -459,8 +463,15 @@ export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: 
       ? await deps.store.paymentOfPspReference(psp, event.pspReference)
       : { tenantId: await deps.store.tenantOfPayment(paymentId), paymentId };
     if (match?.tenantId === undefined) {
-      // Not ours (or never recorded): the PSP would not help by retrying; the caller logs it.
-      unmatched.push(event);
+      if (paymentId === null) {
+        // Only a PSP reference, which may be ours but not recorded yet (its authorization still
+        // unknown): parked for the janitor to match once it is, instead of lost.
+        await deps.store.parkUnmatchedEvent(event, deps.clock.nowMs(), deps.clock.nowMs() + parkedEventRetentionMs);
+        parked.push(event);
+      } else {
+        // Names a payment id we do not have: not ours; the PSP would not help by retrying.
+        unmatched.push(event);
+      }
       continue;
     }
     const inboxId = `${psp}:${event.pspEventId}`;
@@ -470,7 +481,26 @@ export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: 
     // and this heals an earlier publish that failed after the inbox write.
     toPublish.push({ tenantId: match.tenantId, inboxId, paymentId: match.paymentId });
   }
-  return { stored: toPublish, unmatched };
+  return { stored: toPublish, unmatched, parked };
+}
+
+/**
+ * Parked events (see `receiveWebhook`) whose PSP reference a payment has recorded since: stored in
+ * its inbox and applied exactly once, then unparked. Bounded; the rest wait for the next run or
+ * expire (TTL).
+ */
+export async function rematchParkedEvents(deps: PaymentsDeps, trace: TraceIds, limit: number): Promise<number> {
+  let rematched = 0;
+  for (const { parkedId, event } of await deps.store.listParkedEvents(limit)) {
+    const match = await deps.store.paymentOfPspReference(event.psp, event.pspReference);
+    if (!match) continue;
+    const inboxId = `${event.psp}:${event.pspEventId}`;
+    await deps.store.storeInboxEvent(match.tenantId, inboxId, { ...event, paymentId: match.paymentId }, deps.clock.nowMs());
+    await processInboxEvent(deps, match.tenantId, inboxId, trace);
+    await deps.store.dropParkedEvent(parkedId);
+    rematched++;
+  }
+  return rematched;
 }
 
 
@@ -499,7 +529,7 @@ export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, in
  * `paymentJanitor`: settles attempts in flight for longer than `graceMs` (which must exceed the
  * PSP call deadline) by asking the PSP (lookup for payment operations, resend for refunds).
  */
-export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: { graceMs: number; paymentsMax: number }): Promise<{ examined: number; resolved: number; failures: { paymentId: string; error: string }[] }> {
+export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: { graceMs: number; paymentsMax: number }): Promise<{ examined: number; resolved: number; rematched: number; failures: { paymentId: string; error: string }[] }> {
   if (options.graceMs <= deps.pspCallTimeoutMs) throw new Error('assertion failed: janitor grace must exceed the PSP call deadline');
   const nowMs = deps.clock.nowMs();
   const due = await deps.store.findUnresolved(nowMs - options.graceMs, options.paymentsMax);
@@ -527,7 +557,14 @@ export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: {
       failures.push({ paymentId, error: (error as Error).message });
     }
   }
-  return { examined: due.length + captureDue.length, resolved, failures };
+  // Events parked for lack of a known PSP reference: the settlements above may have recorded it.
+  let rematched = 0;
+  try {
+    rematched = await rematchParkedEvents(deps, trace, options.paymentsMax);
+  } catch (error) {
+    failures.push({ paymentId: '(parked events)', error: (error as Error).message });
+  }
+  return { examined: due.length + captureDue.length, resolved, rematched, failures };
 }
 
 async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: string, nowMs: number, graceMs: number, trace: TraceIds): Promise<number> {

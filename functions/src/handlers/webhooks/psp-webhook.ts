@@ -40,9 +40,12 @@ export function createPspWebhookHandler(deps: { payments: PaymentsDeps; bus: Eve
     }
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]));
     try {
-      const { stored, unmatched } = await receiveWebhook(deps.payments, psp as PspName, body, headers);
+      const { stored, unmatched, parked } = await receiveWebhook(deps.payments, psp as PspName, body, headers);
       for (const event of unmatched) {
         deps.logger.warn('webhook for an unknown payment', { psp, pspEventId: event.pspEventId, paymentId: event.paymentId, action: event.action });
+      }
+      for (const event of parked) {
+        deps.logger.info('webhook parked until its PSP reference is known', { psp, pspEventId: event.pspEventId, pspReference: event.pspReference, action: event.action });
       }
       await Promise.all(stored.map((s) => deps.bus.publish(pspEventsTopic, Buffer.from(JSON.stringify(s)), { ...injectContext(), tenantId: s.tenantId }, s.paymentId)));
       // Adyen expects the literal "[accepted]"; Stripe any 2xx.
