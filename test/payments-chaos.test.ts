@@ -39,6 +39,7 @@ describe('chaos', () => {
       if (String(chunk).includes(crashMessage)) { crashLogLines++; return true; }
       return (stderrWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof process.stderr.write;
+    const quietStderr = process.stderr.write;
     let answers = 0;
     let crashes = 0;
     stack.services.payments.testHooks.afterPspCall = () => {
@@ -82,6 +83,45 @@ describe('chaos', () => {
       unresolved = intents.filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null || p!.status === 'requires_capture').length;
     }
 
+    // Refunds under the same faults and crashes: a third of every 4th succeeded payment.
+    const toRefund = (await Promise.all(ids.map((id) => store.getPayment(tenantId, id)))).filter((p, i) => p!.status === 'succeeded' && i % 4 === 0).map((p) => p!);
+    sandbox.control.setFaults({ stripe: faults, adyen: faults });
+    stack.services.payments.testHooks.afterPspCall = () => {
+      if (++answers % 25 === 0) {
+        crashes++;
+        throw new Error(crashMessage);
+      }
+    };
+    process.stderr.write = quietStderr;
+    const refundOutcomes = new Map<string, number>();
+    let nextRefund = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let i = nextRefund++; i < toRefund.length; i = nextRefund++) {
+        const p = toRefund[i]!;
+        const amountMinor = p.amountCapturedMinor / 3n > 0n ? p.amountCapturedMinor / 3n : 1n;
+        try {
+          await owner.payments.refundPayment({ paymentId: p.id, amountMinor, idempotencyKey: randomUUID() });
+          refundOutcomes.set('ok', (refundOutcomes.get('ok') ?? 0) + 1);
+        } catch (error) {
+          const k = String(error).slice(0, 40);
+          refundOutcomes.set(k, (refundOutcomes.get(k) ?? 0) + 1);
+        }
+      }
+    }));
+    stack.services.payments.testHooks.afterPspCall = undefined;
+    process.stderr.write = stderrWrite;
+    sandbox.control.setFaults({ stripe: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 }, adyen: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 } });
+    sandbox.control.releaseWebhooks();
+    await sandbox.control.webhooksIdle(20_000);
+    const refundsOpen = (p: { refunds: readonly { status: string }[]; unknownSinceMs: number | null }) => p.unknownSinceMs !== null || p.refunds.some((r) => r.status === 'pending');
+    let refundsUnsettled = Infinity;
+    for (let round = 0; round < 20 && refundsUnsettled > 0; round++) {
+      await new Promise((r) => setTimeout(r, 1_600));
+      await runJanitor(stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 1_500, paymentsMax: 1_000 });
+      await sandbox.control.webhooksIdle(10_000);
+      refundsUnsettled = (await Promise.all(toRefund.map((p) => store.getPayment(tenantId, p.id)))).filter((p) => refundsOpen(p!)).length;
+    }
+
     const intents = (await Promise.all(ids.map((id) => store.getPayment(tenantId, id)))).map((p) => p!);
     const byStatus = new Map<string, number>();
     for (const p of intents) byStatus.set(p.status, (byStatus.get(p.status) ?? 0) + 1);
@@ -113,11 +153,23 @@ describe('chaos', () => {
     const credits = payable.postedCreditsMinor + fee.postedCreditsMinor;
     const capturedMinor = succeeded.reduce((a, p) => a + p.amountCapturedMinor, 0n);
     const feesMinor = succeeded.reduce((a, p) => a + p.platformFeeMinor, 0n);
+    // Refunds: what each PSP refunded (its own books) against Tally's intent and ledger.
+    const refundedMinor = intents.reduce((a, p) => a + p.amountRefundedMinor, 0n);
+    let refundMismatches = 0;
+    for (const p of intents) {
+      const atPsp = p.psp === null || p.pspReference === null ? 0 : sandbox.control.refundedMinor(p.psp, p.pspReference) ?? 0;
+      if (BigInt(atPsp) !== p.amountRefundedMinor) refundMismatches++;
+    }
+    const succeededRefunds = intents.flatMap((p) => p.refunds.filter((r) => r.status === 'succeeded').map((r) => r.id));
+    const refundEntries = journal.docs.filter((d) => d.id.startsWith('je_ref_')).map((d) => d.id);
+    const receivableNet = receivables.reduce((a, b) => a + b.postedDebitsMinor - b.postedCreditsMinor, 0n);
 
     const report = {
       payments: intents.length, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes, crashesLogged: crashLogLines,
       statuses: Object.fromEntries(byStatus), capturedAtPsp, capturedTwice, pspTallyMismatches: mismatched,
       captureEntries: captureEntries.length, ledgerDebitsMinor: debits.toString(), ledgerCreditsMinor: credits.toString(),
+      refundsAttempted: toRefund.length, refundApiOutcomes: Object.fromEntries(refundOutcomes), refundsSucceeded: succeededRefunds.length,
+      refundEntries: refundEntries.length, refundedMinor: refundedMinor.toString(), pspTallyRefundMismatches: refundMismatches,
       webhooksSent: sandbox.control.webhooks().length,
     };
     process.stdout.write(`chaos report: ${JSON.stringify(report)}\n`);
@@ -142,6 +194,12 @@ describe('chaos', () => {
     expect(debits).toBe(credits);
     expect(debits).toBe(capturedMinor);
     expect(fee.postedCreditsMinor).toBe(feesMinor);
+    // Every refund settled; each PSP refunded exactly what Tally recorded; one entry per refund.
+    expect(intents.filter(refundsOpen)).toEqual([]);
+    expect(refundMismatches).toBe(0);
+    expect(succeededRefunds.length).toBeGreaterThan(toRefund.length * 0.8);
+    expect(new Set(refundEntries)).toEqual(new Set(succeededRefunds.map((id) => `je_ref_${id}`)));
+    expect(receivableNet).toBe(capturedMinor - refundedMinor);
     expect(succeeded.length).toBeGreaterThan(paymentsTotal * 0.8);
     expect((await owner.ledger.verifyChain({})).ok).toBe(true);
   }, 300_000);

@@ -143,6 +143,10 @@ describe('sandbox PSP: Stripe API with the official client', () => {
     const r2 = await stripe.refunds.create({ payment_intent: pi.id, amount: 4_000 });
     expect([r1.status, r2.status, r1.amount, r2.amount]).toEqual(['succeeded', 'succeeded', 3_000, 4_000]);
     await expect(stripe.refunds.create({ payment_intent: pi.id, amount: 1 })).rejects.toMatchObject({ type: 'StripeInvalidRequestError', code: 'charge_already_refunded' });
+    // The control API reports what was refunded (the chaos test's oracle), in process and over HTTP.
+    expect(sandbox.control.refundedMinor('stripe', pi.id)).toBe(7_000);
+    expect(await control(`refunded?psp=stripe&id=${pi.id}`)).toEqual({ status: 200, json: { psp: 'stripe', id: pi.id, refundedMinor: 7_000 } });
+    expect((await control('refunded?psp=stripe&id=pi_unknown')).status).toBe(404);
 
     const other = await stripe.paymentIntents.create({ amount: 500, currency: 'eur', payment_method: 'pm_card_visa', confirm: true, capture_method: 'manual' });
     expect((await stripe.paymentIntents.cancel(other.id)).status).toBe('canceled');

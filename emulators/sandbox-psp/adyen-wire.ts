@@ -344,6 +344,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
       return true;
     },
     escalateDispute: () => false,
+    refundedMinor: (pspReference) => payments.get(pspReference)?.refundedValue ?? null,
     paymentCount: () => payments.size,
     reset() {
       payments.clear();

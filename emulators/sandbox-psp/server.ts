@@ -118,6 +118,8 @@ export interface SandboxControl {
    */
   closeDispute(psp: SandboxPspName, id: string, outcome: 'won' | 'lost'): boolean;
   setWebhookTargets(targets: { stripe?: string; adyen?: string }): void;
+  /** What the PSP refunded on a payment (its id: Stripe PaymentIntent, Adyen pspReference), minor units; null when unknown. */
+  refundedMinor(psp: SandboxPspName, id: string): number | null;
 }
 
 export interface SandboxPsp {
@@ -198,6 +200,7 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     completeChallenge: (psp, id, outcome) => protocols[psp].completeChallenge(id, outcome),
     createDispute: (psp, id, options) => protocols[psp].createDispute(id, options),
     escalateDispute: (psp, id) => protocols[psp].escalateDispute(id),
+    refundedMinor: (psp, id) => protocols[psp].refundedMinor(id),
     closeDispute: (psp, id, outcome) => protocols[psp].closeDispute(id, outcome),
     setWebhookTargets(next) {
       targets = { ...next };
@@ -285,6 +288,13 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     }
     if (path === '/_control/requests' && method === 'GET') return send(res, jsonResponse(200, { requests: control.requests(psp(request.query.get('psp'))) }));
     if (path === '/_control/webhooks' && method === 'GET') return send(res, jsonResponse(200, { webhooks: control.webhooks(psp(request.query.get('psp'))) }));
+    if (path === '/_control/refunded' && method === 'GET') {
+      const name = psp(request.query.get('psp'));
+      const id = request.query.get('id');
+      if (name === undefined || id === null) throw new SandboxInputError('expected ?psp=&id=');
+      const refundedMinor = control.refundedMinor(name, id);
+      return send(res, jsonResponse(refundedMinor === null ? 404 : 200, { psp: name, id, refundedMinor }));
+    }
     if (path === '/_control/webhooks/release' && method === 'POST') {
       const input = body();
       const order = input.order === 'fifo' ? 'fifo' : 'reverse';

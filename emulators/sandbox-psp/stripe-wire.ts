@@ -427,6 +427,10 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       if (outcome === 'won') emit('charge.dispute.funds_reinstated', renderDispute(pi, dispute), null);
       return true;
     },
+    refundedMinor: (id) => {
+      const pi = intents.get(id);
+      return pi === undefined ? null : refundedAmount(pi);
+    },
     paymentCount: () => intents.size,
     reset() {
       intents.clear();

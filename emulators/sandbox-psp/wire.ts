@@ -57,6 +57,8 @@ export interface WireProtocol {
   escalateDispute(id: string): boolean;
   /** Closes an open dispute as won or lost (Stripe `charge.dispute.closed`, Adyen CHARGEBACK_REVERSED when won); false when there is none or the PSP has no such event. */
   closeDispute(id: string, outcome: 'won' | 'lost'): boolean;
+  /** What the PSP refunded on a payment, minor units (the test oracle); null for an unknown payment. */
+  refundedMinor(id: string): number | null;
   /** Payments held now (bounded by `paymentsMax`). */
   paymentCount(): number;
   reset(): void;
