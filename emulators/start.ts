@@ -106,7 +106,7 @@ Ctrl-C stops everything.`);
   const { runJanitor } = await import('../functions/src/app/payments/payments-use-cases.js');
   const janitor = setInterval(() => {
     runJanitor(services.payments, { traceId: '', spanId: '' }, { graceMs: services.config.janitorGraceMs, paymentsMax: services.config.janitorPaymentsMax })
-      .then((r) => { if (r.resolved > 0) services.logger.info('payment janitor', { ...r }); })
+      .then((r) => { if (r.resolved > 0 || r.rematched > 0 || r.failures.length > 0) services.logger.info('payment janitor', { ...r }); })
       .catch((error: unknown) => services.logger.error('payment janitor failed', { error }));
   }, maintenanceIntervalMs);
 
