@@ -10,30 +10,6 @@ import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLo
 const log = benchLog('bench:payments');
 const measure = (label: string, op: () => Promise<void>) => measureWorkers(log, label, op);
 
-/**
- * Counts the Firestore client's RPCs by method while `op` runs alone. Wraps the client's two
- * internal request entry points (`request`, `requestStream`): a diagnostic for this bench only.
- */
-async function countFirestoreRpcs() {
-  const { Firestore } = await import('@google-cloud/firestore');
-  const proto = Firestore.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  let counts: Record<string, number> | null = null;
-  for (const name of ['request', 'requestStream']) {
-    const original = proto[name];
-    if (typeof original !== 'function') throw new Error(`Firestore.prototype.${name} is gone: update countFirestoreRpcs`);
-    proto[name] = function (this: unknown, method: unknown, ...rest: unknown[]) {
-      if (counts) counts[String(method)] = (counts[String(method)] ?? 0) + 1;
-      return original.call(this, method, ...rest);
-    };
-  }
-  return {
-    async during(op: () => Promise<void>): Promise<Record<string, number>> {
-      counts = {};
-      try { await op(); return counts; } finally { counts = null; }
-    },
-  };
-}
-
 runBench('bench:payments', async () => {
   log('starting the sandbox PSP ...');
   const { startSandboxPsp } = await import('../emulators/sandbox-psp/index.js');
@@ -85,9 +61,9 @@ runBench('bench:payments', async () => {
     const payments = await measure('create + confirm + capture', payment);
     const entries = await measure('plain ledger entries', entry);
     // What one of each costs in Firestore round trips (after the measurements: counting is not free).
-    const rpcs = await countFirestoreRpcs();
-    const paymentRpcs = await rpcs.during(payment);
-    const entryRpcs = await rpcs.during(entry);
+    const { countFirestoreRpcs } = await import('../test/support/firestore-rpcs.js');
+    const paymentRpcs = (await countFirestoreRpcs(payment)).rpcs;
+    const entryRpcs = (await countFirestoreRpcs(entry)).rpcs;
     await server.close();
     return {
       paymentsPerSec: payments.perSec, p50Ms: payments.p50Ms, p99Ms: payments.p99Ms,

@@ -4,38 +4,20 @@
  * a failing batch fails every read in it.
  */
 import { randomUUID } from 'node:crypto';
-import { Firestore } from '@google-cloud/firestore';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFirestore } from '../functions/src/adapters/firestore/firestore-client.js';
 import { readerOf } from '../functions/src/adapters/firestore/tx-reader.js';
+import { countFirestoreRpcs } from './support/firestore-rpcs.js';
 
 const db = createFirestore(`demo-txreader-${randomUUID().slice(0, 8)}`);
 afterAll(async () => { await db.terminate(); });
-
-/** Counts this client's RPCs by method while `work` runs (wraps the client's request entry points). */
-async function countingRpcs<T>(work: () => Promise<T>): Promise<{ result: T; rpcs: Record<string, number> }> {
-  const proto = Firestore.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  const originals = { request: proto.request!, requestStream: proto.requestStream! };
-  const rpcs: Record<string, number> = {};
-  for (const name of ['request', 'requestStream'] as const) {
-    proto[name] = function (this: unknown, method: unknown, ...rest: unknown[]) {
-      if (this === db) rpcs[String(method)] = (rpcs[String(method)] ?? 0) + 1;
-      return originals[name].call(this, method, ...rest);
-    };
-  }
-  try {
-    return { result: await work(), rpcs };
-  } finally {
-    Object.assign(proto, originals);
-  }
-}
 
 describe('batched reads in a transaction', () => {
   it('reads issued together leave as one batch; a duplicate shares its snapshot; a later read is a new batch', async () => {
     const col = db.collection(`reader-${randomUUID()}`);
     await col.doc('a').set({ v: 1 });
     await col.doc('b').set({ v: 2 });
-    const { result, rpcs } = await countingRpcs(() => db.runTransaction(async (tx) => {
+    const { result, rpcs } = await countFirestoreRpcs(() => db.runTransaction(async (tx) => {
       const reader = readerOf(tx);
       expect(readerOf(tx)).toBe(reader); // one reader per transaction
       const together = await Promise.all([reader.get(col.doc('a')), reader.get(col.doc('b')), reader.get(col.doc('missing')), reader.get(col.doc('a'))]);
@@ -43,7 +25,7 @@ describe('batched reads in a transaction', () => {
       // The client runs with useBigInt: integers come back as bigint.
       tx.set(col.doc('c'), { v: together.reduce((sum, s) => sum + ((s.get('v') as bigint | undefined) ?? 0n), 0n) });
       return { values: together.map((s) => (s.exists ? s.get('v') as bigint : null)), later: later.get('v') as bigint };
-    }));
+    }), db);
     expect(result).toEqual({ values: [1n, 2n, null, 1n], later: 2n });
     expect(rpcs.batchGetDocuments).toBe(2); // the four together, then the later one
     expect((await col.doc('c').get()).get('v')).toBe(4n);
