@@ -28,99 +28,84 @@ describe('chaos', () => {
     await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }, { psp: 'adyen', weight: 1 }] }], idempotencyKey: randomUUID() });
     const pm = (await owner.payments.createPaymentMethod({ pspTokens: { stripe: 'pm_card_visa', adyen: 'adyen_success' }, brand: 'visa', idempotencyKey: randomUUID() })).paymentMethod!.id;
     const faults = { latencyMs: 0, serverErrorBeforeRate: 0.04, serverErrorAfterRate: 0.03, timeoutRate: 0.03, webhookDuplicateRate: 0.2, webhookDelayMs: 30, webhookReorderWindow: 3 };
-    sandbox.control.setFaults({ seed: 42, stripe: faults, adyen: faults });
+    const calm = { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 };
+    sandbox.control.setFaults({ seed: 42 });
     // Crash between PSP success and recording, for every 25th recorded PSP answer. The API logs
     // each at ERROR with its stack (as it must for a real crash); here they are counted instead of
     // printed, and any other ERROR line still goes through.
     const crashMessage = 'injected crash after the PSP answered';
     let crashLogLines = 0;
     const stderrWrite = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    const quietStderr = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
       if (String(chunk).includes(crashMessage)) { crashLogLines++; return true; }
       return (stderrWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
     }) as typeof process.stderr.write;
-    const quietStderr = process.stderr.write;
     let answers = 0;
     let crashes = 0;
-    stack.services.payments.testHooks.afterPspCall = () => {
-      if (++answers % 25 === 0) {
-        crashes++;
-        throw new Error(crashMessage);
+    /** Faults and crashes on. */
+    const chaosOn = () => {
+      sandbox.control.setFaults({ stripe: faults, adyen: faults });
+      process.stderr.write = quietStderr;
+      stack.services.payments.testHooks.afterPspCall = () => {
+        if (++answers % 25 === 0) {
+          crashes++;
+          throw new Error(crashMessage);
+        }
+      };
+    };
+    /** Faults and crashes off (webhooks still duplicated and delayed), held webhooks sent. */
+    const chaosOff = async () => {
+      stack.services.payments.testHooks.afterPspCall = undefined;
+      process.stderr.write = stderrWrite;
+      sandbox.control.setFaults({ stripe: calm, adyen: calm });
+      sandbox.control.releaseWebhooks();
+      await sandbox.control.webhooksIdle(20_000);
+    };
+    /** Runs `op` on every item from `concurrency` workers; counts outcomes by the start of the error. */
+    const drive = async <T>(items: readonly T[], op: (item: T, index: number) => Promise<unknown>) => {
+      const outcomes = new Map<string, number>();
+      let next = 0;
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        for (let i = next++; i < items.length; i = next++) {
+          let outcome = 'ok';
+          try { await op(items[i]!, i); } catch (error) { outcome = String(error).slice(0, 40); }
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        }
+      }));
+      return outcomes;
+    };
+    const store = stack.services.payments.store;
+    /** The janitor settles whatever webhooks did not, in bounded rounds, until `unsettled` is 0. */
+    const janitorUntilSettled = async (unsettled: () => Promise<number>) => {
+      for (let round = 0, left = Infinity; round < 20 && left > 0; round++) {
+        await new Promise((r) => setTimeout(r, 1_600));
+        await runJanitor(stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 1_500, paymentsMax: 1_000 });
+        await sandbox.control.webhooksIdle(10_000);
+        left = await unsettled();
       }
     };
 
     const ids: string[] = [];
-    const apiOutcomes = new Map<string, number>();
-    let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < paymentsTotal; i = next++) {
-        const amount = BigInt(100 + (i % 97) * 13);
-        const p = (await owner.payments.createPayment({ amountMinor: amount, currency: 'EUR', paymentMethodId: pm, idempotencyKey: randomUUID() })).payment!;
-        ids.push(p.id);
-        try {
-          await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: randomUUID() });
-          apiOutcomes.set('ok', (apiOutcomes.get('ok') ?? 0) + 1);
-        } catch (error) {
-          const key = String(error).slice(0, 40);
-          apiOutcomes.set(key, (apiOutcomes.get(key) ?? 0) + 1);
-        }
-      }
-    }));
-    stack.services.payments.testHooks.afterPspCall = undefined;
-    process.stderr.write = stderrWrite;
-    sandbox.control.setFaults({ stripe: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 }, adyen: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 } });
-    sandbox.control.releaseWebhooks();
-    await sandbox.control.webhooksIdle(20_000);
-
-    // The janitor settles whatever webhooks did not (bounded rounds).
-    const store = stack.services.payments.store;
-    let unresolved = Infinity;
-    for (let round = 0; round < 20 && unresolved > 0; round++) {
-      await new Promise((r) => setTimeout(r, 1_600));
-      await runJanitor(stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 1_500, paymentsMax: 1_000 });
-      await sandbox.control.webhooksIdle(10_000);
-      const intents = await Promise.all(ids.map((id) => store.getPayment(tenantId, id)));
-      unresolved = intents.filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null || p!.status === 'requires_capture').length;
-    }
+    chaosOn();
+    const apiOutcomes = await drive(Array.from({ length: paymentsTotal }, (_, i) => i), async (i) => {
+      const amount = BigInt(100 + (i % 97) * 13);
+      const p = (await owner.payments.createPayment({ amountMinor: amount, currency: 'EUR', paymentMethodId: pm, idempotencyKey: randomUUID() })).payment!;
+      ids.push(p.id);
+      await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: randomUUID() });
+    });
+    await chaosOff();
+    await janitorUntilSettled(async () => (await Promise.all(ids.map((id) => store.getPayment(tenantId, id))))
+      .filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null || p!.status === 'requires_capture').length);
 
     // Refunds under the same faults and crashes: a third of every 4th succeeded payment.
     const toRefund = (await Promise.all(ids.map((id) => store.getPayment(tenantId, id)))).filter((p, i) => p!.status === 'succeeded' && i % 4 === 0).map((p) => p!);
-    sandbox.control.setFaults({ stripe: faults, adyen: faults });
-    stack.services.payments.testHooks.afterPspCall = () => {
-      if (++answers % 25 === 0) {
-        crashes++;
-        throw new Error(crashMessage);
-      }
-    };
-    process.stderr.write = quietStderr;
-    const refundOutcomes = new Map<string, number>();
-    let nextRefund = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      for (let i = nextRefund++; i < toRefund.length; i = nextRefund++) {
-        const p = toRefund[i]!;
-        const amountMinor = p.amountCapturedMinor / 3n > 0n ? p.amountCapturedMinor / 3n : 1n;
-        try {
-          await owner.payments.refundPayment({ paymentId: p.id, amountMinor, idempotencyKey: randomUUID() });
-          refundOutcomes.set('ok', (refundOutcomes.get('ok') ?? 0) + 1);
-        } catch (error) {
-          const k = String(error).slice(0, 40);
-          refundOutcomes.set(k, (refundOutcomes.get(k) ?? 0) + 1);
-        }
-      }
+    chaosOn();
+    const refundOutcomes = await drive(toRefund, (p) => owner.payments.refundPayment({
+      paymentId: p.id, amountMinor: p.amountCapturedMinor / 3n > 0n ? p.amountCapturedMinor / 3n : 1n, idempotencyKey: randomUUID(),
     }));
-    stack.services.payments.testHooks.afterPspCall = undefined;
-    process.stderr.write = stderrWrite;
-    sandbox.control.setFaults({ stripe: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 }, adyen: { ...faults, serverErrorBeforeRate: 0, serverErrorAfterRate: 0, timeoutRate: 0 } });
-    sandbox.control.releaseWebhooks();
-    await sandbox.control.webhooksIdle(20_000);
+    await chaosOff();
     const refundsOpen = (p: { refunds: readonly { status: string }[]; unknownSinceMs: number | null }) => p.unknownSinceMs !== null || p.refunds.some((r) => r.status === 'pending');
-    let refundsUnsettled = Infinity;
-    for (let round = 0; round < 20 && refundsUnsettled > 0; round++) {
-      await new Promise((r) => setTimeout(r, 1_600));
-      await runJanitor(stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 1_500, paymentsMax: 1_000 });
-      await sandbox.control.webhooksIdle(10_000);
-      refundsUnsettled = (await Promise.all(toRefund.map((p) => store.getPayment(tenantId, p.id)))).filter((p) => refundsOpen(p!)).length;
-    }
+    await janitorUntilSettled(async () => (await Promise.all(toRefund.map((p) => store.getPayment(tenantId, p.id)))).filter((p) => refundsOpen(p!)).length);
 
     const intents = (await Promise.all(ids.map((id) => store.getPayment(tenantId, id)))).map((p) => p!);
     const byStatus = new Map<string, number>();

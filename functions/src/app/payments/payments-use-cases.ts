@@ -24,7 +24,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { PaymentMethod, PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
 import type { TtlCache } from '../../platform/cache/ttl-cache.js';
 import { decideReservation, keyReusedError, waitWhileInProgress, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
-import type { IdempotencyRef } from '../../ports/idempotency-store.js';
+import type { IdempotencyRef, StoredIdempotency } from '../../ports/idempotency-store.js';
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { planEntry, type LedgerDeps } from '../ledger/ledger-use-cases.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
@@ -165,6 +165,19 @@ async function runKeyed(key: CommandKey, start: () => Promise<Started | 'in_prog
   return { kind: 'fresh', intent };
 }
 
+/**
+ * What the key's stored record answers without running the command: its first response, a wait
+ * for the run holding it, or a refusal (another request); null when this run executes.
+ */
+function answerWithoutExecuting(key: CommandKey, stored: StoredIdempotency | undefined, nowMs: number): { kind: 'replay'; response: Uint8Array } | 'in_progress' | null {
+  switch (decideReservation(stored, key.requestHash, nowMs)) {
+    case 'replay': return { kind: 'replay', response: stored!.response! };
+    case 'mismatch': throw keyReusedError();
+    case 'in_progress': return 'in_progress';
+    case 'execute': return null;
+  }
+}
+
 /** A keyed command's first transaction: reads the key, then (to execute) decides and saves with the lease. */
 function startKeyed(
   deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey,
@@ -177,12 +190,8 @@ function startKeyed(
     // Read together (one round trip); the payment read is wasted only on a replay.
     const [stored, intent] = await Promise.all([tx.idempotency.read(key.ref), tx.getPayment(paymentId)]);
     const nowMs = deps.clock.nowMs();
-    switch (decideReservation(stored, key.requestHash, nowMs)) {
-      case 'replay': return { kind: 'replay', response: stored!.response! };
-      case 'mismatch': throw keyReusedError();
-      case 'in_progress': return 'in_progress';
-      case 'execute': break;
-    }
+    const answered = answerWithoutExecuting(key, stored, nowMs);
+    if (answered !== null) return answered;
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
     const t = await decide(intent, tx);
     await saveTransition(deps, tx, lane, t, trace);
@@ -346,13 +355,8 @@ export async function createPayment(
   await ensurePaymentAccounts(deps, tenantId, input.currency);
   // One transaction: the key is read, and the payment is saved with its response.
   return waitWhileInProgress(key.options, () => deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<KeyedResult | 'in_progress'> => {
-    const stored = await tx.idempotency.read(key.ref);
-    switch (decideReservation(stored, key.requestHash, deps.clock.nowMs())) {
-      case 'replay': return { kind: 'replay', response: stored!.response! };
-      case 'mismatch': throw keyReusedError();
-      case 'in_progress': return 'in_progress';
-      case 'execute': break;
-    }
+    const answered = answerWithoutExecuting(key, await tx.idempotency.read(key.ref), deps.clock.nowMs());
+    if (answered !== null) return answered;
     await saveTransition(deps, tx, lane, t, trace);
     settleIn(tx, key, t, deps.clock.nowMs());
     return { kind: 'fresh', intent: t.intent };

@@ -1,6 +1,6 @@
 /** PaymentsService: decode, authorize, call the payments use cases, encode. Mutations are idempotent. */
-import { create } from '@bufbuild/protobuf';
-import type { ServiceImpl } from '@connectrpc/connect';
+import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { requireTenantRole } from '../../app/auth/authenticate.js';
 import * as payments from '../../app/payments/payments-use-cases.js';
 import { captureMethodFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
@@ -17,7 +17,7 @@ import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { pspNames, type PspName } from '../../ports/psp-gateway.js';
 import { principalOf } from './rpc-context.js';
-import { idempotentRpc, keyOfRpc, type RpcKey } from './idempotent-rpc.js';
+import { idempotentRpc, keyOfRpc } from './idempotent-rpc.js';
 import type { PaymentIntent } from '../../domain/payments/index.js';
 
 export interface PaymentsServiceDeps extends payments.PaymentsDeps {
@@ -37,15 +37,25 @@ export function looksLikePan(value: string): boolean {
   return sum % 10 === 0;
 }
 
-/** The use case's key: the stored response is the one this RPC answers with. */
-function commandKey<Res>(key: RpcKey<Res>, respond: (intent: PaymentIntent) => Res): payments.CommandKey {
-  return { ref: key.ref, requestHash: key.requestHash, options: key.options, encode: (intent) => key.encode(respond(intent)) };
-}
-
-/** The RPC's answer: fresh from the intent, or the first run's stored response. */
-function answer<Res>(key: RpcKey<Res>, respond: (intent: PaymentIntent) => Res, result: payments.KeyedResult): Res {
+/**
+ * A payment command under the request's idempotency key (ADR 0011): the use case stores the
+ * response `respond` makes of its final intent; a replay answers that stored response.
+ */
+async function keyedCommand<Req extends DescMessage, Res extends DescMessage>(
+  deps: { idempotency: IdempotencyOptions }, ctx: HandlerContext, tenantId: string,
+  request: { schema: Req; message: MessageShape<Req> & { idempotencyKey: string } },
+  responseSchema: Res,
+  respond: (intent: PaymentIntent) => MessageShape<Res>,
+  run: (key: payments.CommandKey) => Promise<payments.KeyedResult>,
+): Promise<MessageShape<Res>> {
+  const key = keyOfRpc(deps, ctx, tenantId, request, responseSchema);
+  const result = await run({ ref: key.ref, requestHash: key.requestHash, options: key.options, encode: (intent) => key.encode(respond(intent)) });
   return result.kind === 'replay' ? key.decode(result.response) : respond(result.intent);
 }
+
+/** A response that is just the payment. */
+const paymentIn = <Res extends DescMessage>(schema: Res) => (intent: PaymentIntent): MessageShape<Res> =>
+  create(schema, { payment: paymentToProto(intent) } as never);
 
 export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImpl<typeof PaymentsService> {
   const same = <T>(r: T) => r;
@@ -53,31 +63,26 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
   return {
     async createPayment(req, ctx) {
       const tenantId = writer(ctx);
-      const respond = (intent: PaymentIntent) => create(CreatePaymentResponseSchema, { payment: paymentToProto(intent) });
-      const key = keyOfRpc(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, CreatePaymentResponseSchema);
-      return answer(key, respond, await payments.createPayment(deps, tenantId, {
-        amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
-        customerId: req.customerId, paymentMethodId: req.paymentMethodId,
-      }, currentTraceIds(), commandKey(key, respond)));
+      return keyedCommand(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, CreatePaymentResponseSchema, paymentIn(CreatePaymentResponseSchema),
+        (key) => payments.createPayment(deps, tenantId, {
+          amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
+          customerId: req.customerId, paymentMethodId: req.paymentMethodId,
+        }, currentTraceIds(), key));
     },
     async confirmPayment(req, ctx) {
       const tenantId = writer(ctx);
-      const respond = (intent: PaymentIntent) => create(ConfirmPaymentResponseSchema, { payment: paymentToProto(intent) });
-      const key = keyOfRpc(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, ConfirmPaymentResponseSchema);
-      return answer(key, respond, await payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds(), commandKey(key, respond)));
+      return keyedCommand(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, ConfirmPaymentResponseSchema, paymentIn(ConfirmPaymentResponseSchema),
+        (key) => payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds(), key));
     },
     async capturePayment(req, ctx) {
       const tenantId = writer(ctx);
-      const respond = (intent: PaymentIntent) => create(CapturePaymentResponseSchema, { payment: paymentToProto(intent) });
-      const key = keyOfRpc(deps, ctx, tenantId, { schema: CapturePaymentRequestSchema, message: req }, CapturePaymentResponseSchema);
-      const amountMinor = req.amountMinor === 0n ? null : req.amountMinor;
-      return answer(key, respond, await payments.capture(deps, tenantId, req.paymentId, amountMinor, currentTraceIds(), commandKey(key, respond)));
+      return keyedCommand(deps, ctx, tenantId, { schema: CapturePaymentRequestSchema, message: req }, CapturePaymentResponseSchema, paymentIn(CapturePaymentResponseSchema),
+        (key) => payments.capture(deps, tenantId, req.paymentId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds(), key));
     },
     async cancelPayment(req, ctx) {
       const tenantId = writer(ctx);
-      const respond = (intent: PaymentIntent) => create(CancelPaymentResponseSchema, { payment: paymentToProto(intent) });
-      const key = keyOfRpc(deps, ctx, tenantId, { schema: CancelPaymentRequestSchema, message: req }, CancelPaymentResponseSchema);
-      return answer(key, respond, await payments.cancel(deps, tenantId, req.paymentId, currentTraceIds(), commandKey(key, respond)));
+      return keyedCommand(deps, ctx, tenantId, { schema: CancelPaymentRequestSchema, message: req }, CancelPaymentResponseSchema, paymentIn(CancelPaymentResponseSchema),
+        (key) => payments.cancel(deps, tenantId, req.paymentId, currentTraceIds(), key));
     },
     async refundPayment(req, ctx) {
       const tenantId = writer(ctx);
@@ -86,9 +91,8 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
         const refund = intent.refunds.find((r) => r.id === refundId);
         return create(RefundPaymentResponseSchema, { payment: paymentToProto(intent), ...(refund ? { refund: { id: refund.id, amountMinor: refund.amountMinor, status: refund.status } } : {}) });
       };
-      const key = keyOfRpc(deps, ctx, tenantId, { schema: RefundPaymentRequestSchema, message: req }, RefundPaymentResponseSchema);
-      const amountMinor = req.amountMinor === 0n ? null : req.amountMinor;
-      return answer(key, respond, await payments.refund(deps, tenantId, req.paymentId, refundId, amountMinor, currentTraceIds(), commandKey(key, respond)));
+      return keyedCommand(deps, ctx, tenantId, { schema: RefundPaymentRequestSchema, message: req }, RefundPaymentResponseSchema, respond,
+        (key) => payments.refund(deps, tenantId, req.paymentId, refundId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds(), key));
     },
     async getPayment(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
