@@ -10,6 +10,9 @@ export default defineConfig({
           name: 'unit',
           include: ['functions/src/**/*.test.ts', 'emulators/**/*.test.ts'],
           environment: 'node',
+          // Property tests are bounded by their run counts; this only catches a hang. The 5 s
+          // default failed the ledger property (about 5.5 s) on a slower machine of this kind.
+          testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
       },

@@ -47,6 +47,7 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
       ...stored,
       dispute: stored.dispute ?? null,
       captureReversals: stored.captureReversals ?? 0,
+      refunds: stored.refunds.map((r) => ({ ...r, reversals: r.reversals ?? 0, feeCarriedMinor: r.feeCarriedMinor ?? 0n, pspEventAtMs: r.pspEventAtMs ?? null })),
       chargeback: stored.chargeback === null ? null : { ...stored.chargeback, number: stored.chargeback.number ?? 1 },
     };
   };

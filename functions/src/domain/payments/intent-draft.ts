@@ -22,6 +22,7 @@ import {
   type PspAttempt,
   type PspOperation,
   REFUNDS_MAX,
+  REFUND_REVERSALS_MAX,
   type Refund,
   type ResolvedBy,
   attemptIdempotencyKey,
@@ -121,6 +122,14 @@ export class IntentDraft {
       completedAtMs: known ? this.nowMs : null,
     });
     this.update({ attempts: this.next.attempts.map((a) => (a.number === number ? resolved : a)) });
+  }
+
+  /** Amends one refund's fields (status changes go through the record* steps). */
+  updateRefund(refundId: string, fields: Partial<Pick<Refund, 'pspEventAtMs'>>): void {
+    const current = this.next.refunds.find((r) => r.id === refundId);
+    assert(current !== undefined, 'updateRefund: a known refund');
+    const amended: Refund = Object.freeze({ ...current, ...fields });
+    this.update({ refunds: this.next.refunds.map((r) => (r.id === refundId ? amended : r)) });
   }
 
   /** Marks a settled capture as provisional (recorded from an answer its webhook may contradict) or PSP-confirmed. */
@@ -235,21 +244,23 @@ export function recordCaptured(d: IntentDraft, amountMinor: bigint): void {
 }
 
 /**
- * The latest capture attempt when it is recorded captured from a provisional answer and nothing
- * has been built on it yet (no refund, no dispute); null otherwise. Only such a capture can be
- * unwound safely: a refund or chargeback of it would have to be unwound too.
+ * The latest capture attempt when it is recorded captured and nothing has been built on it yet
+ * (no refund, no dispute); null otherwise. Only such a capture can be unwound safely: a refund or
+ * chargeback of it would have to be unwound too. Provisional or PSP-confirmed alike: a card scheme
+ * may reject a capture the PSP had confirmed (Adyen CAPTURE_FAILED after CAPTURE success).
  */
 export function unwindableCapture(p: PaymentIntent): PspAttempt | null {
   const capture = [...p.attempts].reverse().find((a) => a.operation === 'capture');
-  if (capture?.outcome !== 'captured' || !capture.provisional || p.status !== 'succeeded') return null;
+  if (capture?.outcome !== 'captured' || p.status !== 'succeeded') return null;
   if (p.refunds.length > 0 || p.dispute !== null) return null;
   return capture;
 }
 
 /**
- * The PSP reports that a capture recorded from its provisional answer failed: the capture's ledger
- * entry is reversed (once: the attempt is no longer `captured` afterwards) and the payment returns
- * to `requires_capture` with the whole authorization capturable, to be captured again or canceled.
+ * The PSP reports that a recorded capture failed: the capture's ledger entry is reversed (once:
+ * the attempt is no longer `captured` afterwards) and the payment returns to `requires_capture`
+ * with the whole authorization capturable, to be captured again (by us, or by the PSP's own
+ * re-capture, which arrives as a new `captured` event) or canceled.
  */
 export function unwindCapture(d: IntentDraft, capture: PspAttempt, reason: DeclineReason): void {
   const p = d.next;
@@ -314,10 +325,15 @@ export function checkPspAmount(intent: PaymentIntent, currency: string, amountMi
   }
 }
 
-/** A refund of ours succeeded, or one made at the PSP is learned: reverse its fee share, post it. */
-export function recordRefundSucceeded(d: IntentDraft, refund: Refund): void {
+/**
+ * A refund of ours succeeded, one made at the PSP is learned, or a reversed refund succeeded again
+ * (the PSP retried it): reverse its fee share, post it (`pspEventAtMs`: the PSP time of the event
+ * that says so, null for a call's answer).
+ */
+export function recordRefundSucceeded(d: IntentDraft, refund: Refund, pspEventAtMs: number | null = null): void {
   const p = d.next;
   assert(p.psp !== null, 'recordRefundSucceeded: captured payments have a PSP');
+  assert(refund.status !== 'succeeded', 'recordRefundSucceeded: not already succeeded');
   const feeReversedMinor = feeReversalMinor({
     feeMinor: p.platformFeeMinor,
     capturedMinor: p.amountCapturedMinor,
@@ -325,7 +341,7 @@ export function recordRefundSucceeded(d: IntentDraft, refund: Refund): void {
     amountMinor: refund.amountMinor,
     rounding: p.fees.rounding,
   });
-  const done: Refund = Object.freeze({ ...refund, status: 'succeeded', feeReversedMinor, updatedAtMs: d.nowMs });
+  const done: Refund = Object.freeze({ ...refund, status: 'succeeded', feeReversedMinor, pspEventAtMs: pspEventAtMs ?? refund.pspEventAtMs, updatedAtMs: d.nowMs });
   const known = p.refunds.some((r) => r.id === refund.id);
   d.update({
     refunds: known ? p.refunds.map((r) => (r.id === refund.id ? done : r)) : [...p.refunds, done],
@@ -333,9 +349,52 @@ export function recordRefundSucceeded(d: IntentDraft, refund: Refund): void {
   });
   d.effects.push({
     kind: 'post_ledger',
-    event: { kind: 'refund', paymentId: p.id, refundId: refund.id, psp: p.psp, currency: p.currency, amountMinor: refund.amountMinor, feeReversedMinor },
+    event: {
+      kind: 'refund', paymentId: p.id, refundId: refund.id, psp: p.psp, currency: p.currency, amountMinor: refund.amountMinor, feeReversedMinor,
+      sequence: refund.reversals + 1,
+    },
   });
   d.publish({ type: 'payment.refund_succeeded', refundId: refund.id, amountMinor: refund.amountMinor });
+}
+
+/**
+ * The PSP reports that a refund it had completed failed after all (a card scheme rejected it:
+ * Adyen REFUND_FAILED, or REFUND success=false after `received`): its ledger entry is reversed
+ * and its amount is refundable again. The fee share taken back is `round(F * R / C) -
+ * round(F * (R - a) / C)` for the amount R reversed now, so the fee reversed in total stays exact
+ * (ledger-postings.ts); what differs from the refund's own share stays counted on the refund.
+ */
+function reverseRefund(d: IntentDraft, refund: Refund, event: PspWebhookEvent): void {
+  const p = d.next;
+  assert(p.psp !== null && refund.status === 'succeeded', 'reverseRefund: a succeeded refund of a captured payment');
+  const reversedMinor = p.amountRefundedMinor + (p.chargeback?.amountMinor ?? 0n);
+  const feeTakenBackMinor = feeReversalMinor({
+    feeMinor: p.platformFeeMinor,
+    capturedMinor: p.amountCapturedMinor,
+    reversedBeforeMinor: reversedMinor - refund.amountMinor,
+    amountMinor: refund.amountMinor,
+    rounding: p.fees.rounding,
+  });
+  const reversals = refund.reversals + 1;
+  const failed: Refund = Object.freeze({
+    ...refund,
+    status: 'failed',
+    feeReversedMinor: 0n,
+    feeCarriedMinor: refund.feeCarriedMinor + refund.feeReversedMinor - feeTakenBackMinor,
+    reversals,
+    pspEventAtMs: event.occurredAtMs,
+    updatedAtMs: d.nowMs,
+  });
+  d.update({ refunds: p.refunds.map((r) => (r.id === refund.id ? failed : r)), amountRefundedMinor: p.amountRefundedMinor - refund.amountMinor });
+  d.effects.push({
+    kind: 'post_ledger',
+    event: {
+      kind: 'refund_reversal', paymentId: p.id, refundId: refund.id, psp: p.psp, currency: p.currency, amountMinor: refund.amountMinor,
+      feeReversedMinor: feeTakenBackMinor, sequence: reversals,
+    },
+  });
+  d.publish({ type: 'payment.refund_failed', refundId: refund.id });
+  d.fail(declineError(p.id, event.declineReason ?? 'other'));
 }
 
 /** A refund of ours failed: its amount is refundable again. */
@@ -402,14 +461,23 @@ function applyRefunded(d: IntentDraft, event: PspWebhookEvent): void {
   const refundId = event.refundId ?? externalRefundId(p.id, event);
   const refund = p.refunds.find((r) => r.id === refundId);
   if (refund !== undefined) {
-    if (refund.status === 'failed') d.anomaly('contradicting_event', event.psp, `refund ${refundId} recorded failed, PSP says refunded`);
-    if (refund.status !== 'pending') return;
+    if (refund.pspEventAtMs !== null && event.occurredAtMs <= refund.pspEventAtMs) return; // an older (or the same) report
+    if (refund.status === 'succeeded') {
+      // A later report of the success (e.g. REFUND after the call's answer): only its time is kept,
+      // so that an older failure report can no longer reverse it.
+      d.updateRefund(refund.id, { pspEventAtMs: event.occurredAtMs });
+      return;
+    }
+    if (refund.status === 'failed') {
+      retryReversedRefund(d, refund, event);
+      return;
+    }
     checkPspAmount(p, event.currency, event.amountMinor, refund.amountMinor, `refund ${refundId}`);
     if (event.amountMinor !== refund.amountMinor) throw refundAmountMismatch(p.id, refundId);
     const attempt = p.attempts.find((a) => a.refundId === refundId && isInFlight(a));
     assert(attempt !== undefined, 'applyRefunded: a pending refund has its call in flight');
     d.resolveAttempt(attempt.number, 'refunded', 'webhook');
-    recordRefundSucceeded(d, refund);
+    recordRefundSucceeded(d, refund, event.occurredAtMs);
     return;
   }
   // A refund made outside Tally (PSP dashboard) or whose id the connector could not map.
@@ -426,22 +494,48 @@ function applyRefunded(d: IntentDraft, event: PspWebhookEvent): void {
     status: 'pending',
     origin: 'psp',
     feeReversedMinor: 0n,
+    reversals: 0,
+    feeCarriedMinor: 0n,
+    pspEventAtMs: null,
     createdAtMs: d.nowMs,
     updatedAtMs: d.nowMs,
-  });
+  }, event.occurredAtMs);
+}
+
+/**
+ * A success reported for a failed refund, later in PSP time than what failed it. A refund the PSP
+ * failed after it had succeeded (a scheme rejection) may be retried by the PSP itself (Adyen:
+ * "Transaction Recaptured"): it succeeds again, as a new ledger entry. Any other failed refund
+ * (declined by the call, or reversed too often) is reported: a human looks.
+ */
+function retryReversedRefund(d: IntentDraft, refund: Refund, event: PspWebhookEvent): void {
+  const p = d.next;
+  const why = refund.reversals === 0 ? 'recorded failed' : refund.reversals >= REFUND_REVERSALS_MAX ? 'reversed too often' : null;
+  const fits = event.currency === p.currency && event.amountMinor === refund.amountMinor && refund.amountMinor <= refundableMinor(p);
+  if (why !== null || !fits) {
+    d.anomaly('contradicting_event', event.psp, `refund ${refund.id} ${why ?? 'no longer refundable as reported'}, PSP says refunded (${event.pspEventId})`);
+    return;
+  }
+  recordRefundSucceeded(d, refund, event.occurredAtMs);
 }
 
 function applyRefundFailed(d: IntentDraft, event: PspWebhookEvent): void {
   const refund = event.refundId === null ? undefined : d.next.refunds.find((r) => r.id === event.refundId);
   if (refund === undefined || refund.status === 'failed') return;
+  if (refund.pspEventAtMs !== null && event.occurredAtMs <= refund.pspEventAtMs) return; // an older (or the same) report
   if (refund.status === 'succeeded') {
-    d.anomaly('contradicting_event', event.psp, `refund ${refund.id} recorded succeeded, PSP says it failed`);
+    if (refund.reversals >= REFUND_REVERSALS_MAX) {
+      d.anomaly('contradicting_event', event.psp, `refund ${refund.id} reversed too often; refund_failed ${event.pspEventId} not applied`);
+      return;
+    }
+    reverseRefund(d, refund, event);
     return;
   }
   const attempt = d.next.attempts.find((a) => a.refundId === refund.id && isInFlight(a));
   assert(attempt !== undefined, 'applyRefundFailed: a pending refund has its call in flight');
   d.resolveAttempt(attempt.number, 'declined', 'webhook');
-  recordRefundFailed(d, refund, declineError(d.next.id, event.declineReason ?? 'other'));
+  d.updateRefund(refund.id, { pspEventAtMs: event.occurredAtMs });
+  recordRefundFailed(d, d.next.refunds.find((r) => r.id === refund.id) ?? refund, declineError(d.next.id, event.declineReason ?? 'other'));
 }
 
 /** The order of dispute stages: an event for a stage at or below the dispute's is a no-op. */

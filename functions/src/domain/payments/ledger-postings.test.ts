@@ -77,7 +77,7 @@ describe('payment ledger entries', () => {
 
   it('refund: the mirror image of its share; zero lines are left out', () => {
     const entry = paymentLedgerEntry(
-      { kind: 'refund', paymentId: 'pay_1', refundId: 're_1', psp: 'adyen', currency: 'EUR', amountMinor: 500n, feeReversedMinor: 0n },
+      { kind: 'refund', paymentId: 'pay_1', refundId: 're_1', psp: 'adyen', currency: 'EUR', amountMinor: 500n, feeReversedMinor: 0n, sequence: 1 },
       accountIdOf,
     );
     expect(entry.id).toBe('je_ref_re_1');
@@ -125,9 +125,12 @@ describe('payment ledger entries', () => {
     const paymentId = `pay_${'x'.repeat(40)}`;
     const refundId = `re_${'y'.repeat(40)}`;
     expect(paymentEntryId({ ...capture, paymentId })).toBe(`je_cap_${paymentId}`);
-    expect(paymentEntryId({ kind: 'refund', paymentId, refundId, psp: 'stripe', currency: 'USD', amountMinor: 1n, feeReversedMinor: 0n })).toBe(
-      `je_ref_${refundId}`,
-    );
+    const refund = { kind: 'refund', paymentId, refundId, psp: 'stripe', currency: 'USD', amountMinor: 1n, feeReversedMinor: 0n, sequence: 1 } as const;
+    expect(paymentEntryId(refund)).toBe(`je_ref_${refundId}`);
+    // A refund that a scheme rejected and the PSP retried: the n-th success and its reversal, at the longest ids.
+    expect(paymentEntryId({ ...refund, sequence: 5 })).toBe(`je_ref5_${refundId}`);
+    expect(paymentEntryId({ ...refund, kind: 'refund_reversal', sequence: 5 })).toBe(`je_refr5_${refundId}`);
+    expect(paymentLedgerEntry({ ...refund, kind: 'refund_reversal', sequence: 2 }, accountIdOf).reversesEntryId).toBe(`je_ref2_${refundId}`);
   });
 
   it('lists every account it posts to, with a ledger type', () => {
@@ -174,7 +177,7 @@ describe('ledger postings (properties)', () => {
             paymentLedgerEntry(
               asChargeback
                 ? { kind: 'chargeback', paymentId: 'pay_p', psp: 'stripe', currency: 'USD', amountMinor, feeReversedMinor: share, disputeFeeMinor: 700n, number: 1 as const }
-                : { kind: 'refund', paymentId: 'pay_p', refundId: `re_${i}`, psp: 'stripe', currency: 'USD', amountMinor, feeReversedMinor: share },
+                : { kind: 'refund', paymentId: 'pay_p', refundId: `re_${i}`, psp: 'stripe', currency: 'USD', amountMinor, feeReversedMinor: share, sequence: 1 },
               accountIdOf,
             ),
           );

@@ -17,8 +17,10 @@
  *   receivable, payable, fee revenue and chargeback_loss are back where they were. Its fee share
  *   is the chargeback's, except when a refund settled while the chargeback stood: then it is the
  *   share that keeps the running total exact (intent-draft.ts), which differs only by rounding.
- * - capture reversal (the PSP reported a provisionally recorded capture failed): the capture's
- *   lines the other way round.
+ * - capture reversal (the PSP reported a recorded capture failed): the capture's lines the other
+ *   way round.
+ * - refund reversal (the PSP reported a succeeded refund failed: a card scheme rejected it): the
+ *   refund's lines the other way round, with the fee share that keeps the running total exact.
  *
  * Chargeback choice: the merchant bears the disputed amount exactly as for a full refund of what
  * is left (the platform returns its fee share, so refunds and chargebacks together reverse exactly
@@ -162,13 +164,16 @@ export type PaymentLedgerEvent =
       readonly sequence: number;
     }
   | {
-      readonly kind: 'refund';
+      readonly kind: 'refund' | 'refund_reversal';
       readonly paymentId: string;
       readonly refundId: string;
       readonly psp: PspName;
       readonly currency: string;
       readonly amountMinor: bigint;
+      /** The fee share the refund returns to the merchant (its reversal: takes back). */
       readonly feeReversedMinor: bigint;
+      /** Which success of the refund (1-based; > 1 only after reversed ones). */
+      readonly sequence: number;
     }
   | {
       readonly kind: 'chargeback' | 'chargeback_reversal';
@@ -185,24 +190,37 @@ export type PaymentLedgerEvent =
 
 /** The deterministic ledger entry id of a payment event (see the file header). */
 export function paymentEntryId(event: PaymentLedgerEvent): string {
-  if (event.kind === 'refund') return checkedEntryId(`je_ref_${event.refundId}`);
   return numberedEntryId(entryPrefixes[event.kind], event);
 }
 
-const entryPrefixes = { capture: 'cap', capture_reversal: 'capr', chargeback: 'cbk', chargeback_reversal: 'cbr' } as const;
+const entryPrefixes = {
+  capture: 'cap', capture_reversal: 'capr', chargeback: 'cbk', chargeback_reversal: 'cbr', refund: 'ref', refund_reversal: 'refr',
+} as const;
 
-type NumberedEvent = Exclude<PaymentLedgerEvent, { kind: 'refund' }>;
-
-/** `je_<prefix>_<paymentId>` for the first capture or chargeback (the ids entries had before there could be more), else `je_<prefix><n>_`. */
-function numberedEntryId(prefix: string, event: NumberedEvent): string {
+/**
+ * `je_<prefix>_<id>` for the first capture, chargeback or success of a refund (the ids entries had
+ * before there could be more), else `je_<prefix><n>_<id>`; `<id>` is the refund's for refunds, the
+ * payment's otherwise.
+ */
+function numberedEntryId(prefix: string, event: PaymentLedgerEvent): string {
   const n = 'sequence' in event ? event.sequence : event.number;
   assert(Number.isSafeInteger(n) && n >= 1, 'paymentEntryId: ordinals start at 1');
-  return checkedEntryId(`je_${prefix}${n === 1 ? '' : String(n)}_${event.paymentId}`);
+  const id = event.kind === 'refund' || event.kind === 'refund_reversal' ? event.refundId : event.paymentId;
+  return checkedEntryId(`je_${prefix}${n === 1 ? '' : String(n)}_${id}`);
 }
 
-/** The entry a reversal undoes: the capture or chargeback of the same number. */
-function reversedEntryId(event: NumberedEvent): string {
-  return numberedEntryId(event.kind === 'capture_reversal' ? entryPrefixes.capture : entryPrefixes.chargeback, event);
+/** The entry a reversal undoes: the capture, chargeback or refund success of the same number. */
+function reversedEntryId(event: PaymentLedgerEvent): string | null {
+  switch (event.kind) {
+    case 'capture_reversal':
+      return numberedEntryId(entryPrefixes.capture, event);
+    case 'chargeback_reversal':
+      return numberedEntryId(entryPrefixes.chargeback, event);
+    case 'refund_reversal':
+      return numberedEntryId(entryPrefixes.refund, event);
+    default:
+      return null;
+  }
 }
 
 function checkedEntryId(id: string): string {
@@ -241,15 +259,19 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
       description = event.kind === 'capture' ? `capture of payment ${event.paymentId}` : `failed capture of payment ${event.paymentId} reversed`;
       break;
     }
-    case 'refund': {
+    case 'refund':
+    case 'refund_reversal': {
       checkReversal(event.amountMinor, event.feeReversedMinor);
+      const [debit, credit] = event.kind === 'refund' ? (['debit', 'credit'] as const) : (['credit', 'debit'] as const);
       lines = [
-        line(MERCHANT_PAYABLE, 'debit', event.amountMinor - event.feeReversedMinor),
-        line(PLATFORM_FEE_REVENUE, 'debit', event.feeReversedMinor),
-        line(receivable, 'credit', event.amountMinor),
+        line(MERCHANT_PAYABLE, debit, event.amountMinor - event.feeReversedMinor),
+        line(PLATFORM_FEE_REVENUE, debit, event.feeReversedMinor),
+        line(receivable, credit, event.amountMinor),
       ];
       metadata.refundId = event.refundId;
-      description = `refund ${event.refundId} of payment ${event.paymentId}`;
+      description = event.kind === 'refund'
+        ? `refund ${event.refundId} of payment ${event.paymentId}`
+        : `failed refund ${event.refundId} of payment ${event.paymentId} reversed`;
       break;
     }
     case 'chargeback':
@@ -273,7 +295,7 @@ export function paymentLedgerEntry(event: PaymentLedgerEvent, accountIdOf: Accou
     postings: lines.filter((p) => p.amountMinor > 0n),
     description,
     metadata,
-    reversesEntryId: event.kind === 'capture_reversal' || event.kind === 'chargeback_reversal' ? reversedEntryId(event) : null,
+    reversesEntryId: reversedEntryId(event),
     pending: null,
   };
 }

@@ -234,6 +234,9 @@ export function refundPayment(intent: PaymentIntent, input: RefundInput, nowMs: 
     status: 'pending',
     origin: 'api',
     feeReversedMinor: 0n,
+    reversals: 0,
+    feeCarriedMinor: 0n,
+    pspEventAtMs: null,
     createdAtMs: nowMs,
     updatedAtMs: nowMs,
   });

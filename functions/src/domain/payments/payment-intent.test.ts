@@ -406,6 +406,46 @@ describe('webhooks', () => {
     expect(applyPspOutcome(ok.intent, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'retryable', reason: 'unavailable', detail: '' } }, t0).changed).toBe(false);
   });
 
+  it('a refund the scheme rejects after it succeeded is reversed once and refundable again; a PSP retry succeeds again', () => {
+    const asked = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 4_000n }, t0 + 40).intent;
+    const refundCall = (outcome: PspCallResult['outcome']) => applyPspOutcome(asked, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome }, t0 + 45);
+    const done = refundCall({ kind: 'refunded', pspReference: 'pi_1', refundReference: 'rf_1', amountMinor: 4_000n, currency: 'USD' }).intent;
+    const share = done.refunds[0]?.feeReversedMinor ?? -1n;
+    expect(done).toMatchObject({ amountRefundedMinor: 4_000n });
+    // Adyen REFUND_FAILED: the card scheme rejected the refund.
+    const rejected = applyWebhook(done, event('refund_failed', t0 + 60, { refundId: 're_1', amountMinor: 4_000n }), t0 + 61);
+    expect(rejected.intent).toMatchObject({ amountRefundedMinor: 0n });
+    expect(rejected.intent.refunds[0]).toMatchObject({ status: 'failed', reversals: 1, feeReversedMinor: 0n, feeCarriedMinor: 0n, pspEventAtMs: t0 + 60 });
+    expect(ledger(rejected)).toEqual([{
+      kind: 'post_ledger',
+      event: { kind: 'refund_reversal', paymentId: 'pay_1', refundId: 're_1', psp: 'stripe', currency: 'USD', amountMinor: 4_000n, feeReversedMinor: share, sequence: 1 },
+    }]);
+    expect(rejected.effects).toContainEqual({ kind: 'publish_event', event: { type: 'payment.refund_failed', refundId: 're_1' } });
+    expect(refundableMinor(rejected.intent)).toBe(10_000n);
+    // Again (another report of the same failure), or the success report delivered late: no-ops.
+    expect(applyWebhook(rejected.intent, event('refund_failed', t0 + 60, { refundId: 're_1', pspEventId: 'evt_dup' }), t0 + 62).changed).toBe(false);
+    expect(applyWebhook(rejected.intent, event('refunded', t0 + 50, { refundId: 're_1', amountMinor: 4_000n }), t0 + 62).changed).toBe(false);
+    // The PSP re-processes it: a second success, a second entry.
+    const retried = applyWebhook(rejected.intent, event('refunded', t0 + 70, { refundId: 're_1', amountMinor: 4_000n }), t0 + 71);
+    expect(retried.intent).toMatchObject({ amountRefundedMinor: 4_000n });
+    expect(retried.intent.refunds[0]).toMatchObject({ status: 'succeeded', reversals: 1 });
+    expect(ledger(retried)).toMatchObject([{ event: { kind: 'refund', refundId: 're_1', sequence: 2 } }]);
+    // Unless the amount was refunded again meanwhile: then it is reported, not booked twice.
+    const again = refundPayment(rejected.intent, { refundId: 're_2', amountMinor: 10_000n }, t0 + 65).intent;
+    const late = applyWebhook(again, event('refunded', t0 + 70, { refundId: 're_1', amountMinor: 4_000n }), t0 + 71);
+    expect(late.changed).toBe(false);
+    expect(kinds(late)).toEqual(['report_anomaly']);
+  });
+
+  it('a success reported for a refund the PSP declined outright is an anomaly, not a booking', () => {
+    const asked = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 4_000n }, t0 + 40).intent;
+    const declined = applyPspOutcome(asked, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'declined', reason: 'other', detail: 'refused' } }, t0 + 45).intent;
+    expect(declined.refunds[0]?.status).toBe('failed');
+    const contradicting = applyWebhook(declined, event('refunded', t0 + 70, { refundId: 're_1', amountMinor: 4_000n }), t0 + 71);
+    expect(contradicting.changed).toBe(false);
+    expect(kinds(contradicting)).toEqual(['report_anomaly']);
+  });
+
   it('refund events that arrive before the capture wait for it', () => {
     const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
     const early = applyWebhook(capturing, event('refunded', t0 + 40, { amountMinor: 1_000n, pspEventId: 'evt_r' }), t0 + 41);
@@ -476,15 +516,30 @@ describe('a capture recorded from a provisional answer (Adyen `received`)', () =
     expect(ledger(again)).toMatchObject([{ event: { kind: 'capture', sequence: 2 } }]);
   });
 
-  it('is confirmed by its captured webhook; a failure after that, or after a refund, is an anomaly', () => {
+  it('is confirmed by its captured webhook; a scheme rejection after that unwinds it, and a PSP re-capture captures again', () => {
     const confirmedCapture = applyWebhook(provisionallyCaptured(), event('captured', t0 + 40), t0 + 41);
     expect(confirmedCapture.intent.attempts.at(-1)).toMatchObject({ provisional: false });
-    const late = applyWebhook(confirmedCapture.intent, event('capture_failed', t0 + 50), t0 + 51);
-    expect(late.changed).toBe(false);
-    expect(kinds(late)).toEqual(['report_anomaly']);
+    // Adyen CAPTURE_FAILED days later: the card scheme rejected the confirmed capture.
+    const rejected = applyWebhook(confirmedCapture.intent, event('capture_failed', t0 + 50, { pspEventId: 'evt_scheme' }), t0 + 51);
+    expect(rejected.intent).toMatchObject({ status: 'requires_capture', amountCapturedMinor: 0n, amountCapturableMinor: 10_000n, captureReversals: 1 });
+    expect(ledger(rejected)).toMatchObject([{ event: { kind: 'capture_reversal', amountMinor: 10_000n, sequence: 1 } }]);
+    // The confirmation, delivered again late, is older: it cannot bring the capture back.
+    expect(applyWebhook(rejected.intent, event('captured', t0 + 40, { pspEventId: 'evt_confirm_again' }), t0 + 52).changed).toBe(false);
+    // Adyen re-captures by itself ("Transaction Recaptured"): a new capture, a new ledger entry.
+    const recaptured = applyWebhook(rejected.intent, event('captured', t0 + 60, { pspEventId: 'evt_recaptured' }), t0 + 61);
+    expect(recaptured.intent).toMatchObject({ status: 'succeeded', amountCapturedMinor: 10_000n });
+    expect(ledger(recaptured)).toMatchObject([{ event: { kind: 'capture', sequence: 2 } }]);
+    // A rejection of that re-capture has no attempt of ours to unwind: reported, not applied.
+    const again = applyWebhook(recaptured.intent, event('capture_failed', t0 + 70, { pspEventId: 'evt_scheme_2' }), t0 + 71);
+    expect(again.changed).toBe(false);
+    expect(kinds(again)).toEqual(['report_anomaly']);
+  });
+
+  it('a failure reported after a refund of the capture is an anomaly: the capture stays recorded', () => {
     const refunded = refundPayment(provisionallyCaptured(), { refundId: 're_1', amountMinor: 1_000n }, t0 + 35).intent;
     const kept = applyWebhook(refunded, event('capture_failed', t0 + 50), t0 + 51);
     expect(kept.changed).toBe(false);
     expect(kinds(kept)).toEqual(['report_anomaly']);
   });
+
 });

@@ -26,8 +26,9 @@
  *                              processing (capture), succeeded, requires_payment_method, canceled, failed
  *   requires_capture        -> processing (capture or cancel) | and by PSP events: succeeded, failed, canceled
  *   succeeded               -> requires_capture       only when the PSP reports that a capture we recorded
- *                                                     from a provisional answer failed (Adyen CAPTURE
- *                                                     success=false after `received`; psp-webhook.ts)
+ *                                                     failed (Adyen CAPTURE success=false after
+ *                                                     `received`, or a scheme rejection, CAPTURE_FAILED;
+ *                                                     psp-webhook.ts)
  *   canceled, failed: final; succeeded otherwise final (refunds and disputes change amounts, never the status)
  *
  * An `unknown` PSP outcome never changes the status: the intent stays `processing` (or, for a
@@ -137,8 +138,22 @@ export interface Refund {
   readonly amountMinor: bigint;
   readonly status: RefundStatus;
   readonly origin: 'api' | 'psp';
-  /** Fee share returned to the merchant (set when it succeeds; 0 before). */
+  /** Fee share returned to the merchant (set when it succeeds; 0 before, and 0 again once failed). */
   readonly feeReversedMinor: bigint;
+  /**
+   * How many times the PSP reported this refund failed after it had succeeded (a card scheme's
+   * rejection: Adyen REFUND_FAILED), each time reversing its ledger entry. Numbers its entries: the
+   * n-th success is `je_ref<n>_...`, its reversal `je_refr<n>_...` (ledger-postings.ts).
+   */
+  readonly reversals: number;
+  /**
+   * What reversed successes of this refund still count of the fee reversed in total, so that the
+   * total stays `round(F * reversed / C)` (the reversal takes back the share that keeps it exact,
+   * which differs from the refund's own share only by rounding). 0 for a refund never reversed.
+   */
+  readonly feeCarriedMinor: bigint;
+  /** PSP time of the last PSP event applied to this refund; orders its success and failure reports. */
+  readonly pspEventAtMs: number | null;
   readonly createdAtMs: number;
   readonly updatedAtMs: number;
 }
@@ -250,6 +265,8 @@ export interface PaymentIntent {
 export const ATTEMPTS_MAX = 50;
 /** Most refunds per intent. */
 export const REFUNDS_MAX = 20;
+/** Most PSP-reported failures of one succeeded refund (each one reversed): a PSP retrying forever is a human's case. */
+export const REFUND_REVERSALS_MAX = 5;
 /** Most deferred PSP events per intent. */
 export const DEFERRED_EVENTS_MAX = 20;
 
@@ -383,7 +400,9 @@ function checkRefunds(p: PaymentIntent): void {
     assert((r.status === 'pending') === attempts.some(isInFlight), 'intent: pending refund iff its call is in flight');
     if (r.status === 'succeeded') refundedMinor += r.amountMinor;
     else assert(r.feeReversedMinor === 0n, 'intent: fee reversed only by succeeded refunds');
-    feeReversedMinor += r.feeReversedMinor;
+    assert(Number.isSafeInteger(r.reversals) && r.reversals >= 0 && r.reversals <= REFUND_REVERSALS_MAX, 'intent: refund reversals bounded');
+    assert(r.reversals > 0 || r.feeCarriedMinor === 0n, 'intent: only a reversed refund carries a fee share');
+    feeReversedMinor += r.feeReversedMinor + r.feeCarriedMinor;
   }
   assert(new Set(p.refunds.map((r) => r.id)).size === p.refunds.length, 'intent: refund ids unique');
   assert(refundedMinor === p.amountRefundedMinor, 'intent: refunded = sum of succeeded refunds');

@@ -26,6 +26,7 @@ import {
   checkPaymentIntent,
   currentOperation,
   isInFlight,
+  refundableMinor,
   statusTransitions,
 } from './payment-intent.js';
 import { type PspCallResult, type PspResultSource, applyPspOutcome } from './psp-outcome.js';
@@ -71,9 +72,9 @@ class LedgerModel {
   }
 }
 
-/** Fee returned to the merchant so far: refunds' shares, the standing chargeback's, and what reversed chargebacks still count. */
+/** Fee returned to the merchant so far: refunds' shares, the standing chargeback's, and what reversed refunds and chargebacks still count. */
 function feeReversedOf(p: PaymentIntent): bigint {
-  return p.refunds.reduce((a, r) => a + r.feeReversedMinor, 0n) + (p.chargeback?.feeReversedMinor ?? 0n) + (p.dispute?.feeCarriedMinor ?? 0n);
+  return p.refunds.reduce((a, r) => a + r.feeReversedMinor + r.feeCarriedMinor, 0n) + (p.chargeback?.feeReversedMinor ?? 0n) + (p.dispute?.feeCarriedMinor ?? 0n);
 }
 
 /** The ledger must say exactly what the intent says. */
@@ -549,8 +550,10 @@ describe('PSP events (properties)', () => {
     );
   });
 
-  it('a provisionally recorded capture is unwound once by its failure, or confirmed, whatever the delivery order', () => {
-    const outcomeArb = fc.constantFrom('failed', 'failed_twice', 'confirmed');
+  it('a provisionally recorded capture is unwound once by its failure, confirmed, rejected by the scheme or re-captured, whatever the delivery order', () => {
+    // failed: CAPTURE success=false; failed_twice: and CAPTURE_FAILED as a second report of it;
+    // scheme_rejected: CAPTURE true, then CAPTURE_FAILED; recaptured: and CAPTURE true again later.
+    const outcomeArb = fc.constantFrom('failed', 'failed_twice', 'confirmed', 'scheme_rejected', 'recaptured');
     fc.assert(
       fc.property(outcomeArb, fc.bigInt({ min: 1n, max: 10_000n }), feesArb, fc.array(fc.integer({ min: 1, max: 10_000 }), { minLength: 3, maxLength: 3 }), (outcome, capturedMinor, fees, gapsMs) => {
         const authorized = applyPspOutcome(
@@ -572,13 +575,19 @@ describe('PSP events (properties)', () => {
           at += gapsMs[id.length % 3] ?? 1;
           return { psp: 'adyen', pspEventId: id, occurredAtMs: at, paymentId: 'pay_prop', pspReference: 'psp_ref', action, amountMinor, currency: 'EUR', refundId: null, declineReason: null };
         };
-        const events = [ev('authorized', 'AUTH', 10_000n), ev(outcome === 'confirmed' ? 'captured' : 'capture_failed', 'CAPTURE', capturedMinor)];
-        if (outcome === 'failed_twice') events.push(ev('capture_failed', 'CAPTURE_FAILED', capturedMinor));
+        const confirmedFirst = outcome === 'confirmed' || outcome === 'scheme_rejected' || outcome === 'recaptured';
+        const events = [ev('authorized', 'AUTH', 10_000n), ev(confirmedFirst ? 'captured' : 'capture_failed', 'CAPTURE', capturedMinor)];
+        if (outcome !== 'failed' && outcome !== 'confirmed') events.push(ev('capture_failed', 'CAPTURE_FAILED', capturedMinor));
+        // Adyen re-captures the whole authorization it had captured: the same amount.
+        if (outcome === 'recaptured') events.push(ev('captured', 'RECAPTURED', capturedMinor));
         const inTimeOrder = startLedger();
         const expected = applyAll(start, events, inTimeOrder);
         if (outcome === 'confirmed') {
           expect(expected).toMatchObject({ status: 'succeeded', amountCapturedMinor: capturedMinor });
           expect(expected.attempts.at(-1)?.provisional).toBe(false);
+        } else if (outcome === 'recaptured') {
+          expect(expected).toMatchObject({ status: 'succeeded', amountCapturedMinor: capturedMinor, captureReversals: 1 });
+          expect(inTimeOrder.balanceOf('psp_receivable:adyen')).toBe(capturedMinor);
         } else {
           expect(expected).toMatchObject({ status: 'requires_capture', amountCapturedMinor: 0n, amountCapturableMinor: 10_000n, captureReversals: 1 });
           expect([...inTimeOrder.net.values()].every((v) => v === 0n)).toBe(true);
@@ -587,9 +596,15 @@ describe('PSP events (properties)', () => {
           fc.property(deliveriesArb(events.length), (deliveries) => {
             const shuffled = startLedger();
             const actual = applyAll(start, deliveries.map((i) => events[i]).filter((e): e is PspWebhookEvent => e !== undefined), shuffled);
-            expect(finalState(actual)).toEqual(finalState(expected));
             const settledAs = (q: PaymentIntent): unknown => q.attempts.map((a) => `${a.operation}:${a.outcome}:${String(a.resolvedBy)}:${String(a.provisional)}`);
-            expect(settledAs(actual)).toEqual(settledAs(expected));
+            // A re-capture delivered before the rejection it follows confirms our capture instead
+            // of adding one after an unwound one: the same money, booked without the detour.
+            if (outcome !== 'recaptured') {
+              expect(finalState(actual)).toEqual(finalState(expected));
+              expect(settledAs(actual)).toEqual(settledAs(expected));
+            } else {
+              expect(actual).toMatchObject({ status: expected.status, amountCapturedMinor: expected.amountCapturedMinor, amountCapturableMinor: expected.amountCapturableMinor });
+            }
             expect(nonZero(shuffled.net)).toEqual(nonZero(inTimeOrder.net));
             checkLedgerAgrees(shuffled, actual);
           }),
@@ -631,6 +646,80 @@ describe('PSP events (properties)', () => {
         },
       ),
       { numRuns: 200 },
+    );
+  });
+
+  it('refunds rejected by the scheme after they succeeded, and retried by the PSP, end where time order ends in any delivery order; the fee stays exact', () => {
+    // Per refund: kept (REFUND true), rejected (REFUND true, then REFUND_FAILED), retried (and
+    // REFUND true again later: the PSP re-processed it).
+    const fateArb = fc.constantFrom('kept', 'rejected', 'retried');
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 1n, max: 1_000_000n }),
+        feesArb,
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 999 }), fateArb), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 12, maxLength: 12 }),
+        (amountMinor, fees, cuts, gapsMs) => {
+          let start = answer(confirmPayment(newIntent(amountMinor, 'automatic', fees), { psps: ['adyen'] }, t0).intent, {
+            kind: 'captured', pspReference: 'psp_ref', amountMinor, currency: 'EUR',
+          });
+          const ledgerAtStart: PaymentLedgerEvent[] = [
+            { kind: 'capture', paymentId: start.id, psp: 'adyen', currency: 'EUR', amountMinor, feeMinor: start.platformFeeMinor, sequence: 1 },
+          ];
+          // Split the amount (the last part takes the rest, so a full refund is reachable).
+          const points = [...new Set(cuts.map(([c]) => c))].sort((a, b) => a - b).map((c) => (amountMinor * BigInt(c)) / 1_000n);
+          const bounds = [0n, ...points, amountMinor];
+          const parts = bounds.slice(1).map((b, k) => b - (bounds[k] ?? 0n)).filter((x) => x > 0n);
+          const fates = parts.map((_, k) => cuts[k % cuts.length]?.[1] ?? 'kept');
+          // Each refund is answered by its call (Adyen `received`), as the connector records it.
+          for (const [k, part] of parts.entries()) {
+            const asked = refundPayment(start, { refundId: `re_${k}`, amountMinor: part }, t0 + 10);
+            for (const e of asked.effects) if (e.kind === 'post_ledger') ledgerAtStart.push(e.event);
+            const call = asked.intent.attempts.at(-1);
+            if (call === undefined) throw new Error('a refund starts a call');
+            const outcome: PspOutcome = { kind: 'refunded', pspReference: 'psp_ref', refundReference: `r${k}`, amountMinor: part, currency: 'EUR' };
+            start = applyPspOutcome(asked.intent, { idempotencyKey: call.idempotencyKey, source: 'call', outcome }, t0 + 20).intent;
+            ledgerAtStart.push({ kind: 'refund', paymentId: start.id, refundId: `re_${k}`, psp: 'adyen', currency: 'EUR', amountMinor: part, feeReversedMinor: start.refunds[k]?.feeReversedMinor ?? 0n, sequence: 1 });
+          }
+          const newLedger = (): LedgerModel => {
+            const l = new LedgerModel();
+            for (const e of ledgerAtStart) l.post(e);
+            return l;
+          };
+          // PSP time: each refund's reports in its order, the refunds interleaved by the gaps.
+          let at = t0 + 1_000;
+          let gap = 0;
+          const events: PspWebhookEvent[] = [];
+          for (const [k, part] of parts.entries()) {
+            const fate = fates[k];
+            const actions: PspWebhookEvent['action'][] = fate === 'kept' ? ['refunded'] : fate === 'rejected' ? ['refunded', 'refund_failed'] : ['refunded', 'refund_failed', 'refunded'];
+            for (const [n, action] of actions.entries()) {
+              at += 1 + (gapsMs[gap++ % gapsMs.length] ?? 0);
+              events.push({ psp: 'adyen', pspEventId: `ev_${k}_${n}`, occurredAtMs: at, paymentId: start.id, pspReference: 'psp_ref', action, amountMinor: part, currency: 'EUR', refundId: `re_${k}`, declineReason: null });
+            }
+          }
+          const inTimeOrder = newLedger();
+          const expected = applyAll(start, [...events].sort((a, b) => a.occurredAtMs - b.occurredAtMs), inTimeOrder);
+          const keptMinor = parts.filter((_, k) => fates[k] !== 'rejected').reduce((a, b) => a + b, 0n);
+          expect(expected.amountRefundedMinor).toBe(keptMinor);
+          expect(expected.refunds.map((r) => r.status)).toEqual(fates.map((f) => (f === 'rejected' ? 'failed' : 'succeeded')));
+          checkLedgerAgrees(inTimeOrder, expected);
+          if (keptMinor === amountMinor) expect(feeReversedOf(expected)).toBe(expected.platformFeeMinor);
+          // A rejected refund's amount can be refunded again.
+          if (fates.includes('rejected')) expect(refundableMinor(expected)).toBe(amountMinor - keptMinor);
+          fc.assert(
+            fc.property(deliveriesArb(events.length), (deliveries) => {
+              const shuffled = newLedger();
+              const actual = applyAll(start, deliveries.map((k) => events[k]).filter((e): e is PspWebhookEvent => e !== undefined), shuffled);
+              expect(finalState(actual)).toMatchObject({ ...(finalState(expected) as object), lastPspEventAtMs: actual.lastPspEventAtMs });
+              expect(nonZero(shuffled.net)).toEqual(nonZero(inTimeOrder.net));
+              checkLedgerAgrees(shuffled, actual);
+            }),
+            { numRuns: 10 },
+          );
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 });

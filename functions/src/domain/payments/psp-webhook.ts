@@ -20,19 +20,22 @@
  *    raises the rank, and events of one PSP payment follow its lifecycle in PSP time, applying any
  *    permutation of a payment's events ends in the same state as applying them in time order.
  *
- *    One exception lowers the rank, and only under these rules: a capture recorded from a
- *    provisional answer (Adyen answers a capture `received`; the attempt is `provisional`) is not
- *    yet PSP-confirmed. A `captured` event then confirms it (clears `provisional`); a
- *    `capture_failed` event unwinds it (intent-draft.ts `unwindCapture`): the capture's ledger
- *    entry is reversed once and the payment returns to `requires_capture`, recording the event's
- *    time in `lastPspEventAtMs`, so an older event (e.g. a stale `captured`) can no longer apply.
- *    A capture already confirmed by a webhook, or one refunded or disputed since (unwinding it
- *    would mean unwinding those too), stays recorded and the failure is reported as an anomaly.
- *    The one order that does not commute: a `captured` and a later `capture_failed` of the same
- *    capture (Adyen CAPTURE true, then CAPTURE_FAILED) delivered the wrong way round unwind the
- *    capture, where time order reports an anomaly; either way a human sees the failure (an
- *    unwound capture answers CARD_DECLINED and is published as a status change).
- *
+ *    One exception lowers the rank, and only under these rules: a recorded capture may still fail.
+ *    A capture recorded from a provisional answer (Adyen answers a capture `received`; the attempt
+ *    is `provisional`) is not yet PSP-confirmed, and even a confirmed one may be rejected later by
+ *    the card scheme (Adyen CAPTURE_FAILED after CAPTURE success=true). A `captured` event confirms
+ *    a provisional capture (clears `provisional`); a `capture_failed` event not older than the last
+ *    applied one unwinds the recorded capture, provisional or confirmed (intent-draft.ts
+ *    `unwindCapture`): the capture's ledger entry is reversed once and the payment returns to
+ *    `requires_capture`, recording the event's time in `lastPspEventAtMs`, so an older event (e.g.
+ *    the CAPTURE success it overrides) can no longer apply. A PSP re-capture after that (Adyen
+ *    CAPTURE success=true "Transaction Recaptured", later in PSP time) is an ordinary `captured`
+ *    event on a `requires_capture` payment: it is recorded as a new capture with a new ledger
+ *    entry. So CAPTURE true, CAPTURE_FAILED (and a re-capture) end in the same state in every
+ *    delivery order. A capture refunded or disputed since stays recorded (unwinding it would mean
+ *    unwinding those too) and the failure is reported as an anomaly, as is a second rejection of
+ *    a PSP re-capture (it has no attempt of ours to unwind); reconciliation shows both.
+
  * 2. Money events (`refunded`, `refund_failed`, and the dispute stages `chargeback`,
  *    `chargeback_reversed`, `second_chargeback`) are keyed facts (a refund id, a stage), not
  *    lifecycle stages of the PSP payment: they are never dropped for their age, and wait in
@@ -136,7 +139,7 @@ function applyStatusEvent(d: IntentDraft, event: PspWebhookEvent, action: Status
     return;
   }
   if (target.rank === stage.rank) {
-    if (stage.name === 'captured' && settleProvisionalCapture(d, event, action)) return;
+    if (stage.name === 'captured' && settleRecordedCapture(d, event, action)) return;
     if (target.name !== stage.name) {
       d.anomaly('contradicting_event', event.psp, `${action} ${event.pspEventId} while the PSP payment is ${stage.name}`);
     }
@@ -199,16 +202,21 @@ function isMoneyAction(action: PspWebhookEvent['action']): action is MoneyAction
 }
 
 /**
- * A `captured` or `capture_failed` event about a payment recorded captured from a provisional
- * answer (see the file header, 1): confirms or unwinds that capture. False when there is none
- * to settle (the event then goes through the usual same-rank rule).
+ * A `captured` or `capture_failed` event about a payment recorded captured (see the file header,
+ * 1): a `captured` confirms a capture recorded from a provisional answer; a `capture_failed` (not
+ * older than the last applied event: checked by the caller) unwinds the capture, provisional or
+ * PSP-confirmed (a scheme rejection). False when there is nothing to settle (the event then goes
+ * through the usual same-rank rule).
  */
-function settleProvisionalCapture(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): boolean {
+function settleRecordedCapture(d: IntentDraft, event: PspWebhookEvent, action: StatusAction): boolean {
   const p = d.next;
   const capture = [...p.attempts].reverse().find((a) => a.operation === 'capture');
-  if (capture?.outcome !== 'captured' || !capture.provisional) return false;
+  if (capture?.outcome !== 'captured') return false;
   if (action === 'captured') {
     if (event.currency !== p.currency || event.amountMinor !== p.amountCapturedMinor) return false; // not this capture: the usual rules
+    // A newer report that the capture stands (a confirmation, or a PSP re-capture that overtook the
+    // rejection it follows): its time is kept, so that older failure reports no longer apply.
+    if (!capture.provisional && p.lastPspEventAtMs !== null && event.occurredAtMs <= p.lastPspEventAtMs) return true;
     d.update({ lastPspEventAtMs: event.occurredAtMs });
     d.setProvisional(capture.number, false);
     return true;

@@ -6,9 +6,10 @@
  * `status: received` and the outcome arrives as a CAPTURE / CANCELLATION / REFUND webhook. A cancel
  * answers `pending`: it stays in flight until CANCELLATION says canceled or `cancel_failed`.
  * Captures and refunds still map `received` to the outcome the request asks for, and a failure
- * arrives later as `capture_failed` / `refund_failed`: a refund is reversed by it, and a capture is
- * answered `provisional`, so the core unwinds it when its CAPTURE webhook says it failed (unless
- * a webhook had confirmed it, or it was refunded or disputed since: then an anomaly is reported).
+ * arrives later as `capture_failed` / `refund_failed` (CAPTURE or REFUND success=false, or a card
+ * scheme's rejection days later: CAPTURE_FAILED / REFUND_FAILED). The core reverses the refund,
+ * and unwinds the capture unless it was refunded or disputed since (then an anomaly is reported).
+ * A capture is answered `provisional`: its CAPTURE webhook confirms it.
  */
 import { createHash } from 'node:crypto';
 import { assert } from '../../../domain/errors.js';
