@@ -1,21 +1,51 @@
 /**
  * `npm run bench:payments`: create + confirm + capture (manual capture, Stripe connector) through
  * the API over HTTP against the sandbox PSP with no injected latency, and plain ledger entries
- * (CreateEntry through the API) in the same run, both at the same concurrency. Prints one JSON
- * object as its last line. Goal: paymentsPerSec / ledgerEntriesPerSec >= 0.5.
+ * (CreateEntry through the API) in the same run, both at the same concurrency, measured in
+ * alternating rounds after a warm-up of each. Prints one JSON object as its last line.
+ * Goal: paymentsPerSec / ledgerEntriesPerSec >= 0.5.
+ *
+ * The sandbox PSP runs in its own process, as a PSP is another service: its CPU is not Tally's.
+ * The API and the load generator share this process, for both paths alike.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, benchWarmUpMs, measureWorkers, runBench } from './support.js';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, benchRounds, benchWarmUpMs, measureInterleaved, measureWorkers, runBench } from './support.js';
 
 const log = benchLog('bench:payments');
-const measure = (label: string, op: () => Promise<void>) => measureWorkers(log, label, op);
+
+/** `emulators/sandbox-psp/main.ts` in a child process on a free port; resolves with its URL. */
+async function startSandboxProcess(stripeWebhookSecret: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'emulators/sandbox-psp/main.ts'], {
+    env: { ...process.env, TALLY_SANDBOX_PSP_PORT: '0', TALLY_SANDBOX_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const timeout = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  try {
+    const exited = once(child, 'exit').then(([code]) => { throw new Error(`the sandbox PSP exited (${String(code)}) before it listened`); });
+    const listening = (async () => {
+      for await (const line of lines) {
+        const url = /sandbox PSP on (http:\/\/\S+?) /.exec(line)?.[1];
+        if (url !== undefined) return url;
+      }
+      throw new Error('the sandbox PSP closed its output before it listened');
+    })();
+    const url = await Promise.race([listening, exited]);
+    exited.catch(() => undefined); // the exit at stop is expected from here on
+    return { url, child };
+  } finally {
+    clearTimeout(timeout);
+  }
+}
 
 runBench('bench:payments', async () => {
-  log('starting the sandbox PSP ...');
-  const { startSandboxPsp } = await import('../emulators/sandbox-psp/index.js');
+  log('starting the sandbox PSP (own process) ...');
   const stripeWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
-  const adyenHmacKeyHex = randomBytes(32).toString('hex');
-  const sandbox = await startSandboxPsp({ port: 0, webhookTargets: {}, stripeWebhookSecret, adyenHmacKeyHex });
+  const { url: sandboxUrl, child } = await startSandboxProcess(stripeWebhookSecret);
+  const sandbox = { url: sandboxUrl, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
   try {
     const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
     const { createHash } = await import('node:crypto');
@@ -58,8 +88,7 @@ runBench('bench:payments', async () => {
     };
     await measureWorkers(log, 'warm-up: payments', payment, benchWarmUpMs);
     await measureWorkers(log, 'warm-up: ledger entries', entry, benchWarmUpMs);
-    const payments = await measure('create + confirm + capture', payment);
-    const entries = await measure('plain ledger entries', entry);
+    const { payments, entries } = await measureInterleaved(log, { payments: payment, entries: entry });
     // What one of each costs in Firestore round trips (after the measurements: counting is not free).
     const { countFirestoreRpcs } = await import('../test/support/firestore-rpcs.js');
     const paymentRpcs = (await countFirestoreRpcs(payment)).rpcs;
@@ -68,7 +97,7 @@ runBench('bench:payments', async () => {
     return {
       paymentsPerSec: payments.perSec, p50Ms: payments.p50Ms, p99Ms: payments.p99Ms,
       ledgerEntriesPerSec: entries.perSec, ratio: Number((payments.perSec / entries.perSec).toFixed(3)),
-      goal: 'paymentsPerSec / ledgerEntriesPerSec >= 0.5', concurrency, durationS: durationMs / 1000, payments: payments.ops,
+      goal: 'paymentsPerSec / ledgerEntriesPerSec >= 0.5', concurrency, durationS: durationMs / 1000, rounds: benchRounds, payments: payments.ops,
       ledgerEntryP50Ms: entries.p50Ms, ledgerEntryP99Ms: entries.p99Ms,
       firestoreRpcsPerPayment: paymentRpcs, firestoreRpcsPerLedgerEntry: entryRpcs,
     };

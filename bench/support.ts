@@ -9,30 +9,71 @@ process.env.TALLY_LOG_LEVEL = 'WARNING';
 
 export const benchDurationMs = Number(process.env.BENCH_DURATION_S ?? 8) * 1000;
 export const benchConcurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
-/** Unmeasured run of each path first, so that both compare warm (JIT-compiled, connections open). */
-export const benchWarmUpMs = Number(process.env.BENCH_WARMUP_S ?? 3) * 1000;
+/**
+ * Unmeasured run of each path first, so that both compare warm (JIT-compiled, connections open).
+ * The Firestore emulator's JVM needs tens of seconds of load to compile its hot paths: measured on
+ * this kind of machine, raw creates went 160/s -> 1 400/s over the first 40 s of load.
+ */
+export const benchWarmUpMs = Number(process.env.BENCH_WARMUP_S ?? 10) * 1000;
+/** Measured rounds per path when paths are compared (`measureInterleaved`). */
+export const benchRounds = Number(process.env.BENCH_ROUNDS ?? 4);
 
 export function benchLog(name: string): (text: string) => void {
   return (text) => process.stderr.write(`${name}: ${text}\n`);
 }
 
-/** Runs `op` from `benchConcurrency` workers until the deadline: completed ops per second and latency. */
-export async function measureWorkers(log: (text: string) => void, label: string, op: (worker: number, i: number) => Promise<void>, durationMs = benchDurationMs) {
-  log(`${label}: ${benchConcurrency} workers for ${durationMs / 1000}s ...`);
-  const latencies: number[] = [];
+/** What one measurement reports. */
+export interface Measured { perSec: number; ops: number; p50Ms: number; p99Ms: number }
+
+/** One timed run: every op's latency, and the time it took. */
+interface Run { latenciesMs: number[]; elapsedMs: number }
+
+async function runWorkers(op: (worker: number, i: number) => Promise<void>, durationMs: number): Promise<Run> {
+  const latenciesMs: number[] = [];
   const started = performance.now();
   const deadline = started + durationMs;
   await Promise.all(Array.from({ length: benchConcurrency }, async (_, worker) => {
     for (let i = 0; performance.now() < deadline; i++) {
       const t0 = performance.now();
       await op(worker, i);
-      latencies.push(performance.now() - t0);
+      latenciesMs.push(performance.now() - t0);
     }
   }));
-  const elapsedS = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  return { latenciesMs, elapsedMs: performance.now() - started };
+}
+
+/** Runs as one measurement: total ops over total time, latency percentiles over all ops. */
+function summarize(runs: readonly Run[]): Measured {
+  const latencies = runs.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+  const elapsedS = runs.reduce((a, r) => a + r.elapsedMs, 0) / 1000;
   const pct = (p: number) => Number((latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0).toFixed(1));
   return { perSec: Math.round(latencies.length / elapsedS), ops: latencies.length, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+}
+
+/** Runs `op` from `benchConcurrency` workers until the deadline: completed ops per second and latency. */
+export async function measureWorkers(log: (text: string) => void, label: string, op: (worker: number, i: number) => Promise<void>, durationMs = benchDurationMs): Promise<Measured> {
+  log(`${label}: ${benchConcurrency} workers for ${durationMs / 1000}s ...`);
+  return summarize([await runWorkers(op, durationMs)]);
+}
+
+/**
+ * Compares paths fairly: `benchRounds` rounds, each running every path in turn for its share of
+ * `benchDurationMs`, so that no path is measured on a colder or warmer emulator than another (the
+ * JVM keeps compiling for a long time). Each path's figures cover all its rounds.
+ */
+export async function measureInterleaved<K extends string>(
+  log: (text: string) => void, paths: Readonly<Record<K, (worker: number, i: number) => Promise<void>>>,
+): Promise<Record<K, Measured>> {
+  const roundMs = benchDurationMs / benchRounds;
+  const entries = Object.entries(paths) as [K, (worker: number, i: number) => Promise<void>][];
+  const runs = new Map<K, Run[]>(entries.map(([label]) => [label, []]));
+  for (let round = 1; round <= benchRounds; round++) {
+    for (const [label, op] of entries) {
+      log(`round ${round}/${benchRounds}: ${label}: ${benchConcurrency} workers for ${roundMs / 1000}s ...`);
+      runs.get(label)!.push(await runWorkers(op, roundMs));
+    }
+  }
+  return Object.fromEntries(entries.map(([label]) => [label, summarize(runs.get(label)!)])) as Record<K, Measured>;
 }
 
 /**

@@ -439,7 +439,7 @@ describe('webhooks', () => {
 
   it('a success reported for a refund the PSP declined outright is an anomaly, not a booking', () => {
     const asked = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 4_000n }, t0 + 40).intent;
-    const declined = applyPspOutcome(asked, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'declined', reason: 'other', detail: 'refused' } }, t0 + 45).intent;
+    const declined = applyPspOutcome(asked, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'declined', pspReference: null, reason: 'other', pspCode: 'refused' } }, t0 + 45).intent;
     expect(declined.refunds[0]?.status).toBe('failed');
     const contradicting = applyWebhook(declined, event('refunded', t0 + 70, { refundId: 're_1', amountMinor: 4_000n }), t0 + 71);
     expect(contradicting.changed).toBe(false);
