@@ -509,7 +509,7 @@ describe('Adyen webhook verification, with HmacValidator as oracle both ways', (
   it('accepts an item the official library signed, and normalizes it', () => {
     const signed = { ...baseItem, additionalData: { hmacSignature: oracle.calculateHmac(baseItem as never, adyenKeyHex) } };
     expect(gateway.verifyWebhook(body(signed), {}, Date.now())).toEqual([{
-      psp: 'adyen', pspEventId: 'REFUND:ABCDEF0123456789:true', occurredAtMs: Date.parse('2026-01-02T03:04:05+01:00'), paymentId,
+      psp: 'adyen', pspEventId: `REFUND:ABCDEF0123456789:true:${Date.parse('2026-01-02T03:04:05+01:00')}`, occurredAtMs: Date.parse('2026-01-02T03:04:05+01:00'), paymentId,
       pspReference: 'FEDCBA9876543210', action: 'refunded', amountMinor: 1250n, currency: 'EUR', refundId: 'ref_x', declineReason: null,
     }]);
   });

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { currencyOf } from '../../functions/src/domain/money/index.js';
 import type { Clock } from '../../functions/src/ports/clock.js';
 import { type AdyenSignedFields, adyenHmacSignature } from './signing.js';
-import { type DeclineSpec, type TestCard, adyenTestCard, authenticationFailure } from './test-cards.js';
+import { type DeclineSpec, type SchemeRejectionSpec, type TestCard, adyenTestCard, authenticationFailure } from './test-cards.js';
 import { type ApiRequest, type ApiResult, type WireContext, type WireProtocol, headerValue, jsonResponse, result } from './wire.js';
 
 const REFERENCE_LENGTH_MAX = 80;
@@ -39,6 +39,8 @@ interface AdyenPayment {
   dispute: 'none' | 'chargeback' | 'reversed' | 'second_chargeback';
   /** The amount the chargeback took (its reversal and a second chargeback use the same). */
   chargebackValue: number;
+  /** The `eventDate` of its latest notification, in whole epoch seconds (0 before the first). */
+  lastEventSec: number;
 }
 
 export interface AdyenWireOptions {
@@ -79,14 +81,27 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
   const byReference = new Map<string, string[]>();
   const { context } = options;
 
-  function notify(eventCode: string, success: boolean, fields: Omit<AdyenSignedFields, 'eventCode' | 'success'>, extra: { reason?: string; additionalData?: Record<string, string> } = {}): void {
+  /**
+   * The `eventDate` of a new notification about `p`: Adyen's has second precision, so two events in
+   * the same second cannot be ordered by it. A scheme-rejection card's notifications are each at
+   * least a second later than the one before: the core orders a payment's events by this time, and
+   * a rejection (and Adyen's retry) must come after the confirmation it overrides, as it does at
+   * Adyen (hours or days later). Other cards keep the clock's second (README, deviations).
+   */
+  function eventDate(p: AdyenPayment): string {
+    const nowSec = Math.floor(options.clock.nowMs() / 1000);
+    const sec = p.card.behaviour.kind === 'scheme_rejection' ? Math.max(nowSec, p.lastEventSec + 1) : nowSec;
+    p.lastEventSec = Math.max(p.lastEventSec, sec);
+    return new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  }
+
+  function notify(payment: AdyenPayment, eventCode: string, success: boolean, fields: Omit<AdyenSignedFields, 'eventCode' | 'success'>, extra: { reason?: string; additionalData?: Record<string, string> } = {}): void {
     const signed: AdyenSignedFields = { ...fields, eventCode, success: success ? 'true' : 'false' };
     const item = {
       additionalData: { ...extra.additionalData, hmacSignature: adyenHmacSignature(signed, options.hmacKeyHex) },
       amount: signed.amount,
       eventCode,
-      // Adyen's eventDate has second precision: two events in the same second cannot be ordered by it.
-      eventDate: new Date(options.clock.nowMs()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      eventDate: eventDate(payment),
       merchantAccountCode: signed.merchantAccountCode,
       merchantReference: signed.merchantReference,
       ...(signed.originalReference === undefined ? {} : { originalReference: signed.originalReference }),
@@ -105,7 +120,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
 
   function authorise(payment: AdyenPayment): void {
     payment.status = 'Authorised';
-    notify('AUTHORISATION', true, paymentFields(payment));
+    notify(payment, 'AUTHORISATION', true, paymentFields(payment));
     if (payment.captureMethod === 'automatic') {
       // Immediate auto-capture. Adyen sends CAPTURE for it only when the account subscribes to it;
       // the sandbox behaves as such an account, so every capture is confirmed by a webhook.
@@ -116,7 +131,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
   function refuse(payment: AdyenPayment, spec: DeclineSpec): void {
     payment.status = 'Refused';
     payment.refusal = spec;
-    notify('AUTHORISATION', false, paymentFields(payment), {
+    notify(payment, 'AUTHORISATION', false, paymentFields(payment), {
       reason: spec.adyenRefusalReason,
       additionalData: { refusalReasonCode: spec.adyenRefusalReasonCode, ...(spec.adyenRefusalReasonRaw === null ? {} : { refusalReasonRaw: spec.adyenRefusalReasonRaw }) },
     });
@@ -125,7 +140,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
   /** A dispute stage as Adyen notifies it: its own pspReference, the payment's as `originalReference`. */
   function disputeNotification(payment: AdyenPayment, eventCode: 'CHARGEBACK' | 'CHARGEBACK_REVERSED' | 'SECOND_CHARGEBACK'): void {
     const amount = { value: payment.chargebackValue, currency: payment.currency };
-    notify(eventCode, true, { ...paymentFields(payment), pspReference: newPspReference(), originalReference: payment.pspReference, amount }, { reason: 'Fraudulent Processing of Transaction' });
+    notify(payment, eventCode, true, { ...paymentFields(payment), pspReference: newPspReference(), originalReference: payment.pspReference, amount }, { reason: 'Fraudulent Processing of Transaction' });
   }
 
   function chargeback(payment: AdyenPayment): void {
@@ -166,11 +181,38 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
       if (m.kind === 'cancels') p.status = 'Cancelled';
       if (m.kind === 'refunds') p.refundedValue += m.value;
     }
-    notify(eventCode, failure === null, {
+    const fields = {
       pspReference: m.pspReference, originalReference: p.pspReference, merchantAccountCode: p.merchantAccount,
       merchantReference: m.reference ?? p.reference, amount: { value: m.value, currency: m.currency },
-    }, failure === null ? {} : { reason: failure });
-    if (failure === null && m.kind === 'captures' && p.card.behaviour.kind === 'dispute') chargeback(p);
+    };
+    notify(p, eventCode, failure === null, fields, failure === null ? {} : { reason: failure });
+    if (failure !== null) return;
+    const behaviour = p.card.behaviour;
+    if (behaviour.kind === 'scheme_rejection' && behaviour.rejection.modification === m.kind) schemeReject(m, behaviour.rejection, eventCode, fields);
+    if (m.kind === 'captures' && behaviour.kind === 'dispute') chargeback(p);
+  }
+
+  /**
+   * The card scheme rejects a capture or refund just confirmed: CAPTURE_FAILED / REFUND_FAILED for
+   * the same modification pspReference, `success: 'true'` as Adyen sends these codes; then, when
+   * the card says so, Adyen's own retry succeeds: CAPTURE / REFUND success=true with the retry
+   * reason. The retry gets a pspReference of its own, because a notification is identified by
+   * eventCode + pspReference + success: the same triple would be a resend of the first
+   * confirmation. The payment's record follows at once, so the lookup and the oracles tell the
+   * final truth (the webhooks may still be on their way, held or dropped).
+   */
+  function schemeReject(m: Modification, rejection: SchemeRejectionSpec, eventCode: string, fields: Omit<AdyenSignedFields, 'eventCode' | 'success'>): void {
+    const p = m.payment;
+    // What the scheme's verdict does to the payment: a capture is all of it (one capture per payment).
+    const book = (booked: boolean): void => {
+      if (rejection.modification === 'captures') p.capturedValue = booked ? m.value : 0;
+      else p.refundedValue += booked ? m.value : -m.value;
+    };
+    book(false);
+    notify(p, `${eventCode}_FAILED`, true, fields, { reason: rejection.reason });
+    if (rejection.retryReason === null) return;
+    book(true);
+    notify(p, eventCode, true, { ...fields, pspReference: newPspReference() }, { reason: rejection.retryReason });
   }
 
   function renderPayment(p: AdyenPayment): Record<string, unknown> {
@@ -207,7 +249,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
 
     const payment: AdyenPayment = {
       pspReference: newPspReference(), merchantAccount, reference, value, currency, captureMethod, status: 'RedirectShopper',
-      capturedValue: 0, refundedValue: 0, refusal: null, card, createdMs: options.clock.nowMs(), dispute: 'none', chargebackValue: 0,
+      capturedValue: 0, refundedValue: 0, refusal: null, card, createdMs: options.clock.nowMs(), dispute: 'none', chargebackValue: 0, lastEventSec: 0,
     };
     payments.set(payment.pspReference, payment);
     const sameReference = byReference.get(reference) ?? [];

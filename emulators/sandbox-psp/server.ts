@@ -95,8 +95,11 @@ export interface SandboxControl {
   reset(options?: { state?: boolean }): void;
   requests(psp?: SandboxPspName): readonly SandboxRequestRecord[];
   webhooks(psp?: SandboxPspName): readonly SandboxWebhookRecord[];
-  /** Sends held webhooks (all PSPs when absent), newest first by default. Returns how many. */
-  releaseWebhooks(psp?: SandboxPspName, order?: 'reverse' | 'fifo'): number;
+  /**
+   * Sends held webhooks (all PSPs when absent), newest first by default; with `max`, only that many
+   * (the newest, or the oldest for fifo), the rest stay held. Returns how many.
+   */
+  releaseWebhooks(psp?: SandboxPspName, order?: 'reverse' | 'fifo', max?: number): number;
   heldWebhooks(psp: SandboxPspName): number;
   /** Resolves true once no webhook is waiting or in flight (held ones excepted), false after `timeoutMs`. */
   webhooksIdle(timeoutMs?: number): Promise<boolean>;
@@ -194,7 +197,10 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     },
     requests: (psp) => requestLog.filter((r) => psp === undefined || r.psp === psp),
     webhooks: (psp) => webhookLog.filter((r) => psp === undefined || r.psp === psp),
-    releaseWebhooks: (psp, order = 'reverse') => dispatcher.release(psp, order),
+    releaseWebhooks(psp, order = 'reverse', max) {
+      if (max !== undefined && !(Number.isSafeInteger(max) && max >= 1)) throw new SandboxInputError('max: expected a positive integer');
+      return dispatcher.release(psp, order, max);
+    },
     heldWebhooks: (psp) => dispatcher.heldCount(psp),
     webhooksIdle: (timeoutMs = IDLE_TIMEOUT_MS_DEFAULT) => dispatcher.idle(timeoutMs),
     completeChallenge: (psp, id, outcome) => protocols[psp].completeChallenge(id, outcome),
@@ -298,7 +304,8 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     if (path === '/_control/webhooks/release' && method === 'POST') {
       const input = body();
       const order = input.order === 'fifo' ? 'fifo' : 'reverse';
-      return send(res, jsonResponse(200, { released: control.releaseWebhooks(psp(input.psp), order) }));
+      if (input.max !== undefined && typeof input.max !== 'number') throw new SandboxInputError('max: expected a positive integer');
+      return send(res, jsonResponse(200, { released: control.releaseWebhooks(psp(input.psp), order, input.max) }));
     }
     if (path === '/_control/webhooks/idle' && method === 'POST') {
       const timeoutMs = Number(body().timeoutMs ?? IDLE_TIMEOUT_MS_DEFAULT);

@@ -257,6 +257,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       case 'dispute':
       case 'cancel_refused': // Stripe answers cancels synchronously: the card refuses only Adyen's asynchronous ones
       case 'capture_fails': // likewise Stripe's captures: only Adyen's asynchronous capture fails
+      case 'scheme_rejection': // Adyen's scheme rejections (CAPTURE_FAILED / REFUND_FAILED) have no Stripe counterpart here
         authorize(pi, request);
         return result(jsonResponse(200, renderIntent(pi)), true);
       case 'error_before':

@@ -21,7 +21,28 @@ export type CardBehaviour =
   /** Processed as `approve`; an Adyen cancellation is accepted, then fails (CANCELLATION success=false). */
   | { kind: 'cancel_refused' }
   /** Processed as `approve`; an Adyen capture is accepted (`received`), then fails (CAPTURE success=false). */
-  | { kind: 'capture_fails' };
+  | { kind: 'capture_fails' }
+  /**
+   * Processed as `approve`; an Adyen capture or refund of it is accepted and confirmed (CAPTURE /
+   * REFUND success=true), then the card scheme rejects it (CAPTURE_FAILED / REFUND_FAILED), and
+   * Adyen may retry it by itself. Stripe behaves as `approve`.
+   */
+  | { kind: 'scheme_rejection'; rejection: SchemeRejectionSpec };
+
+/**
+ * A card scheme's rejection of a modification Adyen had already confirmed, as Adyen documents it
+ * (https://docs.adyen.com/online-payments/capture/failure-reasons): CAPTURE_FAILED / REFUND_FAILED
+ * with the reason, sent with `success: 'true'` (the event code says what happened), and for a
+ * technical issue Adyen's own retry, a further CAPTURE / REFUND success=true.
+ */
+export interface SchemeRejectionSpec {
+  /** Which modification the scheme rejects (the other one goes through normally). */
+  modification: 'captures' | 'refunds';
+  /** The `reason` of the CAPTURE_FAILED / REFUND_FAILED item. */
+  reason: string;
+  /** The `reason` of Adyen's successful retry (CAPTURE / REFUND success=true), or null when it does not retry. */
+  retryReason: string | null;
+}
 
 /** A decline as each PSP spells it on the wire. */
 export interface DeclineSpec {
@@ -70,6 +91,12 @@ const declines = {
   },
 } satisfies Record<string, DeclineSpec>;
 
+const schemeRejections = {
+  capture: { modification: 'captures', reason: 'Capture rejected by card scheme because of a technical issue', retryReason: null },
+  captureRecaptured: { modification: 'captures', reason: 'Capture rejected by card scheme because of a technical issue', retryReason: 'Transaction Recaptured' },
+  refund: { modification: 'refunds', reason: 'Refund rejected by card scheme because of a technical issue', retryReason: null },
+} satisfies Record<string, SchemeRejectionSpec>;
+
 /** What a failed 3DS-style challenge looks like on each wire. */
 export const authenticationFailure: DeclineSpec = {
   stripeCode: 'payment_intent_authentication_failure', stripeDeclineCode: null,
@@ -89,6 +116,9 @@ export const testCards: readonly TestCard[] = [
   { stripeTokens: ['pm_card_createDispute'], adyenToken: 'adyen_dispute', behaviour: { kind: 'dispute' }, description: 'Approved; disputed as soon as it is captured.' },
   { stripeTokens: ['pm_card_sandboxCancelRefused'], adyenToken: 'adyen_cancel_refused', behaviour: { kind: 'cancel_refused' }, description: 'Approved; an Adyen cancellation of it fails (Stripe cancels it normally).' },
   { stripeTokens: ['pm_card_sandboxCaptureFailsAsync'], adyenToken: 'adyen_capture_fails', behaviour: { kind: 'capture_fails' }, description: 'Approved; an Adyen capture of it is accepted, then fails (Stripe captures it normally).' },
+  { stripeTokens: ['pm_card_sandboxSchemeRejectsCapture'], adyenToken: 'adyen_scheme_rejects_capture', behaviour: { kind: 'scheme_rejection', rejection: schemeRejections.capture }, description: 'Approved; an Adyen capture of it is confirmed, then rejected by the card scheme (CAPTURE_FAILED), for good (Stripe captures it normally).' },
+  { stripeTokens: ['pm_card_sandboxSchemeRecaptures'], adyenToken: 'adyen_scheme_recaptures', behaviour: { kind: 'scheme_rejection', rejection: schemeRejections.captureRecaptured }, description: 'Approved; an Adyen capture of it is confirmed, rejected by the card scheme, then re-captured by Adyen (Stripe captures it normally).' },
+  { stripeTokens: ['pm_card_sandboxSchemeRejectsRefund'], adyenToken: 'adyen_scheme_rejects_refund', behaviour: { kind: 'scheme_rejection', rejection: schemeRejections.refund }, description: 'Approved; an Adyen refund of it is confirmed, then rejected by the card scheme (REFUND_FAILED), for good (Stripe refunds it normally).' },
   { stripeTokens: ['pm_card_sandboxTimeout'], adyenToken: 'adyen_timeout', behaviour: { kind: 'timeout' }, description: 'Processed (approved), response held past any client timeout.' },
   { stripeTokens: ['pm_card_sandboxErrorBeforeProcessing'], adyenToken: 'adyen_error_before', behaviour: { kind: 'error_before' }, description: '5xx before processing: nothing happened.' },
   { stripeTokens: ['pm_card_sandboxErrorAfterProcessing'], adyenToken: 'adyen_error_after', behaviour: { kind: 'error_after' }, description: 'Processed (approved), then 5xx: ambiguous.' },

@@ -88,13 +88,17 @@ export class WebhookDispatcher {
     if (duplicated) this.route({ event, duplicate: true, attempt: 1 }, faults);
   }
 
-  /** Sends every held event of `psp` (all PSPs when absent), newest first unless `order` is fifo. */
-  release(psp: SandboxPspName | undefined, order: 'reverse' | 'fifo'): number {
+  /**
+   * Sends held events of `psp` (all PSPs when absent), newest first unless `order` is fifo; at most
+   * `max` of them (the newest for reverse, the oldest for fifo), so a test can let a sequence through
+   * one event at a time. Returns how many were released.
+   */
+  release(psp: SandboxPspName | undefined, order: 'reverse' | 'fifo', max = Number.POSITIVE_INFINITY): number {
     let released = 0;
     for (const name of psp === undefined ? sandboxPsps : [psp]) {
       const queue = this.queues[name];
-      const held = queue.held.splice(0);
-      if (order === 'reverse') held.reverse();
+      const count = Math.min(queue.held.length, max - released);
+      const held = order === 'fifo' ? queue.held.splice(0, count) : queue.held.splice(queue.held.length - count, count).reverse();
       for (const delivery of held) this.schedule(delivery, 0);
       released += held.length;
     }

@@ -34,7 +34,7 @@ describe('Adyen transformers', () => {
       pspReference: 'R1', originalReference: 'P1', merchantReference: refundReference('pay_abc', 'ref_def'), amount: { value: 5, currency: 'EUR' },
       eventCode: 'REFUND', success: 'false', eventDate: '2026-01-01T00:00:00Z',
     };
-    expect(normalizeAdyenItem(item)).toMatchObject({ pspEventId: 'REFUND:R1:false', paymentId: 'pay_abc', refundId: 'ref_def', pspReference: 'P1', action: 'refund_failed' });
+    expect(normalizeAdyenItem(item)).toMatchObject({ pspEventId: `REFUND:R1:false:${Date.parse('2026-01-01T00:00:00Z')}`, paymentId: 'pay_abc', refundId: 'ref_def', pspReference: 'P1', action: 'refund_failed' });
     expect(normalizeAdyenItem({ ...item, eventCode: 'REPORT_AVAILABLE', success: 'true' })).toBeNull();
     expect(() => refundReference('pay:1', 'ref_1')).toThrow(/assertion/);
   });
@@ -45,10 +45,10 @@ describe('Adyen transformers', () => {
       eventCode: 'CANCELLATION', success: 'false', eventDate: '2026-01-01T00:00:00Z', reason: 'Cancellation refused by the acquirer',
     };
     expect(normalizeAdyenItem(item)).toEqual({
-      psp: 'adyen', pspEventId: 'CANCELLATION:C1:false', occurredAtMs: Date.parse('2026-01-01T00:00:00Z'), paymentId: 'pay_abc', pspReference: 'P1',
+      psp: 'adyen', pspEventId: `CANCELLATION:C1:false:${Date.parse('2026-01-01T00:00:00Z')}`, occurredAtMs: Date.parse('2026-01-01T00:00:00Z'), paymentId: 'pay_abc', pspReference: 'P1',
       action: 'cancel_failed', amountMinor: 100n, currency: 'EUR', refundId: null, declineReason: null,
     });
-    expect(normalizeAdyenItem({ ...item, success: 'true' })).toMatchObject({ action: 'canceled', pspEventId: 'CANCELLATION:C1:true' });
+    expect(normalizeAdyenItem({ ...item, success: 'true' })).toMatchObject({ action: 'canceled', pspEventId: `CANCELLATION:C1:true:${Date.parse('2026-01-01T00:00:00Z')}` });
   });
 
   it('a CHARGEBACK without merchantReference names no payment, only the original pspReference', () => {
@@ -60,10 +60,22 @@ describe('Adyen transformers', () => {
     expect(normalizeAdyenItem({ ...item, merchantReference: 'pay_abc' })).toMatchObject({ paymentId: 'pay_abc', pspReference: 'P1', action: 'chargeback' });
   });
 
+  it('a later event with the same code, reference and success (a re-capture) is another event; a resend is the same', () => {
+    const item = {
+      pspReference: 'M1', originalReference: 'P1', merchantReference: 'pay_abc', amount: { value: 100, currency: 'EUR' },
+      eventCode: 'CAPTURE', success: 'true', eventDate: '2026-01-01T00:00:00Z',
+    };
+    const first = normalizeAdyenItem(item);
+    expect(normalizeAdyenItem({ ...item, reason: 'resent' })?.pspEventId).toBe(first?.pspEventId);
+    const recaptured = normalizeAdyenItem({ ...item, eventDate: '2026-01-03T10:00:00Z', reason: 'Transaction Recaptured' });
+    expect(recaptured).toMatchObject({ action: 'captured', pspReference: 'P1' });
+    expect(recaptured?.pspEventId).not.toBe(first?.pspEventId);
+  });
+
   it('the later dispute stages: CHARGEBACK_REVERSED gives the funds back, SECOND_CHARGEBACK takes them again', () => {
     const item = { pspReference: 'CB2', originalReference: 'P1', amount: { value: 700, currency: 'EUR' }, success: 'true', eventDate: '2026-01-09T00:00:00Z' };
     expect(normalizeAdyenItem({ ...item, eventCode: 'CHARGEBACK_REVERSED' })).toMatchObject({
-      pspEventId: 'CHARGEBACK_REVERSED:CB2:true', paymentId: null, pspReference: 'P1', action: 'chargeback_reversed', amountMinor: 700n,
+      pspEventId: `CHARGEBACK_REVERSED:CB2:true:${Date.parse('2026-01-09T00:00:00Z')}`, paymentId: null, pspReference: 'P1', action: 'chargeback_reversed', amountMinor: 700n,
     });
     expect(normalizeAdyenItem({ ...item, eventCode: 'SECOND_CHARGEBACK' })).toMatchObject({ pspReference: 'P1', action: 'second_chargeback' });
     // Information only, or not modelled yet: not passed on.

@@ -255,9 +255,13 @@ export function normalizeAdyenItem(item: AdyenNotificationItem): PspWebhookEvent
     : null;
   return {
     psp: 'adyen',
-    // Adyen has no event id: eventCode + pspReference + success identify a notification (Adyen
-    // resends the same triple; a later success=true for the same pspReference is a new event).
-    pspEventId: `${eventCode}:${pspReference}:${success ? 'true' : 'false'}`,
+    // Adyen has no event id: eventCode + pspReference + success identify a notification, and its
+    // eventDate (the event's time, the same on every resend) tells apart a later event with the
+    // same triple: Adyen does not document which pspReference a re-capture's CAPTURE success=true
+    // ("Transaction Recaptured") carries, and with the first CAPTURE's it must not be taken for a
+    // resend. A resend that changed its eventDate would be applied twice, which the core makes a
+    // no-op (an event for a stage already reached).
+    pspEventId: `${eventCode}:${pspReference}:${success ? 'true' : 'false'}:${occurredAtMs}`,
     occurredAtMs,
     paymentId,
     // Modifications and chargebacks carry their own pspReference; the payment's is the original one.
