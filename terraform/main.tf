@@ -827,3 +827,28 @@ resource "google_logging_metric" "psp_webhook_rejected" {
     "psp" = "EXTRACT(jsonPayload.psp)"
   }
 }
+
+# Payment anomalies (functions/src/app/payments/payments-use-cases.ts `paymentAnomalyMessage`): a
+# PSP event or answer contradicting what Tally recorded that the domain could not apply (e.g. a
+# capture the card scheme rejected after it was refunded). Each one needs a human or
+# reconciliation; any rise deserves an alert.
+resource "google_logging_metric" "payment_anomaly" {
+  name   = "tally/payment_anomaly"
+  filter = "resource.type=\"cloud_run_revision\" AND jsonPayload.message=\"payment anomaly\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    labels {
+      key        = "reason"
+      value_type = "STRING"
+    }
+    labels {
+      key        = "psp"
+      value_type = "STRING"
+    }
+  }
+  label_extractors = {
+    "reason" = "EXTRACT(jsonPayload.reason)"
+    "psp"    = "EXTRACT(jsonPayload.psp)"
+  }
+}

@@ -14,7 +14,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId } from '../functions/src/app/payments/payments-use-cases.js';
+import { paymentAccountId, paymentAnomalyMessage } from '../functions/src/app/payments/payments-use-cases.js';
+import { adyenHmacSignature } from '../emulators/sandbox-psp/signing.js';
 import { CaptureMethod, type Payment, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
@@ -268,5 +269,46 @@ describe.each(deliveries)('Adyen scheme rejections, webhooks $name', (delivery) 
     const second = await refundOnce();
     expect(second).not.toBe(first);
     expect(await journal(tenantId)).toEqual([`je_cap_${paymentId}`, `je_ref_${first}`, `je_ref_${second}`, `je_refr_${first}`, `je_refr_${second}`].sort());
+  }, TEST_MS_MAX);
+});
+
+describe('Adyen scheme rejections that can no longer be applied', () => {
+  it('a capture rejected after it was refunded stays recorded and is logged once as a payment anomaly', async () => {
+    const { tenantId, owner, paymentId, pspReference } = await authorized('adyen_success');
+    await owner.payments.capturePayment({ paymentId, idempotencyKey: key() });
+    await owner.payments.refundPayment({ paymentId, amountMinor: 1_000n, idempotencyKey: key() });
+    expect(await env.sandbox.control.webhooksIdle(IDLE_MS_MAX)).toBe(true);
+    await waitForInbox(tenantId, 3); // AUTHORISATION, CAPTURE, REFUND
+    // The scheme's rejection of the capture, days later (the sandbox cannot reject a capture it
+    // let be refunded): a CAPTURE_FAILED signed as Adyen signs it, over real HTTP.
+    const fields = {
+      pspReference: `R${randomUUID().replaceAll('-', '').slice(0, 15).toUpperCase()}`, originalReference: pspReference, merchantAccountCode: 'TallyTest',
+      merchantReference: paymentId, amount: { value: Number(AMOUNT_MINOR), currency: 'EUR' }, eventCode: 'CAPTURE_FAILED', success: 'true',
+    };
+    const item = {
+      ...fields, eventDate: new Date(Date.now() + 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      reason: 'Capture rejected by card scheme because of a technical issue',
+      additionalData: { hmacSignature: adyenHmacSignature(fields, env.stack.services.config.adyen.hmacKeyHex) },
+    };
+    const logged: { message: string; fields: Record<string, unknown> }[] = [];
+    const payments = env.stack.services.payments;
+    const original = payments.logger;
+    payments.logger = { ...original, error: (message, extra = {}) => { logged.push({ message, fields: extra }); original.error(message, extra); } };
+    try {
+      const response = await fetch(`${env.stack.url}/webhooks/adyen`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ live: 'false', notificationItems: [{ NotificationRequestItem: item }] }),
+      });
+      expect(response.status).toBe(200);
+      await waitForInbox(tenantId, 4);
+    } finally {
+      payments.logger = original;
+    }
+    // The refund is built on the capture: unwinding it would mean unwinding the refund too.
+    expect(await getPayment(owner, paymentId)).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: AMOUNT_MINOR, amountRefundedMinor: 1_000n });
+    expect((await figures(tenantId)).receivable).toBe(2_000n);
+    const anomalies = logged.filter((l) => l.message === paymentAnomalyMessage);
+    expect(anomalies).toHaveLength(1);
+    expect(anomalies[0]!.fields).toMatchObject({ reason: 'contradicting_event', psp: 'adyen', paymentId, tenantId });
+    expect(String(anomalies[0]!.fields.detail)).toContain('capture_failed');
   }, TEST_MS_MAX);
 });

@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import { describe, expect, it } from 'vitest';
+import { paymentAnomalyMessage } from '../functions/src/app/payments/payments-use-cases.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -109,6 +110,14 @@ describe('terraform and the code agree', () => {
       const message = /jsonPayload\.message="([^"]+)"/.exec(metric!.filter)?.[1];
       expect(source).toContain(`'${message}'`);
     }
+  });
+
+  it('counts payment anomalies with a log-based metric on the message the payments use cases log', async () => {
+    const tf = await terraform();
+    const metrics = Object.values(tf.resource.google_logging_metric ?? {}).map((b) => b[0] as { name: string; filter: string });
+    const metric = metrics.find((m) => m.name === 'tally/payment_anomaly');
+    expect(metric).toBeDefined();
+    expect(/jsonPayload\.message="([^"]+)"/.exec(metric!.filter)?.[1]).toBe(paymentAnomalyMessage);
   });
 
   it('declares a function for every Functions Framework registration in functions/src/index.ts', async () => {

@@ -165,6 +165,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     lookupHedge: { delayMs: config.pspLookupHedgeDelayMs, attemptsMax: config.pspLookupHedgeAttempts },
     fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
     random: Math.random,
+    logger,
     testHooks: {},
     caches: {
       // Immutable once created: the entry bound is the only limit that matters.

@@ -19,6 +19,7 @@ import {
   CircuitOpenError, ConcurrencyLimitError, TimeoutError, withTimeout,
   type CircuitBreaker, type ConcurrencyLimiter, type TimerClock,
 } from '../../platform/resilience/index.js';
+import type { Logger } from '../../platform/telemetry/logger.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { Clock } from '../../ports/clock.js';
 import type { PaymentMethod, PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
@@ -47,6 +48,8 @@ export interface PaymentsDeps {
   /** The platform's fee terms, snapshotted on each payment at creation. */
   fees: FeeSchedule;
   random: () => number;
+  /** Where anomalies go (`reportAnomalies`): a log-based metric counts them (terraform). */
+  logger: Logger;
   /**
    * Test hooks, shared by reference (crash injection): `beforePspCall` runs after the attempt was
    * saved and before the PSP is called; `afterPspCall` after a PSP answered and before the answer is recorded.
@@ -82,6 +85,23 @@ async function createPaymentAccounts(deps: PaymentsDeps, tenantId: string, curre
       { id: paymentAccountId(code, currency), tenantId, createdAtMs: deps.clock.nowMs() },
     );
     await deps.ledger.store.createAccount(account);
+  }
+}
+
+/** The message anomalies are logged with; the log-based metric `tally/payment_anomaly` filters on it. */
+export const paymentAnomalyMessage = 'payment anomaly';
+
+/**
+ * Logs what the domain reported as looking wrong (a PSP event contradicting what is recorded, a
+ * capture that can no longer be unwound, ...): nothing changed for it, so a human or
+ * reconciliation must look. Called once a transaction committed, so a rerun does not log twice.
+ */
+function reportAnomalies(deps: PaymentsDeps, t: PaymentTransition | null, trace: TraceIds): void {
+  for (const effect of t?.effects ?? []) {
+    if (effect.kind !== 'report_anomaly') continue;
+    deps.logger.error(paymentAnomalyMessage, {
+      reason: effect.reason, psp: effect.psp, detail: effect.detail, paymentId: t!.intent.id, tenantId: t!.intent.tenantId, traceId: trace.traceId,
+    });
   }
 }
 
@@ -199,7 +219,10 @@ function startKeyed(
     if (settled) settleIn(tx, key, t, nowMs);
     else tx.idempotency.writeLease(key.ref, { requestHash: key.requestHash, leaseToken, nowMs, leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs });
     return { kind: 'started', t, held: { key, leaseToken, settled } };
-  }));
+  })).then((started) => {
+    if (started !== 'in_progress' && started.kind === 'started') reportAnomalies(deps, started.t, trace);
+    return started;
+  });
 }
 
 /** Settling a held key in a later transaction: `finalOf` says whether (and with what) the command ends there. */
@@ -233,6 +256,7 @@ async function commit(
     return t;
   }));
   if (settles) settle!.held.settled = true;
+  reportAnomalies(deps, t, trace);
   return t;
 }
 
