@@ -6,7 +6,7 @@
  * -> {tenantId, paymentId}` lets one that names only the PSP's payment (a dispute) find both.
  */
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
-import type { PaymentIntent } from '../../domain/payments/payment-intent.js';
+import { type PaymentIntent, isCaptureDue } from '../../domain/payments/index.js';
 import type { RoutingRule } from '../../domain/payments/routing.js';
 import { invalidField } from '../../domain/errors.js';
 import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../ports/payments-store.js';
@@ -32,7 +32,7 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     unknownSince: intent.unknownSinceMs === null ? null : Timestamp.fromMillis(intent.unknownSinceMs),
     // An automatic-capture payment left authorized (its capture call certainly failed): the
     // janitor captures it.
-    captureDueSince: intent.captureMethod === 'automatic' && intent.status === 'requires_capture' ? Timestamp.fromMillis(intent.updatedAtMs) : null,
+    captureDueSince: isCaptureDue(intent) ? Timestamp.fromMillis(intent.updatedAtMs) : null,
     createdAt: Timestamp.fromMillis(intent.createdAtMs),
     updatedAt: Timestamp.fromMillis(intent.updatedAtMs),
     tenantId: intent.tenantId,

@@ -10,7 +10,7 @@ import { newId } from '../../domain/ids.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import {
   applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, choosePsps, confirmPayment,
-  createPaymentIntent, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
+  createPaymentIntent, isCaptureDue, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
   type CardBrand, type FeeSchedule, type PaymentEffect, type PaymentIntent, type PaymentTransition, type RoutingRule,
   type PaymentAccountCode, cardBrands,
 } from '../../domain/payments/index.js';
@@ -576,7 +576,7 @@ export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: {
   for (const { tenantId, paymentId } of captureDue) {
     try {
       const t = await commit(deps, tenantId, paymentId, trace, (intent) =>
-        intent.captureMethod === 'automatic' && intent.status === 'requires_capture' ? capturePayment(intent, {}, deps.clock.nowMs()) : null);
+        isCaptureDue(intent) ? capturePayment(intent, {}, deps.clock.nowMs()) : null);
       if (t?.changed) {
         await runCalls(deps, t, trace);
         resolved++;

@@ -35,6 +35,8 @@ export { currentOperation } from './payment-intent.js';
 export { attemptsToResolve } from './payment-intent.js';
 /** `refundableMinor(intent)`: captured minus succeeded and pending refunds and any chargeback. */
 export { refundableMinor } from './payment-intent.js';
+/** Whether the janitor owes an automatic-capture payment its capture (not after a PSP-reported failure). */
+export { isCaptureDue } from './payment-intent.js';
 /** `checkPaymentIntent(intent)`: asserts every invariant (a failure is a bug). */
 export { checkPaymentIntent } from './payment-intent.js';
 

@@ -12,7 +12,7 @@ import {
   createPaymentIntent,
   refundPayment,
 } from './payment-commands.js';
-import { type PaymentIntent, attemptsToResolve, currentOperation, refundableMinor } from './payment-intent.js';
+import { type PaymentIntent, attemptsToResolve, currentOperation, isCaptureDue, refundableMinor } from './payment-intent.js';
 import { type PspCallResult, applyPspOutcome } from './psp-outcome.js';
 import { applyWebhook } from './psp-webhook.js';
 
@@ -179,6 +179,20 @@ describe('automatic capture', () => {
     expect(kinds(a)).toEqual(['call_psp_capture']);
     expect(a.effects[0]).toMatchObject({ amountMinor: 10_000n, pspReference: 'pi_1' });
     expect(answer(a.intent, captured()).intent.status).toBe('succeeded');
+  });
+
+  it('a capture call that certainly did not happen leaves a capture due; one the PSP reported failed does not', () => {
+    const capturing = answer(confirmed(create({ captureMethod: 'automatic' }), ['adyen']), authorized()).intent;
+    const notMade = answer(capturing, { kind: 'retryable', reason: 'unavailable', detail: '' }).intent;
+    expect(notMade.status).toBe('requires_capture');
+    expect(isCaptureDue(notMade)).toBe(true);
+    // Captured (Adyen `received`), then rejected by the card scheme: back to requires_capture, but
+    // the janitor must not capture again in a loop (the merchant decides, or Adyen re-captures).
+    const recorded = answer(capturing, { ...captured(), provisional: true }).intent;
+    const rejected = applyWebhook(recorded, event('capture_failed', t0 + 50, { psp: 'adyen', declineReason: 'other' }), t0 + 51).intent;
+    expect(rejected.status).toBe('requires_capture');
+    expect(isCaptureDue(rejected)).toBe(false);
+    expect(isCaptureDue(authorizedIntent())).toBe(false); // manual capture: the merchant captures
   });
 
   it('a PSP that captures as part of authorizing goes straight to succeeded', () => {

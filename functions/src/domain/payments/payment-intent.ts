@@ -288,6 +288,17 @@ export function attemptIdempotencyKey(paymentId: string, operation: PspOperation
   return `${paymentId}:${operation}:${numberOrRefundId}`;
 }
 
+/**
+ * True for an automatic-capture payment that Tally still owes a capture: left authorized because
+ * its capture call certainly did not happen (a retryable failure), so the janitor captures it. Not
+ * once the PSP itself reported a capture failed (`declineReason` set, e.g. a card scheme's
+ * rejection unwound it): capturing again is then the merchant's call, or the PSP's own retry,
+ * never an automatic loop against a PSP that keeps refusing.
+ */
+export function isCaptureDue(p: PaymentIntent): boolean {
+  return p.captureMethod === 'automatic' && p.status === 'requires_capture' && p.declineReason === null;
+}
+
 /** True while an attempt's outcome is not known (`pending` or `unknown`). */
 export function isInFlight(attempt: PspAttempt): boolean {
   return attempt.outcome === 'pending' || attempt.outcome === 'unknown';
