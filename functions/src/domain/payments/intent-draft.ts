@@ -522,7 +522,10 @@ function retryReversedRefund(d: IntentDraft, refund: Refund, event: PspWebhookEv
 function applyRefundFailed(d: IntentDraft, event: PspWebhookEvent): void {
   const refund = event.refundId === null ? undefined : d.next.refunds.find((r) => r.id === event.refundId);
   if (refund === undefined || refund.status === 'failed') return;
-  if (refund.pspEventAtMs !== null && event.occurredAtMs <= refund.pspEventAtMs) return; // an older (or the same) report
+  // An older report is stale. One of the same time is not: PSP times have second precision, and a
+  // failure follows the success it overrides, so a tie goes to the failure (and a success report
+  // tied with an applied failure is dropped, in applyRefunded): either order ends failed.
+  if (refund.pspEventAtMs !== null && event.occurredAtMs < refund.pspEventAtMs) return;
   if (refund.status === 'succeeded') {
     if (refund.reversals >= REFUND_REVERSALS_MAX) {
       d.anomaly('contradicting_event', event.psp, `refund ${refund.id} reversed too often; refund_failed ${event.pspEventId} not applied`);

@@ -188,7 +188,7 @@ describe('automatic capture', () => {
     expect(isCaptureDue(notMade)).toBe(true);
     // Captured (Adyen `received`), then rejected by the card scheme: back to requires_capture, but
     // the janitor must not capture again in a loop (the merchant decides, or Adyen re-captures).
-    const recorded = answer(capturing, { ...captured(), provisional: true }).intent;
+    const recorded = answer(capturing, { kind: 'captured', pspReference: 'pi_1', amountMinor: 10_000n, currency: 'USD', provisional: true }).intent;
     const rejected = applyWebhook(recorded, event('capture_failed', t0 + 50, { psp: 'adyen', declineReason: 'other' }), t0 + 51).intent;
     expect(rejected.status).toBe('requires_capture');
     expect(isCaptureDue(rejected)).toBe(false);
@@ -451,6 +451,19 @@ describe('webhooks', () => {
     expect(kinds(late)).toEqual(['report_anomaly']);
   });
 
+  it('a refund success and its failure reported in the same second end failed in either order (Stripe and Adyen times are whole seconds)', () => {
+    const asked = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 4_000n }, t0 + 40).intent;
+    const done = applyPspOutcome(asked, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'refunded', pspReference: 'pi_1', refundReference: 'rf_1', amountMinor: 4_000n, currency: 'USD' } }, t0 + 45).intent;
+    const ok = event('refunded', t0 + 60_000, { refundId: 're_1', amountMinor: 4_000n });
+    const ko = event('refund_failed', t0 + 60_000, { refundId: 're_1', amountMinor: 4_000n });
+    const successFirst = applyWebhook(applyWebhook(done, ok, t0 + 61_000).intent, ko, t0 + 62_000).intent;
+    const failureFirst = applyWebhook(applyWebhook(done, ko, t0 + 61_000).intent, ok, t0 + 62_000).intent;
+    for (const p of [successFirst, failureFirst]) {
+      expect(p.refunds[0]).toMatchObject({ status: 'failed', reversals: 1 });
+      expect(p.amountRefundedMinor).toBe(0n);
+    }
+  });
+
   it('a success reported for a refund the PSP declined outright is an anomaly, not a booking', () => {
     const asked = refundPayment(succeededIntent(), { refundId: 're_1', amountMinor: 4_000n }, t0 + 40).intent;
     const declined = applyPspOutcome(asked, { idempotencyKey: 'pay_1:refund:re_1', source: 'call', outcome: { kind: 'declined', pspReference: null, reason: 'other', pspCode: 'refused' } }, t0 + 45).intent;
@@ -547,6 +560,15 @@ describe('a capture recorded from a provisional answer (Adyen `received`)', () =
     const again = applyWebhook(recaptured.intent, event('capture_failed', t0 + 70, { pspEventId: 'evt_scheme_2' }), t0 + 71);
     expect(again.changed).toBe(false);
     expect(kinds(again)).toEqual(['report_anomaly']);
+  });
+
+  it('a capture confirmation and its scheme rejection in the same second end unwound in either order', () => {
+    const p = provisionallyCaptured();
+    const ok = event('captured', t0 + 60_000, { pspEventId: 'evt_capture' });
+    const ko = event('capture_failed', t0 + 60_000, { pspEventId: 'evt_capture_failed' });
+    const successFirst = applyWebhook(applyWebhook(p, ok, t0 + 61_000).intent, ko, t0 + 62_000).intent;
+    const failureFirst = applyWebhook(applyWebhook(p, ko, t0 + 61_000).intent, ok, t0 + 62_000).intent;
+    for (const q of [successFirst, failureFirst]) expect(q).toMatchObject({ status: 'requires_capture', amountCapturedMinor: 0n, captureReversals: 1 });
   });
 
   it('a failure reported after a refund of the capture is an anomaly: the capture stays recorded', () => {

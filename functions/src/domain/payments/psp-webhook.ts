@@ -134,6 +134,10 @@ function applyStatusEvent(d: IntentDraft, event: PspWebhookEvent, action: Status
   // Another report of the failure that unwound the last capture (Adyen may send CAPTURE
   // success=false and CAPTURE_FAILED): the payment stays capturable. Its time is recorded, as if
   // it had been the report that unwound it, so the delivery order does not matter.
+  // A capture report tied in time with the failure that unwound the capture is that capture's own
+  // (PSP times have second precision; a failure follows the success it overrides): a tie goes to
+  // the failure in either order. A re-capture is strictly later.
+  if (action === 'captured' && lastCaptureUnwound(p) && p.lastPspEventAtMs !== null && event.occurredAtMs <= p.lastPspEventAtMs) return;
   if (action === 'capture_failed' && lastCaptureUnwound(p)) {
     if (p.lastPspEventAtMs === null || event.occurredAtMs > p.lastPspEventAtMs) d.update({ lastPspEventAtMs: event.occurredAtMs });
     return;
