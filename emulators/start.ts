@@ -87,9 +87,9 @@ Try it:
   npx tally ledger verify
 
 Take a payment (see README "Payments" for the full walk-through):
-  npx buf curl --protocol connect --schema proto -H 'Authorization: Bearer ${demoApiKey}' \\
-    -d '{"pspTokens":{"stripe":"pm_card_visa","adyen":"adyen_success"},"brand":"visa","idempotencyKey":"pm-1"}' \\
-    ${server.url}/tally.payments.v1.PaymentsService/CreatePaymentMethod
+  npx tally payment-method create --stripe pm_card_visa --adyen adyen_success --brand visa
+  npx tally payment create --amount 25.00 --currency EUR --payment-method pm_... --confirm
+  npx tally payment list
   npx tally tenant create --name "Another Shop"
 
 Ctrl-C stops everything.`);

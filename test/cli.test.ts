@@ -2,48 +2,18 @@
  * The `tally` CLI as users run it: `node bin/tally.mjs` in a subprocess against the real API over
  * HTTP, checking exit codes, JSON output, human tables and error messages.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseJson, repoRoot, runCli, type CliResult } from './support/cli-runner.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 
-const repoRoot = path.resolve(import.meta.dirname, '..');
-const cliPath = path.join(repoRoot, 'bin', 'tally.mjs');
 const stateFilePath = path.join(repoRoot, '.tally', 'stack.json');
-const cliTimeoutMs = 20_000;
-
-interface CliResult { code: number; stdout: string; stderr: string }
-
-// The CLI falls back to these variables; a developer's shell must not steer the tests.
-const cliEnv = (): NodeJS.ProcessEnv => {
-  const env = { ...process.env };
-  for (const name of ['TALLY_API_URL', 'TALLY_API_KEY', 'TALLY_ADMIN_KEY']) delete env[name];
-  return env;
-};
-
-function runCli(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: cliEnv(), timeout: cliTimeoutMs, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') {
-          reject(new Error(`tally ${args.join(' ')} did not exit normally (${error.message}); stderr: ${stderr}`));
-          return;
-        }
-        resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-      });
-  });
-}
 
 let stack: TestStack;
 /** Runs the CLI against the test stack with the given key. */
 const tally = (key: string, ...args: string[]): Promise<CliResult> =>
   runCli(['--api-url', stack.url, '--api-key', key, ...args]);
-
-function parseJson<T>(result: CliResult): T {
-  expect(result, `stderr: ${result.stderr}`).toMatchObject({ code: 0 });
-  return JSON.parse(result.stdout) as T;
-}
 
 interface KeyJson { id: string; tenantId: string; name: string; role: string; secret?: string; secretLast4: string; revokeTime: string | null }
 interface CreateTenantJson { tenant: { id: string; name: string }; ownerApiKey: KeyJson }

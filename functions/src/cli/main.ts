@@ -7,23 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { Command, CommanderError, Option } from 'commander';
 import { ConnectError } from '@connectrpc/connect';
 import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { readStackState, stateFile } from '../../../emulators/state-file.js';
+import { TallyError } from '../domain/errors.js';
 import { ErrorInfoSchema } from '../gen/tally/errors/v1/errors_pb.js';
 import { Role, type ApiKey } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 import { createTallyClient } from './client.js';
-
-interface GlobalOptions { apiUrl?: string; apiKey?: string; json?: boolean }
-
-class CliError extends Error {}
-
-function target(opts: GlobalOptions, admin = false): { url: string; key: string } {
-  const state = readStackState();
-  const url = opts.apiUrl ?? process.env.TALLY_API_URL ?? state?.apiUrl;
-  const key = opts.apiKey ?? (admin ? process.env.TALLY_ADMIN_KEY ?? state?.adminKey : process.env.TALLY_API_KEY ?? state?.demoApiKey);
-  if (!url) throw new CliError(`no running stack found (${stateFile} is missing): start one with "npm start" or pass --api-url`);
-  if (!key) throw new CliError(admin ? 'no admin key: pass --api-key or set TALLY_ADMIN_KEY' : 'no API key: pass --api-key or set TALLY_API_KEY');
-  return { url, key };
-}
+import { CliError, output, table, target, type GlobalOptions } from './cli-support.js';
+import { registerPaymentCommands } from './payments-commands.js';
 
 const roleNames: Record<string, Role> = { owner: Role.OWNER, developer: Role.DEVELOPER, viewer: Role.VIEWER };
 const roleName = (role: Role): string => Object.entries(roleNames).find(([, r]) => r === role)?.[0] ?? 'unknown';
@@ -37,20 +26,9 @@ function keyJson(k: ApiKey): Record<string, unknown> {
   };
 }
 
-function table(rows: Record<string, unknown>[], columns: string[]): string {
-  const cells = rows.map((r) => columns.map((c) => String(r[c] ?? '')));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
-}
-
-function output(opts: GlobalOptions, json: unknown, human: string): void {
-  process.stdout.write(`${opts.json ? JSON.stringify(json, null, 2) : human}\n`);
-}
-
 export function buildProgram(): Command {
   const program = new Command('tally')
-    .description('Tally command line: tenants, API keys and ledger verification against a running Tally stack')
+    .description('Tally command line: tenants, API keys, payments, ledger verification and the outbox against a running Tally stack')
     .addOption(new Option('--api-url <url>', 'API base URL (default: the npm start stack)'))
     .addOption(new Option('--api-key <key>', 'API key (default: the demo tenant key; admin key for tenant create)'))
     .option('--json', 'print JSON for machines')
@@ -138,6 +116,7 @@ export function buildProgram(): Command {
         : `ledger chain BROKEN at entry ${json.firstBadEntryId ?? '(none)'}: ${json.failureReason}\n(${json.entriesChecked} records verified before it)`);
       if (!res.ok) process.exitCode = 1;
     });
+  registerPaymentCommands(program, globals);
   const outboxCmd = program.command('outbox').description('the transactional outbox (events waiting to be published to domain-events)');
   outboxCmd.command('drain')
     .description('publish every unsent outbox event now, in bounded batches (Firestore and Pub/Sub directly: the emulators of the npm start stack, or GOOGLE_CLOUD_PROJECT with ambient credentials)')
@@ -181,6 +160,9 @@ export async function runCli(argv: string[]): Promise<number> {
     if (error instanceof ConnectError) {
       const info = error.findDetails(ErrorInfoSchema)[0];
       payload = { code: codeName(error.code), reason: info?.reason ?? '', message: error.rawMessage, metadata: info?.metadata ?? {} };
+    } else if (error instanceof TallyError) {
+      // Refused before any call (e.g. an amount with more decimals than its currency has).
+      payload = { code: 'cli', reason: error.reason, message: error.message, metadata: { ...error.metadata } };
     } else {
       payload = { code: 'cli', reason: '', message: (error as Error).message };
     }
