@@ -8,7 +8,7 @@ import { startPaymentsStack, type PaymentsStack } from './support/payments-stack
 
 interface PaymentJson {
   id: string; status: string; psp?: string; amountMinor: string; currency: string; declineReason?: string;
-  amountCapturableMinor?: string; amountCapturedMinor?: string; amountRefundedMinor?: string;
+  amountCapturableMinor?: string; amountCapturedMinor?: string; amountRefundedMinor?: string; metadata?: Record<string, string>;
 }
 interface CliErrorJson { error: { code: string; reason: string; message: string; metadata?: Record<string, string> } }
 
@@ -70,8 +70,10 @@ describe.concurrent('tally payment CLI', () => {
   it('create --confirm with automatic capture succeeds; payment list shows it in a table and as JSON', async () => {
     const { ownerKey } = await payments.stack.newTenant('CLI list');
     const pm = await methodFor(ownerKey, 'stripe', 'pm_card_visa');
-    const paid = parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'create', '--amount', '1500', '--currency', 'JPY', '--payment-method', pm, '--confirm', '--json'));
-    expect(paid).toMatchObject({ status: 'PAYMENT_STATUS_SUCCEEDED', amountMinor: '1500', currency: 'JPY', amountCapturedMinor: '1500' });
+    const paid = parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'create', '--amount', '1500', '--currency', 'JPY', '--payment-method', pm,
+      '--metadata', 'order_id=1042', '--metadata', 'note=a=b', '--confirm', '--json'));
+    expect(paid).toMatchObject({ status: 'PAYMENT_STATUS_SUCCEEDED', amountMinor: '1500', currency: 'JPY', amountCapturedMinor: '1500', metadata: { order_id: '1042', note: 'a=b' } });
+    expect((await tally(ownerKey, 'payment', 'get', paid.id)).stdout).toMatch(/metadata\s+order_id=1042/);
     const open = parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'create', '--amount', '3.10', '--currency', 'USD', '--json'));
     expect(open).toMatchObject({ status: 'PAYMENT_STATUS_REQUIRES_PAYMENT_METHOD', amountMinor: '310' });
 

@@ -423,6 +423,28 @@ describe('idempotency keys on payment commands (written in the commands own tran
   });
 });
 
+describe('payment metadata', () => {
+  it('metadata given at creation comes back on create, get, list and after confirm; bad metadata is refused and stores nothing', async () => {
+    const { owner } = await env.stack.newTenant();
+    // Both tokens: whichever PSP routing picks takes it.
+    const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+    const metadata = { order_id: 'ord_1042', channel: 'web' };
+    const created = (await owner.payments.createPayment({ amountMinor: 700n, currency: 'EUR', paymentMethodId: pm, metadata, idempotencyKey: key() })).payment!;
+    expect(created.metadata).toEqual(metadata);
+    const confirmed = (await owner.payments.confirmPayment({ paymentId: created.id, idempotencyKey: key() })).payment!;
+    expect(confirmed).toMatchObject({ status: PaymentStatus.SUCCEEDED, metadata });
+    expect((await owner.payments.getPayment({ paymentId: created.id })).payment!.metadata).toEqual(metadata);
+    expect((await owner.payments.listPayments({})).payments.map((p) => p.metadata)).toEqual([metadata]);
+
+    const tooMany = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v']));
+    expect(await reason(owner.payments.createPayment({ amountMinor: 700n, currency: 'EUR', metadata: tooMany, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    expect(await reason(owner.payments.createPayment({ amountMinor: 700n, currency: 'EUR', metadata: { note: 'x'.repeat(501) }, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([created.id]);
+  });
+});
+
 describe('routing, failover and unknown outcomes', () => {
   it('fails over to the next PSP when the first certainly did not act (5xx before processing)', async () => {
     const { owner } = await env.stack.newTenant();

@@ -50,6 +50,7 @@ function paymentText(p: Payment, verb: string): string {
   if (p.amountRefundedMinor > 0n) lines.push(`  refunded    ${major(p.amountRefundedMinor, p.currency)}`);
   for (const r of p.refunds) lines.push(`  refund ${r.id}  ${major(r.amountMinor, p.currency)}  ${r.status}`);
   if (p.declineReason) lines.push(`  declined    ${p.declineReason}`);
+  for (const [k, v] of Object.entries(p.metadata)) lines.push(`  metadata    ${k}=${v}`);
   if (p.nextActionUrl) lines.push(`  next action ${p.nextActionUrl} (the customer completes the challenge)`);
   return lines.join('\n');
 }
@@ -97,16 +98,17 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .option('--payment-method <pm>', 'payment method, pm_...', '')
     .option('--customer <customerId>', 'customer, cus_...', '')
     .addOption(new Option('--capture <method>', 'capture method').choices(['automatic', 'manual']).default('automatic'))
+    .option('--metadata <key=value>', 'your own reference, e.g. order_id=1042 (repeatable; returned as given)', collectMetadata, {} as Record<string, string>)
     .option('--confirm', 'confirm right after creating (its own idempotency key: <key>:confirm)')
     .addOption(keyOption())
-    .action(async (opts: { amount: string; currency: string; paymentMethod: string; customer: string; capture: string; confirm?: boolean; idempotencyKey?: string }, cmd: Command) => {
+    .action(async (opts: { amount: string; currency: string; paymentMethod: string; customer: string; capture: string; metadata: Record<string, string>; confirm?: boolean; idempotencyKey?: string }, cmd: Command) => {
       const currency = opts.currency.toUpperCase();
       const amountMinor = amountMinorOf(opts.amount, currency)!;
       if (opts.confirm && opts.paymentMethod === '') throw new CliError('--confirm needs --payment-method');
       const { g, api } = client(cmd);
       const idempotencyKey = opts.idempotencyKey ?? randomUUID();
       const { payment: created } = await api.payments.createPayment({
-        amountMinor, currency, paymentMethodId: opts.paymentMethod, customerId: opts.customer, idempotencyKey,
+        amountMinor, currency, paymentMethodId: opts.paymentMethod, customerId: opts.customer, metadata: opts.metadata, idempotencyKey,
         captureMethod: opts.capture === 'manual' ? CaptureMethod.MANUAL : CaptureMethod.AUTOMATIC,
       });
       if (!opts.confirm || !created) return show(g, created, 'created');
@@ -181,6 +183,13 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
       output(g, payments.map(paymentJson), payments.length === 0 ? 'no payments'
         : table(payments.map(paymentRow), ['id', 'status', 'amount', 'psp', 'captured', 'refunded', 'declineReason', 'created']));
     });
+}
+
+/** Commander's accumulator for a repeated `--metadata key=value`. */
+function collectMetadata(pair: string, metadata: Record<string, string>): Record<string, string> {
+  const at = pair.indexOf('=');
+  if (at <= 0) throw new CliError(`--metadata ${pair}: expected key=value`);
+  return { ...metadata, [pair.slice(0, at)]: pair.slice(at + 1) };
 }
 
 async function currencyOfPayment(api: TallyClient, paymentId: string): Promise<string> {

@@ -37,6 +37,6 @@ export function paymentToProto(p: PaymentIntent, traceId = ''): Payment {
     declineReason: p.declineReason ?? '', nextActionUrl: p.nextActionUrl ?? '',
     createTime: timestampFromMs(p.createdAtMs), updateTime: timestampFromMs(p.updatedAtMs), traceId,
     disputeStatus: p.dispute === null ? DisputeStatus.UNSPECIFIED : disputeStatusToProto[p.dispute.status],
-    amountChargedBackMinor: p.chargeback?.amountMinor ?? 0n,
+    amountChargedBackMinor: p.chargeback?.amountMinor ?? 0n, metadata: { ...p.metadata },
   });
 }

@@ -367,13 +367,13 @@ function finish(t: PaymentTransition): PaymentIntent {
 
 export async function createPayment(
   deps: PaymentsDeps, tenantId: string,
-  input: { amountMinor: bigint; currency: string; captureMethod: string; customerId: string; paymentMethodId: string },
+  input: { amountMinor: bigint; currency: string; captureMethod: string; customerId: string; paymentMethodId: string; metadata?: Readonly<Record<string, string>> },
   trace: TraceIds, key: CommandKey,
 ): Promise<KeyedResult> {
   const id = newId('pay');
   const t = createPaymentIntent({
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
-    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, fees: deps.fees,
+    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata ?? {}, fees: deps.fees,
   }, { id, tenantId, nowMs: deps.clock.nowMs() });
   if (input.paymentMethodId) await requirePaymentMethod(deps, tenantId, input.paymentMethodId);
   await ensurePaymentAccounts(deps, tenantId, input.currency);

@@ -14,6 +14,7 @@
  *   address postings by index); metadata key order is not.
  */
 import { TallyError, assert, invalidField } from '../errors.js';
+import { METADATA_KEY_LENGTH_MAX, METADATA_VALUE_LENGTH_MAX, validateMetadata } from '../metadata.js';
 import { AMOUNT_MINOR_MAX, currencyOf } from '../money/index.js';
 import type { Account } from './account.js';
 import { type CanonicalObject, canonicalBytes, sha256Hex } from './canonical.js';
@@ -67,9 +68,9 @@ export const ENTRY_DESCRIPTION_LENGTH_MAX = 500;
 /** Most metadata keys. */
 export const ENTRY_METADATA_KEYS_MAX = 50;
 /** Longest metadata key. */
-export const ENTRY_METADATA_KEY_LENGTH_MAX = 40;
+export const ENTRY_METADATA_KEY_LENGTH_MAX = METADATA_KEY_LENGTH_MAX;
 /** Longest metadata value. */
-export const ENTRY_METADATA_VALUE_LENGTH_MAX = 500;
+export const ENTRY_METADATA_VALUE_LENGTH_MAX = METADATA_VALUE_LENGTH_MAX;
 /** Shortest pending timeout: 1 s. */
 export const PENDING_TIMEOUT_MS_MIN = 1_000;
 /** Longest pending timeout: 30 days. */
@@ -92,7 +93,7 @@ export function validateEntryShape(input: EntryInput): ValidEntry {
   const postings = validatePostings(input.postings);
   checkBalancedPerCurrency(postings, 'postings');
   const description = validateDescription(input.description);
-  const metadata = validateMetadata(input.metadata);
+  const metadata = validateMetadata(input.metadata, ENTRY_METADATA_KEYS_MAX);
   const reversesEntryId = validateReverses(input.reversesEntryId, id);
   const pending = validatePending(input.pending);
   return { id, postings, description, metadata, reversesEntryId, pending };
@@ -224,24 +225,6 @@ function validateDescription(description: string): string {
     throw invalidField('description', `at most ${ENTRY_DESCRIPTION_LENGTH_MAX} characters`);
   }
   return description;
-}
-
-function validateMetadata(metadata: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-    throw invalidField('metadata', 'must be a map of strings');
-  }
-  const entries = Object.entries(metadata);
-  if (entries.length > ENTRY_METADATA_KEYS_MAX) throw invalidField('metadata', `at most ${ENTRY_METADATA_KEYS_MAX} keys`);
-  for (const [key, value] of entries) {
-    if (key.length < 1 || key.length > ENTRY_METADATA_KEY_LENGTH_MAX) {
-      throw invalidField('metadata', `keys must be 1..${ENTRY_METADATA_KEY_LENGTH_MAX} characters`);
-    }
-    if (typeof value !== 'string' || value.length > ENTRY_METADATA_VALUE_LENGTH_MAX) {
-      throw invalidField(`metadata.${key}`, `a string of at most ${ENTRY_METADATA_VALUE_LENGTH_MAX} characters`);
-    }
-  }
-  // Object.fromEntries defines own properties, so even a `__proto__` key stays plain data.
-  return Object.freeze(Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
 }
 
 function validateReverses(value: string | null | undefined, id: string): string | null {

@@ -48,7 +48,7 @@ export type { PaymentEffect, PaymentEvent, AnomalyReason } from './payment-effec
 
 // Merchant commands.
 /** Largest payment amount (2^53 - 1 minor units). */
-export { PAYMENT_AMOUNT_MINOR_MAX } from './payment-commands.js';
+export { PAYMENT_AMOUNT_MINOR_MAX, PAYMENT_METADATA_KEYS_MAX } from './payment-commands.js';
 /** Inputs of the merchant commands. */
 export type { CreatePaymentIntentInput, CreatePaymentIntentContext, ConfirmInput, RefundInput } from './payment-commands.js';
 /** `createPaymentIntent(input, {id, tenantId, nowMs})`: a new intent (`requires_payment_method` or `requires_confirmation`). */

@@ -5,6 +5,7 @@
  * and changes nothing; bad input throws the usual field errors.
  */
 import { TallyError, assert, invalidField } from '../errors.js';
+import { validateMetadata } from '../metadata.js';
 import { currencyOf } from '../money/index.js';
 import { type PspName, pspNames } from '../../ports/psp-gateway.js';
 import { type FeeSchedule, validateFeeSchedule } from './ledger-postings.js';
@@ -26,6 +27,9 @@ import { IntentDraft, beginAuthorize, beginCapture, recordCanceled } from './int
 /** Largest amount of a payment: amounts stay exact as JSON numbers (PSP APIs take integer minor units). */
 export const PAYMENT_AMOUNT_MINOR_MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
+/** Most metadata keys on a payment (the API documents 20). */
+export const PAYMENT_METADATA_KEYS_MAX = 20;
+
 /** PSP calls a confirm must leave room for beyond its route: a capture and a cancel. */
 const CONFIRM_ATTEMPTS_RESERVE = 2;
 
@@ -38,6 +42,8 @@ export interface CreatePaymentIntentInput {
   readonly captureMethod: string;
   readonly customerId?: string | null;
   readonly paymentMethodId?: string | null;
+  /** The caller's own references (order id, ...): returned as given, never interpreted. */
+  readonly metadata?: Readonly<Record<string, string>>;
   /** The tenant's fee terms now; snapshotted on the intent. */
   readonly fees: FeeSchedule;
 }
@@ -53,7 +59,7 @@ export interface CreatePaymentIntentContext {
  * A new intent: `requires_confirmation` when a payment method is attached, else
  * `requires_payment_method`. Throws `AMOUNT_OUT_OF_RANGE` unless 0 < amount <=
  * `PAYMENT_AMOUNT_MINOR_MAX`, `UNKNOWN_CURRENCY`/`FIELD_INVALID` for the currency, `FIELD_INVALID`
- * for the capture method, ids or fee terms.
+ * for the capture method, ids, metadata (at most `PAYMENT_METADATA_KEYS_MAX` keys) or fee terms.
  */
 export function createPaymentIntent(input: CreatePaymentIntentInput, context: CreatePaymentIntentContext): PaymentTransition {
   if (!isPaymentId(context.id)) throw invalidField('id', 'pay_ followed by 1..40 characters of A-Z a-z 0-9 _ -');
@@ -68,6 +74,7 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
   const customerId = optionalId(input.customerId, 'customer_id');
   const paymentMethodId = optionalId(input.paymentMethodId, 'payment_method_id');
   const fees = validateFeeSchedule(input.fees);
+  const metadata = validateMetadata(input.metadata ?? {}, PAYMENT_METADATA_KEYS_MAX);
   const status = paymentMethodId === null ? 'requires_payment_method' : 'requires_confirmation';
   const intent: PaymentIntent = Object.freeze({
     id: context.id,
@@ -78,6 +85,7 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
     status,
     customerId,
     paymentMethodId,
+    metadata,
     fees,
     route: [],
     psp: null,

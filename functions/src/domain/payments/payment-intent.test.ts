@@ -10,6 +10,7 @@ import {
   capturePayment,
   confirmPayment,
   createPaymentIntent,
+  PAYMENT_METADATA_KEYS_MAX,
   refundPayment,
 } from './payment-commands.js';
 import { type PaymentIntent, attemptsToResolve, currentOperation, isCaptureDue, refundableMinor } from './payment-intent.js';
@@ -102,6 +103,25 @@ describe('creating a payment intent', () => {
     expect(reason({ fees: { ...fees, rateBps: -1 } })).toBe('FIELD_INVALID fees.rate_bps');
     const badId = errorOf(() => createPaymentIntent({ amountMinor: 1n, currency: 'USD', captureMethod: 'manual', fees }, { id: 'p_1', tenantId: 't', nowMs: t0 }));
     expect(badId.metadata.field).toBe('id');
+  });
+
+  it('keeps the caller metadata sorted and frozen; refuses too many keys, long keys and long values', () => {
+    const intent = create({ metadata: { order_id: 'ord_42', cart: 'c-7' } });
+    expect(Object.entries(intent.metadata)).toEqual([['cart', 'c-7'], ['order_id', 'ord_42']]);
+    expect(Object.isFrozen(intent.metadata)).toBe(true);
+    expect(create().metadata).toEqual({});
+    const reason = (metadata: Record<string, string>): string => {
+      const e = errorOf(() => create({ metadata }));
+      return `${e.reason} ${e.metadata.field}`;
+    };
+    const keys = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+    expect(Object.keys(create({ metadata: keys(PAYMENT_METADATA_KEYS_MAX) }).metadata)).toHaveLength(PAYMENT_METADATA_KEYS_MAX);
+    expect(reason(keys(PAYMENT_METADATA_KEYS_MAX + 1))).toBe('FIELD_INVALID metadata');
+    expect(reason({ ['k'.repeat(41)]: 'v' })).toBe('FIELD_INVALID metadata');
+    expect(reason({ '': 'v' })).toBe('FIELD_INVALID metadata');
+    expect(reason({ note: 'v'.repeat(501) })).toBe('FIELD_INVALID metadata.note');
+    // A `__proto__` key is plain data, not a prototype.
+    expect(Object.getPrototypeOf(create({ metadata: JSON.parse('{"__proto__":"x"}') as Record<string, string> }).metadata)).toBe(Object.prototype);
   });
 });
 

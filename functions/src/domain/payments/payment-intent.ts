@@ -206,6 +206,8 @@ export interface PaymentIntent {
   readonly status: PaymentStatus;
   readonly customerId: string | null;
   readonly paymentMethodId: string | null;
+  /** The caller's metadata from creation (sorted, bounded): returned as given, never interpreted. */
+  readonly metadata: Readonly<Record<string, string>>;
   /** Fee terms snapshotted at creation (see ledger-postings.ts). */
   readonly fees: FeeSchedule;
   /** The failover list chosen at the last confirm (routing.ts); the current PSP is in it. */

@@ -66,7 +66,7 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
       return keyedCommand(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, CreatePaymentResponseSchema, paymentIn(CreatePaymentResponseSchema),
         (key) => payments.createPayment(deps, tenantId, {
           amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
-          customerId: req.customerId, paymentMethodId: req.paymentMethodId,
+          customerId: req.customerId, paymentMethodId: req.paymentMethodId, metadata: req.metadata,
         }, currentTraceIds(), key));
     },
     async confirmPayment(req, ctx) {
