@@ -423,8 +423,8 @@ describe('idempotency keys on payment commands (written in the commands own tran
   });
 });
 
-describe('payment metadata', () => {
-  it('metadata given at creation comes back on create, get, list and after confirm; bad metadata is refused and stores nothing', async () => {
+describe('payment metadata and trace', () => {
+  it('metadata and the creating trace come back on create, get, list and after confirm; bad metadata is refused and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     // Both tokens: whichever PSP routing picks takes it.
     const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
@@ -435,6 +435,10 @@ describe('payment metadata', () => {
     expect(confirmed).toMatchObject({ status: PaymentStatus.SUCCEEDED, metadata });
     expect((await owner.payments.getPayment({ paymentId: created.id })).payment!.metadata).toEqual(metadata);
     expect((await owner.payments.listPayments({})).payments.map((p) => p.metadata)).toEqual([metadata]);
+    // The trace of the creating request, for audit: kept through later requests (which have their own).
+    expect(created.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(confirmed.traceId).toBe(created.traceId);
+    expect((await owner.payments.getPayment({ paymentId: created.id })).payment!.traceId).toBe(created.traceId);
 
     const tooMany = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v']));
     expect(await reason(owner.payments.createPayment({ amountMinor: 700n, currency: 'EUR', metadata: tooMany, idempotencyKey: key() })))

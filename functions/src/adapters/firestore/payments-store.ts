@@ -45,8 +45,9 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     const stored = fromJsonWithBigint<PaymentIntent>(state as string);
     return {
       ...stored,
-      // Payments stored before metadata was kept have none.
+      // Payments stored before metadata and the creation trace were kept have neither.
       metadata: stored.metadata ?? {},
+      traceId: stored.traceId ?? '',
       dispute: stored.dispute ?? null,
       captureReversals: stored.captureReversals ?? 0,
       refunds: stored.refunds.map((r) => ({ ...r, reversals: r.reversals ?? 0, feeCarriedMinor: r.feeCarriedMinor ?? 0n, pspEventAtMs: r.pspEventAtMs ?? null })),

@@ -27,7 +27,7 @@ export function captureMethodFromProto(m: CaptureMethod): string {
   return `unknown(${String(m)})`;
 }
 
-export function paymentToProto(p: PaymentIntent, traceId = ''): Payment {
+export function paymentToProto(p: PaymentIntent): Payment {
   return create(PaymentSchema, {
     id: p.id, amountMinor: p.amountMinor, currency: p.currency, status: statusToProto[p.status],
     captureMethod: p.captureMethod === 'manual' ? CaptureMethod.MANUAL : CaptureMethod.AUTOMATIC,
@@ -35,7 +35,7 @@ export function paymentToProto(p: PaymentIntent, traceId = ''): Payment {
     amountCapturableMinor: p.amountCapturableMinor, amountCapturedMinor: p.amountCapturedMinor, amountRefundedMinor: p.amountRefundedMinor,
     refunds: p.refunds.map((r) => ({ id: r.id, amountMinor: r.amountMinor, status: r.status })),
     declineReason: p.declineReason ?? '', nextActionUrl: p.nextActionUrl ?? '',
-    createTime: timestampFromMs(p.createdAtMs), updateTime: timestampFromMs(p.updatedAtMs), traceId,
+    createTime: timestampFromMs(p.createdAtMs), updateTime: timestampFromMs(p.updatedAtMs), traceId: p.traceId,
     disputeStatus: p.dispute === null ? DisputeStatus.UNSPECIFIED : disputeStatusToProto[p.dispute.status],
     amountChargedBackMinor: p.chargeback?.amountMinor ?? 0n, metadata: { ...p.metadata },
   });

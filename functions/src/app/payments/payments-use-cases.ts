@@ -374,7 +374,7 @@ export async function createPayment(
   const t = createPaymentIntent({
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
     customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata ?? {}, fees: deps.fees,
-  }, { id, tenantId, nowMs: deps.clock.nowMs() });
+  }, { id, tenantId, nowMs: deps.clock.nowMs(), traceId: trace.traceId });
   if (input.paymentMethodId) await requirePaymentMethod(deps, tenantId, input.paymentMethodId);
   await ensurePaymentAccounts(deps, tenantId, input.currency);
   // One transaction: the key is read, and the payment is saved with its response.

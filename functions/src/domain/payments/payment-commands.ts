@@ -53,6 +53,8 @@ export interface CreatePaymentIntentContext {
   readonly id: string;
   readonly tenantId: string;
   readonly nowMs: number;
+  /** Trace of the request that creates it (W3C trace id), kept for audit; '' when untraced. */
+  readonly traceId?: string;
 }
 
 /**
@@ -86,6 +88,7 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
     customerId,
     paymentMethodId,
     metadata,
+    traceId: context.traceId ?? '',
     fees,
     route: [],
     psp: null,

@@ -110,6 +110,8 @@ describe('creating a payment intent', () => {
     expect(Object.entries(intent.metadata)).toEqual([['cart', 'c-7'], ['order_id', 'ord_42']]);
     expect(Object.isFrozen(intent.metadata)).toBe(true);
     expect(create().metadata).toEqual({});
+    expect(createPaymentIntent({ amountMinor: 1n, currency: 'USD', captureMethod: 'manual', fees }, { id: 'pay_2', tenantId: 't', nowMs: t0, traceId: 'a'.repeat(32) }).intent.traceId).toBe('a'.repeat(32));
+    expect(create().traceId).toBe('');
     const reason = (metadata: Record<string, string>): string => {
       const e = errorOf(() => create({ metadata }));
       return `${e.reason} ${e.metadata.field}`;

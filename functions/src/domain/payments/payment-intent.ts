@@ -208,6 +208,8 @@ export interface PaymentIntent {
   readonly paymentMethodId: string | null;
   /** The caller's metadata from creation (sorted, bounded): returned as given, never interpreted. */
   readonly metadata: Readonly<Record<string, string>>;
+  /** Trace of the request that created it ('' when untraced): later requests' traces are on the stored document and the outbox events. */
+  readonly traceId: string;
   /** Fee terms snapshotted at creation (see ledger-postings.ts). */
   readonly fees: FeeSchedule;
   /** The failover list chosen at the last confirm (routing.ts); the current PSP is in it. */
