@@ -423,7 +423,7 @@ describe('idempotency keys on payment commands (written in the commands own tran
   });
 });
 
-describe('payment metadata and trace', () => {
+describe('payment metadata, trace and return URL', () => {
   it('metadata and the creating trace come back on create, get, list and after confirm; bad metadata is refused and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     // Both tokens: whichever PSP routing picks takes it.
@@ -446,6 +446,27 @@ describe('payment metadata and trace', () => {
     expect(await reason(owner.payments.createPayment({ amountMinor: 700n, currency: 'EUR', metadata: { note: 'x'.repeat(501) }, idempotencyKey: key() })))
       .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
     expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([created.id]);
+  });
+
+  it('the return URL a confirm gives reaches the PSP for the challenge; a bad one is refused and changes nothing', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_threeDSecure2Required' });
+    const p = (await owner.payments.createPayment({ amountMinor: 1_200n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+    for (const bad of ['http://shop.example/return', 'not a url']) {
+      expect(await reason(owner.payments.confirmPayment({ paymentId: p.id, returnUrl: bad, idempotencyKey: key() })))
+        .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    }
+    expect((await owner.payments.getPayment({ paymentId: p.id })).payment!.status).toBe(PaymentStatus.REQUIRES_CONFIRMATION);
+
+    const returnUrl = 'https://shop.example/checkout/return?order=1042';
+    const challenged = (await owner.payments.confirmPayment({ paymentId: p.id, returnUrl, idempotencyKey: key() })).payment!;
+    expect(challenged.status).toBe(PaymentStatus.REQUIRES_ACTION);
+    // What the PSP will send the customer back to, read from the PSP's own record of the payment.
+    const Stripe = (await import('stripe')).default;
+    const stripe = new Stripe('sk_test_tally', { host: new URL(env.sandbox.url).hostname, port: Number(new URL(env.sandbox.url).port), protocol: 'http' });
+    const atPsp = await stripe.paymentIntents.retrieve(challenged.pspReference);
+    expect(atPsp.next_action?.redirect_to_url?.return_url).toBe(returnUrl);
   });
 });
 

@@ -100,8 +100,9 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .addOption(new Option('--capture <method>', 'capture method').choices(['automatic', 'manual']).default('automatic'))
     .option('--metadata <key=value>', 'your own reference, e.g. order_id=1042 (repeatable; returned as given)', collectMetadata, {} as Record<string, string>)
     .option('--confirm', 'confirm right after creating (its own idempotency key: <key>:confirm)')
+    .option('--return-url <url>', 'with --confirm: where the customer returns after a challenge (https)', '')
     .addOption(keyOption())
-    .action(async (opts: { amount: string; currency: string; paymentMethod: string; customer: string; capture: string; metadata: Record<string, string>; confirm?: boolean; idempotencyKey?: string }, cmd: Command) => {
+    .action(async (opts: { amount: string; currency: string; paymentMethod: string; customer: string; capture: string; metadata: Record<string, string>; confirm?: boolean; returnUrl: string; idempotencyKey?: string }, cmd: Command) => {
       const currency = opts.currency.toUpperCase();
       const amountMinor = amountMinorOf(opts.amount, currency)!;
       if (opts.confirm && opts.paymentMethod === '') throw new CliError('--confirm needs --payment-method');
@@ -114,16 +115,17 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
       if (!opts.confirm || !created) return show(g, created, 'created');
       if (!g.json) process.stderr.write(`payment ${created.id} created; confirming ...\n`);
       // Derived key: rerunning the same command retries both steps without doing either twice.
-      show(g, (await api.payments.confirmPayment({ paymentId: created.id, idempotencyKey: `${idempotencyKey}:confirm` })).payment, 'confirmed');
+      show(g, (await api.payments.confirmPayment({ paymentId: created.id, returnUrl: opts.returnUrl, idempotencyKey: `${idempotencyKey}:confirm` })).payment, 'confirmed');
     });
   payment.command('confirm')
     .description('confirm a payment: route it to a PSP, authorize, and capture when automatic')
     .argument('<paymentId>', 'pay_...')
     .option('--payment-method <pm>', 'payment method to use, pm_... (default: the one given at creation)', '')
+    .option('--return-url <url>', 'where the customer returns after a challenge (https; http only for localhost)', '')
     .addOption(keyOption())
-    .action(async (paymentId: string, opts: { paymentMethod: string; idempotencyKey?: string }, cmd: Command) => {
+    .action(async (paymentId: string, opts: { paymentMethod: string; returnUrl: string; idempotencyKey?: string }, cmd: Command) => {
       const { g, api } = client(cmd);
-      show(g, (await api.payments.confirmPayment({ paymentId, paymentMethodId: opts.paymentMethod, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment, 'confirmed');
+      show(g, (await api.payments.confirmPayment({ paymentId, paymentMethodId: opts.paymentMethod, returnUrl: opts.returnUrl, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment, 'confirmed');
     });
   payment.command('capture')
     .description('capture an authorized payment, in full or in part (the rest is released)')

@@ -45,9 +45,10 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     const stored = fromJsonWithBigint<PaymentIntent>(state as string);
     return {
       ...stored,
-      // Payments stored before metadata and the creation trace were kept have neither.
+      // Payments stored before metadata, the creation trace and the return URL were kept have none.
       metadata: stored.metadata ?? {},
       traceId: stored.traceId ?? '',
+      returnUrl: stored.returnUrl ?? null,
       dispute: stored.dispute ?? null,
       captureReversals: stored.captureReversals ?? 0,
       refunds: stored.refunds.map((r) => ({ ...r, reversals: r.reversals ?? 0, feeCarriedMinor: r.feeCarriedMinor ?? 0n, pspEventAtMs: r.pspEventAtMs ?? null })),

@@ -295,6 +295,12 @@ async function callPsp(deps: PaymentsDeps, psp: PspName, call: (gateway: PspGate
   }
 }
 
+/**
+ * Return URL of a confirm that gave none: the PSPs want one on every authorization, and a card
+ * that turns out to need a challenge would otherwise fail. The customer lands on it only then.
+ */
+const defaultReturnUrl = 'https://tally.local/return';
+
 async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: PaymentEffect): Promise<CallOutcome | null> {
   switch (effect.kind) {
     case 'call_psp_authorize': {
@@ -306,7 +312,7 @@ async function performCall(deps: PaymentsDeps, intent: PaymentIntent, effect: Pa
         amountMinor: effect.amountMinor, currency: effect.currency, paymentMethodToken: token,
         // A PSP that reports auto-captures as mere authorizations is always asked for manual
         // capture: the state machine then captures explicitly (found by the chaos test).
-        captureMethod: gw.capturesExplicitly === true ? 'manual' : effect.captureMethod, returnUrl: 'https://tally.local/return', signal,
+        captureMethod: gw.capturesExplicitly === true ? 'manual' : effect.captureMethod, returnUrl: intent.returnUrl ?? defaultReturnUrl, signal,
       }));
     }
     case 'call_psp_capture':
@@ -413,7 +419,7 @@ const defaultRules = (): RoutingRule[] => validateRoutingRules([{ name: 'default
 const automaticCaptureLeftAuthorized = (t: PaymentTransition) =>
   !t.error && t.intent.captureMethod === 'automatic' && t.intent.status === 'requires_capture';
 
-export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
+export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds, key: CommandKey, returnUrl = ''): Promise<KeyedResult> {
   // Routing is decided on the intent the transaction read (no separate read before it); the
   // method and rules come from the instance caches, so a rerun of the transaction costs no reads.
   const decide = async (intent: PaymentIntent) => {
@@ -425,7 +431,7 @@ export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: s
     const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
     const psps = choosePsps(rules, { amountMinor: intent.amountMinor, currency: intent.currency, cardBrand: brand, country: method.country || null }, availability, deps.random())
       .filter((psp) => method.pspTokens[psp] !== undefined);
-    return confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null }, deps.clock.nowMs());
+    return confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null, returnUrl: returnUrl || null }, deps.clock.nowMs());
   };
   // The command goes on (capture retries below) while an automatic capture is left authorized.
   const endsWith = (t: PaymentTransition) => !automaticCaptureLeftAuthorized(t);

@@ -89,6 +89,7 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
     paymentMethodId,
     metadata,
     traceId: context.traceId ?? '',
+    returnUrl: null,
     fees,
     route: [],
     psp: null,
@@ -135,6 +136,30 @@ export interface ConfirmInput {
   readonly psps: readonly PspName[];
   /** Attach this payment method first (confirming from `requires_payment_method`). */
   readonly paymentMethodId?: string | null;
+  /** Where the PSP sends the customer back after a challenge (`requires_action`); null: keep the last one given. */
+  readonly returnUrl?: string | null;
+}
+
+/** Longest return URL (browsers and PSPs handle 2 048 safely). */
+export const RETURN_URL_LENGTH_MAX = 2_048;
+
+/**
+ * An absolute https URL (http only for a local host, for development), or null for none. A customer
+ * is redirected there after a challenge, so anything else is refused rather than passed on.
+ */
+export function validateReturnUrl(value: string | null | undefined): string | null {
+  if (value === undefined || value === null || value === '') return null;
+  if (value.length > RETURN_URL_LENGTH_MAX) throw invalidField('return_url', `at most ${RETURN_URL_LENGTH_MAX} characters`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalidField('return_url', 'must be an absolute URL');
+  }
+  const local = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) throw invalidField('return_url', 'must be https (http only for localhost)');
+  if (url.username !== '' || url.password !== '') throw invalidField('return_url', 'must not carry credentials');
+  return value;
 }
 
 /**
@@ -148,12 +173,13 @@ export function confirmPayment(intent: PaymentIntent, input: ConfirmInput, nowMs
   requireStatus(intent, 'confirm', ['requires_payment_method', 'requires_confirmation']);
   const paymentMethodId = optionalId(input.paymentMethodId, 'payment_method_id') ?? intent.paymentMethodId;
   if (paymentMethodId === null) throw invalidField('payment_method_id', 'required to confirm', 'FIELD_REQUIRED');
+  const returnUrl = validateReturnUrl(input.returnUrl) ?? intent.returnUrl;
   const route = validateRoute(input.psps, intent.id);
   if (intent.attempts.length + route.length + CONFIRM_ATTEMPTS_RESERVE > ATTEMPTS_MAX) {
     throw new TallyError('LIMIT_EXCEEDED', 'this payment has used up its PSP attempts; create a new one', { paymentId: intent.id });
   }
   const d = new IntentDraft(intent, nowMs);
-  d.update({ paymentMethodId, route, declineReason: null, lastErrorReason: null, lastPspEventAtMs: null });
+  d.update({ paymentMethodId, returnUrl, route, declineReason: null, lastErrorReason: null, lastPspEventAtMs: null });
   const first = route[0];
   assert(first !== undefined, 'validateRoute returns a non-empty route');
   beginAuthorize(d, first);

@@ -11,6 +11,8 @@ import {
   confirmPayment,
   createPaymentIntent,
   PAYMENT_METADATA_KEYS_MAX,
+  RETURN_URL_LENGTH_MAX,
+  validateReturnUrl,
   refundPayment,
 } from './payment-commands.js';
 import { type PaymentIntent, attemptsToResolve, currentOperation, isCaptureDue, refundableMinor } from './payment-intent.js';
@@ -221,6 +223,27 @@ describe('automatic capture', () => {
     const t = answer(confirmed(create({ captureMethod: 'automatic' })), captured());
     expect(t.intent).toMatchObject({ status: 'succeeded', amountAuthorizedMinor: 10_000n, amountCapturedMinor: 10_000n });
     expect(ledger(t)).toHaveLength(1);
+  });
+});
+
+describe('return URL', () => {
+  it('a confirm keeps the return URL it was given; a later confirm without one keeps the last', () => {
+    const first = confirmPayment(create(), { psps: ['stripe'], returnUrl: 'https://shop.example/return?order=1' }, t0 + 1).intent;
+    expect(first.returnUrl).toBe('https://shop.example/return?order=1');
+    const declined = answer(first, { kind: 'declined', pspReference: 'pi_1', reason: 'card_declined', pspCode: 'card_declined' }).intent;
+    expect(confirmPayment(declined, { psps: ['stripe'] }, t0 + 3).intent.returnUrl).toBe('https://shop.example/return?order=1');
+    expect(confirmPayment(declined, { psps: ['stripe'], returnUrl: 'http://localhost:3000/back' }, t0 + 3).intent.returnUrl).toBe('http://localhost:3000/back');
+    expect(create().returnUrl).toBeNull();
+  });
+
+  it('refuses anything but an absolute https URL (http only for localhost), and changes nothing', () => {
+    for (const bad of ['shop.example/return', '/return', 'http://shop.example/return', 'javascript:alert(1)', 'ftp://shop.example/x',
+      'https://user:pw@shop.example/', `https://shop.example/${'a'.repeat(RETURN_URL_LENGTH_MAX)}`]) {
+      const e = errorOf(() => confirmPayment(create(), { psps: ['stripe'], returnUrl: bad }, t0 + 1));
+      expect(`${e.reason} ${e.metadata.field}`, bad).toBe('FIELD_INVALID return_url');
+    }
+    expect(validateReturnUrl('')).toBeNull();
+    expect(validateReturnUrl('https://127.0.0.1:8443/x')).toBe('https://127.0.0.1:8443/x');
   });
 });
 

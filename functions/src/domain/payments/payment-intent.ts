@@ -210,6 +210,8 @@ export interface PaymentIntent {
   readonly metadata: Readonly<Record<string, string>>;
   /** Trace of the request that created it ('' when untraced): later requests' traces are on the stored document and the outbox events. */
   readonly traceId: string;
+  /** Where the PSP returns the customer after a challenge, from the last confirm that gave one. */
+  readonly returnUrl: string | null;
   /** Fee terms snapshotted at creation (see ledger-postings.ts). */
   readonly fees: FeeSchedule;
   /** The failover list chosen at the last confirm (routing.ts); the current PSP is in it. */

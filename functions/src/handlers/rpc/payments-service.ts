@@ -72,7 +72,7 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     async confirmPayment(req, ctx) {
       const tenantId = writer(ctx);
       return keyedCommand(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, ConfirmPaymentResponseSchema, paymentIn(ConfirmPaymentResponseSchema),
-        (key) => payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds(), key));
+        (key) => payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds(), key, req.returnUrl));
     },
     async capturePayment(req, ctx) {
       const tenantId = writer(ctx);
