@@ -423,7 +423,7 @@ describe('idempotency keys on payment commands (written in the commands own tran
   });
 });
 
-describe('payment metadata, trace and return URL', () => {
+describe('payment metadata, trace, return URL and customer', () => {
   it('metadata and the creating trace come back on create, get, list and after confirm; bad metadata is refused and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     // Both tokens: whichever PSP routing picks takes it.
@@ -467,6 +467,30 @@ describe('payment metadata, trace and return URL', () => {
     const stripe = new Stripe('sk_test_tally', { host: new URL(env.sandbox.url).hostname, port: Number(new URL(env.sandbox.url).port), protocol: 'http' });
     const atPsp = await stripe.paymentIntents.retrieve(challenged.pspReference);
     expect(atPsp.next_action?.redirect_to_url?.return_url).toBe(returnUrl);
+  });
+
+  it('a payment for a customer needs that customer, and never a payment method saved for another; refusals store nothing', async () => {
+    const { owner } = await env.stack.newTenant();
+    const customer = async (name: string) => (await owner.payments.createCustomer({ email: `${name}@shop.example`, name, idempotencyKey: key() })).customer!.id;
+    const [alice, bob] = [await customer('alice'), await customer('bob')];
+    const alicesCard = (await owner.payments.createPaymentMethod({ customerId: alice, pspTokens: { stripe: 'pm_card_visa', adyen: 'adyen_success' }, brand: 'visa', idempotencyKey: key() })).paymentMethod!.id;
+    const unattached = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+
+    expect(await reason(owner.payments.createPayment({ amountMinor: 500n, currency: 'EUR', customerId: 'cus_doesnotexist', idempotencyKey: key() })))
+      .toMatchObject({ code: Code.NotFound, reason: 'NOT_FOUND' });
+    expect(await reason(owner.payments.createPayment({ amountMinor: 500n, currency: 'EUR', customerId: bob, paymentMethodId: alicesCard, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    expect((await owner.payments.listPayments({})).payments).toEqual([]);
+
+    // Bob's payment created with no card; confirming it with Alice's card is refused, with his own works.
+    const bobs = (await owner.payments.createPayment({ amountMinor: 500n, currency: 'EUR', customerId: bob, idempotencyKey: key() })).payment!;
+    expect(bobs.customerId).toBe(bob);
+    expect(await reason(owner.payments.confirmPayment({ paymentId: bobs.id, paymentMethodId: alicesCard, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    expect((await owner.payments.getPayment({ paymentId: bobs.id })).payment!.status).toBe(PaymentStatus.REQUIRES_PAYMENT_METHOD);
+    expect((await owner.payments.confirmPayment({ paymentId: bobs.id, paymentMethodId: unattached, idempotencyKey: key() })).payment!.status).toBe(PaymentStatus.SUCCEEDED);
+    const alices = (await owner.payments.createPayment({ amountMinor: 800n, currency: 'EUR', customerId: alice, paymentMethodId: alicesCard, idempotencyKey: key() })).payment!;
+    expect(alices).toMatchObject({ customerId: alice, paymentMethodId: alicesCard, status: PaymentStatus.REQUIRES_CONFIRMATION });
   });
 });
 

@@ -381,7 +381,11 @@ export async function createPayment(
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
     customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata ?? {}, fees: deps.fees,
   }, { id, tenantId, nowMs: deps.clock.nowMs(), traceId: trace.traceId });
-  if (input.paymentMethodId) await requirePaymentMethod(deps, tenantId, input.paymentMethodId);
+  const method = input.paymentMethodId ? await requirePaymentMethod(deps, tenantId, input.paymentMethodId) : undefined;
+  if (input.customerId) {
+    if (!(await deps.store.getCustomer(tenantId, input.customerId))) throw new TallyError('NOT_FOUND', `customer ${input.customerId} not found`, { field: 'customer_id' });
+  }
+  if (method) requireSameCustomer(method, input.customerId || null);
   await ensurePaymentAccounts(deps, tenantId, input.currency);
   // One transaction: the key is read, and the payment is saved with its response.
   return waitWhileInProgress(key.options, () => deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<KeyedResult | 'in_progress'> => {
@@ -408,6 +412,13 @@ function routingRulesOf(deps: PaymentsDeps, tenantId: string): Promise<RoutingRu
   return cache ? cache.get(tenantId, () => deps.store.getRoutingRules(tenantId)) : deps.store.getRoutingRules(tenantId);
 }
 
+/** As at Stripe: a payment method saved for one customer is never charged for another. */
+function requireSameCustomer(method: PaymentMethod, customerId: string | null): void {
+  if (method.customerId && customerId !== null && method.customerId !== customerId) {
+    throw invalidField('payment_method_id', `belongs to customer ${method.customerId}, not ${customerId}`);
+  }
+}
+
 async function requirePaymentMethod(deps: PaymentsDeps, tenantId: string, paymentMethodId: string) {
   const method = await paymentMethodOf(deps, tenantId, paymentMethodId);
   if (!method) throw new TallyError('NOT_FOUND', `payment method ${paymentMethodId} not found`, { field: 'payment_method_id' });
@@ -426,6 +437,7 @@ export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: s
     const paymentMethodId = paymentMethodIdInput || intent.paymentMethodId;
     if (!paymentMethodId) throw invalidField('payment_method_id', 'required to confirm', 'FIELD_REQUIRED');
     const method = await requirePaymentMethod(deps, tenantId, paymentMethodId);
+    requireSameCustomer(method, intent.customerId);
     const rules = (await routingRulesOf(deps, tenantId)) ?? defaultRules();
     const availability = Object.fromEntries(pspNames.map((psp) => [psp, deps.gateways.has(psp) && deps.breaker.state(psp) !== 'open'])) as Record<PspName, boolean>;
     const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
