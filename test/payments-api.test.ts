@@ -424,8 +424,8 @@ describe('idempotency keys on payment commands (written in the commands own tran
 });
 
 describe('payment metadata, trace, return URL and customer', () => {
-  it('metadata and the creating trace come back on create, get, list and after confirm; bad metadata is refused and stores nothing', async () => {
-    const { owner } = await env.stack.newTenant();
+  it('metadata and the creating trace come back on create, get, list and after confirm, and metadata is in payment.created; bad metadata is refused and stores nothing', async () => {
+    const { owner, tenantId } = await env.stack.newTenant();
     // Both tokens: whichever PSP routing picks takes it.
     const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
     const metadata = { order_id: 'ord_1042', channel: 'web' };
@@ -435,6 +435,9 @@ describe('payment metadata, trace, return URL and customer', () => {
     expect(confirmed).toMatchObject({ status: PaymentStatus.SUCCEEDED, metadata });
     expect((await owner.payments.getPayment({ paymentId: created.id })).payment!.metadata).toEqual(metadata);
     expect((await owner.payments.listPayments({})).payments.map((p) => p.metadata)).toEqual([metadata]);
+    // Consumers of domain-events get the terms and the metadata without reading the payment back.
+    const createdEvent = await env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox').doc(`evt_${created.id}_1_payment_created`).get();
+    expect(createdEvent.get('payload')).toEqual({ type: 'payment.created', status: 'requires_confirmation', amountMinor: '700', currency: 'EUR', captureMethod: 'automatic', customerId: null, metadata });
     // The trace of the creating request, for audit: kept through later requests (which have their own).
     expect(created.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(confirmed.traceId).toBe(created.traceId);

@@ -116,7 +116,10 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
   });
   assert(Number.isSafeInteger(context.nowMs) && context.nowMs >= 0, 'nowMs must be a non-negative safe integer');
   checkPaymentIntent(intent);
-  return { intent, effects: [{ kind: 'publish_event', event: { type: 'payment.created', status } }], changed: true, error: null };
+  return { intent, effects: [{
+    kind: 'publish_event',
+    event: { type: 'payment.created', status, amountMinor: intent.amountMinor, currency: intent.currency, captureMethod: intent.captureMethod, customerId, metadata },
+  }], changed: true, error: null };
 }
 
 /** Attaches (or replaces) the payment method: `requires_payment_method`/`requires_confirmation` -> `requires_confirmation`. */

@@ -30,7 +30,11 @@ export interface PaymentTransition {
 
 /** A domain event for the outbox (`domain-events`, ordering key = payment id). */
 export type PaymentEvent =
-  | { readonly type: 'payment.created'; readonly status: PaymentStatus }
+  /** What a consumer needs without reading the payment back: its terms and the caller's metadata. */
+  | {
+      readonly type: 'payment.created'; readonly status: PaymentStatus; readonly amountMinor: bigint; readonly currency: string;
+      readonly captureMethod: CaptureMethod; readonly customerId: string | null; readonly metadata: Readonly<Record<string, string>>;
+    }
   | { readonly type: 'payment.status_changed'; readonly from: PaymentStatus; readonly to: PaymentStatus }
   | { readonly type: 'payment.refund_succeeded'; readonly refundId: string; readonly amountMinor: bigint }
   | { readonly type: 'payment.refund_failed'; readonly refundId: string }

@@ -85,7 +85,10 @@ describe('creating a payment intent', () => {
       { id: 'pay_1', tenantId: 'ten_1', nowMs: t0 },
     );
     expect(t.intent).toMatchObject({ status: 'requires_payment_method', version: 1, unknownSinceMs: null, attempts: [], createdAtMs: t0 });
-    expect(t.effects).toEqual([{ kind: 'publish_event', event: { type: 'payment.created', status: 'requires_payment_method' } }]);
+    expect(t.effects).toEqual([{
+      kind: 'publish_event',
+      event: { type: 'payment.created', status: 'requires_payment_method', amountMinor: 10_000n, currency: 'USD', captureMethod: 'manual', customerId: null, metadata: {} },
+    }]);
     expect(create().status).toBe('requires_confirmation');
   });
 
