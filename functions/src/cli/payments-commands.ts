@@ -26,9 +26,8 @@ const statusName = (s: PaymentStatus): string => (PaymentStatus[s] ?? String(s))
 /** "25.00 EUR" from minor units, with the currency's exponent. */
 const major = (amountMinor: bigint, currency: string): string => `${formatDecimal(money(amountMinor, currency))} ${currency}`;
 
-/** Minor units of `--amount` (major units, exact) in `currency`; null when absent. */
-function amountMinorOf(amount: string | undefined, currency: string): bigint | null {
-  if (amount === undefined) return null;
+/** Minor units of `--amount` (major units, exact) in `currency`. */
+function amountMinorOf(amount: string, currency: string): bigint {
   const parsed = parseDecimal(amount, currency, { field: 'amount' });
   if (parsed.amountMinor <= 0n) throw new CliError(`--amount ${amount}: must be greater than zero`);
   return parsed.amountMinor;
@@ -104,7 +103,7 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .addOption(keyOption())
     .action(async (opts: { amount: string; currency: string; paymentMethod: string; customer: string; capture: string; metadata: Record<string, string>; confirm?: boolean; returnUrl: string; idempotencyKey?: string }, cmd: Command) => {
       const currency = opts.currency.toUpperCase();
-      const amountMinor = amountMinorOf(opts.amount, currency)!;
+      const amountMinor = amountMinorOf(opts.amount, currency);
       if (opts.confirm && opts.paymentMethod === '') throw new CliError('--confirm needs --payment-method');
       const { g, api } = client(cmd);
       const idempotencyKey = opts.idempotencyKey ?? randomUUID();
@@ -134,8 +133,7 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .addOption(keyOption())
     .action(async (paymentId: string, opts: { amount?: string; idempotencyKey?: string }, cmd: Command) => {
       const { g, api } = client(cmd);
-      // The currency comes from the payment, so that "--amount 10.00" means 10.00 of its currency.
-      const amountMinor = opts.amount === undefined ? 0n : amountMinorOf(opts.amount, await currencyOfPayment(api, paymentId))!;
+      const amountMinor = await optionalAmountOf(api, paymentId, opts.amount);
       show(g, (await api.payments.capturePayment({ paymentId, amountMinor, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment, 'captured');
     });
   payment.command('cancel')
@@ -153,7 +151,7 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .addOption(keyOption())
     .action(async (paymentId: string, opts: { amount?: string; idempotencyKey?: string }, cmd: Command) => {
       const { g, api } = client(cmd);
-      const amountMinor = opts.amount === undefined ? 0n : amountMinorOf(opts.amount, await currencyOfPayment(api, paymentId))!;
+      const amountMinor = await optionalAmountOf(api, paymentId, opts.amount);
       const res = await api.payments.refundPayment({ paymentId, amountMinor, idempotencyKey: opts.idempotencyKey ?? randomUUID() });
       if (!res.payment) throw new CliError('the API answered without a payment');
       const refund = res.refund ? { id: res.refund.id, amountMinor: res.refund.amountMinor.toString(), status: res.refund.status } : null;
@@ -194,8 +192,13 @@ function collectMetadata(pair: string, metadata: Record<string, string>): Record
   return { ...metadata, [pair.slice(0, at)]: pair.slice(at + 1) };
 }
 
-async function currencyOfPayment(api: TallyClient, paymentId: string): Promise<string> {
+/**
+ * `--amount` of a capture or refund in minor units of the payment's own currency (read from the
+ * payment, so that "10.00" means 10.00 of it); 0 (the API's "all of it") when absent.
+ */
+async function optionalAmountOf(api: TallyClient, paymentId: string, amount: string | undefined): Promise<bigint> {
+  if (amount === undefined) return 0n;
   const { payment } = await api.payments.getPayment({ paymentId });
   if (!payment) throw new CliError(`payment ${paymentId}: the API answered without it`);
-  return payment.currency;
+  return amountMinorOf(amount, payment.currency);
 }

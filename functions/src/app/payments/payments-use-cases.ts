@@ -379,12 +379,13 @@ export async function createPayment(
   const id = newId('pay');
   const t = createPaymentIntent({
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
-    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata ?? {}, fees: deps.fees,
+    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata, fees: deps.fees,
   }, { id, tenantId, nowMs: deps.clock.nowMs(), traceId: trace.traceId });
-  const method = input.paymentMethodId ? await requirePaymentMethod(deps, tenantId, input.paymentMethodId) : undefined;
-  if (input.customerId) {
-    if (!(await deps.store.getCustomer(tenantId, input.customerId))) throw new TallyError('NOT_FOUND', `customer ${input.customerId} not found`, { field: 'customer_id' });
-  }
+  // Independent reads, made together.
+  const [method] = await Promise.all([
+    input.paymentMethodId ? requirePaymentMethod(deps, tenantId, input.paymentMethodId) : undefined,
+    input.customerId ? requireCustomer(deps, tenantId, input.customerId) : undefined,
+  ]);
   if (method) requireSameCustomer(method, input.customerId || null);
   await ensurePaymentAccounts(deps, tenantId, input.currency);
   // One transaction: the key is read, and the payment is saved with its response.
@@ -410,6 +411,10 @@ async function paymentMethodOf(deps: PaymentsDeps, tenantId: string, paymentMeth
 function routingRulesOf(deps: PaymentsDeps, tenantId: string): Promise<RoutingRule[] | undefined> {
   const cache = deps.caches?.routingRules;
   return cache ? cache.get(tenantId, () => deps.store.getRoutingRules(tenantId)) : deps.store.getRoutingRules(tenantId);
+}
+
+async function requireCustomer(deps: PaymentsDeps, tenantId: string, customerId: string): Promise<void> {
+  if (!(await deps.store.getCustomer(tenantId, customerId))) throw new TallyError('NOT_FOUND', `customer ${customerId} not found`, { field: 'customer_id' });
 }
 
 /** As at Stripe: a payment method saved for one customer is never charged for another. */
@@ -443,7 +448,7 @@ export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: s
     const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
     const psps = choosePsps(rules, { amountMinor: intent.amountMinor, currency: intent.currency, cardBrand: brand, country: method.country || null }, availability, deps.random())
       .filter((psp) => method.pspTokens[psp] !== undefined);
-    return confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null, returnUrl: returnUrl || null }, deps.clock.nowMs());
+    return confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null, returnUrl }, deps.clock.nowMs());
   };
   // The command goes on (capture retries below) while an automatic capture is left authorized.
   const endsWith = (t: PaymentTransition) => !automaticCaptureLeftAuthorized(t);
