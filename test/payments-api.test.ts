@@ -497,6 +497,109 @@ describe('payment metadata, trace, return URL and customer', () => {
   });
 });
 
+describe.each(['stripe', 'adyen'] as const)('one-call checkout through %s (CreatePayment with confirm)', (psp) => {
+  it('creates, confirms and captures in one call: the ledger once, payment.created once, and its webhooks find it', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, psp);
+    const pm = await method(owner, { [psp]: psp === 'stripe' ? 'pm_card_visa' : 'adyen_success' });
+    const paid = (await owner.payments.createPayment({ amountMinor: 10_000n, currency: 'EUR', paymentMethodId: pm, confirm: true, metadata: { order_id: 'o-1' }, idempotencyKey: key() })).payment!;
+    expect(paid).toMatchObject({ status: PaymentStatus.SUCCEEDED, psp, amountCapturedMinor: 10_000n, metadata: { order_id: 'o-1' } });
+    expect((await balanceOf(tenantId, `psp_receivable:${psp}`)).postedDebitsMinor).toBe(10_000n);
+    expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(9_710n);
+    const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
+    const createdEvents = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.created').get()).docs;
+    expect(createdEvents.map((d) => d.get('payload.status'))).toEqual(['requires_confirmation']);
+    // Indexed at creation though its first saved version is the confirmed one: webhooks match it.
+    expect(await env.stack.services.payments.store.tenantOfPayment(paid.id)).toBe(tenantId);
+    await env.sandbox.control.webhooksIdle(5_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await env.stack.services.db.collection('tenants').doc(tenantId).collection('inbox').get()).size).toBeGreaterThan(0);
+    expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(9_710n);
+    expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([paid.id]);
+  });
+});
+
+describe('one-call checkout: keys, declines, refusals and crashes', () => {
+  const pspCallsFor = (paymentId: string) => env.sandbox.control.requests('stripe').filter((r) => r.method === 'POST' && r.idempotencyKey?.startsWith(paymentId) === true).length;
+
+  it('a replay answers the first response and charges once; a decline creates the payment once, names it in the error, and a retry under the key answers it', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const request = { amountMinor: 3_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, confirm: true, idempotencyKey: key() };
+    const authorized = (await owner.payments.createPayment(request)).payment!;
+    expect(authorized.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+    expect((await owner.payments.createPayment(request)).payment).toEqual(authorized);
+    expect(pspCallsFor(authorized.id)).toBe(1);
+
+    const declining = await method(owner, { stripe: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const declineRequest = { amountMinor: 700n, currency: 'EUR', paymentMethodId: declining, confirm: true, idempotencyKey: key() };
+    let paymentId = '';
+    try {
+      await owner.payments.createPayment(declineRequest);
+      expect.unreachable('a declined card must fail');
+    } catch (error) {
+      const info = ConnectError.from(error).findDetails(ErrorInfoSchema)[0]!;
+      expect(info.reason).toBe('INSUFFICIENT_FUNDS');
+      paymentId = info.metadata.paymentId ?? '';
+    }
+    expect(paymentId).toMatch(/^pay_/);
+    // The retry does not create and charge a second payment: it answers the declined one.
+    const replayed = (await owner.payments.createPayment(declineRequest)).payment!;
+    expect(replayed).toMatchObject({ id: paymentId, status: PaymentStatus.REQUIRES_PAYMENT_METHOD, declineReason: 'insufficient_funds' });
+    expect(pspCallsFor(paymentId)).toBe(1);
+    expect((await owner.payments.listPayments({})).payments).toHaveLength(2);
+    // Confirmed again with another card, it goes through.
+    expect((await owner.payments.confirmPayment({ paymentId, paymentMethodId: pm, idempotencyKey: key() })).payment!.status).toBe(PaymentStatus.SUCCEEDED);
+  });
+
+  it('refuses a confirm without a payment method and a bad return URL, and stores nothing', async () => {
+    const { owner } = await env.stack.newTenant();
+    const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+    expect(await reason(owner.payments.createPayment({ amountMinor: 500n, currency: 'EUR', confirm: true, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_REQUIRED' });
+    expect(await reason(owner.payments.createPayment({ amountMinor: 500n, currency: 'EUR', paymentMethodId: pm, confirm: true, returnUrl: 'http://shop.example/back', idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    expect((await owner.payments.listPayments({})).payments).toEqual([]);
+  });
+
+  it('a crash after saving the authorization attempt: retries under the key answer that payment, even once its key record is gone; the janitor finishes it; charged once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+    const hooks = env.stack.services.payments.testHooks;
+    let crashed = '';
+    hooks.beforePspCall = (paymentId) => {
+      if (crashed !== '') return;
+      crashed = paymentId;
+      hooks.beforePspCall = undefined;
+      throw new Error('injected crash before the PSP call');
+    };
+    const request = { amountMinor: 1_400n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() };
+    expect((await reason(owner.payments.createPayment(request))).code).toBe(Code.Internal);
+    expect(crashed).toMatch(/^pay_/);
+    expect((await owner.payments.createPayment(request)).payment).toMatchObject({ id: crashed, status: PaymentStatus.PROCESSING });
+    // As if the process had died before settling its key and the lease had run out: the payment's
+    // id derives from the key and the request, so the rerun finds it instead of charging again.
+    const idempotency = await env.stack.services.db.collection('tenants').doc(tenantId).collection('idempotency').get();
+    await Promise.all(idempotency.docs.map((d) => d.ref.delete()));
+    expect((await owner.payments.createPayment(request)).payment).toMatchObject({ id: crashed, status: PaymentStatus.PROCESSING });
+    expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([crashed]);
+
+    await new Promise((r) => setTimeout(r, 3_200));
+    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+    let final = (await owner.payments.getPayment({ paymentId: crashed })).payment!;
+    for (let i = 0; i < 30 && final.status !== PaymentStatus.SUCCEEDED; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      final = (await owner.payments.getPayment({ paymentId: crashed })).payment!;
+    }
+    expect(final.status).toBe(PaymentStatus.SUCCEEDED);
+    const receivable = async (p: string) => (await balanceOf(tenantId, `psp_receivable:${p as 'stripe' | 'adyen'}`)).postedDebitsMinor;
+    expect((await receivable('stripe')) + (await receivable('adyen'))).toBe(1_400n);
+    expect((await owner.payments.listPayments({})).payments).toHaveLength(1);
+  }, 30_000);
+});
+
 describe('routing, failover and unknown outcomes', () => {
   it('fails over to the next PSP when the first certainly did not act (5xx before processing)', async () => {
     const { owner } = await env.stack.newTenant();

@@ -98,23 +98,21 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .option('--customer <customerId>', 'customer, cus_...', '')
     .addOption(new Option('--capture <method>', 'capture method').choices(['automatic', 'manual']).default('automatic'))
     .option('--metadata <key=value>', 'your own reference, e.g. order_id=1042 (repeatable; returned as given)', collectMetadata, {} as Record<string, string>)
-    .option('--confirm', 'confirm right after creating (its own idempotency key: <key>:confirm)')
+    .option('--confirm', 'confirm in the same call (one-call checkout; with automatic capture it ends captured)')
     .option('--return-url <url>', 'with --confirm: where the customer returns after a challenge (https)', '')
     .addOption(keyOption())
     .action(async (opts: { amount: string; currency: string; paymentMethod: string; customer: string; capture: string; metadata: Record<string, string>; confirm?: boolean; returnUrl: string; idempotencyKey?: string }, cmd: Command) => {
       const currency = opts.currency.toUpperCase();
       const amountMinor = amountMinorOf(opts.amount, currency);
       if (opts.confirm && opts.paymentMethod === '') throw new CliError('--confirm needs --payment-method');
+      if (!opts.confirm && opts.returnUrl !== '') throw new CliError('--return-url needs --confirm (or give it to `payment confirm`)');
       const { g, api } = client(cmd);
-      const idempotencyKey = opts.idempotencyKey ?? randomUUID();
-      const { payment: created } = await api.payments.createPayment({
-        amountMinor, currency, paymentMethodId: opts.paymentMethod, customerId: opts.customer, metadata: opts.metadata, idempotencyKey,
+      const { payment } = await api.payments.createPayment({
+        amountMinor, currency, paymentMethodId: opts.paymentMethod, customerId: opts.customer, metadata: opts.metadata,
         captureMethod: opts.capture === 'manual' ? CaptureMethod.MANUAL : CaptureMethod.AUTOMATIC,
+        confirm: opts.confirm === true, returnUrl: opts.returnUrl, idempotencyKey: opts.idempotencyKey ?? randomUUID(),
       });
-      if (!opts.confirm || !created) return show(g, created, 'created');
-      if (!g.json) process.stderr.write(`payment ${created.id} created; confirming ...\n`);
-      // Derived key: rerunning the same command retries both steps without doing either twice.
-      show(g, (await api.payments.confirmPayment({ paymentId: created.id, returnUrl: opts.returnUrl, idempotencyKey: `${idempotencyKey}:confirm` })).payment, 'confirmed');
+      show(g, payment, opts.confirm ? 'confirmed' : 'created');
     });
   payment.command('confirm')
     .description('confirm a payment: route it to a PSP, authorize, and capture when automatic')

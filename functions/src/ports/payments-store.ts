@@ -23,8 +23,12 @@ export interface PaymentsTx {
   ledger: LedgerTx;
   /** The idempotency records, so a command's reservation and response commit with its writes. */
   idempotency: IdempotencyTx;
-  /** Saves the intent; also indexes its PSP reference (see `PaymentsStore.paymentOfPspReference`). */
-  savePayment(intent: PaymentIntent, trace: { traceId: string; spanId: string }): void;
+  /**
+   * Saves the intent; also indexes its PSP reference (see `PaymentsStore.paymentOfPspReference`).
+   * `created`: this save creates the payment (its first version saved may be past 1: a payment
+   * created and confirmed in one call), so its id is indexed too.
+   */
+  savePayment(intent: PaymentIntent, trace: { traceId: string; spanId: string }, created: boolean): void;
   markEventProcessed(inboxId: string, nowMs: number): void;
   createOutboxEvent(event: OutboxEvent): void;
 }

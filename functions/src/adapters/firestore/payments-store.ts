@@ -76,9 +76,9 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
             },
             ledger: createLedgerTx(db, tenantId, tx),
             idempotency: createIdempotencyTx(db, tx),
-            savePayment(intent, trace) {
+            savePayment(intent, trace, created) {
               tx.set(paymentRef(tenantId, intent.id), paymentDoc(intent, trace));
-              if (intent.version <= 1) tx.set(db.collection('paymentIndex').doc(intent.id), { tenantId });
+              if (created) tx.set(db.collection('paymentIndex').doc(intent.id), { tenantId });
               // Indexed in the same transaction as the state that records the reference, so an
               // event naming only the PSP's payment can never arrive to find it missing.
               if (intent.psp !== null && intent.pspReference !== null && referenceRead.get(intent.id) !== referenceOf(intent)) {

@@ -1,6 +1,7 @@
 import type { Firestore, Transaction } from '@google-cloud/firestore';
 import { TallyError } from '../../domain/errors.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
+import { beginAttempt } from './tx-reader.js';
 
 /** gRPC ABORTED (10), or the emulator's closed-transaction INVALID_ARGUMENT (3). */
 export function isContention(error: unknown): boolean {
@@ -17,7 +18,9 @@ export function isContention(error: unknown): boolean {
  */
 export async function runTransactionWithRetry<T>(db: Firestore, work: (tx: Transaction) => Promise<T>, busyMessage: string): Promise<T> {
   try {
-    return await retryWithJitter(() => db.runTransaction(work, { maxAttempts: 5 }), {
+    // Each attempt reads afresh (the client reruns `work` with the same Transaction object).
+    const attempt = (tx: Transaction) => { beginAttempt(tx); return work(tx); };
+    return await retryWithJitter(() => db.runTransaction(attempt, { maxAttempts: 5 }), {
       attemptsMax: 6, baseDelayMs: 20, delayMsMax: 1_000, retryable: isContention,
     });
   } catch (error) {

@@ -21,7 +21,12 @@ interface Waiting {
 
 const readers = new WeakMap<Transaction, TxReader>();
 
-/** The reader of `tx` (created on first use). */
+/**
+ * The reader of `tx`'s current attempt (created on first use). The client reruns a transaction
+ * with the same `Transaction` object, so every attempt must begin with `beginAttempt` (as
+ * `runTransactionWithRetry` does): a rerun must read afresh, never the snapshots of the attempt
+ * that lost.
+ */
 export function readerOf(tx: Transaction): TxReader {
   let reader = readers.get(tx);
   if (!reader) {
@@ -31,8 +36,17 @@ export function readerOf(tx: Transaction): TxReader {
   return reader;
 }
 
+/** Forgets what earlier attempts of `tx` read: call it first in every attempt. */
+export function beginAttempt(tx: Transaction): void {
+  readers.delete(tx);
+}
+
 function createTxReader(tx: Transaction): TxReader {
   const waiting: Waiting[] = [];
+  // Each document is read once per transaction: its reads all come before its writes, so a second
+  // read could only return the same snapshot. This also lets a caller read early (prefetch) what
+  // a later step reads, in the same round trip as its own reads.
+  const read = new Map<string, Promise<DocumentSnapshot>>();
   const flush = async (): Promise<void> => {
     const batch = waiting.splice(0, batchDocumentsMax);
     if (waiting.length > 0) queueMicrotask(() => void flush());
@@ -48,10 +62,14 @@ function createTxReader(tx: Transaction): TxReader {
   };
   return {
     get(ref) {
-      return new Promise<DocumentSnapshot>((resolve, reject) => {
+      const known = read.get(ref.path);
+      if (known) return known;
+      const snapshot = new Promise<DocumentSnapshot>((resolve, reject) => {
         if (waiting.length === 0) queueMicrotask(() => void flush());
         waiting.push({ ref, resolve, reject });
       });
+      read.set(ref.path, snapshot);
+      return snapshot;
     },
   };
 }

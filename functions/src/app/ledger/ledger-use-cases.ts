@@ -158,6 +158,16 @@ export interface PlannedEntry {
  * perform after the caller's own reads. Several entries may be planned in one transaction: each
  * links after the previous one (the transaction view remembers planned heads and shards).
  */
+/**
+ * Starts the reads `planEntry` of entry `entryId` on `accountIds` will make, without waiting: a
+ * caller issues them with its own reads so that all leave in one round trip (the transaction's
+ * reader keeps each snapshot for the later `planEntry`). A wrong guess costs reads, nothing else;
+ * errors are left to the real reads.
+ */
+export function prefetchEntryReads(deps: LedgerDeps, tx: LedgerTx, lane: number, entryId: string, accountIds: readonly string[]): void {
+  void Promise.all([tx.getRecord(entryId), tx.getAccounts(accountIds), tx.getStripeHead(stripeOfLane(deps, lane))]).catch(() => undefined);
+}
+
 export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, tenantId: string, input: EntryInput, trace: TraceIds): Promise<PlannedEntry> {
   const shape = validateEntryShape(input);
   shape.postings.forEach((p, i) => {

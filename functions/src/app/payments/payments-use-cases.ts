@@ -6,11 +6,11 @@
  * in-flight attempt that the janitor or the PSP's webhook settles, whichever comes first, once.
  */
 import { randomUUID } from 'node:crypto';
-import { newId } from '../../domain/ids.js';
+import { derivedId, newId } from '../../domain/ids.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import {
-  applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, choosePsps, confirmPayment,
-  createPaymentIntent, isCaptureDue, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
+  applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, chainTransitions, choosePsps, confirmPayment,
+  createPaymentIntent, isCaptureDue, nextCaptureEntryReads, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
   type CardBrand, type FeeSchedule, type PaymentEffect, type PaymentIntent, type PaymentTransition, type RoutingRule,
   type PaymentAccountCode, cardBrands,
 } from '../../domain/payments/index.js';
@@ -27,7 +27,7 @@ import type { TtlCache } from '../../platform/cache/ttl-cache.js';
 import { decideReservation, keyReusedError, waitWhileInProgress, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import type { IdempotencyRef, StoredIdempotency } from '../../ports/idempotency-store.js';
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
-import { planEntry, type LedgerDeps } from '../ledger/ledger-use-cases.js';
+import { planEntry, prefetchEntryReads, type LedgerDeps } from '../ledger/ledger-use-cases.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
 import { hedgedLookup, type LookupHedge } from './hedged-lookup.js';
 
@@ -113,7 +113,7 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
     if (effect.kind !== 'post_ledger') continue;
     plans.push(await planEntry(deps.ledger, tx.ledger, lane, t.intent.tenantId, paymentLedgerEntry(effect.event, paymentAccountId), trace));
   }
-  tx.savePayment(t.intent, trace);
+  tx.savePayment(t.intent, trace, t.effects.some((e) => e.kind === 'publish_event' && e.event.type === 'payment.created'));
   for (const plan of plans) plan.commit();
   let published = 0;
   for (const effect of t.effects) {
@@ -151,16 +151,26 @@ export interface CommandKey {
 /** A command's result: its intent, or the stored response of the first run under the same key. */
 export type KeyedResult = { kind: 'fresh'; intent: PaymentIntent } | { kind: 'replay'; response: Uint8Array };
 
-/** The lease one run holds after its first transaction committed; `settled` once the record is final. */
-interface Held { key: CommandKey; leaseToken: string; settled: boolean }
+/**
+ * The lease one run holds after its first transaction committed; `settled` once the record is final.
+ * `created`: the command created the payment (a one-call checkout), whose id the key must keep
+ * whatever happens next (see `settleIn`); it reads the payment as it stands.
+ */
+interface Held { key: CommandKey; leaseToken: string; settled: boolean; created?: () => Promise<PaymentIntent | undefined> }
 
 type Started = { kind: 'replay'; response: Uint8Array } | { kind: 'started'; t: PaymentTransition; held: Held };
 
 const hasCalls = (t: PaymentTransition) => t.effects.some((e) => e.kind.startsWith('call_psp_'));
 
-/** Writes the key's final record in `tx`: the response, or nothing to remember when the command failed. */
-function settleIn(tx: PaymentsTx, key: CommandKey, t: PaymentTransition, nowMs: number): void {
-  if (t.error) tx.idempotency.remove(key.ref);
+/**
+ * Writes the key's final record in `tx`: the response, or nothing to remember when the command
+ * failed. A command that created its payment keeps the payment as its response even when it
+ * failed (a decline, no PSP available): a retry under the key must find that payment, never
+ * create and charge a second one. The first call answered the error; a replay answers the payment,
+ * whose status and decline reason say the same (ADR 0015).
+ */
+function settleIn(tx: PaymentsTx, key: CommandKey, t: PaymentTransition, nowMs: number, created = false): void {
+  if (t.error && !created) tx.idempotency.remove(key.ref);
   else tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response: key.encode(t.intent), nowMs, retentionMs: key.options.retentionMs });
 }
 
@@ -178,7 +188,12 @@ async function runKeyed(key: CommandKey, start: () => Promise<Started | 'in_prog
   try {
     intent = await rest(started);
   } catch (error) {
-    if (!held.settled) await key.options.store.release(lease);
+    if (!held.settled) {
+      // The payment it created is the key's answer from now on (see `settleIn`); released otherwise.
+      const created = held.created && (await held.created());
+      if (created) await key.options.store.complete({ ...lease, response: key.encode(created), nowMs: key.options.clock.nowMs() });
+      else await key.options.store.release(lease);
+    }
     throw error;
   }
   if (!held.settled) await key.options.store.complete({ ...lease, response: key.encode(intent), nowMs: key.options.clock.nowMs() });
@@ -198,9 +213,15 @@ function answerWithoutExecuting(key: CommandKey, stored: StoredIdempotency | und
   }
 }
 
+/**
+ * What a keyed command starts from: a stored payment, or one it creates (saved with the command's
+ * first decision, in the same transaction).
+ */
+type Target = { paymentId: string } | { created: PaymentTransition };
+
 /** A keyed command's first transaction: reads the key, then (to execute) decides and saves with the lease. */
 function startKeyed(
-  deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey,
+  deps: PaymentsDeps, tenantId: string, target: Target, trace: TraceIds, key: CommandKey,
   decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition> | PaymentTransition,
   /** Whether the command ends with this transition when it asks for no PSP call. */
   endsWith: (t: PaymentTransition) => boolean = () => true,
@@ -208,17 +229,29 @@ function startKeyed(
   const leaseToken = randomUUID();
   return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<Started | 'in_progress'> => {
     // Read together (one round trip); the payment read is wasted only on a replay.
-    const [stored, intent] = await Promise.all([tx.idempotency.read(key.ref), tx.getPayment(paymentId)]);
+    const paymentId = 'created' in target ? target.created.intent.id : target.paymentId;
+    const [stored, existing] = await Promise.all([tx.idempotency.read(key.ref), tx.getPayment(paymentId)]);
     const nowMs = deps.clock.nowMs();
     const answered = answerWithoutExecuting(key, stored, nowMs);
     if (answered !== null) return answered;
+    if ('created' in target && existing) {
+      // An earlier run of this very request created it (the id derives from the key and the
+      // request) and stopped before settling the key (a crash; its lease ran out): the payment is
+      // the answer, as it stands. Never a second payment, so never a second charge.
+      const response = key.encode(existing);
+      tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response, nowMs, retentionMs: key.options.retentionMs });
+      return { kind: 'replay', response };
+    }
+    const intent = 'created' in target ? target.created.intent : existing;
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
-    const t = await decide(intent, tx);
+    const t = 'created' in target ? chainTransitions(target.created, await decide(intent, tx)) : await decide(intent, tx);
     await saveTransition(deps, tx, lane, t, trace);
     const settled = !hasCalls(t) && endsWith(t);
-    if (settled) settleIn(tx, key, t, nowMs);
+    const created = 'created' in target;
+    if (settled) settleIn(tx, key, t, nowMs, created);
     else tx.idempotency.writeLease(key.ref, { requestHash: key.requestHash, leaseToken, nowMs, leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs });
-    return { kind: 'started', t, held: { key, leaseToken, settled } };
+    const readBack = created ? () => deps.store.getPayment(tenantId, t.intent.id) : undefined;
+    return { kind: 'started', t, held: { key, leaseToken, settled, ...(readBack && { created: readBack }) } };
   })).then((started) => {
     if (started !== 'in_progress' && started.kind === 'started') reportAnomalies(deps, started.t, trace);
     return started;
@@ -228,6 +261,9 @@ function startKeyed(
 /** Settling a held key in a later transaction: `finalOf` says whether (and with what) the command ends there. */
 interface SettleIn { held: Held; finalOf: (recorded: PaymentTransition) => PaymentTransition | null }
 
+/** The ledger entry a transaction will likely post (`nextCaptureEntryReads`): read with the payment. */
+type LikelyEntry = { entryId: string; accountIds: string[] };
+
 /** One transaction: load, decide, save (with ledger and outbox). */
 async function commit(
   deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds,
@@ -235,10 +271,13 @@ async function commit(
   /** Extra writes of the same transaction (Firestore: every read, including the ledger's, comes first). */
   alsoWrite?: (tx: PaymentsTx) => void,
   settle?: SettleIn,
+  likelyEntry?: LikelyEntry,
 ): Promise<PaymentTransition | null> {
   let settles = false;
   const t = await deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     settles = false; // a rerun of the transaction decides afresh
+    // Its ledger reads leave with the payment's (one round trip instead of two).
+    if (likelyEntry) prefetchEntryReads(deps.ledger, tx.ledger, lane, likelyEntry.entryId, likelyEntry.accountIds);
     // Only the lease holder settles: a run whose lease was taken over leaves it to the new holder.
     const [intent, held] = await Promise.all([
       tx.getPayment(paymentId),
@@ -250,7 +289,7 @@ async function commit(
     if (t) alsoWrite?.(tx);
     const final = t && settle ? settle.finalOf(t) : null;
     if (final && held?.state === 'in_progress' && held.leaseToken === settle!.held.leaseToken) {
-      settleIn(tx, settle!.held.key, final, deps.clock.nowMs());
+      settleIn(tx, settle!.held.key, final, deps.clock.nowMs(), settle!.held.created !== undefined);
       settles = true;
     }
     return t;
@@ -355,13 +394,19 @@ async function runCalls(
       finalOf: (recorded) => (pending.length === 0 && !hasCalls(recorded) && keyed.endsWith(next(recorded)) ? next(recorded) : null),
     };
     const recorded = await commit(deps, last.intent.tenantId, last.intent.id, trace, (intent) =>
-      applyPspOutcome(intent, { idempotencyKey: effect.attempt.idempotencyKey, source: 'call', outcome }, deps.clock.nowMs()), undefined, settle);
+      applyPspOutcome(intent, { idempotencyKey: effect.attempt.idempotencyKey, source: 'call', outcome }, deps.clock.nowMs()), undefined, settle,
+      capturedBy(effect, outcome) ? nextCaptureEntryReads(last.intent, effect.attempt.psp, paymentAccountId) : undefined);
     if (recorded) {
       last = next(recorded);
       pending.push(...recorded.effects.filter((e) => e.kind.startsWith('call_psp_')));
     }
   }
   return last;
+}
+
+/** Whether recording this answer posts a capture: a capture's, or an authorization's the PSP captured with. */
+function capturedBy(effect: PaymentEffect, outcome: CallOutcome): boolean {
+  return outcome.kind === 'captured' && (effect.kind === 'call_psp_capture' || effect.kind === 'call_psp_authorize');
 }
 
 function finish(t: PaymentTransition): PaymentIntent {
@@ -373,10 +418,17 @@ function finish(t: PaymentTransition): PaymentIntent {
 
 export async function createPayment(
   deps: PaymentsDeps, tenantId: string,
-  input: { amountMinor: bigint; currency: string; captureMethod: string; customerId: string; paymentMethodId: string; metadata?: Readonly<Record<string, string>> },
+  input: {
+    amountMinor: bigint; currency: string; captureMethod: string; customerId: string; paymentMethodId: string; metadata?: Readonly<Record<string, string>>;
+    /** Confirm in the same call and the same first transaction (a one-call checkout). */
+    confirm?: boolean; returnUrl?: string;
+  },
   trace: TraceIds, key: CommandKey,
 ): Promise<KeyedResult> {
-  const id = newId('pay');
+  if (input.confirm === true && !input.paymentMethodId) throw invalidField('payment_method_id', 'required to confirm', 'FIELD_REQUIRED');
+  // A payment that is confirmed (charged) by the call creating it takes its id from the key and
+  // the request: a rerun after a crash finds it (startKeyed) instead of charging a second one.
+  const id = input.confirm === true ? derivedId('pay', [key.ref.scope, key.ref.method, key.ref.key, key.requestHash]) : newId('pay');
   const t = createPaymentIntent({
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
     customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata, fees: deps.fees,
@@ -388,6 +440,10 @@ export async function createPayment(
   ]);
   if (method) requireSameCustomer(method, input.customerId || null);
   await ensurePaymentAccounts(deps, tenantId, input.currency);
+  if (input.confirm === true) {
+    // Created and confirmed in one transaction (one commit fewer than two calls), then as confirm.
+    return confirmKeyed(deps, tenantId, { created: t }, '', input.returnUrl ?? '', trace, key);
+  }
   // One transaction: the key is read, and the payment is saved with its response.
   return waitWhileInProgress(key.options, () => deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<KeyedResult | 'in_progress'> => {
     const answered = answerWithoutExecuting(key, await tx.idempotency.read(key.ref), deps.clock.nowMs());
@@ -435,7 +491,12 @@ const defaultRules = (): RoutingRule[] => validateRoutingRules([{ name: 'default
 const automaticCaptureLeftAuthorized = (t: PaymentTransition) =>
   !t.error && t.intent.captureMethod === 'automatic' && t.intent.status === 'requires_capture';
 
-export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds, key: CommandKey, returnUrl = ''): Promise<KeyedResult> {
+export function confirm(deps: PaymentsDeps, tenantId: string, paymentId: string, paymentMethodIdInput: string, trace: TraceIds, key: CommandKey, returnUrl = ''): Promise<KeyedResult> {
+  return confirmKeyed(deps, tenantId, { paymentId }, paymentMethodIdInput, returnUrl, trace, key);
+}
+
+/** Confirms a stored payment, or one created in the same first transaction. */
+function confirmKeyed(deps: PaymentsDeps, tenantId: string, target: Target, paymentMethodIdInput: string, returnUrl: string, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
   // Routing is decided on the intent the transaction read (no separate read before it); the
   // method and rules come from the instance caches, so a rerun of the transaction costs no reads.
   const decide = async (intent: PaymentIntent) => {
@@ -452,7 +513,8 @@ export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: s
   };
   // The command goes on (capture retries below) while an automatic capture is left authorized.
   const endsWith = (t: PaymentTransition) => !automaticCaptureLeftAuthorized(t);
-  return runKeyed(key, () => startKeyed(deps, tenantId, paymentId, trace, key, decide, endsWith), async ({ t, held }) => {
+  return runKeyed(key, () => startKeyed(deps, tenantId, target, trace, key, decide, endsWith), async ({ t, held }) => {
+    const paymentId = t.intent.id;
     const done = await runCalls(deps, t, trace, { held, endsWith });
     if (!automaticCaptureLeftAuthorized(done)) return finish(done);
     // Automatic capture whose capture call certainly did not happen (retryable): capture again,
@@ -469,7 +531,7 @@ export async function confirm(deps: PaymentsDeps, tenantId: string, paymentId: s
 
 /** A command that is one decision and the PSP calls it asks for. */
 function simpleCommand(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey, decide: (intent: PaymentIntent) => PaymentTransition): Promise<KeyedResult> {
-  return runKeyed(key, () => startKeyed(deps, tenantId, paymentId, trace, key, decide),
+  return runKeyed(key, () => startKeyed(deps, tenantId, { paymentId }, trace, key, decide),
     async ({ t, held }) => finish(await runCalls(deps, t, trace, { held, endsWith: () => true })));
 }
 

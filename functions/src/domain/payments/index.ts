@@ -43,6 +43,7 @@ export { checkPaymentIntent } from './payment-intent.js';
 // Results and effects.
 /** `{intent, effects, changed, error}`: what every command returns. */
 export type { PaymentTransition } from './payment-effect.js';
+export { chainTransitions } from './payment-effect.js';
 /** What the app must do: PSP calls, ledger entries, outbox events, anomaly reports. */
 export type { PaymentEffect, PaymentEvent, AnomalyReason } from './payment-effect.js';
 
@@ -100,6 +101,6 @@ export { platformFeeMinor } from './ledger-postings.js';
 /** `feeReversalMinor(input)`: a refund's or chargeback's fee share, cumulative so shares sum exactly to the fee. */
 export { feeReversalMinor } from './ledger-postings.js';
 /** `paymentEntryId(event)`: `je_cap_<paymentId>`, `je_ref_<refundId>`, `je_cbk_<paymentId>`, reversals `je_capr_`/`je_cbr_` (later ones numbered). */
-export { paymentEntryId } from './ledger-postings.js';
+export { paymentEntryId, nextCaptureEntryReads } from './ledger-postings.js';
 /** `paymentLedgerEntry(event, accountIdOf)`: the balanced ledger `EntryInput` of a `post_ledger` effect. */
 export { paymentLedgerEntry } from './ledger-postings.js';

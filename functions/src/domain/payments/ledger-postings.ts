@@ -188,6 +188,19 @@ export type PaymentLedgerEvent =
       readonly number: 1 | 2;
     };
 
+/**
+ * The entry a capture of payment `p` at `psp` would post next, as far as reading for it goes (its
+ * id and accounts): the app reads those ledger documents with the payment, in one round trip.
+ */
+export function nextCaptureEntryReads(
+  p: { readonly id: string; readonly currency: string; readonly captureReversals: number }, psp: PspName, accountIdOf: AccountIdOf,
+): { entryId: string; accountIds: string[] } {
+  return {
+    entryId: paymentEntryId({ kind: 'capture', paymentId: p.id, psp, currency: p.currency, amountMinor: 1n, feeMinor: 0n, sequence: p.captureReversals + 1 }),
+    accountIds: ([pspReceivableCode(psp), MERCHANT_PAYABLE, PLATFORM_FEE_REVENUE] as const).map((code) => accountIdOf(code, p.currency)),
+  };
+}
+
 /** The deterministic ledger entry id of a payment event (see the file header). */
 export function paymentEntryId(event: PaymentLedgerEvent): string {
   return numberedEntryId(entryPrefixes[event.kind], event);

@@ -86,3 +86,17 @@ export type PaymentEffect =
   | { readonly kind: 'post_ledger'; readonly event: PaymentLedgerEvent }
   | { readonly kind: 'publish_event'; readonly event: PaymentEvent }
   | { readonly kind: 'report_anomaly'; readonly reason: AnomalyReason; readonly psp: PspName | null; readonly detail: string };
+
+/**
+ * `first` then `then` (a transition of `first.intent`) as one transition, saved in one
+ * transaction: the intent `then` left, the effects of both in order. Creating and confirming a
+ * payment in one call is that: one commit instead of two.
+ */
+export function chainTransitions(first: PaymentTransition, then: PaymentTransition): PaymentTransition {
+  return {
+    intent: then.intent,
+    effects: [...first.effects, ...then.effects],
+    changed: first.changed || then.changed,
+    error: first.error ?? then.error,
+  };
+}

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { TallyError } from '../errors.js';
 import type { PspOutcome, PspWebhookEvent } from '../../ports/psp-gateway.js';
-import type { PaymentEffect, PaymentTransition } from './payment-effect.js';
+import { type PaymentEffect, type PaymentTransition, chainTransitions } from './payment-effect.js';
+import { derivedId } from '../ids.js';
 import {
   type CreatePaymentIntentInput,
   PAYMENT_AMOUNT_MINOR_MAX,
@@ -626,4 +627,40 @@ describe('a capture recorded from a provisional answer (Adyen `received`)', () =
     expect(kinds(kept)).toEqual(['report_anomaly']);
   });
 
+});
+
+describe('one-call checkout: creation and confirmation as one transition', () => {
+  it('chains the creation and the confirmation: the confirmed intent, both effects in order, one save', () => {
+    const created = createPaymentIntent({ amountMinor: 2_500n, currency: 'USD', captureMethod: 'automatic', paymentMethodId: 'pm_1', fees }, { id: 'pay_1', tenantId: 'ten_1', nowMs: t0 });
+    const confirmed = confirmPayment(created.intent, { psps: ['stripe', 'adyen'] }, t0 + 1);
+    const both = chainTransitions(created, confirmed);
+    expect(both.intent).toBe(confirmed.intent);
+    expect(both.intent).toMatchObject({ status: 'processing', version: created.intent.version + 1 });
+    expect(both.changed).toBe(true);
+    expect(both.error).toBeNull();
+    expect(both.effects.map((e) => e.kind === 'publish_event' ? e.event.type : e.kind)).toEqual([
+      ...created.effects.map((e) => e.kind === 'publish_event' ? e.event.type : e.kind),
+      ...confirmed.effects.map((e) => e.kind === 'publish_event' ? e.event.type : e.kind),
+    ]);
+    expect(both.effects[0]).toMatchObject({ kind: 'publish_event', event: { type: 'payment.created', status: 'requires_confirmation' } });
+    expect(both.effects.filter((e) => e.kind === 'call_psp_authorize')).toHaveLength(1);
+  });
+
+  it('keeps the error of the second transition (a decline answering the confirmation)', () => {
+    const confirmed = confirmPayment(create(), { psps: ['stripe'] }, t0 + 1);
+    const declined = answer(confirmed.intent, { kind: 'declined', reason: 'insufficient_funds', pspReference: 'pi_1', pspCode: 'insufficient_funds' });
+    expect(declined.error).not.toBeNull();
+    const both = chainTransitions(confirmed, declined);
+    expect(both.error).toBe(declined.error);
+    expect(both.intent.status).toBe('requires_payment_method');
+  });
+
+  it('derives the payment id of a one-call checkout from its key and request: same parts, same id; any other part, another id', () => {
+    const id = derivedId('pay', ['ten_1', 'CreatePayment', 'order-42', 'hash-a']);
+    expect(id).toMatch(/^pay_[A-Za-z0-9_-]{22}$/);
+    expect(derivedId('pay', ['ten_1', 'CreatePayment', 'order-42', 'hash-a'])).toBe(id);
+    for (const other of [['ten_2', 'CreatePayment', 'order-42', 'hash-a'], ['ten_1', 'CreatePayment', 'order-42', 'hash-b'], ['ten_1', 'CreatePayment', 'order-4', '2hash-a']]) {
+      expect(derivedId('pay', other)).not.toBe(id);
+    }
+  });
 });

@@ -67,6 +67,7 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
         (key) => payments.createPayment(deps, tenantId, {
           amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
           customerId: req.customerId, paymentMethodId: req.paymentMethodId, metadata: req.metadata,
+          confirm: req.confirm, returnUrl: req.returnUrl,
         }, currentTraceIds(), key));
     },
     async confirmPayment(req, ctx) {
