@@ -1,5 +1,5 @@
 /**
- * Chaos: 500 payments through the API against the sandbox PSP with injected timeouts, 5xx before
+ * Chaos: 500 payments (half create + confirm, half one-call checkouts) through the API against the sandbox PSP with injected timeouts, 5xx before
  * and after processing, duplicated, delayed and reordered webhooks, and a crash between a PSP's
  * success and its recording. After the janitor runs: each payment the PSP captured is captured
  * once in Tally (and only those), the ledger balances, every payment's ledger effect is applied
@@ -86,14 +86,31 @@ describe('chaos', () => {
     };
 
     const ids: string[] = [];
+    /** One-call checkouts that failed: re-sent once the faults are off, under the same key. */
+    const oneCallRetries: Parameters<typeof owner.payments.createPayment>[0][] = [];
     chaosOn();
     const apiOutcomes = await drive(Array.from({ length: paymentsTotal }, (_, i) => i), async (i) => {
       const amount = BigInt(100 + (i % 97) * 13);
+      if (i % 2 === 1) {
+        // Half are one-call checkouts (CreatePayment with confirm).
+        const request = { amountMinor: amount, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: randomUUID() };
+        try {
+          ids.push((await owner.payments.createPayment(request)).payment!.id);
+        } catch (error) {
+          oneCallRetries.push(request);
+          throw error;
+        }
+        return;
+      }
       const p = (await owner.payments.createPayment({ amountMinor: amount, currency: 'EUR', paymentMethodId: pm, idempotencyKey: randomUUID() })).payment!;
       ids.push(p.id);
       await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: randomUUID() });
     });
     await chaosOff();
+    // A failed one-call checkout re-sent under its key answers the payment it created (or creates
+    // it, if the failure came first): never a second payment, so never a second charge.
+    for (const request of oneCallRetries) ids.push((await owner.payments.createPayment(request)).payment!.id);
+    const storedPayments = Number((await stack.services.db.collection(`tenants/${tenantId}/payments`).count().get()).data().count);
     await janitorUntilSettled(async () => (await Promise.all(ids.map((id) => store.getPayment(tenantId, id))))
       .filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null || p!.status === 'requires_capture').length);
 
@@ -150,7 +167,7 @@ describe('chaos', () => {
     const receivableNet = receivables.reduce((a, b) => a + b.postedDebitsMinor - b.postedCreditsMinor, 0n);
 
     const report = {
-      payments: intents.length, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes, crashesLogged: crashLogLines,
+      payments: intents.length, storedPayments, oneCallRetries: oneCallRetries.length, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes, crashesLogged: crashLogLines,
       statuses: Object.fromEntries(byStatus), capturedAtPsp, capturedTwice, pspTallyMismatches: mismatched,
       captureEntries: captureEntries.length, ledgerDebitsMinor: debits.toString(), ledgerCreditsMinor: credits.toString(),
       refundsAttempted: toRefund.length, refundApiOutcomes: Object.fromEntries(refundOutcomes), refundsSucceeded: succeededRefunds.length,
@@ -165,6 +182,8 @@ describe('chaos', () => {
     }
 
     expect(intents).toHaveLength(paymentsTotal);
+    expect(new Set(ids).size).toBe(paymentsTotal);
+    expect(storedPayments).toBe(paymentsTotal);
     expect(crashes).toBeGreaterThan(0);
     // Crashes in requests are logged at ERROR; a crash inside webhook processing (the Pub/Sub
     // bridge retries it) is logged by the bridge instead, so the counts need not be equal.
