@@ -508,7 +508,10 @@ describe.each(['stripe', 'adyen'] as const)('one-call checkout through %s (Creat
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(9_710n);
     const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
     const createdEvents = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.created').get()).docs;
-    expect(createdEvents.map((d) => d.get('payload.status'))).toEqual(['requires_confirmation']);
+    // Announced once, created into the status it was confirmed into (never seen as requires_confirmation).
+    expect(createdEvents.map((d) => d.get('payload.status'))).toEqual(['processing']);
+    const changes = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.status_changed').get()).docs.map((d) => d.get('payload.from') as string);
+    expect(changes).not.toContain('requires_confirmation');
     // Indexed at creation though its first saved version is the confirmed one: webhooks match it.
     expect(await env.stack.services.payments.store.tenantOfPayment(paid.id)).toBe(tenantId);
     await env.sandbox.control.webhooksIdle(5_000);

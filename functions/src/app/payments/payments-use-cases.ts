@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { derivedId, newId } from '../../domain/ids.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import {
-  applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, chainTransitions, choosePsps, confirmPayment,
+  applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, choosePsps, confirmPayment, createdAndConfirmed,
   createPaymentIntent, isCaptureDue, nextCaptureEntryReads, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
   type CardBrand, type FeeSchedule, type PaymentEffect, type PaymentIntent, type PaymentTransition, type RoutingRule,
   type PaymentAccountCode, cardBrands,
@@ -244,7 +244,7 @@ function startKeyed(
     }
     const intent = 'created' in target ? target.created.intent : existing;
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
-    const t = 'created' in target ? chainTransitions(target.created, await decide(intent, tx)) : await decide(intent, tx);
+    const t = 'created' in target ? createdAndConfirmed(target.created, await decide(intent, tx)) : await decide(intent, tx);
     await saveTransition(deps, tx, lane, t, trace);
     const settled = !hasCalls(t) && endsWith(t);
     const created = 'created' in target;

@@ -88,6 +88,22 @@ export type PaymentEffect =
   | { readonly kind: 'report_anomaly'; readonly reason: AnomalyReason; readonly psp: PspName | null; readonly detail: string };
 
 /**
+ * A payment created and confirmed in one call (`first` created it, `then` confirmed it) as one
+ * transition: `chainTransitions`, with one `payment.created` event that carries the status the
+ * payment was created into, instead of a `status_changed` out of a status nobody could observe.
+ */
+export function createdAndConfirmed(created: PaymentTransition, confirmed: PaymentTransition): PaymentTransition {
+  const both = chainTransitions(created, confirmed);
+  const from = created.intent.status;
+  const leaving = both.effects.findIndex((e) => e.kind === 'publish_event' && e.event.type === 'payment.status_changed' && e.event.from === from);
+  if (leaving < 0) return both;
+  const to = (both.effects[leaving] as { event: { to: PaymentStatus } }).event.to;
+  const effects = both.effects.filter((_, i) => i !== leaving).map((e) =>
+    e.kind === 'publish_event' && e.event.type === 'payment.created' ? { ...e, event: { ...e.event, status: to } } : e);
+  return { ...both, effects };
+}
+
+/**
  * `first` then `then` (a transition of `first.intent`) as one transition, saved in one
  * transaction: the intent `then` left, the effects of both in order. Creating and confirming a
  * payment in one call is that: one commit instead of two.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TallyError } from '../errors.js';
 import type { PspOutcome, PspWebhookEvent } from '../../ports/psp-gateway.js';
-import { type PaymentEffect, type PaymentTransition, chainTransitions } from './payment-effect.js';
+import { type PaymentEffect, type PaymentTransition, chainTransitions, createdAndConfirmed } from './payment-effect.js';
 import { derivedId } from '../ids.js';
 import {
   type CreatePaymentIntentInput,
@@ -644,6 +644,16 @@ describe('one-call checkout: creation and confirmation as one transition', () =>
     ]);
     expect(both.effects[0]).toMatchObject({ kind: 'publish_event', event: { type: 'payment.created', status: 'requires_confirmation' } });
     expect(both.effects.filter((e) => e.kind === 'call_psp_authorize')).toHaveLength(1);
+  });
+
+  it('a payment created and confirmed in one call announces itself once, created into the status it was confirmed into', () => {
+    const created = createPaymentIntent({ amountMinor: 2_500n, currency: 'USD', captureMethod: 'automatic', paymentMethodId: 'pm_1', metadata: { order: '7' }, fees }, { id: 'pay_1', tenantId: 'ten_1', nowMs: t0 });
+    const confirmed = confirmPayment(created.intent, { psps: ['stripe'] }, t0 + 1);
+    const one = createdAndConfirmed(created, confirmed);
+    const events = one.effects.flatMap((e) => (e.kind === 'publish_event' ? [e.event] : []));
+    expect(events).toEqual([{ type: 'payment.created', status: 'processing', amountMinor: 2_500n, currency: 'USD', captureMethod: 'automatic', customerId: null, metadata: { order: '7' } }]);
+    expect(one.effects.filter((e) => e.kind === 'call_psp_authorize')).toHaveLength(1);
+    expect(one.intent).toBe(confirmed.intent);
   });
 
   it('keeps the error of the second transition (a decline answering the confirmation)', () => {
