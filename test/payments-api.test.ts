@@ -556,6 +556,38 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     expect((await owner.payments.confirmPayment({ paymentId, paymentMethodId: pm, idempotencyKey: key() })).payment!.status).toBe(PaymentStatus.SUCCEEDED);
   });
 
+  it('concurrent duplicates of a one-call checkout create one payment, charge once and all answer the same', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const request = { amountMinor: 2_200n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() };
+    const answers = await Promise.all(Array.from({ length: 5 }, () => owner.payments.createPayment(request)));
+    for (const a of answers) expect(a.payment).toEqual(answers[0]!.payment);
+    expect(answers[0]!.payment!.status).toBe(PaymentStatus.SUCCEEDED);
+    expect(pspCallsFor(answers[0]!.payment!.id)).toBe(1);
+    expect((await owner.payments.listPayments({})).payments).toHaveLength(1);
+  });
+
+  it('a new one-call checkout is one blind write and one transaction: 2 commits and 1 batched read', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const checkout = () => owner.payments.createPayment({ amountMinor: 900n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() });
+    // Webhooks held, so that only the checkout's own round trips are counted.
+    env.sandbox.control.setFaults({ stripe: { webhookHold: true } });
+    try {
+      await checkout(); // the instance caches (payment method, accounts, routing rules) warm
+      const { countFirestoreRpcs } = await import('./support/firestore-rpcs.js');
+      const { result, rpcs } = await countFirestoreRpcs(checkout, env.stack.services.db);
+      expect(result.payment!.status).toBe(PaymentStatus.SUCCEEDED);
+      expect(rpcs).toEqual({ commit: 2, batchGetDocuments: 1 });
+    } finally {
+      env.sandbox.control.setFaults({ stripe: { webhookHold: false } });
+      env.sandbox.control.releaseWebhooks('stripe');
+      await env.sandbox.control.webhooksIdle(5_000);
+    }
+  });
+
   it('refuses a confirm without a payment method and a bad return URL, and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });

@@ -7,7 +7,7 @@ import type { PaymentIntent } from '../domain/payments/payment-intent.js';
 import type { RoutingRule } from '../domain/payments/routing.js';
 import type { PspName, PspWebhookEvent } from './psp-gateway.js';
 import type { LedgerTx, OutboxEvent } from './ledger-store.js';
-import type { IdempotencyTx } from './idempotency-store.js';
+import type { IdempotencyRef, IdempotencyTx } from './idempotency-store.js';
 import type { Page } from './tenancy-repository.js';
 
 export interface Customer { id: string; tenantId: string; email: string; name: string; createdAtMs: number }
@@ -35,6 +35,16 @@ export interface PaymentsTx {
 
 export interface PaymentsStore {
   transaction<T>(tenantId: string, work: (tx: PaymentsTx) => Promise<T>): Promise<T>;
+  /**
+   * A new payment's first save in one write, without a transaction or a read (a one-call
+   * checkout, ADR 0015): the payment, its id's index, its outbox events and the command key's
+   * lease, every one created, so all are written or none. False when any of them exists (a rerun
+   * or a replay under the key): the caller then takes the transactional path.
+   */
+  createPaymentAtOnce(input: {
+    intent: PaymentIntent; outbox: readonly OutboxEvent[]; trace: { traceId: string; spanId: string };
+    lease: { ref: IdempotencyRef } & Parameters<IdempotencyTx['writeLease']>[1];
+  }): Promise<boolean>;
   getPayment(tenantId: string, paymentId: string): Promise<PaymentIntent | undefined>;
   listPayments(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<PaymentIntent>>;
   /** Which tenant a payment belongs to (webhooks name only our payment id). */

@@ -1,5 +1,5 @@
 import { randomUUID, createHash } from 'node:crypto';
-import { Timestamp, type DocumentData, type DocumentReference, type Firestore, type Precondition, type Transaction } from '@google-cloud/firestore';
+import { Timestamp, type DocumentData, type DocumentReference, type Firestore, type Precondition, type Transaction, type WriteBatch } from '@google-cloud/firestore';
 import type { IdempotencyRef, IdempotencyStore, IdempotencyTx, Reservation, ReserveInput, StoredIdempotency } from '../../ports/idempotency-store.js';
 import { decideReservation } from '../../platform/idempotency/idempotency.js';
 import { readerOf } from './tx-reader.js';
@@ -46,6 +46,14 @@ function leaseDoc(input: Pick<ReserveInput, 'method' | 'requestHash' | 'nowMs' |
     createdAt,
     expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
   };
+}
+
+/**
+ * A new key's lease as a create in another store's batch (a one-call checkout's first write, ADR
+ * 0015): the batch fails with ALREADY_EXISTS if the key has any record.
+ */
+export function createLeaseIn(db: Firestore, batch: WriteBatch, r: IdempotencyRef, input: Parameters<IdempotencyTx['writeLease']>[1]): void {
+  batch.create(recordRef(db, r.scope, r.method, r.key), leaseDoc({ method: r.method, ...input }, input.leaseToken, Timestamp.fromMillis(input.nowMs)));
 }
 
 /** The same records inside a transaction another store runs (payments, ADR 0011). */

@@ -10,9 +10,10 @@ import { type PaymentIntent, isCaptureDue } from '../../domain/payments/index.js
 import type { RoutingRule } from '../../domain/payments/routing.js';
 import { invalidField } from '../../domain/errors.js';
 import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../ports/payments-store.js';
+import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { createLedgerTx } from './ledger-store.js';
-import { createIdempotencyTx } from './idempotency-store.js';
+import { createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { runTransactionWithRetry } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
@@ -56,7 +57,32 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     };
   };
 
+  const outboxRef = (t: string, id: string) => tenant(t).collection('outbox').doc(id);
+  const outboxDoc = (tenantId: string, e: OutboxEvent) => ({
+    id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload, tenantId,
+    createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
+  });
+  const paymentIndexRef = (id: string) => db.collection('paymentIndex').doc(id);
+
   return {
+    async createPaymentAtOnce({ intent, outbox, trace, lease }) {
+      // A new payment has no PSP reference yet: nothing for pspReferences.
+      if (intent.pspReference !== null) throw new Error('assertion failed: createPaymentAtOnce of a payment with a PSP reference');
+      const batch = db.batch();
+      batch.create(paymentRef(intent.tenantId, intent.id), paymentDoc(intent, trace));
+      batch.create(paymentIndexRef(intent.id), { tenantId: intent.tenantId });
+      for (const e of outbox) batch.create(outboxRef(intent.tenantId, e.id), outboxDoc(intent.tenantId, e));
+      const { ref, ...leaseInput } = lease;
+      createLeaseIn(db, batch, ref, leaseInput);
+      try {
+        await batch.commit();
+        return true;
+      } catch (error) {
+        if ((error as { code?: number }).code === 6) return false; // ALREADY_EXISTS: none was written
+        throw error;
+      }
+    },
+
     async transaction(tenantId, work) {
       return runTransactionWithRetry(db, async (tx) => {
           // The PSP reference each payment had when this transaction read it: its index is
@@ -78,7 +104,7 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
             idempotency: createIdempotencyTx(db, tx),
             savePayment(intent, trace, created) {
               tx.set(paymentRef(tenantId, intent.id), paymentDoc(intent, trace));
-              if (created) tx.set(db.collection('paymentIndex').doc(intent.id), { tenantId });
+              if (created) tx.set(paymentIndexRef(intent.id), { tenantId });
               // Indexed in the same transaction as the state that records the reference, so an
               // event naming only the PSP's payment can never arrive to find it missing.
               if (intent.psp !== null && intent.pspReference !== null && referenceRead.get(intent.id) !== referenceOf(intent)) {
@@ -92,10 +118,7 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
               tx.set(inboxRef(tenantId, inboxId), { processedAt: Timestamp.fromMillis(nowMs) }, { merge: true });
             },
             createOutboxEvent(e) {
-              tx.create(tenant(tenantId).collection('outbox').doc(e.id), {
-                id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload, tenantId,
-                createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
-              });
+              tx.create(outboxRef(tenantId, e.id), outboxDoc(tenantId, e));
             },
           };
           return work(view);

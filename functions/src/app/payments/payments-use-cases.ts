@@ -23,6 +23,7 @@ import type { Logger } from '../../platform/telemetry/logger.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { Clock } from '../../ports/clock.js';
 import type { PaymentMethod, PaymentsStore, PaymentsTx } from '../../ports/payments-store.js';
+import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { TtlCache } from '../../platform/cache/ttl-cache.js';
 import { decideReservation, keyReusedError, waitWhileInProgress, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import type { IdempotencyRef, StoredIdempotency } from '../../ports/idempotency-store.js';
@@ -115,14 +116,19 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
   }
   tx.savePayment(t.intent, trace, t.effects.some((e) => e.kind === 'publish_event' && e.event.type === 'payment.created'));
   for (const plan of plans) plan.commit();
-  let published = 0;
+  for (const event of outboxEventsOf(t, trace)) tx.createOutboxEvent(event);
+}
+
+/** The outbox events of a transition's `publish_event` effects. */
+function outboxEventsOf(t: PaymentTransition, trace: TraceIds): OutboxEvent[] {
+  const events: OutboxEvent[] = [];
   for (const effect of t.effects) {
     if (effect.kind !== 'publish_event') continue;
     // Deterministic (a rerun of the transaction writes the same ids) and unique within the
     // transition: two events of one type (e.g. two held-back refunds released together) differ
     // by their position.
-    const position = published++;
-    tx.createOutboxEvent({
+    const position = events.length;
+    events.push({
       id: `evt_${t.intent.id}_${t.intent.version}_${position === 0 ? '' : `${position}_`}${effect.event.type.replace('.', '_')}`,
       type: effect.event.type,
       aggregateId: t.intent.id,
@@ -131,6 +137,7 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
       ...trace,
     });
   }
+  return events;
 }
 
 // ---- idempotency inside the command's own transactions (ADR 0011) ------------------------------
@@ -256,6 +263,30 @@ function startKeyed(
     if (started !== 'in_progress' && started.kind === 'started') reportAnomalies(deps, started.t, trace);
     return started;
   });
+}
+
+/**
+ * The first save of a one-call checkout: the payment is new, so its first transition (payment,
+ * index, outbox, the key's lease) is one blind write of creates, without a transaction or a read
+ * (one round trip instead of two, ADR 0015). Anything already there (a replay, a rerun after a
+ * crash, a live lease) makes that write fail as a whole, and the transactional `startKeyed`
+ * decides as for any keyed command.
+ */
+async function startCreated(
+  deps: PaymentsDeps, tenantId: string, created: PaymentTransition, trace: TraceIds, key: CommandKey,
+  decide: (intent: PaymentIntent) => Promise<PaymentTransition>, endsWith: (t: PaymentTransition) => boolean,
+): Promise<Started | 'in_progress'> {
+  const t = createdAndConfirmed(created, await decide(created.intent));
+  // Only a transition that goes on to PSP calls holds a lease; one with ledger entries needs the ledger's reads.
+  if (hasCalls(t) && !t.effects.some((e) => e.kind === 'post_ledger')) {
+    const leaseToken = randomUUID();
+    const lease = { ref: key.ref, requestHash: key.requestHash, leaseToken, nowMs: deps.clock.nowMs(), leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs };
+    if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, lease })) {
+      reportAnomalies(deps, t, trace);
+      return { kind: 'started', t, held: { key, leaseToken, settled: false, created: () => deps.store.getPayment(tenantId, t.intent.id) } };
+    }
+  }
+  return startKeyed(deps, tenantId, { created }, trace, key, decide, endsWith);
 }
 
 /** Settling a held key in a later transaction: `finalOf` says whether (and with what) the command ends there. */
@@ -513,7 +544,8 @@ function confirmKeyed(deps: PaymentsDeps, tenantId: string, target: Target, paym
   };
   // The command goes on (capture retries below) while an automatic capture is left authorized.
   const endsWith = (t: PaymentTransition) => !automaticCaptureLeftAuthorized(t);
-  return runKeyed(key, () => startKeyed(deps, tenantId, target, trace, key, decide, endsWith), async ({ t, held }) => {
+  const start = () => ('created' in target ? startCreated(deps, tenantId, target.created, trace, key, decide, endsWith) : startKeyed(deps, tenantId, target, trace, key, decide, endsWith));
+  return runKeyed(key, start, async ({ t, held }) => {
     const paymentId = t.intent.id;
     const done = await runCalls(deps, t, trace, { held, endsWith });
     if (!automaticCaptureLeftAuthorized(done)) return finish(done);
