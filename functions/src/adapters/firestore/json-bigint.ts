@@ -8,10 +8,10 @@ export function toJsonWithBigint(value: unknown): string {
 
 export function fromJsonWithBigint<T>(text: string): T {
   return JSON.parse(text, (_key, v: unknown) => {
-    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
-      const keys = Object.keys(v);
+    // The cheap test first: this runs for every value of every stored payment read.
+    if (v !== null && typeof v === 'object' && Object.hasOwn(v, '$bigint')) {
       const big = (v as { $bigint?: unknown }).$bigint;
-      if (keys.length === 1 && typeof big === 'string' && /^-?\d+$/.test(big)) return BigInt(big);
+      if (typeof big === 'string' && /^-?\d+$/.test(big) && Object.keys(v).length === 1) return BigInt(big);
     }
     return v;
   }) as T;

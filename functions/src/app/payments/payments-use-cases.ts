@@ -119,6 +119,17 @@ async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, 
   for (const event of outboxEventsOf(t, trace)) tx.createOutboxEvent(event);
 }
 
+/** A copy of a plain event with its bigints as decimal strings (JSON-safe, exact). */
+function bigintsAsStrings(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(bigintsAsStrings);
+  if (value !== null && typeof value === 'object') {
+    // As JSON would: an undefined field is left out (Firestore refuses undefined).
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, bigintsAsStrings(v)]));
+  }
+  return value;
+}
+
 /** The outbox events of a transition's `publish_event` effects. */
 function outboxEventsOf(t: PaymentTransition, trace: TraceIds): OutboxEvent[] {
   const events: OutboxEvent[] = [];
@@ -132,7 +143,7 @@ function outboxEventsOf(t: PaymentTransition, trace: TraceIds): OutboxEvent[] {
       id: `evt_${t.intent.id}_${t.intent.version}_${position === 0 ? '' : `${position}_`}${effect.event.type.replace('.', '_')}`,
       type: effect.event.type,
       aggregateId: t.intent.id,
-      payload: JSON.parse(JSON.stringify(effect.event, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>,
+      payload: bigintsAsStrings(effect.event) as Record<string, unknown>,
       createdAtMs: t.intent.updatedAtMs,
       ...trace,
     });
