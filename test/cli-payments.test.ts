@@ -95,6 +95,12 @@ describe.concurrent('tally payment CLI', () => {
     expect(error).toMatchObject({ reason: 'INSUFFICIENT_FUNDS' });
     const { payment } = await owner.payments.getPayment({ paymentId: created.id });
     expect(payment?.declineReason).toBe('insufficient_funds');
+    // A one-call checkout that is declined names the payment it created, for a confirm with another card.
+    const checkout = await tally(ownerKey, 'payment', 'create', '--amount', '9.99', '--currency', 'EUR', '--payment-method', pm, '--confirm');
+    expect(checkout.code).toBe(1);
+    const named = /error: .*INSUFFICIENT_FUNDS.*\(payment (pay_\S+)\)/.exec(checkout.stderr)?.[1];
+    expect(named).toBeDefined();
+    expect((await owner.payments.getPayment({ paymentId: named! })).payment?.declineReason).toBe('insufficient_funds');
   });
 
   it('bad input is refused with a typed error and changes nothing', async () => {

@@ -167,7 +167,8 @@ export async function runCli(argv: string[]): Promise<number> {
       payload = { code: 'cli', reason: '', message: (error as Error).message };
     }
     if (wantsJson) process.stdout.write(`${JSON.stringify({ error: payload }, null, 2)}\n`);
-    else process.stderr.write(`error: ${payload.code}${payload.reason ? ` ${payload.reason}` : ''}: ${payload.message}\n`);
+    // A decline names its payment (e.g. a one-call checkout's): shown so it can be confirmed again.
+    else process.stderr.write(`error: ${payload.code}${payload.reason ? ` ${payload.reason}` : ''}: ${payload.message}${payload.metadata?.paymentId ? ` (payment ${payload.metadata.paymentId})` : ''}\n`);
     return 1;
   }
 }
