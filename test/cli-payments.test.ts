@@ -74,6 +74,12 @@ describe.concurrent('tally payment CLI', () => {
       '--metadata', 'order_id=1042', '--metadata', 'note=a=b', '--confirm', '--json'));
     expect(paid).toMatchObject({ status: 'PAYMENT_STATUS_SUCCEEDED', amountMinor: '1500', currency: 'JPY', amountCapturedMinor: '1500', metadata: { order_id: '1042', note: 'a=b' } });
     expect((await tally(ownerKey, 'payment', 'get', paid.id)).stdout).toMatch(/metadata\s+order_id=1042/);
+    // Metadata changes after the payment succeeded: one key replaced, one removed.
+    const updated = await tally(ownerKey, 'payment', 'update', paid.id, '--metadata', 'order_id=1043', '--metadata', 'note=');
+    expect(updated.code).toBe(0);
+    expect(updated.stdout).toMatch(new RegExp(`payment ${paid.id} updated: succeeded`));
+    expect(updated.stdout).toMatch(/metadata\s+order_id=1043/);
+    expect(updated.stdout).not.toMatch(/note=/);
     const open = parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'create', '--amount', '3.10', '--currency', 'USD', '--json'));
     expect(open).toMatchObject({ status: 'PAYMENT_STATUS_REQUIRES_PAYMENT_METHOD', amountMinor: '310' });
 

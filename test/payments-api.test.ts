@@ -451,6 +451,32 @@ describe('payment metadata, trace, return URL and customer', () => {
     expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([created.id]);
   });
 
+  it('UpdatePayment sets and removes metadata in any status, announces it, replays under its key, and refuses what breaks the limits', async () => {
+    const { owner, tenantId } = await env.stack.newTenant();
+    const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+    const paid = (await owner.payments.createPayment({ amountMinor: 600n, currency: 'EUR', paymentMethodId: pm, confirm: true, metadata: { order_id: 'o-1', channel: 'web' }, idempotencyKey: key() })).payment!;
+    expect(paid.status).toBe(PaymentStatus.SUCCEEDED);
+    const request = { paymentId: paid.id, metadata: { order_id: 'o-2', channel: '', note: 'gift' }, idempotencyKey: key() };
+    const updated = (await owner.payments.updatePayment(request)).payment!;
+    expect(updated).toMatchObject({ id: paid.id, status: PaymentStatus.SUCCEEDED, metadata: { order_id: 'o-2', note: 'gift' }, amountCapturedMinor: 600n });
+    expect((await owner.payments.getPayment({ paymentId: paid.id })).payment!.metadata).toEqual({ note: 'gift', order_id: 'o-2' });
+    const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
+    const events = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.metadata_updated').get()).docs;
+    expect(events.map((d) => d.get('payload.metadata') as unknown)).toEqual([{ note: 'gift', order_id: 'o-2' }]);
+    // A replay answers the first response and publishes nothing more.
+    expect((await owner.payments.updatePayment(request)).payment).toEqual(updated);
+    expect((await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.metadata_updated').get()).size).toBe(1);
+
+    const tooMany = Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`k${i}`, 'v']));
+    expect(await reason(owner.payments.updatePayment({ paymentId: paid.id, metadata: tooMany, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID' });
+    expect(await reason(owner.payments.updatePayment({ paymentId: paid.id, metadata: {}, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_REQUIRED' });
+    expect(await reason(owner.payments.updatePayment({ paymentId: 'pay_doesnotexist', metadata: { a: 'b' }, idempotencyKey: key() })))
+      .toMatchObject({ code: Code.NotFound, reason: 'NOT_FOUND' });
+    expect((await owner.payments.getPayment({ paymentId: paid.id })).payment!.metadata).toEqual({ note: 'gift', order_id: 'o-2' });
+  });
+
   it('the return URL a confirm gives reaches the PSP for the challenge; a bad one is refused and changes nothing', async () => {
     const { owner } = await env.stack.newTenant();
     await route(owner, 'stripe');

@@ -142,6 +142,15 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
       const { g, api } = client(cmd);
       show(g, (await api.payments.cancelPayment({ paymentId, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment, 'canceled');
     });
+  payment.command('update')
+    .description('change a payment\'s metadata, in any status: set keys, or remove one with an empty value (key=)')
+    .argument('<paymentId>', 'pay_...')
+    .requiredOption('--metadata <key=value>', 'key to set, e.g. order_id=1043; "key=" removes it (repeatable)', collectMetadata, {} as Record<string, string>)
+    .addOption(keyOption())
+    .action(async (paymentId: string, opts: { metadata: Record<string, string>; idempotencyKey?: string }, cmd: Command) => {
+      const { g, api } = client(cmd);
+      show(g, (await api.payments.updatePayment({ paymentId, metadata: opts.metadata, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment, 'updated');
+    });
   payment.command('refund')
     .description('refund a captured payment, in part or in full (never more than captured minus refunded)')
     .argument('<paymentId>', 'pay_...')

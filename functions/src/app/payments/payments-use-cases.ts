@@ -10,7 +10,7 @@ import { derivedId, newId } from '../../domain/ids.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import {
   applyPspOutcome, applyWebhook, attemptsToResolve, cancelPayment, capturePayment, choosePsps, confirmPayment, createdAndConfirmed,
-  createPaymentIntent, isCaptureDue, nextCaptureEntryReads, paymentAccounts, paymentLedgerEntry, refundPayment, validateRoutingRules,
+  createPaymentIntent, isCaptureDue, nextCaptureEntryReads, paymentAccounts, paymentLedgerEntry, refundPayment, updatePaymentMetadata, validateRoutingRules,
   type CardBrand, type FeeSchedule, type PaymentEffect, type PaymentIntent, type PaymentTransition, type RoutingRule,
   type PaymentAccountCode, cardBrands,
 } from '../../domain/payments/index.js';
@@ -589,6 +589,11 @@ export function cancel(deps: PaymentsDeps, tenantId: string, paymentId: string, 
 /** Refunds under `refundId` (the caller's: its response names the refund). */
 export function refund(deps: PaymentsDeps, tenantId: string, paymentId: string, refundId: string, amountMinor: bigint | null, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
   return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => refundPayment(intent, { refundId, amountMinor }, deps.clock.nowMs()));
+}
+
+/** Sets or (empty value) removes metadata keys, in any status; no PSP call. */
+export function updateMetadata(deps: PaymentsDeps, tenantId: string, paymentId: string, changes: Readonly<Record<string, string>>, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
+  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => updatePaymentMetadata(intent, changes, deps.clock.nowMs()));
 }
 
 export async function getPayment(deps: PaymentsDeps, tenantId: string, paymentId: string): Promise<PaymentIntent> {

@@ -56,6 +56,8 @@ export type { CreatePaymentIntentInput, CreatePaymentIntentContext, ConfirmInput
 export { createPaymentIntent } from './payment-commands.js';
 /** `attachPaymentMethod(intent, paymentMethodId, nowMs)`: -> `requires_confirmation`. */
 export { attachPaymentMethod } from './payment-commands.js';
+/** `updatePaymentMetadata(intent, changes, nowMs)`: set or (empty value) remove metadata keys, any status. */
+export { updatePaymentMetadata } from './payment-commands.js';
 /** `confirmPayment(intent, {psps, paymentMethodId?}, nowMs)`: -> `processing` with an authorize call. */
 export { confirmPayment } from './payment-commands.js';
 /** `capturePayment(intent, {amountMinor?}, nowMs)`: `requires_capture` -> `processing` with a capture call. */

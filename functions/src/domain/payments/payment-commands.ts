@@ -122,6 +122,30 @@ export function createPaymentIntent(input: CreatePaymentIntentInput, context: Cr
   }], changed: true, error: null };
 }
 
+/**
+ * Changes the caller's metadata, in any status (as Stripe's update): each key of `changes` is set
+ * to its value, or removed when the value is empty; keys not named stay. The result must keep
+ * the creation limits (PAYMENT_METADATA_KEYS_MAX keys, key and value lengths), else FIELD_INVALID
+ * and nothing changes. The same metadata again is a no-op (`changed: false`). Publishes
+ * `payment.metadata_updated` with the whole new metadata.
+ */
+export function updatePaymentMetadata(intent: PaymentIntent, changes: Readonly<Record<string, string>>, nowMs: number): PaymentTransition {
+  const named = validateMetadata(changes, PAYMENT_METADATA_KEYS_MAX);
+  if (Object.keys(named).length === 0) throw invalidField('metadata', 'at least one key to set or (with an empty value) to remove', 'FIELD_REQUIRED');
+  const merged: Record<string, string> = { ...intent.metadata };
+  for (const [key, value] of Object.entries(named)) {
+    if (value === '') delete merged[key];
+    else merged[key] = value;
+  }
+  const metadata = validateMetadata(merged, PAYMENT_METADATA_KEYS_MAX);
+  const same = Object.keys(metadata).length === Object.keys(intent.metadata).length && Object.entries(metadata).every(([k, v]) => intent.metadata[k] === v);
+  const d = new IntentDraft(intent, nowMs);
+  if (same) return d.finish();
+  d.update({ metadata });
+  d.publish({ type: 'payment.metadata_updated', metadata });
+  return d.finish();
+}
+
 /** Attaches (or replaces) the payment method: `requires_payment_method`/`requires_confirmation` -> `requires_confirmation`. */
 export function attachPaymentMethod(intent: PaymentIntent, paymentMethodId: string, nowMs: number): PaymentTransition {
   requireStatus(intent, 'attach_payment_method', ['requires_payment_method', 'requires_confirmation']);

@@ -36,6 +36,8 @@ export type PaymentEvent =
       readonly captureMethod: CaptureMethod; readonly customerId: string | null; readonly metadata: Readonly<Record<string, string>>;
     }
   | { readonly type: 'payment.status_changed'; readonly from: PaymentStatus; readonly to: PaymentStatus }
+  /** The caller's metadata changed (UpdatePayment): the whole new metadata. */
+  | { readonly type: 'payment.metadata_updated'; readonly metadata: Readonly<Record<string, string>> }
   | { readonly type: 'payment.refund_succeeded'; readonly refundId: string; readonly amountMinor: bigint }
   | { readonly type: 'payment.refund_failed'; readonly refundId: string }
   | { readonly type: 'payment.chargeback'; readonly amountMinor: bigint }

@@ -15,6 +15,7 @@ import {
   RETURN_URL_LENGTH_MAX,
   validateReturnUrl,
   refundPayment,
+  updatePaymentMetadata,
 } from './payment-commands.js';
 import { type PaymentIntent, attemptsToResolve, currentOperation, isCaptureDue, refundableMinor } from './payment-intent.js';
 import { type PspCallResult, applyPspOutcome } from './psp-outcome.js';
@@ -672,5 +673,40 @@ describe('one-call checkout: creation and confirmation as one transition', () =>
     for (const other of [['ten_2', 'CreatePayment', 'order-42', 'hash-a'], ['ten_1', 'CreatePayment', 'order-42', 'hash-b'], ['ten_1', 'CreatePayment', 'order-4', '2hash-a']]) {
       expect(derivedId('pay', other)).not.toBe(id);
     }
+  });
+});
+
+describe('updating metadata', () => {
+  const withMetadata = () => create({ metadata: { order: '1042', channel: 'web' } });
+
+  it('sets, replaces and (with an empty value) removes keys, keeps the others, and announces the whole new metadata', () => {
+    const t = updatePaymentMetadata(withMetadata(), { channel: '', note: 'gift', order: '1043' }, t0 + 5);
+    expect(t.changed).toBe(true);
+    expect(t.intent.metadata).toEqual({ note: 'gift', order: '1043' });
+    expect(t.intent).toMatchObject({ version: 2, updatedAtMs: t0 + 5, status: 'requires_confirmation' });
+    expect(t.effects).toEqual([{ kind: 'publish_event', event: { type: 'payment.metadata_updated', metadata: { note: 'gift', order: '1043' } } }]);
+  });
+
+  it('works in any status, e.g. after the payment succeeded or was canceled', () => {
+    const succeeded = answer(confirmPayment(create({ captureMethod: 'automatic' }), { psps: ['stripe'] }, t0 + 1).intent, captured()).intent;
+    expect(succeeded.status).toBe('succeeded');
+    expect(updatePaymentMetadata(succeeded, { order: '7' }, t0 + 20).intent.metadata).toEqual({ order: '7' });
+    const canceled = cancelPayment(create(), t0 + 1).intent;
+    expect(updatePaymentMetadata(canceled, { reason: 'duplicate order' }, t0 + 2).intent.metadata).toEqual({ reason: 'duplicate order' });
+  });
+
+  it('the same metadata again is a no-op', () => {
+    const t = updatePaymentMetadata(withMetadata(), { order: '1042', missing: '' }, t0 + 5);
+    expect(t.changed).toBe(false);
+    expect(t.effects).toEqual([]);
+  });
+
+  it('refuses what would break the limits, or names nothing, and changes nothing', () => {
+    const full = create({ metadata: Object.fromEntries(Array.from({ length: PAYMENT_METADATA_KEYS_MAX }, (_, i) => [`k${i}`, 'v'])) });
+    expect(errorOf(() => updatePaymentMetadata(full, { one_more: 'v' }, t0 + 1))).toMatchObject({ reason: 'FIELD_INVALID' });
+    expect(updatePaymentMetadata(full, { k0: '', one_more: 'v' }, t0 + 1).intent.metadata.one_more).toBe('v'); // one out, one in
+    expect(errorOf(() => updatePaymentMetadata(withMetadata(), { note: 'x'.repeat(501) }, t0 + 1))).toMatchObject({ reason: 'FIELD_INVALID' });
+    expect(errorOf(() => updatePaymentMetadata(withMetadata(), { ['k'.repeat(41)]: 'v' }, t0 + 1))).toMatchObject({ reason: 'FIELD_INVALID' });
+    expect(errorOf(() => updatePaymentMetadata(withMetadata(), {}, t0 + 1))).toMatchObject({ reason: 'FIELD_REQUIRED' });
   });
 });

@@ -11,6 +11,7 @@ import {
   ConfirmPaymentRequestSchema, ConfirmPaymentResponseSchema, CreateCustomerRequestSchema, CreateCustomerResponseSchema,
   CreatePaymentMethodRequestSchema, CreatePaymentMethodResponseSchema, CreatePaymentRequestSchema, CreatePaymentResponseSchema,
   PaymentsService, RefundPaymentRequestSchema, RefundPaymentResponseSchema, SetRoutingRulesRequestSchema, SetRoutingRulesResponseSchema,
+  UpdatePaymentRequestSchema, UpdatePaymentResponseSchema,
 } from '../../gen/tally/payments/v1/payments_pb.js';
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
@@ -94,6 +95,11 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
       };
       return keyedCommand(deps, ctx, tenantId, { schema: RefundPaymentRequestSchema, message: req }, RefundPaymentResponseSchema, respond,
         (key) => payments.refund(deps, tenantId, req.paymentId, refundId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds(), key));
+    },
+    async updatePayment(req, ctx) {
+      const tenantId = writer(ctx);
+      return keyedCommand(deps, ctx, tenantId, { schema: UpdatePaymentRequestSchema, message: req }, UpdatePaymentResponseSchema, paymentIn(UpdatePaymentResponseSchema),
+        (key) => payments.updateMetadata(deps, tenantId, req.paymentId, req.metadata, currentTraceIds(), key));
     },
     async getPayment(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
