@@ -551,7 +551,7 @@ describe.each(['stripe', 'adyen'] as const)('one-call checkout through %s (Creat
 describe('one-call checkout: keys, declines, refusals and crashes', () => {
   const pspCallsFor = (paymentId: string) => env.sandbox.control.requests('stripe').filter((r) => r.method === 'POST' && r.idempotencyKey?.startsWith(paymentId) === true).length;
 
-  it('a replay answers the first response and charges once; a decline creates the payment once, names it in the error, and a retry under the key answers it', async () => {
+  it('a replay answers the first response and charges once; a decline creates the payment once, names it in the error, and a retry under the key answers the same error', async () => {
     const { owner } = await env.stack.newTenant();
     await route(owner, 'stripe');
     const pm = await method(owner, { stripe: 'pm_card_visa' });
@@ -563,19 +563,23 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
 
     const declining = await method(owner, { stripe: 'pm_card_chargeDeclinedInsufficientFunds' });
     const declineRequest = { amountMinor: 700n, currency: 'EUR', paymentMethodId: declining, confirm: true, idempotencyKey: key() };
-    let paymentId = '';
-    try {
-      await owner.payments.createPayment(declineRequest);
-      expect.unreachable('a declined card must fail');
-    } catch (error) {
-      const info = ConnectError.from(error).findDetails(ErrorInfoSchema)[0]!;
-      expect(info.reason).toBe('INSUFFICIENT_FUNDS');
-      paymentId = info.metadata.paymentId ?? '';
-    }
-    expect(paymentId).toMatch(/^pay_/);
-    // The retry does not create and charge a second payment: it answers the declined one.
-    const replayed = (await owner.payments.createPayment(declineRequest)).payment!;
-    expect(replayed).toMatchObject({ id: paymentId, status: PaymentStatus.REQUIRES_PAYMENT_METHOD, declineReason: 'insufficient_funds' });
+    const declined = async () => {
+      try {
+        await owner.payments.createPayment(declineRequest);
+      } catch (error) {
+        const e = ConnectError.from(error);
+        const info = e.findDetails(ErrorInfoSchema)[0]!;
+        return { code: e.code, reason: info.reason, paymentId: info.metadata.paymentId ?? '', message: e.rawMessage };
+      }
+      throw new Error('a declined card must fail');
+    };
+    const first = await declined();
+    expect(first).toMatchObject({ code: Code.FailedPrecondition, reason: 'INSUFFICIENT_FUNDS' });
+    expect(first.paymentId).toMatch(/^pay_/);
+    const paymentId = first.paymentId;
+    // The retry does not create and charge a second payment: it answers the same error, naming the same payment.
+    expect(await declined()).toEqual(first);
+    expect((await owner.payments.getPayment({ paymentId })).payment).toMatchObject({ status: PaymentStatus.REQUIRES_PAYMENT_METHOD, declineReason: 'insufficient_funds' });
     expect(pspCallsFor(paymentId)).toBe(1);
     expect((await owner.payments.listPayments({})).payments).toHaveLength(2);
     // Confirmed again with another card, it goes through.

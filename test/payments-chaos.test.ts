@@ -6,11 +6,13 @@
  * exactly once, and nothing is left in an unknown state.
  */
 import { randomUUID } from 'node:crypto';
+import { ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentAccountId, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
 import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
 import type { PspName } from '../functions/src/ports/psp-gateway.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+import { ErrorInfoSchema } from './support/test-stack.js';
 
 const paymentsTotal = 500;
 const concurrency = 16;
@@ -107,9 +109,20 @@ describe('chaos', () => {
       await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: randomUUID() });
     });
     await chaosOff();
-    // A failed one-call checkout re-sent under its key answers the payment it created (or creates
-    // it, if the failure came first): never a second payment, so never a second charge.
-    for (const request of oneCallRetries) ids.push((await owner.payments.createPayment(request)).payment!.id);
+    // A failed one-call checkout re-sent under its key answers the payment it created, or the error
+    // it answered naming that payment (or creates it, if the failure came first): never a second
+    // payment, so never a second charge.
+    let oneCallErrorsReplayed = 0;
+    for (const request of oneCallRetries) {
+      try {
+        ids.push((await owner.payments.createPayment(request)).payment!.id);
+      } catch (error) {
+        const paymentId = ConnectError.from(error).findDetails(ErrorInfoSchema)[0]?.metadata.paymentId;
+        if (paymentId === undefined) throw error;
+        ids.push(paymentId);
+        oneCallErrorsReplayed++;
+      }
+    }
     const storedPayments = Number((await stack.services.db.collection(`tenants/${tenantId}/payments`).count().get()).data().count);
     await janitorUntilSettled(async () => (await Promise.all(ids.map((id) => store.getPayment(tenantId, id))))
       .filter((p) => p!.status === 'processing' || p!.unknownSinceMs !== null || p!.status === 'requires_capture').length);
@@ -167,7 +180,7 @@ describe('chaos', () => {
     const receivableNet = receivables.reduce((a, b) => a + b.postedDebitsMinor - b.postedCreditsMinor, 0n);
 
     const report = {
-      payments: intents.length, storedPayments, oneCallRetries: oneCallRetries.length, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes, crashesLogged: crashLogLines,
+      payments: intents.length, storedPayments, oneCallRetries: oneCallRetries.length, oneCallErrorsReplayed, apiOutcomes: Object.fromEntries(apiOutcomes), crashesInjected: crashes, crashesLogged: crashLogLines,
       statuses: Object.fromEntries(byStatus), capturedAtPsp, capturedTwice, pspTallyMismatches: mismatched,
       captureEntries: captureEntries.length, ledgerDebitsMinor: debits.toString(), ledgerCreditsMinor: credits.toString(),
       refundsAttempted: toRefund.length, refundApiOutcomes: Object.fromEntries(refundOutcomes), refundsSucceeded: succeededRefunds.length,

@@ -40,7 +40,15 @@ export interface StoredIdempotency {
   leaseUntilMs: number;
   /** The stored response once completed. */
   response: Uint8Array | null;
+  /**
+   * The error the first run answered, when it is to be replayed too (a one-call checkout that
+   * created its payment and failed, ADR 0015); `response` then holds that payment.
+   */
+  error?: StoredError | null;
 }
+
+/** An answered error as a replay repeats it (the error contract's reason, message and metadata). */
+export interface StoredError { reason: string; message: string; metadata: Readonly<Record<string, string>> }
 
 /**
  * The idempotency records inside another store's transaction (ADR 0011), for work whose
@@ -51,7 +59,7 @@ export interface IdempotencyTx {
   /** Takes the lease (new key, or a released or expired one). */
   writeLease(ref: IdempotencyRef, input: { requestHash: string; leaseToken: string; nowMs: number; leaseMs: number; retentionMs: number }): void;
   /** Stores the response: replays return it from now on. */
-  writeCompleted(ref: IdempotencyRef, input: { requestHash: string; response: Uint8Array; nowMs: number; retentionMs: number }): void;
+  writeCompleted(ref: IdempotencyRef, input: { requestHash: string; response: Uint8Array; error?: StoredError; nowMs: number; retentionMs: number }): void;
   /** Drops the reservation (the work failed and wrote nothing the key must remember). */
   remove(ref: IdempotencyRef): void;
 }

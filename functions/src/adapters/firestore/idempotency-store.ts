@@ -33,6 +33,7 @@ function storedOf(data: DocumentData | undefined): StoredIdempotency | undefined
     leaseToken: (data.leaseToken as string | undefined) ?? '',
     leaseUntilMs: (data.leaseUntil as Timestamp).toMillis(),
     response: data.response ? new Uint8Array(data.response as Buffer) : null,
+    error: (data.error as StoredIdempotency['error'] | undefined) ?? null,
   };
 }
 
@@ -71,6 +72,7 @@ export function createIdempotencyTx(db: Firestore, tx: Transaction): Idempotency
       tx.set(ref(r), {
         method: r.method, requestHash: input.requestHash, state: 'completed', leaseToken: '', leaseUntil: at,
         response: Buffer.from(input.response), createdAt: at, completedAt: at, expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
+        ...(input.error ? { error: { reason: input.error.reason, message: input.error.message, metadata: { ...input.error.metadata } } } : {}),
       });
     },
     remove(r) {

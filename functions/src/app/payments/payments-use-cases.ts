@@ -26,7 +26,7 @@ import type { PaymentMethod, PaymentsStore, PaymentsTx } from '../../ports/payme
 import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { TtlCache } from '../../platform/cache/ttl-cache.js';
 import { decideReservation, keyReusedError, waitWhileInProgress, type IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
-import type { IdempotencyRef, StoredIdempotency } from '../../ports/idempotency-store.js';
+import type { IdempotencyRef, StoredError, StoredIdempotency } from '../../ports/idempotency-store.js';
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { planEntry, prefetchEntryReads, type LedgerDeps } from '../ledger/ledger-use-cases.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
@@ -166,8 +166,12 @@ export interface CommandKey {
   encode(intent: PaymentIntent): Uint8Array;
 }
 
-/** A command's result: its intent, or the stored response of the first run under the same key. */
-export type KeyedResult = { kind: 'fresh'; intent: PaymentIntent } | { kind: 'replay'; response: Uint8Array };
+/**
+ * A command's result: its intent, or the stored response of the first run under the same key, with
+ * the error that run answered when it is replayed too (a failed one-call checkout, see `settleIn`).
+ */
+export type KeyedResult = { kind: 'fresh'; intent: PaymentIntent } | Replay;
+type Replay = { kind: 'replay'; response: Uint8Array; error: StoredError | null };
 
 /**
  * The lease one run holds after its first transaction committed; `settled` once the record is final.
@@ -176,20 +180,24 @@ export type KeyedResult = { kind: 'fresh'; intent: PaymentIntent } | { kind: 're
  */
 interface Held { key: CommandKey; leaseToken: string; settled: boolean; created?: () => Promise<PaymentIntent | undefined> }
 
-type Started = { kind: 'replay'; response: Uint8Array } | { kind: 'started'; t: PaymentTransition; held: Held };
+type Started = Replay | { kind: 'started'; t: PaymentTransition; held: Held };
 
 const hasCalls = (t: PaymentTransition) => t.effects.some((e) => e.kind.startsWith('call_psp_'));
 
 /**
  * Writes the key's final record in `tx`: the response, or nothing to remember when the command
- * failed. A command that created its payment keeps the payment as its response even when it
- * failed (a decline, no PSP available): a retry under the key must find that payment, never
- * create and charge a second one. The first call answered the error; a replay answers the payment,
- * whose status and decline reason say the same (ADR 0015).
+ * failed. A command that created its payment keeps a record even when it failed (a decline, no
+ * PSP available): a retry under the key must find that payment, never create and charge a second
+ * one. The record holds the error it answered and the payment, and a replay answers that same
+ * error, which names the payment (ADR 0015).
  */
 function settleIn(tx: PaymentsTx, key: CommandKey, t: PaymentTransition, nowMs: number, created = false): void {
-  if (t.error && !created) tx.idempotency.remove(key.ref);
-  else tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response: key.encode(t.intent), nowMs, retentionMs: key.options.retentionMs });
+  if (t.error && !created) {
+    tx.idempotency.remove(key.ref);
+    return;
+  }
+  const error = t.error ? { reason: t.error.reason, message: t.error.message, metadata: { ...t.error.metadata, paymentId: t.intent.id } } : undefined;
+  tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response: key.encode(t.intent), ...(error && { error }), nowMs, retentionMs: key.options.retentionMs });
 }
 
 /**
@@ -222,9 +230,9 @@ async function runKeyed(key: CommandKey, start: () => Promise<Started | 'in_prog
  * What the key's stored record answers without running the command: its first response, a wait
  * for the run holding it, or a refusal (another request); null when this run executes.
  */
-function answerWithoutExecuting(key: CommandKey, stored: StoredIdempotency | undefined, nowMs: number): { kind: 'replay'; response: Uint8Array } | 'in_progress' | null {
+function answerWithoutExecuting(key: CommandKey, stored: StoredIdempotency | undefined, nowMs: number): Replay | 'in_progress' | null {
   switch (decideReservation(stored, key.requestHash, nowMs)) {
-    case 'replay': return { kind: 'replay', response: stored!.response! };
+    case 'replay': return { kind: 'replay', response: stored!.response!, error: stored!.error ?? null };
     case 'mismatch': throw keyReusedError();
     case 'in_progress': return 'in_progress';
     case 'execute': return null;
@@ -258,7 +266,7 @@ function startKeyed(
       // the answer, as it stands. Never a second payment, so never a second charge.
       const response = key.encode(existing);
       tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response, nowMs, retentionMs: key.options.retentionMs });
-      return { kind: 'replay', response };
+      return { kind: 'replay', response, error: null };
     }
     const intent = 'created' in target ? target.created.intent : existing;
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });

@@ -4,7 +4,7 @@ import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { requireTenantRole } from '../../app/auth/authenticate.js';
 import * as payments from '../../app/payments/payments-use-cases.js';
 import { captureMethodFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
-import { TallyError, invalidField } from '../../domain/errors.js';
+import { TallyError, errorReasons, invalidField, type ErrorReason } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import {
   CancelPaymentRequestSchema, CancelPaymentResponseSchema, CapturePaymentRequestSchema, CapturePaymentResponseSchema,
@@ -51,7 +51,13 @@ async function keyedCommand<Req extends DescMessage, Res extends DescMessage>(
 ): Promise<MessageShape<Res>> {
   const key = keyOfRpc(deps, ctx, tenantId, request, responseSchema);
   const result = await run({ ref: key.ref, requestHash: key.requestHash, options: key.options, encode: (intent) => key.encode(respond(intent)) });
-  return result.kind === 'replay' ? key.decode(result.response) : respond(result.intent);
+  if (result.kind === 'fresh') return respond(result.intent);
+  // The first run's error again (a failed one-call checkout), through the one error contract.
+  const replayed = result.error;
+  if (replayed && (errorReasons as readonly string[]).includes(replayed.reason)) {
+    throw new TallyError(replayed.reason as ErrorReason, replayed.message, replayed.metadata);
+  }
+  return key.decode(result.response);
 }
 
 /** A response that is just the payment. */
