@@ -153,21 +153,29 @@ export interface PlannedEntry {
 }
 
 /**
+ * The reads planning entry `entryId` on `accountIds` makes, issued together so the store reads
+ * them in one round trip (the head is wasted only on a replay).
+ */
+function entryReads(deps: LedgerDeps, tx: LedgerTx, lane: number, entryId: string, accountIds: readonly string[]) {
+  return Promise.all([tx.getRecord(entryId), tx.getAccounts(accountIds), tx.getStripeHead(stripeOfLane(deps, lane))]);
+}
+
+/**
+ * Starts `planEntry`'s reads of entry `entryId` on `accountIds` without waiting: a caller issues
+ * them with its own reads so that all leave in one round trip (the transaction's reader keeps each
+ * snapshot for the later `planEntry`). A wrong guess costs reads, nothing else; errors are left to
+ * the real reads.
+ */
+export function prefetchEntryReads(deps: LedgerDeps, tx: LedgerTx, lane: number, entryId: string, accountIds: readonly string[]): void {
+  void entryReads(deps, tx, lane, entryId, accountIds).catch(() => undefined);
+}
+
+/**
  * Plans an entry inside a transaction another use case owns (e.g. a payment capture writing its
  * ledger entry with its state change): does every read and the decision, returns the writes to
  * perform after the caller's own reads. Several entries may be planned in one transaction: each
  * links after the previous one (the transaction view remembers planned heads and shards).
  */
-/**
- * Starts the reads `planEntry` of entry `entryId` on `accountIds` will make, without waiting: a
- * caller issues them with its own reads so that all leave in one round trip (the transaction's
- * reader keeps each snapshot for the later `planEntry`). A wrong guess costs reads, nothing else;
- * errors are left to the real reads.
- */
-export function prefetchEntryReads(deps: LedgerDeps, tx: LedgerTx, lane: number, entryId: string, accountIds: readonly string[]): void {
-  void Promise.all([tx.getRecord(entryId), tx.getAccounts(accountIds), tx.getStripeHead(stripeOfLane(deps, lane))]).catch(() => undefined);
-}
-
 export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, tenantId: string, input: EntryInput, trace: TraceIds): Promise<PlannedEntry> {
   const shape = validateEntryShape(input);
   shape.postings.forEach((p, i) => {
@@ -175,12 +183,7 @@ export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, te
     if (p.amountMinor > safeMax) throw new TallyError('AMOUNT_OUT_OF_RANGE', `postings[${i}].amount_minor: at most ${safeMax}`, { field: `postings[${i}].amount_minor` });
   });
   const contentHash = entryContentHash(input);
-  // Issued together so the store can read them in one round trip; the head is wasted only on a replay.
-  const [existing, accounts] = await Promise.all([
-    tx.getRecord(shape.id),
-    tx.getAccounts(shape.postings.map((p) => p.accountId)),
-    tx.getStripeHead(stripeOfLane(deps, lane)),
-  ]);
+  const [existing, accounts] = await entryReads(deps, tx, lane, shape.id, shape.postings.map((p) => p.accountId));
   if (existing) {
     if (existing.kind !== 'entry') throw new Error('assertion failed: entry id names a resolution');
     decideReplay(entryContentHash(existing), contentHash, shape.id);

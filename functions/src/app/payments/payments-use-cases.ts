@@ -182,6 +182,12 @@ interface Held { key: CommandKey; leaseToken: string; settled: boolean; created?
 
 type Started = Replay | { kind: 'started'; t: PaymentTransition; held: Held };
 
+/** The lease a run holds; `created`: the payment the run created (read back as it stands on failure). */
+function heldBy(deps: PaymentsDeps, key: CommandKey, leaseToken: string, settled: boolean, created: PaymentIntent | null): Held {
+  if (!created) return { key, leaseToken, settled };
+  return { key, leaseToken, settled, created: () => deps.store.getPayment(created.tenantId, created.id) };
+}
+
 const hasCalls = (t: PaymentTransition) => t.effects.some((e) => e.kind.startsWith('call_psp_'));
 
 /**
@@ -254,13 +260,14 @@ function startKeyed(
 ): Promise<Started | 'in_progress'> {
   const leaseToken = randomUUID();
   return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<Started | 'in_progress'> => {
+    const created = 'created' in target ? target.created : null;
     // Read together (one round trip); the payment read is wasted only on a replay.
-    const paymentId = 'created' in target ? target.created.intent.id : target.paymentId;
+    const paymentId = created ? created.intent.id : (target as { paymentId: string }).paymentId;
     const [stored, existing] = await Promise.all([tx.idempotency.read(key.ref), tx.getPayment(paymentId)]);
     const nowMs = deps.clock.nowMs();
     const answered = answerWithoutExecuting(key, stored, nowMs);
     if (answered !== null) return answered;
-    if ('created' in target && existing) {
+    if (created && existing) {
       // An earlier run of this very request created it (the id derives from the key and the
       // request) and stopped before settling the key (a crash; its lease ran out): the payment is
       // the answer, as it stands. Never a second payment, so never a second charge.
@@ -268,16 +275,14 @@ function startKeyed(
       tx.idempotency.writeCompleted(key.ref, { requestHash: key.requestHash, response, nowMs, retentionMs: key.options.retentionMs });
       return { kind: 'replay', response, error: null };
     }
-    const intent = 'created' in target ? target.created.intent : existing;
+    const intent = created ? created.intent : existing;
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
-    const t = 'created' in target ? createdAndConfirmed(target.created, await decide(intent, tx)) : await decide(intent, tx);
+    const t = created ? createdAndConfirmed(created, await decide(intent, tx)) : await decide(intent, tx);
     await saveTransition(deps, tx, lane, t, trace);
     const settled = !hasCalls(t) && endsWith(t);
-    const created = 'created' in target;
-    if (settled) settleIn(tx, key, t, nowMs, created);
+    if (settled) settleIn(tx, key, t, nowMs, created !== null);
     else tx.idempotency.writeLease(key.ref, { requestHash: key.requestHash, leaseToken, nowMs, leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs });
-    const readBack = created ? () => deps.store.getPayment(tenantId, t.intent.id) : undefined;
-    return { kind: 'started', t, held: { key, leaseToken, settled, ...(readBack && { created: readBack }) } };
+    return { kind: 'started', t, held: heldBy(deps, key, leaseToken, settled, created ? t.intent : null) };
   })).then((started) => {
     if (started !== 'in_progress' && started.kind === 'started') reportAnomalies(deps, started.t, trace);
     return started;
@@ -302,7 +307,7 @@ async function startCreated(
     const lease = { ref: key.ref, requestHash: key.requestHash, leaseToken, nowMs: deps.clock.nowMs(), leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs };
     if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, lease })) {
       reportAnomalies(deps, t, trace);
-      return { kind: 'started', t, held: { key, leaseToken, settled: false, created: () => deps.store.getPayment(tenantId, t.intent.id) } };
+      return { kind: 'started', t, held: heldBy(deps, key, leaseToken, false, t.intent) };
     }
   }
   return startKeyed(deps, tenantId, { created }, trace, key, decide, endsWith);
@@ -311,8 +316,8 @@ async function startCreated(
 /** Settling a held key in a later transaction: `finalOf` says whether (and with what) the command ends there. */
 interface SettleIn { held: Held; finalOf: (recorded: PaymentTransition) => PaymentTransition | null }
 
-/** The ledger entry a transaction will likely post (`nextCaptureEntryReads`): read with the payment. */
-type LikelyEntry = { entryId: string; accountIds: string[] };
+/** The ledger entry a transaction will likely post: read with the payment. */
+type LikelyEntry = ReturnType<typeof nextCaptureEntryReads>;
 
 /** One transaction: load, decide, save (with ledger and outbox). */
 async function commit(

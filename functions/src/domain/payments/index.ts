@@ -43,7 +43,7 @@ export { checkPaymentIntent } from './payment-intent.js';
 // Results and effects.
 /** `{intent, effects, changed, error}`: what every command returns. */
 export type { PaymentTransition } from './payment-effect.js';
-export { chainTransitions, createdAndConfirmed } from './payment-effect.js';
+export { createdAndConfirmed } from './payment-effect.js';
 /** What the app must do: PSP calls, ledger entries, outbox events, anomaly reports. */
 export type { PaymentEffect, PaymentEvent, AnomalyReason } from './payment-effect.js';
 
