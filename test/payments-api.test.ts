@@ -620,6 +620,31 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     }
   });
 
+  it('concurrent one-call checkouts share their first writes: fewer blind commits than checkouts, each payment stored once and captured once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const checkout = () => owner.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() });
+    env.sandbox.control.setFaults({ stripe: { webhookHold: true } });
+    try {
+      await checkout(); // caches warm
+      const { countFirestoreRpcs } = await import('./support/firestore-rpcs.js');
+      const { result, byTransaction } = await countFirestoreRpcs(() => Promise.all(Array.from({ length: 12 }, checkout)), env.stack.services.db);
+      expect(result.map((r) => r.payment!.status)).toEqual(Array(12).fill(PaymentStatus.SUCCEEDED));
+      expect(new Set(result.map((r) => r.payment!.id)).size).toBe(12);
+      // The first leaves alone; the others, arriving while it is in flight, in one or a few groups.
+      expect(byTransaction['commit outside']).toBeGreaterThanOrEqual(2);
+      expect(byTransaction['commit outside']).toBeLessThan(12);
+      for (const r of result) expect(pspCallsFor(r.payment!.id)).toBe(1);
+      const stored = await env.stack.services.db.collection('tenants').doc(tenantId).collection('payments').get();
+      expect(stored.size).toBe(13);
+    } finally {
+      env.sandbox.control.setFaults({ stripe: { webhookHold: false } });
+      env.sandbox.control.releaseWebhooks('stripe');
+      await env.sandbox.control.webhooksIdle(5_000);
+    }
+  });
+
   it('refuses a confirm without a payment method and a bad return URL, and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });

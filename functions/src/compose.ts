@@ -149,7 +149,12 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     }));
   }
   const payments: PaymentsDeps = {
-    store: createFirestorePaymentsStore(db),
+    store: createFirestorePaymentsStore(db, {
+      groupCommit: {
+        groupsInFlightMax: config.paymentsGroupCommitInFlightMax, writesPerGroupMax: config.paymentsGroupCommitWritesMax,
+        waitingWritesMax: config.paymentsGroupCommitWaitingWritesMax,
+      },
+    }),
     ledger,
     clock,
     timers: systemTimers,

@@ -14,11 +14,16 @@ import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { createLedgerTx } from './ledger-store.js';
 import { createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
+import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { runTransactionWithRetry } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 
-export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
+/** A checkout's first write (ADR 0015) leaves in groups (ADR 0016); bounds from the config. */
+export type PaymentsStoreOptions = { groupCommit: GroupCommitOptions };
+
+export function createFirestorePaymentsStore(db: Firestore, options: PaymentsStoreOptions): PaymentsStore {
+  const firstWrites = createGroupCommitter(db, options.groupCommit);
   const tenant = (t: string) => db.collection('tenants').doc(t);
   const paymentRef = (t: string, id: string) => tenant(t).collection('payments').doc(id);
   const inboxRef = (t: string, id: string) => tenant(t).collection('inbox').doc(id);
@@ -68,19 +73,14 @@ export function createFirestorePaymentsStore(db: Firestore): PaymentsStore {
     async createPaymentAtOnce({ intent, outbox, trace, lease }) {
       // A new payment has no PSP reference yet: nothing for pspReferences.
       if (intent.pspReference !== null) throw new Error('assertion failed: createPaymentAtOnce of a payment with a PSP reference');
-      const batch = db.batch();
-      batch.create(paymentRef(intent.tenantId, intent.id), paymentDoc(intent, trace));
-      batch.create(paymentIndexRef(intent.id), { tenantId: intent.tenantId });
-      for (const e of outbox) batch.create(outboxRef(intent.tenantId, e.id), outboxDoc(intent.tenantId, e));
       const { ref, ...leaseInput } = lease;
-      createLeaseIn(db, batch, ref, leaseInput);
-      try {
-        await batch.commit();
-        return true;
-      } catch (error) {
-        if ((error as { code?: number }).code === 6) return false; // ALREADY_EXISTS: none was written
-        throw error;
-      }
+      // ALREADY_EXISTS: none of it was written, and the transactional path decides.
+      return (await firstWrites.commit(3 + outbox.length, (batch) => {
+        batch.create(paymentRef(intent.tenantId, intent.id), paymentDoc(intent, trace));
+        batch.create(paymentIndexRef(intent.id), { tenantId: intent.tenantId });
+        for (const e of outbox) batch.create(outboxRef(intent.tenantId, e.id), outboxDoc(intent.tenantId, e));
+        createLeaseIn(db, batch, ref, leaseInput);
+      })) === 'committed';
     },
 
     async transaction(tenantId, work) {

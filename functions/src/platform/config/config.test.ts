@@ -16,6 +16,9 @@ describe('parseConfig', () => {
     expect(c.requestBodyBytesMax).toBe(256 * 1024);
     expect(c.traceExporter).toBe('none');
     expect(c.platformAdminKeySha256).toBe('');
+    // Checkouts' first writes are grouped (ADR 0016); 0 waiting writes turns grouping off.
+    expect([c.paymentsGroupCommitInFlightMax, c.paymentsGroupCommitWritesMax, c.paymentsGroupCommitWaitingWritesMax]).toEqual([1, 200, 10_000]);
+    expect(parseConfig({ TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX: '0' }).paymentsGroupCommitWaitingWritesMax).toBe(0);
   });
 
   it('exports to Cloud Trace when deployed (K_SERVICE set)', () => {
@@ -29,6 +32,9 @@ describe('parseConfig', () => {
     ['TALLY_AUTH_CACHE_TTL_MS', '1.5', /integer/],
     ['TALLY_TRACE_EXPORTER', 'jaeger', /one of none, memory, cloud-trace/],
     ['TALLY_PLATFORM_ADMIN_KEY_SHA256', 'abc', /64 lowercase hex/],
+    // Firestore takes at most 500 writes in one commit; at least one group must be able to leave.
+    ['TALLY_PAYMENTS_GROUP_COMMIT_WRITES_MAX', '501', /must be in/],
+    ['TALLY_PAYMENTS_GROUP_COMMIT_IN_FLIGHT_MAX', '0', /must be in/],
   ])('refuses %s=%s naming the variable', (name, value, message) => {
     expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(`${name}.*|.*`));

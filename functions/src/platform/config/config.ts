@@ -57,6 +57,14 @@ export interface Config {
   janitorGraceMs: number;
   /** Most payments one janitor run examines. */
   janitorPaymentsMax: number;
+  /**
+   * A one-call checkout's first write commits with others arriving meanwhile (ADR 0016): this many
+   * group commits in flight at once, each of at most `paymentsGroupCommitWritesMax` writes, with at
+   * most `paymentsGroupCommitWaitingWritesMax` writes waiting (0: grouping off, each commits alone).
+   */
+  paymentsGroupCommitInFlightMax: number;
+  paymentsGroupCommitWritesMax: number;
+  paymentsGroupCommitWaitingWritesMax: number;
   /** Outbox events younger than this are left to their trigger; the sweeper republishes older unsent ones. */
   outboxSweepAgeMs: number;
   /** Most outbox events one sweep (or one `outbox drain` batch) publishes. */
@@ -149,6 +157,9 @@ export function parseConfig(env: Env = process.env): Config {
     pspLookupHedgeAttempts: intInRange(env, 'TALLY_PSP_LOOKUP_HEDGE_ATTEMPTS', 2, 1, 3),
     janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
     janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 200, 1, 10_000),
+    paymentsGroupCommitInFlightMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_IN_FLIGHT_MAX', 1, 1, 64),
+    paymentsGroupCommitWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WRITES_MAX', 200, 1, 500),
+    paymentsGroupCommitWaitingWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX', 10_000, 0, 100_000),
     outboxSweepAgeMs: intInRange(env, 'TALLY_OUTBOX_SWEEP_AGE_MS', 60_000, 1_000, 24 * hourMs),
     outboxSweepBatchMax: intInRange(env, 'TALLY_OUTBOX_SWEEP_BATCH_MAX', 200, 1, 1_000),
     outboxPublishConcurrencyMax: intInRange(env, 'TALLY_OUTBOX_PUBLISH_CONCURRENCY_MAX', 16, 1, 256),
