@@ -645,6 +645,33 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     }
   });
 
+  it('a first write that landed though its commit answered otherwise (an ambiguous failure): the run recognises its own lease and goes on at once; charged once', async () => {
+    const { owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const store = env.stack.services.payments.store;
+    const original = store.createPaymentAtOnce;
+    let landed = 0;
+    store.createPaymentAtOnce = async (input) => {
+      if (landed > 0) return original.call(store, input); // a rerun: as it is
+      expect(await original.call(store, input)).toBe(true);
+      landed++;
+      return false; // as a group commit retried alone after an error that hid its success reports
+    };
+    try {
+      const startedMs = Date.now();
+      const done = (await owner.payments.createPayment({ amountMinor: 1_300n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() })).payment!;
+      expect(landed).toBe(1);
+      expect(done.status).toBe(PaymentStatus.SUCCEEDED);
+      expect(pspCallsFor(done.id)).toBe(1);
+      // Not after waiting for the idempotency wait or its own lease to run out.
+      expect(Date.now() - startedMs).toBeLessThan(5_000);
+      expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([done.id]);
+    } finally {
+      store.createPaymentAtOnce = original;
+    }
+  });
+
   it('refuses a confirm without a payment method and a bad return URL, and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });

@@ -251,12 +251,19 @@ function answerWithoutExecuting(key: CommandKey, stored: StoredIdempotency | und
  */
 type Target = { paymentId: string } | { created: PaymentTransition };
 
+/**
+ * A blind first write this run made, though it was told otherwise (an ambiguous commit error
+ * after which the writes landed): the lease it wrote and the transition it saved.
+ */
+interface OwnFirstWrite { leaseToken: string; t: PaymentTransition }
+
 /** A keyed command's first transaction: reads the key, then (to execute) decides and saves with the lease. */
 function startKeyed(
   deps: PaymentsDeps, tenantId: string, target: Target, trace: TraceIds, key: CommandKey,
   decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition> | PaymentTransition,
   /** Whether the command ends with this transition when it asks for no PSP call. */
   endsWith: (t: PaymentTransition) => boolean = () => true,
+  ownFirstWrite?: OwnFirstWrite,
 ): Promise<Started | 'in_progress'> {
   const leaseToken = randomUUID();
   return deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<Started | 'in_progress'> => {
@@ -265,6 +272,12 @@ function startKeyed(
     const paymentId = created ? created.intent.id : (target as { paymentId: string }).paymentId;
     const [stored, existing] = await Promise.all([tx.idempotency.read(key.ref), tx.getPayment(paymentId)]);
     const nowMs = deps.clock.nowMs();
+    if (ownFirstWrite && stored?.state === 'in_progress' && stored.leaseToken === ownFirstWrite.leaseToken && existing?.version === ownFirstWrite.t.intent.version) {
+      // This run's own first write landed after all, and nothing has moved the payment since (no
+      // PSP was called yet): it goes on as if the write had answered, instead of waiting for its
+      // own lease to run out.
+      return { kind: 'started', t: ownFirstWrite.t, held: heldBy(deps, key, ownFirstWrite.leaseToken, false, ownFirstWrite.t.intent) };
+    }
     const answered = answerWithoutExecuting(key, stored, nowMs);
     if (answered !== null) return answered;
     if (created && existing) {
@@ -309,6 +322,7 @@ async function startCreated(
       reportAnomalies(deps, t, trace);
       return { kind: 'started', t, held: heldBy(deps, key, leaseToken, false, t.intent) };
     }
+    return startKeyed(deps, tenantId, { created }, trace, key, decide, endsWith, { leaseToken, t });
   }
   return startKeyed(deps, tenantId, { created }, trace, key, decide, endsWith);
 }
