@@ -195,8 +195,12 @@ describe.each(cases)('$psp connector against the sandbox', ({ psp, tokens, decli
       return;
     }
     expect(answer).toMatchObject({ kind: 'pending', pspReference });
+    // The cancel's own pspReference, which its CANCELLATION names (the payment's is the original).
+    const modificationReference = (answer as { modificationReference?: string }).modificationReference;
+    expect(modificationReference).toMatch(/^\w{16}$/);
+    expect(modificationReference).not.toBe(pspReference);
     const events = await waitForEvents(psp, request.paymentId, (e) => e.some((x) => x.action === 'cancel_failed'));
-    expect(events.find((e) => e.action === 'cancel_failed')).toMatchObject({ pspReference, paymentId: request.paymentId });
+    expect(events.find((e) => e.action === 'cancel_failed')).toMatchObject({ pspReference, paymentId: request.paymentId, modificationReference });
     expect(events.some((e) => e.action === 'canceled')).toBe(false);
     expect(await gateway().lookup({ paymentId: request.paymentId, pspReference, signal: signal() })).toMatchObject({ kind: 'authorized' });
   });
@@ -511,6 +515,7 @@ describe('Adyen webhook verification, with HmacValidator as oracle both ways', (
     expect(gateway.verifyWebhook(body(signed), {}, Date.now())).toEqual([{
       psp: 'adyen', pspEventId: `REFUND:ABCDEF0123456789:true:${Date.parse('2026-01-02T03:04:05+01:00')}`, occurredAtMs: Date.parse('2026-01-02T03:04:05+01:00'), paymentId,
       pspReference: 'FEDCBA9876543210', action: 'refunded', amountMinor: 1250n, currency: 'EUR', refundId: 'ref_x', declineReason: null,
+      modificationReference: 'ABCDEF0123456789',
     }]);
   });
 

@@ -52,7 +52,17 @@ export type PspOutcome =
   | { kind: 'declined'; pspReference: string | null; reason: DeclineReason; pspCode: string }
   | { kind: 'retryable'; reason: 'unavailable' | 'rate_limited' | 'server_error'; detail: string }
   | { kind: 'unknown'; reason: 'timeout' | 'connection_lost' | 'ambiguous_server_error'; detail: string }
-  | { kind: 'pending'; pspReference: string | null; detail: string };
+  | {
+      kind: 'pending';
+      pspReference: string | null;
+      detail: string;
+      /**
+       * The PSP's own reference of the request it accepted, when it has one apart from the
+       * payment's (an Adyen cancel's pspReference): its webhook names it, so an answer to an
+       * earlier request is told apart from one to this request.
+       */
+      modificationReference?: string;
+    };
 
 export interface AuthorizeRequest {
   /** Derived from our ids (e.g. `${paymentId}:authorize:${attempt}`): the PSP dedupes retries. */
@@ -115,6 +125,12 @@ export interface PspWebhookEvent {
   currency: string;
   /** For refunds: our refund id when known. */
   refundId: string | null;
+  /**
+   * The PSP's reference of the request this event answers, when it is not the payment itself (an
+   * Adyen modification's own pspReference; `pspReference` above is then the original one). Absent
+   * or null when the PSP names none (Stripe), and on events stored before this field.
+   */
+  modificationReference?: string | null;
   declineReason: DeclineReason | null;
 }
 

@@ -57,6 +57,7 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
       returnUrl: stored.returnUrl ?? null,
       dispute: stored.dispute ?? null,
       captureReversals: stored.captureReversals ?? 0,
+      attempts: stored.attempts.map((a) => (a.modificationReference === undefined ? { ...a, modificationReference: null } : a)),
       refunds: stored.refunds.map((r) => ({ ...r, reversals: r.reversals ?? 0, feeCarriedMinor: r.feeCarriedMinor ?? 0n, pspEventAtMs: r.pspEventAtMs ?? null })),
       chargeback: stored.chargeback === null ? null : { ...stored.chargeback, number: stored.chargeback.number ?? 1 },
     };

@@ -102,6 +102,7 @@ export class IntentDraft {
       startedAtMs: this.nowMs,
       completedAtMs: null,
       provisional: false,
+      modificationReference: null,
     });
     this.update({ attempts: [...this.next.attempts, attempt] });
     this.effects.push(callEffect(this.next, attempt));
@@ -122,6 +123,15 @@ export class IntentDraft {
       completedAtMs: known ? this.nowMs : null,
     });
     this.update({ attempts: this.next.attempts.map((a) => (a.number === number ? resolved : a)) });
+  }
+
+  /** Records the PSP's own reference of an in-flight request, the first time the PSP names it. */
+  noteModificationReference(number: number, modificationReference: string): void {
+    const current = this.next.attempts[number - 1];
+    assert(current !== undefined && isInFlight(current), 'noteModificationReference: attempt not in flight');
+    if (current.modificationReference !== null) return;
+    const noted: PspAttempt = Object.freeze({ ...current, modificationReference });
+    this.update({ attempts: this.next.attempts.map((a) => (a.number === number ? noted : a)) });
   }
 
   /** Amends one refund's fields (status changes go through the record* steps). */

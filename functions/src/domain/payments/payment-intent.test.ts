@@ -363,6 +363,48 @@ describe('cancel', () => {
   });
 });
 
+describe('an asynchronous cancel (Adyen: accepted, then CANCELLATION decides)', () => {
+  const acceptedCancel = (p: PaymentIntent, modificationReference: string | undefined, nowMs: number) => {
+    const c = cancelPayment(p, nowMs).intent;
+    return answer(c, { kind: 'pending', pspReference: 'pi_1', detail: 'received', ...(modificationReference === undefined ? {} : { modificationReference }) }, 'call', nowMs + 1).intent;
+  };
+  const refusal = (at: number, modificationReference: string | null | undefined) =>
+    // (The intent's PSP here is stripe; the domain does not care which PSP cancels asynchronously.)
+    event('cancel_failed', at, modificationReference === undefined ? {} : { modificationReference });
+
+  it('keeps the reference the PSP gave the cancel, and its refusal settles that cancel', () => {
+    const first = acceptedCancel(authorizedIntent(), 'mod_cancel_1', t0 + 20);
+    expect(currentOperation(first)).toMatchObject({ operation: 'cancel', outcome: 'pending', modificationReference: 'mod_cancel_1' });
+    const refused = applyWebhook(first, refusal(t0 + 30, 'mod_cancel_1'), t0 + 31);
+    expect(refused.intent.status).toBe('requires_capture');
+    expect(refused.error?.reason).toBe('INVALID_STATE_TRANSITION');
+    expect(currentOperation(refused.intent)).toBeNull();
+  });
+
+  it("a late refusal of an earlier cancel (settled by a lookup) does not fail the cancel in flight; that cancel's own refusal does", () => {
+    const first = acceptedCancel(authorizedIntent(), 'mod_cancel_1', t0 + 20);
+    // The janitor's lookup settled the first cancel: the PSP payment is still authorized.
+    const settled = answer(first, authorized(), 'lookup', t0 + 100).intent;
+    expect(settled.status).toBe('requires_capture');
+    const second = acceptedCancel(settled, 'mod_cancel_2', t0 + 200);
+    const late = applyWebhook(second, refusal(t0 + 40, 'mod_cancel_1'), t0 + 300);
+    expect(late.changed).toBe(false);
+    expect(currentOperation(late.intent)).toMatchObject({ operation: 'cancel', outcome: 'pending', modificationReference: 'mod_cancel_2' });
+    // Its own answer still applies, whichever way.
+    expect(applyWebhook(second, refusal(t0 + 250, 'mod_cancel_2'), t0 + 301).intent.status).toBe('requires_capture');
+    expect(applyWebhook(second, event('canceled', t0 + 250, { modificationReference: 'mod_cancel_2' }), t0 + 301).intent.status).toBe('canceled');
+  });
+
+  it('without references on either side it applies as before (the cancel in flight is the one refused)', () => {
+    const noneKept = acceptedCancel(authorizedIntent(), undefined, t0 + 20);
+    expect(currentOperation(noneKept)?.modificationReference).toBeNull();
+    expect(applyWebhook(noneKept, refusal(t0 + 30, 'mod_x'), t0 + 31).intent.status).toBe('requires_capture');
+    const kept = acceptedCancel(authorizedIntent(), 'mod_cancel_1', t0 + 20);
+    expect(applyWebhook(kept, refusal(t0 + 30, null), t0 + 31).intent.status).toBe('requires_capture');
+    expect(applyWebhook(kept, refusal(t0 + 30, undefined), t0 + 31).intent.status).toBe('requires_capture');
+  });
+});
+
 describe('illegal transitions', () => {
   it('throw INVALID_STATE_TRANSITION with from and command, changing nothing', () => {
     const cases: [PaymentIntent, (p: PaymentIntent) => unknown, string][] = [

@@ -124,6 +124,12 @@ export interface PspAttempt {
    * for every other attempt. (Absent on attempts saved before this field: read as false.)
    */
   readonly provisional: boolean;
+  /**
+   * The PSP's own reference of this request, when it named one apart from the payment's (an Adyen
+   * cancel): a late answer to an earlier request is told apart by it. Null otherwise, and on
+   * attempts saved before this field.
+   */
+  readonly modificationReference: string | null;
 }
 
 /** Where a refund stands. */

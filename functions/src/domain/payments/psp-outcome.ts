@@ -79,7 +79,7 @@ export function applyPspOutcome(intent: PaymentIntent, result: PspCallResult, no
     return d.finish();
   }
   if (result.outcome.kind === 'pending') {
-    accepted(d, attempt, result.outcome.pspReference, result.source);
+    accepted(d, attempt, result.outcome.pspReference, result.source, result.outcome.modificationReference);
     return d.finish();
   }
   if (isInconclusive(attempt, result)) {
@@ -114,11 +114,15 @@ function isInconclusive(attempt: PspAttempt, result: PspCallResult): boolean {
   return result.source !== 'call' || attempt.outcome !== 'pending';
 }
 
-/** `pending`: the call stays in flight; an authorization's PSP payment is recorded once named. */
-function accepted(d: IntentDraft, attempt: PspAttempt, pspReference: string | null, source: PspResultSource): void {
+/**
+ * `pending`: the call stays in flight; an authorization's PSP payment is recorded once named, and
+ * the request's own reference when the PSP gives one (its webhook will name it).
+ */
+function accepted(d: IntentDraft, attempt: PspAttempt, pspReference: string | null, source: PspResultSource, modificationReference?: string): void {
   const named = attempt.operation === 'authorize' && pspReference !== null && d.next.pspReference === null;
   d.resolveAttempt(attempt.number, 'pending', source, named ? pspReference : null);
   if (named) d.update({ pspReference });
+  if (modificationReference !== undefined) d.noteModificationReference(attempt.number, modificationReference);
 }
 
 function onAuthorize(d: IntentDraft, attempt: PspAttempt, outcome: Outcome, source: PspCallResult['source']): void {

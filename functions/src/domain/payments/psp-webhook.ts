@@ -52,6 +52,10 @@
  *    event that it precedes in PSP time (e.g. the capture that made the cancel fail) still
  *    applies after it: the permutation property above holds with it. Otherwise it is a no-op
  *    (the cancel was settled some other way), reported when the payment is recorded canceled.
+ *    When the PSP named the cancel in flight (Adyen answers a cancel with its own pspReference,
+ *    kept on the attempt as `modificationReference`) and the event names another, it is the late
+ *    refusal of an earlier cancel that a lookup settled, and it is a no-op too: it cannot fail the
+ *    newer cancel. Without a reference on either side, it applies to the cancel in flight.
  *
  * Events reach this function with our payment id: an event that does not carry it (a Stripe
  * dispute) is matched by the app through its PSP reference first.
@@ -251,6 +255,10 @@ function applyCancelFailed(d: IntentDraft, event: PspWebhookEvent): void {
     if (p.status === 'canceled') d.anomaly('contradicting_event', event.psp, `cancel_failed ${event.pspEventId} while the payment is canceled`);
     return;
   }
+  // The refusal of an earlier cancel, settled some other way (a lookup) before this one started:
+  // it says nothing about the cancel in flight.
+  const answers = event.modificationReference ?? null;
+  if (answers !== null && op.modificationReference !== null && answers !== op.modificationReference) return;
   d.resolveAttempt(op.number, 'declined', 'webhook', event.pspReference);
   // Where the cancel found the payment: still authorized, or still awaiting the customer.
   d.setStatus(p.amountCapturableMinor > 0n ? 'requires_capture' : 'requires_action');

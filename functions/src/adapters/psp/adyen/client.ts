@@ -143,8 +143,10 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
     async cancel(request: CancelRequest) {
       checkReference(request.paymentId);
       const body = { merchantAccount: options.merchantAccount, reference: request.paymentId };
-      return post(`/payments/${encodeURIComponent(request.pspReference)}/cancels`, body, request.idempotencyKey, request.signal, () => ({
+      return post(`/payments/${encodeURIComponent(request.pspReference)}/cancels`, body, request.idempotencyKey, request.signal, (json) => ({
         kind: 'pending', pspReference: request.pspReference, detail: 'Adyen cancellation received: the CANCELLATION webhook decides',
+        // Its CANCELLATION webhook carries it: a late one for an earlier cancel is told apart.
+        ...(typeof json.pspReference === 'string' && json.pspReference !== '' ? { modificationReference: json.pspReference } : {}),
       }));
     },
 

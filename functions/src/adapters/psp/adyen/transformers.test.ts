@@ -47,6 +47,8 @@ describe('Adyen transformers', () => {
     expect(normalizeAdyenItem(item)).toEqual({
       psp: 'adyen', pspEventId: `CANCELLATION:C1:false:${Date.parse('2026-01-01T00:00:00Z')}`, occurredAtMs: Date.parse('2026-01-01T00:00:00Z'), paymentId: 'pay_abc', pspReference: 'P1',
       action: 'cancel_failed', amountMinor: 100n, currency: 'EUR', refundId: null, declineReason: null,
+      // The cancel's own reference: a late refusal of an earlier cancel is told apart by it.
+      modificationReference: 'C1',
     });
     expect(normalizeAdyenItem({ ...item, success: 'true' })).toMatchObject({ action: 'canceled', pspEventId: `CANCELLATION:C1:true:${Date.parse('2026-01-01T00:00:00Z')}` });
   });

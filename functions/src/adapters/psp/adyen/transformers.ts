@@ -271,5 +271,6 @@ export function normalizeAdyenItem(item: AdyenNotificationItem): PspWebhookEvent
     currency: amount.currency,
     refundId: action === 'refunded' || action === 'refund_failed' ? refundId : null,
     declineReason,
+    modificationReference: text(item.originalReference) === null ? null : pspReference,
   };
 }
