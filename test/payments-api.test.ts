@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
+import { paymentAccountId, processInboxEvent, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
 import { CaptureMethod, DisputeStatus, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { ErrorInfoSchema } from './support/test-stack.js';
@@ -670,6 +670,43 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     } finally {
       store.createPaymentAtOnce = original;
     }
+  });
+
+  it("events of one payment arriving together are applied one after the other (no contention on its document), each exactly once", async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    await route(owner, 'stripe');
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const paid = (await owner.payments.createPayment({ amountMinor: 700n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() })).payment!;
+    await env.sandbox.control.webhooksIdle(5_000);
+    const deps = env.stack.services.payments;
+    // Three deliveries of the PSP's word that it captured (as a PSP's resends, under new event ids).
+    const inboxIds = await Promise.all(['a', 'b', 'c'].map(async (n) => {
+      const inboxId = `stripe:evt_together_${paid.id}_${n}`;
+      await deps.store.storeInboxEvent(tenantId, inboxId, {
+        psp: 'stripe', pspEventId: inboxId.slice('stripe:'.length), occurredAtMs: Date.now(), paymentId: paid.id, pspReference: paid.pspReference,
+        action: 'captured', amountMinor: 700n, currency: 'EUR', refundId: null, declineReason: null,
+      }, Date.now());
+      return inboxId;
+    }));
+    const store = deps.store;
+    const original = store.transaction;
+    let inside = 0;
+    let mostInside = 0;
+    const run: typeof original = original.bind(store);
+    store.transaction = (t, work) => run(t, async (tx) => {
+      mostInside = Math.max(mostInside, ++inside);
+      try { return await work(tx); } finally { inside--; }
+    });
+    try {
+      const results = await Promise.all(inboxIds.map((id) => processInboxEvent(deps, tenantId, id, { traceId: '', spanId: '' })));
+      expect(results).toEqual(['applied', 'applied', 'applied']);
+      expect(mostInside).toBe(1);
+      // Applied again (a redelivery): nothing left to do.
+      expect(await processInboxEvent(deps, tenantId, inboxIds[0]!, { traceId: '', spanId: '' })).toBe('duplicate');
+    } finally {
+      store.transaction = original;
+    }
+    expect((await owner.payments.getPayment({ paymentId: paid.id })).payment!.amountCapturedMinor).toBe(700n);
   });
 
   it('refuses a confirm without a payment method and a bad return URL, and stores nothing', async () => {

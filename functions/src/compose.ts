@@ -40,6 +40,7 @@ import type { Config } from './platform/config/config.js';
 import type { IdempotencyOptions } from './platform/idempotency/idempotency.js';
 import { createLogger, type Logger } from './platform/telemetry/logger.js';
 import { initTelemetry, type Telemetry } from './platform/telemetry/tracing.js';
+import { createKeyedSerializer } from './platform/lanes/keyed-serializer.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import type { IdTokenVerifier } from './ports/id-token-verifier.js';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
@@ -172,6 +173,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     random: Math.random,
     logger,
     testHooks: {},
+    eventsByPayment: createKeyedSerializer({ waitingMax: 10_000 }),
     caches: {
       // Immutable once created: the entry bound is the only limit that matters.
       paymentMethods: createTtlCache({ clock, ttlMs: 10 * 60_000, entriesMax: config.authCacheEntriesMax }),

@@ -30,6 +30,7 @@ import type { IdempotencyRef, StoredError, StoredIdempotency } from '../../ports
 import { pspNames, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { planEntry, prefetchEntryReads, type LedgerDeps } from '../ledger/ledger-use-cases.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
+import type { KeyedSerializer } from '../../platform/lanes/keyed-serializer.js';
 import { hedgedLookup, type LookupHedge } from './hedged-lookup.js';
 
 export interface PaymentsDeps {
@@ -62,6 +63,11 @@ export interface PaymentsDeps {
    * set them. Absent: every read goes to the store.
    */
   caches?: { paymentMethods: TtlCache<PaymentMethod | undefined>; routingRules: TtlCache<RoutingRule[] | undefined>; accountsEnsured: TtlCache<true> };
+  /**
+   * PSP events of one payment applied one at a time in this instance (keyed by payment id), so
+   * that two arriving together do not contend on its document. Absent: applied as they come.
+   */
+  eventsByPayment?: KeyedSerializer;
 }
 
 /** Deterministic ledger account id of a payment account code in a currency. */
@@ -699,18 +705,22 @@ export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, in
   if (stored.processed) return 'duplicate';
   const event: PspWebhookEvent = stored.event;
   // receiveWebhook stores only matched events, with the payment id filled in.
-  if (event.paymentId === null) return 'missing';
-  let duplicate = false;
-  const t = await commit(deps, tenantId, event.paymentId, trace, async (intent, tx) => {
-    if (await tx.isEventProcessed(inboxId)) {
-      duplicate = true;
-      return null;
-    }
-    return applyWebhook(intent, event, deps.clock.nowMs());
-  }, (tx) => tx.markEventProcessed(inboxId, deps.clock.nowMs()));
-  if (duplicate) return 'duplicate';
-  if (t) await runCalls(deps, t, trace);
-  return 'applied';
+  const paymentId = event.paymentId;
+  if (paymentId === null) return 'missing';
+  const apply = async (): Promise<'applied' | 'duplicate'> => {
+    let duplicate = false;
+    const t = await commit(deps, tenantId, paymentId, trace, async (intent, tx) => {
+      if (await tx.isEventProcessed(inboxId)) {
+        duplicate = true;
+        return null;
+      }
+      return applyWebhook(intent, event, deps.clock.nowMs());
+    }, (tx) => tx.markEventProcessed(inboxId, deps.clock.nowMs()));
+    if (duplicate) return 'duplicate';
+    if (t) await runCalls(deps, t, trace);
+    return 'applied';
+  };
+  return deps.eventsByPayment ? deps.eventsByPayment.run(`${tenantId}/${paymentId}`, apply) : apply();
 }
 
 /**

@@ -170,14 +170,15 @@ export class IntentDraft {
   /**
    * Deferred refund/chargeback events wait for a capture: once the payment has succeeded they are
    * applied (oldest first, so the result does not depend on arrival order); if it ended otherwise
-   * they can never apply and are reported.
+   * they can never apply and are reported. Events of the same time (Stripe's are whole seconds)
+   * go in the order their stages happen (a dispute before its reversal), then by event id.
    */
   private settleDeferred(): void {
     const deferred = this.next.deferredPspEvents;
     if (deferred.length === 0) return;
     if (this.next.status === 'succeeded') {
       this.update({ deferredPspEvents: [] });
-      const ordered = [...deferred].sort((a, b) => a.occurredAtMs - b.occurredAtMs || (a.pspEventId < b.pspEventId ? -1 : 1));
+      const ordered = [...deferred].sort((a, b) => a.occurredAtMs - b.occurredAtMs || stageOrder(a) - stageOrder(b) || (a.pspEventId < b.pspEventId ? -1 : 1));
       for (const event of ordered) {
         // These events were accepted (and acknowledged) earlier: one that cannot apply now must
         // not block recording the capture that released them, so it becomes an anomaly to review.
@@ -192,6 +193,16 @@ export class IntentDraft {
       this.anomaly('deferred_events_dropped', this.next.psp, `${deferred.map((e) => e.pspEventId).join(', ')}: payment ended ${this.next.status}`);
       this.update({ deferredPspEvents: [] });
     }
+  }
+}
+
+/** Where an event's stage comes in a payment's life: disputes in the order they happen, after other money events. */
+function stageOrder(event: PspWebhookEvent): number {
+  switch (event.action) {
+    case 'chargeback': return 1;
+    case 'chargeback_reversed': return 2;
+    case 'second_chargeback': return 3;
+    default: return 0;
   }
 }
 

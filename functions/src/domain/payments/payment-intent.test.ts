@@ -580,6 +580,22 @@ describe('webhooks', () => {
     expect(voided.effects.some((e) => e.kind === 'report_anomaly' && e.reason === 'deferred_events_dropped')).toBe(true);
   });
 
+  it('a dispute and its reversal of the same second, waiting for the capture, come out in the order they happened, whatever their event ids', () => {
+    const capturing = capturePayment(authorizedIntent(), {}, t0 + 20).intent;
+    // Stripe's times are whole seconds; the reversal's id sorts first.
+    const reversal = event('chargeback_reversed', t0 + 60_000, { pspEventId: 'evt_a' });
+    const dispute = event('chargeback', t0 + 60_000, { pspEventId: 'evt_b' });
+    for (const arrival of [[reversal, dispute], [dispute, reversal]]) {
+      let p = capturing;
+      for (const e of arrival) p = applyWebhook(p, e, t0 + 60_001).intent;
+      expect(p.deferredPspEvents).toHaveLength(2);
+      const done = applyWebhook(p, event('captured', t0 + 30), t0 + 60_002);
+      expect(done.intent).toMatchObject({ status: 'succeeded', chargeback: null, dispute: { status: 'chargeback_reversed' }, deferredPspEvents: [] });
+      // Taken, then given back: both in the ledger, as they will be in the settlement report.
+      expect(ledger(done).map((e) => e.kind === 'post_ledger' && e.event.kind)).toEqual(['capture', 'chargeback', 'chargeback_reversal']);
+    }
+  });
+
   it('a chargeback reverses what is left, with the dispute fee', () => {
     const refunded = applyWebhook(succeededIntent(), event('refunded', t0 + 40, { amountMinor: 3_000n, refundId: null }), t0 + 41).intent;
     const cb = applyWebhook(refunded, event('chargeback', t0 + 50, { amountMinor: 7_000n }), t0 + 51);
