@@ -93,6 +93,22 @@ describe.concurrent('tally payment CLI', () => {
     expect(parseJson<PaymentJson[]>(await tally(ownerKey, 'payment', 'list', '--limit', '1', '--json')).map((p) => p.id)).toEqual([open.id]);
   });
 
+  it('cancel says what happened: canceled (Stripe), or requested and pending until the PSP answers (Adyen)', async () => {
+    const { ownerKey } = await payments.stack.newTenant('CLI cancel');
+    const viaStripe = await methodFor(ownerKey, 'stripe', 'pm_card_visa');
+    const stripePayment = parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'create', '--amount', '4.00', '--currency', 'EUR', '--payment-method', viaStripe, '--capture', 'manual', '--confirm', '--json'));
+    const canceled = await tally(ownerKey, 'payment', 'cancel', stripePayment.id);
+    expect(canceled.code, canceled.stderr).toBe(0);
+    expect(canceled.stdout).toContain(`payment ${stripePayment.id} canceled: canceled`);
+    expect(canceled.stdout).not.toContain('pending');
+    const viaAdyen = await methodFor(ownerKey, 'adyen', 'adyen_success');
+    const adyenPayment = parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'create', '--amount', '4.00', '--currency', 'EUR', '--payment-method', viaAdyen, '--capture', 'manual', '--confirm', '--json'));
+    const requested = await tally(ownerKey, 'payment', 'cancel', adyenPayment.id);
+    expect(requested.code, requested.stderr).toBe(0);
+    expect(requested.stdout).toContain(`payment ${adyenPayment.id} cancel requested: processing`);
+    expect(requested.stdout).toContain(`pending     the PSP answers later; \`tally payment get ${adyenPayment.id}\` shows the outcome`);
+  });
+
   it('a decline exits 1 with the normalized reason, and the payment shows it', async () => {
     const { ownerKey, owner } = await payments.stack.newTenant('CLI decline');
     const pm = await methodFor(ownerKey, 'stripe', 'pm_card_chargeDeclinedInsufficientFunds');

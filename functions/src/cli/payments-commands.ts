@@ -51,6 +51,8 @@ function paymentText(p: Payment, verb: string): string {
   if (p.declineReason) lines.push(`  declined    ${p.declineReason}`);
   for (const [k, v] of Object.entries(p.metadata)) lines.push(`  metadata    ${k}=${v}`);
   if (p.nextActionUrl) lines.push(`  next action ${p.nextActionUrl} (the customer completes the challenge)`);
+  // Asked, not answered (an Adyen cancel, a timeout): the webhook or the janitor settles it.
+  if (p.status === PaymentStatus.PROCESSING) lines.push(`  pending     the PSP answers later; \`tally payment get ${p.id}\` shows the outcome`);
   return lines.join('\n');
 }
 
@@ -140,7 +142,9 @@ export function registerPaymentCommands(program: Command, globals: (cmd: Command
     .addOption(keyOption())
     .action(async (paymentId: string, opts: { idempotencyKey?: string }, cmd: Command) => {
       const { g, api } = client(cmd);
-      show(g, (await api.payments.cancelPayment({ paymentId, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment, 'canceled');
+      const p = (await api.payments.cancelPayment({ paymentId, idempotencyKey: opts.idempotencyKey ?? randomUUID() })).payment;
+      // A PSP that cancels asynchronously (Adyen) has only accepted the request.
+      show(g, p, p?.status === PaymentStatus.CANCELED ? 'canceled' : 'cancel requested');
     });
   payment.command('update')
     .description('change a payment\'s metadata, in any status: set keys, or remove one with an empty value (key=)')
