@@ -709,6 +709,32 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     expect((await owner.payments.getPayment({ paymentId: paid.id })).payment!.amountCapturedMinor).toBe(700n);
   });
 
+  it('a payment only created is one blind write; under its key a replay answers it, another request is refused, duplicates at once store one', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    const pm = await method(owner, { stripe: 'pm_card_visa' });
+    const request = { amountMinor: 1_100n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, metadata: { order_id: 'o-1' }, idempotencyKey: key() };
+    await owner.payments.createPayment({ ...request, idempotencyKey: key() }); // caches warm
+    const { countFirestoreRpcs } = await import('./support/firestore-rpcs.js');
+    const { result, byTransaction } = await countFirestoreRpcs(() => owner.payments.createPayment(request), env.stack.services.db);
+    const created = result.payment!;
+    expect(created).toMatchObject({ status: PaymentStatus.REQUIRES_CONFIRMATION, amountMinor: 1_100n, metadata: { order_id: 'o-1' } });
+    const { 'batchGetDocuments outside': _cacheRefreshes, ...own } = byTransaction;
+    expect(own).toEqual({ 'commit outside': 1 });
+    // A replay answers the first response; another request under the key is refused and stores nothing.
+    expect((await owner.payments.createPayment(request)).payment).toEqual(created);
+    expect(await reason(owner.payments.createPayment({ ...request, amountMinor: 1_200n }))).toMatchObject({ code: Code.FailedPrecondition, reason: 'IDEMPOTENCY_KEY_REUSED' });
+    const twins = { ...request, idempotencyKey: key() };
+    const answers = await Promise.all(Array.from({ length: 4 }, () => owner.payments.createPayment(twins)));
+    for (const a of answers) expect(a.payment).toEqual(answers[0]!.payment);
+    const stored = await env.stack.services.db.collection('tenants').doc(tenantId).collection('payments').get();
+    expect(stored.size).toBe(3); // the warm-up, the first, one of the twins
+    expect(stored.docs.map((d) => d.id)).toEqual(expect.arrayContaining([created.id, answers[0]!.payment!.id]));
+    // What it created is confirmed as any payment: the outbox has its payment.created.
+    const outbox = await env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox').where('aggregateId', '==', created.id).get();
+    expect(outbox.docs.map((d) => d.get('type'))).toEqual(['payment.created']);
+    expect((await owner.payments.confirmPayment({ paymentId: created.id, idempotencyKey: key() })).payment!.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+  });
+
   it('refuses a confirm without a payment method and a bad return URL, and stores nothing', async () => {
     const { owner } = await env.stack.newTenant();
     const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });

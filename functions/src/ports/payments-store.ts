@@ -36,14 +36,17 @@ export interface PaymentsTx {
 export interface PaymentsStore {
   transaction<T>(tenantId: string, work: (tx: PaymentsTx) => Promise<T>): Promise<T>;
   /**
-   * A new payment's first save in one write, without a transaction or a read (a one-call
-   * checkout, ADR 0015): the payment, its id's index, its outbox events and the command key's
-   * lease, every one created, so all are written or none. False when any of them exists (a rerun
-   * or a replay under the key): the caller then takes the transactional path.
+   * A new payment's first save in one write, without a transaction or a read (ADR 0015, 0016):
+   * the payment, its id's index, its outbox events and the command key's record, every one
+   * created, so all are written or none. The record is a lease (a one-call checkout goes on to
+   * call the PSP) or the completed response (a payment only created). False when any of them
+   * exists (a rerun or a replay under the key): the caller then takes the transactional path.
    */
   createPaymentAtOnce(input: {
     intent: PaymentIntent; outbox: readonly OutboxEvent[]; trace: { traceId: string; spanId: string };
-    lease: { ref: IdempotencyRef } & Parameters<IdempotencyTx['writeLease']>[1];
+    key:
+      | { ref: IdempotencyRef; lease: Parameters<IdempotencyTx['writeLease']>[1] }
+      | { ref: IdempotencyRef; completed: Parameters<IdempotencyTx['writeCompleted']>[1] };
   }): Promise<boolean>;
   getPayment(tenantId: string, paymentId: string): Promise<PaymentIntent | undefined>;
   listPayments(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<PaymentIntent>>;

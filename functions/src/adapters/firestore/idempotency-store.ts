@@ -57,6 +57,24 @@ export function createLeaseIn(db: Firestore, batch: WriteBatch, r: IdempotencyRe
   batch.create(recordRef(db, r.scope, r.method, r.key), leaseDoc({ method: r.method, ...input }, input.leaseToken, Timestamp.fromMillis(input.nowMs)));
 }
 
+/** A completed record: the response (and the error) a replay answers. */
+function completedDoc(r: IdempotencyRef, input: Parameters<IdempotencyTx['writeCompleted']>[1]) {
+  const at = Timestamp.fromMillis(input.nowMs);
+  return {
+    method: r.method, requestHash: input.requestHash, state: 'completed', leaseToken: '', leaseUntil: at,
+    response: Buffer.from(input.response), createdAt: at, completedAt: at, expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
+    ...(input.error ? { error: { reason: input.error.reason, message: input.error.message, metadata: { ...input.error.metadata } } } : {}),
+  };
+}
+
+/**
+ * A new key's completed record as a create in another store's batch (a payment only created, ADR
+ * 0016): the batch fails with ALREADY_EXISTS if the key has any record.
+ */
+export function createCompletedIn(db: Firestore, batch: WriteBatch, r: IdempotencyRef, input: Parameters<IdempotencyTx['writeCompleted']>[1]): void {
+  batch.create(recordRef(db, r.scope, r.method, r.key), completedDoc(r, input));
+}
+
 /** The same records inside a transaction another store runs (payments, ADR 0011). */
 export function createIdempotencyTx(db: Firestore, tx: Transaction): IdempotencyTx {
   const ref = (r: IdempotencyRef) => recordRef(db, r.scope, r.method, r.key);
@@ -68,12 +86,7 @@ export function createIdempotencyTx(db: Firestore, tx: Transaction): Idempotency
       tx.set(ref(r), leaseDoc({ method: r.method, ...input }, input.leaseToken, Timestamp.fromMillis(input.nowMs)));
     },
     writeCompleted(r, input) {
-      const at = Timestamp.fromMillis(input.nowMs);
-      tx.set(ref(r), {
-        method: r.method, requestHash: input.requestHash, state: 'completed', leaseToken: '', leaseUntil: at,
-        response: Buffer.from(input.response), createdAt: at, completedAt: at, expireAt: Timestamp.fromMillis(input.nowMs + input.retentionMs),
-        ...(input.error ? { error: { reason: input.error.reason, message: input.error.message, metadata: { ...input.error.metadata } } } : {}),
-      });
+      tx.set(ref(r), completedDoc(r, input));
     },
     remove(r) {
       tx.delete(ref(r));

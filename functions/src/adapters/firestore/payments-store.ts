@@ -13,7 +13,7 @@ import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../p
 import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { createLedgerTx } from './ledger-store.js';
-import { createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
+import { createCompletedIn, createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
 import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { runTransactionWithRetry } from './run-transaction.js';
@@ -71,16 +71,16 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
   const paymentIndexRef = (id: string) => db.collection('paymentIndex').doc(id);
 
   return {
-    async createPaymentAtOnce({ intent, outbox, trace, lease }) {
+    async createPaymentAtOnce({ intent, outbox, trace, key }) {
       // A new payment has no PSP reference yet: nothing for pspReferences.
       if (intent.pspReference !== null) throw new Error('assertion failed: createPaymentAtOnce of a payment with a PSP reference');
-      const { ref, ...leaseInput } = lease;
       // ALREADY_EXISTS: none of it was written, and the transactional path decides.
       return (await firstWrites.commit(3 + outbox.length, (batch) => {
         batch.create(paymentRef(intent.tenantId, intent.id), paymentDoc(intent, trace));
         batch.create(paymentIndexRef(intent.id), { tenantId: intent.tenantId });
         for (const e of outbox) batch.create(outboxRef(intent.tenantId, e.id), outboxDoc(intent.tenantId, e));
-        createLeaseIn(db, batch, ref, leaseInput);
+        if ('lease' in key) createLeaseIn(db, batch, key.ref, key.lease);
+        else createCompletedIn(db, batch, key.ref, key.completed);
       })) === 'committed';
     },
 

@@ -323,8 +323,8 @@ async function startCreated(
   // Only a transition that goes on to PSP calls holds a lease; one with ledger entries needs the ledger's reads.
   if (hasCalls(t) && !t.effects.some((e) => e.kind === 'post_ledger')) {
     const leaseToken = randomUUID();
-    const lease = { ref: key.ref, requestHash: key.requestHash, leaseToken, nowMs: deps.clock.nowMs(), leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs };
-    if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, lease })) {
+    const lease = { requestHash: key.requestHash, leaseToken, nowMs: deps.clock.nowMs(), leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs };
+    if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, key: { ref: key.ref, lease } })) {
       reportAnomalies(deps, t, trace);
       return { kind: 'started', t, held: heldBy(deps, key, leaseToken, false, t.intent) };
     }
@@ -519,7 +519,16 @@ export async function createPayment(
     // Created and confirmed in one transaction (one commit fewer than two calls), then as confirm.
     return confirmKeyed(deps, tenantId, { created: t }, '', input.returnUrl ?? '', trace, key);
   }
-  // One transaction: the key is read, and the payment is saved with its response.
+  // A new payment is all new: one blind write of creates (payment, index, outbox, the key's
+  // completed record), committed with others arriving meanwhile (ADR 0016). Anything already
+  // there (a replay or another request under the key) makes it fail as a whole, and the
+  // transaction below decides: it reads the key, and saves the payment with its response.
+  if (!t.effects.some((e) => e.kind === 'post_ledger')) {
+    const completed = { requestHash: key.requestHash, response: key.encode(t.intent), nowMs: deps.clock.nowMs(), retentionMs: key.options.retentionMs };
+    if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, key: { ref: key.ref, completed } })) {
+      return { kind: 'fresh', intent: t.intent };
+    }
+  }
   return waitWhileInProgress(key.options, () => deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<KeyedResult | 'in_progress'> => {
     const answered = answerWithoutExecuting(key, await tx.idempotency.read(key.ref), deps.clock.nowMs());
     if (answered !== null) return answered;
