@@ -19,7 +19,7 @@ import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { runTransactionWithRetry } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 
-/** A checkout's first write (ADR 0015) leaves in groups (ADR 0016); bounds from the config. */
+/** A new payment's first write (ADR 0015) leaves in groups (ADR 0016); bounds from the config. */
 export type PaymentsStoreOptions = { groupCommit: GroupCommitOptions };
 
 export function createFirestorePaymentsStore(db: Firestore, options: PaymentsStoreOptions): PaymentsStore {

@@ -58,9 +58,10 @@ export interface Config {
   /** Most payments one janitor run examines. */
   janitorPaymentsMax: number;
   /**
-   * A one-call checkout's first write commits with others arriving meanwhile (ADR 0016): this many
-   * group commits in flight at once, each of at most `paymentsGroupCommitWritesMax` writes, with at
-   * most `paymentsGroupCommitWaitingWritesMax` writes waiting (0: grouping off, each commits alone).
+   * A new payment's first write (a one-call checkout's, or CreatePayment's alone) commits with
+   * others arriving meanwhile (ADR 0016): this many group commits in flight at once, each of at
+   * most `paymentsGroupCommitWritesMax` writes, with at most `paymentsGroupCommitWaitingWritesMax`
+   * writes waiting (0: grouping off, each commits alone).
    */
   paymentsGroupCommitInFlightMax: number;
   paymentsGroupCommitWritesMax: number;
