@@ -15,7 +15,25 @@ import { countFirestoreRpcs } from './support/firestore-rpcs.js';
 const db = createFirestore(`demo-groupcommit-${randomUUID().slice(0, 8)}`);
 afterAll(async () => { await db.terminate(); });
 
-const options: GroupCommitOptions = { groupsInFlightMax: 1, writesPerGroupMax: 500, waitingWritesMax: 10_000 };
+// A stall bound the tests never reach, except the one about stalls.
+const options: GroupCommitOptions = { groupsInFlightMax: 1, writesPerGroupMax: 500, waitingWritesMax: 10_000, stallMs: 10_000 };
+
+/** The same client, whose first batch commit waits 3 s before it is sent (a stalled RPC). */
+function stallingFirstCommit(): typeof db {
+  let stalled = false;
+  return new Proxy(db, {
+    get(target, property, receiver) {
+      if (property !== 'batch') return Reflect.get(target, property, receiver) as unknown;
+      return () => {
+        const batch = target.batch();
+        if (stalled) return batch;
+        stalled = true;
+        const commit = batch.commit.bind(batch);
+        return Object.assign(batch, { commit: async () => { await new Promise((r) => setTimeout(r, 3_000)); return commit(); } });
+      };
+    },
+  });
+}
 
 /** A member that creates `a/{id}` and `b/{id}` in a fresh collection pair. */
 function pair(prefix: string, id: string) {
@@ -111,9 +129,28 @@ describe('group commit', () => {
     expect(rpcs.commit).toBeLessThanOrEqual(6);
   });
 
+  it('a stalled commit does not hold up the writes behind it: after stallMs they leave anyway, and the stalled one still answers', async () => {
+    const committer = createGroupCommitter(stallingFirstCommit(), { ...options, stallMs: 150 });
+    const prefix = `g-${randomUUID()}`;
+    const [first, ...behind] = Array.from({ length: 4 }, (_, i) => pair(prefix, `m${i}`));
+    const startedMs = Date.now();
+    const stalled = committer.commit(2, first!.write);
+    const others = Promise.all(behind.map((m) => committer.commit(2, m.write)));
+    expect(await others).toEqual(['committed', 'committed', 'committed']);
+    const waitedMs = Date.now() - startedMs;
+    expect(waitedMs).toBeGreaterThanOrEqual(140);
+    expect(waitedMs).toBeLessThan(2_000); // not the stalled commit's 3 s
+    for (const m of behind) expect(await m.exists()).toEqual([true, true]);
+    expect(await first!.exists()).toEqual([false, false]); // still stalled
+    expect(await stalled).toBe('committed');
+    expect(await first!.exists()).toEqual([true, true]);
+  });
+
   it('refuses bounds out of range', () => {
     expect(() => createGroupCommitter(db, { ...options, groupsInFlightMax: 0 })).toThrow(/bounds/);
     expect(() => createGroupCommitter(db, { ...options, writesPerGroupMax: 501 })).toThrow(/bounds/);
+    expect(() => createGroupCommitter(db, { ...options, groupsInFlightMax: 65 })).toThrow(/bounds/);
+    expect(() => createGroupCommitter(db, { ...options, stallMs: 0 })).toThrow(/bounds/);
     expect(() => createGroupCommitter(db, options).commit(0, () => undefined)).toThrow(/at least once/);
   });
 
@@ -122,7 +159,7 @@ describe('group commit', () => {
       fc.array(fc.record({ collidesA: fc.boolean(), collidesB: fc.boolean(), duplicateOf: fc.option(fc.nat(), { nil: undefined }) }), { minLength: 1, maxLength: 12 }),
       fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 8 }),
       async (specs, groupsInFlightMax, writesPerGroupMax) => {
-        const committer = createGroupCommitter(db, { groupsInFlightMax, writesPerGroupMax, waitingWritesMax: 10_000 });
+        const committer = createGroupCommitter(db, { ...options, groupsInFlightMax, writesPerGroupMax });
         const prefix = `p-${randomUUID()}`;
         // A duplicate writes the very documents of an earlier member: exactly one of them commits.
         // The first member with an id says whether its documents exist beforehand.

@@ -153,7 +153,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     store: createFirestorePaymentsStore(db, {
       groupCommit: {
         groupsInFlightMax: config.paymentsGroupCommitInFlightMax, writesPerGroupMax: config.paymentsGroupCommitWritesMax,
-        waitingWritesMax: config.paymentsGroupCommitWaitingWritesMax,
+        waitingWritesMax: config.paymentsGroupCommitWaitingWritesMax, stallMs: config.paymentsGroupCommitStallMs,
       },
     }),
     ledger,

@@ -18,7 +18,16 @@ export interface GroupCommitOptions {
   writesPerGroupMax: number;
   /** Writes waiting for a group at most; beyond that a write commits alone rather than queue without bound. */
   waitingWritesMax: number;
+  /**
+   * How long writes may wait behind the commits in flight. After that they leave anyway, as one
+   * more group (up to `GROUPS_IN_FLIGHT_HARD_MAX`), so one stalled commit cannot hold up every
+   * new payment of the instance.
+   */
+  stallMs: number;
 }
+
+/** Groups in flight at most, counting those sent past `groupsInFlightMax` because commits stalled. */
+export const GROUPS_IN_FLIGHT_HARD_MAX = 64;
 
 /** `already_exists`: one of the member's creates found its document, and none of its writes was made. */
 export type GroupCommitResult = 'committed' | 'already_exists';
@@ -38,7 +47,8 @@ interface Member {
 }
 
 export function createGroupCommitter(db: Firestore, options: GroupCommitOptions): GroupCommitter {
-  if (!(options.groupsInFlightMax >= 1 && options.writesPerGroupMax >= 1 && options.writesPerGroupMax <= 500 && options.waitingWritesMax >= 0)) {
+  if (!(options.groupsInFlightMax >= 1 && options.groupsInFlightMax <= GROUPS_IN_FLIGHT_HARD_MAX && options.writesPerGroupMax >= 1
+    && options.writesPerGroupMax <= 500 && options.waitingWritesMax >= 0 && options.stallMs >= 1)) {
     throw new Error('assertion failed: group commit bounds out of range');
   }
   const waiting: Member[] = [];
@@ -76,9 +86,16 @@ export function createGroupCommitter(db: Firestore, options: GroupCommitOptions)
     for (const m of members) m.resolve('committed');
   }
 
-  /** Sends groups while commits may go out: each takes the waiting members in order, up to the write bound. */
-  function flush(): void {
-    while (inFlight < options.groupsInFlightMax && waiting.length > 0) {
+  let stallTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Sends groups while commits may go out: each takes the waiting members in order, up to the
+   * write bound. `stalled`: the waiting writes have waited `stallMs`, and one more group leaves.
+   */
+  function flush(stalled = false): void {
+    let extra = stalled ? 1 : 0;
+    while (waiting.length > 0 && (inFlight < options.groupsInFlightMax || (extra > 0 && inFlight < GROUPS_IN_FLIGHT_HARD_MAX))) {
+      if (inFlight >= options.groupsInFlightMax) extra--;
       const group: Member[] = [];
       let writes = 0;
       // A member bigger than the bound still leaves, alone.
@@ -93,6 +110,17 @@ export function createGroupCommitter(db: Firestore, options: GroupCommitOptions)
         inFlight--;
         flush();
       });
+    }
+    // Armed while writes wait, from the moment the first of them began to.
+    if (waiting.length === 0 && stallTimer !== undefined) {
+      clearTimeout(stallTimer);
+      stallTimer = undefined;
+    } else if (waiting.length > 0 && stallTimer === undefined) {
+      stallTimer = setTimeout(() => {
+        stallTimer = undefined;
+        flush(true);
+      }, options.stallMs);
+      stallTimer.unref();
     }
   }
 

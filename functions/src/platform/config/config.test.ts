@@ -17,7 +17,7 @@ describe('parseConfig', () => {
     expect(c.traceExporter).toBe('none');
     expect(c.platformAdminKeySha256).toBe('');
     // Checkouts' first writes are grouped (ADR 0016); 0 waiting writes turns grouping off.
-    expect([c.paymentsGroupCommitInFlightMax, c.paymentsGroupCommitWritesMax, c.paymentsGroupCommitWaitingWritesMax]).toEqual([1, 200, 10_000]);
+    expect([c.paymentsGroupCommitInFlightMax, c.paymentsGroupCommitWritesMax, c.paymentsGroupCommitWaitingWritesMax, c.paymentsGroupCommitStallMs]).toEqual([1, 200, 10_000, 250]);
     expect(parseConfig({ TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX: '0' }).paymentsGroupCommitWaitingWritesMax).toBe(0);
   });
 

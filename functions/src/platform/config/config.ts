@@ -61,11 +61,13 @@ export interface Config {
    * A new payment's first write (a one-call checkout's, or CreatePayment's alone) commits with
    * others arriving meanwhile (ADR 0016): this many group commits in flight at once, each of at
    * most `paymentsGroupCommitWritesMax` writes, with at most `paymentsGroupCommitWaitingWritesMax`
-   * writes waiting (0: grouping off, each commits alone).
+   * writes waiting (0: grouping off, each commits alone). Writes that waited
+   * `paymentsGroupCommitStallMs` behind commits in flight leave anyway (a stalled commit).
    */
   paymentsGroupCommitInFlightMax: number;
   paymentsGroupCommitWritesMax: number;
   paymentsGroupCommitWaitingWritesMax: number;
+  paymentsGroupCommitStallMs: number;
   /** Outbox events younger than this are left to their trigger; the sweeper republishes older unsent ones. */
   outboxSweepAgeMs: number;
   /** Most outbox events one sweep (or one `outbox drain` batch) publishes. */
@@ -161,6 +163,7 @@ export function parseConfig(env: Env = process.env): Config {
     paymentsGroupCommitInFlightMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_IN_FLIGHT_MAX', 1, 1, 64),
     paymentsGroupCommitWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WRITES_MAX', 200, 1, 500),
     paymentsGroupCommitWaitingWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX', 10_000, 0, 100_000),
+    paymentsGroupCommitStallMs: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_STALL_MS', 250, 1, 10_000),
     outboxSweepAgeMs: intInRange(env, 'TALLY_OUTBOX_SWEEP_AGE_MS', 60_000, 1_000, 24 * hourMs),
     outboxSweepBatchMax: intInRange(env, 'TALLY_OUTBOX_SWEEP_BATCH_MAX', 200, 1, 1_000),
     outboxPublishConcurrencyMax: intInRange(env, 'TALLY_OUTBOX_PUBLISH_CONCURRENCY_MAX', 16, 1, 256),
