@@ -5,9 +5,10 @@
  * (measured: 0.52 ms of CPU for one checkout's four creates alone, 0.19 ms each in groups), so
  * under load this saves most of it; at low load nothing waits (a group of one leaves at once).
  *
- * A group is one atomic commit. When it fails, which one member's collision is enough for (an
- * ALREADY_EXISTS of a replayed key), nothing of it was written, and every member commits alone to
- * learn its own answer: a member never fails for another's sake.
+ * A group is one atomic commit, so one member's collision (an ALREADY_EXISTS of a replayed key)
+ * fails all of it and nothing of it is written. Every member then commits alone to learn its own
+ * answer: a member never fails for another's sake. A stalled commit holds the writes behind it
+ * for `stallMs` at most.
  */
 import type { Firestore, WriteBatch } from '@google-cloud/firestore';
 
