@@ -11,6 +11,7 @@
  * for `stallMs` at most.
  */
 import type { Firestore, WriteBatch } from '@google-cloud/firestore';
+import { isAlreadyExists } from './run-transaction.js';
 
 export interface GroupCommitOptions {
   /** Commits in flight at once; a write arriving while this many are out waits for the next group. */
@@ -38,8 +39,6 @@ export interface GroupCommitter {
   commit(writeCount: number, write: (batch: WriteBatch) => void): Promise<GroupCommitResult>;
 }
 
-const alreadyExists = 6;
-
 interface Member {
   writeCount: number;
   write: (batch: WriteBatch) => void;
@@ -63,7 +62,7 @@ export function createGroupCommitter(db: Firestore, options: GroupCommitOptions)
       await batch.commit();
       return 'committed';
     } catch (error) {
-      if ((error as { code?: number }).code === alreadyExists) return 'already_exists';
+      if (isAlreadyExists(error)) return 'already_exists';
       throw error;
     }
   }

@@ -2,10 +2,10 @@ import { randomUUID, createHash } from 'node:crypto';
 import { Timestamp, type DocumentData, type DocumentReference, type Firestore, type Precondition, type Transaction, type WriteBatch } from '@google-cloud/firestore';
 import type { IdempotencyRef, IdempotencyStore, IdempotencyTx, Reservation, ReserveInput, StoredIdempotency } from '../../ports/idempotency-store.js';
 import { decideReservation } from '../../platform/idempotency/idempotency.js';
+import { isAlreadyExists } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 
 /** gRPC codes the single-write fast paths fall back on. */
-const alreadyExists = 6;
 const failedPrecondition = 9;
 const notFound = 5;
 const codeOf = (error: unknown) => (error as { code?: number }).code;
@@ -130,7 +130,7 @@ export function createFirestoreIdempotencyStore(db: Firestore): IdempotencyStore
         const written = await doc.create(leaseDoc(input, uuid, Timestamp.fromMillis(input.nowMs)));
         return { kind: 'execute', leaseToken: `${uuid}@${written.writeTime.seconds}.${written.writeTime.nanoseconds}` };
       } catch (error) {
-        if (codeOf(error) !== alreadyExists) throw error;
+        if (!isAlreadyExists(error)) throw error;
       }
       return db.runTransaction(async (tx) => {
         const snap = await tx.get(doc);

@@ -17,7 +17,7 @@ import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
 import { assert, invalidField } from '../../domain/errors.js';
-import { runTransactionWithRetry } from './run-transaction.js';
+import { isAlreadyExists, runTransactionWithRetry } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
@@ -342,7 +342,7 @@ export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
         await checkpointRef(signed.checkpoint.tenantId, signed.checkpoint.sequence).create(checkpointToDoc(signed));
         return true;
       } catch (error) {
-        if ((error as { code?: number }).code === 6) return false; // ALREADY_EXISTS
+        if (isAlreadyExists(error)) return false;
         throw error;
       }
     },

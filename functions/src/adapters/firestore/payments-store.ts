@@ -16,7 +16,7 @@ import { createLedgerTx } from './ledger-store.js';
 import { createCompletedIn, createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
 import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
-import { runTransactionWithRetry } from './run-transaction.js';
+import { isAlreadyExists, runTransactionWithRetry } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 
 /** A new payment's first write (ADR 0015) leaves in groups (ADR 0016); bounds from the config. */
@@ -156,7 +156,7 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
           receivedAt: Timestamp.fromMillis(receivedAtMs), expireAt: Timestamp.fromMillis(expireAtMs),
         });
       } catch (error) {
-        if ((error as { code?: number }).code !== 6) throw error; // ALREADY_EXISTS: parked before
+        if (!isAlreadyExists(error)) throw error; // parked before
       }
     },
     async listParkedEvents(limit) {
@@ -212,7 +212,7 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
         await inboxRef(tenantId, inboxId).create({ event: toJsonWithBigint(event), receivedAt: Timestamp.fromMillis(receivedAtMs), processedAt: null, psp: event.psp });
         return true;
       } catch (error) {
-        if ((error as { code?: number }).code === 6) return false;
+        if (isAlreadyExists(error)) return false;
         throw error;
       }
     },

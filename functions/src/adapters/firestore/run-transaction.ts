@@ -3,6 +3,11 @@ import { TallyError } from '../../domain/errors.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
 import { beginAttempt } from './tx-reader.js';
 
+/** gRPC ALREADY_EXISTS (6): a `create` found its document, and nothing of its commit was written. */
+export function isAlreadyExists(error: unknown): boolean {
+  return (error as { code?: number }).code === 6;
+}
+
 /** gRPC ABORTED (10), or the emulator's closed-transaction INVALID_ARGUMENT (3). */
 export function isContention(error: unknown): boolean {
   const e = error as { code?: number; details?: string; message?: string };

@@ -519,15 +519,13 @@ export async function createPayment(
     // Created and confirmed in one transaction (one commit fewer than two calls), then as confirm.
     return confirmKeyed(deps, tenantId, { created: t }, '', input.returnUrl ?? '', trace, key);
   }
-  // A new payment is all new: one blind write of creates (payment, index, outbox, the key's
-  // completed record), committed with others arriving meanwhile (ADR 0016). Anything already
-  // there (a replay or another request under the key) makes it fail as a whole, and the
-  // transaction below decides: it reads the key, and saves the payment with its response.
-  if (!t.effects.some((e) => e.kind === 'post_ledger')) {
-    const completed = { requestHash: key.requestHash, response: key.encode(t.intent), nowMs: deps.clock.nowMs(), retentionMs: key.options.retentionMs };
-    if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, key: { ref: key.ref, completed } })) {
-      return { kind: 'fresh', intent: t.intent };
-    }
+  // A new payment is all new (and posts nothing): one blind write of creates (payment, index,
+  // outbox, the key's completed record), committed with others arriving meanwhile (ADR 0016).
+  // Anything already there (a replay or another request under the key) makes it fail as a whole,
+  // and the transaction below decides: it reads the key, and saves the payment with its response.
+  const completed = { requestHash: key.requestHash, response: key.encode(t.intent), nowMs: deps.clock.nowMs(), retentionMs: key.options.retentionMs };
+  if (await deps.store.createPaymentAtOnce({ intent: t.intent, outbox: outboxEventsOf(t, trace), trace, key: { ref: key.ref, completed } })) {
+    return { kind: 'fresh', intent: t.intent };
   }
   return waitWhileInProgress(key.options, () => deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx): Promise<KeyedResult | 'in_progress'> => {
     const answered = answerWithoutExecuting(key, await tx.idempotency.read(key.ref), deps.clock.nowMs());
