@@ -51,3 +51,44 @@ describe('trace sampling', () => {
     expect(() => parseConfig({ TALLY_TRACE_SAMPLE_RATIO: '1.5' })).toThrow(/TALLY_TRACE_SAMPLE_RATIO/);
   });
 });
+
+describe('secrets fail closed (issue 11 item 6, ADR 0019)', () => {
+  const message = (env: Record<string, string>): string => {
+    try { parseConfig(env); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+    throw new Error('expected parseConfig to refuse');
+  };
+  const adyenKey = 'AB'.repeat(32);
+
+  it('refuses a Stripe API key without its webhook secret, naming the variable', () => {
+    expect(message({ TALLY_STRIPE_API_KEY: 'sk_test_x' })).toMatch(/^TALLY_STRIPE_WEBHOOK_SECRET: required/);
+    expect(message({ TALLY_STRIPE_API_KEY: 'sk_test_x', TALLY_STRIPE_WEBHOOK_SECRET: '  ' })).toMatch(/^TALLY_STRIPE_WEBHOOK_SECRET/);
+    expect(parseConfig({ TALLY_STRIPE_API_KEY: 'sk_test_x', TALLY_STRIPE_WEBHOOK_SECRET: 'whsec_x' }).stripe.webhookSecret).toBe('whsec_x');
+  });
+
+  it('refuses an Adyen API key without a usable HMAC key or merchant account, naming the variable', () => {
+    expect(message({ TALLY_ADYEN_API_KEY: 'k', TALLY_ADYEN_MERCHANT_ACCOUNT: 'M' })).toMatch(/^TALLY_ADYEN_HMAC_KEY_HEX: required/);
+    expect(message({ TALLY_ADYEN_API_KEY: 'k', TALLY_ADYEN_MERCHANT_ACCOUNT: 'M', TALLY_ADYEN_HMAC_KEY_HEX: 'zz' })).toMatch(/^TALLY_ADYEN_HMAC_KEY_HEX/);
+    expect(message({ TALLY_ADYEN_API_KEY: 'k', TALLY_ADYEN_MERCHANT_ACCOUNT: 'M', TALLY_ADYEN_HMAC_KEY_HEX: 'ABCD' })).toMatch(/^TALLY_ADYEN_HMAC_KEY_HEX/);
+    expect(message({ TALLY_ADYEN_API_KEY: 'k', TALLY_ADYEN_HMAC_KEY_HEX: adyenKey })).toMatch(/^TALLY_ADYEN_MERCHANT_ACCOUNT: required/);
+    expect(parseConfig({ TALLY_ADYEN_API_KEY: 'k', TALLY_ADYEN_MERCHANT_ACCOUNT: 'M', TALLY_ADYEN_HMAC_KEY_HEX: adyenKey }).adyen.hmacKeyHex).toBe(adyenKey);
+  });
+
+  it('a connector that is off needs no secret', () => {
+    expect(parseConfig({}).stripe.apiKey).toBe('');
+    expect(parseConfig({}).adyen.apiKey).toBe('');
+  });
+
+  it('allows the Auth emulator only for demo-* projects and never when deployed (issue 11 item 7)', () => {
+    const emulator = { FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' };
+    expect(parseConfig({ ...emulator, GCLOUD_PROJECT: 'demo-tally' }).projectId).toBe('demo-tally');
+    expect(parseConfig(emulator).projectId).toBe('demo-tally');
+    expect(message({ ...emulator, GCLOUD_PROJECT: 'tally-prod' })).toMatch(/^FIREBASE_AUTH_EMULATOR_HOST: .*only demo-\* projects/);
+    expect(message({ ...emulator, GOOGLE_CLOUD_PROJECT: 'tally-prod' })).toMatch(/^FIREBASE_AUTH_EMULATOR_HOST/);
+    expect(message({ ...emulator, GCLOUD_PROJECT: 'demo-tally', K_SERVICE: 'api', TALLY_KMS_KEY_VERSION: kmsKey })).toMatch(/^FIREBASE_AUTH_EMULATOR_HOST: .*deployed/);
+    expect(message({ ...emulator, GCLOUD_PROJECT: 'demo-tally', FUNCTION_TARGET: 'pspWebhook' })).toMatch(/^FIREBASE_AUTH_EMULATOR_HOST: .*deployed/);
+  });
+
+  it('refuses a local checkpoint signer when deployed', () => {
+    expect(message({ K_SERVICE: 'api', TALLY_SIGNER: 'local' })).toMatch(/^TALLY_SIGNER=local: refused when deployed/);
+  });
+});

@@ -121,12 +121,40 @@ function traceSampleDefault(env: Env, deployed: boolean): number {
 
 const hourMs = 3_600_000;
 
+/**
+ * Secrets fail closed (ADR 0019): a connector that is switched on (its API key set) without the
+ * secret that authenticates its webhooks would verify with an empty HMAC key, which anyone can
+ * compute; the Auth emulator accepts unsigned ID tokens, so it is for `demo-*` projects on a
+ * developer's machine only. Each refusal names the variable to set.
+ */
+function checkSecrets(env: Env, projectId: string): void {
+  const set = (name: string) => (env[name] ?? '').trim() !== '';
+  if (set('TALLY_STRIPE_API_KEY') && !set('TALLY_STRIPE_WEBHOOK_SECRET')) {
+    throw new ConfigError('TALLY_STRIPE_WEBHOOK_SECRET: required when TALLY_STRIPE_API_KEY is set (webhooks would be verified with an empty key)');
+  }
+  if (set('TALLY_ADYEN_API_KEY')) {
+    if (!/^(?:[0-9a-fA-F]{2}){16,}$/.test(env.TALLY_ADYEN_HMAC_KEY_HEX ?? '')) {
+      throw new ConfigError('TALLY_ADYEN_HMAC_KEY_HEX: required when TALLY_ADYEN_API_KEY is set, as hex of at least 16 bytes (webhooks would be verified with an empty key)');
+    }
+    if (!set('TALLY_ADYEN_MERCHANT_ACCOUNT')) throw new ConfigError('TALLY_ADYEN_MERCHANT_ACCOUNT: required when TALLY_ADYEN_API_KEY is set');
+  }
+  // Cloud Run sets K_SERVICE; Cloud Functions also FUNCTION_TARGET.
+  const deployed = env.K_SERVICE !== undefined || env.FUNCTION_TARGET !== undefined;
+  if (set('FIREBASE_AUTH_EMULATOR_HOST') && (deployed || !projectId.startsWith('demo-'))) {
+    throw new ConfigError(`FIREBASE_AUTH_EMULATOR_HOST: the Auth emulator accepts unsigned ID tokens; refused ${deployed ? 'when deployed (K_SERVICE/FUNCTION_TARGET set)' : `for project ${projectId} (only demo-* projects)`}`);
+  }
+  if (deployed && env.TALLY_SIGNER === 'local') {
+    throw new ConfigError('TALLY_SIGNER=local: refused when deployed (checkpoints would be signed by a key on the instance); use kms');
+  }
+}
+
 export function parseConfig(env: Env = process.env): Config {
   const adminHash = env.TALLY_PLATFORM_ADMIN_KEY_SHA256 ?? '';
   if (adminHash !== '' && !/^[0-9a-f]{64}$/.test(adminHash)) {
     throw new ConfigError('TALLY_PLATFORM_ADMIN_KEY_SHA256: expected 64 lowercase hex characters');
   }
   const deployed = env.K_SERVICE !== undefined;
+  checkSecrets(env, env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT ?? 'demo-tally');
   if ((env.TALLY_JANITOR_GRACE_MS !== undefined || env.TALLY_PSP_CALL_TIMEOUT_MS !== undefined)
     && Number(env.TALLY_JANITOR_GRACE_MS ?? 60_000) <= Number(env.TALLY_PSP_CALL_TIMEOUT_MS ?? 10_000)) {
     throw new ConfigError('TALLY_JANITOR_GRACE_MS must exceed TALLY_PSP_CALL_TIMEOUT_MS (a running call is never taken for a lost one)');

@@ -21,7 +21,7 @@ import {
   type AdyenLookupRecord, type AdyenNotificationItem, type AdyenPaymentResponse, adyenReferenceShape, lookupRank,
   lookupRecordToOutcome, normalizeAdyenItem, paymentResponseToOutcome, refundReference, toAdyenAmount,
 } from './transformers.js';
-import { verifyAdyenItem } from './webhook-signature.js';
+import { assertAdyenHmacKeys, verifyAdyenItem } from './webhook-signature.js';
 
 export interface AdyenGatewayOptions {
   /** The web service user's API key (`X-API-Key`). */
@@ -68,6 +68,7 @@ export function adyenIdempotencyKey(key: string): string {
 
 export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
   const hmacKeys = typeof options.hmacKeyHex === 'string' ? [options.hmacKeyHex] : [...options.hmacKeyHex];
+  assertAdyenHmacKeys(hmacKeys); // fail at start-up, not at the first webhook (ADR 0019)
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const liveFlag = options.live === true ? 'true' : 'false';
 

@@ -57,9 +57,18 @@ export function adyenHmac(item: AdyenSignedItem, hmacKeyHex: string): string {
   return createHmac('sha256', Buffer.from(hmacKeyHex, 'hex')).update(adyenSigningString(item), 'utf8').digest('base64');
 }
 
+/**
+ * A programmer error, not a bad request: an empty key is an HMAC key anyone can compute, so a
+ * verifier holding one must never run (config refuses it at start-up; ADR 0019).
+ */
+export function assertAdyenHmacKeys(hmacKeysHex: readonly string[]): void {
+  if (hmacKeysHex.length === 0) throw new Error('assertion failed: at least one Adyen HMAC key');
+  if (!hmacKeysHex.every((key) => typeof key === 'string' && HEX_KEY.test(key))) throw new Error('assertion failed: Adyen HMAC keys are non-empty hex');
+}
+
 /** Throws WebhookSignatureError unless the item's `hmacSignature` matches under one of `hmacKeysHex`. */
 export function verifyAdyenItem(item: AdyenSignedItem, hmacKeysHex: readonly string[]): void {
-  if (hmacKeysHex.length === 0) throw new Error('assertion failed: at least one Adyen HMAC key');
+  assertAdyenHmacKeys(hmacKeysHex);
   const signature = item.additionalData?.hmacSignature;
   if (typeof signature !== 'string' || signature === '') throw new WebhookSignatureError('Adyen notification item is not signed (no additionalData.hmacSignature)');
   const received = Buffer.from(signature, 'base64');

@@ -13,7 +13,7 @@ import { WebhookSignatureError } from '../../../ports/psp-gateway.js';
 import {
   intentRank, intentToOutcome, normalizeStripeEvent, refundToOutcome, stripeErrorToOutcome, stripeMetadataKeys, toStripeAmount,
 } from './transformers.js';
-import { STRIPE_SIGNATURE_TOLERANCE_SEC, verifyStripeSignature } from './webhook-signature.js';
+import { STRIPE_SIGNATURE_TOLERANCE_SEC, assertStripeWebhookSecrets, verifyStripeSignature } from './webhook-signature.js';
 
 export interface StripeGatewayOptions {
   /** Secret API key (`sk_...`). */
@@ -56,6 +56,7 @@ export function createStripeGateway(options: StripeGatewayOptions): PspGateway {
     telemetry: false,
   });
   const secrets = typeof options.webhookSecret === 'string' ? [options.webhookSecret] : [...options.webhookSecret];
+  assertStripeWebhookSecrets(secrets); // fail at start-up, not at the first webhook (ADR 0019)
   const toleranceSec = options.webhookToleranceSec ?? STRIPE_SIGNATURE_TOLERANCE_SEC;
   const requestOptions = (idempotencyKey?: string): Stripe.RequestOptions => ({
     timeout: options.timeoutMs,

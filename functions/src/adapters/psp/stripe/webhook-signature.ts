@@ -39,6 +39,15 @@ function parseHeader(header: string): ParsedHeader {
 }
 
 /**
+ * A programmer error, not a bad request: an empty secret is an HMAC key anyone can compute, so a
+ * verifier holding one must never run (config refuses it at start-up; ADR 0019).
+ */
+export function assertStripeWebhookSecrets(secrets: readonly string[]): void {
+  if (secrets.length === 0) throw new Error('assertion failed: at least one Stripe webhook secret');
+  if (secrets.some((secret) => typeof secret !== 'string' || secret.trim() === '')) throw new Error('assertion failed: Stripe webhook secrets are non-empty');
+}
+
+/**
  * Throws WebhookSignatureError unless one `v1` in `header` is the HMAC of `rawBody` under one of
  * `secrets` and the timestamp is within `toleranceSec` of `nowMs`. The body is hashed as received:
  * never a re-serialization, which would change bytes and break the signature.
@@ -51,7 +60,7 @@ export function verifyStripeSignature(
   nowMs: number,
 ): void {
   if (header === undefined || header.trim() === '') throw new WebhookSignatureError('missing Stripe-Signature header');
-  if (secrets.length === 0) throw new Error('assertion failed: at least one Stripe webhook secret');
+  assertStripeWebhookSecrets(secrets);
   const { timestampSec, v1 } = parseHeader(header);
   const signedPayload = Buffer.concat([Buffer.from(`${timestampSec}.`, 'utf8'), rawBody]);
   let matched = false;
