@@ -1,9 +1,7 @@
 /** Shorthands for ledger tests against the real API. */
 import { randomUUID } from 'node:crypto';
-import { Code, ConnectError } from '@connectrpc/connect';
 import { AccountType, Direction } from '../../functions/src/gen/tally/ledger/v1/ledger_pb.js';
 import type { TallyClient } from '../../functions/src/cli/client.js';
-import { ErrorInfoSchema } from './test-stack.js';
 
 export { AccountType, Direction };
 
@@ -39,13 +37,5 @@ export function transfer(debitAccountId: string, creditAccountId: string, amount
   };
 }
 
-export async function rpcError(promise: Promise<unknown>): Promise<{ code: Code; reason: string; metadata: Record<string, string>; message: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    const e = ConnectError.from(error);
-    const info = e.findDetails(ErrorInfoSchema)[0];
-    return { code: e.code, reason: info?.reason ?? '', metadata: info?.metadata ?? {}, message: e.rawMessage };
-  }
-  throw new Error('expected the call to fail');
-}
+/** Kept here for the tests that import it from the ledger helpers; one implementation. */
+export { rpcError } from './connect-error.js';
