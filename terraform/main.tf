@@ -117,6 +117,56 @@ resource "google_cloud_run_v2_service" "api" {
           }
         }
       }
+      # Checkpoints are verified against the KMS key (start-up requires it when deployed).
+      env {
+        name  = "TALLY_KMS_KEY_VERSION"
+        value = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      }
+      # PSP credentials and webhook secrets (secrets.tf, ADR 0019).
+      env {
+        name = "TALLY_STRIPE_API_KEY"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.stripe_api_key.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name = "TALLY_STRIPE_WEBHOOK_SECRET"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.stripe_webhook_secret.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name = "TALLY_ADYEN_API_KEY"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.adyen_api_key.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name = "TALLY_ADYEN_HMAC_KEY_HEX"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.adyen_hmac_key_hex.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name  = "TALLY_ADYEN_MERCHANT_ACCOUNT"
+        value = var.adyen_merchant_account
+      }
+      env {
+        name  = "TALLY_ADYEN_BASE_URL"
+        value = var.adyen_checkout_base_url
+      }
     }
   }
 }
@@ -337,6 +387,37 @@ resource "google_cloudfunctions2_function" "psp_webhook" {
     available_memory      = "256Mi"
     max_instance_count    = 50
     ingress_settings      = "ALLOW_ALL"
+    environment_variables = {
+      TALLY_TRACE_EXPORTER         = "cloud-trace"
+      TALLY_KMS_KEY_VERSION        = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      TALLY_ADYEN_MERCHANT_ACCOUNT = var.adyen_merchant_account
+      TALLY_ADYEN_BASE_URL         = var.adyen_checkout_base_url
+    }
+    # PSP credentials and webhook secrets (secrets.tf, ADR 0019).
+    secret_environment_variables {
+      key        = "TALLY_STRIPE_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.stripe_api_key.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_STRIPE_WEBHOOK_SECRET"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.stripe_webhook_secret.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_ADYEN_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.adyen_api_key.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_ADYEN_HMAC_KEY_HEX"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.adyen_hmac_key_hex.secret_id
+      version    = "latest"
+    }
   }
 }
 
@@ -358,6 +439,37 @@ resource "google_cloudfunctions2_function" "process_psp_event" {
     timeout_seconds       = 60
     available_memory      = "512Mi"
     max_instance_count    = 50
+    environment_variables = {
+      TALLY_TRACE_EXPORTER         = "cloud-trace"
+      TALLY_KMS_KEY_VERSION        = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      TALLY_ADYEN_MERCHANT_ACCOUNT = var.adyen_merchant_account
+      TALLY_ADYEN_BASE_URL         = var.adyen_checkout_base_url
+    }
+    # PSP credentials and webhook secrets (secrets.tf, ADR 0019).
+    secret_environment_variables {
+      key        = "TALLY_STRIPE_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.stripe_api_key.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_STRIPE_WEBHOOK_SECRET"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.stripe_webhook_secret.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_ADYEN_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.adyen_api_key.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_ADYEN_HMAC_KEY_HEX"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.adyen_hmac_key_hex.secret_id
+      version    = "latest"
+    }
   }
   # Fed by the push subscription google_pubsub_subscription.process_psp_event (dead-letter policy attached),
   # not by an event_trigger: Eventarc's own subscription cannot take a dead-letter topic here.
@@ -381,6 +493,37 @@ resource "google_cloudfunctions2_function" "payment_janitor" {
     timeout_seconds       = 300
     available_memory      = "512Mi"
     max_instance_count    = 1
+    environment_variables = {
+      TALLY_TRACE_EXPORTER         = "cloud-trace"
+      TALLY_KMS_KEY_VERSION        = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      TALLY_ADYEN_MERCHANT_ACCOUNT = var.adyen_merchant_account
+      TALLY_ADYEN_BASE_URL         = var.adyen_checkout_base_url
+    }
+    # PSP credentials and webhook secrets (secrets.tf, ADR 0019).
+    secret_environment_variables {
+      key        = "TALLY_STRIPE_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.stripe_api_key.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_STRIPE_WEBHOOK_SECRET"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.stripe_webhook_secret.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_ADYEN_API_KEY"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.adyen_api_key.secret_id
+      version    = "latest"
+    }
+    secret_environment_variables {
+      key        = "TALLY_ADYEN_HMAC_KEY_HEX"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.adyen_hmac_key_hex.secret_id
+      version    = "latest"
+    }
   }
   # Fed by the push subscription google_pubsub_subscription.payment_janitor (dead-letter policy attached),
   # not by an event_trigger: Eventarc's own subscription cannot take a dead-letter topic here.
@@ -491,7 +634,8 @@ resource "google_cloudfunctions2_function" "outbox_relay" {
     max_instance_count               = 20
     max_instance_request_concurrency = 1
     environment_variables = {
-      TALLY_TRACE_EXPORTER = "cloud-trace"
+      TALLY_TRACE_EXPORTER  = "cloud-trace"
+      TALLY_KMS_KEY_VERSION = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
     }
   }
   # An Eventarc Firestore trigger. Its data is a protobuf DocumentEventData (the default content
@@ -536,6 +680,7 @@ resource "google_cloudfunctions2_function" "outbox_sweeper" {
     max_instance_count    = 1
     environment_variables = {
       TALLY_TRACE_EXPORTER         = "cloud-trace"
+      TALLY_KMS_KEY_VERSION        = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
       TALLY_OUTBOX_SWEEP_AGE_MS    = "60000"
       TALLY_OUTBOX_SWEEP_BATCH_MAX = "200"
     }

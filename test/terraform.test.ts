@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import { describe, expect, it } from 'vitest';
-import { paymentAnomalyMessage } from '../functions/src/app/payments/payments-use-cases.js';
+import { paymentAnomalyMessage } from '../functions/src/app/payments/index.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -194,5 +194,98 @@ describe('terraform: Pub/Sub delivery, dead letters and the outbox relay', () =>
     expect(topics).toEqual(expect.arrayContaining(['domain-events', 'ticks-outbox']));
     const jobs = Object.values(tf.resource.google_cloud_scheduler_job ?? {}).map((b) => first<{ pubsub_target: { topic_name: string }[] }>(b).pubsub_target[0]!.topic_name);
     expect(jobs).toContain('${google_pubsub_topic.ticks_outbox.id}');
+  });
+});
+
+describe('terraform: secrets come from Secret Manager and every deployable can start (issue 11 item 6, ADR 0019)', () => {
+  interface EnvVar { name: string; value?: string; secret?: string }
+  interface Deployable { kind: string; key: string; name: string; serviceAccount: string; env: EnvVar[] }
+  type RunService = { name: string; template: { service_account: string; containers: { env?: { name: string; value?: string; value_source?: { secret_key_ref: { secret: string }[] }[] }[] }[] }[] };
+  type Fn = { name: string; service_config?: { service_account_email?: string; environment_variables?: Record<string, string>; secret_environment_variables?: { key: string; secret: string }[] }[] };
+
+  async function deployables(): Promise<Deployable[]> {
+    const tf = await terraform();
+    const run = Object.entries(tf.resource.google_cloud_run_v2_service ?? {}).map(([key, b]) => {
+      const s = b[0] as RunService;
+      const env = (s.template[0]!.containers[0]!.env ?? []).map((e) => ({ name: e.name, value: e.value, secret: e.value_source?.[0]?.secret_key_ref[0]?.secret }));
+      return { kind: 'run', key, name: s.name, serviceAccount: s.template[0]!.service_account, env };
+    });
+    const fns = Object.entries(tf.resource.google_cloudfunctions2_function ?? {}).map(([key, b]) => {
+      const f = b[0] as Fn;
+      const config = f.service_config?.[0];
+      const env = [
+        ...Object.entries(config?.environment_variables ?? {}).map(([name, value]) => ({ name, value })),
+        ...(config?.secret_environment_variables ?? []).map((s) => ({ name: s.key, secret: s.secret })),
+      ];
+      return { kind: 'function', key, name: f.name, serviceAccount: config?.service_account_email ?? '', env };
+    });
+    return [...run, ...fns];
+  }
+
+  // The variables parseConfig reads, from its source (not a list kept by hand).
+  const configSource = readFileSync(path.join(root, 'functions/src/platform/config/config.ts'), 'utf8');
+  const configVariables = [...new Set([...configSource.matchAll(/\b(TALLY_[A-Z0-9_]+)\b/g)].map((m) => m[1]!))];
+  const isSecret = (name: string) => /_(SECRET|API_KEY|KEY_HEX|KEY_SHA256)$/.test(name);
+  // Variables whose names mention a key but hold none, each with why.
+  const notSecrets: Record<string, string> = {
+    TALLY_KMS_KEY_VERSION: 'the name of a Cloud KMS key version; the key never leaves KMS',
+    TALLY_LOCAL_SIGNING_KEY_FILE: 'development only: a local signer is refused when deployed',
+  };
+
+  it('classifies every credential-like variable the config reads', () => {
+    expect(configVariables.filter(isSecret).sort()).toEqual(expect.arrayContaining([
+      'TALLY_ADYEN_API_KEY', 'TALLY_ADYEN_HMAC_KEY_HEX', 'TALLY_PLATFORM_ADMIN_KEY_SHA256', 'TALLY_STRIPE_API_KEY', 'TALLY_STRIPE_WEBHOOK_SECRET',
+    ]));
+    for (const name of configVariables.filter((n) => /KEY|SECRET|TOKEN|PASSWORD/.test(n))) {
+      expect(isSecret(name) || name in notSecrets, `${name} is a secret or explained in notSecrets`).toBe(true);
+    }
+  });
+
+  it('wires every secret the config reads from Secret Manager, never as a plain value, readable by the deployable that uses it', async () => {
+    const tf = await terraform();
+    const all = await deployables();
+    const secrets = tf.resource.google_secret_manager_secret ?? {};
+    const accessors = Object.values(tf.resource.google_secret_manager_secret_iam_member ?? {}).map((b) => b[0] as { secret_id: string; role: string; member: string })
+      .filter((m) => m.role === 'roles/secretmanager.secretAccessor');
+    for (const name of configVariables.filter(isSecret)) {
+      const uses = all.flatMap((d) => d.env.filter((e) => e.name === name).map((e) => ({ d, e })));
+      expect(uses.length, `${name} is wired to some deployable`).toBeGreaterThan(0);
+      for (const { d, e } of uses) {
+        expect(e.value, `${d.name}: ${name} is not a plain value`).toBeUndefined();
+        const secretKey = /^\$\{google_secret_manager_secret\.(\w+)\.secret_id\}$/.exec(e.secret ?? '')?.[1];
+        expect(secretKey, `${d.name}: ${name} comes from a google_secret_manager_secret`).toBeDefined();
+        expect(secrets[secretKey!], `google_secret_manager_secret.${secretKey} is declared`).toBeDefined();
+        const sa = /^\$\{(google_service_account\.\w+)\.email\}$/.exec(d.serviceAccount)?.[1];
+        expect(sa, `${d.name} runs as a declared service account`).toBeDefined();
+        expect(accessors, `${d.name}'s service account may read ${secretKey}`).toContainEqual(expect.objectContaining({
+          secret_id: `\${google_secret_manager_secret.${secretKey}.id}`, member: `serviceAccount:\${${sa}.email}`,
+        }));
+      }
+    }
+  });
+
+  it('gives the deployables that call PSPs both connectors with their webhook secrets', async () => {
+    const all = await deployables();
+    for (const name of ['api', 'pspWebhook', 'processPspEvent', 'paymentJanitor']) {
+      const d = all.find((x) => x.name === name);
+      expect(d, name).toBeDefined();
+      expect(d!.env.map((e) => e.name), name).toEqual(expect.arrayContaining([
+        'TALLY_STRIPE_API_KEY', 'TALLY_STRIPE_WEBHOOK_SECRET', 'TALLY_ADYEN_API_KEY', 'TALLY_ADYEN_HMAC_KEY_HEX', 'TALLY_ADYEN_MERCHANT_ACCOUNT',
+      ]));
+    }
+  });
+
+  it("every deployable's environment passes the start-up checks as deployed (K_SERVICE set)", async () => {
+    const { parseConfig } = await import('../functions/src/platform/config/config.js');
+    // Secret values are stand-ins of the right shape; Terraform references resolve to plausible values.
+    const standIn = (name: string) => (name.endsWith('_KEY_SHA256') ? 'a'.repeat(64) : name.endsWith('_KEY_HEX') ? 'ab'.repeat(32) : `stand-in-${name.toLowerCase()}`);
+    const resolve = (value: string) => value
+      .replace(/\$\{google_kms_crypto_key\.(\w+)\.id\}/g, 'projects/p/locations/europe-west1/keyRings/tally/cryptoKeys/$1')
+      .replace(/\$\{var\.(\w+)\}/g, 'var-$1');
+    for (const d of await deployables()) {
+      const env: Record<string, string> = { K_SERVICE: d.name, GCLOUD_PROJECT: 'tally-prod' };
+      for (const e of d.env) env[e.name] = e.secret !== undefined ? standIn(e.name) : resolve(e.value ?? '');
+      expect(() => parseConfig(env), `${d.name} starts`).not.toThrow();
+    }
   });
 });
