@@ -21,8 +21,18 @@ describe('sandbox faults', () => {
     expect(seed).toBe(3);
     expect(faults.adyen).toMatchObject({ webhookHold: true, latencyMs: 5, timeoutRate: 0 });
     expect(faults.stripe).toEqual(noFaults);
-    for (const bad of [null, [], { stripe: { timeoutRate: -1 } }, { stripe: { latencyMs: 1.5 } }, { stripe: { nope: 1 } }, { seed: 'x' }, { stripe: { webhookReorderWindow: 101 } }]) {
-      expect(() => applyFaultsPatch(none, bad)).toThrow();
+    // Each refusal names the field and why (a bare toThrow() would pass for any crash).
+    const refusals: Array<[unknown, string]> = [
+      [null, 'faults: expected an object'],
+      [[], 'faults: expected an object'],
+      [{ stripe: { timeoutRate: -1 } }, 'faults.stripe.timeoutRate: expected a probability in [0, 1]'],
+      [{ stripe: { latencyMs: 1.5 } }, 'faults.stripe.latencyMs: expected an integer in [0, 60000]'],
+      [{ stripe: { nope: 1 } }, 'faults.stripe.nope: unknown fault'],
+      [{ seed: 'x' }, 'faults.seed: expected an integer'],
+      [{ stripe: { webhookReorderWindow: 101 } }, 'faults.stripe.webhookReorderWindow: expected an integer in [0, 100]'],
+    ];
+    for (const [bad, message] of refusals) {
+      expect(() => applyFaultsPatch(none, bad)).toThrow(expect.objectContaining({ name: 'SandboxInputError', message }));
     }
   });
 });
