@@ -103,7 +103,7 @@ Ctrl-C stops everything.`);
     handler: createProcessPspEventHandler({ payments: services.payments, logger: services.logger }),
     onError: (error) => services.logger.error('processPspEvent failed (will be redelivered)', { error }),
   });
-  const { runJanitor } = await import('../functions/src/app/payments/payments-use-cases.js');
+  const { runJanitor } = await import('../functions/src/app/payments/index.js');
   const janitor = setInterval(() => {
     runJanitor(services.payments, { traceId: '', spanId: '' }, { graceMs: services.config.janitorGraceMs, paymentsMax: services.config.janitorPaymentsMax })
       .then((r) => { if (r.resolved > 0 || r.rematched > 0 || r.failures.length > 0) services.logger.info('payment janitor', { ...r }); })

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId, processInboxEvent, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
+import { paymentAccountId, processInboxEvent, runJanitor } from '../functions/src/app/payments/index.js';
 import { CaptureMethod, DisputeStatus, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { ErrorInfoSchema } from './support/test-stack.js';

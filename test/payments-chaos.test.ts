@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId, runJanitor } from '../functions/src/app/payments/payments-use-cases.js';
+import { paymentAccountId, runJanitor } from '../functions/src/app/payments/index.js';
 import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
 import type { PspName } from '../functions/src/ports/psp-gateway.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';

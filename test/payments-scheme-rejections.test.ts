@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId, paymentAnomalyMessage } from '../functions/src/app/payments/payments-use-cases.js';
+import { paymentAccountId, paymentAnomalyMessage } from '../functions/src/app/payments/index.js';
 import { adyenHmacSignature } from '../emulators/sandbox-psp/signing.js';
 import { CaptureMethod, type Payment, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';

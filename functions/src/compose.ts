@@ -24,7 +24,7 @@ import { createFirestorePaymentsStore } from './adapters/firestore/payments-stor
 import { createPubSubEventBus } from './adapters/pubsub/pubsub-event-bus.js';
 import { createAdyenGateway } from './adapters/psp/adyen/index.js';
 import { createStripeGateway } from './adapters/psp/stripe/index.js';
-import type { PaymentsDeps } from './app/payments/payments-use-cases.js';
+import type { PaymentsDeps } from './app/payments/index.js';
 import { PaymentsService } from './gen/tally/payments/v1/payments_pb.js';
 import { createPaymentsServiceImpl } from './handlers/rpc/payments-service.js';
 import { createPspWebhookHandler } from './handlers/webhooks/psp-webhook.js';

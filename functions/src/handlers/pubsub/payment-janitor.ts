@@ -1,6 +1,6 @@
 /** `paymentJanitor`: a scheduler tick -> settle payments stuck with an unknown PSP outcome. */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { runJanitor, type PaymentsDeps } from '../../app/payments/payments-use-cases.js';
+import { runJanitor, type PaymentsDeps } from '../../app/payments/index.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 

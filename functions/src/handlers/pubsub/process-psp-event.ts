@@ -1,6 +1,6 @@
 /** `processPspEvent`: a `psp-events` message -> apply the stored PSP event exactly once. */
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import { processInboxEvent, type PaymentsDeps } from '../../app/payments/payments-use-cases.js';
+import { processInboxEvent, type PaymentsDeps } from '../../app/payments/index.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 

@@ -1,10 +1,10 @@
-/** PaymentsService: decode, authorize, call the payments use cases, encode. Mutations are idempotent. */
+/** PaymentsService: decode, authorize, call the payments use cases (app/payments), encode. Mutations are idempotent. */
 import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { requireTenantRole } from '../../app/auth/authenticate.js';
-import * as payments from '../../app/payments/payments-use-cases.js';
+import * as payments from '../../app/payments/index.js';
 import { captureMethodFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
-import { TallyError, errorReasons, invalidField, type ErrorReason } from '../../domain/errors.js';
+import { TallyError, errorReasons, type ErrorReason } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import {
   CancelPaymentRequestSchema, CancelPaymentResponseSchema, CapturePaymentRequestSchema, CapturePaymentResponseSchema,
@@ -23,19 +23,6 @@ import type { PaymentIntent } from '../../domain/payments/index.js';
 
 export interface PaymentsServiceDeps extends payments.PaymentsDeps {
   idempotency: IdempotencyOptions;
-}
-
-/** 13..19 digits passing the Luhn check: a card number (PAN). Tally never accepts one. */
-export function looksLikePan(value: string): boolean {
-  const digits = value.replace(/[\s-]/g, '');
-  if (!/^\d{13,19}$/.test(digits)) return false;
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
-    sum += d;
-  }
-  return sum % 10 === 0;
 }
 
 /**
@@ -118,36 +105,21 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async createCustomer(req, ctx) {
       const tenantId = writer(ctx);
-      if (req.email.length > 320 || req.name.length > 200) throw invalidField(req.email.length > 320 ? 'email' : 'name', 'too long');
+      const input = { email: req.email, name: req.name };
+      payments.checkNewCustomer(input);
       return idempotentRpc(deps, ctx, tenantId, { schema: CreateCustomerRequestSchema, message: req }, { schema: CreateCustomerResponseSchema, redact: same },
         async () => {
-          const customer = { id: newId('cus'), tenantId, email: req.email, name: req.name, createdAtMs: deps.clock.nowMs() };
-          await deps.store.createCustomer(customer);
+          const customer = await payments.createCustomer(deps, tenantId, input);
           return create(CreateCustomerResponseSchema, { customer: { id: customer.id, email: customer.email, name: customer.name } });
         });
     },
     async createPaymentMethod(req, ctx) {
       const tenantId = writer(ctx);
-      const tokens = Object.entries(req.pspTokens);
-      if (tokens.length === 0) throw invalidField('psp_tokens', 'at least one PSP token', 'FIELD_REQUIRED');
-      for (const [psp, token] of tokens) {
-        if (!(pspNames as readonly string[]).includes(psp)) throw invalidField(`psp_tokens.${psp}`, `unknown PSP (one of ${pspNames.join(', ')})`);
-        // PCI scope: raw card numbers never enter Tally; only PSP tokens do.
-        if (looksLikePan(token)) throw invalidField(`psp_tokens.${psp}`, 'looks like a card number: send a PSP token, never raw card data');
-        if (token.length === 0 || token.length > 200) throw invalidField(`psp_tokens.${psp}`, '1..200 characters');
-      }
-      if (looksLikePan(req.last4)) throw invalidField('last4', 'looks like a card number');
-      if (req.last4 !== '' && !/^\d{4}$/.test(req.last4)) throw invalidField('last4', 'four digits');
-      if (req.customerId !== '' && !(await deps.store.getCustomer(tenantId, req.customerId))) {
-        throw new TallyError('NOT_FOUND', `customer ${req.customerId} not found`, { field: 'customer_id' });
-      }
+      const input = { customerId: req.customerId, pspTokens: req.pspTokens, brand: req.brand, country: req.country, last4: req.last4 };
+      await payments.checkNewPaymentMethod(deps, tenantId, input);
       return idempotentRpc(deps, ctx, tenantId, { schema: CreatePaymentMethodRequestSchema, message: req }, { schema: CreatePaymentMethodResponseSchema, redact: same },
         async () => {
-          const method = {
-            id: newId('pm'), tenantId, customerId: req.customerId, pspTokens: Object.fromEntries(tokens) as Partial<Record<PspName, string>>,
-            brand: req.brand, country: req.country, last4: req.last4, createdAtMs: deps.clock.nowMs(),
-          };
-          await deps.store.createPaymentMethod(method);
+          const method = await payments.createPaymentMethod(deps, tenantId, input);
           return create(CreatePaymentMethodResponseSchema, { paymentMethod: { id: method.id, customerId: method.customerId, pspTokens: req.pspTokens, brand: method.brand, country: method.country, last4: method.last4 } });
         });
     },

@@ -4,7 +4,7 @@
  * Processing happens in `processPspEvent`: never act on an external event before recording it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { receiveWebhook, type PaymentsDeps } from '../../app/payments/payments-use-cases.js';
+import { receiveWebhook, type PaymentsDeps } from '../../app/payments/index.js';
 import { TallyError } from '../../domain/errors.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { injectContext } from '../../platform/telemetry/tracing.js';

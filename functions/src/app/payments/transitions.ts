@@ -1,0 +1,116 @@
+/**
+ * Saving a payment transition: "decide in one Firestore transaction" with its ledger entries and
+ * outbox events (`commit`), and reporting the anomalies it raised once it committed.
+ */
+import { nextCaptureEntryReads, paymentLedgerEntry, type PaymentIntent, type PaymentTransition } from '../../domain/payments/index.js';
+import { TallyError } from '../../domain/errors.js';
+import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { PaymentsTx } from '../../ports/payments-store.js';
+import type { OutboxEvent } from '../../ports/ledger-store.js';
+import { planEntry, prefetchEntryReads } from '../ledger/ledger-use-cases.js';
+import { settleIn, type Held } from './command-key.js';
+import { paymentAccountId } from './payment-accounts.js';
+import type { PaymentsDeps } from './payments-deps.js';
+
+/** The message anomalies are logged with; the log-based metric `tally/payment_anomaly` filters on it. */
+export const paymentAnomalyMessage = 'payment anomaly';
+
+/**
+ * Logs what the domain reported as looking wrong (a PSP event contradicting what is recorded, a
+ * capture that can no longer be unwound, ...): nothing changed for it, so a human or
+ * reconciliation must look. Called once a transaction committed, so a rerun does not log twice.
+ */
+export function reportAnomalies(deps: PaymentsDeps, t: PaymentTransition | null, trace: TraceIds): void {
+  for (const effect of t?.effects ?? []) {
+    if (effect.kind !== 'report_anomaly') continue;
+    deps.logger.error(paymentAnomalyMessage, {
+      reason: effect.reason, psp: effect.psp, detail: effect.detail, paymentId: t!.intent.id, tenantId: t!.intent.tenantId, traceId: trace.traceId,
+    });
+  }
+}
+
+/** Saves a transition with its ledger entries and outbox events in the caller's transaction. */
+export async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, t: PaymentTransition, trace: TraceIds): Promise<void> {
+  if (!t.changed) return;
+  const plans = [];
+  for (const effect of t.effects) {
+    if (effect.kind !== 'post_ledger') continue;
+    plans.push(await planEntry(deps.ledger, tx.ledger, lane, t.intent.tenantId, paymentLedgerEntry(effect.event, paymentAccountId), trace));
+  }
+  tx.savePayment(t.intent, trace, t.effects.some((e) => e.kind === 'publish_event' && e.event.type === 'payment.created'));
+  for (const plan of plans) plan.commit();
+  for (const event of outboxEventsOf(t, trace)) tx.createOutboxEvent(event);
+}
+
+/** A copy of a plain event with its bigints as decimal strings (JSON-safe, exact). */
+function bigintsAsStrings(value: unknown): unknown {
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(bigintsAsStrings);
+  if (value !== null && typeof value === 'object') {
+    // As JSON would: an undefined field is left out (Firestore refuses undefined).
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, bigintsAsStrings(v)]));
+  }
+  return value;
+}
+
+/** The outbox events of a transition's `publish_event` effects. */
+export function outboxEventsOf(t: PaymentTransition, trace: TraceIds): OutboxEvent[] {
+  const events: OutboxEvent[] = [];
+  for (const effect of t.effects) {
+    if (effect.kind !== 'publish_event') continue;
+    // Deterministic (a rerun of the transaction writes the same ids) and unique within the
+    // transition: two events of one type (e.g. two held-back refunds released together) differ
+    // by their position.
+    const position = events.length;
+    events.push({
+      id: `evt_${t.intent.id}_${t.intent.version}_${position === 0 ? '' : `${position}_`}${effect.event.type.replace('.', '_')}`,
+      type: effect.event.type,
+      aggregateId: t.intent.id,
+      payload: bigintsAsStrings(effect.event) as Record<string, unknown>,
+      createdAtMs: t.intent.updatedAtMs,
+      ...trace,
+    });
+  }
+  return events;
+}
+
+/** Settling a held key in a later transaction: `finalOf` says whether (and with what) the command ends there. */
+export interface SettleIn { held: Held; finalOf: (recorded: PaymentTransition) => PaymentTransition | null }
+
+/** The ledger entry a transaction will likely post: read with the payment. */
+export type LikelyEntry = ReturnType<typeof nextCaptureEntryReads>;
+
+/** One transaction: load, decide, save (with ledger and outbox). */
+export async function commit(
+  deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds,
+  decide: (intent: PaymentIntent, tx: PaymentsTx) => Promise<PaymentTransition | null> | PaymentTransition | null,
+  /** Extra writes of the same transaction (Firestore: every read, including the ledger's, comes first). */
+  alsoWrite?: (tx: PaymentsTx) => void,
+  settle?: SettleIn,
+  likelyEntry?: LikelyEntry,
+): Promise<PaymentTransition | null> {
+  let settles = false;
+  const t = await deps.ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    settles = false; // a rerun of the transaction decides afresh
+    // Its ledger reads leave with the payment's (one round trip instead of two).
+    if (likelyEntry) prefetchEntryReads(deps.ledger, tx.ledger, lane, likelyEntry.entryId, likelyEntry.accountIds);
+    // Only the lease holder settles: a run whose lease was taken over leaves it to the new holder.
+    const [intent, held] = await Promise.all([
+      tx.getPayment(paymentId),
+      settle && !settle.held.settled ? tx.idempotency.read(settle.held.key.ref) : undefined,
+    ]);
+    if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
+    const t = await decide(intent, tx);
+    if (t) await saveTransition(deps, tx, lane, t, trace);
+    if (t) alsoWrite?.(tx);
+    const final = t && settle ? settle.finalOf(t) : null;
+    if (final && held?.state === 'in_progress' && held.leaseToken === settle!.held.leaseToken) {
+      settleIn(tx, settle!.held.key, final, deps.clock.nowMs(), settle!.held.created !== undefined);
+      settles = true;
+    }
+    return t;
+  }));
+  if (settles) settle!.held.settled = true;
+  reportAnomalies(deps, t, trace);
+  return t;
+}
