@@ -1,21 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { createWriteLanes } from './write-lanes.js';
 
-const tick = () => new Promise((r) => setTimeout(r, 1));
+/** Lets every other ready holder run before this one goes on (a turn of the event loop, no timer). */
+const yieldTurn = () => new Promise((r) => setImmediate(r));
 
 describe('write lanes', () => {
   it('never gives one lane to two concurrent holders, and serves waiters in order', async () => {
     const lanes = createWriteLanes({ count: 3, waitersMax: 100 });
     const inUse = new Set<number>();
     let maxConcurrent = 0;
-    await Promise.all(Array.from({ length: 30 }, () => lanes.withLane(async (lane) => {
-      expect(inUse.has(lane)).toBe(false);
+    const started: number[] = [];
+    const shared: number[] = [];
+    await Promise.all(Array.from({ length: 30 }, (_, i) => lanes.withLane(async (lane) => {
+      if (inUse.has(lane)) shared.push(lane);
+      started.push(i);
       inUse.add(lane);
       maxConcurrent = Math.max(maxConcurrent, inUse.size);
-      await tick();
+      await yieldTurn();
       inUse.delete(lane);
     })));
+    expect(shared).toEqual([]);
     expect(maxConcurrent).toBe(3);
+    expect(started).toEqual(Array.from({ length: 30 }, (_, i) => i)); // waiters served first come, first served
   });
 
   it('releases the lane when the work throws', async () => {
