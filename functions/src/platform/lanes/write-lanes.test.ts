@@ -24,6 +24,24 @@ describe('write lanes', () => {
     expect(started).toEqual(Array.from({ length: 30 }, (_, i) => i)); // waiters served first come, first served
   });
 
+  it('a lane passed on to a waiter is not also free: a later caller waits for it', async () => {
+    const lanes = createWriteLanes({ count: 1, waitersMax: 2 });
+    let releaseFirst!: () => void;
+    let releaseSecond!: () => void;
+    const first = lanes.withLane(() => new Promise<void>((r) => { releaseFirst = r; }));
+    const second = lanes.withLane(() => new Promise<void>((r) => { releaseSecond = r; }));
+    await yieldTurn();
+    releaseFirst();
+    await first;
+    let lateRan = false;
+    const late = lanes.withLane(async () => { lateRan = true; });
+    await yieldTurn();
+    expect(lateRan).toBe(false); // the second holder still has the only lane
+    releaseSecond();
+    await Promise.all([second, late]);
+    expect(lateRan).toBe(true);
+  });
+
   it('releases the lane when the work throws', async () => {
     const lanes = createWriteLanes({ count: 1, waitersMax: 1 });
     await expect(lanes.withLane(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
