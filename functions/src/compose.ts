@@ -94,7 +94,7 @@ export function composeOutbox(config: Config, db: Firestore, bus: EventBus, cloc
   // stored trace id (the outbox document keeps the ids, not the flag).
   const ratioSampler = new TraceIdRatioBasedSampler(config.traceSampleRatio);
   return {
-    store: createFirestoreOutboxStore(db), bus, clock, encode: encodeDomainEvent,
+    store: createFirestoreOutboxStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }), bus, clock, encode: encodeDomainEvent,
     traceSampled: (traceId) => ratioSampler.shouldSample(ROOT_CONTEXT, traceId).decision === SamplingDecision.RECORD_AND_SAMPLED,
     publishConcurrencyMax: config.outboxPublishConcurrencyMax,
   };
@@ -122,7 +122,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     waitMs: config.idempotencyWaitMs,
   };
   const ledger: LedgerDeps = {
-    store: createFirestoreLedgerStore(db),
+    store: createFirestoreLedgerStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }),
     clock,
     signer: createSigner(config),
     lanes: createWriteLanes({ count: config.ledgerWriteLanes, waitersMax: config.ledgerLaneWaitersMax }),
@@ -142,6 +142,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), protocol: url.protocol === 'https:' ? 'https' : 'http',
     }));
   }
+      transaction: { attemptsMax: config.firestoreTxAttemptsMax },
   if (config.adyen.apiKey !== '') {
     gateways.set('adyen', createAdyenGateway({
       apiKey: config.adyen.apiKey, merchantAccount: config.adyen.merchantAccount, hmacKeyHex: config.adyen.hmacKeyHex,

@@ -19,6 +19,13 @@ export const errorReasons = [
   'BODY_TOO_LARGE',
   'UNSUPPORTED_CONTENT_TYPE',
   'ENTRY_UNBALANCED',
+  'RESERVED_NAMESPACE',
+  // The request cannot be decoded at all (not protobuf/JSON, a broken envelope or compression).
+  'MALFORMED_REQUEST',
+  // Request headers larger than the server accepts (HTTP 431).
+  'HEADERS_TOO_LARGE',
+  // UNIMPLEMENTED: an HTTP method, protocol feature or content encoding this API does not speak.
+  'UNSUPPORTED_PROTOCOL',
   // UNAUTHENTICATED / PERMISSION_DENIED
   'CREDENTIALS_MISSING',
   'CREDENTIALS_INVALID',

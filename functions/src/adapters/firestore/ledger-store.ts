@@ -17,7 +17,7 @@ import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
 import { assert, invalidField } from '../../domain/errors.js';
-import { isAlreadyExists, runTransactionWithRetry } from './run-transaction.js';
+import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
@@ -246,12 +246,12 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
   }
 }
 
-export function createFirestoreLedgerStore(db: Firestore): LedgerStore {
+export function createFirestoreLedgerStore(db: Firestore, options: { transaction?: TransactionOptions } = {}): LedgerStore {
   const { tenant, accountRef, shardRef, checkpointRef } = ledgerRefs(db);
   const txFor = (tenantId: string, tx: Transaction): LedgerTx => createLedgerTx(db, tenantId, tx);
   return {
     transaction(tenantId, work) {
-      return runTransactionWithRetry(db, (tx) => work(txFor(tenantId, tx)), 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key');
+      return runTransactionWithRetry(db, (tx) => work(txFor(tenantId, tx)), 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key', options.transaction);
     },
 
     async createAccount(account) {

@@ -8,7 +8,7 @@
  */
 import { Timestamp, type DocumentData, type Firestore, type Query } from '@google-cloud/firestore';
 import type { OutboxStore, StoredOutboxEvent } from '../../ports/outbox-store.js';
-import { runTransactionWithRetry } from './run-transaction.js';
+import { runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 
 /**
  * Firestore values back to plain JSON values: the client reads every integer as bigint
@@ -38,7 +38,7 @@ function eventFromDoc(tenantId: string, eventId: string, d: DocumentData): Store
   };
 }
 
-export function createFirestoreOutboxStore(db: Firestore): OutboxStore {
+export function createFirestoreOutboxStore(db: Firestore, options: { transaction?: TransactionOptions } = {}): OutboxStore {
   const ref = (tenantId: string, eventId: string) => db.collection('tenants').doc(tenantId).collection('outbox').doc(eventId);
   return {
     async get(tenantId, eventId) {
@@ -54,7 +54,7 @@ export function createFirestoreOutboxStore(db: Firestore): OutboxStore {
         if (publishedAt !== null && publishedAt !== undefined) return 'already' as const;
         tx.update(ref(tenantId, eventId), { publishedAt: Timestamp.fromMillis(publishedAtMs), pubsubMessageId: messageId });
         return 'marked' as const;
-      }, 'the outbox event is busy; the next relay or sweep marks it');
+      }, 'the outbox event is busy; the next relay or sweep marks it', options.transaction);
     },
 
     async findUnpublished({ createdBeforeMs, tenantId, limit }) {

@@ -16,11 +16,11 @@ import { createLedgerTx } from './ledger-store.js';
 import { createCompletedIn, createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
 import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
-import { isAlreadyExists, runTransactionWithRetry } from './run-transaction.js';
+import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 
 /** A new payment's first write (ADR 0015) leaves in groups (ADR 0016); bounds from the config. */
-export type PaymentsStoreOptions = { groupCommit: GroupCommitOptions };
+export type PaymentsStoreOptions = { groupCommit: GroupCommitOptions; transaction?: TransactionOptions };
 
 export function createFirestorePaymentsStore(db: Firestore, options: PaymentsStoreOptions): PaymentsStore {
   const firstWrites = createGroupCommitter(db, options.groupCommit);
@@ -123,7 +123,7 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
             },
           };
           return work(view);
-      }, 'this payment is busy; retry with the same idempotency key');
+      }, 'this payment is busy; retry with the same idempotency key', options.transaction);
     },
 
     async getPayment(tenantId, paymentId) {

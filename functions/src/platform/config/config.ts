@@ -73,6 +73,8 @@ export interface Config {
   /** Most outbox events one sweep (or one `outbox drain` batch) publishes. */
   outboxSweepBatchMax: number;
   /** Aggregates (ordering keys) of one batch published at once. */
+  /** Attempts of one Firestore read-write transaction in all, retries included (1..10); then ABORTED/CONTENTION. */
+  firestoreTxAttemptsMax: number;
   outboxPublishConcurrencyMax: number;
   /** Stripe connector: API key, webhook secret, API base URL (the sandbox locally); off without a key. */
   stripe: { apiKey: string; webhookSecret: string; apiUrl: string };
@@ -198,6 +200,7 @@ export function parseConfig(env: Env = process.env): Config {
     stripe: {
       apiKey: env.TALLY_STRIPE_API_KEY ?? '',
       webhookSecret: env.TALLY_STRIPE_WEBHOOK_SECRET ?? '',
+    firestoreTxAttemptsMax: intInRange(env, 'TALLY_FIRESTORE_TX_ATTEMPTS_MAX', 5, 1, 10),
       apiUrl: env.TALLY_STRIPE_API_URL ?? 'https://api.stripe.com',
     },
     adyen: {

@@ -5,6 +5,7 @@
 import { Code, ConnectError } from '@connectrpc/connect';
 import { ErrorInfoSchema } from '../../gen/tally/errors/v1/errors_pb.js';
 import { TallyError, type ErrorReason } from '../../domain/errors.js';
+import { isContention, isInvalidDocumentPath } from './storage-errors.js';
 
 /** reason -> ConnectRPC code. Exhaustive by type: adding a reason without a code fails to compile. */
 export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
@@ -17,6 +18,10 @@ export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
   BODY_TOO_LARGE: Code.InvalidArgument,
   UNSUPPORTED_CONTENT_TYPE: Code.InvalidArgument,
   ENTRY_UNBALANCED: Code.InvalidArgument,
+  MALFORMED_REQUEST: Code.InvalidArgument,
+  HEADERS_TOO_LARGE: Code.InvalidArgument,
+  UNSUPPORTED_PROTOCOL: Code.Unimplemented,
+  RESERVED_NAMESPACE: Code.InvalidArgument,
   CREDENTIALS_MISSING: Code.Unauthenticated,
   CREDENTIALS_INVALID: Code.Unauthenticated,
   PERMISSION_DENIED: Code.PermissionDenied,
@@ -27,6 +32,7 @@ export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
   ACCOUNT_CLOSED: Code.FailedPrecondition,
   LIMIT_EXCEEDED: Code.FailedPrecondition,
   ENTRY_ID_REUSED: Code.FailedPrecondition,
+  BALANCE_OVERFLOW: Code.FailedPrecondition,
   IDEMPOTENCY_KEY_IN_PROGRESS: Code.Aborted,
   CONTENTION: Code.Aborted,
   CARD_DECLINED: Code.FailedPrecondition,
@@ -39,14 +45,35 @@ export function errorInfoDetail(reason: ErrorReason, metadata: Readonly<Record<s
   return { desc: ErrorInfoSchema, value: { reason, domain: 'tally', metadata: { ...metadata } } };
 }
 
-/** Connect's own decode/validation errors (e.g. an unknown enum name in JSON) are bad input too. */
-function reasonForForeignConnectError(error: ConnectError): ErrorReason {
-  if (error.code === Code.InvalidArgument) return 'FIELD_INVALID';
-  if (error.code === Code.Unauthenticated) return 'CREDENTIALS_INVALID';
-  if (error.code === Code.PermissionDenied) return 'PERMISSION_DENIED';
-  if (error.code === Code.NotFound) return 'NOT_FOUND';
-  if (error.code === Code.Aborted) return 'CONTENTION';
-  return 'INTERNAL';
+/**
+ * Connect's own refusals, raised before any interceptor runs and so without an ErrorInfo: decode
+ * errors (binary protobuf is reported as INTERNAL "parse binary: ..."), broken envelopes, bodies
+ * that do not inflate, unknown compressions, size limits. They are bad input or an unsupported
+ * protocol feature, never INTERNAL. `undefined`: not one of Connect's refusals.
+ */
+function foreignConnectError(error: ConnectError): TallyError | undefined {
+  const text = error.rawMessage;
+  if (error.code === Code.ResourceExhausted && /message size|exceeds|larger than/i.test(text)) {
+    return new TallyError('BODY_TOO_LARGE', `request body too large: ${text}`, { field: 'content-length' });
+  }
+  if (/^parse binary|premature EOF|invalid wire type|illegal tag|cant skip wire type|invalid (UTF-?8|varint)|^protocol error|decompress|incorrect header check|unexpected end of file|invalid (block|stored block|distance)/i.test(text)
+    && (error.code === Code.Internal || error.code === Code.InvalidArgument || error.code === Code.Unimplemented || error.code === Code.Unknown)) {
+    return new TallyError('MALFORMED_REQUEST', `malformed request: ${text}`, {});
+  }
+  if (error.code === Code.InvalidArgument) {
+    // JSON that is not JSON at all is malformed; JSON with a bad field names the field.
+    const syntax = /from JSON: (Unexpected|Expected|Bad control|Unterminated|Bad escaped|No number after|Exponent part)|is not valid JSON|JSON at position/.test(text);
+    return new TallyError(syntax ? 'MALFORMED_REQUEST' : 'FIELD_INVALID', text, syntax ? {} : fieldFromDecodeMessage(text));
+  }
+  if (error.code === Code.Unimplemented) {
+    const field: Record<string, string> = /compression|encoding/i.test(text) ? { field: 'content-encoding' } : {};
+    return new TallyError('UNSUPPORTED_PROTOCOL', text, field);
+  }
+  if (error.code === Code.Unauthenticated) return new TallyError('CREDENTIALS_INVALID', text);
+  if (error.code === Code.PermissionDenied) return new TallyError('PERMISSION_DENIED', text);
+  if (error.code === Code.NotFound) return new TallyError('NOT_FOUND', text);
+  if (error.code === Code.Aborted) return new TallyError('CONTENTION', text);
+  return undefined;
 }
 
 /**
@@ -62,26 +89,42 @@ export function fieldFromDecodeMessage(message: string): Record<string, string> 
   return {};
 }
 
+/** The ConnectError for a TallyError: its code, and its message unless the reason is INTERNAL. */
+export function connectErrorOf(error: TallyError): ConnectError {
+  const code = codeByReason[error.reason];
+  const message = code === Code.Internal ? 'internal error' : error.message;
+  return new ConnectError(message, code, undefined, [errorInfoDetail(error.reason, error.metadata)]);
+}
+
 /**
  * Turns anything thrown into a ConnectError with an ErrorInfo detail. `onInternal` receives the
  * original cause of INTERNAL errors (for the log); the caller sees only a generic message.
+ * Contention of the database (ABORTED, the emulator's lock timeout) is ABORTED/CONTENTION wherever
+ * it surfaces, and a value that cannot name a document is INVALID_ARGUMENT/FIELD_INVALID: bad
+ * input and contention are never INTERNAL.
  */
 export function toConnectError(error: unknown, onInternal: (cause: unknown) => void): ConnectError {
   if (error instanceof TallyError) {
-    const code = codeByReason[error.reason];
-    if (code === Code.Internal) onInternal(error);
-    const message = code === Code.Internal ? 'internal error' : error.message;
-    return new ConnectError(message, code, undefined, [errorInfoDetail(error.reason, error.metadata)]);
+    if (codeByReason[error.reason] === Code.Internal) onInternal(error);
+    return connectErrorOf(error);
   }
   if (error instanceof ConnectError) {
     if (error.findDetails(ErrorInfoSchema).length > 0) return error;
-    const reason = reasonForForeignConnectError(error);
-    if (reason === 'INTERNAL') {
-      onInternal(error);
-      return new ConnectError('internal error', Code.Internal, undefined, [errorInfoDetail('INTERNAL', {})]);
+    const typed = foreignConnectError(error);
+    if (typed) {
+      const mapped = connectErrorOf(typed);
+      error.metadata.forEach((value, key) => mapped.metadata.set(key, value));
+      return mapped;
     }
-    return new ConnectError(error.rawMessage, error.code, undefined, [errorInfoDetail(reason, fieldFromDecodeMessage(error.rawMessage))]);
+    onInternal(error);
+    return connectErrorOf(new TallyError('INTERNAL', 'internal error'));
+  }
+  if (isContention(error)) {
+    return connectErrorOf(new TallyError('CONTENTION', 'too much contention on these resources; retry with the same idempotency key'));
+  }
+  if (isInvalidDocumentPath(error)) {
+    return connectErrorOf(new TallyError('FIELD_INVALID', 'an id in the request is not a valid id', {}));
   }
   onInternal(error);
-  return new ConnectError('internal error', Code.Internal, undefined, [errorInfoDetail('INTERNAL', {})]);
+  return connectErrorOf(new TallyError('INTERNAL', 'internal error'));
 }
