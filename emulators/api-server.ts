@@ -1,10 +1,12 @@
 /**
- * Hosts the HTTP handlers in one process behind one port, as `npm start` and the tests do.
+ * Hosts the HTTP handlers in one process behind one port, as `npm start` and the tests do. The
+ * port speaks HTTP/1.1 and h2c (ADR 0020), so Connect, gRPC-Web and gRPC clients all work.
  * Deployed, each handler is its own Cloud Run service / function (see functions/src/index.ts).
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeHandler } from '../functions/src/handlers/http/api-handler.js';
+import { createDualProtocolServer } from '../functions/src/handlers/http/api-server.js';
 
 export interface RunningServer {
   url: string;
@@ -16,19 +18,21 @@ export async function startHttpServer(
   handlers: { api: NodeHandler; pspWebhook?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> },
   options: { port: number; host?: string },
 ): Promise<RunningServer> {
-  const server = http.createServer((req, res) => {
+  const { server, closeAll } = createDualProtocolServer((req, res) => {
     if (req.url === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
       return;
     }
     if (handlers.pspWebhook && req.url?.startsWith('/webhooks/')) {
-      void handlers.pspWebhook(req, res);
+      void handlers.pspWebhook(req as http.IncomingMessage, res as http.ServerResponse);
       return;
     }
     handlers.api(req, res);
+  }, {
+    // Keep-alive connections from load generators and clients must not hold shutdown hostage.
+    keepAliveTimeoutMs: 5_000,
   });
-  // Keep-alive connections from load generators and clients must not hold shutdown hostage.
-  server.keepAliveTimeout = 5_000;
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -38,10 +42,6 @@ export async function startHttpServer(
   return {
     url: `http://${host}:${port}`,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: closeAll,
   };
 }

@@ -1,32 +1,43 @@
 /**
  * The API's HTTP entry: ConnectRPC's universal handlers behind a thin guard. The guard turns the
- * transport-level mistakes Connect would answer with bare HTTP statuses or detail-less errors (415
- * for a wrong content type, RESOURCE_EXHAUSTED for a large body, decode errors) into Tally's one
- * error contract: INVALID_ARGUMENT with an ErrorInfo naming the offending field or header.
+ * transport-level mistakes Connect would answer with bare HTTP statuses or detail-less errors (404,
+ * 405, 415 for a wrong content type, RESOURCE_EXHAUSTED for a large body, decode errors) into
+ * Tally's one error contract: a typed code with an ErrorInfo naming the offending field or header,
+ * in each protocol's own error shape (Connect's JSON body, gRPC trailers, gRPC-Web's trailer frame).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { brotliDecompress, gunzip } from 'node:zlib';
 import { createRegistry } from '@bufbuild/protobuf';
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
-import { createAsyncIterable, type UniversalServerResponse } from '@connectrpc/connect/protocol';
+import { createAsyncIterable, encodeEnvelope, type UniversalServerResponse } from '@connectrpc/connect/protocol';
 import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
+import { findTrailerError, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
+import { trailerFlag, trailerParse, trailerSerialize } from '@connectrpc/connect/protocol-grpc-web';
 import { TallyError } from '../../domain/errors.js';
 import { ErrorInfoSchema } from '../../gen/tally/errors/v1/errors_pb.js';
-import { codeByReason, errorInfoDetail, fieldFromDecodeMessage } from '../../platform/errors/connect-errors.js';
+import { connectErrorOf, toConnectError } from '../../platform/errors/connect-errors.js';
 
-export type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+/** A Node request handler for HTTP/1.1 and HTTP/2 (the compatibility API) alike. */
+export type NodeHandler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
+type AnyResponse = ServerResponse | Http2ServerResponse;
 
 const rpcContentType = /^application\/(connect\+)?(json|proto)(;|$)|^application\/grpc(-web)?(\+(proto|json))?(;|$)/i;
 const errorRegistry = createRegistry(ErrorInfoSchema);
+const gunzipAsync = promisify(gunzip);
+const brotliAsync = promisify(brotliDecompress);
 
-export function writeConnectError(res: ServerResponse, error: TallyError): void {
-  const code = codeByReason[error.reason];
-  const body = errorToJsonBytes(
-    new ConnectError(error.message, code, undefined, [errorInfoDetail(error.reason, error.metadata)]),
-    { registry: errorRegistry },
-  );
-  res.writeHead(codeToHttpStatus(code), { 'content-type': 'application/json', 'content-length': body.byteLength });
+/**
+ * Writes a Connect-protocol error (JSON body with the ErrorInfo detail). `status` overrides the
+ * HTTP status derived from the code, for refusals HTTP names itself (405, 431).
+ */
+export function writeConnectError(res: AnyResponse, error: TallyError, status?: number, headers: Record<string, string> = {}): void {
+  const connectError = connectErrorOf(error);
+  const body = errorToJsonBytes(connectError, { registry: errorRegistry });
+  (res as ServerResponse).writeHead(status ?? codeToHttpStatus(connectError.code), { ...headers, 'content-type': 'application/json', 'content-length': body.byteLength });
   res.end(body);
 }
 
@@ -34,6 +45,8 @@ export interface ApiHandlerOptions {
   routes: (router: ConnectRouter) => void;
   interceptors: Interceptor[];
   requestBodyBytesMax: number;
+  /** Receives the cause of an error rewritten as INTERNAL (for the log). Default: dropped. */
+  onInternal?: (cause: unknown) => void;
 }
 
 export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
@@ -45,12 +58,18 @@ export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
     acceptCompression: [compressionGzip, compressionBrotli],
   });
   options.routes(router);
+  const onInternal = options.onInternal ?? (() => undefined);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
     const uHandler = handlers.get((req.url ?? '').split('?', 2)[0]!);
     if (!uHandler) {
-      res.writeHead(404).end();
-      return;
+      req.resume();
+      return writeConnectError(res, new TallyError('UNSUPPORTED_PROTOCOL', 'no such RPC: the path must be /<package.Service>/<Method>', { field: 'path' }), 404);
+    }
+    if (req.method !== 'POST' && req.method !== 'GET') {
+      req.resume();
+      return writeConnectError(res, new TallyError('UNSUPPORTED_PROTOCOL', `HTTP method ${req.method ?? ''} is not allowed: RPCs are POST (or GET for side-effect-free Connect calls)`,
+        { field: 'method' }), 405, { allow: 'POST' });
     }
     if (req.method === 'POST') {
       const contentType = req.headers['content-type'] ?? '';
@@ -66,21 +85,36 @@ export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
         return writeConnectError(res, tooLarge(declaredBytes, options.requestBodyBytesMax));
       }
     }
-    void uHandler(universalRequestFromNodeRequest(req, res, undefined, undefined))
-      .then(async (uRes) => universalResponseToNodeResponse(await withErrorInfo(uRes, options.requestBodyBytesMax), res))
+    const nodeReq = req as IncomingMessage;
+    const nodeRes = res as ServerResponse;
+    void uHandler(universalRequestFromNodeRequest(nodeReq, nodeRes, undefined, undefined))
+      .then(async (uRes) => universalResponseToNodeResponse(await withErrorInfo(uRes, nodeReq, options.requestBodyBytesMax, onInternal), nodeRes))
       .catch((reason: unknown) => {
-        if (ConnectError.from(reason).code !== Code.Aborted) res.destroy();
+        const error = ConnectError.from(reason);
+        if (error.code === Code.Aborted) return; // the client went away
+        // Nothing sent yet: answer with the contract rather than dropping the connection.
+        if (!res.headersSent) {
+          onInternal(reason);
+          return writeConnectError(res, new TallyError('INTERNAL', 'internal error'));
+        }
+        res.destroy();
       });
   };
 }
 
 /**
- * Connect answers malformed bodies itself (decode errors, oversized streamed bodies) before any
- * interceptor runs, with no detail. Those rare error responses are rewritten here to carry the
- * ErrorInfo contract; successful responses pass untouched, so the happy path decodes once.
+ * Connect answers malformed requests itself (decode errors, oversized streamed bodies, a method
+ * or content type its protocol refuses) before any interceptor runs, with no detail. Those error
+ * responses are rewritten here to carry the ErrorInfo contract, each in its protocol's shape;
+ * successful responses pass untouched, so the happy path decodes once.
  */
-async function withErrorInfo(uRes: UniversalServerResponse, bytesMax: number): Promise<UniversalServerResponse> {
-  if (uRes.status < 400 || uRes.body === undefined || !/^application\/json/.test(uRes.header?.get('content-type') ?? '')) return uRes;
+async function withErrorInfo(uRes: UniversalServerResponse, req: IncomingMessage, bytesMax: number, onInternal: (cause: unknown) => void): Promise<UniversalServerResponse> {
+  const contentType = uRes.header?.get('content-type') ?? '';
+  if (/^application\/grpc-web/i.test(contentType)) return withGrpcWebTrailerInfo(uRes, onInternal);
+  if (/^application\/grpc/i.test(contentType)) return withGrpcTrailerInfo(uRes, onInternal);
+  if (uRes.status < 400) return uRes;
+  if (uRes.body === undefined) return refusalWithInfo(uRes, req);
+  if (!/^application\/json/.test(contentType)) return uRes;
   // Unary Connect error bodies are small JSON documents; read it once (bounded by bytesMax).
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -89,21 +123,84 @@ async function withErrorInfo(uRes: UniversalServerResponse, bytesMax: number): P
     if (total > bytesMax) throw new Error('assertion failed: error body larger than the request bound');
     chunks.push(chunk);
   }
-  const bytes = Buffer.concat(chunks);
-  const original = { ...uRes, body: createAsyncIterable([bytes]) };
-  const error = errorFromJsonBytes(bytes, undefined, new ConnectError('unparseable error body', Code.Internal));
+  const wire = Buffer.concat(chunks);
+  // Connect compresses error bodies of 1 KiB or more when the client accepts gzip: inflate to read.
+  const encoding = uRes.header?.get('content-encoding') ?? '';
+  const bytes = encoding === 'gzip' ? await gunzipAsync(wire) : encoding === 'br' ? await brotliAsync(wire) : wire;
+  const original = { ...uRes, body: createAsyncIterable([new Uint8Array(wire)]) };
+  let error: ConnectError;
+  try {
+    error = errorFromJsonBytes(bytes, undefined, new ConnectError('unparseable error body', Code.Internal));
+  } catch (fallback) {
+    error = ConnectError.from(fallback);
+  }
   if (error.findDetails(ErrorInfoSchema).length > 0) return original;
-  const tallyError = error.code === Code.ResourceExhausted && /message size|exceeds|larger than/i.test(error.rawMessage)
-    ? tooLarge(bytesMax + 1, bytesMax)
-    : error.code === Code.InvalidArgument
-      ? new TallyError('FIELD_INVALID', `invalid request body: ${error.rawMessage}`, fieldFromDecodeMessage(error.rawMessage))
-      : undefined;
-  if (!tallyError) return original;
-  const code = codeByReason[tallyError.reason];
-  const body = errorToJsonBytes(new ConnectError(tallyError.message, code, undefined, [errorInfoDetail(tallyError.reason, tallyError.metadata)]), { registry: errorRegistry });
+  const typed = toConnectError(error, onInternal);
+  const body = errorToJsonBytes(typed, { registry: errorRegistry });
   const header = new Headers(uRes.header);
+  header.delete('content-encoding');
   header.set('content-length', String(body.byteLength));
-  return { ...uRes, status: codeToHttpStatus(code), header, body: createAsyncIterable([body]) };
+  return { ...uRes, status: codeToHttpStatus(typed.code), header, body: createAsyncIterable([body]) };
+}
+
+/** Connect's body-less refusals (405, 415, 505) become Connect errors carrying ErrorInfo. */
+function refusalWithInfo(uRes: UniversalServerResponse, req: IncomingMessage): UniversalServerResponse {
+  const error = uRes.status === 415
+    ? new TallyError('UNSUPPORTED_CONTENT_TYPE', `content-type "${req.headers['content-type'] ?? ''}" is not supported by this RPC`, { field: 'content-type' })
+    : uRes.status === 405
+      ? new TallyError('UNSUPPORTED_PROTOCOL', `HTTP method ${req.method ?? ''} is not allowed for this RPC (GET only for side-effect-free Connect calls)`, { field: 'method' })
+      : new TallyError('UNSUPPORTED_PROTOCOL', `refused with HTTP ${uRes.status}`, { field: 'http-version' });
+  const body = errorToJsonBytes(connectErrorOf(error), { registry: errorRegistry });
+  const header = new Headers(uRes.header);
+  header.set('content-type', 'application/json');
+  header.set('content-length', String(body.byteLength));
+  if (uRes.status === 405) header.set('allow', 'POST');
+  return { ...uRes, header, body: createAsyncIterable([body]) };
+}
+
+/** The contract's version of a trailer status without ErrorInfo, or `undefined` to keep it. */
+function typedTrailerError(trailer: Headers, onInternal: (cause: unknown) => void): ConnectError | undefined {
+  const error = findTrailerError(trailer);
+  if (!error || error.findDetails(ErrorInfoSchema).length > 0) return undefined;
+  return toConnectError(error, onInternal);
+}
+
+/** gRPC sends its status in HTTP trailers, written after the body: fix them once it has ended. */
+function withGrpcTrailerInfo(uRes: UniversalServerResponse, onInternal: (cause: unknown) => void): UniversalServerResponse {
+  const trailer = uRes.trailer;
+  if (!trailer || !uRes.body) return uRes;
+  const body = uRes.body;
+  async function* fixed() {
+    yield* body;
+    const typed = typedTrailerError(trailer!, onInternal);
+    if (!typed) return;
+    for (const key of ['grpc-status', 'grpc-message', 'grpc-status-details-bin']) trailer!.delete(key);
+    setTrailerStatus(trailer!, typed);
+  }
+  return { ...uRes, body: fixed() };
+}
+
+/** gRPC-Web sends its status as the last envelope of the body (flag 0x80): rewrite that frame. */
+function withGrpcWebTrailerInfo(uRes: UniversalServerResponse, onInternal: (cause: unknown) => void): UniversalServerResponse {
+  if (!uRes.body) return uRes;
+  const body = uRes.body;
+  async function* fixed() {
+    for await (const chunk of body) {
+      // Connect writes each envelope as one chunk; an uncompressed trailer frame is read back here.
+      const isTrailer = chunk.byteLength >= 5 && chunk[0] === trailerFlag
+        && Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).readUInt32BE(1) === chunk.byteLength - 5;
+      const typed = isTrailer ? typedTrailerError(trailerParse(chunk.subarray(5)), onInternal) : undefined;
+      if (!typed) {
+        yield chunk;
+        continue;
+      }
+      const trailer = trailerParse(chunk.subarray(5));
+      for (const key of ['grpc-status', 'grpc-message', 'grpc-status-details-bin']) trailer.delete(key);
+      setTrailerStatus(trailer, typed);
+      yield encodeEnvelope(trailerFlag, trailerSerialize(trailer));
+    }
+  }
+  return { ...uRes, body: fixed() };
 }
 
 function tooLarge(bytes: number, bytesMax: number): TallyError {
