@@ -22,6 +22,7 @@ import { DomainEventSchema } from '../functions/src/gen/tally/events/v1/events_p
 import { createOutboxRelayHandler } from '../functions/src/handlers/firestore/outbox-relay.js';
 import { createOutboxSweeperHandler } from '../functions/src/handlers/pubsub/outbox-sweeper.js';
 import { createLogger } from '../functions/src/platform/telemetry/logger.js';
+import { eventually } from './support/eventually.js';
 import { openAccount, transfer } from './support/ledger-helpers.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
@@ -37,17 +38,25 @@ async function listen(stack: TestStack): Promise<{ messages: Message[]; close():
   return { messages, close: () => sub.close() };
 }
 
-async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+/** What `probe` returns once it returns something (not undefined or false), within 15 s. */
+function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, what: string): Promise<T> {
+  return eventually(async () => {
     const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    if (value === undefined || value === false) throw new Error(`no ${what} yet`);
+    return value;
+  }, { timeoutMs: 15_000, intervalMs: 100 });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Instead of sleeping to see that nothing more arrives: relays a fresh event (written after
+ * everything asserted so far) and waits for its message, so a stray duplicate published before it
+ * has had the same time to arrive.
+ */
+async function afterNextMessage(stack: TestStack, bus: { messages: Message[] }, owner: TallyClient, accounts: { a: string; b: string }, tenantId: string): Promise<void> {
+  const { eventId } = await postEntry(owner, accounts);
+  await relayOutboxEvent(stack.services.outbox, tenantId, eventId);
+  await waitFor(() => byEvent(bus.messages, eventId)[0], 'sentinel message');
+}
 const byEvent = (messages: Message[], eventId: string) => messages.filter((m) => m.attributes.eventId === eventId);
 
 /** A posted entry through the API (with a caller traceparent); returns its entry and outbox event ids. */
@@ -94,7 +103,7 @@ describe('outboxRelay fed by the local Firestore trigger (as npm start runs it)'
     expect(JSON.parse(envelope.payloadJson)).toMatchObject({ entryId, postings: [{ accountId: accounts.a, amountMinor: '1234' }, { accountId: accounts.b, amountMinor: '1234' }] });
 
     // Once: the mark stops any later relay of this document.
-    await sleep(1_000);
+    await afterNextMessage(stack, bus, owner, accounts, tenantId);
     expect(byEvent(bus.messages, eventId)).toHaveLength(1);
   });
 });
@@ -135,7 +144,7 @@ describe('relay and sweeper, driven directly', () => {
     // A third relay, after the mark, publishes nothing.
     expect(await relayOutboxEvent(stack.services.outbox, tenantId, eventId)).toEqual({ outcome: 'already_published' });
     const publishedAt = doc.publishedAt as { toMillis(): number };
-    await sleep(500);
+    await afterNextMessage(stack, bus, owner, accounts, tenantId);
     expect(byEvent(bus.messages, eventId)).toHaveLength(copies.length);
     expect(((await outboxDoc(eventId)).publishedAt as { toMillis(): number }).toMillis()).toBe(publishedAt.toMillis());
   });
@@ -150,9 +159,10 @@ describe('relay and sweeper, driven directly', () => {
       specversion: '1.0', id: randomUUID(), type: 'google.cloud.firestore.document.v1.created',
       source: '//firestore.googleapis.com/projects/demo/databases/(default)', subject: `documents/tenants/${tenantId}/outbox/${eventId}`,
     };
-    await expect(relay(cloudEvent)).rejects.toThrow();
+    const topicNotFound = { code: 5, message: expect.stringContaining('NOT_FOUND') as unknown }; // the publish's own error
+    await expect(relay(cloudEvent)).rejects.toMatchObject(topicNotFound);
     // Retried by the trigger, still failing: still unsent, nothing published.
-    await expect(relay(cloudEvent)).rejects.toThrow();
+    await expect(relay(cloudEvent)).rejects.toMatchObject(topicNotFound);
     expect((await outboxDoc(eventId)).publishedAt).toBeNull();
     await brokenBus.client.close();
 
