@@ -16,12 +16,13 @@ import { ZERO_BALANCE, type Balance } from '../../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
-import { assert, invalidField } from '../../domain/errors.js';
+import { assert } from '../../domain/errors.js';
 import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
 
+import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
 const bigintOf = (value: unknown): bigint => {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
@@ -151,14 +152,8 @@ function checkpointFromDoc(d: DocumentData): SignedCheckpoint {
   };
 }
 
-const encodeCursor = (parts: unknown[]): string => Buffer.from(JSON.stringify(parts)).toString('base64url');
-function decodeCursor(token: string, shape: (parts: unknown[]) => boolean): unknown[] {
-  try {
-    const parts = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(parts) && shape(parts)) return parts;
-  } catch { /* fall through */ }
-  throw invalidField('page_token', 'not a token returned by this API');
-}
+const encodeCursor = encodePageToken;
+const decodeCursor = decodePageToken;
 
 function ledgerRefs(db: Firestore) {
   const tenant = (t: string) => db.collection('tenants').doc(t);
@@ -276,7 +271,7 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
 
     async listAccounts(tenantId, pageSize, cursor): Promise<Page<Account>> {
       let q = tenant(tenantId).collection('accounts').orderBy('code');
-      if (cursor !== undefined) q = q.startAfter(decodeCursor(cursor, (p) => typeof p[0] === 'string')[0]);
+      if (cursor !== undefined) q = q.startAfter(decodeCursor(cursor, ['string'])[0]);
       const snap = await q.limit(pageSize + 1).get();
       const items = snap.docs.slice(0, pageSize).map((s) => accountFromDoc(s.id, s.data()));
       return { items, nextCursor: snap.size > pageSize ? encodeCursor([items.at(-1)!.code]) : undefined };
@@ -296,7 +291,7 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
       if (query.startMs !== null) q = q.where('createdAt', '>=', Timestamp.fromMillis(query.startMs));
       if (query.endMs !== null) q = q.where('createdAt', '<', Timestamp.fromMillis(query.endMs));
       if (cursor !== undefined) {
-        const [ms, id] = decodeCursor(cursor, (p) => Number.isSafeInteger(p[0]) && typeof p[1] === 'string') as [number, string];
+        const [ms, id] = decodeCursor(cursor, ['int', 'id']) as [number, string];
         q = q.startAfter(Timestamp.fromMillis(ms), id);
       }
       const snap = await q.limit(pageSize + 1).get();

@@ -8,7 +8,6 @@
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { type PaymentIntent, isCaptureDue } from '../../domain/payments/index.js';
 import type { RoutingRule } from '../../domain/payments/routing.js';
-import { invalidField } from '../../domain/errors.js';
 import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../ports/payments-store.js';
 import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
@@ -18,6 +17,7 @@ import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
+import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
 
 /** A new payment's first write (ADR 0015) leaves in groups (ADR 0016); bounds from the config. */
 export type PaymentsStoreOptions = { groupCommit: GroupCommitOptions; transaction?: TransactionOptions };
@@ -134,15 +134,13 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
     async listPayments(tenantId, pageSize, cursor) {
       let q = tenant(tenantId).collection('payments').orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
       if (cursor !== undefined) {
-        let parts: unknown;
-        try { parts = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')); } catch { parts = null; }
-        if (!Array.isArray(parts) || !Number.isSafeInteger(parts[0]) || typeof parts[1] !== 'string') throw invalidField('page_token', 'not a token returned by this API');
+        const parts = decodePageToken(cursor, ['int', 'id']);
         q = q.startAfter(Timestamp.fromMillis(parts[0] as number), paymentRef(tenantId, parts[1] as string));
       }
       const snap = await q.limit(pageSize + 1).get();
       const items = snap.docs.slice(0, pageSize).map((d) => parse(d.get('state')));
       const last = items.at(-1);
-      return { items, nextCursor: snap.size > pageSize && last ? Buffer.from(JSON.stringify([last.createdAtMs, last.id])).toString('base64url') : undefined };
+      return { items, nextCursor: snap.size > pageSize && last ? encodePageToken([last.createdAtMs, last.id]) : undefined };
     },
 
     async tenantOfPayment(paymentId) {

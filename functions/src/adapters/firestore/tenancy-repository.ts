@@ -1,8 +1,8 @@
 import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import { isRole } from '../../domain/tenancy/role.js';
 import type { ApiKeyRecord, Tenant } from '../../domain/tenancy/tenant.js';
-import { invalidField } from '../../domain/errors.js';
 import type { Page, TenancyRepository } from '../../ports/tenancy-repository.js';
+import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
 
 /**
  * Layout: `tenants/{tenantId}`, `tenants/{tenantId}/apiKeys/{keyId}`, and the lookup index
@@ -119,17 +119,10 @@ export function createFirestoreTenancyRepository(db: Firestore): TenancyReposito
 }
 
 function encodeCursor(cursor: { createdAtMs: number; id: string }): string {
-  return Buffer.from(JSON.stringify([cursor.createdAtMs, cursor.id])).toString('base64url');
+  return encodePageToken([cursor.createdAtMs, cursor.id]);
 }
 
 function decodeCursor(token: string): { createdAtMs: number; id: string } {
-  try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(parsed) && Number.isSafeInteger(parsed[0]) && typeof parsed[1] === 'string') {
-      return { createdAtMs: parsed[0] as number, id: parsed[1] };
-    }
-  } catch {
-    // fall through to the typed error
-  }
-  throw invalidField('page_token', 'not a token returned by this API');
+  const [createdAtMs, id] = decodePageToken(token, ['int', 'id']) as [number, string];
+  return { createdAtMs, id };
 }
