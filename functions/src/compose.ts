@@ -4,8 +4,6 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Firestore } from '@google-cloud/firestore';
-import { getApps, initializeApp } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
 import { createAuthenticator, type Authenticator } from './app/auth/authenticate.js';
 import { createFirestore } from './adapters/firestore/firestore-client.js';
 import { createFirestoreIdempotencyStore } from './adapters/firestore/idempotency-store.js';
@@ -42,7 +40,7 @@ import { createLogger, type Logger } from './platform/telemetry/logger.js';
 import { initTelemetry, type Telemetry } from './platform/telemetry/tracing.js';
 import { createKeyedSerializer } from './platform/lanes/keyed-serializer.js';
 import { systemClock, type Clock } from './ports/clock.js';
-import type { IdTokenVerifier } from './ports/id-token-verifier.js';
+import { createFirebaseIdTokenVerifier } from './adapters/auth/firebase-id-token-verifier.js';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
 import { SamplingDecision, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { createFirestoreOutboxStore } from './adapters/firestore/outbox-store.js';
@@ -67,17 +65,6 @@ export interface Services {
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
   api: NodeHandler;
-}
-
-function firebaseIdTokenVerifier(projectId: string): IdTokenVerifier {
-  const app = getApps()[0] ?? initializeApp({ projectId });
-  const auth = getAuth(app);
-  return {
-    async verify(idToken) {
-      const decoded = await auth.verifyIdToken(idToken);
-      return { uid: decoded.uid, claims: decoded };
-    },
-  };
 }
 
 /** Checkpoint signer: Cloud KMS in production, a local Ed25519 key in development and tests. */
@@ -108,7 +95,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   const repo = createFirestoreTenancyRepository(db);
   const authenticator = createAuthenticator({
     repo,
-    idTokens: firebaseIdTokenVerifier(config.projectId),
+    idTokens: createFirebaseIdTokenVerifier({ projectId: config.projectId, emulatorHost: config.authEmulatorHost === '' ? undefined : config.authEmulatorHost, lookupTimeoutMs: 5_000 }),
     clock,
     platformAdminKeySha256: config.platformAdminKeySha256,
     cacheTtlMs: config.authCacheTtlMs,
@@ -142,7 +129,6 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), protocol: url.protocol === 'https:' ? 'https' : 'http',
     }));
   }
-      transaction: { attemptsMax: config.firestoreTxAttemptsMax },
   if (config.adyen.apiKey !== '') {
     gateways.set('adyen', createAdyenGateway({
       apiKey: config.adyen.apiKey, merchantAccount: config.adyen.merchantAccount, hmacKeyHex: config.adyen.hmacKeyHex,

@@ -20,6 +20,11 @@ export interface Config {
   authCacheEntriesMax: number;
   /** How long a tenant document, and its payment routing rules, stay cached in one instance (every RPC resolves its tenant). */
   tenantCacheTtlMs: number;
+  /**
+   * `host:port` of the Firebase Auth emulator (FIREBASE_AUTH_EMULATOR_HOST), or empty in
+   * production. Only for `demo-*` projects, never deployed (ADR 0019).
+   */
+  authEmulatorHost: string;
   /** SHA-256 (hex) of the platform admin key, or empty when admin calls are disabled. */
   platformAdminKeySha256: string;
   /** Where spans go: `none`, `memory` (tests) or `cloud-trace` (deployed). */
@@ -173,6 +178,7 @@ export function parseConfig(env: Env = process.env): Config {
     authCacheTtlMs: intInRange(env, 'TALLY_AUTH_CACHE_TTL_MS', 5_000, 0, 60_000),
     authCacheEntriesMax: intInRange(env, 'TALLY_AUTH_CACHE_ENTRIES_MAX', 10_000, 0, 1_000_000),
     tenantCacheTtlMs: intInRange(env, 'TALLY_TENANT_CACHE_TTL_MS', 1_000, 0, 60_000),
+    authEmulatorHost: (env.FIREBASE_AUTH_EMULATOR_HOST ?? '').trim(),
     platformAdminKeySha256: adminHash,
     traceExporter: oneOf(env, 'TALLY_TRACE_EXPORTER', deployed ? 'cloud-trace' : 'none', ['none', 'memory', 'cloud-trace'] as const),
     traceSampleRatio: ratio(env, 'TALLY_TRACE_SAMPLE_RATIO', traceSampleDefault(env, deployed)),

@@ -1,0 +1,135 @@
+/**
+ * Security and isolation (issue 11 items 7 and 10, ADR 0019), end to end over real HTTP against the
+ * real Auth and Firestore emulators.
+ */
+import { randomUUID } from 'node:crypto';
+import { Code, ConnectError } from '@connectrpc/connect';
+import { getApps, initializeApp } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTallyClient } from '../functions/src/cli/client.js';
+import { ErrorInfoSchema } from '../functions/src/gen/tally/errors/v1/errors_pb.js';
+import { startTestStack, type TestStack } from './support/test-stack.js';
+
+let stack: TestStack;
+beforeAll(async () => { stack = await startTestStack(); });
+afterAll(async () => { await stack.close(); });
+
+/** The call's ConnectError code and ErrorInfo reason and metadata. */
+async function failure(promise: Promise<unknown>): Promise<{ code: Code; reason: string; metadata: Record<string, string> }> {
+  try {
+    await promise;
+  } catch (error) {
+    const e = ConnectError.from(error);
+    const info = e.findDetails(ErrorInfoSchema)[0];
+    return { code: e.code, reason: info?.reason ?? '', metadata: info?.metadata ?? {} };
+  }
+  throw new Error('expected the call to fail');
+}
+
+const auth = () => getAuth(getApps()[0] ?? initializeApp({ projectId: process.env.GCLOUD_PROJECT }));
+const emulatorUrl = (path: string) => `http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}/identitytoolkit.googleapis.com/v1/${path}`;
+
+/** A real user signed in on the Auth emulator: its uid and a genuine ID token carrying `claims`. */
+async function signedIn(claims: Record<string, unknown>): Promise<{ uid: string; idToken: string }> {
+  const email = `${randomUUID()}@example.com`;
+  const user = await auth().createUser({ email, password: 'secret-password' });
+  await auth().setCustomUserClaims(user.uid, claims);
+  const res = await fetch(emulatorUrl('accounts:signInWithPassword?key=any'), {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: 'secret-password', returnSecureToken: true }),
+  });
+  expect(res.status).toBe(200);
+  return { uid: user.uid, idToken: ((await res.json()) as { idToken: string }).idToken };
+}
+
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const payloadOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+/** An unsigned token (as the emulator's own are) carrying `payload`. */
+const unsigned = (payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'none', typ: 'JWT' }) => `${b64(header)}.${b64(payload)}.`;
+/** `token` with its payload edited: what an attacker holding one genuine token can make. */
+const edited = (token: string, change: (p: Record<string, unknown>) => Record<string, unknown>) => unsigned(change(payloadOf(token)));
+
+describe('forged ID tokens against the real Auth emulator are CREDENTIALS_INVALID (issue 11 item 7)', () => {
+  let tenantA: string;
+  let tenantB: string;
+  let viewer: { uid: string; idToken: string };
+
+  beforeAll(async () => {
+    tenantA = (await stack.newTenant('Forgery A')).tenantId;
+    tenantB = (await stack.newTenant('Forgery B')).tenantId;
+    viewer = await signedIn({ tenantId: tenantA, role: 'viewer' });
+  });
+
+  const getTenantWith = (idToken: string) => createTallyClient(stack.url, idToken).tenancy.getTenant({});
+  const expectInvalid = async (idToken: string) => {
+    const error = await failure(getTenantWith(idToken));
+    expect([error.code, error.reason]).toEqual([Code.Unauthenticated, 'CREDENTIALS_INVALID']);
+  };
+
+  it('the genuine token works (the baseline every forgery is edited from)', async () => {
+    expect((await getTenantWith(viewer.idToken)).tenant?.id).toBe(tenantA);
+  });
+
+  it('an edited tenantId (another tenant) is refused', async () => {
+    await expectInvalid(edited(viewer.idToken, (p) => ({ ...p, tenantId: tenantB })));
+  });
+
+  it('an edited role (viewer -> owner) is refused', async () => {
+    const forged = edited(viewer.idToken, (p) => ({ ...p, role: 'owner' }));
+    await expectInvalid(forged);
+    // Without the check the forged owner could mint itself an API key.
+    const error = await failure(createTallyClient(stack.url, forged).tenancy.createApiKey({ name: 'stolen', role: 1, idempotencyKey: randomUUID() } as never));
+    expect(error.reason).toBe('CREDENTIALS_INVALID');
+  });
+
+  it('a platformAdmin claim added to a genuine token is refused', async () => {
+    const forged = edited(viewer.idToken, (p) => ({ ...p, platformAdmin: true }));
+    await expectInvalid(forged);
+    const error = await failure(createTallyClient(stack.url, forged).tenancy.createTenant({ name: 'Forged', idempotencyKey: randomUUID() }));
+    expect(error.reason).toBe('CREDENTIALS_INVALID');
+  });
+
+  it('an unsigned token made from scratch for a user that does not exist is refused', async () => {
+    const nowSec = Math.floor(Date.now() / 1000);
+    const project = process.env.GCLOUD_PROJECT!;
+    const uid = `forged-${randomUUID()}`;
+    await expectInvalid(unsigned({
+      iss: `https://securetoken.google.com/${project}`, aud: project, auth_time: nowSec, user_id: uid, sub: uid, iat: nowSec, exp: nowSec + 3600,
+      platformAdmin: true, firebase: { identities: {}, sign_in_provider: 'password' },
+    }));
+  });
+
+  it('a token claiming RS256 with a made-up signature is refused', async () => {
+    const [, payload] = viewer.idToken.split('.');
+    await expectInvalid(`${b64({ alg: 'RS256', kid: 'forged', typ: 'JWT' })}.${payload}.${Buffer.from('not a signature').toString('base64url')}`);
+  });
+
+  it('an expired token is refused', async () => {
+    const nowSec = Math.floor(Date.now() / 1000);
+    await expectInvalid(edited(viewer.idToken, (p) => ({ ...p, iat: nowSec - 7200, exp: nowSec - 3600 })));
+  });
+
+  it('a token for another project (audience and issuer) is refused', async () => {
+    await expectInvalid(edited(viewer.idToken, (p) => ({ ...p, aud: 'demo-other', iss: 'https://securetoken.google.com/demo-other' })));
+  });
+
+  it("a revoked user's token is refused at once", async () => {
+    const member = await signedIn({ tenantId: tenantA, role: 'developer' });
+    expect((await getTenantWith(member.idToken)).tenant?.id).toBe(tenantA);
+    // Revocation as revokeRefreshTokens records it, one second later: tokens issued before it are
+    // revoked (revokeRefreshTokens itself has whole-second precision, the same second as sign-in).
+    const res = await fetch(emulatorUrl(`projects/${process.env.GCLOUD_PROJECT}/accounts:update`), {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer owner' },
+      body: JSON.stringify({ localId: member.uid, validSince: String(Math.floor(Date.now() / 1000) + 1) }),
+    });
+    expect(res.status).toBe(200);
+    await expectInvalid(member.idToken);
+  });
+
+  it("a disabled user's token is refused at once", async () => {
+    const member = await signedIn({ tenantId: tenantA, role: 'viewer' });
+    await auth().updateUser(member.uid, { disabled: true });
+    await expectInvalid(member.idToken);
+  });
+});
