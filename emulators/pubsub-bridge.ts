@@ -3,8 +3,14 @@
  * message becomes the same `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent that Eventarc
  * delivers in production; success acks, a throw nacks (so the emulator redelivers, as production
  * retries). Flow control bounds the messages in flight.
+ *
+ * The emulator redelivers a nacked message at once, so a failing handler would spin (about 40
+ * error lines a second). The deployed subscriptions back off exponentially (Terraform's
+ * `retry_policy`: 10 s doubling to 600 s for psp-events): the bridge does the same by holding a
+ * failed message for the backoff of its delivery attempt before it nacks it.
  */
-import type { PubSub, Subscription } from '@google-cloud/pubsub';
+import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
+import { LRUCache } from 'lru-cache';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 
 export interface PubSubMessageData {
@@ -14,6 +20,23 @@ export interface PubSubMessageData {
 
 export interface Bridge { stop(): Promise<void> }
 
+/** A subscription's retry policy: the delay before redelivery doubles per failed attempt. */
+export interface RetryBackoff {
+  minimumMs: number;
+  maximumMs: number;
+}
+
+/** Terraform's retry_policy of the process-psp-event subscription. */
+export const deployedRetryBackoff: RetryBackoff = { minimumMs: 10_000, maximumMs: 600_000 };
+
+/** Messages whose failed attempts are remembered (beyond it the oldest restarts at the minimum). */
+const attemptsRememberedMax = 10_000;
+
+/** The hold before redelivering after failed attempt number `attempt` (1-based). */
+export function retryDelayMs(attempt: number, backoff: RetryBackoff): number {
+  return Math.min(backoff.maximumMs, backoff.minimumMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+}
+
 export async function bridgeTopicToHandler(options: {
   client: PubSub;
   projectId: string;
@@ -22,7 +45,13 @@ export async function bridgeTopicToHandler(options: {
   handler: (event: CloudEvent<PubSubMessageData>) => Promise<void>;
   inFlightMax?: number;
   onError?: (error: unknown) => void;
+  /** Documented default: `deployedRetryBackoff` (as deployed). Tests may shorten it. */
+  retryBackoff?: RetryBackoff;
 }): Promise<Bridge> {
+  const backoff = options.retryBackoff ?? deployedRetryBackoff;
+  if (!(backoff.minimumMs >= 0 && backoff.maximumMs >= backoff.minimumMs)) throw new Error('pubsub bridge: retryBackoff needs 0 <= minimumMs <= maximumMs');
+  const failedAttempts = new LRUCache<string, number>({ max: attemptsRememberedMax });
+  const held = new Map<NodeJS.Timeout, Message>();
   const topic = options.client.topic(options.topic);
   const [topicExists] = await topic.exists();
   if (!topicExists) await options.client.createTopic(options.topic).catch((e: { code?: number }) => { if (e.code !== 6) throw e; });
@@ -47,11 +76,30 @@ export async function bridgeTopicToHandler(options: {
         subscription: `projects/${options.projectId}/subscriptions/${options.subscription}`,
       },
     };
-    options.handler(event).then(() => message.ack(), (error: unknown) => {
+    options.handler(event).then(() => {
+      failedAttempts.delete(message.id);
+      message.ack();
+    }, (error: unknown) => {
       options.onError?.(error);
-      message.nack();
+      const attempt = (failedAttempts.get(message.id) ?? 0) + 1;
+      failedAttempts.set(message.id, attempt);
+      // Held messages count against flow control, as an unacked message does in production.
+      const timer = setTimeout(() => {
+        held.delete(timer);
+        message.nack();
+      }, retryDelayMs(attempt, backoff));
+      held.set(timer, message);
     });
   });
   subscription.on('error', (error) => options.onError?.(error));
-  return { stop: () => subscription.close() };
+  return {
+    stop: async () => {
+      for (const [timer, message] of held) {
+        clearTimeout(timer);
+        message.nack();
+      }
+      held.clear();
+      await subscription.close();
+    },
+  };
 }

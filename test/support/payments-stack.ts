@@ -34,6 +34,8 @@ export async function startPaymentsStack(env: Record<string, string> = {}, sandb
   const bridge: Bridge = await bridgeTopicToHandler({
     client: stack.services.bus.client, projectId: stack.services.config.projectId, topic: pspEventsTopic,
     subscription: `psp-events-test-${randomUUID().slice(0, 8)}`, handler, inFlightMax: 32,
+    // Backs off as deployed (doubling per failed attempt), scaled down so that tests stay fast.
+    retryBackoff: { minimumMs: 100, maximumMs: 2_000 },
   });
   return {
     stack, sandbox,
