@@ -12,7 +12,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type SandboxPsp, startSandboxPsp } from '../emulators/sandbox-psp/index.js';
 import { adyenHmac, createAdyenGateway } from '../functions/src/adapters/psp/adyen/index.js';
 import { createStripeGateway } from '../functions/src/adapters/psp/stripe/index.js';
-import { TallyError } from '../functions/src/domain/errors.js';
+import { callPsp, type PspCallDeps } from '../functions/src/app/payments/psp-calls.js';
+import { createCircuitBreaker, createConcurrencyLimiter, systemTimers } from '../functions/src/platform/resilience/index.js';
+import { systemClock } from '../functions/src/ports/clock.js';
 import { newId } from '../functions/src/domain/ids.js';
 import {
   type AuthorizeRequest, type DeclineReason, type PspGateway, type PspName, type PspOutcome, type PspWebhookEvent, WebhookSignatureError,
@@ -407,9 +409,62 @@ describe('currency exponents at the connectors', () => {
     expect(wire[0]?.amountMinor).toBe(12n);
     const raw = JSON.parse(receiver.received.filter((r) => r.psp === 'stripe').map((r) => r.rawBody.toString()).find((b) => b.includes(isk.paymentId)) ?? '{}') as { data: { object: { amount: number } } };
     expect(raw.data.object.amount).toBe(1200);
-    await expect(gateways.stripe.authorize(authorizeRequest('pm_card_visa', { amountMinor: 1005n, currency: 'BHD' }))).rejects.toMatchObject({ reason: 'AMOUNT_PRECISION_EXCEEDED' });
-    await expect(gateways.stripe.authorize(authorizeRequest('pm_card_visa', { amountMinor: 100n, currency: 'ZZZ' }))).rejects.toBeInstanceOf(TallyError);
+    // Refused before sending: certainly not processed (retryable elsewhere), never thrown, never `unknown`.
+    expect(await gateways.stripe.authorize(authorizeRequest('pm_card_visa', { amountMinor: 1005n, currency: 'BHD' }))).toMatchObject({ kind: 'retryable', reason: 'request_invalid', detail: expect.stringContaining('AMOUNT_PRECISION_EXCEEDED') });
+    expect(await gateways.stripe.authorize(authorizeRequest('pm_card_visa', { amountMinor: 100n, currency: 'ZZZ' }))).toMatchObject({ kind: 'retryable', reason: 'request_invalid', detail: expect.stringContaining('UNKNOWN_CURRENCY') });
     expect(await gateways.adyen.authorize(authorizeRequest('adyen_success', { amountMinor: 1005n, currency: 'BHD' }))).toMatchObject({ kind: 'captured', amountMinor: 1005n, currency: 'BHD' });
+  });
+});
+
+describe('one tenant cannot trip a PSP for everyone (issue 11 item 9)', () => {
+  // The breaker as compose.ts builds it: 20 calls in the window, half of them failures, open it.
+  const newCallDeps = (gateway: PspGateway): PspCallDeps => ({
+    gateways: new Map([[gateway.name, gateway]]),
+    breaker: createCircuitBreaker({
+      clock: systemClock, windowMs: 30_000, windowBucketCount: 10, minimumCalls: 20, failureRateThreshold: 0.5,
+      openDurationMs: 10_000, halfOpenProbesMax: 2, keysMax: 16, isFailure: () => true,
+    }),
+    limiter: createConcurrencyLimiter({ limit: 64, queueMax: 1_000, queueTimeoutMs: 5_000, clock: systemTimers }),
+    pspCallTimeoutMs: 10_000,
+    timers: systemTimers,
+  });
+
+  it('20 over-limit requests are refused before sending, leave the Stripe breaker closed, and another tenant is charged', async () => {
+    const deps = newCallDeps(gateways.stripe);
+    const overLimit = [
+      ...Array.from({ length: 10 }, () => ({ amountMinor: 100_000_000n, currency: 'EUR' })),
+      ...Array.from({ length: 10 }, () => ({ amountMinor: 1005n, currency: 'BHD' })),
+    ];
+    for (const amount of overLimit) {
+      const outcome = await callPsp(deps, 'stripe', (gw, s) => gw.authorize(authorizeRequest('pm_card_visa', { tenantId: 'ten_careless', ...amount, signal: s })));
+      expect(outcome).toMatchObject({ kind: 'retryable', reason: 'request_invalid' });
+    }
+    expect(sandbox.control.requests('stripe')).toEqual([]);
+    expect(deps.breaker.state('stripe')).toBe('closed');
+    expect(deps.breaker.stats()).toEqual([expect.objectContaining({ key: 'stripe', failuresInWindow: 0, openedTotal: 0 })]);
+    const valid = await callPsp(deps, 'stripe', (gw, s) => gw.authorize(authorizeRequest('pm_card_visa', { tenantId: 'ten_careful', signal: s })));
+    expect(valid).toMatchObject({ kind: 'captured', amountMinor: 1999n, currency: 'EUR' });
+  });
+
+  it('Adyen lookups without a lookup API are synthetic unknowns: 20 of them leave its breaker closed', async () => {
+    const noLookup = createAdyenGateway({ apiKey: 'adyen_test_key', merchantAccount, hmacKeyHex: adyenKeyHex, baseUrl: `${sandbox.url}/v71`, timeoutMs: 3_000 });
+    const deps = newCallDeps(noLookup);
+    for (let i = 0; i < 20; i++) {
+      const outcome = await callPsp(deps, 'adyen', (gw, s) => gw.lookup({ paymentId: newId('pay'), pspReference: null, signal: s }));
+      expect(outcome).toMatchObject({ kind: 'unknown', reason: 'no_lookup' });
+    }
+    expect(deps.breaker.state('adyen')).toBe('closed');
+    const valid = await callPsp(deps, 'adyen', (gw, s) => gw.authorize(authorizeRequest('adyen_success', { tenantId: 'ten_careful', signal: s })));
+    expect(valid).toMatchObject({ kind: 'captured', amountMinor: 1999n });
+  });
+
+  it('5xx from the PSP itself still opens the breaker (the verdict is not blind to real failures)', async () => {
+    const deps = newCallDeps(gateways.stripe);
+    sandbox.control.setFaults({ stripe: { serverErrorBeforeRate: 1 } });
+    for (let i = 0; i < 20; i++) {
+      expect(await callPsp(deps, 'stripe', (gw, s) => gw.authorize(authorizeRequest('pm_card_visa', { signal: s })))).toMatchObject({ kind: 'retryable', reason: 'server_error' });
+    }
+    expect(deps.breaker.state('stripe')).toBe('open');
   });
 });
 

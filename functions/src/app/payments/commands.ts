@@ -1,12 +1,11 @@
 /** The keyed commands on a stored payment: confirm, capture, cancel, refund, update; and reading one. */
 import { TallyError, invalidField } from '../../domain/errors.js';
 import {
-  cancelPayment, capturePayment, choosePsps, confirmPayment, refundPayment, updatePaymentMetadata,
-  cardBrands, type CardBrand, type PaymentIntent, type PaymentTransition,
+  cancelPayment, capturePayment, confirmPayment, pspAmountRefusal, pspNames, refundPayment, routePayment, updatePaymentMetadata,
+  cardBrands, type CardBrand, type PaymentIntent, type PaymentTransition, type PspLimitsByName, type PspName,
 } from '../../domain/payments/index.js';
 import { retryWithJitter } from '../../platform/resilience/retry.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
-import { pspNames, type PspName } from '../../ports/psp-gateway.js';
 import type { CommandKey, KeyedResult } from './command-key.js';
 import { runKeyed, startCreated, startKeyed, type Target } from './keyed-command.js';
 import { requirePaymentMethod, requireSameCustomer } from './payment-methods.js';
@@ -34,7 +33,9 @@ export function confirmKeyed(deps: PaymentsDeps, tenantId: string, target: Targe
     const rules = (await routingRulesOf(deps, tenantId)) ?? defaultRules();
     const availability = Object.fromEntries(pspNames.map((psp) => [psp, deps.gateways.has(psp) && deps.breaker.state(psp) !== 'open'])) as Record<PspName, boolean>;
     const brand = (cardBrands as readonly string[]).includes(method.brand) ? (method.brand as CardBrand) : null;
-    const psps = choosePsps(rules, { amountMinor: intent.amountMinor, currency: intent.currency, cardBrand: brand, country: method.country || null }, availability, deps.random())
+    // A PSP whose declared limits refuse the amount is skipped before anything is sent; when none
+    // can take it, routePayment throws the typed refusal (nothing written, no breaker touched).
+    const psps = routePayment(rules, { amountMinor: intent.amountMinor, currency: intent.currency, cardBrand: brand, country: method.country || null }, availability, pspLimitsOf(deps, method.pspTokens), deps.random())
       .filter((psp) => method.pspTokens[psp] !== undefined);
     return confirmPayment(intent, { psps, paymentMethodId: paymentMethodIdInput || null, returnUrl }, deps.clock.nowMs());
   };
@@ -57,6 +58,28 @@ export function confirmKeyed(deps: PaymentsDeps, tenantId: string, target: Targe
   });
 }
 
+/**
+ * The declared limits of every configured PSP the payment method has a token for: the PSPs that
+ * could take the payment, so a refusal by all of them is answered as the typed refusal.
+ */
+function pspLimitsOf(deps: PaymentsDeps, tokens: Readonly<Partial<Record<PspName, string>>>): PspLimitsByName {
+  return Object.fromEntries([...deps.gateways].filter(([psp]) => tokens[psp] !== undefined).map(([psp, gateway]) => [psp, gateway.limits]));
+}
+
+/**
+ * Refuses a capture or refund whose amount its PSP's declared limits refuse (a partial capture of
+ * 1,005 BHD fils at Stripe), with the typed refusal, before anything is written or sent.
+ */
+function withinPspLimits(deps: PaymentsDeps, t: PaymentTransition): PaymentTransition {
+  for (const effect of t.effects) {
+    if (effect.kind !== 'call_psp_capture' && effect.kind !== 'call_psp_refund') continue;
+    const limits = deps.gateways.get(effect.attempt.psp)?.limits;
+    const refusal = limits === undefined ? null : pspAmountRefusal(effect.attempt.psp, limits, effect.amountMinor, effect.currency);
+    if (refusal !== null) throw refusal;
+  }
+  return t;
+}
+
 /** A command that is one decision and the PSP calls it asks for. */
 function simpleCommand(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey, decide: (intent: PaymentIntent) => PaymentTransition): Promise<KeyedResult> {
   return runKeyed(key, () => startKeyed(deps, tenantId, { paymentId }, trace, key, decide),
@@ -64,7 +87,7 @@ function simpleCommand(deps: PaymentsDeps, tenantId: string, paymentId: string, 
 }
 
 export function capture(deps: PaymentsDeps, tenantId: string, paymentId: string, amountMinor: bigint | null, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
-  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => capturePayment(intent, { amountMinor }, deps.clock.nowMs()));
+  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => withinPspLimits(deps, capturePayment(intent, { amountMinor }, deps.clock.nowMs())));
 }
 
 export function cancel(deps: PaymentsDeps, tenantId: string, paymentId: string, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
@@ -73,7 +96,7 @@ export function cancel(deps: PaymentsDeps, tenantId: string, paymentId: string, 
 
 /** Refunds under `refundId` (the caller's: its response names the refund). */
 export function refund(deps: PaymentsDeps, tenantId: string, paymentId: string, refundId: string, amountMinor: bigint | null, trace: TraceIds, key: CommandKey): Promise<KeyedResult> {
-  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => refundPayment(intent, { refundId, amountMinor }, deps.clock.nowMs()));
+  return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => withinPspLimits(deps, refundPayment(intent, { refundId, amountMinor }, deps.clock.nowMs())));
 }
 
 /** Sets or (empty value) removes metadata keys, in any status; no PSP call. */

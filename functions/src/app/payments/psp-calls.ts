@@ -4,7 +4,8 @@ import {
   CircuitOpenError, ConcurrencyLimitError, TimeoutError, withTimeout,
 } from '../../platform/resilience/index.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
-import type { PspGateway, PspName, PspOutcome } from '../../ports/psp-gateway.js';
+import { pspCallVerdict, type PspName, type PspOutcome } from '../../domain/payments/index.js';
+import type { PspGateway } from '../../ports/psp-gateway.js';
 import { hasCalls, type Held } from './command-key.js';
 import { paymentAccountId } from './payment-accounts.js';
 import { paymentMethodOf } from './payment-methods.js';
@@ -23,8 +24,11 @@ function outcomeOfCallError(error: unknown): PspOutcome {
   return { kind: 'unknown', reason: 'connection_lost', detail: (error as Error).message ?? String(error) };
 }
 
+/** What `callPsp` runs on. */
+export type PspCallDeps = Pick<PaymentsDeps, 'gateways' | 'limiter' | 'breaker' | 'pspCallTimeoutMs' | 'timers'>;
+
 /** One PSP call through the per-PSP limiter, breaker and deadline, mapped to an outcome. */
-export async function callPsp(deps: PaymentsDeps, psp: PspName, call: (gateway: PspGateway, signal: AbortSignal) => Promise<CallOutcome>): Promise<CallOutcome> {
+export async function callPsp(deps: PspCallDeps, psp: PspName, call: (gateway: PspGateway, signal: AbortSignal) => Promise<CallOutcome>): Promise<CallOutcome> {
   const gateway = deps.gateways.get(psp);
   if (!gateway) return { kind: 'retryable', reason: 'unavailable', detail: `PSP ${psp} is not configured` };
   try {
@@ -34,11 +38,15 @@ export async function callPsp(deps: PaymentsDeps, psp: PspName, call: (gateway: 
       try {
         outcome = await withTimeout((signal) => call(gateway, signal), { timeoutMs: deps.pspCallTimeoutMs, clock: deps.timers });
       } catch (error) {
-        permit.record('failure');
+        // A missed deadline is the PSP being slow for everyone: a failure. Anything else thrown is
+        // a bug of ours (connectors classify every failure they or their PSP cause), which says
+        // nothing about the PSP and must not open a breaker every tenant shares.
+        permit.record(error instanceof TimeoutError ? 'failure' : 'ignored');
         throw error;
       }
-      // Declines are the PSP working fine; unavailability and ambiguity count against it.
-      permit.record(outcome.kind === 'retryable' || outcome.kind === 'unknown' ? 'failure' : 'success');
+      // Only what the PSP itself caused counts (transport, 5xx, 429); declines and 4xx about the
+      // input are the PSP working; refusals before sending and synthetic answers teach nothing.
+      permit.record(pspCallVerdict(outcome));
       return outcome;
     });
   } catch (error) {

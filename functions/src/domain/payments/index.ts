@@ -88,6 +88,17 @@ export { validateRoutingRules } from './routing.js';
 export { matchRule } from './routing.js';
 /** `choosePsps(rules, payment, availability, random)`: the ordered failover list; empty when none. */
 export { choosePsps } from './routing.js';
+/** `routePayment(rules, payment, availability, limits, random)`: `choosePsps` over the PSPs whose limits take the payment; the typed refusal when none can. */
+export { routePayment } from './routing.js';
+export type { PspLimitsByName } from './routing.js';
+
+// The PSP vocabulary and limits (ports/psp-gateway.ts speaks and re-exports them).
+/** PSP names, decline reasons, call outcomes, webhook events; `pspCallVerdict(outcome)` for the circuit breaker. */
+export { pspNames, declineReasons, pspCallVerdict } from './psp-vocabulary.js';
+export type { PspName, DeclineReason, PspOutcome, PspLookupOutcome, PspWebhookEvent, RetryableReason, UnknownReason } from './psp-vocabulary.js';
+/** What a PSP accepts per charge; `pspAmountRefusal(psp, limits, amountMinor, currency)`: the typed refusal or null. */
+export type { PspAmountLimits, PspCurrencyLimits, ResolvedPspLimits } from './psp-limits.js';
+export { pspAmountRefusal, pspLimitsFor } from './psp-limits.js';
 
 // Ledger postings and fees.
 /** Fee terms (snapshotted per payment), a reversal's inputs, a payment's ledger fact, account codes. */

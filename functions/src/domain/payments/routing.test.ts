@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TallyError } from '../errors.js';
-import { type PspName, pspNames } from '../../ports/psp-gateway.js';
+import { type PspAmountLimits, pspAmountRefusal } from './psp-limits.js';
+import { type PspName, pspNames } from './psp-vocabulary.js';
 import {
   ROUTING_RULES_MAX,
   type RoutablePayment,
@@ -9,6 +10,7 @@ import {
   cardBrands,
   choosePsps,
   matchRule,
+  routePayment,
   validateRoutingRules,
 } from './routing.js';
 
@@ -134,5 +136,72 @@ describe('routing (properties)', () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('routePayment: connector limits are checked before anything is sent', () => {
+  // Shaped like the connectors' declarations (adapters/psp/*/transformers.ts), kept here so the
+  // domain's tests stand alone.
+  const stripeLike: PspAmountLimits = { currencies: null, amountMinorMin: 1n, amountMinorMax: 99_999_999n, byCurrency: { BHD: { amountMinorMultiple: 10n }, ISK: { amountMinorMax: 999_999n } } };
+  const adyenLike: PspAmountLimits = { currencies: null, amountMinorMin: 1n, amountMinorMax: 2n ** 53n - 1n, byCurrency: {} };
+  const eurOnly: PspAmountLimits = { currencies: ['EUR'], amountMinorMin: 100n, amountMinorMax: 1_000_000n, byCurrency: {} };
+  const both = { stripe: stripeLike, adyen: adyenLike };
+  const split = validateRoutingRules([{ name: 'split', choices: [{ psp: 'stripe', weight: 3 }, { psp: 'adyen', weight: 1 }] }]);
+  const stripeOnly = validateRoutingRules([{ name: 'stripe', choices: [{ psp: 'stripe', weight: 1 }] }]);
+
+  it('skips a PSP whose limits refuse the payment; the others take all of its weight', () => {
+    expect(routePayment(split, payment({ amountMinor: 100_000_000n }), allUp, both, 0)).toEqual(['adyen']);
+    expect(routePayment(split, payment({ amountMinor: 1005n, currency: 'BHD' }), allUp, both, 0)).toEqual(['adyen']);
+    expect(routePayment(split, payment({ amountMinor: 1010n, currency: 'BHD' }), allUp, both, 0)).toEqual(['stripe', 'adyen']);
+    expect(routePayment(split, payment({ amountMinor: 1_000_000n, currency: 'ISK' }), allUp, both, 0)).toEqual(['adyen']);
+    expect(routePayment(split, payment({ amountMinor: 999_999n, currency: 'ISK' }), allUp, both, 0)).toEqual(['stripe', 'adyen']);
+  });
+
+  it('answers the typed refusal, naming the PSP and its limit, when no PSP of the rule can take it', () => {
+    const over = () => routePayment(stripeOnly, payment({ amountMinor: 100_000_000n }), allUp, both, 0);
+    expect(over).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE', metadata: expect.objectContaining({ psp: 'stripe', amount_minor_max: '99999999' }) }));
+    const fils = () => routePayment(stripeOnly, payment({ amountMinor: 1005n, currency: 'BHD' }), allUp, both, 0);
+    expect(fils).toThrow(expect.objectContaining({ reason: 'AMOUNT_PRECISION_EXCEEDED', metadata: expect.objectContaining({ psp: 'stripe', amount_minor_multiple: '10' }) }));
+    const usd = () => routePayment(split, payment({ currency: 'USD' }), allUp, { stripe: eurOnly, adyen: eurOnly }, 0);
+    expect(usd).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: expect.objectContaining({ field: 'currency', psp: 'stripe' }) }));
+    // Even while the PSP is down: the input is wrong whatever the breaker says.
+    expect(over).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE' }));
+    expect(() => routePayment(stripeOnly, payment({ amountMinor: 100_000_000n }), { stripe: false, adyen: true }, both, 0)).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE' }));
+  });
+
+  it('an unconfigured PSP is never chosen; a taking PSP that is down leaves the list empty (PSP_UNAVAILABLE)', () => {
+    expect(routePayment(split, payment(), allUp, { adyen: adyenLike }, 0)).toEqual(['adyen']);
+    expect(routePayment(split, payment(), allUp, {}, 0)).toEqual([]);
+    expect(routePayment(split, payment({ amountMinor: 100_000_000n }), { stripe: true, adyen: false }, both, 0)).toEqual([]);
+  });
+
+  it('property: every PSP routed to accepts the payment; it throws only when every configured PSP of the rule refuses', () => {
+    const limitsArb: fc.Arbitrary<PspAmountLimits> = fc.record({
+      currencies: fc.option(fc.subarray(['EUR', 'USD', 'BHD', 'JPY']), { nil: null }),
+      amountMinorMin: fc.bigInt({ min: 1n, max: 1_000n }),
+      amountMinorMax: fc.bigInt({ min: 1_000n, max: 10n ** 9n }),
+      byCurrency: fc.constantFrom<PspAmountLimits['byCurrency']>({}, { BHD: { amountMinorMultiple: 10n } }, { JPY: { amountMinorMax: 5_000n, amountMinorMultiple: 5n } }),
+    });
+    fc.assert(fc.property(
+      fc.record({ stripe: fc.option(limitsArb, { nil: undefined }), adyen: fc.option(limitsArb, { nil: undefined }) }),
+      fc.record({ amountMinor: fc.bigInt({ min: 1n, max: 10n ** 10n }), currency: fc.constantFrom('EUR', 'USD', 'BHD', 'JPY') }),
+      fc.record({ stripe: fc.boolean(), adyen: fc.boolean() }),
+      fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+      (limits, p, availability, random) => {
+        const routable = payment(p);
+        const configured = pspNames.filter((psp) => limits[psp] !== undefined);
+        const accepting = configured.filter((psp) => pspAmountRefusal(psp, limits[psp]!, p.amountMinor, p.currency) === null);
+        let routed: PspName[];
+        try {
+          routed = routePayment(split, routable, availability, limits, random);
+        } catch (error) {
+          expect(error).toBeInstanceOf(TallyError);
+          expect(configured.length > 0 && accepting.length === 0).toBe(true);
+          return;
+        }
+        expect(configured.length === 0 || accepting.length > 0).toBe(true);
+        expect([...routed].sort()).toEqual(accepting.filter((psp) => availability[psp]).sort());
+      },
+    ), { seed: 11_009, numRuns: 500 });
   });
 });

@@ -8,7 +8,11 @@
  *   3. the available fallbacks, in listed order.
  *
  * PSPs whose circuit breaker is open are left out entirely (the breaker state is an input), so a
- * payment never waits on a PSP known to be down. Only the first matching rule counts: rules carry
+ * payment never waits on a PSP known to be down. `routePayment` first checks each PSP's declared
+ * limits (psp-limits.ts): a PSP that would refuse the amount or currency before sending is skipped
+ * for that payment, and when none of the rule's PSPs can take it the caller gets the typed refusal
+ * (AMOUNT_OUT_OF_RANGE, AMOUNT_PRECISION_EXCEEDED, FIELD_INVALID naming the PSP's limit), not
+ * PSP_UNAVAILABLE: the request is wrong, no PSP is down, and no breaker is touched. Only the first matching rule counts: rules carry
  * merchant constraints (e.g. "EUR above 1,000.00 only through adyen"), which a later, broader rule
  * must not override. An empty list means no PSP can take the payment now; the app answers
  * `PSP_UNAVAILABLE` at once rather than hanging.
@@ -17,7 +21,8 @@
  */
 import { assert, invalidField } from '../errors.js';
 import { AMOUNT_MINOR_MAX, currencyOf } from '../money/index.js';
-import { type PspName, pspNames } from '../../ports/psp-gateway.js';
+import { type PspAmountLimits, pspAmountRefusal } from './psp-limits.js';
+import { type PspName, pspNames } from './psp-vocabulary.js';
 
 /** Card brands rules can match (a closed set; connectors map theirs onto it). */
 export const cardBrands = [
@@ -87,6 +92,9 @@ export interface RoutablePayment {
 /** Per PSP: true when its circuit breaker lets calls through (closed or half-open). */
 export type PspAvailability = Readonly<Record<PspName, boolean>>;
 
+/** Per configured PSP: the limits its connector declares. A PSP without limits is not configured. */
+export type PspLimitsByName = Readonly<Partial<Record<PspName, PspAmountLimits>>>;
+
 const countryShape = /^[A-Z]{2}$/;
 
 /**
@@ -144,6 +152,31 @@ export function choosePsps(
     .sort((a, b) => b.weight - a.weight || a.i - b.i)
     .map((c) => c.psp);
   return [picked.psp, ...rest, ...fallbacks];
+}
+
+/**
+ * `choosePsps` over the PSPs that can take `payment`: configured (present in `limits`) and whose
+ * limits accept its amount and currency. Throws the typed refusal of the first of the matching
+ * rule's configured PSPs (choices, then fallbacks) when none of them can take it; the list is
+ * empty, as in `choosePsps`, when no rule matches or every PSP that could take it is unavailable.
+ */
+export function routePayment(
+  rules: readonly RoutingRule[],
+  payment: RoutablePayment,
+  availability: PspAvailability,
+  limits: PspLimitsByName,
+  random: number,
+): PspName[] {
+  const rule = matchRule(rules, payment);
+  if (rule === null) return [];
+  const configured = [...rule.choices.map((c) => c.psp), ...rule.fallbacks].filter((psp) => limits[psp] !== undefined);
+  const refusals = configured.map((psp) => pspAmountRefusal(psp, limits[psp]!, payment.amountMinor, payment.currency));
+  const firstRefusal = refusals.find((refusal) => refusal !== null);
+  if (firstRefusal !== undefined && refusals.every((refusal) => refusal !== null)) throw firstRefusal;
+  // Only the matching rule decides (see the file header): PSPs outside it, or refusing, are out.
+  const takes = Object.fromEntries(pspNames.map((psp) => [psp, false])) as Record<PspName, boolean>;
+  configured.forEach((psp, i) => { takes[psp] = refusals[i] === null && availability[psp]; });
+  return choosePsps([rule], payment, takes, random);
 }
 
 function ruleMatches(rule: RoutingRule, payment: RoutablePayment): boolean {

@@ -12,13 +12,13 @@
  * A capture is answered `provisional`: its CAPTURE webhook confirms it.
  */
 import { createHash } from 'node:crypto';
-import { assert } from '../../../domain/errors.js';
+import { TallyError, assert } from '../../../domain/errors.js';
 import type {
   AuthorizeRequest, CancelRequest, CaptureRequest, LookupRequest, PspGateway, PspOutcome, PspWebhookEvent, RefundRequest,
 } from '../../../ports/psp-gateway.js';
 import { WebhookSignatureError } from '../../../ports/psp-gateway.js';
 import {
-  type AdyenLookupRecord, type AdyenNotificationItem, type AdyenPaymentResponse, adyenReferenceShape, lookupRank,
+  type AdyenAmount, type AdyenLookupRecord, type AdyenNotificationItem, type AdyenPaymentResponse, adyenLimits, adyenReferenceShape, lookupRank,
   lookupRecordToOutcome, normalizeAdyenItem, paymentResponseToOutcome, refundReference, toAdyenAmount,
 } from './transformers.js';
 import { assertAdyenHmacKeys, verifyAdyenItem } from './webhook-signature.js';
@@ -72,17 +72,28 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
   const liveFlag = options.live === true ? 'true' : 'false';
 
-  /** One HTTP exchange; a transport failure comes back as the outcome it implies. */
-  async function exchange(method: 'GET' | 'POST', url: string, body: unknown, idempotencyKey: string | null, callerSignal: AbortSignal): Promise<HttpAnswer | PspOutcome> {
+  /**
+   * One HTTP exchange; a transport failure comes back as the outcome it implies. The request is
+   * built (URL parsed, headers validated, body serialized) before anything is sent, so a failure
+   * there is certainly not processed: `retryable` / `request_invalid`, never `unknown`.
+   */
+  async function exchange(method: 'GET' | 'POST', url: string, body: () => unknown, idempotencyKey: string | null, callerSignal: AbortSignal): Promise<HttpAnswer | PspOutcome> {
     if (callerSignal.aborted) return { kind: 'retryable', reason: 'unavailable', detail: 'aborted before the request was sent' };
     const timeout = AbortSignal.timeout(options.timeoutMs);
-    const headers: Record<string, string> = { 'x-api-key': options.apiKey, accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (idempotencyKey !== null) headers['idempotency-key'] = adyenIdempotencyKey(idempotencyKey);
+    let request: Request;
     try {
-      const response = await fetch(url, {
-        method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.any([callerSignal, timeout]),
+      const payload = body();
+      const headers: Record<string, string> = { 'x-api-key': options.apiKey, accept: 'application/json' };
+      if (payload !== undefined) headers['content-type'] = 'application/json';
+      if (idempotencyKey !== null) headers['idempotency-key'] = adyenIdempotencyKey(idempotencyKey);
+      request = new Request(url, {
+        method, headers, body: payload === undefined ? undefined : JSON.stringify(payload), signal: AbortSignal.any([callerSignal, timeout]),
       });
+    } catch (error) {
+      return notSent(error);
+    }
+    try {
+      const response = await fetch(request);
       const textBody = await readText(response);
       let json: Record<string, unknown> = {};
       try {
@@ -97,7 +108,7 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
     }
   }
 
-  async function post(path: string, body: unknown, idempotencyKey: string, signal: AbortSignal, onSuccess: (json: Record<string, unknown>) => PspOutcome): Promise<PspOutcome> {
+  async function post(path: string, body: () => unknown, idempotencyKey: string, signal: AbortSignal, onSuccess: (json: Record<string, unknown>) => PspOutcome): Promise<PspOutcome> {
     const answer = await exchange('POST', `${baseUrl}${path}`, body, idempotencyKey, signal);
     if (!('status' in answer)) return answer;
     if (answer.status === 200 || answer.status === 201) return onSuccess(answer.json);
@@ -111,39 +122,50 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
 
   return {
     name: 'adyen',
+    limits: adyenLimits,
     // Adyen answers an auto-captured payment with "Authorised" (its AUTHORISATION webhook may even
     // arrive before the API answer): the core authorizes with manual capture and captures itself.
     capturesExplicitly: true,
 
     async authorize(request: AuthorizeRequest) {
-      checkReference(request.paymentId);
-      const amount = toAdyenAmount(request.amountMinor, request.currency);
-      const body = {
-        merchantAccount: options.merchantAccount,
-        amount,
-        reference: request.paymentId,
-        paymentMethod: { type: 'scheme', storedPaymentMethodId: request.paymentMethodToken },
-        returnUrl: request.returnUrl,
-        // Redirect-based 3DS, so `requires_action` always comes with a URL for the shopper.
-        authenticationData: { threeDSRequestData: { nativeThreeDS: 'disabled' } },
-        metadata: { tenantId: request.tenantId },
-        ...(request.captureMethod === 'manual' ? { additionalData: { manualCapture: 'true' } } : { captureDelayHours: 0 }),
+      // Built inside the exchange: a refusal of ours (reference shape, amount) is `request_invalid`.
+      let amount: AdyenAmount | null = null;
+      const body = () => {
+        checkReference(request.paymentId);
+        amount = toAdyenAmount(request.amountMinor, request.currency);
+        return {
+          merchantAccount: options.merchantAccount,
+          amount,
+          reference: request.paymentId,
+          paymentMethod: { type: 'scheme', storedPaymentMethodId: request.paymentMethodToken },
+          returnUrl: request.returnUrl,
+          // Redirect-based 3DS, so `requires_action` always comes with a URL for the shopper.
+          authenticationData: { threeDSRequestData: { nativeThreeDS: 'disabled' } },
+          metadata: { tenantId: request.tenantId },
+          ...(request.captureMethod === 'manual' ? { additionalData: { manualCapture: 'true' } } : { captureDelayHours: 0 }),
+        };
       };
-      return post('/payments', body, request.idempotencyKey, request.signal, (json) => paymentResponseToOutcome(json as AdyenPaymentResponse, request.captureMethod, amount));
+      return post('/payments', body, request.idempotencyKey, request.signal, (json) => {
+        assert(amount !== null, 'an answered request had its body built');
+        return paymentResponseToOutcome(json as AdyenPaymentResponse, request.captureMethod, amount);
+      });
     },
 
     async capture(request: CaptureRequest) {
-      checkReference(request.paymentId);
-      const amount = toAdyenAmount(request.amountMinor, request.currency);
-      const body = { merchantAccount: options.merchantAccount, amount, reference: request.paymentId };
+      const body = () => {
+        checkReference(request.paymentId);
+        return { merchantAccount: options.merchantAccount, amount: toAdyenAmount(request.amountMinor, request.currency), reference: request.paymentId };
+      };
       return post(`/payments/${encodeURIComponent(request.pspReference)}/captures`, body, request.idempotencyKey, request.signal, () => ({
         kind: 'captured', pspReference: request.pspReference, amountMinor: request.amountMinor, currency: request.currency, provisional: true,
       }));
     },
 
     async cancel(request: CancelRequest) {
-      checkReference(request.paymentId);
-      const body = { merchantAccount: options.merchantAccount, reference: request.paymentId };
+      const body = () => {
+        checkReference(request.paymentId);
+        return { merchantAccount: options.merchantAccount, reference: request.paymentId };
+      };
       return post(`/payments/${encodeURIComponent(request.pspReference)}/cancels`, body, request.idempotencyKey, request.signal, (json) => ({
         kind: 'pending', pspReference: request.pspReference, detail: 'Adyen cancellation received: the CANCELLATION webhook decides',
         // Its CANCELLATION webhook carries it: a late one for an earlier cancel is told apart.
@@ -152,8 +174,9 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
     },
 
     async refund(request: RefundRequest) {
-      const amount = toAdyenAmount(request.amountMinor, request.currency);
-      const body = { merchantAccount: options.merchantAccount, amount, reference: refundReference(request.paymentId, request.refundId) };
+      const body = () => ({
+        merchantAccount: options.merchantAccount, amount: toAdyenAmount(request.amountMinor, request.currency), reference: refundReference(request.paymentId, request.refundId),
+      });
       return post(`/payments/${encodeURIComponent(request.pspReference)}/refunds`, body, request.idempotencyKey, request.signal, (json) => {
         const refundPspReference = typeof json.pspReference === 'string' ? json.pspReference : null;
         if (refundPspReference === null) return { kind: 'unknown', reason: 'ambiguous_server_error', detail: 'Adyen refund answer without pspReference' };
@@ -163,13 +186,14 @@ export function createAdyenGateway(options: AdyenGatewayOptions): PspGateway {
 
     async lookup(request: LookupRequest): Promise<LookupOutcome> {
       if (options.sandboxLookupUrl === undefined) {
-        return { kind: 'unknown', reason: 'timeout', detail: 'Adyen Checkout has no payment lookup: wait for the AUTHORISATION webhook' };
+        // Synthetic: nothing was asked of Adyen, so it must not count against its circuit breaker.
+        return { kind: 'unknown', reason: 'no_lookup', detail: 'Adyen Checkout has no payment lookup: wait for the AUTHORISATION webhook' };
       }
       const lookupBase = options.sandboxLookupUrl.replace(/\/+$/, '');
       const url = request.pspReference !== null
         ? `${lookupBase}/payments/${encodeURIComponent(request.pspReference)}`
         : `${lookupBase}/payments?merchantReference=${encodeURIComponent(request.paymentId)}`;
-      const answer = await exchange('GET', url, undefined, null, request.signal);
+      const answer = await exchange('GET', url, () => undefined, null, request.signal);
       if (!('status' in answer)) return answer;
       if (answer.status !== 200) return httpErrorOutcome(answer);
       const records = request.pspReference !== null ? [answer.json as unknown as AdyenLookupRecord] : ((answer.json.payments ?? []) as AdyenLookupRecord[]);
@@ -218,13 +242,19 @@ function httpErrorOutcome(answer: HttpAnswer): LookupOutcome {
   if (status === 429) return { kind: 'retryable', reason: 'rate_limited', detail };
   if (status === 404) return { kind: 'not_found' };
   // 704: a request with this idempotency key is still running (or ran with other parameters).
-  if (errorCode === '704') return { kind: 'unknown', reason: 'ambiguous_server_error', detail };
+  if (errorCode === '704') return { kind: 'unknown', reason: 'request_conflict', detail };
   if (status >= 500) {
     // Adyen marks errors that are safe to retry with `Transient-Error: true`.
     if (answer.headers.get('transient-error') === 'true') return { kind: 'retryable', reason: 'server_error', detail };
     return { kind: 'unknown', reason: 'ambiguous_server_error', detail };
   }
   return { kind: 'declined', pspReference: null, reason: 'other', pspCode: errorCode === '' ? `http_${status}` : errorCode };
+}
+
+/** A request refused before it was sent (see `exchange`). */
+function notSent(error: unknown): PspOutcome {
+  const what = error instanceof TallyError ? `${error.reason}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  return { kind: 'retryable', reason: 'request_invalid', detail: `refused before sending: ${what}` };
 }
 
 /** A fetch that threw: never connected (retryable) or maybe processed (unknown). */

@@ -3,8 +3,9 @@
  * minor units), references, `resultCode`s and refusal reasons -> `PspOutcome`, notification items
  * -> `PspWebhookEvent`. Pure functions; the only place Adyen's vocabulary meets ours.
  */
-import { TallyError, assert, invalidField } from '../../../domain/errors.js';
+import { assert } from '../../../domain/errors.js';
 import { currencyOf } from '../../../domain/money/index.js';
+import { type PspAmountLimits, pspAmountRefusal } from '../../../domain/payments/psp-limits.js';
 import type { DeclineReason, PspOutcome, PspWebhookEvent } from '../../../ports/psp-gateway.js';
 
 /** Adyen's amount object: `value` in the currency's ISO 4217 minor units. */
@@ -13,13 +14,23 @@ export interface AdyenAmount {
   currency: string;
 }
 
-/** Our amount -> Adyen's. Throws TallyError for a non-positive amount or one JSON cannot carry exactly. */
+/**
+ * What Adyen accepts per charge, in ISO minor units: any currency, amounts that JSON carries exactly
+ * (Adyen's `value` is a JSON number). Per-account limits are Adyen's configuration and answered by
+ * Adyen (a decline from a PSP in working order).
+ */
+export const adyenLimits: PspAmountLimits = {
+  currencies: null,
+  amountMinorMin: 1n,
+  amountMinorMax: BigInt(Number.MAX_SAFE_INTEGER),
+  byCurrency: {},
+};
+
+/** Our amount -> Adyen's. Throws the TallyError of `pspAmountRefusal` for amounts outside `adyenLimits`. */
 export function toAdyenAmount(amountMinor: bigint, currency: string): AdyenAmount {
   currencyOf(currency);
-  if (amountMinor <= 0n) throw invalidField('amountMinor', 'must be positive');
-  if (amountMinor > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new TallyError('AMOUNT_OUT_OF_RANGE', 'Adyen amounts are JSON numbers: at most 2^53 - 1 minor units', { field: 'amountMinor', currency });
-  }
+  const refusal = pspAmountRefusal('adyen', adyenLimits, amountMinor, currency);
+  if (refusal !== null) throw refusal;
   return { value: Number(amountMinor), currency };
 }
 

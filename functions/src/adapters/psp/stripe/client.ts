@@ -9,9 +9,10 @@ import Stripe from 'stripe';
 import type {
   AuthorizeRequest, CancelRequest, CaptureRequest, LookupRequest, PspGateway, PspOutcome, PspWebhookEvent, RefundRequest,
 } from '../../../ports/psp-gateway.js';
+import { TallyError } from '../../../domain/errors.js';
 import { WebhookSignatureError } from '../../../ports/psp-gateway.js';
 import {
-  intentRank, intentToOutcome, normalizeStripeEvent, refundToOutcome, stripeErrorToOutcome, stripeMetadataKeys, toStripeAmount,
+  intentRank, intentToOutcome, normalizeStripeEvent, refundToOutcome, stripeErrorToOutcome, stripeLimits, stripeMetadataKeys, toStripeAmount,
 } from './transformers.js';
 import { STRIPE_SIGNATURE_TOLERANCE_SEC, assertStripeWebhookSecrets, verifyStripeSignature } from './webhook-signature.js';
 
@@ -64,16 +65,25 @@ export function createStripeGateway(options: StripeGatewayOptions): PspGateway {
     ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
   });
 
-  /** Runs one SDK call and classifies whatever happens; only non-Stripe errors (bugs) are thrown. */
+  /**
+   * Runs one SDK call and classifies whatever happens. Once a request is sent, the SDK reports
+   * every failure as a `StripeError` (an API answer, or `StripeConnectionError` for the transport);
+   * anything else it (or `prepare`, our own conversion) throws was raised before sending: argument
+   * or path validation, serialization, an amount outside `stripeLimits`. That is certainly not
+   * processed, and says nothing about Stripe's health: `retryable` / `request_invalid`, never `unknown`.
+   * A throw from `toOutcome` reads an answer Stripe gave, so it is a bug and is thrown.
+   */
   async function call<T>(signal: AbortSignal, work: () => Promise<T>, toOutcome: (value: T) => LookupOutcome): Promise<LookupOutcome> {
     if (signal.aborted) return { kind: 'retryable', reason: 'unavailable', detail: 'aborted before the request was sent' };
+    let value: T;
     try {
-      return toOutcome(await raceAbort(work(), signal));
+      value = await raceAbort(work(), signal);
     } catch (error) {
       if (error === abortedAfterSending) return { kind: 'unknown', reason: 'timeout', detail: 'aborted by the caller after the request was sent' };
       if (error instanceof Stripe.errors.StripeError) return stripeErrorToOutcome(error);
-      throw error;
+      return notSent(error);
     }
+    return toOutcome(value);
   }
 
   /** Mutations never answer `not_found` to the core: a missing object is a decline of the request. */
@@ -85,12 +95,11 @@ export function createStripeGateway(options: StripeGatewayOptions): PspGateway {
 
   return {
     name: 'stripe',
+    limits: stripeLimits,
 
     async authorize(request: AuthorizeRequest) {
-      const { amount, currency } = toStripeAmount(request.amountMinor, request.currency);
       return mutate(request.signal, () => stripe.paymentIntents.create({
-        amount,
-        currency,
+        ...toStripeAmount(request.amountMinor, request.currency),
         payment_method: request.paymentMethodToken,
         confirm: true,
         capture_method: request.captureMethod,
@@ -100,8 +109,9 @@ export function createStripeGateway(options: StripeGatewayOptions): PspGateway {
     },
 
     async capture(request: CaptureRequest) {
-      const { amount } = toStripeAmount(request.amountMinor, request.currency);
-      return mutate(request.signal, () => stripe.paymentIntents.capture(request.pspReference, { amount_to_capture: amount }, requestOptions(request.idempotencyKey)), intentToOutcome);
+      return mutate(request.signal, () => stripe.paymentIntents.capture(request.pspReference, {
+        amount_to_capture: toStripeAmount(request.amountMinor, request.currency).amount,
+      }, requestOptions(request.idempotencyKey)), intentToOutcome);
     },
 
     async cancel(request: CancelRequest) {
@@ -109,10 +119,9 @@ export function createStripeGateway(options: StripeGatewayOptions): PspGateway {
     },
 
     async refund(request: RefundRequest) {
-      const { amount } = toStripeAmount(request.amountMinor, request.currency);
       return mutate(request.signal, () => stripe.refunds.create({
         payment_intent: request.pspReference,
-        amount,
+        amount: toStripeAmount(request.amountMinor, request.currency).amount,
         metadata: { [stripeMetadataKeys.paymentId]: request.paymentId, [stripeMetadataKeys.refundId]: request.refundId },
       }, requestOptions(request.idempotencyKey)), (refund) => refundToOutcome(refund, request.pspReference));
     },
@@ -145,6 +154,12 @@ export function createStripeGateway(options: StripeGatewayOptions): PspGateway {
       return normalizeStripeEvent(json);
     },
   };
+}
+
+/** A request refused before it was sent (see `call`). */
+function notSent(error: unknown): PspOutcome {
+  const what = error instanceof TallyError ? `${error.reason}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  return { kind: 'retryable', reason: 'request_invalid', detail: `refused before sending: ${what}` };
 }
 
 /** Header lookup that does not depend on the caller having lowercased the names. */

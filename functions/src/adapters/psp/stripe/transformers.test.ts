@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type Stripe from 'stripe';
-import { declineReasonOf, fromStripeAmount, intentToOutcome, normalizeStripeEvent, toStripeAmount } from './transformers.js';
+import { pspAmountRefusal } from '../../../domain/payments/psp-limits.js';
+import { declineReasonOf, fromStripeAmount, intentToOutcome, normalizeStripeEvent, stripeLimits, toStripeAmount } from './transformers.js';
 
 describe('Stripe transformers', () => {
   it('converts amounts with the currency exponent, Stripe special cases included', () => {
@@ -10,10 +11,22 @@ describe('Stripe transformers', () => {
     expect(toStripeAmount(1010n, 'BHD')).toEqual({ amount: 1010, currency: 'bhd' });
     expect(() => toStripeAmount(1005n, 'BHD')).toThrow(expect.objectContaining({ reason: 'AMOUNT_PRECISION_EXCEEDED' }));
     expect(() => toStripeAmount(100_000_000n, 'USD')).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE' }));
-    expect(() => toStripeAmount(0n, 'USD')).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID' }));
+    expect(() => toStripeAmount(0n, 'USD')).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE' }));
     expect(() => toStripeAmount(1n, 'usd')).toThrow(expect.objectContaining({ reason: 'UNKNOWN_CURRENCY' }));
     expect(fromStripeAmount(1200, 'isk')).toEqual({ amountMinor: 12n, currency: 'ISK' });
     expect(fromStripeAmount(500, 'jpy')).toEqual({ amountMinor: 500n, currency: 'JPY' });
+  });
+
+  it('declares its limits in ISO minor units: 99,999,999 of its wire unit, ISK scaled, three-decimal currencies in tens', () => {
+    expect(pspAmountRefusal('stripe', stripeLimits, 99_999_999n, 'USD')).toBeNull();
+    expect(pspAmountRefusal('stripe', stripeLimits, 100_000_000n, 'USD')?.metadata).toMatchObject({ psp: 'stripe', amount_minor_max: '99999999' });
+    expect(pspAmountRefusal('stripe', stripeLimits, 999_999n, 'ISK')).toBeNull();
+    expect(pspAmountRefusal('stripe', stripeLimits, 1_000_000n, 'ISK')?.metadata).toMatchObject({ amount_minor_max: '999999' });
+    expect(() => toStripeAmount(1_000_000n, 'ISK')).toThrow(expect.objectContaining({ reason: 'AMOUNT_OUT_OF_RANGE' }));
+    for (const code of ['BHD', 'JOD', 'KWD', 'OMR', 'TND']) {
+      expect(pspAmountRefusal('stripe', stripeLimits, 1005n, code)?.metadata).toMatchObject({ amount_minor_multiple: '10' });
+      expect(pspAmountRefusal('stripe', stripeLimits, 1010n, code)).toBeNull();
+    }
   });
 
   it('maps decline codes, issuer code first, unknown and prototype names to other', () => {

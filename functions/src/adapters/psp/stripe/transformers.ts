@@ -4,8 +4,9 @@
  * Pure functions; the only place Stripe's vocabulary meets ours.
  */
 import type Stripe from 'stripe';
-import { TallyError, assert, invalidField } from '../../../domain/errors.js';
-import { currencyOf } from '../../../domain/money/index.js';
+import { assert } from '../../../domain/errors.js';
+import { currencyOf, listCurrencies } from '../../../domain/money/index.js';
+import { type PspAmountLimits, type PspCurrencyLimits, pspAmountRefusal } from '../../../domain/payments/psp-limits.js';
 import type { DeclineReason, PspOutcome, PspWebhookEvent } from '../../../ports/psp-gateway.js';
 
 /** Metadata keys we set on PaymentIntents and Refunds, so webhooks and searches find our ids. */
@@ -24,19 +25,43 @@ export const STRIPE_AMOUNT_MAX = 99_999_999;
  */
 const stripeExponentOverrides: Readonly<Record<string, number>> = { ISK: 2 };
 
-/** Our amount -> Stripe's `amount` and lowercase `currency`. Throws TallyError for amounts Stripe refuses. */
+/** Stripe wire units per ISO minor unit of `currency` (100 for ISK, else 1). */
+function wireScale(currency: string, isoExponent: number): bigint {
+  return 10n ** BigInt((stripeExponentOverrides[currency] ?? isoExponent) - isoExponent);
+}
+
+/**
+ * What Stripe accepts per charge, in ISO minor units: at most `STRIPE_AMOUNT_MAX` of its wire unit
+ * (999,999 ISK, whose wire unit is a hundredth), and three-decimal currencies (BHD, JOD, KWD, OMR,
+ * TND) in multiples of 10. Minimum charge amounts (USD 0.50 ...) depend on the account's settlement
+ * currency, so Stripe's own `amount_too_small` answers them (a decline, which the PSP gives in
+ * working order). Currencies: any; the ones an account may present are its configuration.
+ */
+export const stripeLimits: PspAmountLimits = {
+  currencies: null,
+  amountMinorMin: 1n,
+  amountMinorMax: BigInt(STRIPE_AMOUNT_MAX),
+  byCurrency: Object.fromEntries(listCurrencies().flatMap((c): [string, PspCurrencyLimits][] => {
+    const scale = wireScale(c.code, c.exponent);
+    const limits: PspCurrencyLimits = {
+      ...(scale === 1n ? {} : { amountMinorMax: BigInt(STRIPE_AMOUNT_MAX) / scale }),
+      ...(c.exponent === 3 ? { amountMinorMultiple: 10n } : {}),
+    };
+    return Object.keys(limits).length === 0 ? [] : [[c.code, limits]];
+  })),
+};
+
+/**
+ * Our amount -> Stripe's `amount` and lowercase `currency`. Throws the TallyError of
+ * `pspAmountRefusal` for amounts outside `stripeLimits` (the client turns it into `request_invalid`:
+ * nothing is sent).
+ */
 export function toStripeAmount(amountMinor: bigint, currency: string): { amount: number; currency: string } {
   const isoExponent = currencyOf(currency).exponent;
-  const stripeExponent = stripeExponentOverrides[currency] ?? isoExponent;
-  if (amountMinor <= 0n) throw invalidField('amountMinor', 'must be positive');
-  // Stripe: three-decimal currencies (BHD, JOD, KWD, OMR, TND) must end in 0 on the wire.
-  if (isoExponent === 3 && amountMinor % 10n !== 0n) {
-    throw new TallyError('AMOUNT_PRECISION_EXCEEDED', `Stripe needs ${currency} amounts in multiples of 10 minor units`, { field: 'amountMinor', currency });
-  }
-  const wire = amountMinor * 10n ** BigInt(stripeExponent - isoExponent);
-  if (wire > BigInt(STRIPE_AMOUNT_MAX)) {
-    throw new TallyError('AMOUNT_OUT_OF_RANGE', `Stripe accepts at most ${STRIPE_AMOUNT_MAX} minor units per charge`, { field: 'amountMinor', currency });
-  }
+  const refusal = pspAmountRefusal('stripe', stripeLimits, amountMinor, currency);
+  if (refusal !== null) throw refusal;
+  const wire = amountMinor * wireScale(currency, isoExponent);
+  assert(wire <= BigInt(STRIPE_AMOUNT_MAX), 'stripeLimits bound the wire amount');
   return { amount: Number(wire), currency: currency.toLowerCase() };
 }
 
@@ -44,9 +69,8 @@ export function toStripeAmount(amountMinor: bigint, currency: string): { amount:
 export function fromStripeAmount(amount: number, stripeCurrency: string): { amountMinor: bigint; currency: string } {
   const currency = stripeCurrency.toUpperCase();
   const isoExponent = currencyOf(currency).exponent;
-  const stripeExponent = stripeExponentOverrides[currency] ?? isoExponent;
   assert(Number.isSafeInteger(amount) && amount >= 0, `Stripe amount is a non-negative integer (${amount})`);
-  const divisor = 10n ** BigInt(stripeExponent - isoExponent);
+  const divisor = wireScale(currency, isoExponent);
   const wire = BigInt(amount);
   assert(wire % divisor === 0n, `Stripe ${currency} amount ${amount} is a whole number of ISO minor units`);
   return { amountMinor: wire / divisor, currency };
@@ -160,7 +184,7 @@ export function stripeErrorToOutcome(error: Stripe.errors.StripeError): PspOutco
       return { kind: 'retryable', reason: 'unavailable', detail: `Stripe refused the credentials (${status})` };
     case 'StripeIdempotencyError':
       // A bug in our key derivation, but an earlier request with this key may have been processed.
-      return { kind: 'unknown', reason: 'ambiguous_server_error', detail: `idempotency key reused with other parameters: ${error.message}` };
+      return { kind: 'unknown', reason: 'request_conflict', detail: `idempotency key reused with other parameters: ${error.message}` };
     case 'StripeInvalidRequestError':
       if (status === 404 && error.code === 'resource_missing') return { kind: 'not_found' };
       return declined(error.payment_intent?.id ?? null, { code: error.code ?? 'invalid_request' }, 'invalid_request');
@@ -172,7 +196,7 @@ export function stripeErrorToOutcome(error: Stripe.errors.StripeError): PspOutco
 function serverErrorOutcome(error: Stripe.errors.StripeError, status: number): PspOutcome {
   if (status === 409) {
     // Another request with this idempotency key is still running: it may succeed.
-    return { kind: 'unknown', reason: 'ambiguous_server_error', detail: `Stripe 409: ${error.message}` };
+    return { kind: 'unknown', reason: 'request_conflict', detail: `Stripe 409: ${error.message}` };
   }
   const shouldRetry = headerOf(error.headers, 'stripe-should-retry');
   if (status >= 500 && shouldRetry === 'true') {
