@@ -15,7 +15,7 @@ import { KeyManagementServiceClient } from '@google-cloud/kms';
 import { createKmsSigner } from './adapters/kms/kms-signer.js';
 import { createLocalSigner, loadOrCreateLocalSigningKey } from './adapters/signer/local-signer.js';
 import type { LedgerDeps } from './app/ledger/ledger-use-cases.js';
-import type { Signer } from './domain/ledger/signer.js';
+import type { Signer } from './ports/signer.js';
 import { createLedgerServiceImpl } from './handlers/rpc/ledger-service.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createFirestorePaymentsStore } from './adapters/firestore/payments-store.js';

@@ -1,7 +1,8 @@
 /**
- * The `Signer` port: signs and verifies ledger checkpoints. Adapters come later: a local key for
- * development, Cloud KMS `AsymmetricSign` in production (the database writer holds no signing key,
- * which is what makes checkpoints evidence).
+ * The `Signer` port: signs and verifies ledger checkpoints. Adapters: a local Ed25519 key for
+ * development (adapters/signer/local-signer.ts), Cloud KMS `AsymmetricSign` in production
+ * (adapters/kms/kms-signer.ts; the database writer holds no signing key, which is what makes
+ * checkpoints evidence).
  */
 
 /** Signs bytes with one key and verifies signatures made with it. */

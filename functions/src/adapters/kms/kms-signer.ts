@@ -7,7 +7,7 @@
  */
 import { createHash, createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import type { KeyManagementServiceClient } from '@google-cloud/kms';
-import type { Signer } from '../../domain/ledger/signer.js';
+import type { Signer } from '../../ports/signer.js';
 import { crc32c } from './crc32c.js';
 
 /** The two KMS methods the signer calls; the real `KeyManagementServiceClient` satisfies it. */

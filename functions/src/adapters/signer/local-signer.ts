@@ -5,7 +5,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Signer } from '../../domain/ledger/signer.js';
+import type { Signer } from '../../ports/signer.js';
 
 /** Options of {@link createLocalSigner}. */
 export interface LocalSignerOptions {

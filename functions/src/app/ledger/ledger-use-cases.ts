@@ -18,7 +18,7 @@ import type { Balance, BalanceChange } from '../../domain/ledger/balance.js';
 import type { EntryInput } from '../../domain/ledger/entry.js';
 import type { ChainedRecord } from '../../domain/ledger/hash-chain.js';
 import type { JournalRecord } from '../../domain/ledger/journal-record.js';
-import type { Signer } from '../../domain/ledger/signer.js';
+import type { Signer } from '../../ports/signer.js';
 import type { PendingEntry, PendingTransition } from '../../domain/ledger/two-phase.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { WriteLanes } from '../../platform/lanes/write-lanes.js';
