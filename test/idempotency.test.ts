@@ -4,12 +4,12 @@
  * lease takeover after a crash.
  */
 import { randomUUID } from 'node:crypto';
-import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFirestoreIdempotencyStore } from '../functions/src/adapters/firestore/idempotency-store.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
 import { runIdempotently } from '../functions/src/platform/idempotency/idempotency.js';
-import { ErrorInfoSchema, startTestStack, type TestStack } from './support/test-stack.js';
+import { Code, expectConnectError } from './support/connect-error.js';
+import { startTestStack, type TestStack } from './support/test-stack.js';
 
 let stack: TestStack;
 beforeAll(async () => { stack = await startTestStack(); });
@@ -35,14 +35,7 @@ describe('idempotent RPCs', () => {
     const { tenantId, owner } = await stack.newTenant();
     const idempotencyKey = randomUUID();
     await owner.tenancy.createApiKey({ name: 'one', role: Role.VIEWER, idempotencyKey });
-    try {
-      await owner.tenancy.createApiKey({ name: 'two', role: Role.VIEWER, idempotencyKey });
-      expect.unreachable();
-    } catch (error) {
-      const e = ConnectError.from(error);
-      expect(e.code).toBe(Code.FailedPrecondition);
-      expect(e.findDetails(ErrorInfoSchema)[0]?.reason).toBe('IDEMPOTENCY_KEY_REUSED');
-    }
+    await expectConnectError(owner.tenancy.createApiKey({ name: 'two', role: Role.VIEWER, idempotencyKey }), Code.FailedPrecondition, 'IDEMPOTENCY_KEY_REUSED');
     expect(await keyCount(tenantId)).toBe(2);
   });
 
@@ -110,7 +103,7 @@ describe('idempotency store semantics', () => {
     expect(reservation.kind).toBe('execute');
     // Same request (hash of 'req') must match for takeover: re-reserve with the real hash path.
     const live = runIdempotently(options(() => nowMs), { ...call(key, async () => 'never'), requestBytes: new Uint8Array() });
-    await expect(live).rejects.toThrow(); // different request hash than 'x' -> refused as reuse
+    await expect(live).rejects.toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' }); // different request hash than 'x'
     nowMs += 5_000;
     const crashedKey = randomUUID();
     const first = await store().reserve({ scope: `ten_store_${crashedKey}`, method: 'test/Method', key: crashedKey,

@@ -9,6 +9,7 @@ import { hmacValidator } from '@adyen/api-library';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type SandboxPsp, startSandboxPsp } from '../emulators/sandbox-psp/index.js';
+import { eventually } from './support/eventually.js';
 
 const stripeSecret = 'whsec_sandbox_test_secret';
 const adyenKeyHex = '44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056';
@@ -47,14 +48,13 @@ async function startReceiver(): Promise<{ url: string; received: Received[]; fai
   };
 }
 
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 3_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+/** What `probe` finds once it finds something, within 3 s. */
+function waitFor<T>(probe: () => T | undefined): Promise<T> {
+  return eventually(() => {
     const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+    if (value === undefined) throw new Error('nothing received yet');
+    return value;
+  }, { timeoutMs: 3_000, intervalMs: 10 });
 }
 
 function stripeEvents(received: Received[]): Array<{ id: string; type: string; data: { object: Record<string, unknown> } }> {
@@ -150,7 +150,7 @@ describe('sandbox PSP: Stripe API with the official client', () => {
 
     const other = await stripe.paymentIntents.create({ amount: 500, currency: 'eur', payment_method: 'pm_card_visa', confirm: true, capture_method: 'manual' });
     expect((await stripe.paymentIntents.cancel(other.id)).status).toBe('canceled');
-    await expect(stripe.refunds.create({ payment_intent: other.id })).rejects.toMatchObject({ type: 'StripeInvalidRequestError' });
+    await expect(stripe.refunds.create({ payment_intent: other.id })).rejects.toMatchObject({ type: 'StripeInvalidRequestError', code: 'payment_intent_unexpected_state' });
 
     await sandbox.control.webhooksIdle();
     const types = stripeEvents(receiver.received).map((e) => e.type);
