@@ -8,7 +8,7 @@
  */
 import { TallyError, assert } from '../errors.js';
 import { sha256Hex } from '../ledger/index.js';
-import type { DeclineReason, PspName, PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { DeclineReason, PspName, PspWebhookEvent } from './psp-vocabulary.js';
 import { feeReversalMinor, platformFeeMinor } from './ledger-postings.js';
 import type { AnomalyReason, PaymentEffect, PaymentEvent, PaymentTransition } from './payment-effect.js';
 import {

@@ -43,7 +43,7 @@
 import { assert, invalidField } from '../errors.js';
 import { type AccountType, type EntryInput, type Posting, isEntryId } from '../ledger/index.js';
 import { type RoundingMode, currencyOf, divideRounded, multiplyRatio, money, roundingModes } from '../money/index.js';
-import { type PspName, pspNames } from '../../ports/psp-gateway.js';
+import { type PspName, pspNames } from './psp-vocabulary.js';
 
 /** Code of the merchant's payable account (liability). */
 export const MERCHANT_PAYABLE = 'merchant_payable';

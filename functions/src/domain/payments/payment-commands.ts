@@ -7,7 +7,7 @@
 import { TallyError, assert, invalidField } from '../errors.js';
 import { validateMetadata } from '../metadata.js';
 import { currencyOf } from '../money/index.js';
-import { type PspName, pspNames } from '../../ports/psp-gateway.js';
+import { type PspName, pspNames } from './psp-vocabulary.js';
 import { type FeeSchedule, validateFeeSchedule } from './ledger-postings.js';
 import type { PaymentTransition } from './payment-effect.js';
 import {

@@ -11,7 +11,7 @@
  * - `report_anomaly`: log and alert; it changes nothing (it may come with `changed: false`).
  */
 import type { TallyError } from '../errors.js';
-import type { PspName } from '../../ports/psp-gateway.js';
+import type { PspName } from './psp-vocabulary.js';
 import type { PaymentLedgerEvent } from './ledger-postings.js';
 import type { CaptureMethod, PaymentIntent, PaymentStatus, PspAttempt } from './payment-intent.js';
 

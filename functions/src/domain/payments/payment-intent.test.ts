@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TallyError } from '../errors.js';
-import type { PspOutcome, PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { PspOutcome, PspWebhookEvent } from './psp-vocabulary.js';
 import { type PaymentEffect, type PaymentTransition, chainTransitions, createdAndConfirmed } from './payment-effect.js';
 import { derivedId } from '../ids.js';
 import {

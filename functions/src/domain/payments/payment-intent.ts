@@ -36,7 +36,7 @@
  * janitor's lookup fills it in. It is never routed to another PSP.
  */
 import { type ErrorReason, assert } from '../errors.js';
-import type { DeclineReason, PspName, PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { DeclineReason, PspName, PspWebhookEvent } from './psp-vocabulary.js';
 import type { FeeSchedule } from './ledger-postings.js';
 
 /** Every status of a payment intent (Stripe's PaymentIntent statuses plus `failed`). */

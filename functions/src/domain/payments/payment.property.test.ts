@@ -15,7 +15,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TallyError } from '../errors.js';
 import { validateEntryShape } from '../ledger/index.js';
-import type { DeclineReason, PspName, PspOutcome, PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { DeclineReason, PspName, PspOutcome, PspWebhookEvent } from './psp-vocabulary.js';
 import { type FeeSchedule, type PaymentLedgerEvent, paymentLedgerEntry } from './ledger-postings.js';
 import type { PaymentTransition } from './payment-effect.js';
 import { attachPaymentMethod, cancelPayment, capturePayment, confirmPayment, createPaymentIntent, refundPayment } from './payment-commands.js';

@@ -26,7 +26,7 @@
  * attempt's key.
  */
 import { TallyError, assert } from '../errors.js';
-import type { PspOutcome } from '../../ports/psp-gateway.js';
+import type { PspOutcome } from './psp-vocabulary.js';
 import type { PaymentTransition } from './payment-effect.js';
 import { type PaymentIntent, type PspAttempt, isInFlight } from './payment-intent.js';
 import {

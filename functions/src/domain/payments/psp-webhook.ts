@@ -63,7 +63,7 @@
  * Either way a duplicate is a no-op (`changed: false`).
  */
 import { TallyError } from '../errors.js';
-import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
+import type { PspWebhookEvent } from './psp-vocabulary.js';
 import type { PaymentTransition } from './payment-effect.js';
 import { type PaymentIntent, currentOperation } from './payment-intent.js';
 import {
