@@ -128,3 +128,136 @@ describe('bad input', () => {
     }
   });
 });
+
+/** A raw HTTP/1.1 exchange (what fetch cannot send: other methods, huge headers, gzip by hand). */
+async function raw(options: { method?: string; path?: string; headers?: Record<string, string>; body?: Buffer | string }) {
+  const { request } = await import('node:http');
+  const url = new URL(`${stack.url}${options.path ?? getPaymentPath}`);
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: options.method ?? 'POST',
+      headers: { authorization: `Bearer ${tenant.ownerKey}`, ...options.headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+function infoOf(body: Buffer): { code: string; reason?: string; field?: string } {
+  const json = JSON.parse(body.toString('utf8')) as { code: string; details?: { type: string; debug?: { reason: string; metadata?: Record<string, string> } }[] };
+  const info = json.details?.find((d) => d.type === 'tally.errors.v1.ErrorInfo')?.debug;
+  return { code: json.code, reason: info?.reason, field: info?.metadata?.field };
+}
+
+const getPaymentPath = '/tally.payments.v1.PaymentsService/GetPayment';
+const listPaymentsPath = '/tally.payments.v1.PaymentsService/ListPayments';
+
+describe('issue 11 item 11: no internal for bad input', () => {
+  it.each([
+    ['CapturePayment', {}],
+    ['ConfirmPayment', {}],
+    ['CancelPayment', {}],
+    ['RefundPayment', {}],
+    ['UpdatePayment', {}],
+  ])('%s without its payment id is INVALID_ARGUMENT, not INTERNAL', async (method, body) => {
+    const res = await post(`/tally.payments.v1.PaymentsService/${method}`, JSON.stringify({ ...body, idempotencyKey: randomUUID() }), 'application/json');
+    expect(res.code).toBe('invalid_argument');
+    expect(['FIELD_REQUIRED', 'FIELD_INVALID']).toContain(res.reason);
+  });
+
+  it.each([
+    ['PostPendingEntry', {}], ['VoidPendingEntry', {}], ['CloseAccount', {}],
+  ])('LedgerService/%s without its id is INVALID_ARGUMENT, not INTERNAL', async (method, body) => {
+    const res = await post(`/tally.ledger.v1.LedgerService/${method}`, JSON.stringify({ ...body, idempotencyKey: randomUUID() }), 'application/json');
+    expect(res.code).toBe('invalid_argument');
+    expect(['FIELD_REQUIRED', 'FIELD_INVALID']).toContain(res.reason);
+  });
+
+  it.each([['..'], ['a/b'], ['__x__'], ['a//b']])('a payment id %j is INVALID_ARGUMENT or NOT_FOUND, never INTERNAL', async (paymentId) => {
+    const res = await post(getPaymentPath, JSON.stringify({ paymentId }), 'application/json');
+    expect(['invalid_argument', 'not_found']).toContain(res.code);
+    expect(res.reason).toBeDefined();
+  });
+
+  it('a forged page token (an id that cannot name a document) is FIELD_INVALID page_token', async () => {
+    const pageToken = Buffer.from(JSON.stringify([1, 'a/b'])).toString('base64url');
+    const res = await post(listPaymentsPath, JSON.stringify({ pageToken }), 'application/json');
+    expect(res).toMatchObject({ code: 'invalid_argument', reason: 'FIELD_INVALID', field: 'page_token' });
+  });
+
+  it('invalid binary protobuf is INVALID_ARGUMENT/MALFORMED_REQUEST (was INTERNAL "parse binary")', async () => {
+    const res = await post(getPaymentPath, new Uint8Array([0xff, 0xff, 0xff]), 'application/proto');
+    expect(res).toMatchObject({ status: 400, code: 'invalid_argument', reason: 'MALFORMED_REQUEST' });
+  });
+
+  it('JSON that is not JSON is INVALID_ARGUMENT/MALFORMED_REQUEST', async () => {
+    const res = await post(getPaymentPath, '{"paymentId": ', 'application/json');
+    expect(res).toMatchObject({ status: 400, code: 'invalid_argument', reason: 'MALFORMED_REQUEST' });
+  });
+
+  it('a gzip body that does not inflate is INVALID_ARGUMENT/MALFORMED_REQUEST', async () => {
+    const res = await raw({ headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: Buffer.from('not gzip at all') });
+    expect(res.status).toBe(400);
+    expect(infoOf(res.body)).toMatchObject({ code: 'invalid_argument', reason: 'MALFORMED_REQUEST' });
+  });
+});
+
+describe('issue 11 item 11: transport refusals carry ErrorInfo', () => {
+  it('405: a method other than POST/GET', async () => {
+    const res = await raw({ method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('POST');
+    expect(infoOf(res.body)).toMatchObject({ code: 'unimplemented', reason: 'UNSUPPORTED_PROTOCOL', field: 'method' });
+  });
+
+  it('405: a Connect GET of an RPC with side effects', async () => {
+    const res = await raw({ method: 'GET', path: `${listPaymentsPath}?connect=v1&encoding=json&message=%7B%7D` });
+    expect(res.status).toBe(405);
+    expect(infoOf(res.body)).toMatchObject({ code: 'unimplemented', reason: 'UNSUPPORTED_PROTOCOL', field: 'method' });
+  });
+
+  it('415: a streaming content type on a unary RPC', async () => {
+    const res = await raw({ headers: { 'content-type': 'application/connect+json' }, body: '{}' });
+    expect(res.status).toBe(415);
+    expect(infoOf(res.body)).toMatchObject({ reason: 'UNSUPPORTED_CONTENT_TYPE', field: 'content-type' });
+  });
+
+  it('431: request headers over the limit', async () => {
+    const res = await raw({ headers: { 'content-type': 'application/json', 'x-big': 'x'.repeat(20_000) }, body: '{}' });
+    expect(res.status).toBe(431);
+    expect(infoOf(res.body)).toMatchObject({ code: 'invalid_argument', reason: 'HEADERS_TOO_LARGE', field: 'headers' });
+  });
+
+  it('501: a content encoding the API does not speak', async () => {
+    const res = await raw({ headers: { 'content-type': 'application/json', 'content-encoding': 'xz' }, body: '{}' });
+    expect(res.status).toBe(501);
+    expect(infoOf(res.body)).toMatchObject({ code: 'unimplemented', reason: 'UNSUPPORTED_PROTOCOL', field: 'content-encoding' });
+  });
+
+  it('404: an unknown RPC path', async () => {
+    const res = await raw({ path: '/tally.payments.v1.PaymentsService/Nope', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(404);
+    expect(infoOf(res.body)).toMatchObject({ reason: 'UNSUPPORTED_PROTOCOL', field: 'path' });
+  });
+});
+
+describe('issue 11 item 11: error bodies of 1 KiB or more to a gzip client', () => {
+  it.each([
+    ['with ErrorInfo from the RPC (NOT_FOUND naming a long id)', JSON.stringify({ paymentId: `pay_${'x'.repeat(1_500)}` }), ['not_found', 'invalid_argument']],
+    ['rewritten by the edge (an unknown 1.5 KB field name)', JSON.stringify({ [`f${'x'.repeat(1_500)}`]: 1 }), ['invalid_argument']],
+  ])('%s arrive compressed and whole', async (_label, body, codes) => {
+    const { gunzipSync } = await import('node:zlib');
+    const res = await raw({ headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip' }, body });
+    const plain = res.headers['content-encoding'] === 'gzip' ? gunzipSync(res.body) : res.body;
+    const info = infoOf(plain);
+    expect(codes).toContain(info.code);
+    expect(info.reason).toBeDefined();
+    // fetch (undici) is a real client that asks for gzip itself and inflates what it gets.
+    const viaFetch = await post(getPaymentPath, body, 'application/json');
+    expect(codes).toContain(viaFetch.code);
+  });
+});
+
