@@ -101,6 +101,14 @@ resource "google_cloud_run_v2_service" "api" {
     }
     containers {
       image = var.api_image
+      # gRPC needs HTTP/2 end to end: the port is declared h2c, so Cloud Run speaks cleartext
+      # HTTP/2 to the container, whose entry (functions/src/serve-api.ts) serves h2c and HTTP/1.1
+      # on one port (ADR 0020). Connect and gRPC-Web clients on HTTP/1.1 still work at the front.
+      command = ["node", "--import", "tsx", "functions/src/serve-api.ts"]
+      ports {
+        name           = "h2c"
+        container_port = 8080
+      }
       resources {
         limits = { cpu = "1", memory = "512Mi" }
       }

@@ -45,6 +45,14 @@ describe('terraform', () => {
     expect(env).toEqual(expect.arrayContaining(['TALLY_TRACE_EXPORTER', 'TALLY_PLATFORM_ADMIN_KEY_SHA256']));
   });
 
+  it('the api service speaks HTTP/2 end to end: an h2c port, served by the dual-protocol entry', async () => {
+    const tf = await terraform();
+    const container = (tf.resource.google_cloud_run_v2_service?.api?.[0] as { template: { containers: { command?: string[]; ports?: { name: string; container_port: number }[] }[] }[] }).template[0]!.containers[0]!;
+    expect(container.ports?.[0]).toMatchObject({ name: 'h2c', container_port: 8080 });
+    const entry = container.command?.at(-1) ?? '';
+    expect(readFileSync(path.join(root, entry), 'utf8')).toContain('createDualProtocolServer');
+  });
+
   it('the TTL field name is the one the idempotency store writes', () => {
     const store = readFileSync(path.join(root, 'functions/src/adapters/firestore/idempotency-store.ts'), 'utf8');
     const indexes = readFileSync(path.join(root, 'firestore.indexes.json'), 'utf8');
