@@ -133,3 +133,99 @@ describe('forged ID tokens against the real Auth emulator are CREDENTIALS_INVALI
     await expectInvalid(member.idToken);
   });
 });
+
+describe('input validated at the edge: FIELD_INVALID naming the field, nothing written (issue 11 item 10)', () => {
+  let tenantId: string;
+  let owner: TestStack['admin'];
+
+  beforeAll(async () => {
+    ({ tenantId, owner } = await stack.newTenant('Edge'));
+  });
+
+  /** Every document under the tenant, by collection: what a refused request must leave as it was. */
+  async function tenantDocuments(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const collection of await stack.services.db.doc(`tenants/${tenantId}`).listCollections()) {
+      counts[collection.id] = (await collection.count().get()).data().count;
+    }
+    return counts;
+  }
+  const key = () => randomUUID();
+  const refused = async (call: () => Promise<unknown>, field: string, reason = 'FIELD_INVALID') => {
+    const before = await tenantDocuments();
+    const error = await failure(call());
+    expect([error.code, error.reason, error.metadata.field]).toEqual([Code.InvalidArgument, reason, field]);
+    expect(await tenantDocuments()).toEqual(before);
+  };
+  const pathLike = ['..', 'a/b', '__x__', 'pay_a/b', 'pay_..', 'x'.repeat(2_000)];
+
+  it.each([
+    ['CR/LF', 'https://shop.example/done\r\nSet-Cookie: a=b'],
+    ['LF', 'https://shop.example/\ndone'],
+    ['NUL', 'https://shop.example/\u0000'],
+    ['javascript:', 'javascript:alert(document.cookie)'],
+    ['a tab inside the scheme', 'java\tscript:alert(1)'],
+  ])('a return URL with %s, with and without confirm', async (_, returnUrl) => {
+    for (const confirm of [false, true]) {
+      await refused(() => owner.payments.createPayment({ amountMinor: 1000n, currency: 'EUR', paymentMethodId: confirm ? 'pm_x' : '', confirm, returnUrl, idempotencyKey: key() }), 'return_url');
+    }
+    await refused(() => owner.payments.confirmPayment({ paymentId: 'pay_x', returnUrl, idempotencyKey: key() }), 'return_url');
+  });
+
+  it.each(pathLike)('a payment id %j, on every payments RPC that takes one', async (paymentId) => {
+    await refused(() => owner.payments.confirmPayment({ paymentId, idempotencyKey: key() }), 'payment_id');
+    await refused(() => owner.payments.capturePayment({ paymentId, idempotencyKey: key() }), 'payment_id');
+    await refused(() => owner.payments.cancelPayment({ paymentId, idempotencyKey: key() }), 'payment_id');
+    await refused(() => owner.payments.refundPayment({ paymentId, idempotencyKey: key() }), 'payment_id');
+    await refused(() => owner.payments.updatePayment({ paymentId, metadata: { a: 'b' }, idempotencyKey: key() }), 'payment_id');
+    await refused(() => owner.payments.getPayment({ paymentId }), 'payment_id');
+  });
+
+  it.each(['..', 'a/b', '__x__', 'cus_a/b'])('a customer or payment method id %j', async (id) => {
+    await refused(() => owner.payments.createPayment({ amountMinor: 1000n, currency: 'EUR', customerId: id, idempotencyKey: key() }), 'customer_id');
+    await refused(() => owner.payments.createPayment({ amountMinor: 1000n, currency: 'EUR', paymentMethodId: id, idempotencyKey: key() }), 'payment_method_id');
+    await refused(() => owner.payments.confirmPayment({ paymentId: 'pay_x', paymentMethodId: id, idempotencyKey: key() }), 'payment_method_id');
+    await refused(() => owner.payments.createPaymentMethod({ customerId: id, pspTokens: { stripe: 'pm_card_visa' }, idempotencyKey: key() }), 'customer_id');
+  });
+
+  it('a missing payment id is FIELD_REQUIRED', async () => {
+    await refused(() => owner.payments.capturePayment({ idempotencyKey: key() }), 'payment_id', 'FIELD_REQUIRED');
+  });
+
+  it.each([
+    ['email', { email: 'ada@shop.example\r\nBcc: all@shop.example', name: 'Ada' }],
+    ['email', { email: 'not an email', name: 'Ada' }],
+    ['name', { email: 'ada@shop.example', name: 'Ada\nLovelace' }],
+    ['name', { email: 'ada@shop.example', name: 'x'.repeat(201) }],
+  ])('a customer %s that is not one', async (field, input) => {
+    await refused(() => owner.payments.createCustomer({ ...input, idempotencyKey: key() }), field);
+  });
+
+  it.each([
+    ['brand', { brand: 'VISA' }], ['brand', { brand: 'visa\u0000' }], ['brand', { brand: 'v'.repeat(33) }],
+    ['country', { country: 'FRA' }], ['country', { country: 'fr' }], ['country', { country: 'ZZ' }],
+  ])('a payment method %s outside its set', async (field, fields) => {
+    await refused(() => owner.payments.createPaymentMethod({ pspTokens: { stripe: 'pm_card_visa' }, ...fields, idempotencyKey: key() }), field);
+  });
+
+  it('well-formed fields still pass', async () => {
+    const customer = await owner.payments.createCustomer({ email: 'zoe@shop.example', name: 'Zoë Ðurić', idempotencyKey: key() });
+    const method = await owner.payments.createPaymentMethod({ customerId: customer.customer!.id, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', idempotencyKey: key() });
+    const payment = await owner.payments.createPayment({
+      amountMinor: 1000n, currency: 'EUR', customerId: customer.customer!.id, paymentMethodId: method.paymentMethod!.id, returnUrl: 'https://shop.example/done', idempotencyKey: key(),
+    });
+    expect((await owner.payments.getPayment({ paymentId: payment.payment!.id })).payment?.id).toBe(payment.payment!.id);
+  });
+
+  it.each(['..', 'a/b', '__x__', 'acc_a/b'])('ledger and tenancy ids %j', async (id) => {
+    await refused(() => owner.ledger.getAccount({ accountId: id }), 'account_id');
+    await refused(() => owner.ledger.getBalance({ accountId: id }), 'account_id');
+    await refused(() => owner.ledger.listEntries({ accountId: id }), 'account_id');
+    await refused(() => owner.ledger.closeAccount({ accountId: id, idempotencyKey: key() }), 'account_id');
+    await refused(() => owner.ledger.getEntry({ entryId: id }), 'entry_id');
+    await refused(() => owner.ledger.postPendingEntry({ entryId: id, idempotencyKey: key() }), 'entry_id');
+    await refused(() => owner.ledger.voidPendingEntry({ entryId: id, idempotencyKey: key() }), 'entry_id');
+    await refused(() => owner.ledger.verifyChain({ tenantId: id }), 'tenant_id');
+    await refused(() => owner.tenancy.getTenant({ tenantId: id }), 'tenant_id');
+  });
+});

@@ -10,6 +10,7 @@ import { currencyOf } from '../money/index.js';
 import { type PspName, pspNames } from './psp-vocabulary.js';
 import { type FeeSchedule, validateFeeSchedule } from './ledger-postings.js';
 import type { PaymentTransition } from './payment-effect.js';
+import { validateReturnUrl } from './payment-fields.js';
 import {
   ATTEMPTS_MAX,
   type CaptureMethod,
@@ -167,27 +168,8 @@ export interface ConfirmInput {
   readonly returnUrl?: string | null;
 }
 
-/** Longest return URL (browsers and PSPs handle 2 048 safely). */
-export const RETURN_URL_LENGTH_MAX = 2_048;
-
-/**
- * An absolute https URL (http only for a local host, for development), or null for none. A customer
- * is redirected there after a challenge, so anything else is refused rather than passed on.
- */
-export function validateReturnUrl(value: string | null | undefined): string | null {
-  if (value === undefined || value === null || value === '') return null;
-  if (value.length > RETURN_URL_LENGTH_MAX) throw invalidField('return_url', `at most ${RETURN_URL_LENGTH_MAX} characters`);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw invalidField('return_url', 'must be an absolute URL');
-  }
-  const local = url.hostname === 'localhost' || url.hostname === '127.0.0.1' || url.hostname === '[::1]';
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && local)) throw invalidField('return_url', 'must be https (http only for localhost)');
-  if (url.username !== '' || url.password !== '') throw invalidField('return_url', 'must not carry credentials');
-  return value;
-}
+// Return URLs are checked with the other free-text fields of payments requests (ADR 0019).
+export { RETURN_URL_LENGTH_MAX, validateReturnUrl } from './payment-fields.js';
 
 /**
  * Confirms: `requires_confirmation` (or `requires_payment_method` with a payment method given) ->

@@ -7,6 +7,7 @@ import type { Principal } from '../../app/auth/principal.js';
 import * as ledger from '../../app/ledger/ledger-use-cases.js';
 import { accountToProto, accountTypeFromProto, balanceToProto, entryToProto, postingsFromProto } from '../../adapters/proto/ledger-mapping.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
+import { parseId, parseOptionalId } from '../../domain/ids.js';
 import {
   CloseAccountRequestSchema, CloseAccountResponseSchema, CreateAccountRequestSchema, CreateAccountResponseSchema,
   CreateEntryResponseSchema, LedgerService, PostPendingEntryRequestSchema, PostPendingEntryResponseSchema,
@@ -23,6 +24,7 @@ export interface LedgerServiceDeps extends ledger.LedgerDeps {
 
 /** VerifyChain: members verify their own tenant; the platform admin any tenant. */
 function tenantForVerify(principal: Principal, requested: string): string {
+  parseOptionalId('tenant', requested, 'tenant_id');
   if (principal.kind === 'platform_admin') {
     if (requested === '') throw invalidField('tenant_id', 'required for the platform admin', 'FIELD_REQUIRED');
     return requested;
@@ -47,7 +49,7 @@ export function createLedgerServiceImpl(deps: LedgerServiceDeps): ServiceImpl<ty
     },
     async getAccount(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      return { account: accountToProto(await ledger.getAccount(deps, tenantId, req.accountId)) };
+      return { account: accountToProto(await ledger.getAccount(deps, tenantId, parseId('account', req.accountId, 'account_id'))) };
     },
     async listAccounts(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
@@ -56,6 +58,7 @@ export function createLedgerServiceImpl(deps: LedgerServiceDeps): ServiceImpl<ty
     },
     async closeAccount(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'developer');
+      parseId('account', req.accountId, 'account_id');
       return idempotentRpc(deps, ctx, tenantId, { schema: CloseAccountRequestSchema, message: req }, { schema: CloseAccountResponseSchema, redact: passThrough },
         async () => create(CloseAccountResponseSchema, { account: accountToProto(await ledger.closeAccount(deps, tenantId, req.accountId)) }));
     },
@@ -76,12 +79,12 @@ export function createLedgerServiceImpl(deps: LedgerServiceDeps): ServiceImpl<ty
     },
     async getEntry(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      return { entry: entryToProto(await ledger.getEntry(deps, tenantId, req.entryId)) };
+      return { entry: entryToProto(await ledger.getEntry(deps, tenantId, parseId('entry', req.entryId, 'entry_id'))) };
     },
     async listEntries(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
       const page = await ledger.listEntries(deps, tenantId, {
-        accountId: req.accountId,
+        accountId: parseId('account', req.accountId, 'account_id'),
         startMs: req.startTime ? timestampMs(req.startTime) : null,
         endMs: req.endTime ? timestampMs(req.endTime) : null,
         pageSize: req.pageSize,
@@ -91,6 +94,7 @@ export function createLedgerServiceImpl(deps: LedgerServiceDeps): ServiceImpl<ty
     },
     async postPendingEntry(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'developer');
+      parseId('entry', req.entryId, 'entry_id');
       return idempotentRpc(deps, ctx, tenantId, { schema: PostPendingEntryRequestSchema, message: req }, { schema: PostPendingEntryResponseSchema, redact: passThrough },
         async () => create(PostPendingEntryResponseSchema, {
           entry: entryToProto(await ledger.postPendingEntry(deps, tenantId, req.entryId, req.amountsMinor.length === 0 ? undefined : req.amountsMinor, currentTraceIds())),
@@ -98,12 +102,13 @@ export function createLedgerServiceImpl(deps: LedgerServiceDeps): ServiceImpl<ty
     },
     async voidPendingEntry(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'developer');
+      parseId('entry', req.entryId, 'entry_id');
       return idempotentRpc(deps, ctx, tenantId, { schema: VoidPendingEntryRequestSchema, message: req }, { schema: VoidPendingEntryResponseSchema, redact: passThrough },
         async () => create(VoidPendingEntryResponseSchema, { entry: entryToProto(await ledger.voidPendingEntry(deps, tenantId, req.entryId, currentTraceIds())) }));
     },
     async getBalance(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      const { account, balance, asOfMs } = await ledger.getBalance(deps, tenantId, req.accountId, req.asOfTime ? timestampMs(req.asOfTime) : null);
+      const { account, balance, asOfMs } = await ledger.getBalance(deps, tenantId, parseId('account', req.accountId, 'account_id'), req.asOfTime ? timestampMs(req.asOfTime) : null);
       return { balance: balanceToProto(account, balance, asOfMs) };
     },
     async verifyChain(req, ctx) {

@@ -5,7 +5,8 @@ import { requireTenantRole } from '../../app/auth/authenticate.js';
 import * as payments from '../../app/payments/index.js';
 import { captureMethodFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
 import { TallyError, errorReasons, type ErrorReason } from '../../domain/errors.js';
-import { newId } from '../../domain/ids.js';
+import { newId, parseId, parseOptionalId } from '../../domain/ids.js';
+import { validateCardBrand, validateCountry, validateCustomerEmail, validateCustomerName, validateReturnUrl } from '../../domain/payments/payment-fields.js';
 import {
   CancelPaymentRequestSchema, CancelPaymentResponseSchema, CapturePaymentRequestSchema, CapturePaymentResponseSchema,
   ConfirmPaymentRequestSchema, ConfirmPaymentResponseSchema, CreateCustomerRequestSchema, CreateCustomerResponseSchema,
@@ -57,6 +58,10 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
   return {
     async createPayment(req, ctx) {
       const tenantId = writer(ctx);
+      // Decoded at the edge (ADR 0019): ids before they name a document, the return URL whether or not `confirm` is set.
+      parseOptionalId('customer', req.customerId, 'customer_id');
+      parseOptionalId('paymentMethod', req.paymentMethodId, 'payment_method_id');
+      validateReturnUrl(req.returnUrl);
       return keyedCommand(deps, ctx, tenantId, { schema: CreatePaymentRequestSchema, message: req }, CreatePaymentResponseSchema, paymentIn(CreatePaymentResponseSchema),
         (key) => payments.createPayment(deps, tenantId, {
           amountMinor: req.amountMinor, currency: req.currency, captureMethod: captureMethodFromProto(req.captureMethod),
@@ -66,21 +71,27 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async confirmPayment(req, ctx) {
       const tenantId = writer(ctx);
+      parseId('payment', req.paymentId, 'payment_id');
+      parseOptionalId('paymentMethod', req.paymentMethodId, 'payment_method_id');
+      validateReturnUrl(req.returnUrl);
       return keyedCommand(deps, ctx, tenantId, { schema: ConfirmPaymentRequestSchema, message: req }, ConfirmPaymentResponseSchema, paymentIn(ConfirmPaymentResponseSchema),
         (key) => payments.confirm(deps, tenantId, req.paymentId, req.paymentMethodId, currentTraceIds(), key, req.returnUrl));
     },
     async capturePayment(req, ctx) {
       const tenantId = writer(ctx);
+      parseId('payment', req.paymentId, 'payment_id');
       return keyedCommand(deps, ctx, tenantId, { schema: CapturePaymentRequestSchema, message: req }, CapturePaymentResponseSchema, paymentIn(CapturePaymentResponseSchema),
         (key) => payments.capture(deps, tenantId, req.paymentId, req.amountMinor === 0n ? null : req.amountMinor, currentTraceIds(), key));
     },
     async cancelPayment(req, ctx) {
       const tenantId = writer(ctx);
+      parseId('payment', req.paymentId, 'payment_id');
       return keyedCommand(deps, ctx, tenantId, { schema: CancelPaymentRequestSchema, message: req }, CancelPaymentResponseSchema, paymentIn(CancelPaymentResponseSchema),
         (key) => payments.cancel(deps, tenantId, req.paymentId, currentTraceIds(), key));
     },
     async refundPayment(req, ctx) {
       const tenantId = writer(ctx);
+      parseId('payment', req.paymentId, 'payment_id');
       const refundId = newId('re');
       const respond = (intent: PaymentIntent) => {
         const refund = intent.refunds.find((r) => r.id === refundId);
@@ -91,12 +102,13 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async updatePayment(req, ctx) {
       const tenantId = writer(ctx);
+      parseId('payment', req.paymentId, 'payment_id');
       return keyedCommand(deps, ctx, tenantId, { schema: UpdatePaymentRequestSchema, message: req }, UpdatePaymentResponseSchema, paymentIn(UpdatePaymentResponseSchema),
         (key) => payments.updateMetadata(deps, tenantId, req.paymentId, req.metadata, currentTraceIds(), key));
     },
     async getPayment(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      return { payment: paymentToProto(await payments.getPayment(deps, tenantId, req.paymentId)) };
+      return { payment: paymentToProto(await payments.getPayment(deps, tenantId, parseId('payment', req.paymentId, 'payment_id'))) };
     },
     async listPayments(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
@@ -105,7 +117,7 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async createCustomer(req, ctx) {
       const tenantId = writer(ctx);
-      const input = { email: req.email, name: req.name };
+      const input = { email: validateCustomerEmail(req.email), name: validateCustomerName(req.name) };
       payments.checkNewCustomer(input);
       return idempotentRpc(deps, ctx, tenantId, { schema: CreateCustomerRequestSchema, message: req }, { schema: CreateCustomerResponseSchema, redact: same },
         async () => {
@@ -115,7 +127,8 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async createPaymentMethod(req, ctx) {
       const tenantId = writer(ctx);
-      const input = { customerId: req.customerId, pspTokens: req.pspTokens, brand: req.brand, country: req.country, last4: req.last4 };
+      parseOptionalId('customer', req.customerId, 'customer_id');
+      const input = { customerId: req.customerId, pspTokens: req.pspTokens, brand: validateCardBrand(req.brand), country: validateCountry(req.country), last4: req.last4 };
       await payments.checkNewPaymentMethod(deps, tenantId, input);
       return idempotentRpc(deps, ctx, tenantId, { schema: CreatePaymentMethodRequestSchema, message: req }, { schema: CreatePaymentMethodResponseSchema, redact: same },
         async () => {

@@ -16,6 +16,7 @@ import {
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { idempotentRpc } from './idempotent-rpc.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
+import { parseOptionalId } from '../../domain/ids.js';
 import { principalOf } from './rpc-context.js';
 
 export interface TenancyServiceDeps extends tenancy.TenancyDeps {
@@ -51,7 +52,7 @@ export function createTenancyServiceImpl(deps: TenancyServiceDeps): ServiceImpl<
 
     async getTenant(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      return { tenant: tenantToProto(await tenancy.getTenant(deps, tenantId, req.tenantId)) };
+      return { tenant: tenantToProto(await tenancy.getTenant(deps, tenantId, parseOptionalId('tenant', req.tenantId, 'tenant_id') ?? '')) };
     },
 
     async createApiKey(req, ctx) {
