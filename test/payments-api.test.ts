@@ -6,10 +6,11 @@ import { randomUUID } from 'node:crypto';
 import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { paymentAccountId, processInboxEvent, runJanitor } from '../functions/src/app/payments/index.js';
-import { CaptureMethod, DisputeStatus, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import { CaptureMethod, DisputeStatus, PaymentStatus, type Payment } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { ErrorInfoSchema } from './support/test-stack.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+import { eventually } from './support/eventually.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -31,6 +32,40 @@ async function reason(promise: Promise<unknown>): Promise<{ code: Code; reason: 
     return { code: e.code, reason: e.findDetails(ErrorInfoSchema)[0]?.reason ?? '' };
   }
   throw new Error('expected failure');
+}
+
+/** How long webhook-driven changes may take here (webhook, inbox, Pub/Sub bridge, under load). */
+const SETTLE = { timeoutMs: 15_000, intervalMs: 100 } as const;
+
+/** The payment once `check` passes on it (retried until SETTLE's deadline). */
+async function paymentWhen(owner: TallyClient, paymentId: string, check: (p: Payment) => void): Promise<Payment> {
+  return eventually(async () => {
+    const p = (await owner.payments.getPayment({ paymentId })).payment!;
+    check(p);
+    return p;
+  }, SETTLE);
+}
+
+/**
+ * Waits until the tenant's inbox holds at least `countMin` events and every one is processed: what
+ * webhooks do has then been done, so asserting that they changed nothing needs no sleep.
+ */
+async function inboxProcessed(tenantId: string, countMin: number): Promise<number> {
+  return eventually(async () => {
+    const inbox = (await env.stack.services.db.collection(`tenants/${tenantId}/inbox`).get()).docs;
+    expect(inbox.length).toBeGreaterThanOrEqual(countMin);
+    expect(inbox.filter((d) => d.get('processedAt') === null).map((d) => d.id)).toEqual([]);
+    return inbox.length;
+  }, SETTLE);
+}
+
+/**
+ * The janitor as it would run `laterMs` from now: the clock it reads is moved forward past its
+ * grace (3 s), instead of the test sleeping 3.2 s.
+ */
+function runJanitorLater(laterMs = 3_200) {
+  const payments = env.stack.services.payments;
+  return runJanitor({ ...payments, clock: { nowMs: () => payments.clock.nowMs() + laterMs } }, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
 }
 
 async function balanceOf(tenantId: string, code: Parameters<typeof paymentAccountId>[0], currency = 'EUR') {
@@ -56,7 +91,7 @@ describe.each(['stripe', 'adyen'] as const)('payments through %s', (psp) => {
     expect((await balanceOf(tenantId, 'platform_fee_revenue')).postedCreditsMinor).toBe(290n);
     // Webhooks for the same capture arrive later and change nothing.
     await env.sandbox.control.webhooksIdle(5_000);
-    await new Promise((r) => setTimeout(r, 500));
+    await inboxProcessed(tenantId, 1);
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(9_710n);
   });
 
@@ -69,7 +104,7 @@ describe.each(['stripe', 'adyen'] as const)('payments through %s', (psp) => {
     const captured = (await owner.payments.capturePayment({ paymentId: p.id, amountMinor: 4_000n, idempotencyKey: key() })).payment!;
     if (psp === 'adyen') {
       // Adyen confirms captures by webhook: wait for the CAPTURE notification to be processed.
-      for (let i = 0; i < 50 && (await owner.payments.getPayment({ paymentId: p.id })).payment?.status !== PaymentStatus.SUCCEEDED; i++) await new Promise((r) => setTimeout(r, 100));
+      await paymentWhen(owner, p.id, (cur) => expect(cur.status).toBe(PaymentStatus.SUCCEEDED));
     } else {
       expect(captured.status).toBe(PaymentStatus.SUCCEEDED);
     }
@@ -77,12 +112,7 @@ describe.each(['stripe', 'adyen'] as const)('payments through %s', (psp) => {
     await owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1_500n, idempotencyKey: key() });
     await owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1_000n, idempotencyKey: key() });
     expect(await reason(owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1_501n, idempotencyKey: key() }))).toMatchObject({ reason: 'AMOUNT_OUT_OF_RANGE' });
-    for (let i = 0; i < 50; i++) {
-      const cur = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
-      if (cur.refunds.every((r) => r.status === 'succeeded') && cur.amountRefundedMinor === 2_500n) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect((await owner.payments.getPayment({ paymentId: p.id })).payment?.amountRefundedMinor).toBe(2_500n);
+    await paymentWhen(owner, p.id, (cur) => expect(cur).toMatchObject({ amountRefundedMinor: 2_500n, refunds: [{ status: 'succeeded' }, { status: 'succeeded' }] }));
     const receivable = await balanceOf(tenantId, `psp_receivable:${psp}`);
     expect(receivable.postedDebitsMinor - receivable.postedCreditsMinor).toBe(1_500n);
   });
@@ -108,12 +138,7 @@ describe.each(['stripe', 'adyen'] as const)('payments through %s', (psp) => {
     expect(waiting.status).toBe(PaymentStatus.REQUIRES_ACTION);
     expect(waiting.nextActionUrl).toContain('/_sandbox/challenge/');
     expect(env.sandbox.control.completeChallenge(psp, waiting.pspReference, 'success')).toBe(true);
-    let status = waiting.status;
-    for (let i = 0; i < 80 && status !== PaymentStatus.SUCCEEDED; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = (await owner.payments.getPayment({ paymentId: p.id })).payment!.status;
-    }
-    expect(status).toBe(PaymentStatus.SUCCEEDED);
+    await paymentWhen(owner, p.id, (cur) => expect(cur.status).toBe(PaymentStatus.SUCCEEDED));
   });
 });
 
@@ -124,12 +149,8 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     await route(owner, psp);
     const pm = await method(owner, { [psp]: psp === 'stripe' ? 'pm_card_visa' : 'adyen_success' });
     const p = (await owner.payments.createPayment({ amountMinor: 2_000n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
-    let paid = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
-    for (let i = 0; i < 50 && paid.status !== PaymentStatus.SUCCEEDED; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      paid = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
-    }
-    expect(paid.status).toBe(PaymentStatus.SUCCEEDED);
+    await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() });
+    const paid = await paymentWhen(owner, p.id, (cur) => expect(cur.status).toBe(PaymentStatus.SUCCEEDED));
     await env.sandbox.control.webhooksIdle(5_000);
     return { tenantId, owner, p, paid };
   }
@@ -139,12 +160,7 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     expect(env.sandbox.control.createDispute(psp, paid.pspReference)).toBe(true);
     await env.sandbox.control.webhooksIdle(5_000);
     const entryId = `je_cbk_${p.id}`;
-    let entry = await env.stack.services.db.doc(`tenants/${tenantId}/journal/${entryId}`).get();
-    for (let i = 0; i < 50 && !entry.exists; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      entry = await env.stack.services.db.doc(`tenants/${tenantId}/journal/${entryId}`).get();
-    }
-    expect(entry.exists).toBe(true);
+    await eventually(async () => expect((await env.stack.services.db.doc(`tenants/${tenantId}/journal/${entryId}`).get()).exists).toBe(true), SETTLE);
     const receivable = await balanceOf(tenantId, `psp_receivable:${psp}`);
     const payable = await balanceOf(tenantId, 'merchant_payable');
     const fee = await balanceOf(tenantId, 'platform_fee_revenue');
@@ -160,23 +176,17 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     expect((await db.doc(`pspReferences/${psp}:${paid.pspReference}`).get()).data()).toMatchObject({ tenantId, paymentId: p.id });
     // Stripe sends the dispute and the withdrawal of its funds: two chargeback events, one entry.
     const events = psp === 'stripe' ? 2 : 1;
-    let inbox = await chargebackInbox(tenantId);
-    for (let i = 0; i < 50 && !(inbox.length === events && inbox.every((d) => d.get('processedAt') !== null)); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      inbox = await chargebackInbox(tenantId);
-    }
-    expect(inbox.map((d) => d.get('processedAt') !== null)).toEqual(Array.from({ length: events }, () => true));
+    const inbox = await eventually(async () => {
+      const docs = await chargebackInbox(tenantId);
+      expect(docs.map((d) => d.get('processedAt') !== null)).toEqual(Array.from({ length: events }, () => true));
+      return docs;
+    }, SETTLE);
     for (const d of inbox) expect(JSON.parse(String(d.get('event')))).toMatchObject({ paymentId: p.id, pspReference: paid.pspReference });
     if (psp !== 'stripe') return;
     // Stripe: the dispute closes as lost, a second chargeback event: stored, processed, and a no-op.
     expect(env.sandbox.control.closeDispute(psp, paid.pspReference, 'lost')).toBe(true);
     await env.sandbox.control.webhooksIdle(5_000);
-    let closed = await chargebackInbox(tenantId);
-    for (let i = 0; i < 50 && !(closed.length === 3 && closed.every((d) => d.get('processedAt') !== null)); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      closed = await chargebackInbox(tenantId);
-    }
-    expect(closed.map((d) => d.get('processedAt') !== null)).toEqual([true, true, true]);
+    await eventually(async () => expect((await chargebackInbox(tenantId)).map((d) => d.get('processedAt') !== null)).toEqual([true, true, true]), SETTLE);
     const after = await balanceOf(tenantId, `psp_receivable:${psp}`);
     expect(after.postedDebitsMinor - after.postedCreditsMinor).toBe(0n);
     expect((await db.collection(`tenants/${tenantId}/journal`).get()).docs.filter((d) => d.id.startsWith('je_cbk_'))).toHaveLength(1);
@@ -192,9 +202,9 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     expect(captured).toEqual({ receivable: 2_000n, payable: 1_942n, fee: 58n });
     const db = env.stack.services.db;
     const journal = async (prefix: string) => (await db.collection(`tenants/${tenantId}/journal`).get()).docs.filter((d) => d.id.startsWith(prefix));
-    const waitFor = async (check: () => Promise<boolean>) => {
-      for (let i = 0; i < 80 && !(await check()); i++) await new Promise((r) => setTimeout(r, 100));
-    };
+    // (This used to poll 8 s and go on silently if nothing came: the next assertion then failed
+    // further from the cause.)
+    const waitFor = (check: () => Promise<boolean>) => eventually(async () => expect(await check()).toBe(true), SETTLE);
     // Every dispute webhook is delivered twice.
     env.sandbox.control.setFaults({ [psp]: { webhookDuplicateRate: 1 } });
     try {
@@ -209,7 +219,8 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     }
     const deliveries = env.sandbox.control.webhooks(psp).filter((w) => w.type === (psp === 'stripe' ? 'charge.dispute.closed' : 'CHARGEBACK_REVERSED'));
     expect(deliveries.filter((w) => w.duplicate && w.outcome === 'delivered').length).toBeGreaterThan(0);
-    await new Promise((r) => setTimeout(r, 500));
+    await env.sandbox.control.webhooksIdle(5_000);
+    await inboxProcessed(tenantId, 1);
     // Back to exactly what the capture posted; one chargeback and one reversal entry.
     expect(await figures()).toEqual(captured);
     expect((await journal('je_cbk_')).map((d) => d.id)).toEqual([`je_cbk_${p.id}`]);
@@ -237,12 +248,7 @@ describe('Stripe inquiries (pre-dispute: no funds move until escalated)', () => 
     const settle = async () => {
       await env.sandbox.control.webhooksIdle(5_000);
       // Every stored event processed (the Pub/Sub bridge delivers them asynchronously).
-      for (let i = 0; i < 50; i++) {
-        const inbox = (await env.stack.services.db.collection(`tenants/${tenantId}/inbox`).get()).docs;
-        if (inbox.every((d) => d.get('processedAt') !== null)) return inbox.length;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error('inbox not processed');
+      return inboxProcessed(tenantId, 0);
     };
     expect(await receivable()).toBe(2_000n);
 
@@ -275,13 +281,8 @@ describe('cancellations through adyen (settled by the CANCELLATION webhook)', ()
     return p.id;
   }
 
-  async function waitForStatus(owner: TallyClient, paymentId: string, status: PaymentStatus) {
-    let current = (await owner.payments.getPayment({ paymentId })).payment!;
-    for (let i = 0; i < 80 && current.status !== status; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      current = (await owner.payments.getPayment({ paymentId })).payment!;
-    }
-    return current;
+  function waitForStatus(owner: TallyClient, paymentId: string, status: PaymentStatus) {
+    return paymentWhen(owner, paymentId, (cur) => expect(cur.status).toBe(status));
   }
 
   it('a cancel is accepted (PROCESSING) and the CANCELLATION webhook makes it CANCELED', async () => {
@@ -333,7 +334,7 @@ describe('cancellations through adyen (settled by the CANCELLATION webhook)', ()
     env.sandbox.control.setFaults({ adyen: { webhookDuplicateRate: 0 } });
     const back = await waitForStatus(owner, paymentId, PaymentStatus.REQUIRES_CAPTURE);
     expect(back).toMatchObject({ status: PaymentStatus.REQUIRES_CAPTURE, amountCapturableMinor: 3_000n, amountCapturedMinor: 0n, declineReason: 'other' });
-    await new Promise((r) => setTimeout(r, 500));
+    await inboxProcessed(tenantId, 1);
     const net = async (code: Parameters<typeof paymentAccountId>[0]) => {
       const b = await balanceOf(tenantId, code);
       return b.postedDebitsMinor - b.postedCreditsMinor;
@@ -541,8 +542,7 @@ describe.each(['stripe', 'adyen'] as const)('one-call checkout through %s (Creat
     // Indexed at creation though its first saved version is the confirmed one: webhooks match it.
     expect(await env.stack.services.payments.store.tenantOfPayment(paid.id)).toBe(tenantId);
     await env.sandbox.control.webhooksIdle(5_000);
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await env.stack.services.db.collection('tenants').doc(tenantId).collection('inbox').get()).size).toBeGreaterThan(0);
+    expect(await inboxProcessed(tenantId, 1)).toBeGreaterThan(0);
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(9_710n);
     expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([paid.id]);
   });
@@ -768,14 +768,8 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     expect((await owner.payments.createPayment(request)).payment).toMatchObject({ id: crashed, status: PaymentStatus.PROCESSING });
     expect((await owner.payments.listPayments({})).payments.map((p) => p.id)).toEqual([crashed]);
 
-    await new Promise((r) => setTimeout(r, 3_200));
-    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
-    let final = (await owner.payments.getPayment({ paymentId: crashed })).payment!;
-    for (let i = 0; i < 30 && final.status !== PaymentStatus.SUCCEEDED; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      final = (await owner.payments.getPayment({ paymentId: crashed })).payment!;
-    }
-    expect(final.status).toBe(PaymentStatus.SUCCEEDED);
+    await runJanitorLater();
+    await paymentWhen(owner, crashed, (cur) => expect(cur.status).toBe(PaymentStatus.SUCCEEDED));
     const receivable = async (p: string) => (await balanceOf(tenantId, `psp_receivable:${p as 'stripe' | 'adyen'}`)).postedDebitsMinor;
     expect((await receivable('stripe')) + (await receivable('adyen'))).toBe(1_400n);
     expect((await owner.payments.listPayments({})).payments).toHaveLength(1);
@@ -802,9 +796,8 @@ describe('routing, failover and unknown outcomes', () => {
     try {
       const pending = (await owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() })).payment!;
       expect(pending).toMatchObject({ status: PaymentStatus.PROCESSING, psp: 'stripe' });
-      await new Promise((r) => setTimeout(r, 3_200));
       // (Another test file's janitor may get there first: the assertion is on how it was settled.)
-      await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+      await runJanitorLater();
       const settled = await env.stack.services.payments.store.getPayment(tenantId, p.id);
       expect(settled?.attempts[0]).toMatchObject({ psp: 'stripe', resolvedBy: 'lookup' });
     } finally {
@@ -813,13 +806,8 @@ describe('routing, failover and unknown outcomes', () => {
     // The held webhooks now arrive late (and reversed): they must change nothing.
     env.sandbox.control.releaseWebhooks('stripe', 'reverse');
     await env.sandbox.control.webhooksIdle(5_000);
-    await new Promise((r) => setTimeout(r, 500));
-    let final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
-    for (let i = 0; i < 30 && final.status !== PaymentStatus.SUCCEEDED; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
-    }
-    expect(final).toMatchObject({ status: PaymentStatus.SUCCEEDED, psp: 'stripe' });
+    await inboxProcessed(tenantId, 1);
+    await paymentWhen(owner, p.id, (cur) => expect(cur).toMatchObject({ status: PaymentStatus.SUCCEEDED, psp: 'stripe' }));
     expect(env.sandbox.control.requests('adyen').filter((r) => r.path.includes(p.id))).toHaveLength(0);
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(971n);
   }, 30_000);
@@ -846,8 +834,7 @@ describe('routing, failover and unknown outcomes', () => {
     expect((await parked()).length).toBe(2); // created and funds_withdrawn, both the chargeback
     expect((await db.collection(`tenants/${tenantId}/inbox`).get()).size).toBe(0);
 
-    await new Promise((r) => setTimeout(r, 3_200));
-    const run = await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+    const run = await runJanitorLater();
     expect(run.rematched).toBeGreaterThanOrEqual(2);
     expect(await parked()).toEqual([]);
     const final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
@@ -884,7 +871,7 @@ describe('routing, failover and unknown outcomes', () => {
     const deferred = async () => new Set((await store.getPayment(tenantId, p.id))!.deferredPspEvents.map((e) => e.action));
     const deferredHas = async (action: 'chargeback' | 'chargeback_reversed') => {
       await env.sandbox.control.webhooksIdle(5_000);
-      for (let i = 0; i < 50 && !(await deferred()).has(action); i++) await new Promise((r) => setTimeout(r, 100));
+      await eventually(async () => expect([...(await deferred())]).toContain(action), SETTLE);
     };
     expect(env.sandbox.control.createDispute('stripe', authorized.pspReference)).toBe(true);
     await deferredHas('chargeback');
@@ -892,8 +879,7 @@ describe('routing, failover and unknown outcomes', () => {
     await deferredHas('chargeback_reversed');
     // (Stripe's `created` and `funds_withdrawn` are both the chargeback: it may wait twice, and applies once.)
     expect([...(await deferred())].sort()).toEqual(['chargeback', 'chargeback_reversed']);
-    await new Promise((r) => setTimeout(r, 3_200));
-    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
+    await runJanitorLater();
 
     const journal = new Map((await env.stack.services.db.collection(`tenants/${tenantId}/journal`).get()).docs.map((d) => [d.id, d]));
     expect([...journal.keys()].filter((id) => id.startsWith('je_c')).sort()).toEqual([`je_cap_${p.id}`, `je_cbk_${p.id}`, `je_cbr_${p.id}`]);
@@ -921,14 +907,8 @@ describe('routing, failover and unknown outcomes', () => {
     const saved = (await store.getPayment(tenantId, p.id))!;
     expect(saved.status).toBe('processing');
     expect(saved.unknownSinceMs).not.toBeNull(); // the janitor will find it
-    await new Promise((r) => setTimeout(r, 3_200));
-    await runJanitor(env.stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 3_000, paymentsMax: 1_000 });
-    let final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
-    for (let i = 0; i < 30 && final.status !== PaymentStatus.SUCCEEDED; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      final = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
-    }
-    expect(final.status).toBe(PaymentStatus.SUCCEEDED);
+    await runJanitorLater();
+    await paymentWhen(owner, p.id, (cur) => expect(cur.status).toBe(PaymentStatus.SUCCEEDED));
     const settled = (await store.getPayment(tenantId, p.id))!;
     expect(settled.attempts[0]).toMatchObject({ psp: 'stripe', outcome: 'not_found', resolvedBy: 'lookup' });
     // Stripe was never asked to authorize it; it was captured once, wherever it went on to.
