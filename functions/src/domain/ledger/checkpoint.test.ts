@@ -1,11 +1,12 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type Checkpoint, checkpointBytes, checkpointHeadFor, createCheckpoint, signCheckpoint, verifyCheckpointSignature } from './checkpoint.js';
+import {
+  type Checkpoint, type CheckpointSigner, checkpointBytes, checkpointHeadFor, createCheckpoint, signCheckpoint, verifyCheckpointSignature,
+} from './checkpoint.js';
 import { emptyStripeHead } from './hash-chain.js';
-import type { Signer } from './signer.js';
 
 /** An in-memory Ed25519 signer, standing in for the local-key and KMS adapters. */
-function ed25519Signer(keyId: string): Signer {
+function ed25519Signer(keyId: string): CheckpointSigner {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
     keyId,

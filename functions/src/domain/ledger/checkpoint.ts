@@ -10,7 +10,20 @@
 import { assert } from '../errors.js';
 import { canonicalBytes, isSha256Hex } from './canonical.js';
 import { CHAIN_STRIPE_COUNT_MAX, type StripeHead } from './hash-chain.js';
-import type { Signer } from './signer.js';
+
+/**
+ * What checkpoints need of a signing key: the `Signer` port (ports/signer.ts) provides it. Declared
+ * here, structurally, so the domain imports no port.
+ */
+export interface CheckpointSigner {
+  /** Identifies the key (and version) that signs, stored next to each signature. */
+  readonly keyId: string;
+  sign(bytes: Uint8Array): Promise<Uint8Array>;
+  /** True when `signature` is a valid signature of `bytes` by this key. */
+  verify(bytes: Uint8Array, signature: Uint8Array): Promise<boolean>;
+  /** How to verify a signature made under another version of this key (rotation); undefined for other keys. */
+  verifierFor?(keyId: string): ((bytes: Uint8Array, signature: Uint8Array) => Promise<boolean>) | undefined;
+}
 
 /** The signed content of a checkpoint. `sequence` counts the tenant's checkpoints from 1. */
 export interface Checkpoint {
@@ -61,17 +74,17 @@ export function checkpointBytes(checkpoint: Checkpoint): Uint8Array {
 }
 
 /** Signs `checkpoint` with `signer`. */
-export async function signCheckpoint(checkpoint: Checkpoint, signer: Signer): Promise<SignedCheckpoint> {
+export async function signCheckpoint(checkpoint: Checkpoint, signer: CheckpointSigner): Promise<SignedCheckpoint> {
   const signature = await signer.sign(checkpointBytes(checkpoint));
   return { checkpoint, keyId: signer.keyId, signatureBase64: Buffer.from(signature).toString('base64') };
 }
 
 /**
  * True when `signed` was signed over exactly its checkpoint by `signer`'s key, or by another
- * version of it the signer vouches for (rotation, `Signer.verifierFor`). False (never a throw) for
+ * version of it the signer vouches for (rotation, `CheckpointSigner.verifierFor`). False (never a throw) for
  * any other key id or a bad signature: stored checkpoints are untrusted input here.
  */
-export async function verifyCheckpointSignature(signed: SignedCheckpoint, signer: Signer): Promise<boolean> {
+export async function verifyCheckpointSignature(signed: SignedCheckpoint, signer: CheckpointSigner): Promise<boolean> {
   const verify = signed.keyId === signer.keyId ? signer.verify : signer.verifierFor?.(signed.keyId);
   if (!verify) return false;
   const signature = new Uint8Array(Buffer.from(signed.signatureBase64, 'base64'));

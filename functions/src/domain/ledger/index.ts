@@ -175,8 +175,8 @@ export { signCheckpoint } from './checkpoint.js';
 export { verifyCheckpointSignature } from './checkpoint.js';
 /** `checkpointHeadFor(checkpoint, stripe)`: the signed head to pass to `verifyChain`. */
 export { checkpointHeadFor } from './checkpoint.js';
-/** The port that signs checkpoints (local key in development, Cloud KMS in production). */
-export type { Signer } from './signer.js';
+/** What checkpoints need of a signing key (the `Signer` port, ports/signer.ts, provides it). */
+export type { CheckpointSigner } from './checkpoint.js';
 
 // Canonical encoding (shared with anything else that must hash ledger data).
 /** Values the canonical encoding accepts. */
