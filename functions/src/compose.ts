@@ -117,7 +117,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     limits: {
       chainStripes: config.ledgerChainStripes,
       asOfRecordsMax: config.ledgerAsOfRecordsMax,
-      verifyPageSize: 500,
+      verifyPageSize: config.ledgerVerifyPageSize,
       sweepBatchMax: config.ledgerSweepBatchMax,
     },
   };
@@ -147,26 +147,29 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     clock,
     timers: systemTimers,
     gateways,
+    // callPsp records each call's verdict itself (pspCallVerdict), so `isFailure` is never asked;
+    // keysMax bounds the keys to the PSP names.
     breaker: createCircuitBreaker({
-      clock, windowMs: 30_000, windowBucketCount: 10, minimumCalls: 20, failureRateThreshold: 0.5,
-      openDurationMs: 10_000, halfOpenProbesMax: 2, keysMax: 16, isFailure: () => true,
+      clock, windowMs: config.pspBreakerWindowMs, windowBucketCount: config.pspBreakerWindowBuckets, minimumCalls: config.pspBreakerMinimumCalls,
+      failureRateThreshold: config.pspBreakerFailureRate, openDurationMs: config.pspBreakerOpenMs, halfOpenProbesMax: config.pspBreakerHalfOpenProbes,
+      keysMax: 16, isFailure: () => true,
     }),
-    limiter: createConcurrencyLimiter({ limit: 64, queueMax: 1_000, queueTimeoutMs: 5_000, clock: systemTimers }),
+    limiter: createConcurrencyLimiter({ limit: config.pspConcurrencyMax, queueMax: config.pspQueueMax, queueTimeoutMs: config.pspQueueTimeoutMs, clock: systemTimers }),
     // The connector's own timeout fires first and maps to `unknown`; this is the backstop.
     pspCallTimeoutMs: config.pspCallTimeoutMs + 1_000,
-    pspCallsPerRequestMax: 6,
+    pspCallsPerRequestMax: config.pspCallsPerRequestMax,
     lookupHedge: { delayMs: config.pspLookupHedgeDelayMs, attemptsMax: config.pspLookupHedgeAttempts },
     fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
     random: Math.random,
     logger,
     testHooks: {},
-    eventsByPayment: createKeyedSerializer({ waitingMax: 10_000 }),
+    eventsByPayment: createKeyedSerializer({ waitingMax: config.pspEventsWaitingMax }),
     caches: {
       // Immutable once created: the entry bound is the only limit that matters.
-      paymentMethods: createTtlCache({ clock, ttlMs: 10 * 60_000, entriesMax: config.authCacheEntriesMax }),
+      paymentMethods: createTtlCache({ clock, ttlMs: config.paymentMethodCacheTtlMs, entriesMax: config.authCacheEntriesMax }),
       routingRules: createTtlCache({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax }),
       // Accounts are never deleted: an entry only saves the writes that would find them there.
-      accountsEnsured: createTtlCache({ clock, ttlMs: 60 * 60_000, entriesMax: config.authCacheEntriesMax }),
+      accountsEnsured: createTtlCache({ clock, ttlMs: config.paymentAccountsCacheTtlMs, entriesMax: config.authCacheEntriesMax }),
     },
   };
   const bus = createPubSubEventBus(config.projectId);

@@ -19,6 +19,11 @@ describe('parseConfig', () => {
     // Checkouts' first writes are grouped (ADR 0016); 0 waiting writes turns grouping off.
     expect([c.paymentsGroupCommitInFlightMax, c.paymentsGroupCommitWritesMax, c.paymentsGroupCommitWaitingWritesMax, c.paymentsGroupCommitStallMs]).toEqual([1, 200, 10_000, 250]);
     expect(parseConfig({ TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX: '0' }).paymentsGroupCommitWaitingWritesMax).toBe(0);
+    // The PSP breaker, limiter and caches compose.ts used to hard-code, with the same defaults.
+    expect([c.pspBreakerWindowMs, c.pspBreakerWindowBuckets, c.pspBreakerMinimumCalls, c.pspBreakerFailureRate, c.pspBreakerOpenMs, c.pspBreakerHalfOpenProbes]).toEqual([30_000, 10, 20, 0.5, 10_000, 2]);
+    expect([c.pspConcurrencyMax, c.pspQueueMax, c.pspQueueTimeoutMs, c.pspCallsPerRequestMax, c.pspEventsWaitingMax]).toEqual([64, 1_000, 5_000, 6, 10_000]);
+    expect([c.paymentMethodCacheTtlMs, c.paymentAccountsCacheTtlMs, c.ledgerVerifyPageSize]).toEqual([600_000, 3_600_000, 500]);
+    expect(parseConfig({ TALLY_PSP_BREAKER_MINIMUM_CALLS: '5', TALLY_PSP_BREAKER_FAILURE_RATE: '0.25' })).toMatchObject({ pspBreakerMinimumCalls: 5, pspBreakerFailureRate: 0.25 });
   });
 
   it('exports to Cloud Trace when deployed (K_SERVICE set)', () => {
@@ -35,6 +40,17 @@ describe('parseConfig', () => {
     // Firestore takes at most 500 writes in one commit; at least one group must be able to leave.
     ['TALLY_PAYMENTS_GROUP_COMMIT_WRITES_MAX', '501', /must be in/],
     ['TALLY_PAYMENTS_GROUP_COMMIT_IN_FLIGHT_MAX', '0', /must be in/],
+    // PSP guards and caches moved out of compose.ts (issue 11 item 17c, ADR 0021).
+    ['TALLY_PSP_BREAKER_WINDOW_MS', '30001', /multiple of TALLY_PSP_BREAKER_WINDOW_BUCKETS/],
+    ['TALLY_PSP_BREAKER_FAILURE_RATE', '0', /must be above 0/],
+    ['TALLY_PSP_BREAKER_FAILURE_RATE', '1.5', /\[0, 1\]/],
+    ['TALLY_PSP_BREAKER_MINIMUM_CALLS', '0', /must be in/],
+    ['TALLY_PSP_BREAKER_HALF_OPEN_PROBES', '65', /must be in/],
+    ['TALLY_PSP_CONCURRENCY_MAX', '0', /must be in/],
+    ['TALLY_PSP_QUEUE_TIMEOUT_MS', '0', /must be in/],
+    ['TALLY_PSP_CALLS_PER_REQUEST_MAX', '1', /must be in/],
+    ['TALLY_PAYMENT_METHOD_CACHE_TTL_MS', '86400001', /must be in/],
+    ['TALLY_LEDGER_VERIFY_PAGE_SIZE', '1001', /must be in/],
   ])('refuses %s=%s naming the variable', (name, value, message) => {
     // One assertion on the thrown error (a `${name}.*|.*` pattern and a catch-only check, used
     // here before, passed for any error and for none).

@@ -58,6 +58,33 @@ export interface Config {
   pspLookupHedgeDelayMs: number;
   /** Lookups started in all per settlement (1: no hedging). */
   pspLookupHedgeAttempts: number;
+  /**
+   * The PSP circuit breaker (one per PSP, shared by every tenant; only what the PSP itself causes
+   * counts, ADR 0021): it opens when, over the last `pspBreakerWindowMs` (kept as
+   * `pspBreakerWindowBuckets` buckets), at least `pspBreakerMinimumCalls` calls were judged and
+   * at least `pspBreakerFailureRate` of them failed; it stays open `pspBreakerOpenMs`, then admits
+   * `pspBreakerHalfOpenProbes` probe calls.
+   */
+  pspBreakerWindowMs: number;
+  pspBreakerWindowBuckets: number;
+  pspBreakerMinimumCalls: number;
+  pspBreakerFailureRate: number;
+  pspBreakerOpenMs: number;
+  pspBreakerHalfOpenProbes: number;
+  /** Concurrent calls per PSP per instance; `pspQueueMax` more wait at most `pspQueueTimeoutMs`, the rest are refused. */
+  pspConcurrencyMax: number;
+  pspQueueMax: number;
+  pspQueueTimeoutMs: number;
+  /** PSP calls one API request may make (authorize, failovers, automatic capture). */
+  pspCallsPerRequestMax: number;
+  /** PSP events of one payment waiting for their turn per instance (applied one at a time per payment). */
+  pspEventsWaitingMax: number;
+  /** How long a payment method (immutable once created) stays cached per instance. */
+  paymentMethodCacheTtlMs: number;
+  /** How long "this tenant's payment accounts exist" stays cached per instance (accounts are never deleted). */
+  paymentAccountsCacheTtlMs: number;
+  /** Records and checkpoints read per page when a chain is verified. */
+  ledgerVerifyPageSize: number;
   /** How long an attempt may stay unsettled before the janitor asks the PSP (> the call deadline). */
   janitorGraceMs: number;
   /** Most payments one janitor run examines. */
@@ -155,6 +182,23 @@ function checkSecrets(env: Env, projectId: string): void {
   }
 }
 
+/** The PSP breaker's terms: the window must split into whole buckets, the rate lie in (0, 1]. */
+function pspBreakerConfig(env: Env): Pick<Config, 'pspBreakerWindowMs' | 'pspBreakerWindowBuckets' | 'pspBreakerMinimumCalls' | 'pspBreakerFailureRate' | 'pspBreakerOpenMs' | 'pspBreakerHalfOpenProbes'> {
+  const pspBreakerWindowMs = intInRange(env, 'TALLY_PSP_BREAKER_WINDOW_MS', 30_000, 1_000, 600_000);
+  const pspBreakerWindowBuckets = intInRange(env, 'TALLY_PSP_BREAKER_WINDOW_BUCKETS', 10, 1, 100);
+  if (pspBreakerWindowMs % pspBreakerWindowBuckets !== 0) {
+    throw new ConfigError(`TALLY_PSP_BREAKER_WINDOW_MS=${pspBreakerWindowMs}: must be a multiple of TALLY_PSP_BREAKER_WINDOW_BUCKETS (${pspBreakerWindowBuckets})`);
+  }
+  const pspBreakerFailureRate = ratio(env, 'TALLY_PSP_BREAKER_FAILURE_RATE', 0.5);
+  if (pspBreakerFailureRate === 0) throw new ConfigError('TALLY_PSP_BREAKER_FAILURE_RATE=0: must be above 0 (0 would open on any call)');
+  return {
+    pspBreakerWindowMs, pspBreakerWindowBuckets, pspBreakerFailureRate,
+    pspBreakerMinimumCalls: intInRange(env, 'TALLY_PSP_BREAKER_MINIMUM_CALLS', 20, 1, 10_000),
+    pspBreakerOpenMs: intInRange(env, 'TALLY_PSP_BREAKER_OPEN_MS', 10_000, 100, 600_000),
+    pspBreakerHalfOpenProbes: intInRange(env, 'TALLY_PSP_BREAKER_HALF_OPEN_PROBES', 2, 1, 64),
+  };
+}
+
 export function parseConfig(env: Env = process.env): Config {
   const adminHash = env.TALLY_PLATFORM_ADMIN_KEY_SHA256 ?? '';
   if (adminHash !== '' && !/^[0-9a-f]{64}$/.test(adminHash)) {
@@ -194,6 +238,15 @@ export function parseConfig(env: Env = process.env): Config {
     pspCallTimeoutMs: intInRange(env, 'TALLY_PSP_CALL_TIMEOUT_MS', 10_000, 50, 60_000),
     pspLookupHedgeDelayMs: intInRange(env, 'TALLY_PSP_LOOKUP_HEDGE_DELAY_MS', 1_000, 0, 60_000),
     pspLookupHedgeAttempts: intInRange(env, 'TALLY_PSP_LOOKUP_HEDGE_ATTEMPTS', 2, 1, 3),
+    ...pspBreakerConfig(env),
+    pspConcurrencyMax: intInRange(env, 'TALLY_PSP_CONCURRENCY_MAX', 64, 1, 1_024),
+    pspQueueMax: intInRange(env, 'TALLY_PSP_QUEUE_MAX', 1_000, 0, 100_000),
+    pspQueueTimeoutMs: intInRange(env, 'TALLY_PSP_QUEUE_TIMEOUT_MS', 5_000, 1, 60_000),
+    pspCallsPerRequestMax: intInRange(env, 'TALLY_PSP_CALLS_PER_REQUEST_MAX', 6, 2, 20),
+    pspEventsWaitingMax: intInRange(env, 'TALLY_PSP_EVENTS_WAITING_MAX', 10_000, 1, 1_000_000),
+    paymentMethodCacheTtlMs: intInRange(env, 'TALLY_PAYMENT_METHOD_CACHE_TTL_MS', 10 * 60_000, 0, 24 * hourMs),
+    paymentAccountsCacheTtlMs: intInRange(env, 'TALLY_PAYMENT_ACCOUNTS_CACHE_TTL_MS', hourMs, 0, 24 * hourMs),
+    ledgerVerifyPageSize: intInRange(env, 'TALLY_LEDGER_VERIFY_PAGE_SIZE', 500, 1, 1_000),
     janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
     janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 200, 1, 10_000),
     paymentsGroupCommitInFlightMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_IN_FLIGHT_MAX', 1, 1, 64),
