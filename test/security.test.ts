@@ -157,7 +157,7 @@ describe('input validated at the edge: FIELD_INVALID naming the field, nothing w
     expect([error.code, error.reason, error.metadata.field]).toEqual([Code.InvalidArgument, reason, field]);
     expect(await tenantDocuments()).toEqual(before);
   };
-  const pathLike = ['..', 'a/b', '__x__', 'pay_a/b', 'pay_..', 'x'.repeat(2_000)];
+  const pathLike = ['..', 'a/b', '__x__', 'pay_a/b', 'pay_..', `pay_${'x'.repeat(65)}`];
 
   it.each([
     ['CR/LF', 'https://shop.example/done\r\nSet-Cookie: a=b'],
