@@ -5,10 +5,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Code } from '@connectrpc/connect';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointTenant, sweepExpiredPendings } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { EntryStatus } from '../functions/src/gen/tally/ledger/v1/ledger_pb.js';
+import { clockPast } from './support/eventually.js';
 import { AccountType, Direction, openAccount, rpcError, transfer } from './support/ledger-helpers.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 
@@ -153,7 +154,8 @@ describe('entries', () => {
     const a = await openAccount(owner);
     const b = await openAccount(owner);
     const first = (await owner.ledger.createEntry(transfer(a, b, 100n))).entry!;
-    await new Promise((r) => setTimeout(r, 20));
+    // The server stamps entries with its own clock: the second must come strictly later.
+    await clockPast(timestampMs(first.createTime!), { timeoutMs: 1_000, intervalMs: 5 });
     await owner.ledger.createEntry(transfer(a, b, 50n));
     const then = (await owner.ledger.getBalance({ accountId: a, asOfTime: first.createTime })).balance!;
     const now = (await owner.ledger.getBalance({ accountId: a })).balance!;
@@ -189,7 +191,8 @@ describe('two-phase transfers', () => {
 
     const expiring = (await owner.ledger.createEntry(transfer(wallet, merchant, 200n, { pendingTimeoutMs: 1_000n }))).entry!;
     expect((await owner.ledger.getBalance({ accountId: wallet })).balance?.pendingDebitsMinor).toBe(200n);
-    await new Promise((r) => setTimeout(r, 1_100));
+    // The hold's timeout runs on the server's own clock: wait until it is past.
+    await clockPast(timestampMs(expiring.createTime!) + 1_000, { timeoutMs: 5_000, intervalMs: 20 });
     // Past its timeout it can no longer be posted, even before the sweep runs.
     expect((await rpcError(owner.ledger.postPendingEntry({ entryId: expiring.id, amountsMinor: [], idempotencyKey: randomUUID() })))).toMatchObject({ reason: 'INVALID_STATE_TRANSITION' });
     const swept = await sweepExpiredPendings(stack.services.ledger, { traceId: '', spanId: '' });

@@ -38,3 +38,14 @@ export async function eventually<T>(assertion: () => T | Promise<T>, options: Ev
     await delay(intervalMs);
   }
 }
+
+/**
+ * Waits until the wall clock, which a server under test reads too, is past `instantMs`. Only for
+ * behaviour defined by real time on a real server that takes no clock from the test (a hold's
+ * timeout, two entries' create times differing); the caller says which.
+ */
+export function clockPast(instantMs: number, options: EventuallyOptions): Promise<void> {
+  return eventually(() => {
+    if (Date.now() <= instantMs) throw new Error(`the clock is not past ${new Date(instantMs).toISOString()} yet`);
+  }, options);
+}
