@@ -8,6 +8,11 @@
  * (rejects everything with `CircuitOpenError` until `retryAtMs` = opened + `openDurationMs`) ->
  * `half_open` once the clock reaches `retryAtMs` (admits up to `halfOpenProbesMax` concurrent calls)
  * -> the first probe outcome decides: success closes with an empty window, failure re-opens.
+ *
+ * What counts as a failure is the caller's to judge, and it must be the dependency's doing only:
+ * one breaker per PSP is shared by every tenant, so a call refused before it was sent or a 4xx
+ * about one request must not count (callers record `ignored` or `success`; for PSPs,
+ * `pspCallVerdict` in domain/payments/psp-vocabulary.ts decides, ADR 0021).
  */
 import type { Clock } from '../../ports/clock.js';
 
