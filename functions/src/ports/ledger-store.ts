@@ -4,7 +4,7 @@
  * commits everything atomically (Firestore: reads first, then writes, retried on contention).
  */
 import type { Account } from '../domain/ledger/account.js';
-import type { Balance } from '../domain/ledger/balance.js';
+import type { Balance, BalanceShard, Hold } from '../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../domain/ledger/checkpoint.js';
 import type { ChainedRecord, StripeHead } from '../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../domain/ledger/two-phase.js';
@@ -26,7 +26,8 @@ export interface LedgerTx {
   /** Accounts by id; absent ids are missing from the map. */
   getAccounts(accountIds: readonly string[]): Promise<Map<string, Account>>;
   getStripeHead(stripe: number): Promise<StripeHead>;
-  getShardBalance(accountId: string, shard: number): Promise<Balance>;
+  /** One balance document: its sums and the holds open in them. */
+  getShard(accountId: string, shard: number): Promise<BalanceShard>;
   getPending(entryId: string): Promise<PendingEntry | undefined>;
 
   /**
@@ -34,7 +35,7 @@ export interface LedgerTx {
    * planned in the same transaction links after the first instead of reading the stale value.
    */
   noteStripeHead(head: StripeHead): void;
-  noteShardBalance(accountId: string, shard: number, balance: Balance): void;
+  noteShard(accountId: string, shard: number, state: BalanceShard): void;
   /**
    * Remembers a record planned earlier in this transaction: `getRecord` returns it from then on,
    * so a later entry of the same transaction may reverse it, and planning one id twice is a replay.
@@ -43,10 +44,13 @@ export interface LedgerTx {
 
   createRecord(record: ChainedRecord): void;
   setStripeHead(head: StripeHead): void;
-  /** Replaces a shard's balance (after a limit check read it). */
-  setShardBalance(accountId: string, shard: number, balance: Balance): void;
+  /**
+   * Replaces a shard's sums (read in this transaction: overflow and limits were checked against
+   * them) and opens or releases one hold; the shard's other holds are left as they are.
+   */
+  writeShard(accountId: string, shard: number, state: BalanceShard, hold: { open: Hold } | { releaseEntryId: string } | null): void;
   /** Adds `delta` to a shard without reading it: commutative, so no read lock on hot shards. */
-  incrementShardBalance(accountId: string, shard: number, delta: Balance): void;
+  incrementShard(accountId: string, shard: number, delta: Balance): void;
   setPending(pending: PendingEntry): void;
   setAccount(account: Account): void;
   createOutboxEvent(event: OutboxEvent): void;
@@ -66,8 +70,8 @@ export interface LedgerStore {
   createAccount(account: Account): Promise<{ created: boolean; account: Account }>;
   getAccount(tenantId: string, accountId: string): Promise<Account | undefined>;
   listAccounts(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<Account>>;
-  /** All shards of an account read at one consistent snapshot (read-your-writes). */
-  readShards(tenantId: string, accountId: string, shardCount: number): Promise<Balance[]>;
+  /** All shards of an account (sums and holds) read at one consistent snapshot (read-your-writes). */
+  readShards(tenantId: string, accountId: string, shardCount: number): Promise<BalanceShard[]>;
   /** Entry records (not resolutions) touching the account, newest first. */
   listEntries(tenantId: string, query: RecordQuery, pageSize: number, cursor: string | undefined): Promise<Page<ChainedRecord>>;
   /** All records (entries and resolutions) touching the account up to `asOfMs`, at most `recordsMax` + 1. */
@@ -77,7 +81,8 @@ export interface LedgerStore {
   /** Heads of every stripe that has records, read at one snapshot. */
   readStripeHeads(tenantId: string): Promise<StripeHead[]>;
   latestCheckpoint(tenantId: string): Promise<SignedCheckpoint | undefined>;
-  listCheckpoints(tenantId: string, limit: number): Promise<SignedCheckpoint[]>;
+  /** Checkpoints in sequence order after `afterSequence` (0: from the first), at most `limit`: a page. */
+  listCheckpoints(tenantId: string, afterSequence: number, limit: number): Promise<SignedCheckpoint[]>;
   /** Create-only: false when that sequence exists already. */
   createCheckpoint(signed: SignedCheckpoint): Promise<boolean>;
   /** Tenant ids after `afterTenantId` in id order, at most `limit` (maintenance walks them in pages). */

@@ -2,7 +2,8 @@
  * The ledger on Firestore. Layout under `tenants/{t}/`:
  *   accounts/{accountId}          the account (immutable but for `closed`)
  *   accountCodes/{code}           uniqueness index: code -> accountId
- *   balances/{accountId}~{shard}  one balance shard (shard 0 only, unless the account is hot)
+ *   balances/{accountId}~{shard}  one balance shard (shard 0 only, unless the account is hot), with
+ *                                 `holds.{entryId}` for each pending entry whose hold it keeps
  *   journal/{recordId}            append-only records (entries and pending resolutions), chained
  *   chainHeads/{stripe}           the head of each hash-chain stripe
  *   pendingEntries/{entryId}      the state of a pending (two-phase) entry
@@ -12,7 +13,7 @@
  */
 import { FieldValue, Timestamp, type DocumentData, type Firestore, type Transaction } from '@google-cloud/firestore';
 import type { Account, AccountType } from '../../domain/ledger/account.js';
-import { ZERO_BALANCE, type Balance } from '../../domain/ledger/balance.js';
+import { EMPTY_BALANCE_SHARD, ZERO_BALANCE, type Balance, type BalanceShard, type Hold } from '../../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
@@ -21,8 +22,8 @@ import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } fro
 import { readerOf } from './tx-reader.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
-
 import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
+
 const bigintOf = (value: unknown): bigint => {
   if (typeof value === 'bigint') return value;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
@@ -52,6 +53,33 @@ function accountFromDoc(id: string, d: DocumentData): Account {
   };
 }
 
+function shardFromDoc(d: DocumentData | undefined): BalanceShard {
+  if (!d) return EMPTY_BALANCE_SHARD;
+  const holds = new Map<string, Hold>();
+  for (const [entryId, h] of Object.entries((d.holds ?? {}) as Record<string, DocumentData>)) {
+    holds.set(entryId, {
+      entryId, expiresAtMs: numberOf(h.expiresAtMs), pendingDebitsMinor: bigintOf(h.pendingDebitsMinor), pendingCreditsMinor: bigintOf(h.pendingCreditsMinor),
+    });
+  }
+  return { balance: balanceFromDoc(d), holds };
+}
+
+/**
+ * Metadata is stored as a list of `{key, value}` pairs, never as a Firestore map: map keys are
+ * field names (`__.*__` is reserved, and the client reads maps back by assignment, so `__proto__`
+ * vanished), while a list of strings stores any key exactly. Records written before keep a map.
+ */
+function metadataToDoc(metadata: Readonly<Record<string, string>>): DocumentData[] {
+  return Object.entries(metadata).map(([key, value]) => ({ key, value }));
+}
+
+function metadataFromDoc(d: DocumentData): Record<string, string> {
+  const pairs = d.metadataPairs as DocumentData[] | undefined;
+  // Object.fromEntries defines own properties: `__proto__` or `constructor` stay plain keys.
+  if (pairs !== undefined) return Object.fromEntries(pairs.map((p) => [p.key as string, p.value as string]));
+  return Object.fromEntries(Object.entries((d.metadata ?? {}) as Record<string, string>));
+}
+
 function balanceFromDoc(d: DocumentData | undefined): Balance {
   if (!d) return ZERO_BALANCE;
   return {
@@ -76,7 +104,7 @@ function recordToDoc(r: ChainedRecord): DocumentData {
     return {
       ...common,
       postings: r.postings.map((p) => ({ accountId: p.accountId, direction: p.direction, amountMinor: p.amountMinor, currency: p.currency })),
-      description: r.description, metadata: { ...r.metadata }, reversesEntryId: r.reversesEntryId,
+      description: r.description, metadataPairs: metadataToDoc(r.metadata), reversesEntryId: r.reversesEntryId,
       pending: r.pending === null ? null : { timeoutMs: r.pending.timeoutMs, expiresAtMs: r.pending.expiresAtMs },
     };
   }
@@ -102,7 +130,7 @@ export function recordFromDoc(d: DocumentData): ChainedRecord {
     return {
       ...common, kind: 'entry',
       postings: postings.map((p) => ({ accountId: p.accountId as string, direction: p.direction as 'debit' | 'credit', amountMinor: bigintOf(p.amountMinor), currency: p.currency as string })),
-      description: d.description as string, metadata: { ...(d.metadata as Record<string, string>) },
+      description: d.description as string, metadata: metadataFromDoc(d),
       reversesEntryId: (d.reversesEntryId as string | null) ?? null,
       pending: pending ? { timeoutMs: numberOf(pending.timeoutMs), expiresAtMs: numberOf(pending.expiresAtMs) } : null,
     };
@@ -122,6 +150,7 @@ function pendingToDoc(p: PendingEntry): DocumentData {
     expiresAt: Timestamp.fromMillis(p.expiresAtMs),
     resolvedAtMs: p.resolvedAtMs, postedAmountsMinor: p.postedAmountsMinor === null ? null : [...p.postedAmountsMinor],
     postings: p.postings.map((x) => ({ accountId: x.accountId, direction: x.direction, amountMinor: x.amountMinor, currency: x.currency })),
+    holdShards: p.holdShards === null ? null : [...p.holdShards],
   };
 }
 
@@ -131,6 +160,7 @@ function pendingFromDoc(d: DocumentData): PendingEntry {
     resolvedAtMs: d.resolvedAtMs === null ? null : numberOf(d.resolvedAtMs),
     postedAmountsMinor: d.postedAmountsMinor === null ? null : (d.postedAmountsMinor as unknown[]).map(bigintOf),
     postings: (d.postings as DocumentData[]).map((p) => ({ accountId: p.accountId as string, direction: p.direction as 'debit' | 'credit', amountMinor: bigintOf(p.amountMinor), currency: p.currency as string })),
+    holdShards: Array.isArray(d.holdShards) ? (d.holdShards as unknown[]).map(numberOf) : null,
   };
 }
 
@@ -175,12 +205,12 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
   const { tenant, accountRef, shardRef, recordRef, headRef, pendingRef } = ledgerRefs(db);
   const reader = readerOf(tx);
   const heads = new Map<number, StripeHead>();
-  const shards = new Map<string, Balance>();
+  const shards = new Map<string, BalanceShard>();
   const planned = new Map<string, ChainedRecord>();
   return {
     noteStripeHead(head) { heads.set(head.stripe, head); },
     notePlannedRecord(record) { planned.set(record.id, record); },
-    noteShardBalance(accountId, shard, balance) { shards.set(`${accountId}~${shard}`, balance); },
+    noteShard(accountId, shard, state) { shards.set(`${accountId}~${shard}`, state); },
     async getRecord(id) {
       const plannedRecord = planned.get(id);
       if (plannedRecord) return plannedRecord;
@@ -203,10 +233,10 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
       heads.set(stripe, head);
       return head;
     },
-    async getShardBalance(accountId, shard) {
+    async getShard(accountId, shard) {
       const noted = shards.get(`${accountId}~${shard}`);
       if (noted) return noted;
-      return balanceFromDoc((await reader.get(shardRef(tenantId, accountId, shard))).data());
+      return shardFromDoc((await reader.get(shardRef(tenantId, accountId, shard))).data());
     },
     async getPending(id) {
       const d = (await reader.get(pendingRef(tenantId, id))).data();
@@ -214,10 +244,15 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
     },
     createRecord(record) { tx.create(recordRef(tenantId, record.id), recordToDoc(record)); },
     setStripeHead(head) { tx.set(headRef(tenantId, head.stripe), { stripe: head.stripe, entryCount: head.entryCount, headHash: head.headHash }); },
-    setShardBalance(accountId, shard, b) {
-      tx.set(shardRef(tenantId, accountId, shard), { accountId, shard, ...b });
+    writeShard(accountId, shard, state, hold) {
+      // merge: the shard's other holds stay as they are; only this change's hold is opened or dropped.
+      const holds = hold === null ? undefined
+        : 'open' in hold
+          ? { [hold.open.entryId]: { expiresAtMs: hold.open.expiresAtMs, pendingDebitsMinor: hold.open.pendingDebitsMinor, pendingCreditsMinor: hold.open.pendingCreditsMinor } }
+          : { [hold.releaseEntryId]: FieldValue.delete() };
+      tx.set(shardRef(tenantId, accountId, shard), { accountId, shard, ...state.balance, ...(holds ? { holds } : {}) }, { merge: true });
     },
-    incrementShardBalance(accountId, shard, delta) {
+    incrementShard(accountId, shard, delta) {
       // FieldValue.increment takes a JS number; amounts are bounded to safe integers at the edge
       // (AMOUNT_OUT_OF_RANGE), and the stored int64 sums are exact on the server.
       const inc = (v: bigint) => {
@@ -280,7 +315,7 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
     async readShards(tenantId, accountId, shardCount) {
       const refs = Array.from({ length: shardCount }, (_, i) => shardRef(tenantId, accountId, i));
       // One read-only transaction: every shard at the same snapshot, after every committed write.
-      return db.runTransaction(async (tx) => (await tx.getAll(...refs)).map((s) => balanceFromDoc(s.data())), { readOnly: true });
+      return db.runTransaction(async (tx) => (await tx.getAll(...refs)).map((s) => shardFromDoc(s.data())), { readOnly: true });
     },
 
     async listEntries(tenantId, query: RecordQuery, pageSize, cursor) {
@@ -327,8 +362,8 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
       return snap.empty ? undefined : checkpointFromDoc(snap.docs[0]!.data());
     },
 
-    async listCheckpoints(tenantId, limit) {
-      const snap = await tenant(tenantId).collection('checkpoints').orderBy('sequence').limit(limit).get();
+    async listCheckpoints(tenantId, afterSequence, limit) {
+      const snap = await tenant(tenantId).collection('checkpoints').where('sequence', '>', afterSequence).orderBy('sequence').limit(limit).get();
       return snap.docs.map((s) => checkpointFromDoc(s.data()));
     },
 

@@ -4,18 +4,24 @@
  * pending state and outbox event together. See README "Ledger" for why this is correct under
  * concurrency.
  */
+import { LRUCache } from 'lru-cache';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import {
-  applyDelta, balanceChangesOf, checkLimits, checkpointHeadFor, closeAccount as closeAccountDomain,
+  applyShardChange, balanceChangesOf, balanceOfShards, checkLimits, releaseExpiredHolds, stateAt, checkpointHeadFor, closeAccount as closeAccountDomain,
   createAccount as createAccountDomain, createChainVerifier, createCheckpoint, createEntryRecord, createPendingEntry,
   createResolutionRecord, decideReplay, entryContentHash, expirePending, genesisHash, hasBalanceLimit, linkRecord,
-  pickShard, postPending, replayBalances, signCheckpoint, sumShards, validateCreateAccount, validateEntry, validateEntryShape,
+  pickShard, postPending, replayBalances, signCheckpoint, validateCreateAccount, validateEntry, validateEntryShape,
   verifyCheckpointSignature, voidPending,
 } from '../../domain/ledger/index.js';
+import {
+  type ReservedLedgerNamespace, checkAccountCodeNotReserved, checkAccountIdNotReserved, checkEntryIdNotReserved, isReservedAccountId,
+} from '../../domain/ledger/namespace.js';
+import { paymentsLedgerNamespace } from '../../domain/payments/ledger-postings.js';
 import type { Account, CreateAccountInput } from '../../domain/ledger/account.js';
 import type { Balance, BalanceChange } from '../../domain/ledger/balance.js';
 import type { EntryInput } from '../../domain/ledger/entry.js';
+import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import type { ChainedRecord } from '../../domain/ledger/hash-chain.js';
 import type { JournalRecord } from '../../domain/ledger/journal-record.js';
 import type { Signer } from '../../ports/signer.js';
@@ -51,11 +57,30 @@ export interface LedgerDeps {
 
 const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
 
+/**
+ * Names the system paths derive and must always be able to write (ADR 0017): the public use cases
+ * below (what the LedgerService RPCs call) refuse them with RESERVED_NAMESPACE; `planEntry` and the
+ * store's `createAccount`, which the payments path uses, do not check them.
+ */
+const reservedNamespaces: readonly ReservedLedgerNamespace[] = [paymentsLedgerNamespace];
+
+/** Most attempts at an account id outside every reserved namespace (a clash is a 1 in 2^24 event). */
+const accountIdAttemptsMax = 8;
+
+function newPublicAccountId(): string {
+  for (let attempt = 0; attempt < accountIdAttemptsMax; attempt++) {
+    const id = newId('acc');
+    if (!reservedNamespaces.some((ns) => isReservedAccountId(ns, id))) return id;
+  }
+  throw new Error(`assertion failed: ${accountIdAttemptsMax} random account ids in a reserved namespace`);
+}
+
 // ---- accounts -------------------------------------------------------------------------------
 
 export async function createAccount(deps: LedgerDeps, tenantId: string, input: CreateAccountInput): Promise<Account> {
   const valid = validateCreateAccount(input);
-  const account = createAccountDomain(valid, { id: newId('acc'), tenantId, createdAtMs: deps.clock.nowMs() });
+  checkAccountCodeNotReserved(reservedNamespaces, valid.code);
+  const account = createAccountDomain(valid, { id: newPublicAccountId(), tenantId, createdAtMs: deps.clock.nowMs() });
   const result = await deps.store.createAccount(account);
   if (!result.created) {
     throw new TallyError('ALREADY_EXISTS', `account code ${valid.code} is taken by ${result.account.id}`, { field: 'code', accountId: result.account.id });
@@ -70,6 +95,7 @@ export async function getAccount(deps: LedgerDeps, tenantId: string, accountId: 
 }
 
 export async function closeAccount(deps: LedgerDeps, tenantId: string, accountId: string): Promise<Account> {
+  checkAccountIdNotReserved(reservedNamespaces, accountId, 'account_id');
   return deps.store.transaction(tenantId, async (tx) => {
     const account = (await tx.getAccounts([accountId])).get(accountId);
     if (!account) throw new TallyError('NOT_FOUND', `account ${accountId} not found`, { field: 'account_id' });
@@ -92,28 +118,47 @@ export function listAccounts(deps: LedgerDeps, tenantId: string, pageSize: numbe
  * than its hold; only the sum is ever read). Limited accounts have one shard. Choosing by lane
  * keeps this instance's concurrent writers on distinct shards of a hot account.
  */
-function shardForLane(deps: LedgerDeps, account: Account, lane: number): number {
+function shardForLane(deps: LedgerDeps, account: Pick<Account, 'id' | 'shardCount'>, lane: number): number {
   if (account.shardCount === 1) return 0;
   return (lane + deps.instanceSalt + pickShard(account.id, 'lane-rotation', account.shardCount)) % account.shardCount;
 }
 
-/** Applies balance changes: read-check-set for limit accounts (shard 0), blind increments otherwise. */
-async function planBalanceWrites(deps: LedgerDeps, lane: number, tx: LedgerTx, accounts: ReadonlyMap<string, Account>, changes: readonly BalanceChange[]): Promise<() => void> {
+/**
+ * Plans balance changes. The shard of a one-shard account, and the shard a hold opens or is
+ * released on, is read in the transaction: the change is applied with its overflow check
+ * (BALANCE_OVERFLOW, ADR 0017) and, for limited accounts (one shard), the limit is checked against
+ * the balance as of now (holds past their timeout released). Posted amounts on sharded accounts
+ * are blind increments. A change keyed to a hold goes to the hold's shard (`holdShardOf`), so the
+ * hold opens and is released on the same document; other changes go to the lane's shard.
+ */
+async function planBalanceWrites(
+  deps: LedgerDeps, lane: number, tx: LedgerTx, accounts: ReadonlyMap<string, Account>, changes: readonly BalanceChange[],
+  holdShardOf: (change: BalanceChange, index: number) => number | undefined = () => undefined,
+): Promise<{ shards: number[]; commit: () => void }> {
   const writes: (() => void)[] = [];
-  for (const change of changes) {
+  const shards: number[] = [];
+  const nowMs = deps.clock.nowMs();
+  for (const [index, change] of changes.entries()) {
     const account = accounts.get(change.accountId);
     if (!account) throw new Error(`assertion failed: change for unread account ${change.accountId}`);
-    const shard = shardForLane(deps, account, lane);
-    if (hasBalanceLimit(account)) {
-      const after = applyDelta(await tx.getShardBalance(account.id, shard), change.delta);
-      checkLimits(account, after);
-      tx.noteShardBalance(account.id, shard, after);
-      writes.push(() => tx.setShardBalance(account.id, shard, after));
-    } else {
-      writes.push(() => tx.incrementShardBalance(account.id, shard, change.delta));
+    const shard = holdShardOf(change, index) ?? shardForLane(deps, account, lane);
+    shards.push(shard);
+    if (account.shardCount > 1 && change.hold === undefined) {
+      // A sharded (hot) account takes posted amounts as blind increments: no read, so concurrent
+      // writers do not wait on each other. The price: no overflow check here (ADR 0017); its
+      // balance refuses to be read past int64 instead of being reported capped.
+      writes.push(() => tx.incrementShard(account.id, shard, change.delta));
+      continue;
     }
+    const after = applyShardChange(await tx.getShard(account.id, shard), change, account.shardCount);
+    if (hasBalanceLimit(account)) checkLimits(account, releaseExpiredHolds(after.balance, after.holds.values(), nowMs));
+    tx.noteShard(account.id, shard, after);
+    const hold = change.hold === undefined ? null
+      : change.hold.action === 'release' ? { releaseEntryId: change.shardKey }
+        : { open: after.holds.get(change.shardKey)! };
+    writes.push(() => tx.writeShard(account.id, shard, after, hold));
   }
-  return () => writes.forEach((w) => w());
+  return { shards, commit: () => writes.forEach((w) => w()) };
 }
 
 /**
@@ -157,8 +202,22 @@ export interface PlannedEntry {
  * them in one round trip (the head is wasted only on a replay).
  */
 function entryReads(deps: LedgerDeps, tx: LedgerTx, lane: number, entryId: string, accountIds: readonly string[]) {
+  // The balance shards the entry will write, when this instance knows the accounts' shard counts:
+  // read in the same round trip (planBalanceWrites reads them again from the transaction's reader).
+  for (const accountId of accountIds) {
+    const shardCount = shardCounts.get(accountId);
+    // Only one-shard accounts are read for a posted entry (sharded ones take blind increments).
+    if (shardCount === 1) void tx.getShard(accountId, shardForLane(deps, { id: accountId, shardCount }, lane)).catch(() => undefined);
+  }
   return Promise.all([tx.getRecord(entryId), tx.getAccounts(accountIds), tx.getStripeHead(stripeOfLane(deps, lane))]);
 }
+
+/**
+ * Shard counts by account id, as last read. A shard count never changes, and a wrong or missing
+ * value (an evicted entry, two tenants' accounts with one id) only costs a read in a second round
+ * trip: the prefetch above is a guess, the transaction reads what it uses. Bounded (LRU).
+ */
+const shardCounts = new LRUCache<string, number>({ max: 10_000 });
 
 /**
  * Starts `planEntry`'s reads of entry `entryId` on `accountIds` without waiting: a caller issues
@@ -190,6 +249,7 @@ export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, te
     const pending = existing.pending ? await tx.getPending(existing.id) : undefined;
     return { view: { record: existing, pending }, isNew: false, commit: () => {} };
   }
+  for (const account of accounts.values()) shardCounts.set(account.id, account.shardCount);
   const valid = validateEntry(input, accounts);
   if (valid.reversesEntryId !== null) {
     const reversed = await tx.getRecord(valid.reversesEntryId);
@@ -198,10 +258,11 @@ export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, te
     }
   }
   const record = createEntryRecord(valid, deps.clock.nowMs(), { tenantId, ...trace });
-  const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, balanceChangesOf(record));
+  const balanceWrites = await planBalanceWrites(deps, lane, tx, accounts, balanceChangesOf(record));
+  const writeBalances = balanceWrites.commit;
   const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
   tx.notePlannedRecord(chained);
-  const pending = record.pending ? createPendingEntry(record) : undefined;
+  const pending = record.pending ? createPendingEntry(record, balanceWrites.shards) : undefined;
   return {
     view: { record: chained, pending },
     isNew: true,
@@ -222,12 +283,49 @@ export async function planEntry(deps: LedgerDeps, tx: LedgerTx, lane: number, te
  * stored entry (even if an account was closed since); other content fails with ENTRY_ID_REUSED.
  */
 export async function createEntry(deps: LedgerDeps, tenantId: string, input: EntryInput, trace: TraceIds): Promise<EntryView> {
-  validateEntryShape(input);
-  return deps.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+  const shape = validateEntryShape(input);
+  checkEntryIdNotReserved(reservedNamespaces, shape.id, 'entry_id');
+  shape.postings.forEach((p, i) => checkAccountIdNotReserved(reservedNamespaces, p.accountId, `postings[${i}].account_id`));
+  // One-shard accounts are read by the transaction (limits, overflow): this instance's writers of
+  // one such account queue here instead of aborting each other in Firestore.
+  const readAccounts = shape.postings.map((p) => p.accountId).filter((id) => shardCounts.get(id) === 1);
+  return withAccountTurns(tenantId, readAccounts, () => deps.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     const plan = await planEntry(deps, tx, lane, tenantId, input, trace);
     plan.commit();
     return plan.view;
-  }));
+  })));
+}
+
+/** The tail of each account's queue of this instance's writers (see `withAccountTurns`). */
+const accountTurns = new Map<string, Promise<void>>();
+
+/**
+ * Runs `work` once every earlier writer of this instance to any of `accountIds` has finished:
+ * a per-account FIFO (accounts taken in sorted order, so two writers never wait on each other in
+ * a cycle). Bounded by the write lanes' own bound on concurrent writes. Correctness never depends
+ * on it: the transaction still reads and checks what it writes; it only spares Firestore the
+ * contention of one instance's writers on one document.
+ */
+async function withAccountTurns<T>(tenantId: string, accountIds: readonly string[], work: () => Promise<T>): Promise<T> {
+  const keys = [...new Set(accountIds.map((id) => `${tenantId}/${id}`))].sort();
+  const releases: (() => void)[] = [];
+  try {
+    for (const key of keys) {
+      const previous = accountTurns.get(key) ?? Promise.resolve();
+      let release!: () => void;
+      const mine = new Promise<void>((resolve) => { release = resolve; });
+      const tail = previous.then(() => mine);
+      accountTurns.set(key, tail);
+      releases.push(() => {
+        release();
+        if (accountTurns.get(key) === tail) accountTurns.delete(key);
+      });
+      await previous;
+    }
+    return await work();
+  } finally {
+    for (const release of releases) release();
+  }
 }
 
 async function resolvePending(
@@ -240,7 +338,8 @@ async function resolvePending(
     const transition = decide(pending, deps.clock.nowMs());
     const accounts = await tx.getAccounts(pending.postings.map((p) => p.accountId));
     const record = createResolutionRecord(transition.resolution, { tenantId, ...trace });
-    const writeBalances = await planBalanceWrites(deps, lane, tx, accounts, transition.changes);
+    // The release goes to the shard that keeps the hold (older entries: the lane's, as before).
+    const { commit: writeBalances } = await planBalanceWrites(deps, lane, tx, accounts, transition.changes, (_change, i) => pending.holdShards?.[i]);
     const { chained, write: writeChain } = await planChainLink(deps, lane, tx, record);
     const entry = await tx.getRecord(entryId);
     if (!entry) throw new Error(`assertion failed: pending ${entryId} without its entry record`);
@@ -255,10 +354,12 @@ async function resolvePending(
 }
 
 export function postPendingEntry(deps: LedgerDeps, tenantId: string, entryId: string, amountsMinor: readonly bigint[] | undefined, trace: TraceIds): Promise<EntryView> {
+  checkEntryIdNotReserved(reservedNamespaces, entryId, 'entry_id');
   return resolvePending(deps, tenantId, entryId, trace, (p, nowMs) => postPending(p, amountsMinor, nowMs));
 }
 
 export function voidPendingEntry(deps: LedgerDeps, tenantId: string, entryId: string, trace: TraceIds): Promise<EntryView> {
+  checkEntryIdNotReserved(reservedNamespaces, entryId, 'entry_id');
   return resolvePending(deps, tenantId, entryId, trace, (p, nowMs) => voidPending(p, nowMs));
 }
 
@@ -290,7 +391,9 @@ export async function getEntry(deps: LedgerDeps, tenantId: string, entryId: stri
   return deps.store.transaction(tenantId, async (tx) => {
     const record = entryId === '' ? undefined : await tx.getRecord(entryId);
     if (!record || record.kind !== 'entry') throw new TallyError('NOT_FOUND', `entry ${entryId} not found`, { field: 'entry_id' });
-    return { record, pending: record.pending ? await tx.getPending(entryId) : undefined };
+    const pending = record.pending ? await tx.getPending(entryId) : undefined;
+    // From its timeout on a hold is expired for every reader, swept or not (ADR 0017).
+    return { record, pending: pending && { ...pending, state: stateAt(pending, deps.clock.nowMs()) } };
   });
 }
 
@@ -309,7 +412,8 @@ export async function getBalance(deps: LedgerDeps, tenantId: string, accountId: 
   const account = await getAccount(deps, tenantId, accountId);
   if (asOfMs === null) {
     const nowMs = deps.clock.nowMs();
-    return { account, balance: sumShards(await deps.store.readShards(tenantId, accountId, account.shardCount)), asOfMs: nowMs };
+    // Holds past their timeout count as released now, whether or not the sweep has run (ADR 0017).
+    return { account, balance: balanceOfShards(await deps.store.readShards(tenantId, accountId, account.shardCount), nowMs, accountId), asOfMs: nowMs };
   }
   const records = await deps.store.recordsUntil(tenantId, accountId, asOfMs, deps.limits.asOfRecordsMax);
   if (records.length > deps.limits.asOfRecordsMax) {
@@ -330,19 +434,28 @@ export interface ChainReport {
 
 /**
  * Recomputes every stripe's chain from genesis, checks each against the latest signed checkpoint
- * and the stored stripe head, and verifies every checkpoint signature. Bounded by the data: pages
- * of `verifyPageSize`, one stripe at a time.
+ * and the stored stripe head, and verifies every checkpoint signature. Memory is flat: records and
+ * checkpoints are read in pages of `verifyPageSize`, one stripe at a time; nothing is truncated.
  */
 export async function verifyTenantChain(deps: LedgerDeps, tenantId: string, onProgress?: (stripe: number, checked: number) => void): Promise<ChainReport> {
   const report: ChainReport = { ok: true, entriesChecked: 0, firstBadEntryId: '', failureReason: '', checkpointsVerified: 0, stripesChecked: 0 };
-  const checkpoints = await deps.store.listCheckpoints(tenantId, 10_000);
-  for (const signed of checkpoints) {
-    if (signed.checkpoint.tenantId !== tenantId || !(await verifyCheckpointSignature(signed, deps.signer))) {
-      return { ...report, ok: false, failureReason: `checkpoint ${signed.checkpoint.sequence}: signature does not verify` };
+  // Every checkpoint, page by page (flat memory: one page and the latest), so that the newest
+  // signatures are checked however many there are; the chains are checked against the real latest.
+  let latest: SignedCheckpoint | undefined;
+  for (;;) {
+    const page = await deps.store.listCheckpoints(tenantId, latest?.checkpoint.sequence ?? 0, deps.limits.verifyPageSize);
+    for (const signed of page) {
+      if (signed.checkpoint.tenantId !== tenantId || !(await verifyCheckpointSignature(signed, deps.signer))) {
+        return { ...report, ok: false, failureReason: `checkpoint ${signed.checkpoint.sequence}: signature does not verify` };
+      }
+      if (latest && signed.checkpoint.sequence <= latest.checkpoint.sequence) {
+        throw new Error(`assertion failed: checkpoints out of sequence order at ${signed.checkpoint.sequence}`);
+      }
+      latest = signed;
+      report.checkpointsVerified++;
     }
-    report.checkpointsVerified++;
+    if (page.length < deps.limits.verifyPageSize) break;
   }
-  const latest = checkpoints.at(-1);
   const heads = await deps.store.readStripeHeads(tenantId);
   const stripes = [...new Set([...heads.map((h) => h.stripe), ...(latest?.checkpoint.stripeHeads.map((h) => h.stripe) ?? [])])].sort((a, b) => a - b);
   for (const stripe of stripes) {

@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { TallyError } from '../errors.js';
 import { AMOUNT_MINOR_MAX } from '../money/index.js';
 import { type Account, type AccountFlags, createAccount } from './account.js';
-import { type Balance, ZERO_BALANCE, applyDelta, applyPosting, balanceChangesOf, checkLimits, pickShard, postingDelta, sumShards } from './balance.js';
+import {
+  type Balance, EMPTY_BALANCE_SHARD, SHARD_HOLDS_MAX, ZERO_BALANCE, applyDelta, applyPosting, applyShardChange, balanceChangesOf, balanceOfShards,
+  checkLimits, pickShard, postingDelta, shardComponentMaxMinor, sumShards,
+} from './balance.js';
 import type { Posting } from './entry.js';
 
 const debit: Posting = { accountId: 'acc_a', direction: 'debit', amountMinor: 100n, currency: 'USD' };
@@ -157,6 +160,101 @@ describe('balanceChangesOf', () => {
       createdAtMs: 1,
       postings: [{ accountId: 'acc_a', direction: 'debit', currency: 'USD', pendingAmountMinor: 10n, postedAmountMinor: 4n }],
     });
-    expect(changes).toEqual([{ accountId: 'acc_a', shardKey: 'je_p', delta: balance([4n, 0n], [-10n, 0n]) }]);
+    expect(changes).toEqual([{ accountId: 'acc_a', shardKey: 'je_p', delta: balance([4n, 0n], [-10n, 0n]), hold: { action: 'release' } }]);
+  });
+});
+
+describe('applyShardChange: overflow is refused, not capped (issue 11 item 4)', () => {
+  const posted = (accountId: string, amountMinor: bigint, direction: 'debit' | 'credit' = 'debit') =>
+    ({ accountId, shardKey: 'je_x', delta: postingDelta({ accountId, direction, amountMinor, currency: 'USD' }, 'posted') });
+  const safe = BigInt(Number.MAX_SAFE_INTEGER);
+
+  it('refuses the entry that would take a balance past int64 with BALANCE_OVERFLOW (1,024 x 2^53-1 on one shard)', () => {
+    let shard = EMPTY_BALANCE_SHARD;
+    let accepted = 0;
+    let refused: unknown;
+    for (let i = 0; i < 1_100 && refused === undefined; i++) {
+      try {
+        shard = applyShardChange(shard, posted('acc_a', safe), 1);
+        accepted++;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    expect(refused).toBeInstanceOf(TallyError);
+    expect((refused as TallyError).reason).toBe('BALANCE_OVERFLOW');
+    expect(BigInt(accepted) * safe).toBeLessThan(AMOUNT_MINOR_MAX);
+    expect(BigInt(accepted + 1) * safe).toBeGreaterThan(AMOUNT_MINOR_MAX - 1n);
+    expect(shard.balance.postedDebitsMinor).toBe(BigInt(accepted) * safe);
+  });
+
+  it('gives each of n shards 1/n of the range, so the account sum always fits int64', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 64 }), (shardCount) => {
+      const max = shardComponentMaxMinor(shardCount);
+      expect(max * BigInt(shardCount)).toBeLessThanOrEqual(AMOUNT_MINOR_MAX);
+      const full = { balance: balance([max, 0n]), holds: new Map() };
+      expect(() => applyShardChange(full, posted('acc_a', 1n), shardCount)).toThrow(expect.objectContaining({ reason: 'BALANCE_OVERFLOW' }));
+      // The other side and lowering changes are unaffected.
+      expect(applyShardChange(full, posted('acc_a', 1n, 'credit'), shardCount).balance.postedCreditsMinor).toBe(1n);
+    }));
+  });
+
+  it('refuses to report a balance beyond int64, or a shard clamped at the int64 maximum, instead of a capped number', () => {
+    const half = { balance: balance([0n, AMOUNT_MINOR_MAX / 2n + 1n]), holds: new Map() };
+    expect(() => balanceOfShards([half, half], 0, 'acc_a')).toThrow(expect.objectContaining({ reason: 'BALANCE_OVERFLOW' }));
+    expect(() => balanceOfShards([{ balance: balance([AMOUNT_MINOR_MAX, 0n]), holds: new Map() }], 0)).toThrow(expect.objectContaining({ reason: 'BALANCE_OVERFLOW' }));
+    expect(balanceOfShards([half], 0).postedCreditsMinor).toBe(AMOUNT_MINOR_MAX / 2n + 1n);
+  });
+
+  it('counts posted + pending of one side (a hold cannot push the side past int64)', () => {
+    const nearlyFull = { balance: balance([AMOUNT_MINOR_MAX - 6n, 0n]), holds: new Map() };
+    const hold = balanceChangesOf({
+      kind: 'entry', id: 'je_h', createdAtMs: 0, description: '', metadata: {}, reversesEntryId: null,
+      postings: [{ accountId: 'acc_a', direction: 'debit', amountMinor: 6n, currency: 'USD' }, { accountId: 'acc_b', direction: 'credit', amountMinor: 6n, currency: 'USD' }],
+      pending: { timeoutMs: 1_000, expiresAtMs: 1_000 },
+    })[0]!;
+    expect(() => applyShardChange(nearlyFull, hold, 1)).toThrow(expect.objectContaining({ reason: 'BALANCE_OVERFLOW', metadata: expect.objectContaining({ field: 'debitsMinor' }) }));
+  });
+});
+
+describe('holds expire at their timeout (issue 11 item 3)', () => {
+  const entry = (id: string, amountMinor: bigint, expiresAtMs: number) => ({
+    kind: 'entry' as const, id, createdAtMs: 0, description: '', metadata: {}, reversesEntryId: null,
+    postings: [{ accountId: 'acc_a', direction: 'debit' as const, amountMinor, currency: 'USD' }, { accountId: 'acc_b', direction: 'credit' as const, amountMinor, currency: 'USD' }],
+    pending: { timeoutMs: expiresAtMs, expiresAtMs },
+  });
+
+  it('keeps each hold on the shard and releases it from expiresAtMs on, before any sweep', () => {
+    let shard = EMPTY_BALANCE_SHARD;
+    shard = applyShardChange(shard, balanceChangesOf(entry('je_1', 30n, 1_000))[0]!, 1);
+    shard = applyShardChange(shard, balanceChangesOf(entry('je_2', 7n, 5_000))[0]!, 1);
+    expect([...shard.holds.keys()]).toEqual(['je_1', 'je_2']);
+    expect(balanceOfShards([shard], 999).pendingDebitsMinor).toBe(37n);
+    expect(balanceOfShards([shard], 1_000).pendingDebitsMinor).toBe(7n);
+    expect(balanceOfShards([shard], 5_000).pendingDebitsMinor).toBe(0n);
+  });
+
+  it('the sweep\'s expiry removes the hold with its amount: the balance as of then does not change', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.bigInt({ min: 1n, max: 1000n }), fc.integer({ min: 1, max: 100 })), { minLength: 1, maxLength: 20 }), fc.integer({ min: 0, max: 120 }), (holds, nowMs) => {
+      let shard = EMPTY_BALANCE_SHARD;
+      holds.forEach(([amount, expiresAtMs], i) => { shard = applyShardChange(shard, balanceChangesOf(entry(`je_${i}`, amount, expiresAtMs))[0]!, 1); });
+      const before = balanceOfShards([shard], nowMs);
+      holds.forEach(([amount, expiresAtMs], i) => {
+        if (expiresAtMs > nowMs) return;
+        const expiry = balanceChangesOf({
+          kind: 'resolution', id: `je_${i}.resolution`, pendingEntryId: `je_${i}`, outcome: 'expired', createdAtMs: nowMs,
+          postings: [{ accountId: 'acc_a', direction: 'debit', currency: 'USD', pendingAmountMinor: amount, postedAmountMinor: 0n }],
+        })[0]!;
+        shard = applyShardChange(shard, expiry, 1);
+      });
+      expect(balanceOfShards([shard], nowMs)).toEqual(before);
+      expect(shard.holds.size).toBe(holds.filter(([, e]) => e > nowMs).length);
+    }));
+  });
+
+  it('refuses a hold beyond SHARD_HOLDS_MAX on one shard with LIMIT_EXCEEDED', () => {
+    const holds = new Map(Array.from({ length: SHARD_HOLDS_MAX }, (_, i) => [`je_${i}`, { entryId: `je_${i}`, expiresAtMs: 1, pendingDebitsMinor: 1n, pendingCreditsMinor: 0n }]));
+    const full = { balance: balance([0n, 0n], [BigInt(SHARD_HOLDS_MAX), 0n]), holds };
+    expect(() => applyShardChange(full, balanceChangesOf(entry('je_new', 1n, 10))[0]!, 1)).toThrow(expect.objectContaining({ reason: 'LIMIT_EXCEEDED', metadata: expect.objectContaining({ limit: 'holdsPerShardMax' }) }));
   });
 });

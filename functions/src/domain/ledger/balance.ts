@@ -64,13 +64,142 @@ export const ZERO_BALANCE: Balance = Object.freeze({
 export type BalancePhase = 'posted' | 'pending' | 'post_pending' | 'void_pending';
 
 /**
- * One balance change the adapter applies: add `delta` (signed, fieldwise) to the shard
- * `pickShard(accountId, shardKey, account.shardCount)` of `accountId`.
+ * One balance change the adapter applies: add `delta` (signed, fieldwise) to one shard of
+ * `accountId`. `hold` says what the change does to the hold keyed `shardKey` (the pending entry's
+ * id) on that shard: a pending entry opens it, a resolution releases it (see `BalanceShard`).
  */
 export interface BalanceChange {
   readonly accountId: string;
   readonly shardKey: string;
   readonly delta: Balance;
+  readonly hold?: { readonly action: 'open'; readonly expiresAtMs: number } | { readonly action: 'release' };
+}
+
+/**
+ * An open hold on one balance shard: what a pending entry reserves on the account, and until when.
+ * Kept beside the balance so that every reader of the shard (GetBalance, the limit check of the
+ * writing transaction) can release a hold from its timeout on, without waiting for the sweep and
+ * without another read (TigerBeetle releases at the timeout too).
+ */
+export interface Hold {
+  readonly entryId: string;
+  readonly expiresAtMs: number;
+  readonly pendingDebitsMinor: bigint;
+  readonly pendingCreditsMinor: bigint;
+}
+
+/** One balance document: the stored sums (expired holds still included) and the open holds in them. */
+export interface BalanceShard {
+  readonly balance: Balance;
+  readonly holds: ReadonlyMap<string, Hold>;
+}
+
+/** A new shard. */
+export const EMPTY_BALANCE_SHARD: BalanceShard = Object.freeze({ balance: ZERO_BALANCE, holds: new Map<string, Hold>() });
+
+/**
+ * Most open holds one balance document keeps (about 150 bytes each, far below Firestore's 1 MiB
+ * document bound). A pending entry that would open one more is refused with `LIMIT_EXCEEDED`
+ * (metadata `limit: holdsPerShardMax`); a sharded account has this many per shard.
+ */
+export const SHARD_HOLDS_MAX = 2_000;
+
+/**
+ * The largest value a component of one shard of an account with `shardCount` shards may reach:
+ * the account's balance is the sum of its shards and travels as int64, so each shard gets an
+ * equal share of the int64 range and the sum can never overflow.
+ */
+export function shardComponentMaxMinor(shardCount: number): bigint {
+  assert(Number.isSafeInteger(shardCount) && shardCount >= 1 && shardCount <= ACCOUNT_SHARD_COUNT_MAX, 'shardComponentMaxMinor: shardCount');
+  // One below the int64 maximum: a stored value AT the maximum can then only be a clamped blind
+  // increment (`balanceOfShards` refuses to report it).
+  return (AMOUNT_MINOR_MAX - 1n) / BigInt(shardCount);
+}
+
+/**
+ * `shard` after `change`, for an account of `shardCount` shards. Refuses with `BALANCE_OVERFLOW`
+ * (TigerBeetle's `overflows_*`) a change that raises posted or pending debits or credits, or
+ * posted + pending of one side, beyond `shardComponentMaxMinor`; a change that lowers them never
+ * overflows. Opens or releases the change's hold. With one shard, a component below zero is an
+ * assertion failure (releasing more than was reserved: a bug); several shards may hold negative
+ * pending parts written before holds were kept per shard (only their sum is meaningful).
+ */
+export function applyShardChange(shard: BalanceShard, change: BalanceChange, shardCount: number): BalanceShard {
+  const before = shard.balance;
+  const after = addBalances(before, change.delta);
+  const maxMinor = shardComponentMaxMinor(shardCount);
+  const sums = (b: Balance) => ({
+    debits: b.postedDebitsMinor + b.pendingDebitsMinor,
+    credits: b.postedCreditsMinor + b.pendingCreditsMinor,
+  });
+  const checks: [string, bigint, bigint][] = [
+    ...(Object.keys(after) as (keyof Balance)[]).map((field): [string, bigint, bigint] => [field, before[field], after[field]]),
+    ['debitsMinor', sums(before).debits, sums(after).debits],
+    ['creditsMinor', sums(before).credits, sums(after).credits],
+  ];
+  for (const [field, valueBefore, valueAfter] of checks) {
+    if (shardCount === 1) assert(valueAfter >= 0n, `applyShardChange: ${field} would be negative`);
+    if (valueAfter > valueBefore && valueAfter > maxMinor) {
+      throw new TallyError('BALANCE_OVERFLOW', `account ${change.accountId}: ${field} would exceed the int64 range of its balance`, {
+        accountId: change.accountId,
+        field,
+      });
+    }
+  }
+  return { balance: after, holds: changeHolds(shard.holds, change) };
+}
+
+function changeHolds(holds: ReadonlyMap<string, Hold>, change: BalanceChange): ReadonlyMap<string, Hold> {
+  if (change.hold === undefined) return holds;
+  const next = new Map(holds);
+  if (change.hold.action === 'release') {
+    next.delete(change.shardKey);
+    return next;
+  }
+  if (next.size >= SHARD_HOLDS_MAX) {
+    throw new TallyError('LIMIT_EXCEEDED', `account ${change.accountId}: more than ${SHARD_HOLDS_MAX} open pending entries on one balance shard`, {
+      accountId: change.accountId,
+      limit: 'holdsPerShardMax',
+    });
+  }
+  next.set(change.shardKey, {
+    entryId: change.shardKey,
+    expiresAtMs: change.hold.expiresAtMs,
+    pendingDebitsMinor: change.delta.pendingDebitsMinor,
+    pendingCreditsMinor: change.delta.pendingCreditsMinor,
+  });
+  return next;
+}
+
+/**
+ * The balance as of `nowMs`: every hold whose timeout has passed (`expiresAtMs <= nowMs`, as
+ * `isExpired`) counts as released, whether or not the sweep has written its expiry yet. `balance`
+ * must include exactly the holds listed (a shard's balance with its holds, or sums of both).
+ */
+export function releaseExpiredHolds(balance: Balance, holds: Iterable<Hold>, nowMs: number): Balance {
+  let pendingDebitsMinor = balance.pendingDebitsMinor;
+  let pendingCreditsMinor = balance.pendingCreditsMinor;
+  for (const hold of holds) {
+    if (hold.expiresAtMs > nowMs) continue;
+    pendingDebitsMinor -= hold.pendingDebitsMinor;
+    pendingCreditsMinor -= hold.pendingCreditsMinor;
+  }
+  return { ...balance, pendingDebitsMinor, pendingCreditsMinor };
+}
+
+/**
+ * The account balance as of `nowMs` from all its shards (expired holds released). Throws
+ * `BALANCE_OVERFLOW` rather than report a number that is not the true sum: a component beyond
+ * int64, or a shard at exactly the int64 maximum, where the store clamps blind increments (only a
+ * sharded account's posted amounts are written unchecked; see `applyShardChange`).
+ */
+export function balanceOfShards(shards: readonly BalanceShard[], nowMs: number, accountId = ''): Balance {
+  const sum = sumShards(shards.map((s) => s.balance));
+  const clamped = shards.some((s) => Object.values(s.balance).some((v) => v >= AMOUNT_MINOR_MAX));
+  if (clamped || Object.values(sum).some((v) => v > AMOUNT_MINOR_MAX)) {
+    throw new TallyError('BALANCE_OVERFLOW', `account ${accountId}: the balance is beyond the int64 range and cannot be reported exactly`, { accountId });
+  }
+  return releaseExpiredHolds(sum, shards.flatMap((s) => [...s.holds.values()]), nowMs);
 }
 
 /**
@@ -175,8 +304,11 @@ export function pickShard(accountId: string, shardKey: string, shardCount: numbe
  */
 export function balanceChangesOf(record: EntryBody | ResolutionBody): BalanceChange[] {
   if (record.kind === 'entry') {
-    const phase: BalancePhase = record.pending === null ? 'posted' : 'pending';
-    return record.postings.map((p) => ({ accountId: p.accountId, shardKey: record.id, delta: postingDelta(p, phase) }));
+    const pending = record.pending;
+    if (pending === null) return record.postings.map((p) => ({ accountId: p.accountId, shardKey: record.id, delta: postingDelta(p, 'posted') }));
+    return record.postings.map((p) => ({
+      accountId: p.accountId, shardKey: record.id, delta: postingDelta(p, 'pending'), hold: { action: 'open', expiresAtMs: pending.expiresAtMs },
+    }));
   }
   return record.postings.map((p) => {
     const reservation: Posting = { accountId: p.accountId, direction: p.direction, amountMinor: p.pendingAmountMinor, currency: p.currency };
@@ -185,7 +317,7 @@ export function balanceChangesOf(record: EntryBody | ResolutionBody): BalanceCha
         ? postingDelta(reservation, 'post_pending', p.postedAmountMinor)
         : postingDelta(reservation, 'void_pending');
     assert(record.outcome === 'posted' || p.postedAmountMinor === 0n, 'balanceChangesOf: a void posts nothing');
-    return { accountId: p.accountId, shardKey: record.pendingEntryId, delta };
+    return { accountId: p.accountId, shardKey: record.pendingEntryId, delta, hold: { action: 'release' } };
   });
 }
 

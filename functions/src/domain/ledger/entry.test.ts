@@ -5,6 +5,7 @@ import { AMOUNT_MINOR_MAX } from '../money/index.js';
 import { type Account, closeAccount, createAccount } from './account.js';
 import { type EntryInput, type Posting, decideReplay, entryContentHash, validateEntry, validateEntryShape } from './entry.js';
 import { createEntryRecord } from './journal-record.js';
+import { type ChainedRecord, emptyStripeHead, genesisHash, linkRecord, verifyChain } from './hash-chain.js';
 
 const noLimits = { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false };
 function account(id: string, currency: string): Account {
@@ -151,5 +152,44 @@ describe('entryContentHash and decideReplay', () => {
     const error = errorOf(() => decideReplay(hash, entryContentHash({ ...base, description: 'other' }), base.id));
     expect(error?.reason).toBe('ENTRY_ID_REUSED');
     expect(error?.metadata).toEqual({ field: 'entry_id', entryId: base.id });
+  });
+});
+
+describe('metadata: accept => verify, for any keys and values (issue 11 item 2)', () => {
+  const text = (maxLength: number) => fc.oneof(
+    fc.string({ unit: 'binary', maxLength }),
+    // Any UTF-16 code unit, so lone surrogates appear too.
+    fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength }),
+    fc.constantFrom('__proto__', 'constructor', 'prototype', '$bigint', '$$bigint', '\u0000', 'a\u0000b', 'toString', '__name__', '\ud800', ''),
+  );
+
+  it('either refuses the metadata with FIELD_INVALID, or the record hashes, links and verifies with exactly that metadata', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(text(40), text(80)), { maxLength: 8 }), fc.string({ maxLength: 30 }), (pairs, description) => {
+      // Object.fromEntries defines own properties, as the protobuf decoder does for a map field.
+      const metadata = Object.fromEntries(pairs);
+      const input: EntryInput = { ...base, description, metadata };
+      let valid;
+      try {
+        valid = validateEntryShape(input);
+      } catch (error) {
+        expect(error).toBeInstanceOf(TallyError);
+        expect((error as TallyError).reason).toBe('FIELD_INVALID');
+        return;
+      }
+      const record = createEntryRecord(valid, 1, { tenantId: 'ten_1', traceId: 't', spanId: 's' });
+      expect(Object.entries(record.metadata).sort()).toEqual(Object.entries(metadata).sort());
+      expect(entryContentHash(record)).toBe(entryContentHash(input));
+      // What a reader rebuilds from stored key/value pairs hashes the same.
+      const reread: EntryInput = { ...record, metadata: Object.fromEntries(Object.entries(record.metadata).reverse()) };
+      expect(entryContentHash(reread)).toBe(entryContentHash(input));
+      const { record: linked } = linkRecord(record, emptyStripeHead('ten_1', 0));
+      expect(verifyChain([{ ...linked, metadata: reread.metadata } as ChainedRecord], genesisHash('ten_1', 0))).toMatchObject({ ok: true, count: 1 });
+    }), { numRuns: 150 });
+  });
+
+  it('refuses a lone surrogate (UTF-8 storage cannot keep it) in a key, a value or the description', () => {
+    for (const input of [{ ...base, metadata: { '\ud800': 'x' } }, { ...base, metadata: { k: 'x\udc00' } }, { ...base, description: 'a\ud800' }]) {
+      expect(() => validateEntryShape(input)).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID' }));
+    }
   });
 });

@@ -94,6 +94,7 @@ export function validateEntryShape(input: EntryInput): ValidEntry {
   checkBalancedPerCurrency(postings, 'postings');
   const description = validateDescription(input.description);
   const metadata = validateMetadata(input.metadata, ENTRY_METADATA_KEYS_MAX);
+  checkStorableMetadata(metadata);
   const reversesEntryId = validateReverses(input.reversesEntryId, id);
   const pending = validatePending(input.pending);
   return { id, postings, description, metadata, reversesEntryId, pending };
@@ -219,8 +220,24 @@ function validatePosting(posting: Posting, i: number): Posting {
   return Object.freeze({ accountId: posting.accountId, direction, amountMinor: posting.amountMinor, currency: posting.currency });
 }
 
+/**
+ * A lone UTF-16 surrogate: JavaScript strings may hold one (JSON `"\ud800"`), but UTF-8 storage
+ * cannot, so Firestore would store a replacement character and the record would no longer hash
+ * as accepted. Such text is refused; every other string (NUL, `__proto__`, `$bigint`...) is stored
+ * and hashed exactly (ADR 0017).
+ */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function checkStorableMetadata(metadata: Readonly<Record<string, string>>): void {
+  for (const [key, value] of Object.entries(metadata)) {
+    if (loneSurrogate.test(key)) throw invalidField('metadata', 'keys must be well-formed Unicode (no lone surrogates)');
+    if (loneSurrogate.test(value)) throw invalidField(`metadata.${key}`, 'must be well-formed Unicode (no lone surrogates)');
+  }
+}
+
 function validateDescription(description: string): string {
   if (typeof description !== 'string') throw invalidField('description', 'must be a string');
+  if (loneSurrogate.test(description)) throw invalidField('description', 'must be well-formed Unicode (no lone surrogates)');
   if (description.length > ENTRY_DESCRIPTION_LENGTH_MAX) {
     throw invalidField('description', `at most ${ENTRY_DESCRIPTION_LENGTH_MAX} characters`);
   }

@@ -109,6 +109,9 @@ export { checkLimits } from './balance.js';
 export { pickShard } from './balance.js';
 /** `balanceChangesOf(record)`: the balance changes an entry or resolution makes. */
 export { balanceChangesOf } from './balance.js';
+/** Balance documents: holds kept per shard, overflow refused, expired holds released at their timeout. */
+export type { Hold, BalanceShard } from './balance.js';
+export { EMPTY_BALANCE_SHARD, SHARD_HOLDS_MAX, shardComponentMaxMinor, applyShardChange, releaseExpiredHolds, balanceOfShards } from './balance.js';
 
 // Two-phase entries.
 /** `'pending' | 'posted' | 'voided' | 'expired'`. */
@@ -122,7 +125,7 @@ export { pendingStates } from './two-phase.js';
 /** `createPendingEntry(entryRecord)`: the state of a just-written pending entry. */
 export { createPendingEntry } from './two-phase.js';
 /** `isExpired(pending, nowMs)`: timed out (expired, or pending past `expiresAtMs`). */
-export { isExpired } from './two-phase.js';
+export { isExpired, stateAt } from './two-phase.js';
 /** `postPending(pending, amountsPerPosting | undefined, nowMs)`: post in full or in part. */
 export { postPending } from './two-phase.js';
 /** `voidPending(pending, nowMs)`: release everything. */

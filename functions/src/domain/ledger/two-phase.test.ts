@@ -4,7 +4,7 @@ import { TallyError } from '../errors.js';
 import { type Balance, ZERO_BALANCE, addBalances } from './balance.js';
 import type { Posting } from './entry.js';
 import { createEntryRecord } from './journal-record.js';
-import { type PendingEntry, createPendingEntry, expirePending, isExpired, postPending, voidPending } from './two-phase.js';
+import { type PendingEntry, createPendingEntry, expirePending, isExpired, postPending, stateAt, voidPending } from './two-phase.js';
 
 const t0 = 1_700_000_000_000;
 const timeoutMs = 60_000;
@@ -115,5 +115,13 @@ describe('pending entries', () => {
         expect(total.postedDebitsMinor).toBe(action === 'post' ? postedDebitMinor : 0n);
       }),
     );
+  });
+});
+
+describe('stateAt (issue 11 item 3)', () => {
+  it('is expired from the timeout on, before the sweep writes it; a resolved entry keeps its state', () => {
+    expect(stateAt(pending, pending.expiresAtMs - 1)).toBe('pending');
+    expect(stateAt(pending, pending.expiresAtMs)).toBe('expired');
+    expect(stateAt(voidPending(pending, t0 + 1).pending, pending.expiresAtMs + 1)).toBe('voided');
   });
 });

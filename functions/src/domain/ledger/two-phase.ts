@@ -7,9 +7,10 @@
  *
  * Any other transition is `INVALID_STATE_TRANSITION` (metadata `state` says where it is). A pending
  * entry whose timeout has passed can no longer be posted or voided even before the sweep reaches
- * it (as in TigerBeetle): its hold is released only by `expirePending`, so the outcome does not
- * depend on how fast the sweep runs. Until the sweep runs, the hold still counts (conservative for
- * limits).
+ * it (as in TigerBeetle), and from its timeout on it IS expired for every reader: `stateAt` says
+ * `expired`, and balances release its hold (`releaseExpiredHolds`, from the holds each balance
+ * shard keeps). The sweep's `expirePending` only writes down what already happened (the resolution
+ * record and the stored sums), so no outcome depends on how fast the sweep runs.
  *
  * Every transition returns the pending entry in its new state, the resolution record body to
  * append to the journal, and the balance changes to apply, all in one transaction. The entry's
@@ -41,6 +42,11 @@ export interface PendingEntry {
   readonly resolvedAtMs: number | null;
   /** Per posting, what was posted (zeros when voided or expired); null while pending. */
   readonly postedAmountsMinor: readonly bigint[] | null;
+  /**
+   * Per posting, the balance shard of its account that holds the reservation (and its `Hold`):
+   * the resolution releases it there. Null for entries written before holds were kept per shard.
+   */
+  readonly holdShards: readonly number[] | null;
 }
 
 /** The outcome of a transition: new state, the resolution to append, the balance changes to apply. */
@@ -50,9 +56,13 @@ export interface PendingTransition {
   readonly changes: readonly BalanceChange[];
 }
 
-/** The pending state of a pending entry record (one with `pending` set), as written. */
-export function createPendingEntry(entry: EntryBody): PendingEntry {
+/**
+ * The pending state of a pending entry record (one with `pending` set), as written; `holdShards`
+ * (one per posting) says which balance shard of each account holds the reservation.
+ */
+export function createPendingEntry(entry: EntryBody, holdShards: readonly number[] | null = null): PendingEntry {
   assert(entry.pending !== null, 'createPendingEntry: not a pending entry');
+  assert(holdShards === null || holdShards.length === entry.postings.length, 'createPendingEntry: one hold shard per posting');
   return {
     id: entry.id,
     postings: entry.postings,
@@ -61,7 +71,16 @@ export function createPendingEntry(entry: EntryBody): PendingEntry {
     state: 'pending',
     resolvedAtMs: null,
     postedAmountsMinor: null,
+    holdShards: holdShards === null ? null : [...holdShards],
   };
+}
+
+/**
+ * The state of a pending entry as of `nowMs`: `expired` from its timeout on even if the sweep has
+ * not written it yet (see the header); otherwise its stored state.
+ */
+export function stateAt(pending: PendingEntry, nowMs: number): PendingState {
+  return pending.state === 'pending' && nowMs >= pending.expiresAtMs ? 'expired' : pending.state;
 }
 
 /**

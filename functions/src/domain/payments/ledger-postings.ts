@@ -42,6 +42,7 @@
  */
 import { assert, invalidField } from '../errors.js';
 import { type AccountType, type EntryInput, type Posting, isEntryId } from '../ledger/index.js';
+import type { ReservedLedgerNamespace } from '../ledger/namespace.js';
 import { type RoundingMode, currencyOf, divideRounded, multiplyRatio, money, roundingModes } from '../money/index.js';
 import { type PspName, pspNames } from './psp-vocabulary.js';
 
@@ -71,6 +72,14 @@ export const paymentAccounts: readonly { readonly code: PaymentAccountCode; read
   { code: PLATFORM_FEE_REVENUE, type: 'revenue' },
   { code: CHARGEBACK_LOSS, type: 'expense' },
 ]);
+
+/** Prefix of the payment accounts' ledger ids (`paymentAccountIdOf`). */
+export const PAYMENT_ACCOUNT_ID_PREFIX = 'acc_pay_';
+
+/** Deterministic ledger account id of a payment account code in a currency: `acc_pay_<code>_<currency>`. */
+export function paymentAccountIdOf(code: PaymentAccountCode, currency: string): string {
+  return `${PAYMENT_ACCOUNT_ID_PREFIX}${code.replace(':', '_')}_${currency}`;
+}
 
 /** Maps an account code in a currency to the tenant's ledger account id (the app owns the mapping). */
 export type AccountIdOf = (code: PaymentAccountCode, currency: string) => string;
@@ -209,6 +218,20 @@ export function paymentEntryId(event: PaymentLedgerEvent): string {
 const entryPrefixes = {
   capture: 'cap', capture_reversal: 'capr', chargeback: 'cbk', chargeback_reversal: 'cbr', refund: 'ref', refund_reversal: 'refr',
 } as const;
+
+/**
+ * Every ledger name the payments path derives, built from the constants above (account id prefix,
+ * account codes, entry id prefixes): the public ledger RPCs refuse them (`RESERVED_NAMESPACE`), so
+ * that no API caller can take a name a PSP outcome must be recorded under. Account codes are
+ * reserved as families (`merchant_payable`, `merchant_payable:<anything>`), as the app creates
+ * them per currency (`merchant_payable:EUR`).
+ */
+export const paymentsLedgerNamespace: ReservedLedgerNamespace = Object.freeze({
+  owner: 'payments',
+  accountIdPrefixes: Object.freeze([PAYMENT_ACCOUNT_ID_PREFIX]),
+  accountCodeFamilies: Object.freeze([...new Set(paymentAccounts.map(({ code }) => code.split(':', 1)[0]!))]),
+  entryIdFamilies: Object.freeze(Object.values(entryPrefixes)),
+});
 
 /**
  * `je_<prefix>_<id>` for the first capture, chargeback or success of a refund (the ids entries had
