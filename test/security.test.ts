@@ -227,5 +227,6 @@ describe('input validated at the edge: FIELD_INVALID naming the field, nothing w
     await refused(() => owner.ledger.voidPendingEntry({ entryId: id, idempotencyKey: key() }), 'entry_id');
     await refused(() => owner.ledger.verifyChain({ tenantId: id }), 'tenant_id');
     await refused(() => owner.tenancy.getTenant({ tenantId: id }), 'tenant_id');
+    await refused(() => owner.tenancy.revokeApiKey({ apiKeyId: id, idempotencyKey: key() }), 'api_key_id');
   });
 });

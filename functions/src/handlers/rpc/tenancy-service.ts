@@ -16,7 +16,7 @@ import {
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { idempotentRpc } from './idempotent-rpc.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
-import { parseOptionalId } from '../../domain/ids.js';
+import { parseId, parseOptionalId } from '../../domain/ids.js';
 import { principalOf } from './rpc-context.js';
 
 export interface TenancyServiceDeps extends tenancy.TenancyDeps {
@@ -71,7 +71,7 @@ export function createTenancyServiceImpl(deps: TenancyServiceDeps): ServiceImpl<
 
     async revokeApiKey(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'owner');
-      tenancy.validateApiKeyId(req.apiKeyId);
+      parseId('apiKey', req.apiKeyId, 'api_key_id');
       return idempotentRpc(
         deps, ctx, tenantId,
         { schema: RevokeApiKeyRequestSchema, message: req },
