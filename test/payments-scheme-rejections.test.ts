@@ -19,6 +19,7 @@ import { adyenHmacSignature } from '../emulators/sandbox-psp/signing.js';
 import { CaptureMethod, type Payment, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+import { eventually } from './support/eventually.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -56,19 +57,13 @@ const deliveries: readonly Delivery[] = [
   { name: 'all at once, newest first and duplicated', duplicate: true, order: 'reverse', burst: true },
 ];
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Reads until `done` holds or `timeoutMs` passed; returns the last value read, for the caller to assert on. */
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = WAIT_MS_MAX): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!done(value) && Date.now() < deadline) {
-    await sleep(POLL_MS);
-    value = await read();
-  }
-  return value;
+/** Reads until `done` holds (and returns that value); fails at `timeoutMs` showing the last value read. */
+function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = WAIT_MS_MAX): Promise<T> {
+  return eventually(async () => {
+    const value = await read();
+    if (!done(value)) throw new Error(`not there yet: ${JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}`);
+    return value;
+  }, { timeoutMs, intervalMs: POLL_MS });
 }
 
 async function getPayment(owner: TallyClient, paymentId: string): Promise<Payment> {
