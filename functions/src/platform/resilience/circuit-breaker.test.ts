@@ -21,8 +21,10 @@ function setup(overrides: Partial<CircuitBreakerOptions> = {}) {
     ...overrides,
   });
   const succeed = () => breaker.run('stripe', async () => 'ok');
-  const fail = () => breaker.run('stripe', async () => { throw new Http5xx('502'); }).catch(() => undefined);
-  const decline = () => breaker.run('stripe', async () => { throw new Declined('card_declined'); }).catch(() => undefined);
+  // Each swallows only the error its call throws: a call refused by the breaker (CircuitOpenError)
+  // or any other error fails the test instead of passing for a recorded outcome.
+  const fail = () => breaker.run('stripe', async () => { throw new Http5xx('502'); }).catch((error: unknown) => { if (!(error instanceof Http5xx)) throw error; });
+  const decline = () => breaker.run('stripe', async () => { throw new Declined('card_declined'); }).catch((error: unknown) => { if (!(error instanceof Declined)) throw error; });
   return { clock, breaker, succeed, fail, decline };
 }
 
