@@ -5,7 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId, runJanitor } from '../functions/src/app/payments/index.js';
+import { paymentAccountId, paymentAnomalyMessage, runJanitor } from '../functions/src/app/payments/index.js';
+import { planEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
+import { CaptureMethod } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import type { TallyClient } from '../functions/src/cli/client.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { Code, rpcError } from './support/connect-error.js';
 import { eventually } from './support/eventually.js';
@@ -49,4 +52,89 @@ describe('a cold tenant\'s first burst of checkouts (item 11)', () => {
       expect((await balanceOf(tenantId, 'psp_receivable:stripe')).postedDebitsMinor).toBe(1_000n * BigInt(captured.length));
     }, { timeoutMs: 30_000, intervalMs: 500 });
   }, 120_000);
+});
+
+async function stripeTenant(): Promise<{ tenantId: string; owner: TallyClient; pm: string }> {
+  const { tenantId, owner } = await env.stack.newTenant();
+  await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
+  const pm = (await owner.payments.createPaymentMethod({ pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'NL', last4: '4242', idempotencyKey: key() })).paymentMethod!.id;
+  return { tenantId, owner, pm };
+}
+
+/** Anomalies the payments use cases log while `run` runs. */
+async function anomaliesLoggedBy(run: () => Promise<void>): Promise<Record<string, unknown>[]> {
+  // The one logger object every copy of the payments deps shares (the RPC handler's included).
+  const logger = env.stack.services.payments.logger;
+  const logged: Record<string, unknown>[] = [];
+  const original = logger.error;
+  logger.error = (message, extra = {}) => { if (message === paymentAnomalyMessage) logged.push(extra); original.call(logger, message, extra); };
+  try { await run(); } finally { logger.error = original; }
+  return logged;
+}
+
+async function anomalyEventsOf(tenantId: string, paymentId: string) {
+  const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
+  return (await outbox.where('aggregateId', '==', paymentId).where('type', '==', 'payment.anomaly').get()).docs.map((d) => d.data());
+}
+
+/** Every inbox event of the payment was applied (none left to be redelivered). */
+async function expectInboxApplied(tenantId: string, paymentId: string): Promise<void> {
+  const store = env.stack.services.payments.store;
+  const ids = (await env.stack.services.db.collection('tenants').doc(tenantId).collection('inbox').get()).docs.map((d) => d.id);
+  const stored = (await Promise.all(ids.map((id) => store.getInboxEvent(tenantId, id)))).filter((e) => e?.event.paymentId === paymentId);
+  expect(stored.length).toBeGreaterThan(0);
+  for (const e of stored) expect(e!.processed, e!.event.pspEventId).toBe(true);
+}
+
+describe('a PSP outcome whose ledger entry cannot be written is still recorded (item 1)', () => {
+  it('capture entry id taken by other content: the payment is SUCCEEDED with what the PSP captured, a payment.anomaly event and log; its webhooks apply', async () => {
+    const { tenantId, owner, pm } = await stripeTenant();
+    const p = (await owner.payments.createPayment({ amountMinor: 10_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.MANUAL, confirm: true, idempotencyKey: key() })).payment!;
+    expect(p.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
+    // The capture's entry id, taken with other content directly in the ledger (the public RPCs
+    // refuse ids in the payments namespace: this stands for whatever else could take it).
+    const ledger = env.stack.services.ledger;
+    await ledger.store.transaction(tenantId, async (tx) => {
+      const plan = await planEntry(ledger, tx, 0, tenantId, {
+        id: `je_cap_${p.id}`, description: 'squatter', metadata: {},
+        postings: [
+          { accountId: paymentAccountId('psp_receivable:stripe', 'EUR'), direction: 'debit', amountMinor: 1n, currency: 'EUR' },
+          { accountId: paymentAccountId('merchant_payable', 'EUR'), direction: 'credit', amountMinor: 1n, currency: 'EUR' },
+        ],
+      }, { traceId: '', spanId: '' });
+      plan.commit();
+    });
+    let captured!: Awaited<ReturnType<typeof owner.payments.capturePayment>>;
+    const logged = await anomaliesLoggedBy(async () => { captured = await owner.payments.capturePayment({ paymentId: p.id, idempotencyKey: key() }); });
+    expect(captured.payment).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 10_000n });
+    expect(logged).toContainEqual(expect.objectContaining({ reason: 'ledger_entry_refused', paymentId: p.id }));
+    const events = await anomalyEventsOf(tenantId, p.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.payload).toMatchObject({ reason: 'ledger_entry_refused', refusedEntryId: `je_cap_${p.id}`, status: 'succeeded' });
+    // Only the squatter's 1 cent is in the ledger; the webhooks of the capture apply (no redelivery loop).
+    expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(1n);
+    await env.sandbox.control.webhooksIdle(10_000);
+    await eventually(() => expectInboxApplied(tenantId, p.id), { timeoutMs: 15_000, intervalMs: 200 });
+    expect((await owner.payments.getPayment({ paymentId: p.id })).payment).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 10_000n });
+  });
+
+  it('a system account closed: a one-call checkout is SUCCEEDED with an anomaly, never left PROCESSING', async () => {
+    const { tenantId, owner, pm } = await stripeTenant();
+    // Provision the accounts (a first payment), then close the fee revenue account in the store.
+    await owner.payments.createPayment({ amountMinor: 100n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() });
+    const feeAccountId = paymentAccountId('platform_fee_revenue', 'EUR');
+    await env.stack.services.ledger.store.transaction(tenantId, async (tx) => {
+      const account = (await tx.getAccounts([feeAccountId])).get(feeAccountId)!;
+      tx.setAccount({ ...account, closed: true });
+    });
+    let paid!: Awaited<ReturnType<typeof owner.payments.createPayment>>;
+    const logged = await anomaliesLoggedBy(async () => {
+      paid = await owner.payments.createPayment({ amountMinor: 10_000n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() });
+    });
+    expect(paid.payment).toMatchObject({ status: PaymentStatus.SUCCEEDED, amountCapturedMinor: 10_000n });
+    expect(logged).toContainEqual(expect.objectContaining({ reason: 'ledger_entry_refused', paymentId: paid.payment!.id }));
+    expect(await anomalyEventsOf(tenantId, paid.payment!.id)).toHaveLength(1);
+    await env.sandbox.control.webhooksIdle(10_000);
+    await eventually(() => expectInboxApplied(tenantId, paid.payment!.id), { timeoutMs: 15_000, intervalMs: 200 });
+  });
 });

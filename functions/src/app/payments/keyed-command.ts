@@ -94,8 +94,8 @@ export function startKeyed(
     }
     const intent = created ? created.intent : existing;
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
-    const t = created ? createdAndConfirmed(created, await decide(intent, tx)) : await decide(intent, tx);
-    await saveTransition(deps, tx, lane, t, trace);
+    const decided = created ? createdAndConfirmed(created, await decide(intent, tx)) : await decide(intent, tx);
+    const t = await saveTransition(deps, tx, lane, decided, trace);
     const settled = !hasCalls(t) && endsWith(t);
     if (settled) settleIn(tx, key, t, nowMs, created !== null);
     else tx.idempotency.writeLease(key.ref, { requestHash: key.requestHash, leaseToken, nowMs, leaseMs: key.options.leaseMs, retentionMs: key.options.retentionMs });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { paymentAccounts } from '../../domain/payments/index.js';
-import type { Account } from '../../ports/ledger-store.js';
+import type { Account } from '../../domain/ledger/account.js';
 import { ensurePaymentAccounts } from './payment-accounts.js';
 import type { PaymentsDeps } from './payments-deps.js';
 

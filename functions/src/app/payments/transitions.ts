@@ -29,18 +29,66 @@ export function reportAnomalies(deps: PaymentsDeps, t: PaymentTransition | null,
   }
 }
 
-/** Saves a transition with its ledger entries and outbox events in the caller's transaction. */
-export async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, t: PaymentTransition, trace: TraceIds): Promise<void> {
-  if (!t.changed) return;
+/** The outbox event type of an anomaly recorded with a payment (a durable record beside the log line). */
+export const paymentAnomalyEventType = 'payment.anomaly';
+
+/**
+ * Saves a transition with its ledger entries and outbox events in the caller's transaction.
+ *
+ * What the PSP did is recorded whatever the ledger answers (issue 11 item 1): when the ledger
+ * refuses one of the transition's entries (a typed refusal: its id taken by other content, a
+ * system account closed, a code taken, ...), the payment is saved without the transition's entries
+ * (none of them, so nothing is half-posted) and with a `payment.anomaly` outbox event naming them;
+ * the returned transition carries a `ledger_entry_refused` anomaly for the log. Otherwise the
+ * payment would stay PROCESSING with nothing recorded and every webhook redelivery would fail the
+ * same way. Storage failures (contention, unavailability) are not refusals: they fail the
+ * transaction, which is retried as before.
+ */
+export async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: number, t: PaymentTransition, trace: TraceIds): Promise<PaymentTransition> {
+  if (!t.changed) return t;
   const plans = [];
+  let refused: { entryId: string; error: TallyError } | null = null;
   for (const effect of t.effects) {
     if (effect.kind !== 'post_ledger') continue;
-    plans.push(await planEntry(deps.ledger, tx.ledger, lane, t.intent.tenantId, paymentLedgerEntry(effect.event, paymentAccountId), trace));
+    const entry = paymentLedgerEntry(effect.event, paymentAccountId);
+    try {
+      plans.push(await planEntry(deps.ledger, tx.ledger, lane, t.intent.tenantId, entry, trace));
+    } catch (error) {
+      if (!isLedgerRefusal(error)) throw error;
+      refused = { entryId: entry.id, error };
+      break;
+    }
   }
   tx.savePayment(t.intent, trace, t.effects.some((e) => e.kind === 'publish_event' && e.event.type === 'payment.created'));
-  for (const plan of plans) plan.commit();
+  if (!refused) for (const plan of plans) plan.commit();
   for (const event of outboxEventsOf(t, trace)) tx.createOutboxEvent(event);
+  if (!refused) return t;
+  const notPosted = t.effects.flatMap((e) => (e.kind === 'post_ledger' ? [paymentLedgerEntry(e.event, paymentAccountId).id] : []));
+  const detail = `ledger refused entry ${refused.entryId} (${refused.error.reason}: ${refused.error.message}); not posted: ${notPosted.join(', ')}`;
+  tx.createOutboxEvent({
+    // Deterministic: a rerun of the transaction writes the same id.
+    id: `evt_${t.intent.id}_${t.intent.version}_anomaly`,
+    type: paymentAnomalyEventType,
+    aggregateId: t.intent.id,
+    payload: {
+      paymentId: t.intent.id, reason: 'ledger_entry_refused', psp: t.intent.psp, status: t.intent.status,
+      refusedEntryId: refused.entryId, ledgerReason: refused.error.reason, entryIdsNotPosted: notPosted, detail,
+    },
+    createdAtMs: t.intent.updatedAtMs,
+    ...trace,
+  });
+  return { ...t, effects: [...t.effects, { kind: 'report_anomaly', reason: 'ledger_entry_refused', psp: t.intent.psp, detail }] };
 }
+
+/** Typed errors that a later try may not meet (contention, a PSP or key busy now); every other typed error is a refusal. */
+const retryableReasons: readonly string[] = ['CONTENTION', 'IDEMPOTENCY_KEY_IN_PROGRESS', 'PSP_UNAVAILABLE', 'INTERNAL'];
+
+/** A typed refusal (deterministic: retrying changes nothing), not a storage failure or a busy resource. */
+export function isPermanentRefusal(error: unknown): error is TallyError {
+  return error instanceof TallyError && !retryableReasons.includes(error.reason);
+}
+
+const isLedgerRefusal = isPermanentRefusal;
 
 /** A copy of a plain event with its bigints as decimal strings (JSON-safe, exact). */
 function bigintsAsStrings(value: unknown): unknown {
@@ -100,8 +148,8 @@ export async function commit(
       settle && !settle.held.settled ? tx.idempotency.read(settle.held.key.ref) : undefined,
     ]);
     if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
-    const t = await decide(intent, tx);
-    if (t) await saveTransition(deps, tx, lane, t, trace);
+    const decided = await decide(intent, tx);
+    const t = decided && (await saveTransition(deps, tx, lane, decided, trace));
     if (t) alsoWrite?.(tx);
     const final = t && settle ? settle.finalOf(t) : null;
     if (final && held?.state === 'in_progress' && held.leaseToken === settle!.held.leaseToken) {

@@ -56,7 +56,12 @@ export type AnomalyReason =
   /** A refund or dispute event for a payment that was never captured. */
   | 'money_event_on_uncaptured_payment'
   /** Deferred refund/chargeback events dropped because the payment ended without a capture. */
-  | 'deferred_events_dropped';
+  | 'deferred_events_dropped'
+  /**
+   * The ledger refused an entry for what the PSP did (its id taken by other content, a system
+   * account closed or its code taken): the payment recorded it anyway, the entry is left to a human.
+   */
+  | 'ledger_entry_refused';
 
 /** One thing the app must do after (or, for ledger and outbox, while) saving a transition. */
 export type PaymentEffect =
