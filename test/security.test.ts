@@ -127,6 +127,15 @@ describe('forged ID tokens against the real Auth emulator are CREDENTIALS_INVALI
     await expectInvalid(member.idToken);
   });
 
+  it('a genuine platformAdmin token still works, and a token older than its user\'s claims is refused until renewed', async () => {
+    const admin = await signedIn({ platformAdmin: true });
+    const created = await createTallyClient(stack.url, admin.idToken).tenancy.createTenant({ name: 'By ID token', idempotencyKey: randomUUID() });
+    expect(created.tenant?.id).toMatch(/^ten_/);
+    const member = await signedIn({ tenantId: tenantA, role: 'owner' });
+    await auth().setCustomUserClaims(member.uid, { tenantId: tenantA, role: 'viewer' });
+    await expectInvalid(member.idToken);
+  });
+
   it("a disabled user's token is refused at once", async () => {
     const member = await signedIn({ tenantId: tenantA, role: 'viewer' });
     await auth().updateUser(member.uid, { disabled: true });
