@@ -88,6 +88,8 @@ describe('routing rules', () => {
       [{ ...base, currencies: ['usd'] }, 'UNKNOWN_CURRENCY rules[0].currencies[0]'],
       [{ ...base, cardBrands: ['Visa'] }, 'FIELD_INVALID rules[0].card_brands[0]'],
       [{ ...base, countries: ['USA'] }, 'FIELD_INVALID rules[0].countries[0]'],
+      [{ ...base, countries: ['UK'] }, 'FIELD_INVALID rules[0].countries[0]'],
+      [{ ...base, countries: ['ZZ'] }, 'FIELD_INVALID rules[0].countries[0]'],
       [{ ...base, amountMinorMin: -1n }, 'FIELD_INVALID rules[0].amount_minor_min'],
       [{ ...base, amountMinorMin: 10n, amountMinorMax: 9n }, 'FIELD_INVALID rules[0].amount_minor_max'],
       [{ ...base, name: 'x'.repeat(65) }, 'FIELD_INVALID rules[0].name'],

@@ -23,6 +23,7 @@ import { assert, invalidField } from '../errors.js';
 import { AMOUNT_MINOR_MAX, currencyOf } from '../money/index.js';
 import { type PspAmountLimits, pspAmountRefusal } from './psp-limits.js';
 import { type PspName, pspNames } from './psp-vocabulary.js';
+import { isCountryCode } from './payment-fields.js';
 
 /** Card brands rules can match (a closed set; connectors map theirs onto it). */
 export const cardBrands = [
@@ -94,8 +95,6 @@ export type PspAvailability = Readonly<Record<PspName, boolean>>;
 
 /** Per configured PSP: the limits its connector declares. A PSP without limits is not configured. */
 export type PspLimitsByName = Readonly<Partial<Record<PspName, PspAmountLimits>>>;
-
-const countryShape = /^[A-Z]{2}$/;
 
 /**
  * Validates a tenant's rules. Throws `FIELD_INVALID` naming the field (`rules[2].choices[0].weight`)
@@ -199,7 +198,8 @@ function validateRule(rule: RoutingRuleInput, field: string, index: number): Rou
     return value as CardBrand;
   });
   const countries = validateList(rule.countries, `${field}.countries`, (value, f) => {
-    if (!countryShape.test(value)) throw invalidField(f, 'must be an ISO 3166-1 alpha-2 code (two uppercase letters)');
+    // The same set a payment method's country is checked against (payment-fields.ts): a rule on any other code could never match.
+    if (!isCountryCode(value)) throw invalidField(f, 'must be an ISO 3166-1 alpha-2 country code (as FR, US)');
     return value;
   });
   const amountMinorMin = validateBound(rule.amountMinorMin, `${field}.amount_minor_min`);
