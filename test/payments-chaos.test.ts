@@ -80,6 +80,10 @@ describe('chaos', () => {
     /** The janitor settles whatever webhooks did not, in bounded rounds, until `unsettled` is 0. */
     const janitorUntilSettled = async (unsettled: () => Promise<number>) => {
       for (let round = 0, left = Infinity; round < 20 && left > 0; round++) {
+        // A real wait, kept on purpose: the janitor's grace (1.5 s) runs from stamps the server wrote
+        // with the real clock while webhooks keep arriving. A janitor with its clock moved forward
+        // (as payments-api.test.ts does for one quiet payment) would stamp its writes in the future of
+        // those webhooks, whose ordering by time is part of what this test exercises.
         await new Promise((r) => setTimeout(r, 1_600));
         await runJanitor(stack.services.payments, { traceId: '', spanId: '' }, { graceMs: 1_500, paymentsMax: 1_000 });
         await sandbox.control.webhooksIdle(10_000);
