@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointTenant, sweepExpiredPendings } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { EntryStatus } from '../functions/src/gen/tally/ledger/v1/ledger_pb.js';
 import { clockPast } from './support/eventually.js';
+import { expectConnectError } from './support/connect-error.js';
 import { AccountType, Direction, openAccount, rpcError, transfer } from './support/ledger-helpers.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 
@@ -106,10 +107,11 @@ describe('entries', () => {
       expect(err.reason, `${reason} for ${JSON.stringify(request.postings.map((p) => String(p.amountMinor)))}`).toBe(reason);
       if (field) expect(err.metadata.field).toBe(field);
     }
-    // A posting in EUR against a USD account: mixed currencies with a balancing pair still checks the account.
-    const mixed = transfer(usd, usd2, 100n);
-    mixed.postings[1]!.currency = 'EUR';
-    expect((await rpcError(owner.ledger.createEntry(mixed))).code).toBe(Code.InvalidArgument);
+    // Postings in EUR against USD accounts, balanced in EUR: refused for the accounts' currency.
+    // (This used to change one posting's currency, which is refused as ENTRY_UNBALANCED before any
+    // account is read, and asserted only the code: the account check was never reached.)
+    const mixed = transfer(usd, usd2, 100n, { currency: 'EUR' });
+    await expectConnectError(owner.ledger.createEntry(mixed), Code.InvalidArgument, 'CURRENCY_MISMATCH');
     expect(await journalCount(tenantId)).toBe(0);
     for (const id of [usd, usd2]) expect((await owner.ledger.getBalance({ accountId: id })).balance?.postedDebitsMinor).toBe(0n);
     const direction = transfer(usd, usd2, 100n);
