@@ -569,6 +569,22 @@ resource "google_firestore_field" "payments_capture_due_since" {
   }
 }
 
+# The janitor's queue of unresolved payments, across tenants (payments-store findUnresolved).
+resource "google_firestore_field" "payments_settle_queued_at" {
+  database   = google_firestore_database.default.name
+  collection = "payments"
+  field      = "settleQueuedAt"
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+    indexes {
+      order = "ASCENDING"
+    }
+  }
+}
+
 # ---- Outbox relay -------------------------------------------------------------------------------
 # Every state change writes tenants/{tenantId}/outbox/{eventId} in its own transaction; outboxRelay
 # publishes it to domain-events (ordering key = aggregate id) and marks it sent; outboxSweeper

@@ -5,7 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { paymentAccountId, paymentAnomalyMessage, runJanitor } from '../functions/src/app/payments/index.js';
+import { Timestamp } from '@google-cloud/firestore';
+import { parkedEventRetentionMs, paymentAccountId, paymentAnomalyMessage, processInboxEvent, rematchParkedEvents, runJanitor } from '../functions/src/app/payments/index.js';
+import type { PspWebhookEvent } from '../functions/src/domain/payments/psp-vocabulary.js';
 import { planEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { CaptureMethod } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
@@ -136,5 +138,96 @@ describe('a PSP outcome whose ledger entry cannot be written is still recorded (
     expect(await anomalyEventsOf(tenantId, paid.payment!.id)).toHaveLength(1);
     await env.sandbox.control.webhooksIdle(10_000);
     await eventually(() => expectInboxApplied(tenantId, paid.payment!.id), { timeoutMs: 15_000, intervalMs: 200 });
+  });
+});
+
+describe('queues never block at the head (item 12)', () => {
+  const trace = { traceId: '', spanId: '' };
+  const event = (pspReference: string, action: PspWebhookEvent['action'], paymentId: string | null = null): PspWebhookEvent => ({
+    psp: 'stripe', pspEventId: `evt_${randomUUID()}`, occurredAtMs: Date.now(), paymentId, pspReference, action,
+    amountMinor: 1_000n, currency: 'EUR', refundId: null, declineReason: null,
+  });
+
+  it('200 parked events that never match, ahead of one that does: the one is matched within two runs of 150', async () => {
+    const { owner, pm } = await stripeTenant();
+    const paid = (await owner.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() })).payment!;
+    const payments = env.stack.services.payments;
+    const nowMs = payments.clock.nowMs();
+    const strays = Array.from({ length: 200 }, (_, i) => ({ e: event(`pi_never_${randomUUID()}`, 'chargeback'), atMs: nowMs - 60_000 + i }));
+    for (let i = 0; i < strays.length; i += 50) {
+      await Promise.all(strays.slice(i, i + 50).map(({ e, atMs }) => payments.store.parkUnmatchedEvent(e, atMs, atMs + parkedEventRetentionMs)));
+    }
+    // Newest of all: a late `captured` for the payment above (names only its PSP reference).
+    const matching = event(paid.pspReference, 'captured');
+    await payments.store.parkUnmatchedEvent(matching, nowMs, nowMs + parkedEventRetentionMs);
+    const parkedRef = env.stack.services.db.collection('parkedPspEvents').doc(`stripe:${matching.pspEventId}`);
+    try {
+      expect(await rematchParkedEvents(payments, trace, 150)).toBe(0);
+      expect(await rematchParkedEvents(payments, trace, 150)).toBe(1);
+      expect((await parkedRef.get()).exists).toBe(false);
+      // None of the strays was dropped: they wait for their payment (or their TTL).
+      const left = await env.stack.services.db.collection('parkedPspEvents').where('pspReference', '>=', 'pi_never_').where('pspReference', '<', 'pi_never`').count().get();
+      expect(Number(left.data().count)).toBe(200);
+    } finally {
+      await Promise.all(strays.map(({ e }) => payments.store.dropParkedEvent(`stripe:${e.pspEventId}`)));
+    }
+  }, 120_000);
+
+  it('200 unresolved payments the janitor cannot settle, ahead of one it can: settled within two runs of 150', async () => {
+    const { tenantId, owner, pm } = await stripeTenant();
+    const payments = env.stack.services.payments;
+    // The one it can settle: a crash after saving the authorization attempt, before the PSP call.
+    const p = (await owner.payments.createPayment({ amountMinor: 1_300n, currency: 'EUR', paymentMethodId: pm, idempotencyKey: key() })).payment!;
+    payments.testHooks.beforePspCall = (paymentId) => {
+      if (paymentId !== p.id) return;
+      payments.testHooks.beforePspCall = undefined;
+      throw new Error('injected crash before the PSP call');
+    };
+    await rpcError(owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() }));
+    expect((await payments.store.getPayment(tenantId, p.id))!.status).toBe('processing');
+    // Older than it, 200 that can never be settled (unreadable: every try fails).
+    const nowMs = payments.clock.nowMs();
+    const db = env.stack.services.db;
+    const stuck = Array.from({ length: 200 }, (_, i) => db.collection('tenants').doc(tenantId).collection('payments').doc(`pay_stuck_${i}`));
+    const old = Timestamp.fromMillis(nowMs - 3_600_000);
+    for (let i = 0; i < stuck.length; i += 100) {
+      const batch = db.batch();
+      for (const ref of stuck.slice(i, i + 100)) batch.set(ref, { tenantId, status: 'processing', unknownSince: old, settleQueuedAt: old });
+      await batch.commit();
+    }
+    // The janitor as it would run later (past its grace), twice.
+    let laterMs = 0;
+    const later = () => { laterMs += 3_200; return runJanitor({ ...payments, clock: { nowMs: () => payments.clock.nowMs() + laterMs } }, trace, { graceMs: 3_000, paymentsMax: 150 }); };
+    try {
+      const first = await later();
+      expect(first.resolved).toBe(0);
+      expect(first.failures).toHaveLength(150);
+      const second = await later();
+      expect(second.resolved).toBe(1);
+      // Settled by its lookup: Stripe never saw it, and the method has no other PSP to fail over to.
+      expect((await payments.store.getPayment(tenantId, p.id))!.attempts[0]).toMatchObject({ psp: 'stripe', outcome: 'not_found', resolvedBy: 'lookup' });
+      expect((await owner.payments.getPayment({ paymentId: p.id })).payment?.status).not.toBe(PaymentStatus.PROCESSING);
+    } finally {
+      for (let i = 0; i < stuck.length; i += 100) {
+        const batch = db.batch();
+        for (const ref of stuck.slice(i, i + 100)) batch.delete(ref);
+        await batch.commit();
+      }
+    }
+  }, 120_000);
+
+  it('a webhook that can never apply is recorded as failed with an anomaly, once, instead of being redelivered', async () => {
+    const { tenantId } = await stripeTenant();
+    const payments = env.stack.services.payments;
+    const gone = event('pi_gone', 'captured', 'pay_gone_never_created');
+    const inboxId = `stripe:${gone.pspEventId}`;
+    await payments.store.storeInboxEvent(tenantId, inboxId, gone, payments.clock.nowMs());
+    const logged = await anomaliesLoggedBy(async () => {
+      expect(await processInboxEvent(payments, tenantId, inboxId, trace)).toBe('failed');
+    });
+    expect(logged).toContainEqual(expect.objectContaining({ reason: 'webhook_cannot_apply', inboxId, errorReason: 'NOT_FOUND' }));
+    expect(await payments.store.getInboxEvent(tenantId, inboxId)).toMatchObject({ processed: true, failure: { reason: 'NOT_FOUND' } });
+    // A redelivery is a duplicate: acknowledged, nothing retried.
+    expect(await processInboxEvent(payments, tenantId, inboxId, trace)).toBe('duplicate');
   });
 });

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerService } from '../functions/src/gen/tally/ledger/v1/ledger_pb.js';
 import { PaymentsService } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { TenancyService } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
+import { openAccount, transfer } from './support/ledger-helpers.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 
 const services: readonly DescService[] = [TenancyService, LedgerService, PaymentsService];
@@ -29,9 +30,16 @@ const seed = 20_261_106;
 let stack: TestStack;
 let caller: Awaited<ReturnType<TestStack['newTenant']>>;
 let other: Awaited<ReturnType<TestStack['newTenant']>>;
+/** Real ids: the caller's own (some requests reach deep and succeed) and another tenant's. */
+const knownIds: string[] = [];
 beforeAll(async () => {
   stack = await startTestStack({ TALLY_REQUEST_BODY_BYTES_MAX: String(64 * 1024) });
   [caller, other] = await Promise.all([stack.newTenant('Fuzz caller'), stack.newTenant('Fuzz other')]);
+  for (const tenant of [caller, other]) {
+    const [a, b] = await Promise.all([openAccount(tenant.owner, { currency: 'EUR' }), openAccount(tenant.owner, { currency: 'EUR' })]);
+    const entry = await tenant.owner.ledger.createEntry({ ...transfer(a, b, 100n, { currency: 'EUR' }), idempotencyKey: randomUUID() });
+    knownIds.push(tenant.tenantId, a, b, entry.entry?.id ?? '');
+  }
 });
 afterAll(async () => { await stack.close(); });
 
@@ -213,7 +221,7 @@ async function tenantDocCounts(): Promise<string> {
 
 describe('rpc fuzz', () => {
   it('every RPC answers malformed and hostile requests with a success or a typed error, and rejected requests write nothing', async () => {
-    const otherIds = [other.tenantId, `pay_${randomUUID().replaceAll('-', '').slice(0, 22)}`, caller.tenantId];
+    const otherIds = [...knownIds, `pay_${randomUUID().replaceAll('-', '').slice(0, 22)}`];
     const requests = services.flatMap((service) => service.methods.map((method) => requestsFor(service, method, otherIds)).flat());
     const byMethod: Record<string, { tried: number; misbehaved: number }> = {};
     const misbehaviours: string[] = [];

@@ -10,6 +10,9 @@ import type { LedgerTx, OutboxEvent } from './ledger-store.js';
 import type { IdempotencyRef, IdempotencyTx } from './idempotency-store.js';
 import type { Page } from './tenancy-repository.js';
 
+/** Why a stored PSP event could not apply (the typed error it met). */
+export interface InboxFailure { reason: string; message: string }
+
 export interface Customer { id: string; tenantId: string; email: string; name: string; createdAtMs: number }
 export interface PaymentMethod {
   id: string; tenantId: string; customerId: string; pspTokens: Partial<Record<PspName, string>>;
@@ -63,11 +66,25 @@ export interface PaymentsStore {
    * janitor to match again. Parking one event twice is harmless.
    */
   parkUnmatchedEvent(event: PspWebhookEvent, receivedAtMs: number, expireAtMs: number): Promise<void>;
-  /** Parked events, oldest first, bounded. */
+  /**
+   * Parked events, least recently tried first (never tried: by arrival), bounded. A scan makes
+   * progress: each event it could not match is requeued behind the others (`requeueParkedEvent`).
+   */
   listParkedEvents(limit: number): Promise<{ parkedId: string; event: PspWebhookEvent }[]>;
+  /** Moves a parked event behind every other (it was tried at `nowMs` and matched nothing yet). */
+  requeueParkedEvent(parkedId: string, nowMs: number): Promise<void>;
   dropParkedEvent(parkedId: string): Promise<void>;
-  /** Payments with an unresolved PSP attempt older than `olderThanMs`, across tenants, bounded. */
+  /**
+   * Payments with an unresolved PSP attempt that joined the janitor's queue before `olderThanMs`
+   * (when the attempt became unknown, or the janitor last tried and could not settle it), in that
+   * order, across tenants, bounded.
+   */
   findUnresolved(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
+  /**
+   * Moves an unresolved payment behind every other in the janitor's queue (tried at `nowMs`, not
+   * settled); a payment settled meanwhile is left as it is.
+   */
+  requeueUnresolved(tenantId: string, paymentId: string, nowMs: number): Promise<void>;
   /** Automatic-capture payments left authorized since before `olderThanMs`, across tenants, bounded. */
   findCaptureDue(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
   createCustomer(customer: Customer): Promise<void>;
@@ -78,5 +95,10 @@ export interface PaymentsStore {
   setRoutingRules(tenantId: string, rules: RoutingRule[]): Promise<void>;
   /** Stores a received PSP event; false when this event id was stored before (duplicate delivery). */
   storeInboxEvent(tenantId: string, inboxId: string, event: PspWebhookEvent, receivedAtMs: number): Promise<boolean>;
-  getInboxEvent(tenantId: string, inboxId: string): Promise<{ event: PspWebhookEvent; processed: boolean } | undefined>;
+  getInboxEvent(tenantId: string, inboxId: string): Promise<{ event: PspWebhookEvent; processed: boolean; failure: InboxFailure | null } | undefined>;
+  /**
+   * Records that a stored event can never apply (a typed refusal): it counts as processed, so a
+   * redelivery is a duplicate, and keeps why for a human.
+   */
+  markEventFailed(tenantId: string, inboxId: string, failure: InboxFailure, nowMs: number): Promise<void>;
 }

@@ -8,7 +8,7 @@
 import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { type PaymentIntent, isCaptureDue } from '../../domain/payments/index.js';
 import type { RoutingRule } from '../../domain/payments/routing.js';
-import type { PaymentsStore, PaymentsTx, Customer, PaymentMethod } from '../../ports/payments-store.js';
+import type { PaymentsStore, PaymentsTx, Customer, InboxFailure, PaymentMethod } from '../../ports/payments-store.js';
 import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { createLedgerTx } from './ledger-store.js';
@@ -39,6 +39,9 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
     // An automatic-capture payment left authorized (its capture call certainly failed): the
     // janitor captures it.
     captureDueSince: isCaptureDue(intent) ? Timestamp.fromMillis(intent.updatedAtMs) : null,
+    // The janitor's queue order (issue 11 item 12): when the attempt became unknown; a try that
+    // cannot settle it moves it to the back (`requeueUnresolved`), so stuck ones never block the head.
+    settleQueuedAt: intent.unknownSinceMs === null ? null : Timestamp.fromMillis(intent.unknownSinceMs),
     createdAt: Timestamp.fromMillis(intent.createdAtMs),
     updatedAt: Timestamp.fromMillis(intent.updatedAtMs),
     tenantId: intent.tenantId,
@@ -152,14 +155,23 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
         await db.collection('parkedPspEvents').doc(`${event.psp}:${event.pspEventId}`).create({
           event: toJsonWithBigint(event), psp: event.psp, pspReference: event.pspReference,
           receivedAt: Timestamp.fromMillis(receivedAtMs), expireAt: Timestamp.fromMillis(expireAtMs),
+          // Queue order: arrival, then the last try that matched nothing (see requeueParkedEvent).
+          queuedAt: Timestamp.fromMillis(receivedAtMs),
         });
       } catch (error) {
         if (!isAlreadyExists(error)) throw error; // parked before
       }
     },
     async listParkedEvents(limit) {
-      const snap = await db.collection('parkedPspEvents').orderBy('receivedAt').limit(limit).get();
+      const snap = await db.collection('parkedPspEvents').orderBy('queuedAt').limit(limit).get();
       return snap.docs.map((d) => ({ parkedId: d.id, event: fromJsonWithBigint<PspWebhookEvent>(d.get('event') as string) }));
+    },
+    async requeueParkedEvent(parkedId, nowMs) {
+      try {
+        await db.collection('parkedPspEvents').doc(parkedId).update({ queuedAt: Timestamp.fromMillis(nowMs) });
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 5) throw error; // NOT_FOUND: matched or expired meanwhile
+      }
     },
     async dropParkedEvent(parkedId) {
       await db.collection('parkedPspEvents').doc(parkedId).delete();
@@ -170,9 +182,17 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
     },
 
     async findUnresolved(olderThanMs, limit) {
-      const snap = await db.collectionGroup('payments').where('unknownSince', '<=', Timestamp.fromMillis(olderThanMs))
-        .orderBy('unknownSince').limit(limit).get();
+      const snap = await db.collectionGroup('payments').where('settleQueuedAt', '<=', Timestamp.fromMillis(olderThanMs))
+        .orderBy('settleQueuedAt').limit(limit).get();
       return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id }));
+    },
+    async requeueUnresolved(tenantId, paymentId, nowMs) {
+      const ref = paymentRef(tenantId, paymentId);
+      await runTransactionWithRetry(db, async (tx) => {
+        // Only while still unresolved: a payment settled meanwhile must not re-enter the queue.
+        if ((await tx.get(ref)).get('settleQueuedAt') == null) return;
+        tx.update(ref, { settleQueuedAt: Timestamp.fromMillis(nowMs) });
+      }, 'the payment is busy; the janitor tries it again next run', options.transaction);
     },
 
     async findCaptureDue(olderThanMs, limit) {
@@ -216,7 +236,12 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
     },
     async getInboxEvent(tenantId, inboxId) {
       const d = (await inboxRef(tenantId, inboxId).get()).data();
-      return d ? { event: fromJsonWithBigint<PspWebhookEvent>(d.event as string), processed: d.processedAt !== null && d.processedAt !== undefined } : undefined;
+      if (!d) return undefined;
+      const failure = (d.failure as InboxFailure | undefined) ?? null;
+      return { event: fromJsonWithBigint<PspWebhookEvent>(d.event as string), processed: d.processedAt !== null && d.processedAt !== undefined, failure };
+    },
+    async markEventFailed(tenantId, inboxId, failure, nowMs) {
+      await inboxRef(tenantId, inboxId).set({ processedAt: Timestamp.fromMillis(nowMs), failedAt: Timestamp.fromMillis(nowMs), failure }, { merge: true });
     },
   };
 }

@@ -18,10 +18,20 @@ export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: {
   let resolved = 0;
   const failures: { paymentId: string; error: string }[] = [];
   for (const { tenantId, paymentId } of due) {
+    let settled = 0;
     try {
-      resolved += await settlePayment(deps, tenantId, paymentId, nowMs, options.graceMs, trace);
+      settled = await settlePayment(deps, tenantId, paymentId, nowMs, options.graceMs, trace);
+      resolved += settled;
     } catch (error) {
       // One payment that cannot be settled now must not stop the others; it is due again next run.
+      failures.push({ paymentId, error: (error as Error).message });
+    }
+    if (settled > 0) continue;
+    // Not settled by this try: behind every other in the queue, so that payments that cannot be
+    // settled (however many) never keep the others from being tried (issue 11 item 12).
+    try {
+      await deps.store.requeueUnresolved(tenantId, paymentId, nowMs);
+    } catch (error) {
       failures.push({ paymentId, error: (error as Error).message });
     }
   }

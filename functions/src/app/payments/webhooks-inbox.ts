@@ -5,7 +5,7 @@ import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { PspName, PspWebhookEvent } from '../../ports/psp-gateway.js';
 import type { PaymentsDeps } from './payments-deps.js';
 import { runCalls } from './psp-calls.js';
-import { commit } from './transitions.js';
+import { commit, isPermanentRefusal, paymentAnomalyMessage } from './transitions.js';
 
 /** How long an event naming only an unknown PSP reference is kept for matching (disputes come days later, at most weeks). */
 export const parkedEventRetentionMs = 30 * 24 * 3_600_000;
@@ -50,13 +50,17 @@ export async function receiveWebhook(deps: PaymentsDeps, psp: PspName, rawBody: 
 /**
  * Parked events (see `receiveWebhook`) whose PSP reference a payment has recorded since: stored in
  * its inbox and applied exactly once, then unparked. Bounded; the rest wait for the next run or
- * expire (TTL).
+ * expire (TTL). Each event tried and still unmatched goes to the back of the queue, so events that
+ * never match (however many) cannot keep a matching one behind them (issue 11 item 12).
  */
 export async function rematchParkedEvents(deps: PaymentsDeps, trace: TraceIds, limit: number): Promise<number> {
   let rematched = 0;
   for (const { parkedId, event } of await deps.store.listParkedEvents(limit)) {
     const match = await deps.store.paymentOfPspReference(event.psp, event.pspReference);
-    if (!match) continue;
+    if (!match) {
+      await deps.store.requeueParkedEvent(parkedId, deps.clock.nowMs());
+      continue;
+    }
     const inboxId = `${event.psp}:${event.pspEventId}`;
     await deps.store.storeInboxEvent(match.tenantId, inboxId, { ...event, paymentId: match.paymentId }, deps.clock.nowMs());
     await processInboxEvent(deps, match.tenantId, inboxId, trace);
@@ -67,8 +71,24 @@ export async function rematchParkedEvents(deps: PaymentsDeps, trace: TraceIds, l
 }
 
 
-/** `processPspEvent`: apply one stored PSP event to its payment, exactly once. */
-export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, inboxId: string, trace: TraceIds): Promise<'applied' | 'duplicate' | 'missing'> {
+/**
+ * `processPspEvent`: apply one stored PSP event to its payment, exactly once. An event that can
+ * never apply (a typed refusal, e.g. its payment is gone) is recorded as failed in the inbox and
+ * logged as an anomaly, and answers 'failed': redelivering it (20 times into the dead-letter topic)
+ * would change nothing. Storage failures and contention still throw, for Pub/Sub to redeliver.
+ */
+export async function processInboxEvent(deps: PaymentsDeps, tenantId: string, inboxId: string, trace: TraceIds): Promise<'applied' | 'duplicate' | 'missing' | 'failed'> {
+  try {
+    return await applyInboxEvent(deps, tenantId, inboxId, trace);
+  } catch (error) {
+    if (!isPermanentRefusal(error)) throw error;
+    await deps.store.markEventFailed(tenantId, inboxId, { reason: error.reason, message: error.message }, deps.clock.nowMs());
+    deps.logger.error(paymentAnomalyMessage, { reason: 'webhook_cannot_apply', inboxId, tenantId, errorReason: error.reason, detail: error.message, traceId: trace.traceId });
+    return 'failed';
+  }
+}
+
+async function applyInboxEvent(deps: PaymentsDeps, tenantId: string, inboxId: string, trace: TraceIds): Promise<'applied' | 'duplicate' | 'missing'> {
   const stored = await deps.store.getInboxEvent(tenantId, inboxId);
   if (!stored) return 'missing';
   if (stored.processed) return 'duplicate';
