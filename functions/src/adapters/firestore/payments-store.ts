@@ -190,7 +190,8 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
       const ref = paymentRef(tenantId, paymentId);
       await runTransactionWithRetry(db, async (tx) => {
         // Only while still unresolved: a payment settled meanwhile must not re-enter the queue.
-        if ((await tx.get(ref)).get('settleQueuedAt') == null) return;
+        const queuedAt: unknown = (await tx.get(ref)).get('settleQueuedAt');
+        if (queuedAt === null || queuedAt === undefined) return;
         tx.update(ref, { settleQueuedAt: Timestamp.fromMillis(nowMs) });
       }, 'the payment is busy; the janitor tries it again next run', options.transaction);
     },
