@@ -125,3 +125,29 @@ describe('@grpc/grpc-js', () => {
     }
   });
 });
+
+describe('gRPC-Web', () => {
+  it("a body that is not protobuf is INVALID_ARGUMENT with ErrorInfo MALFORMED_REQUEST in the trailer frame", async () => {
+    const garbage = Buffer.from([0xff, 0xff, 0xff]);
+    const envelope = Buffer.concat([Buffer.from([0, 0, 0, 0, garbage.byteLength]), garbage]);
+    const res = await fetch(`${stack.url}/tally.payments.v1.PaymentsService/GetPayment`, {
+      method: 'POST', headers: { 'content-type': 'application/grpc-web+proto', 'x-grpc-web': '1', authorization: `Bearer ${tenant.ownerKey}` }, body: envelope,
+    });
+    const body = Buffer.from(await res.arrayBuffer());
+    // The last envelope (flag 0x80) carries the status as HTTP/1-style header lines.
+    let offset = 0;
+    let trailer = '';
+    while (offset + 5 <= body.byteLength) {
+      const length = body.readUInt32BE(offset + 1);
+      if (body[offset] === 0x80) trailer = body.subarray(offset + 5, offset + 5 + length).toString('utf8');
+      offset += 5 + length;
+    }
+    const headers = new Headers(trailer.split('\r\n').filter(Boolean).map((line) => {
+      const i = line.indexOf(':');
+      return [line.slice(0, i).trim(), line.slice(i + 1).trim()] as [string, string];
+    }));
+    expect(headers.get('grpc-status')).toBe('3');
+    expect(findTrailerError(headers)?.findDetails(ErrorInfoSchema)[0]).toMatchObject({ reason: 'MALFORMED_REQUEST', domain: 'tally' });
+  });
+});
+
