@@ -11,6 +11,7 @@ import type { TallyClient } from '../functions/src/cli/client.js';
 import { ErrorInfoSchema } from './support/test-stack.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 import { eventually } from './support/eventually.js';
+import { expectConnectError, rpcError } from './support/connect-error.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -26,13 +27,8 @@ async function route(client: TallyClient, psp: 'stripe' | 'adyen') {
   await client.payments.setRoutingRules({ rules: [{ choices: [{ psp, weight: 1 }] }], idempotencyKey: key() });
 }
 
-async function reason(promise: Promise<unknown>): Promise<{ code: Code; reason: string }> {
-  try { await promise; } catch (error) {
-    const e = ConnectError.from(error);
-    return { code: e.code, reason: e.findDetails(ErrorInfoSchema)[0]?.reason ?? '' };
-  }
-  throw new Error('expected failure');
-}
+/** The code and ErrorInfo reason a call failed with (fails if it succeeded). */
+const reason = rpcError;
 
 /** How long webhook-driven changes may take here (webhook, inbox, Pub/Sub bridge, under load). */
 const SETTLE = { timeoutMs: 15_000, intervalMs: 100 } as const;
@@ -169,7 +165,7 @@ describe.each(['stripe', 'adyen'] as const)('chargebacks through %s', (psp) => {
     expect(payable.postedCreditsMinor - payable.postedDebitsMinor).toBe(0n);
     expect(fee.postedCreditsMinor - fee.postedDebitsMinor).toBe(0n);
     // Refunds are refused after a chargeback.
-    expect(await reason(owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1n, idempotencyKey: key() }))).toMatchObject({ code: Code.FailedPrecondition });
+    await expectConnectError(owner.payments.refundPayment({ paymentId: p.id, amountMinor: 1n, idempotencyKey: key() }), Code.FailedPrecondition, 'INVALID_STATE_TRANSITION');
     // The dispute event was matched to the payment (a Stripe dispute names only the PaymentIntent,
     // matched through the PSP-reference index), stored with our payment id and processed once.
     const db = env.stack.services.db;
@@ -758,7 +754,7 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
       throw new Error('injected crash before the PSP call');
     };
     const request = { amountMinor: 1_400n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() };
-    expect((await reason(owner.payments.createPayment(request))).code).toBe(Code.Internal);
+    await expectConnectError(owner.payments.createPayment(request), Code.Internal, 'INTERNAL'); // the injected crash
     expect(crashed).toMatch(/^pay_/);
     expect((await owner.payments.createPayment(request)).payment).toMatchObject({ id: crashed, status: PaymentStatus.PROCESSING });
     // As if the process had died before settling its key and the lease had run out: the payment's
@@ -902,7 +898,7 @@ describe('routing, failover and unknown outcomes', () => {
       hooks.beforePspCall = undefined;
       throw new Error('injected crash before the PSP call');
     };
-    expect((await reason(owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() }))).code).toBe(Code.Internal);
+    await expectConnectError(owner.payments.confirmPayment({ paymentId: p.id, idempotencyKey: key() }), Code.Internal, 'INTERNAL'); // the injected crash
     const store = env.stack.services.payments.store;
     const saved = (await store.getPayment(tenantId, p.id))!;
     expect(saved.status).toBe('processing');
