@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseJson, runCli, type CliResult } from './support/cli-runner.js';
+import { eventually } from './support/eventually.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 
 interface PaymentJson {
@@ -55,8 +56,8 @@ describe.concurrent('tally payment CLI', () => {
       expect(refunded.refund).toMatchObject({ amountMinor: '550' });
       expect(refunded.refund.id).toMatch(/^re_/);
       // Adyen answers `received`: the REFUND webhook settles it a moment later.
-      await expect.poll(async () => parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'get', authorized.id, '--json')).amountRefundedMinor,
-        { timeout: 15_000, interval: 300 }).toBe('550');
+      await eventually(async () => expect(parseJson<PaymentJson>(await tally(ownerKey, 'payment', 'get', authorized.id, '--json')).amountRefundedMinor).toBe('550'),
+        { timeoutMs: 15_000, intervalMs: 300 });
 
       const human = await tally(ownerKey, 'payment', 'get', authorized.id);
       expect(human.code, human.stderr).toBe(0);
