@@ -36,9 +36,9 @@ beforeAll(async () => {
 });
 afterAll(async () => { await server.close(); });
 
-async function newTenant(): Promise<{ tenantId: string; owner: TallyClient }> {
+async function newTenant(): Promise<{ tenantId: string; owner: TallyClient; ownerKey: string }> {
   const res = await admin.tenancy.createTenant({ name: 'Ledger hardening', idempotencyKey: randomUUID() });
-  return { tenantId: res.tenant!.id, owner: createTallyClient(server.url, res.ownerApiKey!.secret) };
+  return { tenantId: res.tenant!.id, owner: createTallyClient(server.url, res.ownerApiKey!.secret), ownerKey: res.ownerApiKey!.secret };
 }
 
 const journalCount = async (tenantId: string) => Number((await services.db.collection(`tenants/${tenantId}/journal`).count().get()).data().count);
@@ -197,6 +197,32 @@ describe('item 4: overflow is refused, not capped', () => {
     }
     await expectConnectError(owner.ledger.getBalance({ accountId: hot }), Code.FailedPrecondition, 'BALANCE_OVERFLOW', { accountId: hot });
     expect(shardComponentMaxMinor(4) * 4n).toBeLessThan(AMOUNT_MINOR_MAX);
+  });
+});
+
+describe('item 4: amounts are plain decimal digits on the wire', () => {
+  it.each(['0x10', '0b101', ' 12', '+5', '12 ', '\t7'])('refuses amount_minor %j in a JSON body with FIELD_INVALID, writing nothing', async (text) => {
+    const { tenantId, owner, ownerKey } = await newTenant();
+    const a = await openAccount(owner);
+    const b = await openAccount(owner);
+    const body = {
+      entryId: `je_${randomUUID().replaceAll('-', '')}`,
+      postings: [
+        { accountId: a, direction: 'DIRECTION_DEBIT', amountMinor: text, currency: 'USD' },
+        { accountId: b, direction: 'DIRECTION_CREDIT', amountMinor: '16', currency: 'USD' },
+      ],
+    };
+    const post = (json: unknown) => fetch(`${server.url}/tally.ledger.v1.LedgerService/CreateEntry`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ownerKey}` }, body: JSON.stringify(json),
+    });
+    const res = await post(body);
+    const error = await res.json() as { code: string; details?: { type: string; debug?: { reason: string; metadata: Record<string, string> } }[] };
+    expect({ status: res.status, code: error.code }).toEqual({ status: 400, code: 'invalid_argument' });
+    expect(error.details?.[0]?.debug).toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'postings[0].amount_minor' } });
+    expect(await journalCount(tenantId)).toBe(0);
+    // The same body with plain digits is accepted.
+    const ok = await post({ ...body, postings: body.postings.map((p) => ({ ...p, amountMinor: '16' })) });
+    expect(ok.status).toBe(200);
   });
 });
 

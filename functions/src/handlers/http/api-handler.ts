@@ -10,13 +10,14 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { brotliDecompress, gunzip } from 'node:zlib';
-import { createRegistry } from '@bufbuild/protobuf';
+import { createRegistry, type DescMessage } from '@bufbuild/protobuf';
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from '@connectrpc/connect-node';
 import { createAsyncIterable, encodeEnvelope, type UniversalServerResponse } from '@connectrpc/connect/protocol';
 import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from '@connectrpc/connect/protocol-connect';
 import { findTrailerError, setTrailerStatus } from '@connectrpc/connect/protocol-grpc';
 import { trailerFlag, trailerParse, trailerSerialize } from '@connectrpc/connect/protocol-grpc-web';
+import { looseInt64Field, mayHoldLooseInt64 } from '../../adapters/proto/json-int64.js';
 import { TallyError } from '../../domain/errors.js';
 import { ErrorInfoSchema } from '../../gen/tally/errors/v1/errors_pb.js';
 import { connectErrorOf, toConnectError } from '../../platform/errors/connect-errors.js';
@@ -85,9 +86,8 @@ export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
         return writeConnectError(res, tooLarge(declaredBytes, options.requestBodyBytesMax));
       }
     }
-    const nodeReq = req as IncomingMessage;
     const nodeRes = res as ServerResponse;
-    void uHandler(universalRequestFromNodeRequest(nodeReq, nodeRes, undefined, undefined))
+    const serve = (nodeReq: IncomingMessage) => void uHandler(universalRequestFromNodeRequest(nodeReq, nodeRes, undefined, undefined))
       .then(async (uRes) => universalResponseToNodeResponse(await withErrorInfo(uRes, nodeReq, options.requestBodyBytesMax, onInternal), nodeRes))
       .catch((reason: unknown) => {
         const error = ConnectError.from(reason);
@@ -99,7 +99,65 @@ export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
         }
         res.destroy();
       });
+    // Unary Connect JSON: 64-bit integers must be plain decimal text (ADR 0017), which protobuf-es
+    // alone does not check ("0x10", " 12", "+5" decode as numbers). Binary bodies carry integers.
+    if (req.method === 'POST' && /^application\/json(;|$)/i.test(req.headers['content-type'] ?? '')) {
+      void readBodyBounded(req as IncomingMessage, options.requestBodyBytesMax).then(async (body) => {
+        // Over the bound (a chunked body without Content-Length): the rest drains unread.
+        if (body === undefined) return writeConnectError(res, tooLarge(options.requestBodyBytesMax + 1, options.requestBodyBytesMax));
+        const error = await looseInt64Error(body, req.headers['content-encoding'], uHandler.method.input, options.requestBodyBytesMax);
+        if (error) return writeConnectError(res, error);
+        serve(replayBody(req as IncomingMessage, body));
+      }, () => res.destroy());
+      return;
+    }
+    serve(req as IncomingMessage);
   };
+}
+
+/**
+ * The request body, or undefined as soon as it passes `bytesMax`. The rest is then drained and
+ * dropped, not destroyed: destroying the request would close the socket before the error is sent.
+ */
+function readBodyBounded(req: IncomingMessage, bytesMax: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.byteLength;
+      if (total <= bytesMax) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.resume();
+      resolve(undefined);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(total > bytesMax ? undefined : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+/** FIELD_INVALID naming the first loosely written 64-bit integer of a JSON body, if any. */
+async function looseInt64Error(body: Buffer, encoding: string | undefined, input: DescMessage, bytesMax: number): Promise<TallyError | undefined> {
+  let text: string;
+  try {
+    const plain = encoding === 'gzip' ? await gunzipAsync(body, { maxOutputLength: bytesMax })
+      : encoding === 'br' ? await brotliAsync(body, { maxOutputLength: bytesMax })
+        : encoding === undefined || encoding === '' || encoding === 'identity' ? body : undefined;
+    if (plain === undefined) return undefined; // Connect refuses the encoding itself
+    text = plain.toString('utf8');
+  } catch {
+    return undefined; // Connect reports a body that does not inflate
+  }
+  if (!mayHoldLooseInt64(text)) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined; // Connect reports malformed JSON
+  }
+  const field = looseInt64Field(input, json);
+  return field === undefined ? undefined
+    : new TallyError('FIELD_INVALID', `${field}: a 64-bit integer must be plain decimal digits (no sign "+", base prefix or spaces)`, { field });
 }
 
 /**
