@@ -12,6 +12,7 @@ import { replayBalances } from '../functions/src/domain/ledger/index.js';
 import type { ChainedRecord } from '../functions/src/domain/ledger/hash-chain.js';
 import { recordFromDoc } from '../functions/src/adapters/firestore/ledger-store.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
+import { Code, rpcErrorOf } from './support/connect-error.js';
 import { AccountType, openAccount, transfer } from './support/ledger-helpers.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 
@@ -54,7 +55,7 @@ async function runScenario(ops: Op[], batchSize: number): Promise<void> {
         if (op.pending) pendingIds.push(request.entryId);
       } catch (error) {
         // Only the wallet's limit may refuse a well-formed entry.
-        expect(String(error)).toMatch(/exceeded/);
+        expect(rpcErrorOf(error)).toMatchObject({ code: Code.FailedPrecondition, reason: 'LIMIT_EXCEEDED' });
       }
       return;
     }
@@ -70,7 +71,7 @@ async function runScenario(ops: Op[], batchSize: number): Promise<void> {
       }
     } catch (error) {
       // Racing resolutions: exactly one wins, the others see the state moved on.
-      expect(String(error)).toMatch(/INVALID_STATE_TRANSITION|cannot|already|pending entry/i);
+      expect(rpcErrorOf(error)).toMatchObject({ code: Code.FailedPrecondition, reason: 'INVALID_STATE_TRANSITION' });
     }
   };
   for (let i = 0; i < ops.length; i += batchSize) {

@@ -18,11 +18,16 @@ export async function rpcError(promise: Promise<unknown>): Promise<RpcError> {
   try {
     await promise;
   } catch (error) {
-    const e = ConnectError.from(error);
-    const info = e.findDetails(ErrorInfoSchema)[0];
-    return { code: e.code, reason: info?.reason ?? '', metadata: info?.metadata ?? {}, message: e.rawMessage };
+    return rpcErrorOf(error);
   }
   throw new Error('expected the call to fail');
+}
+
+/** What a caught error says as an API error (code, ErrorInfo reason and metadata). */
+export function rpcErrorOf(error: unknown): RpcError {
+  const e = ConnectError.from(error);
+  const info = e.findDetails(ErrorInfoSchema)[0];
+  return { code: e.code, reason: info?.reason ?? '', metadata: info?.metadata ?? {}, message: e.rawMessage };
 }
 
 /**
