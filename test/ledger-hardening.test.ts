@@ -172,6 +172,29 @@ describe('item 3: holds expire at their timeout, not at the next sweep', () => {
   });
 });
 
+describe('item 5: the expiry sweep never stops at one entry it cannot write down', () => {
+  it('expires the rest of the batch and then fails loudly naming the entry', async () => {
+    const { tenantId, owner } = await newTenant();
+    const [x, y, z, w] = await Promise.all([0, 1, 2, 3].map(() => openAccount(owner)));
+    await owner.ledger.createEntry(transfer(y, x, 10n));
+    await owner.ledger.createEntry(transfer(w, z, 10n));
+    const broken = (await owner.ledger.createEntry(transfer(x!, y!, 5n, { pendingTimeoutMs: 1_000n }))).entry!;
+    nowMs += 1;
+    const fine = (await owner.ledger.createEntry(transfer(z!, w!, 5n, { pendingTimeoutMs: 1_000n }))).entry!;
+    // An account the expiry needs is gone (behind the ledger's back): that expiry cannot be written.
+    await services.db.doc(`tenants/${tenantId}/accounts/${x}`).delete();
+    nowMs += 1_000;
+    const state = async (id: string) => (await services.db.doc(`tenants/${tenantId}/pendingEntries/${id}`).get()).get('state') as string;
+    const errors: string[] = [];
+    for (let i = 0; i < 50 && (await state(fine.id)) === 'pending'; i++) {
+      await sweepExpiredPendings(services.ledger, { traceId: '', spanId: '' }).catch((e: unknown) => { errors.push(String(e)); });
+    }
+    expect(await state(fine.id)).toBe('expired');
+    expect(await state(broken.id)).toBe('pending');
+    expect(errors.some((e) => e.includes('could not be written down') && e.includes(broken.id))).toBe(true);
+  });
+});
+
 describe('item 4: overflow is refused, not capped', () => {
   it('refuses with BALANCE_OVERFLOW the entry that would take a balance past int64, and writes nothing', async () => {
     const { tenantId, owner } = await newTenant();

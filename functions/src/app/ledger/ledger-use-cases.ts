@@ -372,6 +372,7 @@ export async function sweepExpiredPendings(deps: LedgerDeps, trace: TraceIds): P
   const due = await deps.store.findExpiredPendings(deps.clock.nowMs(), deps.limits.sweepBatchMax);
   let expired = 0;
   let skipped = 0;
+  const failures: { entryId: string; error: unknown }[] = [];
   for (const { tenantId, entryId } of due) {
     try {
       await resolvePending(deps, tenantId, entryId, trace, (p, nowMs) => expirePending(p, nowMs));
@@ -379,8 +380,13 @@ export async function sweepExpiredPendings(deps: LedgerDeps, trace: TraceIds): P
     } catch (error) {
       // Resolved meanwhile by a post or void: nothing to release.
       if (error instanceof TallyError && error.reason === 'INVALID_STATE_TRANSITION') skipped++;
-      else throw error;
+      // One entry that cannot be expired (contention, a bug) must not stop the rest of the batch;
+      // it is reported loudly below, after the others are written down.
+      else failures.push({ entryId, error });
     }
+  }
+  if (failures.length > 0) {
+    throw new Error(`ledger sweep: ${failures.length} of ${due.length} expired pending entries could not be written down (first: ${failures[0]!.entryId}); ${expired} were`, { cause: failures[0]!.error });
   }
   return { expired, skipped };
 }
