@@ -9,10 +9,12 @@
  *    id, so a release always hits the shard that holds the reservation (shard counts never change,
  *    so the choice is stable) and no shard component ever goes negative.
  * 2. Changes are additions, and addition commutes: whatever order concurrent transactions commit
- *    in, the sum over shards is the sum of all committed changes. Nothing about a limit-free
- *    account is decided from its balance, so its shards need not be read when writing: the adapter
- *    uses blind increments, and writers to a hot account contend only when they land on the same
- *    shard (and even then a blind increment does not abort the other transaction).
+ *    in, the sum over shards is the sum of all committed changes. Posted amounts on a sharded
+ *    (hot) account decide nothing from its balance, so those shards are not read when writing: the
+ *    adapter uses blind increments, and writers to a hot account contend only when they land on
+ *    the same shard (and even then a blind increment does not abort the other transaction). A
+ *    one-shard account and a hold's shard are read, so that overflow is refused exactly
+ *    (`applyShardChange`, ADR 0017); hot accounts trade that check for throughput.
  * 3. Reads are strongly consistent: `GetBalance` reads all shards in one transaction (one snapshot)
  *    and sums them with `sumShards`; every committed entry is in it, none half-applied, because an
  *    entry and its shard updates commit in one transaction.
