@@ -2,7 +2,8 @@
  * Fuzzes every RPC of every service (issue 11 item 15), generated from the proto descriptors:
  * malformed and hostile requests (wrong types, missing and unknown fields, extreme numbers, huge
  * strings, control characters, path-like and other tenants' ids), as JSON and binary protobuf,
- * with and without gzip, over real HTTP to the real API stack on the emulators. Every answer must
+ * with and without gzip, over the Connect and gRPC-Web protocols (gRPC itself is covered by
+ * test/protocols.test.ts), over real HTTP to the real API stack on the emulators. Every answer must
  * be a success or a typed error with ErrorInfo - never `internal` or `unknown`, never a dropped
  * connection or a hang - and a sample of rejected requests is checked to have written nothing.
  * fast-check with a fixed seed and a bounded count: the same requests every run.
@@ -10,13 +11,14 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { fromJson, toBinary, ScalarType, type DescField, type DescMessage, type DescService, type JsonValue } from '@bufbuild/protobuf';
+import { findTrailerError } from '@connectrpc/connect/protocol-grpc';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerService } from '../functions/src/gen/tally/ledger/v1/ledger_pb.js';
 import { PaymentsService } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { TenancyService } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
 import { openAccount, transfer } from './support/ledger-helpers.js';
-import { startTestStack, type TestStack } from './support/test-stack.js';
+import { ErrorInfoSchema, startTestStack, type TestStack } from './support/test-stack.js';
 
 const services: readonly DescService[] = [TenancyService, LedgerService, PaymentsService];
 /** Requests per RPC (27 RPCs): bounded so the test stays well under a minute on 2 busy cores. */
@@ -122,6 +124,8 @@ function fieldValue(field: DescField, strings: fc.Arbitrary<string>, depth: numb
 
 type Encoding = 'json' | 'json-garbage' | 'binary' | 'binary-garbage';
 interface FuzzRequest {
+  /** Connect unary, or gRPC-Web (enveloped, status in the trailer frame) over HTTP/1.1. */
+  protocol: 'connect' | 'grpc-web';
   service: DescService;
   method: DescService['methods'][number];
   encoding: Encoding;
@@ -135,6 +139,7 @@ interface FuzzRequest {
 function requestsFor(service: DescService, method: DescService['methods'][number], otherIds: readonly string[]): FuzzRequest[] {
   const strings = hostileStrings(otherIds);
   const arbitrary = fc.record({
+    protocol: fc.constantFrom<FuzzRequest['protocol']>('connect', 'connect', 'connect', 'connect', 'grpc-web'),
     encoding: fc.constantFrom<Encoding>('json', 'json', 'json', 'json', 'binary', 'binary', 'binary', 'json-garbage', 'binary-garbage'),
     gzip: fc.constantFrom<FuzzRequest['gzip']>('none', 'none', 'none', 'gzip', 'gzip', 'claimed'),
     auth: fc.constantFrom<FuzzRequest['auth']>('caller', 'caller', 'caller', 'caller', 'caller', 'none', 'garbage', 'admin'),
@@ -175,12 +180,48 @@ function encode(request: FuzzRequest): { contentType: string; bytes: Uint8Array 
 
 type Verdict = 'ok' | 'typed' | 'internal' | 'untyped' | 'dropped' | 'hang' | 'wrote';
 
+/** A gRPC-Web request: one envelope, compressed (flag 1) per `grpc-encoding` when asked to. */
+function grpcWebRequest(request: FuzzRequest, contentType: string, bytes: Uint8Array): { headers: Record<string, string>; body: Uint8Array } {
+  const headers: Record<string, string> = { 'content-type': contentType.replace('application/', 'application/grpc-web+'), 'x-grpc-web': '1' };
+  if (request.gzip !== 'none') headers['grpc-encoding'] = 'gzip';
+  const payload = request.gzip === 'gzip' ? gzipSync(bytes) : bytes;
+  const prefix = Buffer.alloc(5);
+  prefix[0] = request.gzip === 'none' ? 0 : 1;
+  prefix.writeUInt32BE(payload.byteLength, 1);
+  return { headers, body: Buffer.concat([prefix, payload]) };
+}
+
+/** Judges a gRPC-Web answer by the status in its trailer frame (or its headers, trailers-only). */
+function judgeGrpcWeb(res: Response, body: Buffer): { verdict: Verdict; detail: string } {
+  let trailer = new Headers(res.headers);
+  for (let offset = 0; offset + 5 <= body.byteLength;) {
+    const length = body.readUInt32BE(offset + 1);
+    if ((body[offset]! & 0x80) !== 0) {
+      trailer = new Headers(body.subarray(offset + 5, offset + 5 + length).toString('utf8').split('\r\n').filter((l) => l.includes(':'))
+        .map((l) => [l.slice(0, l.indexOf(':')).trim(), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
+    }
+    offset += 5 + length;
+  }
+  const status = trailer.get('grpc-status');
+  if (status === null) return { verdict: 'untyped', detail: `gRPC-Web answer without grpc-status (HTTP ${res.status})` };
+  if (status === '0') return { verdict: 'ok', detail: '' };
+  const error = findTrailerError(trailer);
+  const reason = error?.findDetails(ErrorInfoSchema)[0]?.reason;
+  if (status === '13' || status === '2') return { verdict: 'internal', detail: `grpc-status ${status} ${error?.rawMessage ?? ''}` };
+  if (!reason) return { verdict: 'untyped', detail: `grpc-status ${status} ${error?.rawMessage ?? ''}`.slice(0, 200) };
+  return { verdict: 'typed', detail: `grpc ${status}/${reason}` };
+}
+
 async function send(request: FuzzRequest): Promise<{ verdict: Verdict; detail: string }> {
   const { contentType, bytes } = encode(request);
-  const headers: Record<string, string> = { 'content-type': contentType, 'accept-encoding': 'gzip' };
+  let headers: Record<string, string> = { 'content-type': contentType, 'accept-encoding': 'gzip' };
   let body: Uint8Array = bytes;
-  if (request.gzip !== 'none') headers['content-encoding'] = 'gzip';
-  if (request.gzip === 'gzip') body = gzipSync(bytes);
+  if (request.protocol === 'grpc-web') {
+    ({ headers, body } = grpcWebRequest(request, contentType, bytes));
+  } else {
+    if (request.gzip !== 'none') headers['content-encoding'] = 'gzip';
+    if (request.gzip === 'gzip') body = gzipSync(bytes);
+  }
   if (request.auth === 'caller') headers.authorization = `Bearer ${caller.ownerKey}`;
   if (request.auth === 'admin') headers.authorization = `Bearer ${stack.adminKey}`;
   if (request.auth === 'garbage') headers.authorization = `Bearer sk_${'A'.repeat(43)}`;
@@ -193,13 +234,15 @@ async function send(request: FuzzRequest): Promise<{ verdict: Verdict; detail: s
     const e = error as Error & { cause?: Error };
     return { verdict: e.name === 'TimeoutError' ? 'hang' : 'dropped', detail: `${e.message} ${e.cause?.message ?? ''}` };
   }
-  let text: string;
+  let raw: Buffer;
   try {
-    text = await res.text();
+    raw = Buffer.from(await res.arrayBuffer());
   } catch (error) {
     return { verdict: 'dropped', detail: (error as Error).message };
   }
+  if (request.protocol === 'grpc-web' && res.status === 200) return judgeGrpcWeb(res, raw);
   if (res.status === 200) return { verdict: 'ok', detail: '' };
+  const text = raw.toString('utf8');
   let json: { code?: string; message?: string; details?: { type: string; debug?: { reason?: string } }[] };
   try {
     json = JSON.parse(text) as typeof json;
@@ -240,12 +283,12 @@ describe('rpc fuzz', () => {
       }
       verdicts[verdict] = (verdicts[verdict] ?? 0) + 1;
       if (verdict === 'typed') reasons[detail] = (reasons[detail] ?? 0) + 1;
-      if (process.env.TALLY_FUZZ_TRACE) console.log(name, request.encoding, request.gzip, request.auth, verdict, detail.slice(0, 160));
+      if (process.env.TALLY_FUZZ_TRACE) console.log(name, request.protocol, request.encoding, request.gzip, request.auth, verdict, detail.slice(0, 160));
       const entry = (byMethod[name] ??= { tried: 0, misbehaved: 0 });
       entry.tried += 1;
       if (verdict !== 'ok' && verdict !== 'typed') {
         entry.misbehaved += 1;
-        misbehaviours.push(`${name} [${request.encoding}, gzip ${request.gzip}, auth ${request.auth}] ${verdict}: ${detail} body=${JSON.stringify(request.body).slice(0, 200)}`);
+        misbehaviours.push(`${name} [${request.protocol}, ${request.encoding}, gzip ${request.gzip}, auth ${request.auth}] ${verdict}: ${detail} body=${JSON.stringify(request.body).slice(0, 200)}`);
       }
     }
     const misbehaved = misbehaviours.length;
