@@ -187,3 +187,5 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   });
   return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, pspWebhook, api };
 }
+    // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
+    onInternal: (cause) => logger.error('unexpected failure at the HTTP edge', { error: cause }),
