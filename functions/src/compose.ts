@@ -32,6 +32,8 @@ import { createApiHandler, type NodeHandler } from './handlers/http/api-handler.
 import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rpc/rpc-context.js';
 import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
 import type { Tenant } from './domain/tenancy/tenant.js';
+import { validateTenantPricing } from './domain/payments/index.js';
+import { tenantPricing, type TenancyDeps } from './app/tenancy/tenancy-use-cases.js';
 import { createTtlCache } from './platform/cache/ttl-cache.js';
 import { createWriteLanes } from './platform/lanes/write-lanes.js';
 import type { Config } from './platform/config/config.js';
@@ -136,6 +138,13 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       ...(config.adyen.sandboxLookupUrl === '' ? {} : { sandboxLookupUrl: config.adyen.sandboxLookupUrl }),
     }));
   }
+  // Tenant documents (their pricing included) through one per-instance cache: a payment reads its
+  // tenant's pricing from it, not from Firestore (issue 11 item 13).
+  const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
+  const tenancyDeps: TenancyDeps = {
+    repo, clock, tenantCache,
+    defaultPricing: validateTenantPricing({ rateBps: config.platformFeeBps, fixedMinorByCurrency: config.platformFeeFixedMinorByCurrency }),
+  };
   const payments: PaymentsDeps = {
     store: createFirestorePaymentsStore(db, {
       groupCommit: {
@@ -159,7 +168,9 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     pspCallTimeoutMs: config.pspCallTimeoutMs + 1_000,
     pspCallsPerRequestMax: config.pspCallsPerRequestMax,
     lookupHedge: { delayMs: config.pspLookupHedgeDelayMs, attemptsMax: config.pspLookupHedgeAttempts },
-    fees: { rateBps: 290, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
+    // Each payment snapshots its tenant's pricing (or the default) over these platform terms.
+    fees: { rateBps: config.platformFeeBps, fixedMinor: 0n, rounding: 'half-even', disputeFeeMinor: 0n },
+    tenantPricing: (tenantId) => tenantPricing(tenancyDeps, tenantId),
     random: Math.random,
     logger,
     testHooks: {},
@@ -175,17 +186,16 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   const bus = createPubSubEventBus(config.projectId);
   const outbox = composeOutbox(config, db, bus, clock);
   const pspWebhook = createPspWebhookHandler({ payments, bus, logger });
-  const tenantCache = createTtlCache<Tenant | undefined>({ clock, ttlMs: config.tenantCacheTtlMs, entriesMax: config.authCacheEntriesMax });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
+    // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
+    onInternal: (cause) => logger.error('unexpected failure at the HTTP edge', { error: cause }),
     interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
     routes: (router) => {
-      router.service(TenancyService, createTenancyServiceImpl({ repo, clock, idempotency, authenticator, tenantCache }));
+      router.service(TenancyService, createTenancyServiceImpl({ ...tenancyDeps, idempotency, authenticator }));
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
       router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
     },
   });
   return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, pspWebhook, api };
 }
-    // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
-    onInternal: (cause) => logger.error('unexpected failure at the HTTP edge', { error: cause }),

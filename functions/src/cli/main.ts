@@ -58,6 +58,32 @@ export function buildProgram(): Command {
       output(g, { id: t?.id, name: t?.name, createTime: iso(t?.createTime) }, table([{ id: t?.id, name: t?.name, created: iso(t?.createTime) }], ['id', 'name', 'created']));
     });
 
+  tenant.command('pricing').description("a tenant's pricing (the platform fee on its captures)")
+    .command('set')
+    .description("set a tenant's pricing: a percentage in basis points plus a fixed part per currency (platform admin)")
+    .requiredOption('--tenant <tenantId>', 'the tenant, ten_...')
+    .requiredOption('--rate-bps <bps>', 'percentage part in basis points (150 = 1.5 %), 0..10000')
+    .option('--fixed <CUR:minor>', 'fixed part in minor units of a currency, e.g. EUR:25 (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--idempotency-key <key>', 'idempotency key (default: a new random one)')
+    .action(async (opts: { tenant: string; rateBps: string; fixed: string[]; idempotencyKey?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g, true);
+      if (!/^\d{1,5}$/.test(opts.rateBps)) throw new Error(`--rate-bps ${opts.rateBps}: expected an integer 0..10000`);
+      const fixedMinorByCurrency: Record<string, bigint> = {};
+      for (const pair of opts.fixed) {
+        const m = /^([A-Z]{3}):(\d{1,7})$/.exec(pair);
+        if (!m) throw new Error(`--fixed ${pair}: expected CUR:minor, e.g. EUR:25`);
+        fixedMinorByCurrency[m[1]!] = BigInt(m[2]!);
+      }
+      const res = await createTallyClient(url, key).tenancy.setTenantPricing({
+        tenantId: opts.tenant, pricing: { rateBps: Number(opts.rateBps), fixedMinorByCurrency }, idempotencyKey: opts.idempotencyKey ?? randomUUID(),
+      });
+      const p = res.tenant?.pricing;
+      const fixed = Object.entries(p?.fixedMinorByCurrency ?? {}).map(([c, v]) => `${c}:${v.toString()}`);
+      output(g, { tenantId: res.tenant?.id, rateBps: p?.rateBps, fixedMinorByCurrency: Object.fromEntries(Object.entries(p?.fixedMinorByCurrency ?? {}).map(([c, v]) => [c, v.toString()])) },
+        `tenant ${res.tenant?.id} pricing: ${p?.rateBps ?? 0} bps${fixed.length > 0 ? ` + ${fixed.join(', ')} (minor units)` : ''}`);
+    });
+
   const apikey = program.command('apikey').description('API keys of the current tenant');
   apikey.command('create')
     .description('create an API key; its secret is printed once')

@@ -1,5 +1,6 @@
 import type { Role } from '../domain/tenancy/role.js';
 import type { ApiKeyRecord, Tenant } from '../domain/tenancy/tenant.js';
+import type { TenantPricing } from '../domain/payments/ledger-postings.js';
 
 /** What authentication needs of a key, kept beside the hash so that it is a single read. */
 export interface ApiKeyIndexEntry {
@@ -20,6 +21,8 @@ export interface TenancyRepository {
   /** Writes the tenant, its owner key and the key's hash index atomically. */
   createTenant(tenant: Tenant, ownerKey: ApiKeyRecord): Promise<void>;
   getTenant(tenantId: string): Promise<Tenant | undefined>;
+  /** Replaces the tenant's pricing; the tenant as it now stands, or undefined if there is none. */
+  setTenantPricing(tenantId: string, pricing: TenantPricing): Promise<Tenant | undefined>;
   /** Writes the key and its hash index atomically. */
   createApiKey(key: ApiKeyRecord): Promise<void>;
   /** Marks the key revoked (keeping the first revocation time); undefined if not in the tenant. */

@@ -1,6 +1,7 @@
 import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import { isRole } from '../../domain/tenancy/role.js';
 import type { ApiKeyRecord, Tenant } from '../../domain/tenancy/tenant.js';
+import type { TenantPricing } from '../../domain/payments/ledger-postings.js';
 import type { Page, TenancyRepository } from '../../ports/tenancy-repository.js';
 import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
 
@@ -19,6 +20,24 @@ export function createFirestoreTenancyRepository(db: Firestore): TenancyReposito
     createdAt: Timestamp.fromMillis(t.createdAtMs),
     traceId: t.traceId,
     spanId: t.spanId,
+  });
+  // Pricing amounts as decimal strings (exact; Firestore integers are 64-bit but JS numbers are not).
+  const pricingToDoc = (p: TenantPricing): DocumentData => ({
+    rateBps: p.rateBps, fixedMinorByCurrency: Object.fromEntries(Object.entries(p.fixedMinorByCurrency).map(([c, v]) => [c, v.toString()])),
+  });
+  const pricingFromDoc = (d: unknown): TenantPricing | null => {
+    if (d === null || d === undefined) return null;
+    // The client may read integers back as bigint (useBigInt): the rate is a small integer either way.
+    const p = d as { rateBps: number | bigint; fixedMinorByCurrency: Record<string, string> };
+    return { rateBps: Number(p.rateBps), fixedMinorByCurrency: Object.fromEntries(Object.entries(p.fixedMinorByCurrency).map(([c, v]) => [c, BigInt(v)])) };
+  };
+  const tenantFromDoc = (tenantId: string, d: DocumentData): Tenant => ({
+    id: tenantId,
+    name: d.name as string,
+    createdAtMs: (d.createdAt as Timestamp).toMillis(),
+    traceId: (d.traceId as string) ?? '',
+    spanId: (d.spanId as string) ?? '',
+    pricing: pricingFromDoc(d.pricing),
   });
   const keyToDoc = (k: ApiKeyRecord): DocumentData => ({
     tenantId: k.tenantId,
@@ -64,13 +83,17 @@ export function createFirestoreTenancyRepository(db: Firestore): TenancyReposito
       const snap = await tenantDoc(tenantId).get();
       const d = snap.data();
       if (!d) return undefined;
-      return {
-        id: tenantId,
-        name: d.name as string,
-        createdAtMs: (d.createdAt as Timestamp).toMillis(),
-        traceId: (d.traceId as string) ?? '',
-        spanId: (d.spanId as string) ?? '',
-      };
+      return tenantFromDoc(tenantId, d);
+    },
+
+    async setTenantPricing(tenantId, pricing) {
+      const ref = tenantDoc(tenantId);
+      return db.runTransaction(async (tx) => {
+        const d = (await tx.get(ref)).data();
+        if (!d) return undefined;
+        tx.update(ref, { pricing: pricingToDoc(pricing) });
+        return tenantFromDoc(tenantId, { ...d, pricing: pricingToDoc(pricing) });
+      }, { maxAttempts: 5 });
     },
 
     async createApiKey(key) {

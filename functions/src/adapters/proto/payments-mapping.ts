@@ -37,6 +37,7 @@ export function paymentToProto(p: PaymentIntent): Payment {
     declineReason: p.declineReason ?? '', nextActionUrl: p.nextActionUrl ?? '',
     createTime: timestampFromMs(p.createdAtMs), updateTime: timestampFromMs(p.updatedAtMs), traceId: p.traceId,
     disputeStatus: p.dispute === null ? DisputeStatus.UNSPECIFIED : disputeStatusToProto[p.dispute.status],
-    amountChargedBackMinor: p.chargeback?.amountMinor ?? 0n, metadata: { ...p.metadata },
+    amountChargedBackMinor: p.chargeback?.amountMinor ?? 0n,
+    feeMinor: p.platformFeeMinor, pricing: { rateBps: p.fees.rateBps, fixedMinor: p.fees.fixedMinor }, metadata: { ...p.metadata },
   });
 }

@@ -4,7 +4,8 @@ import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { invalidField } from '../../domain/errors.js';
 import type { Role as DomainRole } from '../../domain/tenancy/role.js';
 import type { ApiKeyRecord, Tenant as DomainTenant } from '../../domain/tenancy/tenant.js';
-import { ApiKeySchema, Role, TenantSchema, type ApiKey, type Tenant } from '../../gen/tally/tenancy/v1/tenancy_pb.js';
+import { ApiKeySchema, Role, TenantPricingSchema, TenantSchema, type ApiKey, type Tenant, type TenantPricing } from '../../gen/tally/tenancy/v1/tenancy_pb.js';
+import type { TenantPricing as DomainPricing } from '../../domain/payments/index.js';
 
 const roleToProto: Record<DomainRole, Role> = { owner: Role.OWNER, developer: Role.DEVELOPER, viewer: Role.VIEWER };
 
@@ -19,8 +20,18 @@ export function roleFromProto(role: Role, field = 'role'): DomainRole | undefine
   }
 }
 
-export function tenantToProto(t: DomainTenant): Tenant {
-  return create(TenantSchema, { id: t.id, name: t.name, createTime: timestampFromMs(t.createdAtMs) });
+/** `pricing`: the pricing that applies to the tenant (its own or the platform's default). */
+export function tenantToProto(t: DomainTenant, pricing?: DomainPricing): Tenant {
+  return create(TenantSchema, { id: t.id, name: t.name, createTime: timestampFromMs(t.createdAtMs), ...(pricing && { pricing: pricingToProto(pricing) }) });
+}
+
+export function pricingToProto(p: DomainPricing): TenantPricing {
+  return create(TenantPricingSchema, { rateBps: p.rateBps, fixedMinorByCurrency: { ...p.fixedMinorByCurrency } });
+}
+
+/** Unset: undefined (the use case reports it as required). */
+export function pricingFromProto(p: TenantPricing | undefined): DomainPricing | undefined {
+  return p && { rateBps: p.rateBps, fixedMinorByCurrency: { ...p.fixedMinorByCurrency } };
 }
 
 export function apiKeyToProto(k: ApiKeyRecord, secret = ''): ApiKey {

@@ -1,7 +1,7 @@
 /** CreatePayment: a new payment, or a one-call checkout (created and confirmed in its first transaction). */
 import { derivedId, newId } from '../../domain/ids.js';
 import { invalidField } from '../../domain/errors.js';
-import { createPaymentIntent } from '../../domain/payments/index.js';
+import { createPaymentIntent, feeScheduleOf } from '../../domain/payments/index.js';
 import { waitWhileInProgress } from '../../platform/idempotency/idempotency.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import { settleIn, type CommandKey, type KeyedResult } from './command-key.js';
@@ -26,9 +26,11 @@ export async function createPayment(
   // A payment that is confirmed (charged) by the call creating it takes its id from the key and
   // the request: a rerun after a crash finds it (startKeyed) instead of charging a second one.
   const id = input.confirm === true ? derivedId('pay', [key.ref.scope, key.ref.method, key.ref.key, key.requestHash]) : newId('pay');
+  // The tenant's pricing, from the instance's tenant cache (a read only when it is cold).
+  const fees = deps.tenantPricing ? feeScheduleOf(await deps.tenantPricing(tenantId), input.currency, deps.fees) : deps.fees;
   const t = createPaymentIntent({
     amountMinor: input.amountMinor, currency: input.currency, captureMethod: input.captureMethod,
-    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata, fees: deps.fees,
+    customerId: input.customerId || null, paymentMethodId: input.paymentMethodId || null, metadata: input.metadata, fees,
   }, { id, tenantId, nowMs: deps.clock.nowMs(), traceId: trace.traceId });
   // Independent reads, made together.
   const [method] = await Promise.all([

@@ -1,5 +1,5 @@
 /** What the payments use cases run on: the store, the ledger, the PSPs and their guards, caches. */
-import type { FeeSchedule, RoutingRule } from '../../domain/payments/index.js';
+import type { FeeSchedule, RoutingRule, TenantPricing } from '../../domain/payments/index.js';
 import type { CircuitBreaker, ConcurrencyLimiter, TimerClock } from '../../platform/resilience/index.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import type { Clock } from '../../ports/clock.js';
@@ -24,8 +24,13 @@ export interface PaymentsDeps {
   lookupHedge: LookupHedge;
   /** Bound on PSP calls one API request makes (authorize + failovers + automatic capture). */
   pspCallsPerRequestMax: number;
-  /** The platform's fee terms, snapshotted on each payment at creation. */
+  /**
+   * The platform's fee terms, snapshotted on each payment at creation; the tenant's pricing (or
+   * the platform's default) sets its rate and fixed part (`tenantPricing`, from the cached tenant
+   * document). Absent `tenantPricing`: these terms as they are.
+   */
   fees: FeeSchedule;
+  tenantPricing?: (tenantId: string) => Promise<TenantPricing>;
   random: () => number;
   /** Where anomalies go (`reportAnomalies`): a log-based metric counts them (terraform). */
   logger: Logger;

@@ -12,6 +12,7 @@ import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { TtlCache } from '../../platform/cache/ttl-cache.js';
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import type { Clock } from '../../ports/clock.js';
+import { validateTenantPricing, type TenantPricing } from '../../domain/payments/index.js';
 import type { Page, TenancyRepository } from '../../ports/tenancy-repository.js';
 
 
@@ -24,6 +25,8 @@ export interface TenancyDeps {
    * elsewhere (see README, "Caches").
    */
   tenantCache?: TtlCache<Tenant | undefined>;
+  /** The platform's default pricing (configuration), for tenants the platform admin set none for. */
+  defaultPricing: TenantPricing;
 }
 
 /** A key as returned once at creation: the record plus its secret. */
@@ -108,4 +111,36 @@ export async function revokeApiKey(deps: TenancyDeps, tenantId: string, keyId: s
 export async function listApiKeys(deps: TenancyDeps, tenantId: string, input: { pageSize: number; pageToken: string }): Promise<Page<ApiKeyRecord>> {
   const pageSize = pageSizeOf(input.pageSize);
   return deps.repo.listApiKeys(tenantId, pageSize, input.pageToken === '' ? undefined : input.pageToken);
+}
+
+/** The pricing a tenant's payments get: its own, or the platform's default. */
+export function pricingOf(deps: Pick<TenancyDeps, 'defaultPricing'>, tenant: Tenant): TenantPricing {
+  return tenant.pricing ?? deps.defaultPricing;
+}
+
+/**
+ * A tenant's pricing through the instance's tenant cache (no read per payment; a change made on
+ * another instance applies here within the cache's time to live). An unknown tenant gets the default.
+ */
+export async function tenantPricing(deps: TenancyDeps, tenantId: string): Promise<TenantPricing> {
+  const load = () => deps.repo.getTenant(tenantId);
+  const tenant = deps.tenantCache ? await deps.tenantCache.get(tenantId, load) : await load();
+  return tenant ? pricingOf(deps, tenant) : deps.defaultPricing;
+}
+
+/** Validates SetTenantPricing input; separate so that bad input is refused before idempotency. */
+export function validateSetTenantPricing(input: { tenantId: string; pricing: TenantPricing | undefined }): { tenantId: string; pricing: TenantPricing } {
+  if (input.tenantId === '') throw invalidField('tenant_id', 'required', 'FIELD_REQUIRED');
+  if (!/^ten_[A-Za-z0-9_-]{1,64}$/.test(input.tenantId)) throw invalidField('tenant_id', 'not a tenant id (ten_...)');
+  if (input.pricing === undefined) throw invalidField('pricing', 'required', 'FIELD_REQUIRED');
+  return { tenantId: input.tenantId, pricing: validateTenantPricing(input.pricing) };
+}
+
+/** Sets a tenant's pricing (platform admin); payments created afterwards snapshot it. */
+export async function setTenantPricing(deps: TenancyDeps, input: { tenantId: string; pricing: TenantPricing | undefined }): Promise<Tenant> {
+  const { tenantId, pricing } = validateSetTenantPricing(input);
+  const tenant = await deps.repo.setTenantPricing(tenantId, pricing);
+  if (!tenant) throw new TallyError('NOT_FOUND', `tenant ${tenantId} not found`, { field: 'tenant_id' });
+  deps.tenantCache?.delete(tenantId); // this instance applies it at once; others within the TTL
+  return tenant;
 }

@@ -102,13 +102,15 @@ export { pspAmountRefusal, pspLimitsFor } from './psp-limits.js';
 
 // Ledger postings and fees.
 /** Fee terms (snapshotted per payment), a reversal's inputs, a payment's ledger fact, account codes. */
-export type { FeeSchedule, FeeReversalInput, PaymentLedgerEvent, PaymentAccountCode, AccountIdOf } from './ledger-postings.js';
+export type { FeeSchedule, TenantPricing, FeeReversalInput, PaymentLedgerEvent, PaymentAccountCode, AccountIdOf } from './ledger-postings.js';
 /** Account codes, and every account (with its type) a tenant needs per currency. */
 export { MERCHANT_PAYABLE, PLATFORM_FEE_REVENUE, CHARGEBACK_LOSS, pspReceivableCode, paymentAccounts } from './ledger-postings.js';
 /** Bounds of fee terms. */
 export { FEE_RATE_BPS_MAX, FEE_FIXED_MINOR_MAX } from './ledger-postings.js';
 /** `validateFeeSchedule(input)`: typed errors naming `fees.*` fields. */
 export { validateFeeSchedule } from './ledger-postings.js';
+/** Per-tenant pricing (issue 11 item 13): validated, and turned into a payment's fee terms. */
+export { validateTenantPricing, feeScheduleOf, PRICING_FIXED_MINOR_MAX, PRICING_CURRENCIES_MAX } from './ledger-postings.js';
 /** `platformFeeMinor(amountMinor, currency, fees)`: rate (rounded as configured) + fixed, capped at the amount. */
 export { platformFeeMinor } from './ledger-postings.js';
 /** `feeReversalMinor(input)`: a refund's or chargeback's fee share, cumulative so shares sum exactly to the fee. */

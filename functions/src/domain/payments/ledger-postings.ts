@@ -118,6 +118,45 @@ export function validateFeeSchedule(input: FeeSchedule): FeeSchedule {
 }
 
 /**
+ * A tenant's pricing (issue 11 item 13): the percentage part of its platform fee and a fixed part
+ * per currency (minor units of that currency; 0 for a currency not listed). Set by the platform
+ * admin per tenant; the platform's default comes from configuration.
+ */
+export interface TenantPricing {
+  readonly rateBps: number;
+  readonly fixedMinorByCurrency: Readonly<Record<string, bigint>>;
+}
+
+/** Largest fixed part of a tenant's pricing, minor units (10,000.00 in a 2-decimal currency). */
+export const PRICING_FIXED_MINOR_MAX = 1_000_000n;
+/** Most currencies one pricing lists a fixed part for. */
+export const PRICING_CURRENCIES_MAX = 50;
+
+/** Validates a pricing; errors name the field (`pricing.rate_bps`, `pricing.fixed_minor_by_currency.EUR`). */
+export function validateTenantPricing(input: TenantPricing): TenantPricing {
+  if (!Number.isSafeInteger(input.rateBps) || input.rateBps < 0 || input.rateBps > FEE_RATE_BPS_MAX) {
+    throw invalidField('pricing.rate_bps', `must be an integer from 0 to ${FEE_RATE_BPS_MAX}`);
+  }
+  const entries = Object.entries(input.fixedMinorByCurrency);
+  if (entries.length > PRICING_CURRENCIES_MAX) throw invalidField('pricing.fixed_minor_by_currency', `at most ${PRICING_CURRENCIES_MAX} currencies`);
+  const fixed: Record<string, bigint> = {};
+  for (const [currency, amountMinor] of entries) {
+    const field = `pricing.fixed_minor_by_currency.${currency}`;
+    currencyOf(currency, field);
+    if (typeof amountMinor !== 'bigint' || amountMinor < 0n || amountMinor > PRICING_FIXED_MINOR_MAX) {
+      throw invalidField(field, `must be from 0 to ${PRICING_FIXED_MINOR_MAX} minor units`);
+    }
+    fixed[currency] = amountMinor;
+  }
+  return Object.freeze({ rateBps: input.rateBps, fixedMinorByCurrency: Object.freeze(fixed) });
+}
+
+/** The fee terms a payment in `currency` snapshots from a pricing; rounding and dispute fee from the platform's terms. */
+export function feeScheduleOf(pricing: TenantPricing, currency: string, platform: FeeSchedule): FeeSchedule {
+  return Object.freeze({ ...platform, rateBps: pricing.rateBps, fixedMinor: pricing.fixedMinorByCurrency[currency] ?? 0n });
+}
+
+/**
  * The platform fee on a capture of `amountMinor`: `round(amount * rateBps / 10_000) + fixedMinor`,
  * capped at the amount (a fee above the captured amount would make the merchant owe money on a
  * sale; the cap keeps `merchant_payable` lines non-negative).

@@ -1,3 +1,4 @@
+import type { TenantPricing } from '../payments/ledger-postings.js';
 import type { Role } from './role.js';
 
 /** A tenant: one merchant of the platform. Everything it owns lives under `tenants/{id}`. */
@@ -7,6 +8,8 @@ export interface Tenant {
   createdAtMs: number;
   traceId: string;
   spanId: string;
+  /** Its pricing, set by the platform admin; absent: the platform's default (configuration). */
+  pricing?: TenantPricing | null;
 }
 
 /** An API key as stored: never the secret, only its hash and last four characters. */

@@ -3,7 +3,7 @@ import { clone, create, type DescMessage, type MessageShape } from '@bufbuild/pr
 import type { ServiceImpl } from '@connectrpc/connect';
 import { requirePlatformAdmin, requireTenantRole, type Authenticator } from '../../app/auth/authenticate.js';
 import * as tenancy from '../../app/tenancy/tenancy-use-cases.js';
-import { apiKeyToProto, roleFromProto, tenantToProto } from '../../adapters/proto/tenancy-mapping.js';
+import { apiKeyToProto, pricingFromProto, roleFromProto, tenantToProto } from '../../adapters/proto/tenancy-mapping.js';
 import {
   CreateApiKeyRequestSchema,
   CreateApiKeyResponseSchema,
@@ -11,6 +11,8 @@ import {
   RevokeApiKeyRequestSchema,
   CreateTenantResponseSchema,
   RevokeApiKeyResponseSchema,
+  SetTenantPricingRequestSchema,
+  SetTenantPricingResponseSchema,
   TenancyService,
 } from '../../gen/tally/tenancy/v1/tenancy_pb.js';
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
@@ -45,14 +47,29 @@ export function createTenancyServiceImpl(deps: TenancyServiceDeps): ServiceImpl<
         { schema: CreateTenantResponseSchema, redact: withoutSecret(CreateTenantResponseSchema, 'ownerApiKey') },
         async () => {
           const { tenant, ownerKey } = await tenancy.createTenant(deps, req, currentTraceIds());
-          return create(CreateTenantResponseSchema, { tenant: tenantToProto(tenant), ownerApiKey: apiKeyToProto(ownerKey.record, ownerKey.secret) });
+          return create(CreateTenantResponseSchema, { tenant: tenantToProto(tenant, tenancy.pricingOf(deps, tenant)), ownerApiKey: apiKeyToProto(ownerKey.record, ownerKey.secret) });
         },
       );
     },
 
     async getTenant(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      return { tenant: tenantToProto(await tenancy.getTenant(deps, tenantId, parseOptionalId('tenant', req.tenantId, 'tenant_id') ?? '')) };
+      const tenant = await tenancy.getTenant(deps, tenantId, parseOptionalId('tenant', req.tenantId, 'tenant_id') ?? '');
+      return { tenant: tenantToProto(tenant, tenancy.pricingOf(deps, tenant)) };
+    },
+
+    async setTenantPricing(req, ctx) {
+      requirePlatformAdmin(principalOf(ctx));
+      const input = tenancy.validateSetTenantPricing({ tenantId: req.tenantId, pricing: pricingFromProto(req.pricing) });
+      return idempotentRpc(
+        deps, ctx, '_platform',
+        { schema: SetTenantPricingRequestSchema, message: req },
+        { schema: SetTenantPricingResponseSchema, redact: (res) => res },
+        async () => {
+          const tenant = await tenancy.setTenantPricing(deps, input);
+          return create(SetTenantPricingResponseSchema, { tenant: tenantToProto(tenant, tenancy.pricingOf(deps, tenant)) });
+        },
+      );
     },
 
     async createApiKey(req, ctx) {

@@ -100,13 +100,13 @@ export interface Config {
   paymentsGroupCommitWritesMax: number;
   paymentsGroupCommitWaitingWritesMax: number;
   paymentsGroupCommitStallMs: number;
+  /** Attempts of one Firestore read-write transaction in all, retries included (1..10); then ABORTED/CONTENTION. */
+  firestoreTxAttemptsMax: number;
   /** Outbox events younger than this are left to their trigger; the sweeper republishes older unsent ones. */
   outboxSweepAgeMs: number;
   /** Most outbox events one sweep (or one `outbox drain` batch) publishes. */
   outboxSweepBatchMax: number;
   /** Aggregates (ordering keys) of one batch published at once. */
-  /** Attempts of one Firestore read-write transaction in all, retries included (1..10); then ABORTED/CONTENTION. */
-  firestoreTxAttemptsMax: number;
   outboxPublishConcurrencyMax: number;
   /** Stripe connector: API key, webhook secret, API base URL (the sandbox locally); off without a key. */
   stripe: { apiKey: string; webhookSecret: string; apiUrl: string };
@@ -114,6 +114,13 @@ export interface Config {
   adyen: { apiKey: string; merchantAccount: string; hmacKeyHex: string; baseUrl: string; sandboxLookupUrl: string };
   /** Lowest log severity written. */
   logLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+  /**
+   * The platform's default pricing, for tenants the platform admin set none for (SetTenantPricing):
+   * the fee's percentage in basis points (0..10000) and its fixed part per currency in minor units
+   * (`EUR:25,USD:30`; 0 for a currency not listed).
+   */
+  platformFeeBps: number;
+  platformFeeFixedMinorByCurrency: Readonly<Record<string, bigint>>;
 }
 
 export class ConfigError extends Error {
@@ -138,6 +145,24 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
     throw new ConfigError(`${name}=${raw}: must be one of ${allowed.join(', ')}`);
   }
   return raw as T;
+}
+
+/** `CUR:amount,...` (three-letter codes, minor units 0..1000000, at most 50 currencies; start-up checks the codes against ISO 4217); '' is none. */
+function fixedMinorByCurrency(env: Env, name: string): Record<string, bigint> {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return {};
+  const byCurrency: Record<string, bigint> = {};
+  const pairs = raw.split(',');
+  if (pairs.length > 50) throw new ConfigError(`${name}: at most 50 currencies`);
+  for (const pair of pairs) {
+    const match = /^\s*([A-Z]{3}):(\d{1,7})\s*$/.exec(pair);
+    if (!match) throw new ConfigError(`${name}=${raw}: expected CUR:amount pairs (ISO 4217 code, minor units), e.g. EUR:25,USD:30`);
+    const amountMinor = BigInt(match[2]!);
+    if (amountMinor > 1_000_000n) throw new ConfigError(`${name}=${raw}: ${match[1]} amount must be in [0, 1000000]`);
+    if (match[1]! in byCurrency) throw new ConfigError(`${name}=${raw}: ${match[1]} appears twice`);
+    byCurrency[match[1]!] = amountMinor;
+  }
+  return byCurrency;
 }
 
 function ratio(env: Env, name: string, fallback: number): number {
@@ -222,6 +247,8 @@ export function parseConfig(env: Env = process.env): Config {
     authCacheTtlMs: intInRange(env, 'TALLY_AUTH_CACHE_TTL_MS', 5_000, 0, 60_000),
     authCacheEntriesMax: intInRange(env, 'TALLY_AUTH_CACHE_ENTRIES_MAX', 10_000, 0, 1_000_000),
     tenantCacheTtlMs: intInRange(env, 'TALLY_TENANT_CACHE_TTL_MS', 1_000, 0, 60_000),
+    platformFeeBps: intInRange(env, 'TALLY_PLATFORM_FEE_BPS', 290, 0, 10_000),
+    platformFeeFixedMinorByCurrency: fixedMinorByCurrency(env, 'TALLY_PLATFORM_FEE_FIXED_MINOR'),
     authEmulatorHost: (env.FIREBASE_AUTH_EMULATOR_HOST ?? '').trim(),
     platformAdminKeySha256: adminHash,
     traceExporter: oneOf(env, 'TALLY_TRACE_EXPORTER', deployed ? 'cloud-trace' : 'none', ['none', 'memory', 'cloud-trace'] as const),
@@ -253,13 +280,13 @@ export function parseConfig(env: Env = process.env): Config {
     paymentsGroupCommitWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WRITES_MAX', 200, 1, 500),
     paymentsGroupCommitWaitingWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX', 10_000, 0, 100_000),
     paymentsGroupCommitStallMs: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_STALL_MS', 250, 1, 10_000),
+    firestoreTxAttemptsMax: intInRange(env, 'TALLY_FIRESTORE_TX_ATTEMPTS_MAX', 5, 1, 10),
     outboxSweepAgeMs: intInRange(env, 'TALLY_OUTBOX_SWEEP_AGE_MS', 60_000, 1_000, 24 * hourMs),
     outboxSweepBatchMax: intInRange(env, 'TALLY_OUTBOX_SWEEP_BATCH_MAX', 200, 1, 1_000),
     outboxPublishConcurrencyMax: intInRange(env, 'TALLY_OUTBOX_PUBLISH_CONCURRENCY_MAX', 16, 1, 256),
     stripe: {
       apiKey: env.TALLY_STRIPE_API_KEY ?? '',
       webhookSecret: env.TALLY_STRIPE_WEBHOOK_SECRET ?? '',
-    firestoreTxAttemptsMax: intInRange(env, 'TALLY_FIRESTORE_TX_ATTEMPTS_MAX', 5, 1, 10),
       apiUrl: env.TALLY_STRIPE_API_URL ?? 'https://api.stripe.com',
     },
     adyen: {

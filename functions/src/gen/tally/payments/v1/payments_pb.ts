@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tally/payments/v1/payments.proto.
  */
 export const file_tally_payments_v1_payments: GenFile = /*@__PURE__*/
-  fileDesc("CiB0YWxseS9wYXltZW50cy92MS9wYXltZW50cy5wcm90bxIRdGFsbHkucGF5bWVudHMudjEiOgoGUmVmdW5kEgoKAmlkGAEgASgJEhQKDGFtb3VudF9taW5vchgCIAEoAxIOCgZzdGF0dXMYAyABKAki9wUKB1BheW1lbnQSCgoCaWQYASABKAkSFAoMYW1vdW50X21pbm9yGAIgASgDEhAKCGN1cnJlbmN5GAMgASgJEjAKBnN0YXR1cxgEIAEoDjIgLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnRTdGF0dXMSOAoOY2FwdHVyZV9tZXRob2QYBSABKA4yIC50YWxseS5wYXltZW50cy52MS5DYXB0dXJlTWV0aG9kEhkKEXBheW1lbnRfbWV0aG9kX2lkGAYgASgJEhMKC2N1c3RvbWVyX2lkGAcgASgJEgsKA3BzcBgIIAEoCRIVCg1wc3BfcmVmZXJlbmNlGAkgASgJEh8KF2Ftb3VudF9jYXB0dXJhYmxlX21pbm9yGAogASgDEh0KFWFtb3VudF9jYXB0dXJlZF9taW5vchgLIAEoAxIdChVhbW91bnRfcmVmdW5kZWRfbWlub3IYDCABKAMSKgoHcmVmdW5kcxgNIAMoCzIZLnRhbGx5LnBheW1lbnRzLnYxLlJlZnVuZBIWCg5kZWNsaW5lX3JlYXNvbhgOIAEoCRIXCg9uZXh0X2FjdGlvbl91cmwYDyABKAkSOgoIbWV0YWRhdGEYECADKAsyKC50YWxseS5wYXltZW50cy52MS5QYXltZW50Lk1ldGFkYXRhRW50cnkSLwoLY3JlYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0cmFjZV9pZBgTIAEoCRI4Cg5kaXNwdXRlX3N0YXR1cxgUIAEoDjIgLnRhbGx5LnBheW1lbnRzLnYxLkRpc3B1dGVTdGF0dXMSIQoZYW1vdW50X2NoYXJnZWRfYmFja19taW5vchgVIAEoAxovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiMwoIQ3VzdG9tZXISCgoCaWQYASABKAkSDQoFZW1haWwYAiABKAkSDAoEbmFtZRgDIAEoCSLWAQoNUGF5bWVudE1ldGhvZBIKCgJpZBgBIAEoCRITCgtjdXN0b21lcl9pZBgCIAEoCRJDCgpwc3BfdG9rZW5zGAMgAygLMi8udGFsbHkucGF5bWVudHMudjEuUGF5bWVudE1ldGhvZC5Qc3BUb2tlbnNFbnRyeRINCgVicmFuZBgEIAEoCRIPCgdjb3VudHJ5GAUgASgJEg0KBWxhc3Q0GAYgASgJGjAKDlBzcFRva2Vuc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoNUm91dGluZ0Nob2ljZRILCgNwc3AYASABKAkSDgoGd2VpZ2h0GAIgASgFIqsBCgtSb3V0aW5nUnVsZRISCgpjdXJyZW5jaWVzGAEgAygJEhgKEGFtb3VudF9taW5fbWlub3IYAiABKAMSGAoQYW1vdW50X21heF9taW5vchgDIAEoAxIOCgZicmFuZHMYBCADKAkSEQoJY291bnRyaWVzGAUgAygJEjEKB2Nob2ljZXMYBiADKAsyIC50YWxseS5wYXltZW50cy52MS5Sb3V0aW5nQ2hvaWNlIuACChRDcmVhdGVQYXltZW50UmVxdWVzdBIUCgxhbW91bnRfbWlub3IYASABKAMSEAoIY3VycmVuY3kYAiABKAkSOAoOY2FwdHVyZV9tZXRob2QYAyABKA4yIC50YWxseS5wYXltZW50cy52MS5DYXB0dXJlTWV0aG9kEhkKEXBheW1lbnRfbWV0aG9kX2lkGAQgASgJEhMKC2N1c3RvbWVyX2lkGAUgASgJEkcKCG1ldGFkYXRhGAYgAygLMjUudGFsbHkucGF5bWVudHMudjEuQ3JlYXRlUGF5bWVudFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYByABKAkSDwoHY29uZmlybRgIIAEoCBISCgpyZXR1cm5fdXJsGAkgASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJEChVDcmVhdGVQYXltZW50UmVzcG9uc2USKwoHcGF5bWVudBgBIAEoCzIaLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnQicwoVQ29uZmlybVBheW1lbnRSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkSGQoRcGF5bWVudF9tZXRob2RfaWQYAiABKAkSEgoKcmV0dXJuX3VybBgDIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBCABKAkiRQoWQ29uZmlybVBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudCJaChVDYXB0dXJlUGF5bWVudFJlcXVlc3QSEgoKcGF5bWVudF9pZBgBIAEoCRIUCgxhbW91bnRfbWlub3IYAiABKAMSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkUKFkNhcHR1cmVQYXltZW50UmVzcG9uc2USKwoHcGF5bWVudBgBIAEoCzIaLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnQiQwoUQ2FuY2VsUGF5bWVudFJlcXVlc3QSEgoKcGF5bWVudF9pZBgBIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiRAoVQ2FuY2VsUGF5bWVudFJlc3BvbnNlEisKB3BheW1lbnQYASABKAsyGi50YWxseS5wYXltZW50cy52MS5QYXltZW50IlkKFFJlZnVuZFBheW1lbnRSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkSFAoMYW1vdW50X21pbm9yGAIgASgDEhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCSJvChVSZWZ1bmRQYXltZW50UmVzcG9uc2USKwoHcGF5bWVudBgBIAEoCzIaLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnQSKQoGcmVmdW5kGAIgASgLMhkudGFsbHkucGF5bWVudHMudjEuUmVmdW5kIr0BChRVcGRhdGVQYXltZW50UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJEkcKCG1ldGFkYXRhGAIgAygLMjUudGFsbHkucGF5bWVudHMudjEuVXBkYXRlUGF5bWVudFJlcXVlc3QuTWV0YWRhdGFFbnRyeRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkQKFVVwZGF0ZVBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudCInChFHZXRQYXltZW50UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJIkEKEkdldFBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudCI8ChNMaXN0UGF5bWVudHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIl0KFExpc3RQYXltZW50c1Jlc3BvbnNlEiwKCHBheW1lbnRzGAEgAygLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiTQoVQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEgwKBG5hbWUYAiABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkcKFkNyZWF0ZUN1c3RvbWVyUmVzcG9uc2USLQoIY3VzdG9tZXIYASABKAsyGy50YWxseS5wYXltZW50cy52MS5DdXN0b21lciL9AQoaQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QSEwoLY3VzdG9tZXJfaWQYASABKAkSUAoKcHNwX3Rva2VucxgCIAMoCzI8LnRhbGx5LnBheW1lbnRzLnYxLkNyZWF0ZVBheW1lbnRNZXRob2RSZXF1ZXN0LlBzcFRva2Vuc0VudHJ5Eg0KBWJyYW5kGAMgASgJEg8KB2NvdW50cnkYBCABKAkSDQoFbGFzdDQYBSABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAYgASgJGjAKDlBzcFRva2Vuc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVwobQ3JlYXRlUGF5bWVudE1ldGhvZFJlc3BvbnNlEjgKDnBheW1lbnRfbWV0aG9kGAEgASgLMiAudGFsbHkucGF5bWVudHMudjEuUGF5bWVudE1ldGhvZCJgChZTZXRSb3V0aW5nUnVsZXNSZXF1ZXN0Ei0KBXJ1bGVzGAEgAygLMh4udGFsbHkucGF5bWVudHMudjEuUm91dGluZ1J1bGUSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIkgKF1NldFJvdXRpbmdSdWxlc1Jlc3BvbnNlEi0KBXJ1bGVzGAEgAygLMh4udGFsbHkucGF5bWVudHMudjEuUm91dGluZ1J1bGUqwwIKDVBheW1lbnRTdGF0dXMSHgoaUEFZTUVOVF9TVEFUVVNfVU5TUEVDSUZJRUQQABIqCiZQQVlNRU5UX1NUQVRVU19SRVFVSVJFU19QQVlNRU5UX01FVEhPRBABEigKJFBBWU1FTlRfU1RBVFVTX1JFUVVJUkVTX0NPTkZJUk1BVElPThACEiIKHlBBWU1FTlRfU1RBVFVTX1JFUVVJUkVTX0FDVElPThADEh0KGVBBWU1FTlRfU1RBVFVTX1BST0NFU1NJTkcQBBIjCh9QQVlNRU5UX1NUQVRVU19SRVFVSVJFU19DQVBUVVJFEAUSHAoYUEFZTUVOVF9TVEFUVVNfU1VDQ0VFREVEEAYSGwoXUEFZTUVOVF9TVEFUVVNfQ0FOQ0VMRUQQBxIZChVQQVlNRU5UX1NUQVRVU19GQUlMRUQQCCpoCg1DYXB0dXJlTWV0aG9kEh4KGkNBUFRVUkVfTUVUSE9EX1VOU1BFQ0lGSUVEEAASHAoYQ0FQVFVSRV9NRVRIT0RfQVVUT01BVElDEAESGQoVQ0FQVFVSRV9NRVRIT0RfTUFOVUFMEAIqnAEKDURpc3B1dGVTdGF0dXMSHgoaRElTUFVURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIdChlESVNQVVRFX1NUQVRVU19DSEFSR0VCQUNLEAESJgoiRElTUFVURV9TVEFUVVNfQ0hBUkdFQkFDS19SRVZFUlNFRBACEiQKIERJU1BVVEVfU1RBVFVTX1NFQ09ORF9DSEFSR0VCQUNLEAMy8ggKD1BheW1lbnRzU2VydmljZRJiCg1DcmVhdGVQYXltZW50EicudGFsbHkucGF5bWVudHMudjEuQ3JlYXRlUGF5bWVudFJlcXVlc3QaKC50YWxseS5wYXltZW50cy52MS5DcmVhdGVQYXltZW50UmVzcG9uc2USZQoOQ29uZmlybVBheW1lbnQSKC50YWxseS5wYXltZW50cy52MS5Db25maXJtUGF5bWVudFJlcXVlc3QaKS50YWxseS5wYXltZW50cy52MS5Db25maXJtUGF5bWVudFJlc3BvbnNlEmUKDkNhcHR1cmVQYXltZW50EigudGFsbHkucGF5bWVudHMudjEuQ2FwdHVyZVBheW1lbnRSZXF1ZXN0GikudGFsbHkucGF5bWVudHMudjEuQ2FwdHVyZVBheW1lbnRSZXNwb25zZRJiCg1DYW5jZWxQYXltZW50EicudGFsbHkucGF5bWVudHMudjEuQ2FuY2VsUGF5bWVudFJlcXVlc3QaKC50YWxseS5wYXltZW50cy52MS5DYW5jZWxQYXltZW50UmVzcG9uc2USYgoNUmVmdW5kUGF5bWVudBInLnRhbGx5LnBheW1lbnRzLnYxLlJlZnVuZFBheW1lbnRSZXF1ZXN0GigudGFsbHkucGF5bWVudHMudjEuUmVmdW5kUGF5bWVudFJlc3BvbnNlEmIKDVVwZGF0ZVBheW1lbnQSJy50YWxseS5wYXltZW50cy52MS5VcGRhdGVQYXltZW50UmVxdWVzdBooLnRhbGx5LnBheW1lbnRzLnYxLlVwZGF0ZVBheW1lbnRSZXNwb25zZRJZCgpHZXRQYXltZW50EiQudGFsbHkucGF5bWVudHMudjEuR2V0UGF5bWVudFJlcXVlc3QaJS50YWxseS5wYXltZW50cy52MS5HZXRQYXltZW50UmVzcG9uc2USXwoMTGlzdFBheW1lbnRzEiYudGFsbHkucGF5bWVudHMudjEuTGlzdFBheW1lbnRzUmVxdWVzdBonLnRhbGx5LnBheW1lbnRzLnYxLkxpc3RQYXltZW50c1Jlc3BvbnNlEmUKDkNyZWF0ZUN1c3RvbWVyEigudGFsbHkucGF5bWVudHMudjEuQ3JlYXRlQ3VzdG9tZXJSZXF1ZXN0GikudGFsbHkucGF5bWVudHMudjEuQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRJ0ChNDcmVhdGVQYXltZW50TWV0aG9kEi0udGFsbHkucGF5bWVudHMudjEuQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QaLi50YWxseS5wYXltZW50cy52MS5DcmVhdGVQYXltZW50TWV0aG9kUmVzcG9uc2USaAoPU2V0Um91dGluZ1J1bGVzEikudGFsbHkucGF5bWVudHMudjEuU2V0Um91dGluZ1J1bGVzUmVxdWVzdBoqLnRhbGx5LnBheW1lbnRzLnYxLlNldFJvdXRpbmdSdWxlc1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiB0YWxseS9wYXltZW50cy92MS9wYXltZW50cy5wcm90bxIRdGFsbHkucGF5bWVudHMudjEiOgoGUmVmdW5kEgoKAmlkGAEgASgJEhQKDGFtb3VudF9taW5vchgCIAEoAxIOCgZzdGF0dXMYAyABKAkivgYKB1BheW1lbnQSCgoCaWQYASABKAkSFAoMYW1vdW50X21pbm9yGAIgASgDEhAKCGN1cnJlbmN5GAMgASgJEjAKBnN0YXR1cxgEIAEoDjIgLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnRTdGF0dXMSOAoOY2FwdHVyZV9tZXRob2QYBSABKA4yIC50YWxseS5wYXltZW50cy52MS5DYXB0dXJlTWV0aG9kEhkKEXBheW1lbnRfbWV0aG9kX2lkGAYgASgJEhMKC2N1c3RvbWVyX2lkGAcgASgJEgsKA3BzcBgIIAEoCRIVCg1wc3BfcmVmZXJlbmNlGAkgASgJEh8KF2Ftb3VudF9jYXB0dXJhYmxlX21pbm9yGAogASgDEh0KFWFtb3VudF9jYXB0dXJlZF9taW5vchgLIAEoAxIdChVhbW91bnRfcmVmdW5kZWRfbWlub3IYDCABKAMSKgoHcmVmdW5kcxgNIAMoCzIZLnRhbGx5LnBheW1lbnRzLnYxLlJlZnVuZBIWCg5kZWNsaW5lX3JlYXNvbhgOIAEoCRIXCg9uZXh0X2FjdGlvbl91cmwYDyABKAkSOgoIbWV0YWRhdGEYECADKAsyKC50YWxseS5wYXltZW50cy52MS5QYXltZW50Lk1ldGFkYXRhRW50cnkSLwoLY3JlYXRlX3RpbWUYESABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGBIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0cmFjZV9pZBgTIAEoCRI4Cg5kaXNwdXRlX3N0YXR1cxgUIAEoDjIgLnRhbGx5LnBheW1lbnRzLnYxLkRpc3B1dGVTdGF0dXMSIQoZYW1vdW50X2NoYXJnZWRfYmFja19taW5vchgVIAEoAxIRCglmZWVfbWlub3IYFiABKAMSMgoHcHJpY2luZxgXIAEoCzIhLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnRQcmljaW5nGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASI3Cg5QYXltZW50UHJpY2luZxIQCghyYXRlX2JwcxgBIAEoBRITCgtmaXhlZF9taW5vchgCIAEoAyIzCghDdXN0b21lchIKCgJpZBgBIAEoCRINCgVlbWFpbBgCIAEoCRIMCgRuYW1lGAMgASgJItYBCg1QYXltZW50TWV0aG9kEgoKAmlkGAEgASgJEhMKC2N1c3RvbWVyX2lkGAIgASgJEkMKCnBzcF90b2tlbnMYAyADKAsyLy50YWxseS5wYXltZW50cy52MS5QYXltZW50TWV0aG9kLlBzcFRva2Vuc0VudHJ5Eg0KBWJyYW5kGAQgASgJEg8KB2NvdW50cnkYBSABKAkSDQoFbGFzdDQYBiABKAkaMAoOUHNwVG9rZW5zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIsCg1Sb3V0aW5nQ2hvaWNlEgsKA3BzcBgBIAEoCRIOCgZ3ZWlnaHQYAiABKAUiqwEKC1JvdXRpbmdSdWxlEhIKCmN1cnJlbmNpZXMYASADKAkSGAoQYW1vdW50X21pbl9taW5vchgCIAEoAxIYChBhbW91bnRfbWF4X21pbm9yGAMgASgDEg4KBmJyYW5kcxgEIAMoCRIRCgljb3VudHJpZXMYBSADKAkSMQoHY2hvaWNlcxgGIAMoCzIgLnRhbGx5LnBheW1lbnRzLnYxLlJvdXRpbmdDaG9pY2Ui4AIKFENyZWF0ZVBheW1lbnRSZXF1ZXN0EhQKDGFtb3VudF9taW5vchgBIAEoAxIQCghjdXJyZW5jeRgCIAEoCRI4Cg5jYXB0dXJlX21ldGhvZBgDIAEoDjIgLnRhbGx5LnBheW1lbnRzLnYxLkNhcHR1cmVNZXRob2QSGQoRcGF5bWVudF9tZXRob2RfaWQYBCABKAkSEwoLY3VzdG9tZXJfaWQYBSABKAkSRwoIbWV0YWRhdGEYBiADKAsyNS50YWxseS5wYXltZW50cy52MS5DcmVhdGVQYXltZW50UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgHIAEoCRIPCgdjb25maXJtGAggASgIEhIKCnJldHVybl91cmwYCSABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkQKFUNyZWF0ZVBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudCJzChVDb25maXJtUGF5bWVudFJlcXVlc3QSEgoKcGF5bWVudF9pZBgBIAEoCRIZChFwYXltZW50X21ldGhvZF9pZBgCIAEoCRISCgpyZXR1cm5fdXJsGAMgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgEIAEoCSJFChZDb25maXJtUGF5bWVudFJlc3BvbnNlEisKB3BheW1lbnQYASABKAsyGi50YWxseS5wYXltZW50cy52MS5QYXltZW50IloKFUNhcHR1cmVQYXltZW50UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJEhQKDGFtb3VudF9taW5vchgCIAEoAxIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiRQoWQ2FwdHVyZVBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudCJDChRDYW5jZWxQYXltZW50UmVxdWVzdBISCgpwYXltZW50X2lkGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSJEChVDYW5jZWxQYXltZW50UmVzcG9uc2USKwoHcGF5bWVudBgBIAEoCzIaLnRhbGx5LnBheW1lbnRzLnYxLlBheW1lbnQiWQoUUmVmdW5kUGF5bWVudFJlcXVlc3QSEgoKcGF5bWVudF9pZBgBIAEoCRIUCgxhbW91bnRfbWlub3IYAiABKAMSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIm8KFVJlZnVuZFBheW1lbnRSZXNwb25zZRIrCgdwYXltZW50GAEgASgLMhoudGFsbHkucGF5bWVudHMudjEuUGF5bWVudBIpCgZyZWZ1bmQYAiABKAsyGS50YWxseS5wYXltZW50cy52MS5SZWZ1bmQivQEKFFVwZGF0ZVBheW1lbnRSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkSRwoIbWV0YWRhdGEYAiADKAsyNS50YWxseS5wYXltZW50cy52MS5VcGRhdGVQYXltZW50UmVxdWVzdC5NZXRhZGF0YUVudHJ5EhcKD2lkZW1wb3RlbmN5X2tleRgDIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRAoVVXBkYXRlUGF5bWVudFJlc3BvbnNlEisKB3BheW1lbnQYASABKAsyGi50YWxseS5wYXltZW50cy52MS5QYXltZW50IicKEUdldFBheW1lbnRSZXF1ZXN0EhIKCnBheW1lbnRfaWQYASABKAkiQQoSR2V0UGF5bWVudFJlc3BvbnNlEisKB3BheW1lbnQYASABKAsyGi50YWxseS5wYXltZW50cy52MS5QYXltZW50IjwKE0xpc3RQYXltZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiXQoUTGlzdFBheW1lbnRzUmVzcG9uc2USLAoIcGF5bWVudHMYASADKAsyGi50YWxseS5wYXltZW50cy52MS5QYXltZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJNChVDcmVhdGVDdXN0b21lclJlcXVlc3QSDQoFZW1haWwYASABKAkSDAoEbmFtZRgCIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiRwoWQ3JlYXRlQ3VzdG9tZXJSZXNwb25zZRItCghjdXN0b21lchgBIAEoCzIbLnRhbGx5LnBheW1lbnRzLnYxLkN1c3RvbWVyIv0BChpDcmVhdGVQYXltZW50TWV0aG9kUmVxdWVzdBITCgtjdXN0b21lcl9pZBgBIAEoCRJQCgpwc3BfdG9rZW5zGAIgAygLMjwudGFsbHkucGF5bWVudHMudjEuQ3JlYXRlUGF5bWVudE1ldGhvZFJlcXVlc3QuUHNwVG9rZW5zRW50cnkSDQoFYnJhbmQYAyABKAkSDwoHY291bnRyeRgEIAEoCRINCgVsYXN0NBgFIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYBiABKAkaMAoOUHNwVG9rZW5zRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJXChtDcmVhdGVQYXltZW50TWV0aG9kUmVzcG9uc2USOAoOcGF5bWVudF9tZXRob2QYASABKAsyIC50YWxseS5wYXltZW50cy52MS5QYXltZW50TWV0aG9kImAKFlNldFJvdXRpbmdSdWxlc1JlcXVlc3QSLQoFcnVsZXMYASADKAsyHi50YWxseS5wYXltZW50cy52MS5Sb3V0aW5nUnVsZRIXCg9pZGVtcG90ZW5jeV9rZXkYAiABKAkiSAoXU2V0Um91dGluZ1J1bGVzUmVzcG9uc2USLQoFcnVsZXMYASADKAsyHi50YWxseS5wYXltZW50cy52MS5Sb3V0aW5nUnVsZSrDAgoNUGF5bWVudFN0YXR1cxIeChpQQVlNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEioKJlBBWU1FTlRfU1RBVFVTX1JFUVVJUkVTX1BBWU1FTlRfTUVUSE9EEAESKAokUEFZTUVOVF9TVEFUVVNfUkVRVUlSRVNfQ09ORklSTUFUSU9OEAISIgoeUEFZTUVOVF9TVEFUVVNfUkVRVUlSRVNfQUNUSU9OEAMSHQoZUEFZTUVOVF9TVEFUVVNfUFJPQ0VTU0lORxAEEiMKH1BBWU1FTlRfU1RBVFVTX1JFUVVJUkVTX0NBUFRVUkUQBRIcChhQQVlNRU5UX1NUQVRVU19TVUNDRUVERUQQBhIbChdQQVlNRU5UX1NUQVRVU19DQU5DRUxFRBAHEhkKFVBBWU1FTlRfU1RBVFVTX0ZBSUxFRBAIKmgKDUNhcHR1cmVNZXRob2QSHgoaQ0FQVFVSRV9NRVRIT0RfVU5TUEVDSUZJRUQQABIcChhDQVBUVVJFX01FVEhPRF9BVVRPTUFUSUMQARIZChVDQVBUVVJFX01FVEhPRF9NQU5VQUwQAiqcAQoNRGlzcHV0ZVN0YXR1cxIeChpESVNQVVRFX1NUQVRVU19VTlNQRUNJRklFRBAAEh0KGURJU1BVVEVfU1RBVFVTX0NIQVJHRUJBQ0sQARImCiJESVNQVVRFX1NUQVRVU19DSEFSR0VCQUNLX1JFVkVSU0VEEAISJAogRElTUFVURV9TVEFUVVNfU0VDT05EX0NIQVJHRUJBQ0sQAzLyCAoPUGF5bWVudHNTZXJ2aWNlEmIKDUNyZWF0ZVBheW1lbnQSJy50YWxseS5wYXltZW50cy52MS5DcmVhdGVQYXltZW50UmVxdWVzdBooLnRhbGx5LnBheW1lbnRzLnYxLkNyZWF0ZVBheW1lbnRSZXNwb25zZRJlCg5Db25maXJtUGF5bWVudBIoLnRhbGx5LnBheW1lbnRzLnYxLkNvbmZpcm1QYXltZW50UmVxdWVzdBopLnRhbGx5LnBheW1lbnRzLnYxLkNvbmZpcm1QYXltZW50UmVzcG9uc2USZQoOQ2FwdHVyZVBheW1lbnQSKC50YWxseS5wYXltZW50cy52MS5DYXB0dXJlUGF5bWVudFJlcXVlc3QaKS50YWxseS5wYXltZW50cy52MS5DYXB0dXJlUGF5bWVudFJlc3BvbnNlEmIKDUNhbmNlbFBheW1lbnQSJy50YWxseS5wYXltZW50cy52MS5DYW5jZWxQYXltZW50UmVxdWVzdBooLnRhbGx5LnBheW1lbnRzLnYxLkNhbmNlbFBheW1lbnRSZXNwb25zZRJiCg1SZWZ1bmRQYXltZW50EicudGFsbHkucGF5bWVudHMudjEuUmVmdW5kUGF5bWVudFJlcXVlc3QaKC50YWxseS5wYXltZW50cy52MS5SZWZ1bmRQYXltZW50UmVzcG9uc2USYgoNVXBkYXRlUGF5bWVudBInLnRhbGx5LnBheW1lbnRzLnYxLlVwZGF0ZVBheW1lbnRSZXF1ZXN0GigudGFsbHkucGF5bWVudHMudjEuVXBkYXRlUGF5bWVudFJlc3BvbnNlElkKCkdldFBheW1lbnQSJC50YWxseS5wYXltZW50cy52MS5HZXRQYXltZW50UmVxdWVzdBolLnRhbGx5LnBheW1lbnRzLnYxLkdldFBheW1lbnRSZXNwb25zZRJfCgxMaXN0UGF5bWVudHMSJi50YWxseS5wYXltZW50cy52MS5MaXN0UGF5bWVudHNSZXF1ZXN0GicudGFsbHkucGF5bWVudHMudjEuTGlzdFBheW1lbnRzUmVzcG9uc2USZQoOQ3JlYXRlQ3VzdG9tZXISKC50YWxseS5wYXltZW50cy52MS5DcmVhdGVDdXN0b21lclJlcXVlc3QaKS50YWxseS5wYXltZW50cy52MS5DcmVhdGVDdXN0b21lclJlc3BvbnNlEnQKE0NyZWF0ZVBheW1lbnRNZXRob2QSLS50YWxseS5wYXltZW50cy52MS5DcmVhdGVQYXltZW50TWV0aG9kUmVxdWVzdBouLnRhbGx5LnBheW1lbnRzLnYxLkNyZWF0ZVBheW1lbnRNZXRob2RSZXNwb25zZRJoCg9TZXRSb3V0aW5nUnVsZXMSKS50YWxseS5wYXltZW50cy52MS5TZXRSb3V0aW5nUnVsZXNSZXF1ZXN0GioudGFsbHkucGF5bWVudHMudjEuU2V0Um91dGluZ1J1bGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * A refund of a payment.
@@ -201,6 +201,20 @@ export type Payment = Message<"tally.payments.v1.Payment"> & {
    * @generated from field: int64 amount_charged_back_minor = 21;
    */
   amountChargedBackMinor: bigint;
+
+  /**
+   * The platform fee charged on the capture (0 before a capture), minor units. OUTPUT_ONLY.
+   *
+   * @generated from field: int64 fee_minor = 22;
+   */
+  feeMinor: bigint;
+
+  /**
+   * The tenant's pricing the fee was computed with, as it stood when the payment was created. OUTPUT_ONLY.
+   *
+   * @generated from field: tally.payments.v1.PaymentPricing pricing = 23;
+   */
+  pricing?: PaymentPricing | undefined;
 };
 
 /**
@@ -209,6 +223,35 @@ export type Payment = Message<"tally.payments.v1.Payment"> & {
  */
 export const PaymentSchema: GenMessage<Payment> = /*@__PURE__*/
   messageDesc(file_tally_payments_v1_payments, 1);
+
+/**
+ * Pricing applied to one payment: fee = round(captured amount * rate_bps / 10000) + fixed_minor,
+ * at most the captured amount.
+ *
+ * @generated from message tally.payments.v1.PaymentPricing
+ */
+export type PaymentPricing = Message<"tally.payments.v1.PaymentPricing"> & {
+  /**
+   * Percentage part in basis points (290 = 2.9 %), 0..10000.
+   *
+   * @generated from field: int32 rate_bps = 1;
+   */
+  rateBps: number;
+
+  /**
+   * Fixed part per captured payment, minor units of the payment's currency.
+   *
+   * @generated from field: int64 fixed_minor = 2;
+   */
+  fixedMinor: bigint;
+};
+
+/**
+ * Describes the message tally.payments.v1.PaymentPricing.
+ * Use `create(PaymentPricingSchema)` to create a new message.
+ */
+export const PaymentPricingSchema: GenMessage<PaymentPricing> = /*@__PURE__*/
+  messageDesc(file_tally_payments_v1_payments, 2);
 
 /**
  * A customer.
@@ -243,7 +286,7 @@ export type Customer = Message<"tally.payments.v1.Customer"> & {
  * Use `create(CustomerSchema)` to create a new message.
  */
 export const CustomerSchema: GenMessage<Customer> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 2);
+  messageDesc(file_tally_payments_v1_payments, 3);
 
 /**
  * A payment method: a PSP token, never card data.
@@ -299,7 +342,7 @@ export type PaymentMethod = Message<"tally.payments.v1.PaymentMethod"> & {
  * Use `create(PaymentMethodSchema)` to create a new message.
  */
 export const PaymentMethodSchema: GenMessage<PaymentMethod> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 3);
+  messageDesc(file_tally_payments_v1_payments, 4);
 
 /**
  * One weighted PSP choice of a rule.
@@ -327,7 +370,7 @@ export type RoutingChoice = Message<"tally.payments.v1.RoutingChoice"> & {
  * Use `create(RoutingChoiceSchema)` to create a new message.
  */
 export const RoutingChoiceSchema: GenMessage<RoutingChoice> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 4);
+  messageDesc(file_tally_payments_v1_payments, 5);
 
 /**
  * A routing rule: the first matching rule picks PSPs; empty criteria match everything.
@@ -383,7 +426,7 @@ export type RoutingRule = Message<"tally.payments.v1.RoutingRule"> & {
  * Use `create(RoutingRuleSchema)` to create a new message.
  */
 export const RoutingRuleSchema: GenMessage<RoutingRule> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 5);
+  messageDesc(file_tally_payments_v1_payments, 6);
 
 /**
  * Request for CreatePayment.
@@ -463,7 +506,7 @@ export type CreatePaymentRequest = Message<"tally.payments.v1.CreatePaymentReque
  * Use `create(CreatePaymentRequestSchema)` to create a new message.
  */
 export const CreatePaymentRequestSchema: GenMessage<CreatePaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 6);
+  messageDesc(file_tally_payments_v1_payments, 7);
 
 /**
  * Response for CreatePayment.
@@ -484,7 +527,7 @@ export type CreatePaymentResponse = Message<"tally.payments.v1.CreatePaymentResp
  * Use `create(CreatePaymentResponseSchema)` to create a new message.
  */
 export const CreatePaymentResponseSchema: GenMessage<CreatePaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 7);
+  messageDesc(file_tally_payments_v1_payments, 8);
 
 /**
  * Request for ConfirmPayment.
@@ -526,7 +569,7 @@ export type ConfirmPaymentRequest = Message<"tally.payments.v1.ConfirmPaymentReq
  * Use `create(ConfirmPaymentRequestSchema)` to create a new message.
  */
 export const ConfirmPaymentRequestSchema: GenMessage<ConfirmPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 8);
+  messageDesc(file_tally_payments_v1_payments, 9);
 
 /**
  * Response for ConfirmPayment.
@@ -547,7 +590,7 @@ export type ConfirmPaymentResponse = Message<"tally.payments.v1.ConfirmPaymentRe
  * Use `create(ConfirmPaymentResponseSchema)` to create a new message.
  */
 export const ConfirmPaymentResponseSchema: GenMessage<ConfirmPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 9);
+  messageDesc(file_tally_payments_v1_payments, 10);
 
 /**
  * Request for CapturePayment.
@@ -582,7 +625,7 @@ export type CapturePaymentRequest = Message<"tally.payments.v1.CapturePaymentReq
  * Use `create(CapturePaymentRequestSchema)` to create a new message.
  */
 export const CapturePaymentRequestSchema: GenMessage<CapturePaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 10);
+  messageDesc(file_tally_payments_v1_payments, 11);
 
 /**
  * Response for CapturePayment.
@@ -603,7 +646,7 @@ export type CapturePaymentResponse = Message<"tally.payments.v1.CapturePaymentRe
  * Use `create(CapturePaymentResponseSchema)` to create a new message.
  */
 export const CapturePaymentResponseSchema: GenMessage<CapturePaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 11);
+  messageDesc(file_tally_payments_v1_payments, 12);
 
 /**
  * Request for CancelPayment.
@@ -631,7 +674,7 @@ export type CancelPaymentRequest = Message<"tally.payments.v1.CancelPaymentReque
  * Use `create(CancelPaymentRequestSchema)` to create a new message.
  */
 export const CancelPaymentRequestSchema: GenMessage<CancelPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 12);
+  messageDesc(file_tally_payments_v1_payments, 13);
 
 /**
  * Response for CancelPayment.
@@ -652,7 +695,7 @@ export type CancelPaymentResponse = Message<"tally.payments.v1.CancelPaymentResp
  * Use `create(CancelPaymentResponseSchema)` to create a new message.
  */
 export const CancelPaymentResponseSchema: GenMessage<CancelPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 13);
+  messageDesc(file_tally_payments_v1_payments, 14);
 
 /**
  * Request for RefundPayment.
@@ -687,7 +730,7 @@ export type RefundPaymentRequest = Message<"tally.payments.v1.RefundPaymentReque
  * Use `create(RefundPaymentRequestSchema)` to create a new message.
  */
 export const RefundPaymentRequestSchema: GenMessage<RefundPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 14);
+  messageDesc(file_tally_payments_v1_payments, 15);
 
 /**
  * Response for RefundPayment.
@@ -715,7 +758,7 @@ export type RefundPaymentResponse = Message<"tally.payments.v1.RefundPaymentResp
  * Use `create(RefundPaymentResponseSchema)` to create a new message.
  */
 export const RefundPaymentResponseSchema: GenMessage<RefundPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 15);
+  messageDesc(file_tally_payments_v1_payments, 16);
 
 /**
  * Request for UpdatePayment.
@@ -751,7 +794,7 @@ export type UpdatePaymentRequest = Message<"tally.payments.v1.UpdatePaymentReque
  * Use `create(UpdatePaymentRequestSchema)` to create a new message.
  */
 export const UpdatePaymentRequestSchema: GenMessage<UpdatePaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 16);
+  messageDesc(file_tally_payments_v1_payments, 17);
 
 /**
  * Response for UpdatePayment.
@@ -772,7 +815,7 @@ export type UpdatePaymentResponse = Message<"tally.payments.v1.UpdatePaymentResp
  * Use `create(UpdatePaymentResponseSchema)` to create a new message.
  */
 export const UpdatePaymentResponseSchema: GenMessage<UpdatePaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 17);
+  messageDesc(file_tally_payments_v1_payments, 18);
 
 /**
  * Request for GetPayment.
@@ -793,7 +836,7 @@ export type GetPaymentRequest = Message<"tally.payments.v1.GetPaymentRequest"> &
  * Use `create(GetPaymentRequestSchema)` to create a new message.
  */
 export const GetPaymentRequestSchema: GenMessage<GetPaymentRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 18);
+  messageDesc(file_tally_payments_v1_payments, 19);
 
 /**
  * Response for GetPayment.
@@ -814,7 +857,7 @@ export type GetPaymentResponse = Message<"tally.payments.v1.GetPaymentResponse">
  * Use `create(GetPaymentResponseSchema)` to create a new message.
  */
 export const GetPaymentResponseSchema: GenMessage<GetPaymentResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 19);
+  messageDesc(file_tally_payments_v1_payments, 20);
 
 /**
  * Request for ListPayments.
@@ -842,7 +885,7 @@ export type ListPaymentsRequest = Message<"tally.payments.v1.ListPaymentsRequest
  * Use `create(ListPaymentsRequestSchema)` to create a new message.
  */
 export const ListPaymentsRequestSchema: GenMessage<ListPaymentsRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 20);
+  messageDesc(file_tally_payments_v1_payments, 21);
 
 /**
  * Response for ListPayments.
@@ -870,7 +913,7 @@ export type ListPaymentsResponse = Message<"tally.payments.v1.ListPaymentsRespon
  * Use `create(ListPaymentsResponseSchema)` to create a new message.
  */
 export const ListPaymentsResponseSchema: GenMessage<ListPaymentsResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 21);
+  messageDesc(file_tally_payments_v1_payments, 22);
 
 /**
  * Request for CreateCustomer.
@@ -905,7 +948,7 @@ export type CreateCustomerRequest = Message<"tally.payments.v1.CreateCustomerReq
  * Use `create(CreateCustomerRequestSchema)` to create a new message.
  */
 export const CreateCustomerRequestSchema: GenMessage<CreateCustomerRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 22);
+  messageDesc(file_tally_payments_v1_payments, 23);
 
 /**
  * Response for CreateCustomer.
@@ -926,7 +969,7 @@ export type CreateCustomerResponse = Message<"tally.payments.v1.CreateCustomerRe
  * Use `create(CreateCustomerResponseSchema)` to create a new message.
  */
 export const CreateCustomerResponseSchema: GenMessage<CreateCustomerResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 23);
+  messageDesc(file_tally_payments_v1_payments, 24);
 
 /**
  * Request for CreatePaymentMethod.
@@ -982,7 +1025,7 @@ export type CreatePaymentMethodRequest = Message<"tally.payments.v1.CreatePaymen
  * Use `create(CreatePaymentMethodRequestSchema)` to create a new message.
  */
 export const CreatePaymentMethodRequestSchema: GenMessage<CreatePaymentMethodRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 24);
+  messageDesc(file_tally_payments_v1_payments, 25);
 
 /**
  * Response for CreatePaymentMethod.
@@ -1003,7 +1046,7 @@ export type CreatePaymentMethodResponse = Message<"tally.payments.v1.CreatePayme
  * Use `create(CreatePaymentMethodResponseSchema)` to create a new message.
  */
 export const CreatePaymentMethodResponseSchema: GenMessage<CreatePaymentMethodResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 25);
+  messageDesc(file_tally_payments_v1_payments, 26);
 
 /**
  * Request for SetRoutingRules.
@@ -1031,7 +1074,7 @@ export type SetRoutingRulesRequest = Message<"tally.payments.v1.SetRoutingRulesR
  * Use `create(SetRoutingRulesRequestSchema)` to create a new message.
  */
 export const SetRoutingRulesRequestSchema: GenMessage<SetRoutingRulesRequest> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 26);
+  messageDesc(file_tally_payments_v1_payments, 27);
 
 /**
  * Response for SetRoutingRules.
@@ -1052,7 +1095,7 @@ export type SetRoutingRulesResponse = Message<"tally.payments.v1.SetRoutingRules
  * Use `create(SetRoutingRulesResponseSchema)` to create a new message.
  */
 export const SetRoutingRulesResponseSchema: GenMessage<SetRoutingRulesResponse> = /*@__PURE__*/
-  messageDesc(file_tally_payments_v1_payments, 27);
+  messageDesc(file_tally_payments_v1_payments, 28);
 
 /**
  * Status of a payment intent.

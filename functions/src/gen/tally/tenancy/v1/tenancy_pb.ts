@@ -12,7 +12,36 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tally/tenancy/v1/tenancy.proto.
  */
 export const file_tally_tenancy_v1_tenancy: GenFile = /*@__PURE__*/
-  fileDesc("Ch50YWxseS90ZW5hbmN5L3YxL3RlbmFuY3kucHJvdG8SEHRhbGx5LnRlbmFuY3kudjEiUwoGVGVuYW50EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSLwoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIuMBCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSJAoEcm9sZRgEIAEoDjIWLnRhbGx5LnRlbmFuY3kudjEuUm9sZRIOCgZzZWNyZXQYBSABKAkSFAoMc2VjcmV0X2xhc3Q0GAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSJxChRDcmVhdGVUZW5hbnRSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC50YWxseS50ZW5hbmN5LnYxLlRlbmFudBIvCg1vd25lcl9hcGlfa2V5GAIgASgLMhgudGFsbHkudGVuYW5jeS52MS5BcGlLZXkiJQoQR2V0VGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiPQoRR2V0VGVuYW50UmVzcG9uc2USKAoGdGVuYW50GAEgASgLMhgudGFsbHkudGVuYW5jeS52MS5UZW5hbnQiYgoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEiQKBHJvbGUYAiABKA4yFi50YWxseS50ZW5hbmN5LnYxLlJvbGUSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkEKFENyZWF0ZUFwaUtleVJlc3BvbnNlEikKB2FwaV9rZXkYASABKAsyGC50YWxseS50ZW5hbmN5LnYxLkFwaUtleSJCChNSZXZva2VBcGlLZXlSZXF1ZXN0EhIKCmFwaV9rZXlfaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIkEKFFJldm9rZUFwaUtleVJlc3BvbnNlEikKB2FwaV9rZXkYASABKAsyGC50YWxseS50ZW5hbmN5LnYxLkFwaUtleSI7ChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWgoTTGlzdEFwaUtleXNSZXNwb25zZRIqCghhcGlfa2V5cxgBIAMoCzIYLnRhbGx5LnRlbmFuY3kudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSpRCgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIPCgtST0xFX1ZJRVdFUhABEhIKDlJPTEVfREVWRUxPUEVSEAISDgoKUk9MRV9PV05FUhADMt8DCg5UZW5hbmN5U2VydmljZRJdCgxDcmVhdGVUZW5hbnQSJS50YWxseS50ZW5hbmN5LnYxLkNyZWF0ZVRlbmFudFJlcXVlc3QaJi50YWxseS50ZW5hbmN5LnYxLkNyZWF0ZVRlbmFudFJlc3BvbnNlElQKCUdldFRlbmFudBIiLnRhbGx5LnRlbmFuY3kudjEuR2V0VGVuYW50UmVxdWVzdBojLnRhbGx5LnRlbmFuY3kudjEuR2V0VGVuYW50UmVzcG9uc2USXQoMQ3JlYXRlQXBpS2V5EiUudGFsbHkudGVuYW5jeS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiYudGFsbHkudGVuYW5jeS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJdCgxSZXZva2VBcGlLZXkSJS50YWxseS50ZW5hbmN5LnYxLlJldm9rZUFwaUtleVJlcXVlc3QaJi50YWxseS50ZW5hbmN5LnYxLlJldm9rZUFwaUtleVJlc3BvbnNlEloKC0xpc3RBcGlLZXlzEiQudGFsbHkudGVuYW5jeS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJS50YWxseS50ZW5hbmN5LnYxLkxpc3RBcGlLZXlzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Ch50YWxseS90ZW5hbmN5L3YxL3RlbmFuY3kucHJvdG8SEHRhbGx5LnRlbmFuY3kudjEiugEKDVRlbmFudFByaWNpbmcSEAoIcmF0ZV9icHMYASABKAUSWgoXZml4ZWRfbWlub3JfYnlfY3VycmVuY3kYAiADKAsyOS50YWxseS50ZW5hbmN5LnYxLlRlbmFudFByaWNpbmcuRml4ZWRNaW5vckJ5Q3VycmVuY3lFbnRyeRo7ChlGaXhlZE1pbm9yQnlDdXJyZW5jeUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEihQEKBlRlbmFudBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEi8KC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgdwcmljaW5nGAQgASgLMh8udGFsbHkudGVuYW5jeS52MS5UZW5hbnRQcmljaW5nIuMBCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgwKBG5hbWUYAyABKAkSJAoEcm9sZRgEIAEoDjIWLnRhbGx5LnRlbmFuY3kudjEuUm9sZRIOCgZzZWNyZXQYBSABKAkSFAoMc2VjcmV0X2xhc3Q0GAYgASgJEi8KC2NyZWF0ZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtyZXZva2VfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoTQ3JlYXRlVGVuYW50UmVxdWVzdBIMCgRuYW1lGAEgASgJEhcKD2lkZW1wb3RlbmN5X2tleRgCIAEoCSJxChRDcmVhdGVUZW5hbnRSZXNwb25zZRIoCgZ0ZW5hbnQYASABKAsyGC50YWxseS50ZW5hbmN5LnYxLlRlbmFudBIvCg1vd25lcl9hcGlfa2V5GAIgASgLMhgudGFsbHkudGVuYW5jeS52MS5BcGlLZXkiJQoQR2V0VGVuYW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiPQoRR2V0VGVuYW50UmVzcG9uc2USKAoGdGVuYW50GAEgASgLMhgudGFsbHkudGVuYW5jeS52MS5UZW5hbnQiYgoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEiQKBHJvbGUYAiABKA4yFi50YWxseS50ZW5hbmN5LnYxLlJvbGUSFwoPaWRlbXBvdGVuY3lfa2V5GAMgASgJIkEKFENyZWF0ZUFwaUtleVJlc3BvbnNlEikKB2FwaV9rZXkYASABKAsyGC50YWxseS50ZW5hbmN5LnYxLkFwaUtleSJCChNSZXZva2VBcGlLZXlSZXF1ZXN0EhIKCmFwaV9rZXlfaWQYASABKAkSFwoPaWRlbXBvdGVuY3lfa2V5GAIgASgJIkEKFFJldm9rZUFwaUtleVJlc3BvbnNlEikKB2FwaV9rZXkYASABKAsyGC50YWxseS50ZW5hbmN5LnYxLkFwaUtleSI7ChJMaXN0QXBpS2V5c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkiWgoTTGlzdEFwaUtleXNSZXNwb25zZRIqCghhcGlfa2V5cxgBIAMoCzIYLnRhbGx5LnRlbmFuY3kudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJ3ChdTZXRUZW5hbnRQcmljaW5nUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSMAoHcHJpY2luZxgCIAEoCzIfLnRhbGx5LnRlbmFuY3kudjEuVGVuYW50UHJpY2luZxIXCg9pZGVtcG90ZW5jeV9rZXkYAyABKAkiRAoYU2V0VGVuYW50UHJpY2luZ1Jlc3BvbnNlEigKBnRlbmFudBgBIAEoCzIYLnRhbGx5LnRlbmFuY3kudjEuVGVuYW50KlEKBFJvbGUSFAoQUk9MRV9VTlNQRUNJRklFRBAAEg8KC1JPTEVfVklFV0VSEAESEgoOUk9MRV9ERVZFTE9QRVIQAhIOCgpST0xFX09XTkVSEAMyygQKDlRlbmFuY3lTZXJ2aWNlEl0KDENyZWF0ZVRlbmFudBIlLnRhbGx5LnRlbmFuY3kudjEuQ3JlYXRlVGVuYW50UmVxdWVzdBomLnRhbGx5LnRlbmFuY3kudjEuQ3JlYXRlVGVuYW50UmVzcG9uc2USVAoJR2V0VGVuYW50EiIudGFsbHkudGVuYW5jeS52MS5HZXRUZW5hbnRSZXF1ZXN0GiMudGFsbHkudGVuYW5jeS52MS5HZXRUZW5hbnRSZXNwb25zZRJdCgxDcmVhdGVBcGlLZXkSJS50YWxseS50ZW5hbmN5LnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJi50YWxseS50ZW5hbmN5LnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEl0KDFJldm9rZUFwaUtleRIlLnRhbGx5LnRlbmFuY3kudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBomLnRhbGx5LnRlbmFuY3kudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USWgoLTGlzdEFwaUtleXMSJC50YWxseS50ZW5hbmN5LnYxLkxpc3RBcGlLZXlzUmVxdWVzdBolLnRhbGx5LnRlbmFuY3kudjEuTGlzdEFwaUtleXNSZXNwb25zZRJpChBTZXRUZW5hbnRQcmljaW5nEikudGFsbHkudGVuYW5jeS52MS5TZXRUZW5hbnRQcmljaW5nUmVxdWVzdBoqLnRhbGx5LnRlbmFuY3kudjEuU2V0VGVuYW50UHJpY2luZ1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+
+/**
+ * A tenant's pricing: the platform fee on each capture is round(amount * rate_bps / 10000) plus
+ * the fixed amount of the payment's currency (0 for a currency not listed), at most the amount.
+ *
+ * @generated from message tally.tenancy.v1.TenantPricing
+ */
+export type TenantPricing = Message<"tally.tenancy.v1.TenantPricing"> & {
+  /**
+   * Percentage part in basis points (290 = 2.9 %), 0..10000.
+   *
+   * @generated from field: int32 rate_bps = 1;
+   */
+  rateBps: number;
+
+  /**
+   * Fixed part per captured payment by ISO 4217 currency, minor units, each 0..1000000; at most 50 currencies.
+   *
+   * @generated from field: map<string, int64> fixed_minor_by_currency = 2;
+   */
+  fixedMinorByCurrency: { [key: string]: bigint };
+};
+
+/**
+ * Describes the message tally.tenancy.v1.TenantPricing.
+ * Use `create(TenantPricingSchema)` to create a new message.
+ */
+export const TenantPricingSchema: GenMessage<TenantPricing> = /*@__PURE__*/
+  messageDesc(file_tally_tenancy_v1_tenancy, 0);
 
 /**
  * A tenant: one merchant of the platform.
@@ -40,6 +69,13 @@ export type Tenant = Message<"tally.tenancy.v1.Tenant"> & {
    * @generated from field: google.protobuf.Timestamp create_time = 3;
    */
   createTime?: Timestamp | undefined;
+
+  /**
+   * The tenant's pricing: set by the platform admin, or the platform's default (configuration). OUTPUT_ONLY.
+   *
+   * @generated from field: tally.tenancy.v1.TenantPricing pricing = 4;
+   */
+  pricing?: TenantPricing | undefined;
 };
 
 /**
@@ -47,7 +83,7 @@ export type Tenant = Message<"tally.tenancy.v1.Tenant"> & {
  * Use `create(TenantSchema)` to create a new message.
  */
 export const TenantSchema: GenMessage<Tenant> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 0);
+  messageDesc(file_tally_tenancy_v1_tenancy, 1);
 
 /**
  * An API key. The secret is only ever present in the response that created it.
@@ -117,7 +153,7 @@ export type ApiKey = Message<"tally.tenancy.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 1);
+  messageDesc(file_tally_tenancy_v1_tenancy, 2);
 
 /**
  * Request for CreateTenant.
@@ -145,7 +181,7 @@ export type CreateTenantRequest = Message<"tally.tenancy.v1.CreateTenantRequest"
  * Use `create(CreateTenantRequestSchema)` to create a new message.
  */
 export const CreateTenantRequestSchema: GenMessage<CreateTenantRequest> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 2);
+  messageDesc(file_tally_tenancy_v1_tenancy, 3);
 
 /**
  * Response for CreateTenant.
@@ -173,7 +209,7 @@ export type CreateTenantResponse = Message<"tally.tenancy.v1.CreateTenantRespons
  * Use `create(CreateTenantResponseSchema)` to create a new message.
  */
 export const CreateTenantResponseSchema: GenMessage<CreateTenantResponse> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 3);
+  messageDesc(file_tally_tenancy_v1_tenancy, 4);
 
 /**
  * Request for GetTenant.
@@ -194,7 +230,7 @@ export type GetTenantRequest = Message<"tally.tenancy.v1.GetTenantRequest"> & {
  * Use `create(GetTenantRequestSchema)` to create a new message.
  */
 export const GetTenantRequestSchema: GenMessage<GetTenantRequest> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 4);
+  messageDesc(file_tally_tenancy_v1_tenancy, 5);
 
 /**
  * Response for GetTenant.
@@ -215,7 +251,7 @@ export type GetTenantResponse = Message<"tally.tenancy.v1.GetTenantResponse"> & 
  * Use `create(GetTenantResponseSchema)` to create a new message.
  */
 export const GetTenantResponseSchema: GenMessage<GetTenantResponse> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 5);
+  messageDesc(file_tally_tenancy_v1_tenancy, 6);
 
 /**
  * Request for CreateApiKey.
@@ -250,7 +286,7 @@ export type CreateApiKeyRequest = Message<"tally.tenancy.v1.CreateApiKeyRequest"
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 6);
+  messageDesc(file_tally_tenancy_v1_tenancy, 7);
 
 /**
  * Response for CreateApiKey.
@@ -271,7 +307,7 @@ export type CreateApiKeyResponse = Message<"tally.tenancy.v1.CreateApiKeyRespons
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 7);
+  messageDesc(file_tally_tenancy_v1_tenancy, 8);
 
 /**
  * Request for RevokeApiKey.
@@ -299,7 +335,7 @@ export type RevokeApiKeyRequest = Message<"tally.tenancy.v1.RevokeApiKeyRequest"
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 8);
+  messageDesc(file_tally_tenancy_v1_tenancy, 9);
 
 /**
  * Response for RevokeApiKey.
@@ -320,7 +356,7 @@ export type RevokeApiKeyResponse = Message<"tally.tenancy.v1.RevokeApiKeyRespons
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 9);
+  messageDesc(file_tally_tenancy_v1_tenancy, 10);
 
 /**
  * Request for ListApiKeys.
@@ -348,7 +384,7 @@ export type ListApiKeysRequest = Message<"tally.tenancy.v1.ListApiKeysRequest"> 
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 10);
+  messageDesc(file_tally_tenancy_v1_tenancy, 11);
 
 /**
  * Response for ListApiKeys.
@@ -376,7 +412,63 @@ export type ListApiKeysResponse = Message<"tally.tenancy.v1.ListApiKeysResponse"
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_tally_tenancy_v1_tenancy, 11);
+  messageDesc(file_tally_tenancy_v1_tenancy, 12);
+
+/**
+ * Request for SetTenantPricing.
+ *
+ * @generated from message tally.tenancy.v1.SetTenantPricingRequest
+ */
+export type SetTenantPricingRequest = Message<"tally.tenancy.v1.SetTenantPricingRequest"> & {
+  /**
+   * The tenant, `ten_...`.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Its new pricing; required.
+   *
+   * @generated from field: tally.tenancy.v1.TenantPricing pricing = 2;
+   */
+  pricing?: TenantPricing | undefined;
+
+  /**
+   * Idempotency key (1..255 characters); the `Idempotency-Key` header is accepted instead.
+   *
+   * @generated from field: string idempotency_key = 3;
+   */
+  idempotencyKey: string;
+};
+
+/**
+ * Describes the message tally.tenancy.v1.SetTenantPricingRequest.
+ * Use `create(SetTenantPricingRequestSchema)` to create a new message.
+ */
+export const SetTenantPricingRequestSchema: GenMessage<SetTenantPricingRequest> = /*@__PURE__*/
+  messageDesc(file_tally_tenancy_v1_tenancy, 13);
+
+/**
+ * Response for SetTenantPricing.
+ *
+ * @generated from message tally.tenancy.v1.SetTenantPricingResponse
+ */
+export type SetTenantPricingResponse = Message<"tally.tenancy.v1.SetTenantPricingResponse"> & {
+  /**
+   * The tenant, with its new pricing.
+   *
+   * @generated from field: tally.tenancy.v1.Tenant tenant = 1;
+   */
+  tenant?: Tenant | undefined;
+};
+
+/**
+ * Describes the message tally.tenancy.v1.SetTenantPricingResponse.
+ * Use `create(SetTenantPricingResponseSchema)` to create a new message.
+ */
+export const SetTenantPricingResponseSchema: GenMessage<SetTenantPricingResponse> = /*@__PURE__*/
+  messageDesc(file_tally_tenancy_v1_tenancy, 14);
 
 /**
  * Role of an API key or a signed-in member within one tenant.
@@ -475,6 +567,18 @@ export const TenancyService: GenService<{
     methodKind: "unary";
     input: typeof ListApiKeysRequestSchema;
     output: typeof ListApiKeysResponseSchema;
+  },
+  /**
+   * Sets a tenant's pricing (the platform fee on its captures). Platform admin only. Applies to
+   * payments created afterwards (each payment keeps the pricing it was created with); other
+   * instances apply it within their tenant cache's time to live.
+   *
+   * @generated from rpc tally.tenancy.v1.TenancyService.SetTenantPricing
+   */
+  setTenantPricing: {
+    methodKind: "unary";
+    input: typeof SetTenantPricingRequestSchema;
+    output: typeof SetTenantPricingResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tally_tenancy_v1_tenancy, 0);
