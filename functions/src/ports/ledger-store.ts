@@ -90,6 +90,6 @@ export interface LedgerStore {
   /** Where the last maintenance run stopped ('' from the start). */
   getMaintenanceCursor(): Promise<string>;
   setMaintenanceCursor(tenantId: string): Promise<void>;
-  /** Pending entries past their expiry, across tenants, oldest first, at most `limit`. */
-  findExpiredPendings(nowMs: number, limit: number): Promise<{ tenantId: string; entryId: string }[]>;
+  /** Pending entries past their timeout, oldest first, at most `limit`; of one tenant when `tenantId` is given. */
+  findExpiredPendings(nowMs: number, limit: number, tenantId?: string): Promise<{ tenantId: string; entryId: string }[]>;
 }

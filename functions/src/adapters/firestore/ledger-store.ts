@@ -391,8 +391,8 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
       await db.doc('platform/_platform/maintenance/ledger').set({ cursor: tenantId, updatedAt: Timestamp.now() });
     },
 
-    async findExpiredPendings(nowMs, limit) {
-      const snap = await db.collectionGroup('pendingEntries')
+    async findExpiredPendings(nowMs, limit, tenantId) {
+      const snap = await (tenantId === undefined ? db.collectionGroup('pendingEntries') : tenant(tenantId).collection('pendingEntries'))
         .where('state', '==', 'pending').where('expiresAt', '<=', Timestamp.fromMillis(nowMs))
         .orderBy('expiresAt').limit(limit).get();
       return snap.docs.map((s) => ({ tenantId: s.get('tenantId') as string, entryId: s.id }));

@@ -366,10 +366,11 @@ export function voidPendingEntry(deps: LedgerDeps, tenantId: string, entryId: st
 /**
  * Expires pending entries whose timeout passed, releasing their holds: at most `sweepBatchMax`
  * per call (the scheduler calls again). Each expiry is its own transaction, so a crash mid-sweep
- * loses nothing and a concurrent post/void simply wins or loses the race cleanly.
+ * loses nothing and a concurrent post/void simply wins or loses the race cleanly. `scope.tenantId`
+ * limits it to one tenant (tests; per-tenant upkeep); the scheduler sweeps all tenants.
  */
-export async function sweepExpiredPendings(deps: LedgerDeps, trace: TraceIds): Promise<{ expired: number; skipped: number }> {
-  const due = await deps.store.findExpiredPendings(deps.clock.nowMs(), deps.limits.sweepBatchMax);
+export async function sweepExpiredPendings(deps: LedgerDeps, trace: TraceIds, scope: { tenantId?: string } = {}): Promise<{ expired: number; skipped: number }> {
+  const due = await deps.store.findExpiredPendings(deps.clock.nowMs(), deps.limits.sweepBatchMax, scope.tenantId);
   let expired = 0;
   let skipped = 0;
   const failures: { entryId: string; error: unknown }[] = [];
