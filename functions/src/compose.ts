@@ -151,6 +151,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
         groupsInFlightMax: config.paymentsGroupCommitInFlightMax, writesPerGroupMax: config.paymentsGroupCommitWritesMax,
         waitingWritesMax: config.paymentsGroupCommitWaitingWritesMax, stallMs: config.paymentsGroupCommitStallMs,
       },
+      transaction: { attemptsMax: config.firestoreTxAttemptsMax },
     }),
     ledger,
     clock,

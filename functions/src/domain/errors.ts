@@ -39,6 +39,7 @@ export const errorReasons = [
   'ACCOUNT_CLOSED',
   'LIMIT_EXCEEDED',
   'ENTRY_ID_REUSED',
+  'BALANCE_OVERFLOW',
   // ABORTED / UNAVAILABLE: retry later with the same idempotency key.
   'IDEMPOTENCY_KEY_IN_PROGRESS',
   'CONTENTION',
