@@ -322,6 +322,20 @@ resource "google_firestore_index" "journal_by_stripe" {
   }
 }
 
+# The as-of balance read: an account's latest balance snapshot at or before a time (ADR 0025).
+resource "google_firestore_index" "balance_snapshots_by_account_time" {
+  database   = google_firestore_database.default.name
+  collection = "balanceSnapshots"
+  fields {
+    field_path = "accountId"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "throughMs"
+    order      = "DESCENDING"
+  }
+}
+
 resource "google_firestore_index" "pending_expiry" {
   database    = google_firestore_database.default.name
   collection  = "pendingEntries"

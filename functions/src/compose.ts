@@ -119,6 +119,10 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     limits: {
       chainStripes: config.ledgerChainStripes,
       asOfRecordsMax: config.ledgerAsOfRecordsMax,
+      snapshotEveryRecords: config.ledgerSnapshotEveryRecords,
+      snapshotSettleMs: config.ledgerSnapshotSettleMs,
+      snapshotAccountsPerTenantMax: config.ledgerSnapshotAccountsPerTenantMax,
+      snapshotsPerRunMax: config.ledgerSnapshotsPerRunMax,
       verifyPageSize: config.ledgerVerifyPageSize,
       sweepBatchMax: config.ledgerSweepBatchMax,
     },

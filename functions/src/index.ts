@@ -31,7 +31,8 @@ cloudEvent('ledgerMaintenance', (event: CloudEvent<unknown>) => ledgerMaintenanc
 const processPspEvent = once(() => createProcessPspEventHandler({ payments: lazyServices().payments, logger: lazyServices().logger }));
 const paymentJanitor = once(() => {
   const s = lazyServices();
-  return createPaymentJanitorHandler({ payments: s.payments, logger: s.logger, graceMs: s.config.janitorGraceMs, paymentsMax: s.config.janitorPaymentsMax });
+  return createPaymentJanitorHandler({ payments: s.payments, logger: s.logger, graceMs: s.config.janitorGraceMs, paymentsMax: s.config.janitorPaymentsMax,
+    concurrencyMax: s.config.janitorConcurrencyMax, runMs: s.config.janitorRunMs });
 });
 
 http('pspWebhook', (req, res) => void lazyServices().pspWebhook(req, res));

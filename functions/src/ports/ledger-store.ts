@@ -8,6 +8,7 @@ import type { Balance, BalanceShard, Hold } from '../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../domain/ledger/checkpoint.js';
 import type { ChainedRecord, StripeHead } from '../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../domain/ledger/two-phase.js';
+import type { BalanceSnapshot } from '../domain/ledger/snapshot.js';
 import type { Page } from './tenancy-repository.js';
 
 /** An event written in the same transaction as the state change it announces. */
@@ -74,8 +75,23 @@ export interface LedgerStore {
   readShards(tenantId: string, accountId: string, shardCount: number): Promise<BalanceShard[]>;
   /** Entry records (not resolutions) touching the account, newest first. */
   listEntries(tenantId: string, query: RecordQuery, pageSize: number, cursor: string | undefined): Promise<Page<ChainedRecord>>;
-  /** All records (entries and resolutions) touching the account up to `asOfMs`, at most `recordsMax` + 1. */
-  recordsUntil(tenantId: string, accountId: string, asOfMs: number, recordsMax: number): Promise<ChainedRecord[]>;
+  /**
+   * Records (entries and resolutions) touching the account with `afterMs < createdAtMs <= throughMs`,
+   * in time order, at most `limit` (callers ask for their bound + 1 to see it is exceeded).
+   */
+  recordsBetween(tenantId: string, accountId: string, afterMs: number, throughMs: number, limit: number): Promise<ChainedRecord[]>;
+  /** How many records `recordsBetween` would return, counted (not read) up to `upTo`. */
+  countRecordsBetween(tenantId: string, accountId: string, afterMs: number, throughMs: number, upTo: number): Promise<number>;
+  /**
+   * The account's balance snapshot with the latest `throughMs` at or before `atOrBeforeMs` (null:
+   * the latest of all), `tenants/{t}/balanceSnapshots/{accountId}_{throughMs}` (ADR 0025).
+   */
+  latestBalanceSnapshot(tenantId: string, accountId: string, atOrBeforeMs: number | null): Promise<BalanceSnapshot | undefined>;
+  /** Writes a snapshot; idempotent (its id is its account and time, its content a function of the records). */
+  putBalanceSnapshot(tenantId: string, snapshot: BalanceSnapshot): Promise<void>;
+  /** Where the snapshot walk of a tenant's accounts stopped (a `listAccounts` page token; '' from the start). */
+  getSnapshotCursor(tenantId: string): Promise<string>;
+  setSnapshotCursor(tenantId: string, cursor: string): Promise<void>;
   /** Records of one stripe in sequence order, from `fromSequence`, at most `limit`. */
   readStripe(tenantId: string, stripe: number, fromSequence: number, limit: number): Promise<ChainedRecord[]>;
   /** Heads of every stripe that has records, read at one snapshot. */

@@ -36,6 +36,9 @@ export interface PaymentsTx {
   createOutboxEvent(event: OutboxEvent): void;
 }
 
+/** A payment in the janitor's queue, with its place (`settleQueuedAt`, ms). */
+export interface UnresolvedEntry { tenantId: string; paymentId: string; queuedAtMs: number }
+
 export interface PaymentsStore {
   transaction<T>(tenantId: string, work: (tx: PaymentsTx) => Promise<T>): Promise<T>;
   /**
@@ -77,9 +80,12 @@ export interface PaymentsStore {
   /**
    * Payments with an unresolved PSP attempt that joined the janitor's queue before `olderThanMs`
    * (when the attempt became unknown, or the janitor last tried and could not settle it), in that
-   * order, across tenants, bounded.
+   * order (ties by document path), across tenants, bounded; `after` (an entry of the page before)
+   * pages on, so a run examines each payment at most once whatever happens to the ones before.
    */
-  findUnresolved(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
+  findUnresolved(olderThanMs: number, limit: number, after?: UnresolvedEntry): Promise<UnresolvedEntry[]>;
+  /** How many payments `findUnresolved(olderThanMs, ...)` would find in all (one aggregation query). */
+  countUnresolved(olderThanMs: number): Promise<number>;
   /**
    * Moves an unresolved payment behind every other in the janitor's queue (tried at `nowMs`, not
    * settled); a payment settled meanwhile is left as it is.

@@ -9,11 +9,14 @@
  *   pendingEntries/{entryId}      the state of a pending (two-phase) entry
  *   checkpoints/{sequence}        signed checkpoints of all stripe heads
  *   outbox/{eventId}              events written with the change they announce
+ *   balanceSnapshots/{accountId}_{throughMs}  an account's balance through a time (ADR 0025)
+ *   ledgerMaintenance/balanceSnapshots        where the snapshot walk of the accounts stopped
  * Amounts are Firestore integers (int64) read back as bigint (`useBigInt` on the client).
  */
 import { FieldValue, Timestamp, type DocumentData, type Firestore, type Transaction } from '@google-cloud/firestore';
 import type { Account, AccountType } from '../../domain/ledger/account.js';
 import { EMPTY_BALANCE_SHARD, ZERO_BALANCE, type Balance, type BalanceShard, type Hold } from '../../domain/ledger/balance.js';
+import type { BalanceSnapshot } from '../../domain/ledger/snapshot.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
@@ -164,6 +167,29 @@ function pendingFromDoc(d: DocumentData): PendingEntry {
   };
 }
 
+function snapshotToDoc(s: BalanceSnapshot, writtenAtMs: number): DocumentData {
+  return {
+    accountId: s.accountId, throughMs: s.throughMs, recordCount: s.recordCount, ...s.raw,
+    openHolds: [...s.openHolds.values()].map((h) => ({
+      entryId: h.entryId, expiresAtMs: h.expiresAtMs, pendingDebitsMinor: h.pendingDebitsMinor, pendingCreditsMinor: h.pendingCreditsMinor,
+    })),
+    writtenAt: Timestamp.fromMillis(writtenAtMs),
+  };
+}
+
+function snapshotFromDoc(d: DocumentData): BalanceSnapshot {
+  const holds = (d.openHolds ?? []) as DocumentData[];
+  return {
+    accountId: d.accountId as string, throughMs: numberOf(d.throughMs), recordCount: numberOf(d.recordCount), raw: balanceFromDoc(d),
+    openHolds: new Map(holds.map((h) => [h.entryId as string, {
+      entryId: h.entryId as string, expiresAtMs: numberOf(h.expiresAtMs), pendingDebitsMinor: bigintOf(h.pendingDebitsMinor), pendingCreditsMinor: bigintOf(h.pendingCreditsMinor),
+    }])),
+  };
+}
+
+/** A snapshot's document id: its account and time, zero-padded so ids sort by time. */
+const snapshotDocId = (accountId: string, throughMs: number) => `${accountId}_${String(throughMs).padStart(15, '0')}`;
+
 function checkpointToDoc(s: SignedCheckpoint): DocumentData {
   return {
     tenantId: s.checkpoint.tenantId, sequence: s.checkpoint.sequence, createdAtMs: s.checkpoint.createdAtMs,
@@ -279,6 +305,14 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
 export function createFirestoreLedgerStore(db: Firestore, options: { transaction?: TransactionOptions } = {}): LedgerStore {
   const { tenant, accountRef, shardRef, checkpointRef } = ledgerRefs(db);
   const txFor = (tenantId: string, tx: Transaction): LedgerTx => createLedgerTx(db, tenantId, tx);
+  // Time order within one account: the (accountIds, createdAt) index the as-of read always used.
+  const recordsBetweenQuery = (tenantId: string, accountId: string, afterMs: number, throughMs: number) =>
+    tenant(tenantId).collection('journal')
+      .where('accountIds', 'array-contains', accountId)
+      .where('createdAt', '>', Timestamp.fromMillis(afterMs))
+      .where('createdAt', '<=', Timestamp.fromMillis(throughMs))
+      .orderBy('createdAt');
+  const snapshotCursorRef = (tenantId: string) => tenant(tenantId).collection('ledgerMaintenance').doc('balanceSnapshots');
   return {
     transaction(tenantId, work) {
       return runTransactionWithRetry(db, (tx) => work(txFor(tenantId, tx)), 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key', options.transaction);
@@ -335,12 +369,34 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
       return { items, nextCursor: snap.size > pageSize && last ? encodeCursor([last.createdAtMs, last.id]) : undefined };
     },
 
-    async recordsUntil(tenantId, accountId, asOfMs, recordsMax) {
-      const snap = await tenant(tenantId).collection('journal')
-        .where('accountIds', 'array-contains', accountId)
-        .where('createdAt', '<=', Timestamp.fromMillis(asOfMs))
-        .orderBy('createdAt').limit(recordsMax + 1).get();
+    async recordsBetween(tenantId, accountId, afterMs, throughMs, limit) {
+      const snap = await recordsBetweenQuery(tenantId, accountId, afterMs, throughMs).limit(limit).get();
       return snap.docs.map((s) => recordFromDoc(s.data()));
+    },
+
+    async countRecordsBetween(tenantId, accountId, afterMs, throughMs, upTo) {
+      // An aggregation: billed one read per 1,000 index entries, not one per record.
+      const snap = await recordsBetweenQuery(tenantId, accountId, afterMs, throughMs).limit(upTo).count().get();
+      return snap.data().count;
+    },
+
+    async latestBalanceSnapshot(tenantId, accountId, atOrBeforeMs) {
+      let q = tenant(tenantId).collection('balanceSnapshots').where('accountId', '==', accountId);
+      if (atOrBeforeMs !== null) q = q.where('throughMs', '<=', atOrBeforeMs);
+      const snap = await q.orderBy('throughMs', 'desc').limit(1).get();
+      return snap.empty ? undefined : snapshotFromDoc(snap.docs[0]!.data());
+    },
+
+    async putBalanceSnapshot(tenantId, snapshot) {
+      await tenant(tenantId).collection('balanceSnapshots').doc(snapshotDocId(snapshot.accountId, snapshot.throughMs)).set(snapshotToDoc(snapshot, Date.now()));
+    },
+
+    async getSnapshotCursor(tenantId) {
+      return ((await snapshotCursorRef(tenantId).get()).get('pageToken') as string | undefined) ?? '';
+    },
+
+    async setSnapshotCursor(tenantId, cursor) {
+      await snapshotCursorRef(tenantId).set({ pageToken: cursor, updatedAt: Timestamp.now() });
     },
 
     async readStripe(tenantId, stripe, fromSequence, limit) {

@@ -181,10 +181,18 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
       return d ? { tenantId: d.tenantId as string, paymentId: d.paymentId as string } : undefined;
     },
 
-    async findUnresolved(olderThanMs, limit) {
-      const snap = await db.collectionGroup('payments').where('settleQueuedAt', '<=', Timestamp.fromMillis(olderThanMs))
-        .orderBy('settleQueuedAt').limit(limit).get();
-      return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id }));
+    async findUnresolved(olderThanMs, limit, after) {
+      // `__name__` is the order Firestore appends anyway (no extra index); named, it lets the
+      // cursor carry a document path for ties on `settleQueuedAt`.
+      let q = db.collectionGroup('payments').where('settleQueuedAt', '<=', Timestamp.fromMillis(olderThanMs))
+        .orderBy('settleQueuedAt').orderBy('__name__');
+      if (after) q = q.startAfter(Timestamp.fromMillis(after.queuedAtMs), paymentRef(after.tenantId, after.paymentId));
+      const snap = await q.limit(limit).get();
+      return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id, queuedAtMs: (d.get('settleQueuedAt') as Timestamp).toMillis() }));
+    },
+    async countUnresolved(olderThanMs) {
+      const snap = await db.collectionGroup('payments').where('settleQueuedAt', '<=', Timestamp.fromMillis(olderThanMs)).count().get();
+      return Number(snap.data().count); // a bigint when the client reads integers as bigint
     },
     async requeueUnresolved(tenantId, paymentId, nowMs) {
       const ref = paymentRef(tenantId, paymentId);

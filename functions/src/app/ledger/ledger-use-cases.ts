@@ -11,7 +11,7 @@ import {
   applyShardChange, balanceChangesOf, balanceOfShards, checkLimits, releaseExpiredHolds, stateAt, checkpointHeadFor, closeAccount as closeAccountDomain,
   createAccount as createAccountDomain, createChainVerifier, createCheckpoint, createEntryRecord, createPendingEntry,
   createResolutionRecord, decideReplay, entryContentHash, expirePending, genesisHash, hasBalanceLimit, linkRecord,
-  pickShard, postPending, replayBalances, signCheckpoint, validateCreateAccount, validateEntry, validateEntryShape,
+  pickShard, postPending, signCheckpoint, validateCreateAccount, validateEntry, validateEntryShape,
   verifyCheckpointSignature, voidPending,
 } from '../../domain/ledger/index.js';
 import {
@@ -29,6 +29,7 @@ import type { PendingEntry, PendingTransition } from '../../domain/ledger/two-ph
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { WriteLanes } from '../../platform/lanes/write-lanes.js';
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
+import { balanceAsOf, emptySnapshot } from '../../domain/ledger/snapshot.js';
 import type { Clock } from '../../ports/clock.js';
 import type { LedgerStore, LedgerTx, OutboxEvent } from '../../ports/ledger-store.js';
 import type { Page } from '../../ports/tenancy-repository.js';
@@ -36,8 +37,20 @@ import type { Page } from '../../ports/tenancy-repository.js';
 export interface LedgerLimits {
   /** Hash-chain stripes per tenant (may grow, never shrink). */
   chainStripes: number;
-  /** Most records an "as of" balance replays before refusing. */
+  /**
+   * Most records an "as of" balance replays after its nearest balance snapshot before refusing
+   * (snapshots behind: maintenance has not caught up). With snapshots current it replays at most
+   * about `snapshotEveryRecords` plus the records of the last `snapshotSettleMs` (ADR 0025).
+   */
   asOfRecordsMax: number;
+  /** A balance snapshot every this many records of an account (ADR 0025). */
+  snapshotEveryRecords: number;
+  /** Snapshots end at least this long before now: a record may commit this late with an earlier time. */
+  snapshotSettleMs: number;
+  /** Most accounts one maintenance run checks per tenant (the walk resumes from a cursor). */
+  snapshotAccountsPerTenantMax: number;
+  /** Most balance snapshots one maintenance run writes (each reads at most `snapshotEveryRecords` + 1 records). */
+  snapshotsPerRunMax: number;
   /** Most records read per page while verifying a stripe. */
   verifyPageSize: number;
   /** Most pending entries one sweep expires. */
@@ -414,7 +427,11 @@ export async function listEntries(
     pageSizeOf(input.pageSize), input.pageToken === '' ? undefined : input.pageToken);
 }
 
-/** Current balance (all shards at one snapshot: read-your-writes) or as of a past time (replay). */
+/**
+ * Current balance (all shards at one snapshot: read-your-writes) or as of a time: the account's
+ * nearest balance snapshot at or before it plus the records after it (ADR 0025), at most
+ * `asOfRecordsMax` of them; more means the snapshots are behind, refused with LIMIT_EXCEEDED.
+ */
 export async function getBalance(deps: LedgerDeps, tenantId: string, accountId: string, asOfMs: number | null): Promise<{ account: Account; balance: Balance; asOfMs: number }> {
   const account = await getAccount(deps, tenantId, accountId);
   if (asOfMs === null) {
@@ -422,12 +439,18 @@ export async function getBalance(deps: LedgerDeps, tenantId: string, accountId: 
     // Holds past their timeout count as released now, whether or not the sweep has run (ADR 0017).
     return { account, balance: balanceOfShards(await deps.store.readShards(tenantId, accountId, account.shardCount), nowMs, accountId), asOfMs: nowMs };
   }
-  const records = await deps.store.recordsUntil(tenantId, accountId, asOfMs, deps.limits.asOfRecordsMax);
-  if (records.length > deps.limits.asOfRecordsMax) {
-    throw invalidField('as_of_time', `more than ${deps.limits.asOfRecordsMax} records to replay for this account; choose a later time`);
+  const base = (await deps.store.latestBalanceSnapshot(tenantId, accountId, asOfMs)) ?? emptySnapshot(accountId);
+  const recordsMax = deps.limits.asOfRecordsMax;
+  const records = await deps.store.recordsBetween(tenantId, accountId, base.throughMs, asOfMs, recordsMax + 1);
+  if (records.length > recordsMax) {
+    // Not the caller's fault and no other time helps: snapshots have not caught up with this
+    // account's history yet (maintenance writes them, a bounded number a run).
+    const since = base.throughMs < 0 ? 'its first record (no balance snapshot yet)' : `its balance snapshot through ${new Date(base.throughMs).toISOString()}`;
+    throw new TallyError('LIMIT_EXCEEDED', `account ${accountId}: more than ${recordsMax} records between ${since} and as_of_time; balance snapshots are behind (ledger maintenance writes them), retry later`, {
+      accountId, limit: 'asOfRecordsMax', snapshotThroughMs: String(base.throughMs),
+    });
   }
-  const balance = replayBalances(records, { asOfMs }).get(accountId) ?? { postedDebitsMinor: 0n, postedCreditsMinor: 0n, pendingDebitsMinor: 0n, pendingCreditsMinor: 0n };
-  return { account, balance, asOfMs };
+  return { account, balance: balanceAsOf(base, records, asOfMs), asOfMs };
 }
 
 export interface ChainReport {

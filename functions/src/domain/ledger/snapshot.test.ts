@@ -20,8 +20,10 @@ const opArb = fc.record({
   percent: fc.integer({ min: 0, max: 100 }),
 });
 
+type Op = typeof opArb extends fc.Arbitrary<infer T> ? T : never;
+
 /** A journal in time order: entries, holds, and resolutions that respect the hold's timeout. */
-function journalOf(ops: fc.infer<typeof opArb>[]): Rec[] {
+function journalOf(ops: Op[]): Rec[] {
   const records: Rec[] = [];
   const open: EntryBody[] = [];
   let nowMs = 1_000;

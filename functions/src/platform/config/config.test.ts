@@ -24,6 +24,9 @@ describe('parseConfig', () => {
     expect([c.pspConcurrencyMax, c.pspQueueMax, c.pspQueueTimeoutMs, c.pspCallsPerRequestMax, c.pspEventsWaitingMax]).toEqual([64, 1_000, 5_000, 6, 10_000]);
     expect([c.paymentMethodCacheTtlMs, c.paymentAccountsCacheTtlMs, c.ledgerVerifyPageSize]).toEqual([600_000, 3_600_000, 500]);
     expect(parseConfig({ TALLY_PSP_BREAKER_MINIMUM_CALLS: '5', TALLY_PSP_BREAKER_FAILURE_RATE: '0.25' })).toMatchObject({ pspBreakerMinimumCalls: 5, pspBreakerFailureRate: 0.25 });
+    // The janitor clears an incident's backlog in one run: 2,000 payments, 16 at once, 45 s (issue 12 item 3, ADR 0023).
+    expect([c.janitorPaymentsMax, c.janitorConcurrencyMax, c.janitorRunMs]).toEqual([2_000, 16, 45_000]);
+    expect(parseConfig({ TALLY_JANITOR_CONCURRENCY_MAX: '64', TALLY_JANITOR_RUN_MS: '1000' })).toMatchObject({ janitorConcurrencyMax: 64, janitorRunMs: 1_000 });
   });
 
   it('exports to Cloud Trace when deployed (K_SERVICE set)', () => {
@@ -51,6 +54,12 @@ describe('parseConfig', () => {
     ['TALLY_PSP_CALLS_PER_REQUEST_MAX', '1', /must be in/],
     ['TALLY_PAYMENT_METHOD_CACHE_TTL_MS', '86400001', /must be in/],
     ['TALLY_LEDGER_VERIFY_PAGE_SIZE', '1001', /must be in/],
+    // The janitor's parallelism and run deadline (issue 12 item 3).
+    ['TALLY_JANITOR_CONCURRENCY_MAX', '0', /must be in/],
+    ['TALLY_JANITOR_CONCURRENCY_MAX', '65', /must be in/],
+    ['TALLY_JANITOR_RUN_MS', '999', /must be in/],
+    ['TALLY_JANITOR_RUN_MS', '480001', /must be in/],
+    ['TALLY_JANITOR_PAYMENTS_MAX', '10001', /must be in/],
   ])('refuses %s=%s naming the variable', (name, value, message) => {
     // One assertion on the thrown error (a `${name}.*|.*` pattern and a catch-only check, used
     // here before, passed for any error and for none).

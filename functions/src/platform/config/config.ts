@@ -44,8 +44,16 @@ export interface Config {
   ledgerSweepBatchMax: number;
   /** Most tenants one maintenance run checkpoints. */
   ledgerMaintenanceTenantsMax: number;
-  /** Most records an "as of" balance replays. */
+  /** Most records an "as of" balance replays after the account's nearest balance snapshot (ADR 0025). */
   ledgerAsOfRecordsMax: number;
+  /** A balance snapshot every this many records of an account (ADR 0025). */
+  ledgerSnapshotEveryRecords: number;
+  /** Snapshots end at least this long before now (a record may commit this late with an earlier time). */
+  ledgerSnapshotSettleMs: number;
+  /** Most accounts of one tenant one maintenance run checks for due snapshots. */
+  ledgerSnapshotAccountsPerTenantMax: number;
+  /** Most balance snapshots one maintenance run writes. */
+  ledgerSnapshotsPerRunMax: number;
   /** Who signs ledger checkpoints: a local Ed25519 key (development) or Cloud KMS. */
   signer: 'local' | 'kms';
   /** PEM file of the local signing key (created if absent); empty: a fresh key per process. */
@@ -259,6 +267,11 @@ export function parseConfig(env: Env = process.env): Config {
     ledgerSweepBatchMax: intInRange(env, 'TALLY_LEDGER_SWEEP_BATCH_MAX', 100, 1, 1_000),
     ledgerMaintenanceTenantsMax: intInRange(env, 'TALLY_LEDGER_MAINTENANCE_TENANTS_MAX', 200, 1, 10_000),
     ledgerAsOfRecordsMax: intInRange(env, 'TALLY_LEDGER_ASOF_RECORDS_MAX', 10_000, 1, 100_000),
+    ledgerSnapshotEveryRecords: intInRange(env, 'TALLY_LEDGER_SNAPSHOT_EVERY_RECORDS', 1_000, 1, 10_000),
+    // Firestore transactions live at most 270 s: a record's time is at most that far behind its commit.
+    ledgerSnapshotSettleMs: intInRange(env, 'TALLY_LEDGER_SNAPSHOT_SETTLE_MS', 300_000, 0, 3_600_000),
+    ledgerSnapshotAccountsPerTenantMax: intInRange(env, 'TALLY_LEDGER_SNAPSHOT_ACCOUNTS_PER_TENANT_MAX', 1_000, 1, 100_000),
+    ledgerSnapshotsPerRunMax: intInRange(env, 'TALLY_LEDGER_SNAPSHOTS_PER_RUN_MAX', 200, 1, 10_000),
     signer: oneOf(env, 'TALLY_SIGNER', deployed ? 'kms' : 'local', ['local', 'kms'] as const),
     localSigningKeyFile: env.TALLY_LOCAL_SIGNING_KEY_FILE ?? '',
     kmsKeyVersion: env.TALLY_KMS_KEY_VERSION ?? '',
