@@ -95,8 +95,12 @@ export interface Config {
   ledgerVerifyPageSize: number;
   /** How long an attempt may stay unsettled before the janitor asks the PSP (> the call deadline). */
   janitorGraceMs: number;
-  /** Most payments one janitor run examines. */
+  /** Most payments one janitor run examines (it pages through its queue until this or `janitorRunMs`). */
   janitorPaymentsMax: number;
+  /** Payments one janitor run settles at once (each PSP call still goes through that PSP's limiter and breaker). */
+  janitorConcurrencyMax: number;
+  /** How long one janitor run starts new settlements; what is left waits for the next run (reported as `left`). */
+  janitorRunMs: number;
   /**
    * A new payment's first write (a one-call checkout's, or CreatePayment's alone) commits with
    * others arriving meanwhile (ADR 0016): this many group commits in flight at once, each of at
@@ -288,7 +292,12 @@ export function parseConfig(env: Env = process.env): Config {
     paymentAccountsCacheTtlMs: intInRange(env, 'TALLY_PAYMENT_ACCOUNTS_CACHE_TTL_MS', hourMs, 0, 24 * hourMs),
     ledgerVerifyPageSize: intInRange(env, 'TALLY_LEDGER_VERIFY_PAGE_SIZE', 500, 1, 1_000),
     janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
-    janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 200, 1, 10_000),
+    // 2,000 a run: a PSP incident's backlog clears in one run at 16 at once (ADR 0023).
+    janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 2_000, 1, 10_000),
+    janitorConcurrencyMax: intInRange(env, 'TALLY_JANITOR_CONCURRENCY_MAX', 16, 1, 64),
+    // The scheduler ticks each minute: 45 s plus the settlements still in flight (one PSP call
+    // deadline) end before the next tick, so runs do not pile up on the one janitor instance.
+    janitorRunMs: intInRange(env, 'TALLY_JANITOR_RUN_MS', 45_000, 1_000, 480_000),
     paymentsGroupCommitInFlightMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_IN_FLIGHT_MAX', 1, 1, 64),
     paymentsGroupCommitWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WRITES_MAX', 200, 1, 500),
     paymentsGroupCommitWaitingWritesMax: intInRange(env, 'TALLY_PAYMENTS_GROUP_COMMIT_WAITING_WRITES_MAX', 10_000, 0, 100_000),
