@@ -137,11 +137,59 @@ describe('tally ledger verify', () => {
     expect(human.stdout).toContain('ledger chain OK: 3 records');
 
     await stack.services.db.doc(`tenants/${tenantId}/journal/${ids[1]}`).update({ description: 'edited behind the ledger' });
-    const broken = await tally(stack.adminKey, 'ledger', 'verify', '--tenant', tenantId, '--json');
+    // Before the signed watermark: found by --full (ADR 0026).
+    const broken = await tally(stack.adminKey, 'ledger', 'verify', '--full', '--tenant', tenantId, '--json');
     expect(broken.code).toBe(1);
     expect(JSON.parse(broken.stdout)).toMatchObject({ ok: false, firstBadEntryId: ids[1] });
-    const brokenHuman = await tally(ownerKey, 'ledger', 'verify');
+    const brokenHuman = await tally(ownerKey, 'ledger', 'verify', '--full');
     expect(brokenHuman.code).toBe(1);
     expect(brokenHuman.stdout).toContain(`BROKEN at entry ${ids[1]}`);
+  });
+});
+
+interface VerifyJson {
+  ok: boolean; complete: boolean; mode: string; jobId: string | null; chunks: number; entriesChecked: number; entriesVerified: number;
+  entriesTotal: number; firstBadEntryId: string | null; failureReason: string | null;
+}
+
+describe('tally ledger verify --full (issue 12 item 2)', () => {
+  it('runs chunk by chunk with a progress line each, resumes an interrupted job, and exits 1 naming a record tampered before the watermark', async () => {
+    const { tenantId, ownerKey, owner } = await stack.newTenant('Verify full');
+    const { openAccount, transfer } = await import('./support/ledger-helpers.js');
+    const a = await openAccount(owner);
+    const b = await openAccount(owner);
+    const entries = Array.from({ length: 30 }, (_, i) => transfer(a, b, BigInt(i + 1)));
+    await Promise.all(entries.map((e) => owner.ledger.createEntry(e)));
+
+    // Incremental, in chunks of 8: a progress line per chunk, then the summary.
+    const incremental = await tally(ownerKey, 'ledger', 'verify', '--chunk-records', '8');
+    expect(incremental.code).toBe(0);
+    expect(incremental.stderr.match(/^chunk \d+: /gm)?.length).toBeGreaterThanOrEqual(4);
+    expect(incremental.stdout).toContain('ledger chain OK: 30 records');
+
+    // A full job stopped after one chunk ("interrupted"): exit 3, not complete.
+    const partRun = await tally(ownerKey, 'ledger', 'verify', '--full', '--chunk-records', '10', '--chunks-max', '1', '--json');
+    expect(partRun.code).toBe(3);
+    const part = JSON.parse(partRun.stdout) as VerifyJson;
+    expect(part).toMatchObject({ ok: true, complete: false, mode: 'full', chunks: 1 });
+    expect(part.entriesVerified).toBeGreaterThan(0);
+    expect(part.entriesVerified).toBeLessThan(30);
+    const stopped = await tally(ownerKey, 'ledger', 'verify', '--full', '--chunk-records', '10', '--chunks-max', '1');
+    expect(stopped.code).toBe(3);
+    expect(stopped.stdout).toContain('run again to resume');
+    // Resumed: the same job, reading only what the first runs did not.
+    const resumed = await tally(ownerKey, 'ledger', 'verify', '--full', '--chunk-records', '10', '--json');
+    expect(resumed.code).toBe(0);
+    const done = parseJson<VerifyJson>(resumed);
+    expect(done).toMatchObject({ ok: true, complete: true, jobId: part.jobId, entriesVerified: 30, entriesTotal: 30 });
+    expect(done.entriesChecked).toBeLessThan(30);
+
+    // Tampered before the incremental watermark: incremental passes, --full (a new job) names it.
+    await stack.services.db.doc(`tenants/${tenantId}/journal/${entries[2]!.entryId}`).update({ description: 'edited behind the ledger' });
+    expect((await tally(ownerKey, 'ledger', 'verify')).code).toBe(0);
+    const full = await tally(ownerKey, 'ledger', 'verify', '--full', '--chunk-records', '10');
+    expect(full.code).toBe(1);
+    expect(full.stdout).toContain(`BROKEN at entry ${entries[2]!.entryId}`);
+    expect(full.stderr).toMatch(/MISMATCH/);
   });
 });

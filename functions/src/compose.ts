@@ -124,6 +124,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       snapshotAccountsPerTenantMax: config.ledgerSnapshotAccountsPerTenantMax,
       snapshotsPerRunMax: config.ledgerSnapshotsPerRunMax,
       verifyPageSize: config.ledgerVerifyPageSize,
+      verifyChunkRecordsMax: config.ledgerVerifyChunkRecordsMax,
       sweepBatchMax: config.ledgerSweepBatchMax,
     },
   };

@@ -126,21 +126,49 @@ export function buildProgram(): Command {
     });
   const ledgerCmd = program.command('ledger').description('the double-entry ledger');
   ledgerCmd.command('verify')
-    .description("recompute a tenant's hash chain and checkpoint signatures; name the first entry that does not match")
+    .description("verify a tenant's hash chain and checkpoint signatures chunk by chunk (one bounded request each), from the signed watermark, or from genesis with --full (a resumable job); name the first entry that does not match. Exit 0 verified, 1 mismatch, 3 stopped at --chunks-max (run again to resume)")
     .option('--tenant <tenantId>', 'tenant to verify (platform admin key); default: the API key\'s tenant')
-    .action(async (opts: { tenant?: string }, cmd: Command) => {
+    .option('--full', 'verify from genesis as a resumable job: resumes the unfinished job, else starts a new one')
+    .option('--chunk-records <n>', 'most records per chunk (request), 1..1000000 (default: the server bound)')
+    .option('--chunks-max <n>', 'most chunks this run, 1..1000000', '100000')
+    .action(async (opts: { tenant?: string; full?: boolean; chunkRecords?: string; chunksMax: string }, cmd: Command) => {
       const g = globals(cmd);
       const { url, key } = target(g, opts.tenant !== undefined && g.apiKey === undefined);
-      if (!g.json) process.stderr.write(`verifying ledger chain of ${opts.tenant ?? 'the current tenant'} ...\n`);
-      const res = await createTallyClient(url, key).ledger.verifyChain({ tenantId: opts.tenant ?? '' });
-      const json = {
-        ok: res.ok, entriesChecked: Number(res.entriesChecked), checkpointsVerified: Number(res.checkpointsVerified),
-        firstBadEntryId: res.firstBadEntryId || null, failureReason: res.failureReason || null,
+      const recordsMax = opts.chunkRecords === undefined ? 0 : boundedInt('--chunk-records', opts.chunkRecords, 1, 1_000_000);
+      const chunksMax = boundedInt('--chunks-max', opts.chunksMax, 1, 1_000_000);
+      const what = `${opts.full ? 'full verification' : 'verification'} of ${opts.tenant ?? 'the current tenant'}`;
+      if (!g.json) process.stderr.write(`${what} ...\n`);
+      const client = createTallyClient(url, key);
+      let summary = {
+        ok: true, complete: false, mode: opts.full ? 'full' : 'incremental', jobId: null as string | null, chunks: 0,
+        entriesChecked: 0, entriesVerified: 0, entriesTotal: 0, checkpointsVerified: 0, checkpointSequence: 0,
+        firstBadEntryId: null as string | null, failureReason: null as string | null, watermarkRejected: false,
       };
-      output(g, json, res.ok
-        ? `ledger chain OK: ${json.entriesChecked} records, ${json.checkpointsVerified} signed checkpoints verified`
-        : `ledger chain BROKEN at entry ${json.firstBadEntryId ?? '(none)'}: ${json.failureReason}\n(${json.entriesChecked} records verified before it)`);
-      if (!res.ok) process.exitCode = 1;
+      // Each chunk is one bounded request that advances the signed watermark, so stopping anywhere
+      // (the bound below, ^C, a crash) loses nothing: the next run resumes there.
+      while (summary.chunks < chunksMax) {
+        const res = await client.ledger.verifyChain({ tenantId: opts.tenant ?? '', full: opts.full === true, recordsMax });
+        summary = {
+          ...summary, ok: res.ok, complete: res.complete, jobId: res.jobId || null, chunks: summary.chunks + 1,
+          entriesChecked: summary.entriesChecked + Number(res.entriesChecked), entriesVerified: Number(res.entriesVerified), entriesTotal: Number(res.entriesTotal),
+          checkpointsVerified: summary.checkpointsVerified + Number(res.checkpointsVerified), checkpointSequence: Number(res.checkpointSequence),
+          firstBadEntryId: res.firstBadEntryId || null, failureReason: res.failureReason || null, watermarkRejected: summary.watermarkRejected || res.watermarkRejected,
+        };
+        if (res.watermarkRejected && !g.json) process.stderr.write('warning: the stored verification watermark does not verify (forged or edited): ignored, verifying from genesis\n');
+        if (!g.json) {
+          process.stderr.write(`chunk ${summary.chunks}${summary.jobId ? ` (job ${summary.jobId})` : ''}: ${Number(res.entriesChecked)} records checked, `
+            + `${summary.entriesVerified}/${summary.entriesTotal} verified, checkpoints verified to ${summary.checkpointSequence}${res.ok ? '' : ' - MISMATCH'}\n`);
+        }
+        if (!res.ok || res.complete) break;
+      }
+      output(g, summary, !summary.ok
+        ? `ledger chain BROKEN at entry ${summary.firstBadEntryId ?? '(none)'}: ${summary.failureReason}\n(${summary.entriesVerified} records verified before it)`
+        : summary.complete
+          ? `ledger chain OK: ${summary.entriesVerified} records (${summary.entriesChecked} checked by this run in ${summary.chunks} chunks, the rest before, up to the signed watermark), `
+            + `${summary.checkpointsVerified} signed checkpoints verified (to checkpoint ${summary.checkpointSequence})`
+          : `ledger chain verified so far: ${summary.entriesVerified}/${summary.entriesTotal} records, stopped after ${summary.chunks} chunks (--chunks-max); run again to resume`);
+      if (!summary.ok) process.exitCode = 1;
+      else if (!summary.complete) process.exitCode = 3;
     });
   registerPaymentCommands(program, globals);
   const outboxCmd = program.command('outbox').description('the transactional outbox (events waiting to be published to domain-events)');

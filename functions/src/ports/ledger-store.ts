@@ -7,6 +7,7 @@ import type { Account } from '../domain/ledger/account.js';
 import type { Balance, BalanceShard, Hold } from '../domain/ledger/balance.js';
 import type { SignedCheckpoint } from '../domain/ledger/checkpoint.js';
 import type { ChainedRecord, StripeHead } from '../domain/ledger/hash-chain.js';
+import type { SignedWatermark, VerificationMode } from '../domain/ledger/verification.js';
 import type { PendingEntry } from '../domain/ledger/two-phase.js';
 import type { BalanceSnapshot } from '../domain/ledger/snapshot.js';
 import type { Page } from './tenancy-repository.js';
@@ -101,6 +102,10 @@ export interface LedgerStore {
   listCheckpoints(tenantId: string, afterSequence: number, limit: number): Promise<SignedCheckpoint[]>;
   /** Create-only: false when that sequence exists already. */
   createCheckpoint(signed: SignedCheckpoint): Promise<boolean>;
+  /** The stored verification watermark of `mode` (`tenants/{t}/chainVerifications/{mode}`), unverified: the caller checks its signature. */
+  getVerificationWatermark(tenantId: string, mode: VerificationMode): Promise<SignedWatermark | undefined>;
+  /** Replaces the watermark of its tenant and mode. */
+  putVerificationWatermark(signed: SignedWatermark): Promise<void>;
   /** Tenant ids after `afterTenantId` in id order, at most `limit` (maintenance walks them in pages). */
   listTenantIds(afterTenantId: string, limit: number): Promise<string[]>;
   /** Where the last maintenance run stopped ('' from the start). */

@@ -20,6 +20,7 @@ import type { BalanceSnapshot } from '../../domain/ledger/snapshot.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../domain/ledger/hash-chain.js';
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
+import type { SignedWatermark, VerificationMode } from '../../domain/ledger/verification.js';
 import { assert } from '../../domain/errors.js';
 import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
@@ -205,6 +206,39 @@ function checkpointFromDoc(d: DocumentData): SignedCheckpoint {
       stripeHeads: (d.stripeHeads as DocumentData[]).map((h) => ({ stripe: numberOf(h.stripe), entryCount: numberOf(h.entryCount), headHash: h.headHash as string })),
     },
     keyId: d.keyId as string, signatureBase64: d.signatureBase64 as string,
+  };
+}
+
+function watermarkToDoc(s: SignedWatermark): DocumentData {
+  const w = s.watermark;
+  return {
+    tenantId: w.tenantId, mode: w.mode, jobId: w.jobId, checkpointSequence: w.checkpointSequence, complete: w.complete,
+    startedAtMs: w.startedAtMs, updatedAtMs: w.updatedAtMs,
+    stripeHeads: w.stripeHeads.map((h) => ({ stripe: h.stripe, entryCount: h.entryCount, headHash: h.headHash })),
+    keyId: s.keyId, signatureBase64: s.signatureBase64,
+  };
+}
+
+/**
+ * A stored watermark as it is: untrusted (anyone who can write the database can write one), so a
+ * malformed document maps to one whose signature cannot verify rather than throwing.
+ */
+function watermarkFromDoc(d: DocumentData): SignedWatermark {
+  // Integers come back as bigint (the client reads int64 exactly); anything else is left as stored
+  // for the signature check to refuse.
+  const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : v) as number;
+  const heads: unknown = d.stripeHeads;
+  return {
+    watermark: {
+      tenantId: d.tenantId as string, mode: d.mode as VerificationMode, jobId: d.jobId as string,
+      checkpointSequence: num(d.checkpointSequence), complete: d.complete as boolean,
+      startedAtMs: num(d.startedAtMs), updatedAtMs: num(d.updatedAtMs),
+      stripeHeads: Array.isArray(heads)
+        ? heads.map((h: DocumentData) => ({ stripe: num(h?.stripe), entryCount: num(h?.entryCount), headHash: h?.headHash as string }))
+        : [],
+    },
+    keyId: typeof d.keyId === 'string' ? d.keyId : '',
+    signatureBase64: Array.isArray(heads) && typeof d.signatureBase64 === 'string' ? d.signatureBase64 : '',
   };
 }
 
@@ -431,6 +465,15 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
         if (isAlreadyExists(error)) return false;
         throw error;
       }
+    },
+
+    async getVerificationWatermark(tenantId, mode) {
+      const snap = await tenant(tenantId).collection('chainVerifications').doc(mode).get();
+      return snap.exists ? watermarkFromDoc(snap.data()!) : undefined;
+    },
+
+    async putVerificationWatermark(signed) {
+      await tenant(signed.watermark.tenantId).collection('chainVerifications').doc(signed.watermark.mode).set(watermarkToDoc(signed));
     },
 
     async listTenantIds(afterTenantId, limit) {

@@ -9,7 +9,8 @@ import { TallyError, invalidField } from '../../domain/errors.js';
 import { newId } from '../../domain/ids.js';
 import {
   applyShardChange, balanceChangesOf, balanceOfShards, checkLimits, releaseExpiredHolds, stateAt, checkpointHeadFor, closeAccount as closeAccountDomain,
-  createAccount as createAccountDomain, createChainVerifier, createCheckpoint, createEntryRecord, createPendingEntry,
+  createAccount as createAccountDomain, createChainVerifier, createCheckpoint, createWatermark, emptyStripeHead, genesisWatermark, signWatermark,
+  verifyWatermarkSignature, watermarkEntryCount, watermarkHeadFor, createEntryRecord, createPendingEntry,
   createResolutionRecord, decideReplay, entryContentHash, expirePending, genesisHash, hasBalanceLimit, linkRecord,
   pickShard, postPending, signCheckpoint, validateCreateAccount, validateEntry, validateEntryShape,
   verifyCheckpointSignature, voidPending,
@@ -23,6 +24,7 @@ import type { Balance, BalanceChange } from '../../domain/ledger/balance.js';
 import type { EntryInput } from '../../domain/ledger/entry.js';
 import type { SignedCheckpoint } from '../../domain/ledger/checkpoint.js';
 import type { ChainedRecord } from '../../domain/ledger/hash-chain.js';
+import type { VerificationMode } from '../../domain/ledger/verification.js';
 import type { JournalRecord } from '../../domain/ledger/journal-record.js';
 import type { Signer } from '../../ports/signer.js';
 import type { PendingEntry, PendingTransition } from '../../domain/ledger/two-phase.js';
@@ -53,6 +55,8 @@ export interface LedgerLimits {
   snapshotsPerRunMax: number;
   /** Most records read per page while verifying a stripe. */
   verifyPageSize: number;
+  /** Most records (and checkpoint signatures) one VerifyChain request checks (ADR 0026). */
+  verifyChunkRecordsMax: number;
   /** Most pending entries one sweep expires. */
   sweepBatchMax: number;
 }
@@ -455,61 +459,138 @@ export async function getBalance(deps: LedgerDeps, tenantId: string, accountId: 
 
 export interface ChainReport {
   ok: boolean;
+  /** Records checked by this request. */
   entriesChecked: number;
   firstBadEntryId: string;
   failureReason: string;
+  /** Checkpoint signatures verified by this request. */
   checkpointsVerified: number;
   stripesChecked: number;
+  /** Which watermark this request advanced: the incremental one or the full job's. */
+  mode: VerificationMode;
+  /** The full job's id ('' for incremental). */
+  jobId: string;
+  /** True when the verification reached every stripe head read by this request (false: call again). */
+  complete: boolean;
+  /** Records covered by the watermark after this request (verified from genesis, over all requests). */
+  entriesVerified: number;
+  /** Records in the chain at the stripe heads this request read (what `complete` means reaching). */
+  entriesTotal: number;
+  /** Checkpoint signatures are verified up to this sequence. */
+  checkpointSequence: number;
+  /** A stored watermark did not verify (forged, edited or malformed): it was ignored and verification restarted from genesis. */
+  watermarkRejected: boolean;
 }
 
 /**
- * Recomputes every stripe's chain from genesis, checks each against the latest signed checkpoint
- * and the stored stripe head, and verifies every checkpoint signature. Memory is flat: records and
- * checkpoints are read in pages of `verifyPageSize`, one stripe at a time; nothing is truncated.
+ * One bounded chunk of chain verification (ADR 0026). Starts at the tenant's signed watermark of
+ * `mode` (genesis when there is none, when it does not verify, or, for `full`, when the last job
+ * finished), verifies at most `recordsMax` (capped at `limits.verifyChunkRecordsMax`) checkpoint
+ * signatures and records after it, in pages, stripe by stripe, checking each stripe against the
+ * latest verified checkpoint and, when it reaches it, the stored stripe head; then signs and stores
+ * the advanced watermark. Time is linear in what it checks; memory is one page plus one head per
+ * stripe. A failure names the first bad record and leaves the watermark where it was.
  */
-export async function verifyTenantChain(deps: LedgerDeps, tenantId: string, onProgress?: (stripe: number, checked: number) => void): Promise<ChainReport> {
-  const report: ChainReport = { ok: true, entriesChecked: 0, firstBadEntryId: '', failureReason: '', checkpointsVerified: 0, stripesChecked: 0 };
-  // Every checkpoint, page by page (flat memory: one page and the latest), so that the newest
-  // signatures are checked however many there are; the chains are checked against the real latest.
+export async function verifyChainChunk(deps: LedgerDeps, tenantId: string, options: { mode: VerificationMode; recordsMax?: number }): Promise<ChainReport> {
+  const { mode } = options;
+  const chunkMax = deps.limits.verifyChunkRecordsMax;
+  let budget = options.recordsMax !== undefined && options.recordsMax > 0 ? Math.min(options.recordsMax, chunkMax) : chunkMax;
+  const nowMs = deps.clock.nowMs();
+  const stored = await deps.store.getVerificationWatermark(tenantId, mode);
+  const trusted = stored !== undefined && (await verifyWatermarkSignature(stored, deps.signer, tenantId, mode));
+  let start = trusted ? createWatermark(stored.watermark) : genesisWatermark(tenantId, mode, mode === 'full' ? newId('vjob') : '', nowMs);
+  if (mode === 'full' && start.complete) start = genesisWatermark(tenantId, mode, newId('vjob'), nowMs);
+  const heads = await deps.store.readStripeHeads(tenantId);
+  const report: ChainReport = {
+    ok: true, entriesChecked: 0, firstBadEntryId: '', failureReason: '', checkpointsVerified: 0, stripesChecked: 0, mode, jobId: start.jobId,
+    complete: false, entriesVerified: watermarkEntryCount(start), entriesTotal: heads.reduce((n, h) => n + h.entryCount, 0),
+    checkpointSequence: start.checkpointSequence, watermarkRejected: stored !== undefined && !trusted,
+  };
+  const broken = (failureReason: string, firstBadEntryId = ''): ChainReport => ({ ...report, ok: false, failureReason, firstBadEntryId });
+
+  // Checkpoints first, each signature once over the job (they count against the chunk bound): the
+  // chains are checked against the latest, re-read here when the watermark already covers it.
   let latest: SignedCheckpoint | undefined;
-  for (;;) {
-    const page = await deps.store.listCheckpoints(tenantId, latest?.checkpoint.sequence ?? 0, deps.limits.verifyPageSize);
+  if (start.checkpointSequence > 0) {
+    const [signed] = await deps.store.listCheckpoints(tenantId, start.checkpointSequence - 1, 1);
+    if (!signed || signed.checkpoint.sequence !== start.checkpointSequence || signed.checkpoint.tenantId !== tenantId || !(await verifyCheckpointSignature(signed, deps.signer))) {
+      return broken(`checkpoint ${start.checkpointSequence}: missing or its signature does not verify (it did when verified before)`);
+    }
+    latest = signed;
+  }
+  let checkpointsDone = false;
+  while (budget > 0) {
+    const limit = Math.min(deps.limits.verifyPageSize, budget);
+    const page = await deps.store.listCheckpoints(tenantId, report.checkpointSequence, limit);
     for (const signed of page) {
       if (signed.checkpoint.tenantId !== tenantId || !(await verifyCheckpointSignature(signed, deps.signer))) {
-        return { ...report, ok: false, failureReason: `checkpoint ${signed.checkpoint.sequence}: signature does not verify` };
+        return broken(`checkpoint ${signed.checkpoint.sequence}: signature does not verify`);
       }
-      if (latest && signed.checkpoint.sequence <= latest.checkpoint.sequence) {
+      if (signed.checkpoint.sequence <= report.checkpointSequence) {
         throw new Error(`assertion failed: checkpoints out of sequence order at ${signed.checkpoint.sequence}`);
       }
       latest = signed;
+      report.checkpointSequence = signed.checkpoint.sequence;
       report.checkpointsVerified++;
+      budget--;
     }
-    if (page.length < deps.limits.verifyPageSize) break;
+    if (page.length < limit) {
+      checkpointsDone = true;
+      break;
+    }
   }
-  const heads = await deps.store.readStripeHeads(tenantId);
-  const stripes = [...new Set([...heads.map((h) => h.stripe), ...(latest?.checkpoint.stripeHeads.map((h) => h.stripe) ?? [])])].sort((a, b) => a - b);
-  for (const stripe of stripes) {
-    const verifier = createChainVerifier(genesisHash(tenantId, stripe), latest ? checkpointHeadFor(latest.checkpoint, stripe) : undefined);
-    let nextSequence = 0;
-    for (;;) {
-      const page = await deps.store.readStripe(tenantId, stripe, nextSequence, deps.limits.verifyPageSize);
-      for (const record of page) {
-        const failure = verifier.push(record);
-        if (failure) return { ...report, ok: false, firstBadEntryId: failure.firstBadEntryId ?? '', failureReason: `${failure.reason} (stripe ${stripe})` };
-        report.entriesChecked++;
+
+  const verified = new Map(start.stripeHeads.map((h) => [h.stripe, h]));
+  if (checkpointsDone) {
+    const stripes = [...new Set([...heads.map((h) => h.stripe), ...(latest?.checkpoint.stripeHeads.map((h) => h.stripe) ?? []), ...verified.keys()])].sort((a, b) => a - b);
+    let reachedHeads = true;
+    for (const stripe of stripes) {
+      const from = watermarkHeadFor(start, stripe);
+      const head = heads.find((h) => h.stripe === stripe) ?? emptyStripeHead(tenantId, stripe);
+      const signedHead = latest ? checkpointHeadFor(latest.checkpoint, stripe) : undefined;
+      if (from.entryCount > head.entryCount) {
+        return broken(`stripe ${stripe}: stored head counts ${head.entryCount} records, fewer than the ${from.entryCount} verified before (records removed)`);
       }
-      onProgress?.(stripe, report.entriesChecked);
-      if (page.length < deps.limits.verifyPageSize) break;
-      nextSequence = page.at(-1)!.chain.sequence + 1;
+      if (signedHead && signedHead.entryCount > head.entryCount) {
+        return broken(`checkpoint_missing_entries (stripe ${stripe}): checkpoint ${report.checkpointSequence} signed ${signedHead.entryCount} records, the stored head counts ${head.entryCount}`);
+      }
+      const verifier = createChainVerifier(genesisHash(tenantId, stripe), signedHead, from);
+      let position = { entryCount: from.entryCount, headHash: from.headHash };
+      while (position.entryCount < head.entryCount && budget > 0) {
+        const limit = Math.min(deps.limits.verifyPageSize, budget, head.entryCount - position.entryCount);
+        const page = await deps.store.readStripe(tenantId, stripe, position.entryCount, limit);
+        for (const record of page) {
+          const failure = verifier.push(record);
+          if (failure) return broken(`${failure.reason} (stripe ${stripe})`, failure.firstBadEntryId ?? '');
+          position = { entryCount: position.entryCount + 1, headHash: record.chain.hash };
+          report.entriesChecked++;
+          report.entriesVerified++;
+          budget--;
+        }
+        if (page.length < limit) {
+          return broken(`stripe ${stripe}: stored head counts ${head.entryCount} records, only ${position.entryCount} found (records missing)`);
+        }
+      }
+      verified.set(stripe, { stripe, ...position });
+      if (position.entryCount < head.entryCount) {
+        reachedHeads = false;
+        break;
+      }
+      const result = verifier.finish();
+      if (!result.ok) return broken(`${result.reason} (stripe ${stripe})`, result.firstBadEntryId ?? '');
+      if (position.headHash !== head.headHash) {
+        return broken(`stripe ${stripe}: stored head does not match the records (records missing or added)`);
+      }
+      report.stripesChecked++;
     }
-    const result = verifier.finish();
-    if (!result.ok) return { ...report, ok: false, firstBadEntryId: result.firstBadEntryId ?? '', failureReason: `${result.reason} (stripe ${stripe})` };
-    const head = heads.find((h) => h.stripe === stripe);
-    if (!head || head.entryCount !== result.count || head.headHash !== result.headHash) {
-      return { ...report, ok: false, failureReason: `stripe ${stripe}: stored head does not match the records (records missing or added)` };
-    }
-    report.stripesChecked++;
+    report.complete = reachedHeads;
   }
+
+  const watermark = createWatermark({
+    tenantId, mode, jobId: start.jobId, stripeHeads: [...verified.values()], checkpointSequence: report.checkpointSequence,
+    complete: report.complete, startedAtMs: start.startedAtMs, updatedAtMs: nowMs,
+  });
+  await deps.store.putVerificationWatermark(await signWatermark(watermark, deps.signer));
   return report;
 }
 

@@ -151,12 +151,16 @@ export function linkRecord(record: JournalRecord, head: StripeHead): { record: C
 export function createChainVerifier(
   genesis: string,
   checkpointHead?: StripeHead,
+  from?: { entryCount: number; headHash: string },
 ): { push(record: ChainedRecord): ChainFailure | null; finish(): ChainVerification } {
-  let prevHash = genesis;
-  let count = 0;
+  // `from`: resume after a prefix already verified (a verification watermark, ADR 0026): the next
+  // record must have sequence `from.entryCount` and link to `from.headHash`.
+  assert(from === undefined || (Number.isSafeInteger(from.entryCount) && from.entryCount >= 0 && isSha256Hex(from.headHash)), 'createChainVerifier: from');
+  let prevHash = from?.headHash ?? genesis;
+  let count = from?.entryCount ?? 0;
   let failure: ChainFailure | null = null;
-  if (checkpointHead !== undefined && checkpointHead.entryCount === 0 && checkpointHead.headHash !== genesis) {
-    failure = fail('checkpoint_mismatch', null, 0, checkpointHead.headHash, genesis);
+  if (checkpointHead !== undefined && checkpointHead.entryCount === count && checkpointHead.headHash !== prevHash) {
+    failure = fail('checkpoint_mismatch', null, count, checkpointHead.headHash, prevHash);
   }
   const push = (record: ChainedRecord): ChainFailure | null => {
     if (failure !== null) return failure;

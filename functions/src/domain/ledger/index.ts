@@ -162,7 +162,7 @@ export { emptyStripeHead } from './hash-chain.js';
 export { recordHash } from './hash-chain.js';
 /** `linkRecord(record, head)`: the chained record and the new head, to write in one transaction. */
 export { linkRecord } from './hash-chain.js';
-/** `createChainVerifier(genesis, checkpointHead?)`: streaming verification of one stripe. */
+/** `createChainVerifier(genesis, checkpointHead?, from?)`: streaming verification of one stripe (from a verified prefix). */
 export { createChainVerifier } from './hash-chain.js';
 /** `verifyChain(records, genesis, checkpointHead?)`: the first bad record of a stripe, if any. */
 export { verifyChain } from './hash-chain.js';
@@ -180,6 +180,10 @@ export { verifyCheckpointSignature } from './checkpoint.js';
 export { checkpointHeadFor } from './checkpoint.js';
 /** What checkpoints need of a signing key (the `Signer` port, ports/signer.ts, provides it). */
 export type { CheckpointSigner } from './checkpoint.js';
+/** Signed verification watermarks (ADR 0026): how far a tenant's chain was verified. */
+export type { VerificationMode, VerificationWatermark, SignedWatermark } from './verification.js';
+/** `genesisWatermark`, `createWatermark`, `signWatermark`, `verifyWatermarkSignature`, `watermarkHeadFor`, `watermarkEntryCount`, `watermarkBytes`. */
+export { genesisWatermark, createWatermark, signWatermark, verifyWatermarkSignature, watermarkHeadFor, watermarkEntryCount, watermarkBytes } from './verification.js';
 
 // Canonical encoding (shared with anything else that must hash ledger data).
 /** Values the canonical encoding accepts. */

@@ -113,10 +113,12 @@ export function createLedgerServiceImpl(deps: LedgerServiceDeps): ServiceImpl<ty
     },
     async verifyChain(req, ctx) {
       const tenantId = tenantForVerify(principalOf(ctx), req.tenantId);
-      const report = await ledger.verifyTenantChain(deps, tenantId);
+      const report = await ledger.verifyChainChunk(deps, tenantId, { mode: req.full ? 'full' : 'incremental', recordsMax: req.recordsMax });
       return {
         ok: report.ok, entriesChecked: BigInt(report.entriesChecked), firstBadEntryId: report.firstBadEntryId,
         failureReason: report.failureReason, checkpointsVerified: BigInt(report.checkpointsVerified),
+        complete: report.complete, entriesVerified: BigInt(report.entriesVerified), entriesTotal: BigInt(report.entriesTotal),
+        jobId: report.jobId, checkpointSequence: BigInt(report.checkpointSequence), watermarkRejected: report.watermarkRejected,
       };
     },
   };

@@ -93,6 +93,8 @@ export interface Config {
   paymentAccountsCacheTtlMs: number;
   /** Records and checkpoints read per page when a chain is verified. */
   ledgerVerifyPageSize: number;
+  /** Most records (and checkpoint signatures) one VerifyChain request checks before answering complete=false (ADR 0026). */
+  ledgerVerifyChunkRecordsMax: number;
   /** How long an attempt may stay unsettled before the janitor asks the PSP (> the call deadline). */
   janitorGraceMs: number;
   /** Most payments one janitor run examines (it pages through its queue until this or `janitorRunMs`). */
@@ -291,6 +293,7 @@ export function parseConfig(env: Env = process.env): Config {
     paymentMethodCacheTtlMs: intInRange(env, 'TALLY_PAYMENT_METHOD_CACHE_TTL_MS', 10 * 60_000, 0, 24 * hourMs),
     paymentAccountsCacheTtlMs: intInRange(env, 'TALLY_PAYMENT_ACCOUNTS_CACHE_TTL_MS', hourMs, 0, 24 * hourMs),
     ledgerVerifyPageSize: intInRange(env, 'TALLY_LEDGER_VERIFY_PAGE_SIZE', 500, 1, 1_000),
+    ledgerVerifyChunkRecordsMax: intInRange(env, 'TALLY_LEDGER_VERIFY_CHUNK_RECORDS_MAX', 20_000, 1, 1_000_000),
     janitorGraceMs: intInRange(env, 'TALLY_JANITOR_GRACE_MS', 60_000, 100, 3_600_000),
     // 2,000 a run: a PSP incident's backlog clears in one run at 16 at once (ADR 0023).
     janitorPaymentsMax: intInRange(env, 'TALLY_JANITOR_PAYMENTS_MAX', 2_000, 1, 10_000),
