@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
+import { Firestore, Timestamp } from '@google-cloud/firestore';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { Message, Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,7 @@ import { createOutboxRelayHandler } from '../functions/src/handlers/firestore/ou
 import { createOutboxSweeperHandler } from '../functions/src/handlers/pubsub/outbox-sweeper.js';
 import { createLogger } from '../functions/src/platform/telemetry/logger.js';
 import { eventually } from './support/eventually.js';
+import { countFirestoreRpcs } from './support/firestore-rpcs.js';
 import { openAccount, transfer } from './support/ledger-helpers.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
@@ -229,5 +231,74 @@ describe('relay and sweeper, driven directly', () => {
     expect(human.stderr).toMatch(/outbox drain: batch 1: 1 published/);
     expect(human.stdout).toMatch(/outbox drained: 1 events published/);
     expect(await run(['outbox', 'drain', '--batches-max', '0'])).toMatchObject({ code: 1 });
+  });
+});
+
+describe('the local trigger costs the same whatever the outbox holds (issue 12 item 4, ADR 0024)', () => {
+  let stack: TestStack;
+  let bus: Awaited<ReturnType<typeof listen>>;
+  let owner: TallyClient;
+  let tenantId: string;
+  let accounts: { a: string; b: string };
+  /** The trigger's own client, so its RPCs are counted apart from the API's and the relay's. */
+  let triggerDb: Firestore;
+
+  beforeAll(async () => {
+    stack = await startTestStack({ GCLOUD_PROJECT: `demo-tally-outbox-${randomUUID().slice(0, 8)}` });
+    bus = await listen(stack);
+    ({ tenantId, owner } = await stack.newTenant());
+    accounts = { a: await openAccount(owner), b: await openAccount(owner) };
+    triggerDb = new Firestore({ projectId: stack.services.config.projectId, preferRest: false, useBigInt: true });
+  });
+  afterAll(async () => { await triggerDb.terminate(); await bus.close(); await stack.close(); });
+
+  /**
+   * Everything the trigger's client sends while it starts, sees three entries written through the
+   * API, hands them to the real relay, and stops; polls are driven by hand (the timer's interval is
+   * an hour), so the count does not depend on time.
+   */
+  async function threeWrites() {
+    await drainOutbox(stack.services.outbox, { batchMax: 100, batchesMax: 10 });
+    let trigger: OutboxTrigger | undefined;
+    const counted = await countFirestoreRpcs(async () => {
+      trigger = startOutboxTrigger({
+        db: triggerDb, projectId: stack.services.config.projectId, pollIntervalMs: 3_600_000,
+        handler: createOutboxRelayHandler({ outbox: stack.services.outbox, logger: stack.services.logger }),
+      });
+      await trigger.poll(); // after the start's own poll: nothing unsent is left
+      const written = [await postEntry(owner, accounts), await postEntry(owner, accounts), await postEntry(owner, accounts)];
+      const report = await trigger.poll();
+      await trigger.stop(); // waits for the relays it started
+      return { report, written };
+    }, triggerDb);
+    for (const { eventId } of counted.result.written) {
+      expect((await stack.services.db.doc(`tenants/${tenantId}/outbox/${eventId}`).get()).get('publishedAt')).not.toBeNull();
+      await waitFor(() => byEvent(bus.messages, eventId)[0], 'the relayed event');
+    }
+    return { rpcs: counted.rpcs, report: counted.result.report };
+  }
+
+  it('reads the same documents with the same RPCs per write with 0 and with 2,000 published events, and opens no listener', async () => {
+    const empty = await threeWrites();
+    // Three new events: one page, the three documents, all handed to the relay.
+    expect(empty.report).toEqual({ pages: 1, documentsRead: 3, handed: 3 });
+    // A snapshot listener (`listen`) made the emulator re-run its collection-group query on every commit.
+    expect(empty.rpcs).toEqual({ runQuery: 3 });
+
+    // 2,000 events already published, as a stack that has been running for a while holds.
+    const createdAt = Timestamp.now();
+    for (let i = 0; i < 2_000; i += 500) {
+      const batch = stack.services.db.batch();
+      for (let j = i; j < i + 500; j++) {
+        batch.set(stack.services.db.doc(`tenants/${tenantId}/outbox/evt_old_${j}`), {
+          id: `evt_old_${j}`, type: 'ledger.entry.posted', aggregateId: `je_old_${j}`, payload: {}, tenantId, createdAt,
+          traceId: '', spanId: '', publishedAt: createdAt, pubsubMessageId: `m${j}`,
+        });
+      }
+      await batch.commit();
+    }
+    const full = await threeWrites();
+    expect(full.report).toEqual(empty.report);
+    expect(full.rpcs).toEqual(empty.rpcs);
   });
 });
