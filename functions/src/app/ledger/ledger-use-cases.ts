@@ -445,8 +445,11 @@ export async function getBalance(deps: LedgerDeps, tenantId: string, accountId: 
   }
   const base = (await deps.store.latestBalanceSnapshot(tenantId, accountId, asOfMs)) ?? emptySnapshot(accountId);
   const recordsMax = deps.limits.asOfRecordsMax;
-  const records = await deps.store.recordsBetween(tenantId, accountId, base.throughMs, asOfMs, recordsMax + 1);
-  if (records.length > recordsMax) {
+  // Counted before read (an aggregation: one read per 1,000 index entries), so a refusal costs a
+  // few reads instead of `asOfRecordsMax`; the read keeps its own bound (records may land meanwhile).
+  const behind = (await deps.store.countRecordsBetween(tenantId, accountId, base.throughMs, asOfMs, recordsMax + 1)) > recordsMax;
+  const records = behind ? [] : await deps.store.recordsBetween(tenantId, accountId, base.throughMs, asOfMs, recordsMax + 1);
+  if (behind || records.length > recordsMax) {
     // Not the caller's fault and no other time helps: snapshots have not caught up with this
     // account's history yet (maintenance writes them, a bounded number a run).
     const since = base.throughMs < 0 ? 'its first record (no balance snapshot yet)' : `its balance snapshot through ${new Date(base.throughMs).toISOString()}`;
