@@ -110,8 +110,9 @@ Ctrl-C stops everything.`);
       .catch((error: unknown) => services.logger.error('payment janitor failed', { error }));
   }, maintenanceIntervalMs);
 
-  // The outbox: a Firestore listener stands in for the `outboxRelay` trigger; the sweeper runs on
-  // the maintenance interval and publishes whatever the listener missed or failed.
+  // The outbox: a poller of recent unsent events stands in for the `outboxRelay` trigger (not a
+  // snapshot listener: the emulator re-runs a listener's query on every commit, ADR 0024); the
+  // sweeper runs on the maintenance interval and publishes whatever the poller missed or failed.
   await services.bus.ensureTopics(['domain-events']);
   const { startOutboxTrigger } = await import('./outbox-trigger.js');
   const { createOutboxRelayHandler } = await import('../functions/src/handlers/firestore/outbox-relay.js');
