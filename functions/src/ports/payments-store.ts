@@ -36,8 +36,12 @@ export interface PaymentsTx {
   createOutboxEvent(event: OutboxEvent): void;
 }
 
-/** A payment in the janitor's queue, with its place (`settleQueuedAt`, ms). */
-export interface UnresolvedEntry { tenantId: string; paymentId: string; queuedAtMs: number }
+/**
+ * A payment in the janitor's queue, with its place (`settleQueuedAt`, ms) and the payment as the
+ * query read it (absent when its document does not parse), so that settling it needs no second
+ * read before its transaction, which reads it again.
+ */
+export interface UnresolvedEntry { tenantId: string; paymentId: string; queuedAtMs: number; intent?: PaymentIntent }
 
 export interface PaymentsStore {
   transaction<T>(tenantId: string, work: (tx: PaymentsTx) => Promise<T>): Promise<T>;

@@ -188,7 +188,16 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
         .orderBy('settleQueuedAt').orderBy('__name__');
       if (after) q = q.startAfter(Timestamp.fromMillis(after.queuedAtMs), paymentRef(after.tenantId, after.paymentId));
       const snap = await q.limit(limit).get();
-      return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, paymentId: d.id, queuedAtMs: (d.get('settleQueuedAt') as Timestamp).toMillis() }));
+      return snap.docs.map((d) => {
+        const entry = { tenantId: d.get('tenantId') as string, paymentId: d.id, queuedAtMs: (d.get('settleQueuedAt') as Timestamp).toMillis() };
+        // The query read the whole document: the janitor need not read it again before its
+        // transaction. One that does not parse is still listed (its settling reports why).
+        try {
+          return { ...entry, intent: parse(d.get('state')) };
+        } catch {
+          return entry;
+        }
+      });
     },
     async countUnresolved(olderThanMs) {
       const snap = await db.collectionGroup('payments').where('settleQueuedAt', '<=', Timestamp.fromMillis(olderThanMs)).count().get();

@@ -3,6 +3,7 @@ import { attemptsToResolve, applyPspOutcome, capturePayment, isCaptureDue } from
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { Clock } from '../../ports/clock.js';
 import type { UnresolvedEntry } from '../../ports/payments-store.js';
+import type { PaymentIntent } from '../../domain/payments/index.js';
 import { hedgedLookup } from './hedged-lookup.js';
 import type { PaymentsDeps } from './payments-deps.js';
 import { callPsp, runCalls } from './psp-calls.js';
@@ -53,7 +54,7 @@ export async function runJanitor(deps: PaymentsDeps, trace: TraceIds, options: J
   const failures: { paymentId: string; error: string }[] = [];
   const walk = await drainQueue<UnresolvedEntry>({
     fetchPage: (after, limit) => deps.store.findUnresolved(cutoffMs, limit, after),
-    settle: async ({ tenantId, paymentId }) => (await settlePayment(deps, tenantId, paymentId, nowMs, options.graceMs, trace)) > 0,
+    settle: async ({ tenantId, paymentId, intent }) => (await settlePayment(deps, tenantId, paymentId, nowMs, options.graceMs, trace, intent)) > 0,
     // Not settled by this try: behind every other in the queue, so that payments that cannot be
     // settled (however many) never keep the others from being tried (issue 11 item 12).
     requeue: ({ tenantId, paymentId }) => deps.store.requeueUnresolved(tenantId, paymentId, nowMs),
@@ -224,8 +225,9 @@ export async function settleBounded<T>(items: readonly T[], options: {
   return { examined: next, resolved };
 }
 
-async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: string, nowMs: number, graceMs: number, trace: TraceIds): Promise<number> {
-  const intent = await deps.store.getPayment(tenantId, paymentId);
+/** Settles a payment's unresolved attempts; `read` is the payment as the queue's query read it (its transaction reads it again). */
+async function settlePayment(deps: PaymentsDeps, tenantId: string, paymentId: string, nowMs: number, graceMs: number, trace: TraceIds, read?: PaymentIntent): Promise<number> {
+  const intent = read ?? await deps.store.getPayment(tenantId, paymentId);
   if (!intent) return 0;
   let resolved = 0;
   for (const attempt of attemptsToResolve(intent, nowMs, graceMs)) {
