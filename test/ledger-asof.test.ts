@@ -179,7 +179,7 @@ describe('as-of balances with balance snapshots (issue 12 item 1)', () => {
     const snapshotTimes = (await services.db.collection(`tenants/${tenantId}/balanceSnapshots`).where('accountId', '==', cash).get()).docs.map((d) => Number(d.get('throughMs')));
     expect(snapshotTimes.length).toBeGreaterThanOrEqual(5);
     const times = [
-      firstMs - 1, firstMs, firstMs + 20_500,
+      -5_000, -1, 0, firstMs - 1, firstMs, firstMs + 20_500,
       ...snapshotTimes, ...snapshotTimes.map((t) => t + 1), ...snapshotTimes.map((t) => t - 1_500),
       ...holdExpiriesMs.slice(-3).flatMap((t) => [t - 1, t]),
       lastMs, lastMs + 3_600_000,

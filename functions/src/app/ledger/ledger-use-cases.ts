@@ -443,6 +443,9 @@ export async function getBalance(deps: LedgerDeps, tenantId: string, accountId: 
     // Holds past their timeout count as released now, whether or not the sweep has run (ADR 0017).
     return { account, balance: balanceOfShards(await deps.store.readShards(tenantId, accountId, account.shardCount), nowMs, accountId), asOfMs: nowMs };
   }
+  // No record is older than the epoch (createdAtMs >= 0): before it every balance is zero (and the
+  // empty snapshot starts at -1 ms, which a replay may not go back from).
+  if (asOfMs < 0) return { account, balance: emptySnapshot(accountId).raw, asOfMs };
   const base = (await deps.store.latestBalanceSnapshot(tenantId, accountId, asOfMs)) ?? emptySnapshot(accountId);
   const recordsMax = deps.limits.asOfRecordsMax;
   // Counted before read (an aggregation: one read per 1,000 index entries), so a refusal costs a
