@@ -104,10 +104,10 @@ describe('the payment janitor during a PSP incident (issue 12 item 3)', () => {
     expect(settlingMax).toBeGreaterThan(1);
     expect(settlingMax).toBeLessThanOrEqual(concurrencyMax);
     expect(paymentReads).toBe(0);
-    // Clearly faster than one at a time would have been. The emulator, the sandbox and the API share
-    // two loaded cores here, so 8 at once measured 2-2.5 times faster, not 8: the margin is for
-    // that load (one at a time, as before, measures about 1).
-    expect(parallel.wallMs).toBeLessThan(0.75 * sequentialMsEach * (n - 30));
+    // Speed is a benchmark's job, not a timed assertion's (on two loaded cores 8 at once measured
+    // 2-2.5 times faster than one at a time): logged for the reader, asserted through the
+    // parallelism above.
+    console.log(`janitor: ${n - 30} settled in ${Math.round(parallel.wallMs)} ms at ${concurrencyMax} at once; one at a time ${sequentialMsEach.toFixed(1)} ms each`);
 
     // A log line per page: examined, resolved, failed, remaining in page, elapsed.
     expect(pages.map((p) => [p.examined, p.resolved, p.failed, p.remainingInPage])).toEqual([[100, 100, 0, 0], [100, 100, 0, 0], [70, 70, 0, 0]]);
