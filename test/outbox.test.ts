@@ -301,4 +301,30 @@ describe('the local trigger costs the same whatever the outbox holds (issue 12 i
     expect(full.report).toEqual(empty.report);
     expect(full.rpcs).toEqual(empty.rpcs);
   });
+
+  it('hands each document over once across polls, and leaves a failed relay to the sweeper', async () => {
+    await drainOutbox(stack.services.outbox, { batchMax: 100, batchesMax: 10 });
+    const subjects: string[] = [];
+    const errors: unknown[] = [];
+    const trigger = startOutboxTrigger({
+      db: triggerDb, projectId: stack.services.config.projectId, pollIntervalMs: 3_600_000,
+      handler: (event) => { subjects.push(String(event.subject)); return Promise.reject(new Error('publish failed')); },
+      onError: (error) => errors.push(error),
+    });
+    try {
+      await trigger.poll();
+      const { eventId } = await postEntry(owner, accounts);
+      expect(await trigger.poll()).toEqual({ pages: 1, documentsRead: 1, handed: 1 });
+      // Still unsent, still in the window: read again, not handed again.
+      expect(await trigger.poll()).toEqual({ pages: 1, documentsRead: 1, handed: 0 });
+      expect(subjects).toEqual([`documents/tenants/${tenantId}/outbox/${eventId}`]);
+      await waitFor(() => errors.length === 1 || undefined, 'the failed relay reported');
+      expect((await stack.services.db.doc(`tenants/${tenantId}/outbox/${eventId}`).get()).get('publishedAt')).toBeNull();
+      // The sweeper publishes it (as it would a minute later on `npm start`).
+      expect(await sweepOutbox(stack.services.outbox, { olderThanMs: -1, batchMax: 100, tenantId })).toMatchObject({ found: 1, published: 1 });
+      expect(await trigger.poll()).toEqual({ pages: 1, documentsRead: 0, handed: 0 });
+    } finally {
+      await trigger.stop();
+    }
+  });
 });
