@@ -10,12 +10,21 @@
  * `firestoreRpcsPerPayment` is one checkout alone; `firestoreRpcsPerPaymentUnderLoad` the average
  * over checkouts at the bench's concurrency, whose first writes leave in groups (ADR 0016).
  *
+ * `documentsPerCheckout` is what Firestore bills for one checkout all-in (ADR 0027), each piece run
+ * once alone while counting at the client (`countFirestoreRpcs`): the API call, the outbox relay
+ * of the events it wrote (`relayOutboxEvent` per event, as the trigger runs it), and its PSP
+ * webhook (received by `receiveWebhook`, applied by `processInboxEvent`, as `pspWebhook` and
+ * `processPspEvent` run them; the Pub/Sub hops between them are not Firestore's).
+ * `usdPer1000Checkouts` prices them at `firestoreListPrices`, in integer micro-dollars.
+ *
  * The sandbox PSP runs in its own process, as a PSP is another service: its CPU is not Tally's.
  * The API and the load generator share this process, for both paths alike.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, benchRounds, benchWarmUpMs, measureInterleaved, measureWorkers, runBench } from './support.js';
 
@@ -44,6 +53,22 @@ async function startSandboxProcess(stripeWebhookSecret: string): Promise<{ url: 
   } finally {
     clearTimeout(timeout);
   }
+}
+
+/**
+ * Firestore Standard edition, multi-region nam5, list prices as of 2025 (check the current Firestore
+ * pricing page): USD per 100,000 operations, in micro-dollars so that the arithmetic is exact.
+ */
+const firestoreListPrices = { name: 'Firestore Standard edition, multi-region nam5, list prices as of 2025 (check the current Firestore pricing page)', microUsdPer100kReads: 60_000n, microUsdPer100kWrites: 180_000n, microUsdPer100kDeletes: 20_000n };
+
+/** USD per 1,000 operations counted per one: exact in micro-dollars * 100 (1,000 / 100,000), formatted last. */
+function usdPer1000(counts: { reads: number; writes: number; deletes: number }): string {
+  const microUsdPer100k = BigInt(counts.reads) * firestoreListPrices.microUsdPer100kReads + BigInt(counts.writes) * firestoreListPrices.microUsdPer100kWrites
+    + BigInt(counts.deletes) * firestoreListPrices.microUsdPer100kDeletes;
+  // 1,000 checkouts cost microUsdPer100k / 100 micro-dollars, so microUsdPer100k counts 10^-8 USD:
+  // printed with 8 decimals, nothing rounded.
+  const units = microUsdPer100k;
+  return `${units / 100_000_000n}.${(units % 100_000_000n).toString().padStart(8, '0')}`;
 }
 
 runBench('bench:payments', async () => {
@@ -97,6 +122,71 @@ runBench('bench:payments', async () => {
         ],
       });
     };
+    /**
+     * One checkout all-in, each piece alone: the API call, then the relay of the outbox events it
+     * wrote, then its webhooks (captured from the sandbox here, then received and applied).
+     */
+    const countCheckoutDocuments = async () => {
+      const { countFirestoreRpcs } = await import('../test/support/firestore-rpcs.js');
+      const { relayOutboxEvent } = await import('../functions/src/app/outbox/relay.js');
+      const { domainEventsTopic } = await import('../functions/src/app/outbox/outbox-message.js');
+      await services.bus.ensureTopics([domainEventsTopic]); // as `npm start` does; terraform in production
+      const { receiveWebhook, processInboxEvent } = await import('../functions/src/app/payments/index.js');
+      const webhooks: { body: Buffer; headers: Record<string, string | undefined> }[] = [];
+      const webhooksMax = 10; // one checkout sends a few; more is a bug, not something to count
+      const catcher = createServer((req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          if (webhooks.length >= webhooksMax) throw new Error(`more than ${webhooksMax} webhooks for one checkout`);
+          webhooks.push({ body: Buffer.concat(chunks), headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v])) });
+          res.writeHead(200).end();
+        });
+      });
+      catcher.listen(0, '127.0.0.1');
+      await once(catcher, 'listening');
+      const control = async (path: string, body: unknown) => {
+        const res = await fetch(`${sandbox.url}/_control/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        if (!res.ok) throw new Error(`sandbox ${path}: ${res.status} ${await res.text()}`);
+        return res.json() as Promise<{ idle?: boolean }>;
+      };
+      try {
+        if (!(await control('webhooks/idle', { timeoutMs: 30_000 })).idle) throw new Error('earlier webhooks still in flight');
+        await control('webhook-targets', { stripe: `http://127.0.0.1:${(catcher.address() as AddressInfo).port}/` });
+        const api = await countFirestoreRpcs(() => client.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: pm, captureMethod: CaptureMethod.AUTOMATIC, confirm: true, idempotencyKey: randomUUID() }));
+        const paid = api.result.payment!;
+        if (paid.status !== PaymentStatus.SUCCEEDED) throw new Error(`payment ${paid.id} ended ${paid.status}`);
+        if (!(await control('webhooks/idle', { timeoutMs: 30_000 })).idle) throw new Error('the checkout\'s webhooks did not arrive');
+        // The outbox events it wrote (the trigger hands each id over), from the commits counted.
+        const outbox = api.written.map((name) => /\/tenants\/([^/]+)\/outbox\/([^/]+)$/.exec(name)).filter((m) => m !== null)
+          .map((m) => ({ tenantId: m[1]!, eventId: m[2]! }));
+        if (outbox.length === 0) throw new Error(`no outbox event for ${paid.id}`);
+        const relay = await countFirestoreRpcs(async () => {
+          for (const { tenantId: eventTenantId, eventId } of outbox) {
+            const relayed = await relayOutboxEvent(services.outbox, eventTenantId, eventId);
+            if (relayed.outcome !== 'published') throw new Error(`outbox ${eventId}: ${relayed.outcome}`);
+          }
+        });
+        if (webhooks.length === 0) throw new Error(`no webhook for ${paid.id}`);
+        const trace = { traceId: '0'.repeat(31) + '1', spanId: '0'.repeat(15) + '1' };
+        const webhook = await countFirestoreRpcs(async () => {
+          for (const w of webhooks) {
+            const { stored } = await receiveWebhook(services.payments, 'stripe', w.body, w.headers);
+            for (const s of stored) await processInboxEvent(services.payments, s.tenantId, s.inboxId, trace);
+          }
+        });
+        const pieces = { api: api.documents, relay: relay.documents, webhook: webhook.documents };
+        const total = { reads: 0, writes: 0, deletes: 0, writesByCollection: {} as Record<string, number> };
+        for (const p of Object.values(pieces)) {
+          for (const k of ['reads', 'writes', 'deletes'] as const) total[k] += p[k];
+          for (const [c, n] of Object.entries(p.writesByCollection)) total.writesByCollection[c] = (total.writesByCollection[c] ?? 0) + n;
+        }
+        return { ...pieces, total, outboxEvents: outbox.length, webhooks: webhooks.length };
+      } finally {
+        await control('webhook-targets', {});
+        catcher.close();
+      }
+    };
     await measureWorkers(log, 'warm-up: checkout', checkout, benchWarmUpMs);
     await measureWorkers(log, 'warm-up: three calls', payment, benchWarmUpMs / 2);
     await measureWorkers(log, 'warm-up: ledger entries', entry, benchWarmUpMs);
@@ -111,6 +201,7 @@ runBench('bench:payments', async () => {
     // Under load, checkouts arriving while a first write is in flight share the next one (ADR 0016).
     const loaded = await countFirestoreRpcs(() => measureWorkers(log, 'counting Firestore RPCs under load: checkout', checkout, 2_000));
     const checkoutRpcsUnderLoad = Object.fromEntries(Object.entries(loaded.rpcs).map(([rpc, n]) => [rpc, Number((n / loaded.result.ops).toFixed(2))]));
+    const documentsPerCheckout = await countCheckoutDocuments();
     await server.close();
     return {
       paymentsPerSec: checkouts.perSec, p50Ms: checkouts.p50Ms, p99Ms: checkouts.p99Ms,
@@ -125,6 +216,7 @@ runBench('bench:payments', async () => {
       concurrency, durationS: durationMs / 1000, rounds: benchRounds, payments: checkouts.ops,
       ledgerEntryP50Ms: entries.p50Ms, ledgerEntryP99Ms: entries.p99Ms,
       firestoreRpcsPerPayment: checkoutRpcs, firestoreRpcsPerPaymentUnderLoad: checkoutRpcsUnderLoad, firestoreRpcsPerLedgerEntry: entryRpcs,
+      documentsPerCheckout, usdPer1000Checkouts: usdPer1000(documentsPerCheckout.total), firestorePrices: firestoreListPrices.name,
     };
   } finally {
     await sandbox.stop();
