@@ -48,6 +48,9 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   accountCodes: [],
   chainHeads: [],
   checkpoints: [], // VerifyChain answers for them
+  chainVerifications: [], // signed verification watermarks (ADR 0026)
+  balanceSnapshots: [], // as-of balance snapshots; GetBalance answers for them (ADR 0025)
+  ledgerMaintenance: [], // the snapshot pass's cursor
   apiKeys: [],
   idempotency: [],
   outbox: [],
