@@ -32,7 +32,7 @@ process.env.TALLY_LEDGER_SNAPSHOT_SETTLE_MS ??= '0';
 const { benchLog, benchWarmUpMs, measureWorkers, runBench } = await import('./support.js');
 const log = benchLog('bench:scale');
 
-// Default 20,000, not 100,000: entries are written through the CreateEntry use case, 70-150 a second
+// Default 20,000, not 100,000: entries are written through the CreateEntry use case, 100-300 a second
 // on this (loaded) 2-core machine, so 100,000 would alone take far longer than the bench's 10 minutes.
 const entriesDefault = 20_000;
 const entriesTarget = Number(process.env.BENCH_SCALE_ENTRIES ?? entriesDefault);
