@@ -258,9 +258,10 @@ async function send(request: FuzzRequest): Promise<{ verdict: Verdict; detail: s
 /**
  * Collections that background jobs write whatever the requests do: `ledgerMaintenance`, run by other
  * test files on the shared emulator, signs a checkpoint for every tenant whose chain moved (seen: a
- * checkpoint appearing between the counts around a rejected CreateAccount).
+ * checkpoint appearing between the counts around a rejected CreateAccount), and its balance snapshot
+ * pass writes snapshots and its cursor (ADR 0025).
  */
-const backgroundCollections = new Set(['checkpoints']);
+const backgroundCollections = new Set(['checkpoints', 'balanceSnapshots', 'ledgerMaintenance']);
 
 /** Documents under the caller's tenant, per collection (what a rejected request must not change). */
 async function tenantDocCounts(): Promise<string> {
