@@ -22,7 +22,7 @@
  * Prints one JSON object as its last line, progress on stderr.
  */
 import { randomUUID } from 'node:crypto';
-import { DocumentReference, Query, type Firestore } from '@google-cloud/firestore';
+import { countDocumentReads } from '../test/support/document-reads.js';
 
 // Its own emulator ports by default, so it can run beside the other benches (support.ts: 4000).
 process.env.TALLY_EMULATOR_PORT_OFFSET ??= '9000';
@@ -39,41 +39,6 @@ const entriesTarget = Number(process.env.BENCH_SCALE_ENTRIES ?? entriesDefault);
 const smallEntries = Math.min(10_000, entriesTarget);
 const writeConcurrency = Number(process.env.BENCH_SCALE_CONCURRENCY ?? 48);
 const trace = { traceId: '', spanId: '' };
-
-/**
- * Documents read while `work` runs, as billed (as test/ledger-asof.test.ts counts them): one per
- * document a query returns (one for an empty result), one per get, one per 1,000 index entries an
- * aggregation counts.
- */
-async function countDocumentReads<T>(db: Firestore, work: () => Promise<T>): Promise<{ result: T; reads: number }> {
-  const queryGet = Query.prototype.get;
-  const docGet = DocumentReference.prototype.get;
-  const aggregate = Object.getPrototypeOf(db.collection('x').count()) as { get: (this: unknown) => Promise<{ data(): { count: unknown } }> };
-  const aggregateGet = aggregate.get;
-  let reads = 0;
-  aggregate.get = async function (this: unknown) {
-    const snap = await aggregateGet.call(this);
-    reads += Math.max(1, Math.ceil(Number(snap.data().count) / 1_000));
-    return snap;
-  };
-  Query.prototype.get = async function (this: Query) {
-    const snap = await queryGet.call(this);
-    reads += Math.max(1, snap.size);
-    return snap;
-  } as typeof queryGet;
-  DocumentReference.prototype.get = async function (this: DocumentReference) {
-    const snap = await docGet.call(this);
-    reads += 1;
-    return snap;
-  } as typeof docGet;
-  try {
-    return { result: await work(), reads };
-  } finally {
-    Query.prototype.get = queryGet;
-    DocumentReference.prototype.get = docGet;
-    aggregate.get = aggregateGet;
-  }
-}
 
 const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
 const parts = new Set((process.env.BENCH_SCALE_PARTS ?? 'devstack,history,janitor').split(','));

@@ -7,7 +7,6 @@
  * waiting.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { DocumentReference, Query } from '@google-cloud/firestore';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type RunningServer } from '../emulators/api-server.js';
@@ -23,6 +22,7 @@ import type { ChainedRecord } from '../functions/src/domain/ledger/hash-chain.js
 import { parseConfig } from '../functions/src/platform/config/config.js';
 import { Code, expectConnectError } from './support/connect-error.js';
 import { openAccount } from './support/ledger-helpers.js';
+import { countDocumentReads } from './support/document-reads.js';
 
 const everyRecords = 50;
 const asOfRecordsMax = 120;
@@ -95,44 +95,9 @@ async function journal(): Promise<ChainedRecord[]> {
 /** The old answer, the oracle: replay every record of the journal up to `asOfMs`. */
 const fullReplay = (records: ChainedRecord[], accountId: string, asOfMs: number): Balance => replayBalances(records, { asOfMs }).get(accountId) ?? ZERO_BALANCE;
 
-/**
- * Documents read while `work` runs, as billed: one per document a query returns (one for an empty
- * result), one per get, one per 1,000 index entries an aggregation counts.
- */
-async function countDocumentReads<T>(work: () => Promise<T>): Promise<{ result: T; reads: number }> {
-  const queryGet = Query.prototype.get;
-  const docGet = DocumentReference.prototype.get;
-  // The aggregation class is not exported: its prototype from an instance.
-  const aggregate = Object.getPrototypeOf(services.db.collection('x').count()) as { get: (this: unknown) => Promise<{ data(): { count: unknown } }> };
-  const aggregateGet = aggregate.get;
-  let reads = 0;
-  aggregate.get = async function (this: unknown) {
-    const snap = await aggregateGet.call(this);
-    reads += Math.max(1, Math.ceil(Number(snap.data().count) / 1_000));
-    return snap;
-  };
-  Query.prototype.get = async function (this: Query) {
-    const snap = await queryGet.call(this);
-    reads += Math.max(1, snap.size);
-    return snap;
-  } as typeof queryGet;
-  DocumentReference.prototype.get = async function (this: DocumentReference) {
-    const snap = await docGet.call(this);
-    reads += 1;
-    return snap;
-  } as typeof docGet;
-  try {
-    return { result: await work(), reads };
-  } finally {
-    Query.prototype.get = queryGet;
-    DocumentReference.prototype.get = docGet;
-    aggregate.get = aggregateGet;
-  }
-}
-
 describe('as-of balances with balance snapshots (issue 12 item 1)', () => {
   it('without snapshots, a replay past the bound is refused with the truth: snapshots are behind', async () => {
-    const { result: error, reads } = await countDocumentReads(() => expectConnectError(
+    const { result: error, reads } = await countDocumentReads(services.db, () => expectConnectError(
       owner.ledger.getBalance({ accountId: cash, asOfTime: timestampFromMs(lastMs) }), Code.FailedPrecondition, 'LIMIT_EXCEEDED',
       { accountId: cash, limit: 'asOfRecordsMax', snapshotThroughMs: '-1' },
     ));
@@ -187,7 +152,7 @@ describe('as-of balances with balance snapshots (issue 12 item 1)', () => {
     let readsMax = 0;
     for (const accountId of [cash, hot]) {
       for (const asOfMs of times) {
-        const { result, reads } = await countDocumentReads(() => getBalance(services.ledger, tenantId, accountId, asOfMs));
+        const { result, reads } = await countDocumentReads(services.db, () => getBalance(services.ledger, tenantId, accountId, asOfMs));
         expect(result.balance, `as of ${asOfMs}`).toEqual(fullReplay(records, accountId, asOfMs));
         // The account, the snapshot, the count, at most N records after it.
         expect(reads, `as of ${asOfMs}`).toBeLessThanOrEqual(everyRecords + 3);
