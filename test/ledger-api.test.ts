@@ -240,9 +240,11 @@ describe('tamper evidence', () => {
     const b = await openAccount(owner);
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push((await owner.ledger.createEntry(transfer(a, b, BigInt(100 + i)))).entry!.id);
-    expect(await checkpointTenant(stack.services.ledger, tenantId)).toBe(1);
+    // Another test file's maintenance pass (it visits every tenant) may have signed one already.
+    expect(await checkpointTenant(stack.services.ledger, tenantId)).toBeGreaterThanOrEqual(1);
     const clean = await owner.ledger.verifyChain({});
-    expect(clean).toMatchObject({ ok: true, entriesChecked: 12n, checkpointsVerified: 1n, firstBadEntryId: '' });
+    expect(clean).toMatchObject({ ok: true, entriesChecked: 12n, firstBadEntryId: '' });
+    expect(clean.checkpointsVerified).toBeGreaterThanOrEqual(1n);
 
     const victim = ids[5]!;
     const ref = stack.services.db.doc(`tenants/${tenantId}/journal/${victim}`);

@@ -64,7 +64,9 @@ const tamper = (tenantId: string, entryId: string) =>
 describe('incremental verification from a signed watermark', () => {
   it('answers in bounded chunks with progress, then reads only the records written after the watermark', { timeout: 60_000 }, async () => {
     const { tenantId, owner, a, b } = await newLedger(100);
-    expect(await checkpointTenant(stack.services.ledger, tenantId)).toBe(1);
+    // The stack's own maintenance pass may have signed a checkpoint of this tenant already (it runs
+    // on writes), so this one is the first or a later one: what matters is that one now exists.
+    expect(await checkpointTenant(stack.services.ledger, tenantId)).toBeGreaterThanOrEqual(1);
 
     const chunks = await verifyAll(owner, { recordsMax: 30 });
     // 100 records + the checkpoint signature(s) (maintenance of other files may sign more) at most
