@@ -3,14 +3,17 @@
  * service `google.cloud.kms.v1.KeyManagementService`, loaded from the .proto files that ship inside
  * `@google-cloud/kms`, so the official `KeyManagementServiceClient` talks to it unchanged.
  *
- * Only `AsymmetricSign` (digest form) and `GetPublicKey` (PEM) are implemented; every other method
- * answers UNIMPLEMENTED. Each well-formed CryptoKeyVersion name gets an in-memory
- * EC_SIGN_P256_SHA256 key on first use, so tests need no key-creation step. The integrity fields
+ * Implemented: `AsymmetricSign` (digest form), `GetPublicKey` (PEM), and the symmetric `Encrypt` /
+ * `Decrypt` (GOOGLE_SYMMETRIC_ENCRYPTION, AES-256-GCM here, with additional authenticated data);
+ * every other method answers UNIMPLEMENTED. Each well-formed CryptoKeyVersion name gets an
+ * in-memory EC_SIGN_P256_SHA256 key on first use, and each CryptoKey name a symmetric key derived
+ * from `symmetricKeySeed` (so a restarted fake with the same seed still decrypts), so tests need no
+ * key-creation step. The integrity fields
  * behave as Cloud KMS documents them (https://cloud.google.com/kms/docs/data-integrity-guidelines),
  * and `setFaults` breaks them on purpose so clients can prove they check them.
  */
 import { createRequire } from 'node:module';
-import { generateKeyPairSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -31,6 +34,8 @@ export interface FakeKmsOptions {
   keyVersionsMax?: number;
   /** How long `stop()` waits for in-flight calls before cutting them. Default 5000 ms. */
   stopTimeoutMs?: number;
+  /** Seed of the symmetric keys (key = HMAC-SHA256(seed, CryptoKey name)). Default: random per start. */
+  symmetricKeySeed?: Uint8Array;
 }
 
 /** Test-only switches that make responses fail the client's integrity checks. All default false. */
@@ -43,12 +48,18 @@ export interface FakeKmsFaults {
   wrongName?: boolean;
   /** `PublicKey.pemCrc32c` no longer matches the PEM. */
   corruptPemCrc32c?: boolean;
+  /** `EncryptResponse.ciphertextCrc32c` / `DecryptResponse.plaintextCrc32c` no longer match. */
+  corruptCryptoCrc32c?: boolean;
+  /** `EncryptResponse.verifiedPlaintextCrc32c` is false, as when the checksum was lost in transit. */
+  unverifiedPlaintextCrc32c?: boolean;
 }
 
 /** Calls served per method since start, for tests that count retries. */
 export interface FakeKmsCallCounts {
   asymmetricSign: number;
   getPublicKey: number;
+  encrypt: number;
+  decrypt: number;
 }
 
 /** A running fake KMS. */
@@ -69,11 +80,18 @@ export interface FakeKms {
 
 const KEY_VERSIONS_MAX_DEFAULT = 1000;
 const STOP_TIMEOUT_MS_DEFAULT = 5000;
-// Requests are a digest and a name; nothing legitimate comes near this.
-const MESSAGE_BYTES_MAX = 64 * 1024;
+// Requests are a digest, a name, or up to 64 KiB of plaintext and 64 KiB of AAD (Encrypt).
+const MESSAGE_BYTES_MAX = 160 * 1024;
 const SHA256_DIGEST_BYTES = 32;
 const KEY_VERSION_NAME = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+\/cryptoKeyVersions\/[^/]+$/;
 const ALGORITHM = 'EC_SIGN_P256_SHA256';
+const CRYPTO_KEY_NAME = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
+// Cloud KMS limits of Encrypt: plaintext and additional authenticated data at most 64 KiB each.
+const PLAINTEXT_BYTES_MAX = 64 * 1024;
+// The fake's ciphertext: format byte, 12-byte IV, 16-byte GCM tag, then the encrypted bytes.
+const CIPHERTEXT_FORMAT = 1;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
 
 // The shapes @grpc/proto-loader produces with the options in `loadService` (camelCase fields,
 // int64 as decimal strings, enums as names, absent fields left out).
@@ -108,6 +126,35 @@ interface PublicKeyResponse {
   publicKeyFormat: string;
 }
 
+interface EncryptRequest {
+  name?: string;
+  plaintext?: Buffer;
+  additionalAuthenticatedData?: Buffer;
+  plaintextCrc32c?: Int64Value;
+  additionalAuthenticatedDataCrc32c?: Int64Value;
+}
+interface EncryptResponse {
+  name: string;
+  ciphertext: Buffer;
+  ciphertextCrc32c: Int64Value;
+  verifiedPlaintextCrc32c: boolean;
+  verifiedAdditionalAuthenticatedDataCrc32c: boolean;
+  protectionLevel: FakeKmsProtectionLevel;
+}
+interface DecryptRequest {
+  name?: string;
+  ciphertext?: Buffer;
+  additionalAuthenticatedData?: Buffer;
+  ciphertextCrc32c?: Int64Value;
+  additionalAuthenticatedDataCrc32c?: Int64Value;
+}
+interface DecryptResponse {
+  plaintext: Buffer;
+  plaintextCrc32c: Int64Value;
+  usedPrimary: boolean;
+  protectionLevel: FakeKmsProtectionLevel;
+}
+
 interface KeyVersion {
   readonly privateScalar: Uint8Array;
   readonly publicKeyPem: string;
@@ -129,7 +176,8 @@ export async function startFakeKms(options: FakeKmsOptions = {}): Promise<FakeKm
   const keyVersionsMax = options.keyVersionsMax ?? KEY_VERSIONS_MAX_DEFAULT;
   const stopTimeoutMs = options.stopTimeoutMs ?? STOP_TIMEOUT_MS_DEFAULT;
   const keys = new Map<string, KeyVersion>();
-  const callCounts: FakeKmsCallCounts = { asymmetricSign: 0, getPublicKey: 0 };
+  const callCounts: FakeKmsCallCounts = { asymmetricSign: 0, getPublicKey: 0, encrypt: 0, decrypt: 0 };
+  const symmetricKeySeed = Buffer.from(options.symmetricKeySeed ?? randomBytes(32));
   let faults: FakeKmsFaults = {};
 
   const keyVersion = (name: string | undefined): KeyVersion => {
@@ -185,6 +233,73 @@ export async function startFakeKms(options: FakeKmsOptions = {}): Promise<FakeKm
     };
   };
 
+  // A CryptoKey name (Encrypt also takes a CryptoKeyVersion name: its key is the CryptoKey's).
+  const symmetricKey = (name: string | undefined, allowVersion: boolean): { key: Buffer; cryptoKeyName: string } => {
+    const cryptoKeyName = allowVersion && name !== undefined && KEY_VERSION_NAME.test(name) ? name.slice(0, name.lastIndexOf('/cryptoKeyVersions/')) : name;
+    if (cryptoKeyName === undefined || !CRYPTO_KEY_NAME.test(cryptoKeyName)) {
+      throw new KmsStatusError(grpc.status.INVALID_ARGUMENT, `Resource name [${name ?? ''}] does not match any known pattern.`);
+    }
+    return { key: createHmac('sha256', symmetricKeySeed).update(cryptoKeyName).digest(), cryptoKeyName };
+  };
+  const checkCrc = (bytes: Buffer, claimed: Int64Value | undefined, field: string, dataField: string): boolean => {
+    if (claimed === undefined) return false;
+    if (BigInt(claimed.value ?? '0') !== BigInt(crc32c(bytes))) {
+      throw new KmsStatusError(grpc.status.INVALID_ARGUMENT, `The checksum in field ${field} did not match the data in field ${dataField}.`);
+    }
+    return true;
+  };
+  const checksumOut = (bytes: Buffer): Int64Value => {
+    const value = crc32c(bytes);
+    return { value: String(faults.corruptCryptoCrc32c === true ? (value ^ 1) >>> 0 : value) };
+  };
+
+  const encrypt = (request: EncryptRequest): EncryptResponse => {
+    callCounts.encrypt += 1;
+    const { key, cryptoKeyName } = symmetricKey(request.name, true);
+    const plaintext = request.plaintext ?? Buffer.alloc(0);
+    const aad = request.additionalAuthenticatedData ?? Buffer.alloc(0);
+    if (plaintext.length === 0 || plaintext.length > PLAINTEXT_BYTES_MAX) {
+      throw new KmsStatusError(grpc.status.INVALID_ARGUMENT, `The plaintext must be 1..${PLAINTEXT_BYTES_MAX} bytes.`);
+    }
+    if (aad.length > PLAINTEXT_BYTES_MAX) throw new KmsStatusError(grpc.status.INVALID_ARGUMENT, `The additional authenticated data must be at most ${PLAINTEXT_BYTES_MAX} bytes.`);
+    const verifiedPlaintext = checkCrc(plaintext, request.plaintextCrc32c, 'plaintext_crc32c', 'plaintext');
+    const verifiedAad = checkCrc(aad, request.additionalAuthenticatedDataCrc32c, 'additional_authenticated_data_crc32c', 'additional_authenticated_data');
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(aad);
+    const encrypted = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+    const ciphertext = Buffer.concat([Buffer.from([CIPHERTEXT_FORMAT]), iv, cipher.getAuthTag(), encrypted]);
+    return {
+      name: reportedName(`${cryptoKeyName}/cryptoKeyVersions/1`),
+      ciphertext,
+      ciphertextCrc32c: checksumOut(ciphertext),
+      verifiedPlaintextCrc32c: verifiedPlaintext && faults.unverifiedPlaintextCrc32c !== true,
+      verifiedAdditionalAuthenticatedDataCrc32c: verifiedAad,
+      protectionLevel,
+    };
+  };
+
+  const decrypt = (request: DecryptRequest): DecryptResponse => {
+    callCounts.decrypt += 1;
+    const { key } = symmetricKey(request.name, false);
+    const ciphertext = request.ciphertext ?? Buffer.alloc(0);
+    const aad = request.additionalAuthenticatedData ?? Buffer.alloc(0);
+    checkCrc(ciphertext, request.ciphertextCrc32c, 'ciphertext_crc32c', 'ciphertext');
+    checkCrc(aad, request.additionalAuthenticatedDataCrc32c, 'additional_authenticated_data_crc32c', 'additional_authenticated_data');
+    const failed = () => new KmsStatusError(grpc.status.INVALID_ARGUMENT, 'Decryption failed: the ciphertext is invalid.');
+    if (ciphertext.length < 1 + IV_BYTES + TAG_BYTES || ciphertext[0] !== CIPHERTEXT_FORMAT) throw failed();
+    const decipher = createDecipheriv('aes-256-gcm', key, ciphertext.subarray(1, 1 + IV_BYTES));
+    decipher.setAuthTag(ciphertext.subarray(1 + IV_BYTES, 1 + IV_BYTES + TAG_BYTES));
+    decipher.setAAD(aad);
+    let plaintext: Buffer;
+    try {
+      plaintext = Buffer.concat([decipher.update(ciphertext.subarray(1 + IV_BYTES + TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw failed();
+    }
+    return { plaintext, plaintextCrc32c: checksumOut(plaintext), usedPrimary: true, protectionLevel };
+  };
+
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MESSAGE_BYTES_MAX,
     'grpc.max_send_message_length': MESSAGE_BYTES_MAX,
@@ -193,6 +308,8 @@ export async function startFakeKms(options: FakeKmsOptions = {}): Promise<FakeKm
   server.addService(await loadService(), {
     AsymmetricSign: unary(asymmetricSign),
     GetPublicKey: unary(getPublicKey),
+    Encrypt: unary(encrypt),
+    Decrypt: unary(decrypt),
   });
   const port = await bind(server, options.port ?? 0);
 
