@@ -24,6 +24,8 @@ export const errorReasons = [
   'MALFORMED_REQUEST',
   // Request headers larger than the server accepts (HTTP 431).
   'HEADERS_TOO_LARGE',
+  // A settlement report that cannot be read (recon): metadata names file, line and column.
+  'REPORT_MALFORMED',
   // UNIMPLEMENTED: an HTTP method, protocol feature or content encoding this API does not speak.
   'UNSUPPORTED_PROTOCOL',
   // UNAUTHENTICATED / PERMISSION_DENIED

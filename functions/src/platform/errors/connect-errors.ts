@@ -20,6 +20,7 @@ export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
   ENTRY_UNBALANCED: Code.InvalidArgument,
   MALFORMED_REQUEST: Code.InvalidArgument,
   HEADERS_TOO_LARGE: Code.InvalidArgument,
+  REPORT_MALFORMED: Code.InvalidArgument,
   UNSUPPORTED_PROTOCOL: Code.Unimplemented,
   RESERVED_NAMESPACE: Code.InvalidArgument,
   CREDENTIALS_MISSING: Code.Unauthenticated,
