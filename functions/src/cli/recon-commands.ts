@@ -1,0 +1,66 @@
+/**
+ * `tally recon ...`: reconciliation of PSP settlement reports. `recon run --dry-run` without a
+ * tenant reads and self-checks a file alone (no stack needed); otherwise the report is matched
+ * against a tenant's records and ledger (see README "Reconciliation").
+ */
+import { Command, Option } from 'commander';
+import { openReport } from '../adapters/recon/report-file.js';
+import { parseReport } from '../app/recon/parse-report.js';
+import { formatDecimal, money } from '../domain/money/index.js';
+import { type ReconSummary, type ReportPsp, reportPsps, summaryJson } from '../domain/recon/index.js';
+import { CliError, type GlobalOptions, output, table } from './cli-support.js';
+
+/** Lines between progress lines on stderr. */
+const PROGRESS_EVERY_LINES = 100_000;
+
+const decimal = (amountMinor: string | bigint, currency: string): string => formatDecimal(money(BigInt(amountMinor), currency));
+
+/** The human rendering of a summary: counts, totals per currency, payouts, breaks, self-check errors. */
+export function renderSummary(json: Record<string, unknown>): string {
+  const byType = json.byType as Record<string, number>;
+  const gross = json.gross as Record<string, string>;
+  const fees = json.fees as Record<string, string>;
+  const net = json.net as Record<string, string>;
+  const payouts = json.payouts as { batch?: string; id?: string; currency: string; expected: string; reported: string; ok: boolean }[];
+  const breaks = json.breaks as Record<string, number>;
+  const errors = json.errors as { check: string; line: number; message: string }[];
+  const out: string[] = [];
+  out.push(`${String(json.psp)} report ${String(json.report)}: ${String(json.lines)} lines (${Object.entries(byType).filter(([, n]) => n > 0).map(([t, n]) => `${t} ${n}`).join(', ') || 'none'})`);
+  out.push('', table(Object.keys(gross).map((c) => ({ currency: c, gross: decimal(gross[c]!, c), fees: decimal(fees[c]!, c), net: decimal(net[c]!, c) })), ['currency', 'gross', 'fees', 'net']));
+  if (payouts.length > 0) {
+    out.push('', table(payouts.map((p) => ({ payout: p.batch !== undefined ? `batch ${p.batch}` : p.id, currency: p.currency,
+      expected: decimal(p.expected, p.currency), reported: decimal(p.reported, p.currency), ok: p.ok ? 'ok' : 'MISMATCH' })), ['payout', 'currency', 'expected', 'reported', 'ok']));
+  }
+  const breakList = Object.entries(breaks).filter(([, n]) => n > 0);
+  out.push('', breakList.length === 0 ? 'breaks: none' : `breaks: ${breakList.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (json.healed !== undefined) out.push(`healed with compensating entries: ${String(json.healed)}; awaiting review: ${String(json.awaitingReview)}`);
+  out.push(errors.length === 0 ? 'self-checks: passed' : `self-checks: FAILED\n${errors.map((e) => `  ${e.check}${e.line > 0 ? ` (line ${e.line})` : ''}: ${e.message}`).join('\n')}`);
+  return out.join('\n');
+}
+
+export function registerReconCommands(program: Command, globals: (cmd: Command) => GlobalOptions): void {
+  const recon = program.command('recon').description('reconciliation of PSP settlement reports against the ledger');
+  recon.command('run')
+    .description('read a settlement report (streamed), check its own control totals and, unless --dry-run without --tenant, match it against the tenant\'s payments and ledger. Exit 0 reconciled, 1 self-check failure or breaks awaiting review')
+    .addOption(new Option('--psp <psp>', 'the report\'s format').choices([...reportPsps]).makeOptionMandatory())
+    .requiredOption('--report <file>', 'the report file (CSV)')
+    .option('--tenant <tenantId>', 'the tenant to reconcile (default: the API key\'s tenant)')
+    .option('--dry-run', 'change nothing; without --tenant: parse and self-check the file alone, no stack needed')
+    .action(async (opts: { psp: ReportPsp; report: string; tenant?: string; dryRun?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      let nextProgress = PROGRESS_EVERY_LINES;
+      const onProgress = g.json ? undefined : ({ lines, bytes }: { lines: number; bytes: number }) => {
+        if (lines < nextProgress) return;
+        nextProgress = lines + PROGRESS_EVERY_LINES;
+        process.stderr.write(`recon: ${lines.toLocaleString('en-US')} lines read (${(bytes / 1_048_576).toFixed(1)} MiB)\n`);
+      };
+      if (!(opts.dryRun && opts.tenant === undefined)) {
+        throw new CliError('recon run against a tenant needs the reconciliation service, not available in this build: use --dry-run without --tenant to parse and self-check the file');
+      }
+      const reading = openReport(opts.report, opts.psp);
+      const summary: ReconSummary = await parseReport(reading, onProgress);
+      const json = summaryJson(summary, { psp: opts.psp, report: opts.report, sha256: reading.result.sha256, dryRun: true });
+      output(g, json, renderSummary(json));
+      if (!summary.selfCheckOk || Object.values(summary.breaksByKind).some((n) => n > 0)) process.exitCode = 1;
+    });
+}
