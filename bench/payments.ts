@@ -11,8 +11,8 @@
  * over checkouts at the bench's concurrency, whose first writes leave in groups (ADR 0016).
  *
  * `documentsPerCheckout` is what Firestore bills for one checkout all-in (ADR 0027), each piece run
- * once alone while counting at the client (`countFirestoreRpcs`): the API call, the outbox relay
- * of the events it wrote (`relayOutboxEvent` per event, as the trigger runs it), and its PSP
+ * once alone while counting at the client (`countFirestoreRpcs`): the API call, the outbox relay of the
+ * documents it wrote (`relayOutboxDocument` per document, as the trigger runs it), and its PSP
  * webhook (received by `receiveWebhook`, applied by `processInboxEvent`, as `pspWebhook` and
  * `processPspEvent` run them; the Pub/Sub hops between them are not Firestore's).
  * `usdPer1000Checkouts` prices them at `firestoreListPrices`, in integer micro-dollars.
@@ -128,7 +128,7 @@ runBench('bench:payments', async () => {
      */
     const countCheckoutDocuments = async () => {
       const { countFirestoreRpcs } = await import('../test/support/firestore-rpcs.js');
-      const { relayOutboxEvent } = await import('../functions/src/app/outbox/relay.js');
+      const { relayOutboxDocument } = await import('../functions/src/app/outbox/relay.js');
       const { domainEventsTopic } = await import('../functions/src/app/outbox/outbox-message.js');
       await services.bus.ensureTopics([domainEventsTopic]); // as `npm start` does; terraform in production
       const { receiveWebhook, processInboxEvent } = await import('../functions/src/app/payments/index.js');
@@ -157,14 +157,16 @@ runBench('bench:payments', async () => {
         const paid = api.result.payment!;
         if (paid.status !== PaymentStatus.SUCCEEDED) throw new Error(`payment ${paid.id} ended ${paid.status}`);
         if (!(await control('webhooks/idle', { timeoutMs: 30_000 })).idle) throw new Error('the checkout\'s webhooks did not arrive');
-        // The outbox events it wrote (the trigger hands each id over), from the commits counted.
+        // The outbox documents it wrote (one per commit; the trigger hands each over), from the commits counted.
         const outbox = api.written.map((name) => /\/tenants\/([^/]+)\/outbox\/([^/]+)$/.exec(name)).filter((m) => m !== null)
-          .map((m) => ({ tenantId: m[1]!, eventId: m[2]! }));
-        if (outbox.length === 0) throw new Error(`no outbox event for ${paid.id}`);
+          .map((m) => ({ tenantId: m[1]!, documentId: m[2]! }));
+        if (outbox.length === 0) throw new Error(`no outbox document for ${paid.id}`);
+        let outboxEvents = 0;
         const relay = await countFirestoreRpcs(async () => {
-          for (const { tenantId: eventTenantId, eventId } of outbox) {
-            const relayed = await relayOutboxEvent(services.outbox, eventTenantId, eventId);
-            if (relayed.outcome !== 'published') throw new Error(`outbox ${eventId}: ${relayed.outcome}`);
+          for (const { tenantId: eventTenantId, documentId } of outbox) {
+            const relayed = await relayOutboxDocument(services.outbox, eventTenantId, documentId);
+            if (relayed.outcome !== 'published') throw new Error(`outbox ${documentId}: ${relayed.outcome}`);
+            outboxEvents += relayed.events;
           }
         });
         if (webhooks.length === 0) throw new Error(`no webhook for ${paid.id}`);
@@ -182,7 +184,7 @@ runBench('bench:payments', async () => {
           for (const k of ['reads', 'writes', 'deletes'] as const) total[k] += p[k];
           for (const [c, n] of Object.entries(p.writesByCollection)) total.writesByCollection[c] = (total.writesByCollection[c] ?? 0) + n;
         }
-        return { ...pieces, total, outboxEvents: outbox.length, webhooks: webhooks.length };
+        return { ...pieces, total, outboxDocuments: outbox.length, outboxEvents, webhooks: webhooks.length };
       } finally {
         await control('webhook-targets', {});
         catcher.close();

@@ -961,6 +961,30 @@ resource "google_firestore_field" "outbox_payload_unindexed" {
   index_config {}
 }
 
+# One outbox document per commit holds its events in `events` (ADR 0027): never queried inside.
+resource "google_firestore_field" "outbox_events_unindexed" {
+  database   = google_firestore_database.default.name
+  collection = "outbox"
+  field      = "events"
+  index_config {}
+}
+
+# The outbox as a log by time across tenants (OutboxStore.listEventsBetween, `tally events replay`).
+resource "google_firestore_field" "outbox_created_at" {
+  database   = google_firestore_database.default.name
+  collection = "outbox"
+  field      = "createdAt"
+  index_config {
+    indexes {
+      order       = "ASCENDING"
+      query_scope = "COLLECTION_GROUP"
+    }
+    indexes {
+      order = "ASCENDING"
+    }
+  }
+}
+
 resource "google_firestore_field" "idempotency_response_unindexed" {
   database   = google_firestore_database.default.name
   collection = "idempotency"

@@ -62,8 +62,10 @@ describe('entries', () => {
     const revenueBalance = (await owner.ledger.getBalance({ accountId: revenue })).balance!;
     expect(cashBalance).toMatchObject({ postedDebitsMinor: 1999n, postedCreditsMinor: 0n, currency: 'USD' });
     expect(revenueBalance).toMatchObject({ postedDebitsMinor: 0n, postedCreditsMinor: 1999n });
-    const event = (await stack.services.db.doc(`tenants/${tenantId}/outbox/evt_${entry!.id}`).get()).data();
-    expect(event).toMatchObject({ type: 'ledger.entry.posted', aggregateId: entry!.id, publishedAt: null });
+    // Its commit's one outbox document holds its one event, unsent.
+    expect(await stack.services.outbox.store.get(tenantId, `evt_${entry!.id}`)).toMatchObject({
+      publishedAtMs: null, events: [{ id: `evt_${entry!.id}`, type: 'ledger.entry.posted', aggregateId: entry!.id }],
+    });
   });
 
   it('is idempotent by entry id: a retry returns the stored entry, other content is ENTRY_ID_REUSED', async () => {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOutboxTrigger, type OutboxTrigger } from '../emulators/outbox-trigger.js';
 import { createPubSubEventBus } from '../functions/src/adapters/pubsub/pubsub-event-bus.js';
 import { domainEventsTopic } from '../functions/src/app/outbox/outbox-message.js';
-import { drainOutbox, relayOutboxEvent, sweepOutbox, type OutboxDeps } from '../functions/src/app/outbox/relay.js';
+import { drainOutbox, relayOutboxDocument, sweepOutbox, type OutboxDeps } from '../functions/src/app/outbox/relay.js';
 import { DomainEventSchema } from '../functions/src/gen/tally/events/v1/events_pb.js';
 import { createOutboxRelayHandler } from '../functions/src/handlers/firestore/outbox-relay.js';
 import { createOutboxSweeperHandler } from '../functions/src/handlers/pubsub/outbox-sweeper.js';
@@ -56,7 +56,7 @@ function waitFor<T>(probe: () => T | undefined | false | Promise<T | undefined |
  */
 async function afterNextMessage(stack: TestStack, bus: { messages: Message[] }, owner: TallyClient, accounts: { a: string; b: string }, tenantId: string): Promise<void> {
   const { eventId } = await postEntry(owner, accounts);
-  await relayOutboxEvent(stack.services.outbox, tenantId, eventId);
+  await relayOutboxDocument(stack.services.outbox, tenantId, eventId);
   await waitFor(() => byEvent(bus.messages, eventId)[0], 'sentinel message');
 }
 const byEvent = (messages: Message[], eventId: string) => messages.filter((m) => m.attributes.eventId === eventId);
@@ -94,13 +94,16 @@ describe('outboxRelay fed by the local Firestore trigger (as npm start runs it)'
       const d = (await stack.services.db.doc(`tenants/${tenantId}/outbox/${eventId}`).get()).data();
       return d?.publishedAt ? d : undefined;
     }, 'the mark');
-    expect(doc.pubsubMessageId).toBe(message.id);
+    expect(doc.pubsubMessageIds).toEqual([message.id]);
+    // The entry's commit wrote one document holding its one event.
+    const [stored] = doc.events as Record<string, unknown>[];
+    expect(doc.events).toHaveLength(1);
     // The trace of the API call continues into the message: its trace id, its span as parent.
-    expect(doc.traceId).toBe(traceId);
-    expect(message.attributes.traceparent).toBe(`00-${traceId}-${String(doc.spanId)}-01`);
+    expect(stored!.traceId).toBe(traceId);
+    expect(message.attributes.traceparent).toBe(`00-${traceId}-${String(stored!.spanId)}-01`);
 
     const envelope = fromBinary(DomainEventSchema, message.data);
-    expect(envelope).toMatchObject({ eventId, type: 'ledger.entry.posted', tenantId, aggregateId: entryId, traceId, spanId: doc.spanId });
+    expect(envelope).toMatchObject({ eventId, type: 'ledger.entry.posted', tenantId, aggregateId: entryId, traceId, spanId: stored!.spanId });
     expect(timestampMs(envelope.occurredAt!)).toBe((doc.createdAt as { toMillis(): number }).toMillis());
     expect(JSON.parse(envelope.payloadJson)).toMatchObject({ entryId, postings: [{ accountId: accounts.a, amountMinor: '1234' }, { accountId: accounts.b, amountMinor: '1234' }] });
 
@@ -131,7 +134,7 @@ describe('relay and sweeper, driven directly', () => {
   it('relaying one document twice publishes at most a duplicate with the same event id and marks it once', async () => {
     const { eventId } = await postEntry(owner, accounts);
     // Two relays racing (a redelivered trigger): both may publish; exactly one marks.
-    const results = await Promise.all([relayOutboxEvent(stack.services.outbox, tenantId, eventId), relayOutboxEvent(stack.services.outbox, tenantId, eventId)]);
+    const results = await Promise.all([relayOutboxDocument(stack.services.outbox, tenantId, eventId), relayOutboxDocument(stack.services.outbox, tenantId, eventId)]);
     const marks = results.map((r) => (r.outcome === 'published' ? r.mark : r.outcome));
     expect(marks.filter((m) => m === 'marked')).toHaveLength(1);
     expect(marks.every((m) => ['marked', 'already', 'already_published'].includes(m))).toBe(true);
@@ -141,10 +144,10 @@ describe('relay and sweeper, driven directly', () => {
     expect(copies.length).toBeLessThanOrEqual(2);
     expect(new Set(copies.map((m) => fromBinary(DomainEventSchema, m.data).eventId))).toEqual(new Set([eventId]));
     const doc = await outboxDoc(eventId);
-    expect(copies.map((m) => m.id)).toContain(doc.pubsubMessageId);
+    expect(copies.map((m) => m.id)).toContain((doc.pubsubMessageIds as string[])[0]);
 
     // A third relay, after the mark, publishes nothing.
-    expect(await relayOutboxEvent(stack.services.outbox, tenantId, eventId)).toEqual({ outcome: 'already_published' });
+    expect(await relayOutboxDocument(stack.services.outbox, tenantId, eventId)).toEqual({ outcome: 'already_published' });
     const publishedAt = doc.publishedAt as { toMillis(): number };
     await afterNextMessage(stack, bus, owner, accounts, tenantId);
     expect(byEvent(bus.messages, eventId)).toHaveLength(copies.length);
@@ -182,7 +185,7 @@ describe('relay and sweeper, driven directly', () => {
     expect(lines.at(-1)!.published).toBeGreaterThanOrEqual(1);
     const message = await waitFor(() => byEvent(bus.messages, eventId)[0], 'the swept event');
     expect(message.orderingKey).toBe(entryId);
-    expect((await outboxDoc(eventId)).pubsubMessageId).toBe(message.id);
+    expect((await outboxDoc(eventId)).pubsubMessageIds).toEqual([message.id]);
   });
 
   it('the sweeper respects its age threshold and batch bound, oldest first, across tenants', async () => {
@@ -205,6 +208,40 @@ describe('relay and sweeper, driven directly', () => {
     expect(await sweepOutbox(sweeper, { olderThanMs: 60_000, batchMax: 2 })).toMatchObject({ found: 1, published: 1 });
     expect(await unsent()).toEqual([]);
     await waitFor(() => written.every((id) => byEvent(bus.messages, id).length === 1) || undefined, 'all five messages');
+  });
+
+  it('listEventsBetween pages through a time range event by event, splitting a document of several events, whatever is sent (the durable log)', async () => {
+    const fromMs = Date.now() - 1;
+    const { tenantId: logTenant, owner: logOwner } = await stack.newTenant();
+    const logAccounts = { a: await openAccount(logOwner), b: await openAccount(logOwner) };
+    const single = [(await postEntry(logOwner, logAccounts)).eventId, (await postEntry(logOwner, logAccounts)).eventId];
+    // One commit of three events, as a payment capture writes (its events and its ledger entry's).
+    const nowMs = Date.now();
+    const commitEvents = ['a', 'b', 'c'].map((x) => ({ id: `evt_multi_${x}_${randomUUID().slice(0, 8)}`, type: 'test.multi', aggregateId: `agg_${x}`, payload: { x }, createdAtMs: nowMs, traceId: '', spanId: '' }));
+    const { createOutboxWrites } = await import('../functions/src/adapters/firestore/outbox-store.js');
+    const writes = createOutboxWrites(stack.services.db, logTenant);
+    for (const e of commitEvents) writes.add(e);
+    const batch = stack.services.db.batch();
+    expect(writes.writeTo(batch)).toBe(1);
+    await batch.commit();
+    await relayOutboxDocument(stack.services.outbox, logTenant, single[0]!); // sent or not, both are in the log
+    const expected = [...single, ...commitEvents.map((e) => e.id)];
+
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 10; i++) {
+      const page = await stack.services.outbox.store.listEventsBetween({ tenantId: logTenant, fromMs, toMs: Date.now() + 1, limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+      pages.push(page.events.map((e) => e.id));
+      cursor = page.nextCursor;
+      if (cursor === undefined) break;
+    }
+    expect(pages).toEqual([expected.slice(0, 2), expected.slice(2, 4), expected.slice(4)]);
+    // Across tenants (collection group) the same events are there, with their tenant.
+    const all = await stack.services.outbox.store.listEventsBetween({ fromMs, toMs: Date.now() + 1, limit: 500 });
+    expect(all.events.filter((e) => e.tenantId === logTenant).map((e) => e.id)).toEqual(expected);
+    // An empty range, and a forged cursor refused as input.
+    expect(await stack.services.outbox.store.listEventsBetween({ tenantId: logTenant, fromMs: 0, toMs: 1, limit: 5 })).toEqual({ events: [], nextCursor: undefined });
+    await expect(stack.services.outbox.store.listEventsBetween({ tenantId: logTenant, fromMs, toMs: Date.now(), limit: 5, cursor: 'bm9wZQ' })).rejects.toMatchObject({ reason: 'FIELD_INVALID' });
   });
 
   it('`tally outbox drain --json` publishes what is unsent (one tenant), with a summary; exit code 0', async () => {
@@ -291,8 +328,8 @@ describe('the local trigger costs the same whatever the outbox holds (issue 12 i
       const batch = stack.services.db.batch();
       for (let j = i; j < i + 500; j++) {
         batch.set(stack.services.db.doc(`tenants/${tenantId}/outbox/evt_old_${j}`), {
-          id: `evt_old_${j}`, type: 'ledger.entry.posted', aggregateId: `je_old_${j}`, payload: {}, tenantId, createdAt,
-          traceId: '', spanId: '', publishedAt: createdAt, pubsubMessageId: `m${j}`,
+          tenantId, createdAt, publishedAt: createdAt, pubsubMessageIds: [`m${j}`],
+          events: [{ id: `evt_old_${j}`, type: 'ledger.entry.posted', aggregateId: `je_old_${j}`, payload: {}, createdAt, traceId: '', spanId: '' }],
         });
       }
       await batch.commit();

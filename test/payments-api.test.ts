@@ -11,6 +11,7 @@ import type { TallyClient } from '../functions/src/cli/client.js';
 import { ErrorInfoSchema } from './support/test-stack.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 import { eventually } from './support/eventually.js';
+import { outboxEventsOf } from './support/outbox-events.js';
 import { expectConnectError, rpcError } from './support/connect-error.js';
 
 let env: PaymentsStack;
@@ -433,8 +434,16 @@ describe('payment metadata, trace, return URL and customer', () => {
     expect((await owner.payments.getPayment({ paymentId: created.id })).payment!.metadata).toEqual(metadata);
     expect((await owner.payments.listPayments({})).payments.map((p) => p.metadata)).toEqual([metadata]);
     // Consumers of domain-events get the terms and the metadata without reading the payment back.
-    const createdEvent = await env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox').doc(`evt_${created.id}_1_payment_created`).get();
-    expect(createdEvent.get('payload')).toEqual({ type: 'payment.created', status: 'requires_confirmation', amountMinor: '700', currency: 'EUR', captureMethod: 'automatic', customerId: null, metadata });
+    const [createdEvent] = await outboxEventsOf(env.stack.services.outbox.store, tenantId, { aggregateId: created.id, type: 'payment.created' });
+    expect(createdEvent?.id).toBe(`evt_${created.id}_1_payment_created`);
+    expect(createdEvent?.payload).toEqual({
+      type: 'payment.created', status: 'requires_confirmation', amountMinor: '700', currency: 'EUR', captureMethod: 'automatic', customerId: null, metadata,
+      // The payment as it stands after the event (issue 13: the analytics sink reads state from it).
+      payment: {
+        version: 1, status: 'requires_confirmation', psp: '', amountMinor: '700', currency: 'EUR', amountAuthorizedMinor: '0', amountCapturedMinor: '0',
+        amountRefundedMinor: '0', amountChargedBackMinor: '0', feeMinor: '0', declineReason: '', createdAtMs: Number(created.createTime!.seconds) * 1000 + Math.floor(created.createTime!.nanos / 1e6),
+      },
+    });
     // The trace of the creating request, for audit: kept through later requests (which have their own).
     expect(created.traceId).toMatch(/^[0-9a-f]{32}$/);
     expect(confirmed.traceId).toBe(created.traceId);
@@ -457,12 +466,11 @@ describe('payment metadata, trace, return URL and customer', () => {
     const updated = (await owner.payments.updatePayment(request)).payment!;
     expect(updated).toMatchObject({ id: paid.id, status: PaymentStatus.SUCCEEDED, metadata: { order_id: 'o-2', note: 'gift' }, amountCapturedMinor: 600n });
     expect((await owner.payments.getPayment({ paymentId: paid.id })).payment!.metadata).toEqual({ note: 'gift', order_id: 'o-2' });
-    const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
-    const events = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.metadata_updated').get()).docs;
-    expect(events.map((d) => d.get('payload.metadata') as unknown)).toEqual([{ note: 'gift', order_id: 'o-2' }]);
+    const metadataUpdated = () => outboxEventsOf(env.stack.services.outbox.store, tenantId, { aggregateId: paid.id, type: 'payment.metadata_updated' });
+    expect((await metadataUpdated()).map((e) => e.payload.metadata)).toEqual([{ note: 'gift', order_id: 'o-2' }]);
     // A replay answers the first response and publishes nothing more.
     expect((await owner.payments.updatePayment(request)).payment).toEqual(updated);
-    expect((await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.metadata_updated').get()).size).toBe(1);
+    expect(await metadataUpdated()).toHaveLength(1);
 
     const tooMany = Object.fromEntries(Array.from({ length: 19 }, (_, i) => [`k${i}`, 'v']));
     expect(await reason(owner.payments.updatePayment({ paymentId: paid.id, metadata: tooMany, idempotencyKey: key() })))
@@ -529,11 +537,10 @@ describe.each(['stripe', 'adyen'] as const)('one-call checkout through %s (Creat
     expect(paid).toMatchObject({ status: PaymentStatus.SUCCEEDED, psp, amountCapturedMinor: 10_000n, metadata: { order_id: 'o-1' } });
     expect((await balanceOf(tenantId, `psp_receivable:${psp}`)).postedDebitsMinor).toBe(10_000n);
     expect((await balanceOf(tenantId, 'merchant_payable')).postedCreditsMinor).toBe(9_710n);
-    const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
-    const createdEvents = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.created').get()).docs;
+    const createdEvents = await outboxEventsOf(env.stack.services.outbox.store, tenantId, { aggregateId: paid.id, type: 'payment.created' });
     // Announced once, created into the status it was confirmed into (never seen as requires_confirmation).
-    expect(createdEvents.map((d) => d.get('payload.status'))).toEqual(['processing']);
-    const changes = (await outbox.where('aggregateId', '==', paid.id).where('type', '==', 'payment.status_changed').get()).docs.map((d) => d.get('payload.from') as string);
+    expect(createdEvents.map((e) => e.payload.status)).toEqual(['processing']);
+    const changes = (await outboxEventsOf(env.stack.services.outbox.store, tenantId, { aggregateId: paid.id, type: 'payment.status_changed' })).map((e) => e.payload.from as string);
     expect(changes).not.toContain('requires_confirmation');
     // Indexed at creation though its first saved version is the confirmed one: webhooks match it.
     expect(await env.stack.services.payments.store.tenantOfPayment(paid.id)).toBe(tenantId);
@@ -726,8 +733,8 @@ describe('one-call checkout: keys, declines, refusals and crashes', () => {
     expect(stored.size).toBe(3); // the warm-up, the first, one of the twins
     expect(stored.docs.map((d) => d.id)).toEqual(expect.arrayContaining([created.id, answers[0]!.payment!.id]));
     // What it created is confirmed as any payment: the outbox has its payment.created.
-    const outbox = await env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox').where('aggregateId', '==', created.id).get();
-    expect(outbox.docs.map((d) => d.get('type'))).toEqual(['payment.created']);
+    const outbox = await outboxEventsOf(env.stack.services.outbox.store, tenantId, { aggregateId: created.id });
+    expect(outbox.map((e) => e.type)).toEqual(['payment.created']);
     expect((await owner.payments.confirmPayment({ paymentId: created.id, idempotencyKey: key() })).payment!.status).toBe(PaymentStatus.REQUIRES_CAPTURE);
   });
 

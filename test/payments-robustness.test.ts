@@ -14,6 +14,7 @@ import type { TallyClient } from '../functions/src/cli/client.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { Code, rpcError } from './support/connect-error.js';
 import { eventually } from './support/eventually.js';
+import { outboxEventsOf } from './support/outbox-events.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 
 let env: PaymentsStack;
@@ -75,8 +76,7 @@ async function anomaliesLoggedBy(run: () => Promise<void>): Promise<Record<strin
 }
 
 async function anomalyEventsOf(tenantId: string, paymentId: string) {
-  const outbox = env.stack.services.db.collection('tenants').doc(tenantId).collection('outbox');
-  return (await outbox.where('aggregateId', '==', paymentId).where('type', '==', 'payment.anomaly').get()).docs.map((d) => d.data());
+  return outboxEventsOf(env.stack.services.outbox.store, tenantId, { aggregateId: paymentId, type: 'payment.anomaly' });
 }
 
 /** Every inbox event of the payment was applied (none left to be redelivered). */

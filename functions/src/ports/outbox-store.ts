@@ -1,33 +1,80 @@
 /**
  * The outbox as the relay sees it: events written by other use cases in their own transactions
  * (`LedgerTx.createOutboxEvent`, `PaymentsTx.createOutboxEvent`), read back, published, and marked
- * sent. Marking is idempotent: of several relays of one event, one marks it.
+ * sent. A commit's events are stored together in ONE outbox document (ADR 0027): the document is
+ * what is created, relayed and marked; the event is what is published (one message each, its own
+ * id). Marking is idempotent: of several relays of one document, one marks it.
+ *
+ * Every reader of outbox documents goes through this port (relay, sweeper, drain, replay): the
+ * storage shape is the adapter's business.
  */
 import type { OutboxEvent } from './ledger-store.js';
 
 /** An outbox event as stored, with its tenant and whether it was published. */
 export interface StoredOutboxEvent extends OutboxEvent {
   tenantId: string;
-  /** When it was marked sent; null while unsent. */
+  /** When its document was marked sent; null while unsent. */
   publishedAtMs: number | null;
 }
 
+/** One outbox document: the events of one commit, published together and marked once. */
+export interface StoredOutboxDocument {
+  tenantId: string;
+  /** The document's id (the id of its first event). */
+  id: string;
+  /** The smallest `createdAtMs` of its events: what the sweeper orders and ages by. */
+  createdAtMs: number;
+  /** When it was marked sent; null while unsent. */
+  publishedAtMs: number | null;
+  /**
+   * The stored version it was read at (opaque; Firestore's update time), when known: marking it
+   * then needs no read (a conditional write that fails if anyone changed it since).
+   */
+  version?: string;
+  /** In write order; at least one. */
+  events: StoredOutboxEvent[];
+}
+
 export interface UnpublishedQuery {
-  /** Only events created strictly before this time (the sweeper's age threshold). */
+  /** Only documents created strictly before this time (the sweeper's age threshold). */
   createdBeforeMs: number;
   /** One tenant, or every tenant (collection-group query) when undefined. */
   tenantId?: string;
-  /** Most events returned. */
+  /** Most documents returned. */
   limit: number;
 }
 
+export interface EventsBetweenQuery {
+  /** One tenant, or every tenant (collection-group query) when undefined. */
+  tenantId?: string;
+  /** Inclusive, by the document's `createdAtMs` (its commit's first event). */
+  fromMs: number;
+  /** Exclusive. */
+  toMs: number;
+  /** Opaque, from the previous page's `nextCursor`. */
+  cursor?: string;
+  /** Most events returned (a document's events may be split across pages). */
+  limit: number;
+}
+
+export interface EventsPage {
+  /** Oldest document first, each document's events in write order. */
+  events: StoredOutboxEvent[];
+  /** Undefined when nothing is left in the range. */
+  nextCursor: string | undefined;
+}
+
 export interface OutboxStore {
-  get(tenantId: string, eventId: string): Promise<StoredOutboxEvent | undefined>;
+  get(tenantId: string, documentId: string): Promise<StoredOutboxDocument | undefined>;
   /**
-   * Marks the event sent with the broker's message id, in a transaction that does nothing when it
-   * is marked already. Returns `marked` (this call marked it), `already` or `missing`.
+   * Marks the document sent with the broker's message ids (one per event, in order). With the
+   * document's `version` it is one conditional write, no read; without, a transaction that writes
+   * nothing if it is marked already. Returns `marked` (this call marked it), `already` (marked, or
+   * changed since `version`) or `missing`.
    */
-  markPublished(tenantId: string, eventId: string, publishedAtMs: number, messageId: string): Promise<'marked' | 'already' | 'missing'>;
-  /** Unsent events, oldest first, at most `limit`. */
-  findUnpublished(query: UnpublishedQuery): Promise<StoredOutboxEvent[]>;
+  markPublished(document: Pick<StoredOutboxDocument, 'tenantId' | 'id' | 'version'>, publishedAtMs: number, messageIds: readonly string[]): Promise<'marked' | 'already' | 'missing'>;
+  /** Unsent documents, oldest first, at most `limit`. */
+  findUnpublished(query: UnpublishedQuery): Promise<StoredOutboxDocument[]>;
+  /** Every event (sent or not) of documents created in [fromMs, toMs), paged: the durable log. */
+  listEventsBetween(query: EventsBetweenQuery): Promise<EventsPage>;
 }

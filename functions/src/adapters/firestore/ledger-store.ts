@@ -22,6 +22,7 @@ import { emptyStripeHead, type ChainedRecord, type StripeHead } from '../../doma
 import type { PendingEntry } from '../../domain/ledger/two-phase.js';
 import type { SignedWatermark, VerificationMode } from '../../domain/ledger/verification.js';
 import { assert } from '../../domain/errors.js';
+import { createOutboxWrites, type OutboxWrites } from './outbox-store.js';
 import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 import type { LedgerStore, LedgerTx, OutboxEvent, RecordQuery } from '../../ports/ledger-store.js';
@@ -261,8 +262,8 @@ function ledgerRefs(db: Firestore) {
  * The ledger's view of a Firestore transaction. Exported so that another use case (a payment
  * capture) can write its ledger entry in the same transaction as its own state change.
  */
-export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction): LedgerTx {
-  const { tenant, accountRef, shardRef, recordRef, headRef, pendingRef } = ledgerRefs(db);
+export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction, outbox: OutboxWrites): LedgerTx {
+  const { accountRef, shardRef, recordRef, headRef, pendingRef } = ledgerRefs(db);
   const reader = readerOf(tx);
   const heads = new Map<number, StripeHead>();
   const shards = new Map<string, BalanceShard>();
@@ -327,18 +328,14 @@ export function createLedgerTx(db: Firestore, tenantId: string, tx: Transaction)
     },
     setPending(p) { tx.set(pendingRef(tenantId, p.id), { ...pendingToDoc(p), tenantId }); },
     setAccount(a) { tx.set(accountRef(tenantId, a.id), accountToDoc(a)); },
-    createOutboxEvent(e: OutboxEvent) {
-      tx.create(tenant(tenantId).collection('outbox').doc(e.id), {
-        id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload, tenantId,
-        createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
-      });
-    },
+    // Collected: the commit's events are written as one outbox document when it is assembled (ADR 0027).
+    createOutboxEvent(e: OutboxEvent) { outbox.add(e); },
   }
 }
 
 export function createFirestoreLedgerStore(db: Firestore, options: { transaction?: TransactionOptions } = {}): LedgerStore {
   const { tenant, accountRef, shardRef, checkpointRef } = ledgerRefs(db);
-  const txFor = (tenantId: string, tx: Transaction): LedgerTx => createLedgerTx(db, tenantId, tx);
+
   // Time order within one account: the (accountIds, createdAt) index the as-of read always used.
   const recordsBetweenQuery = (tenantId: string, accountId: string, afterMs: number, throughMs: number) =>
     tenant(tenantId).collection('journal')
@@ -349,7 +346,12 @@ export function createFirestoreLedgerStore(db: Firestore, options: { transaction
   const snapshotCursorRef = (tenantId: string) => tenant(tenantId).collection('ledgerMaintenance').doc('balanceSnapshots');
   return {
     transaction(tenantId, work) {
-      return runTransactionWithRetry(db, (tx) => work(txFor(tenantId, tx)), 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key', options.transaction);
+      return runTransactionWithRetry(db, async (tx) => {
+        const outbox = createOutboxWrites(db, tenantId);
+        const result = await work(createLedgerTx(db, tenantId, tx, outbox));
+        outbox.writeTo(tx);
+        return result;
+      }, 'the ledger is too busy on these accounts; retry with the same entry id or idempotency key', options.transaction);
     },
 
     async createAccount(account) {

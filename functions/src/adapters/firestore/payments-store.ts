@@ -9,9 +9,9 @@ import { Timestamp, type Firestore } from '@google-cloud/firestore';
 import { type PaymentIntent, isCaptureDue } from '../../domain/payments/index.js';
 import type { RoutingRule } from '../../domain/payments/routing.js';
 import type { PaymentsStore, PaymentsTx, Customer, InboxFailure, PaymentMethod } from '../../ports/payments-store.js';
-import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { PspWebhookEvent } from '../../ports/psp-gateway.js';
 import { createLedgerTx } from './ledger-store.js';
+import { createOutboxWrites } from './outbox-store.js';
 import { createCompletedIn, createIdempotencyTx, createLeaseIn } from './idempotency-store.js';
 import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
@@ -66,11 +66,6 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
     };
   };
 
-  const outboxRef = (t: string, id: string) => tenant(t).collection('outbox').doc(id);
-  const outboxDoc = (tenantId: string, e: OutboxEvent) => ({
-    id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload, tenantId,
-    createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId, publishedAt: null,
-  });
   const paymentIndexRef = (id: string) => db.collection('paymentIndex').doc(id);
 
   return {
@@ -78,10 +73,13 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
       // A new payment has no PSP reference yet: nothing for pspReferences.
       if (intent.pspReference !== null) throw new Error('assertion failed: createPaymentAtOnce of a payment with a PSP reference');
       // ALREADY_EXISTS: none of it was written, and the transactional path decides.
-      return (await firstWrites.commit(3 + outbox.length, (batch) => {
+      // Its events are one outbox document (ADR 0027), as in a transaction.
+      return (await firstWrites.commit(3 + Math.min(1, outbox.length), (batch) => {
         batch.create(paymentRef(intent.tenantId, intent.id), paymentDoc(intent, trace));
         batch.create(paymentIndexRef(intent.id), { tenantId: intent.tenantId });
-        for (const e of outbox) batch.create(outboxRef(intent.tenantId, e.id), outboxDoc(intent.tenantId, e));
+        const outboxWrites = createOutboxWrites(db, intent.tenantId);
+        for (const e of outbox) outboxWrites.add(e);
+        outboxWrites.writeTo(batch);
         if ('lease' in key) createLeaseIn(db, batch, key.ref, key.lease);
         else createCompletedIn(db, batch, key.ref, key.completed);
       })) === 'committed';
@@ -89,6 +87,8 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
 
     async transaction(tenantId, work) {
       return runTransactionWithRetry(db, async (tx) => {
+          // The commit's events, ledger's and payment's alike, become one outbox document (ADR 0027).
+          const outbox = createOutboxWrites(db, tenantId);
           // The PSP reference each payment had when this transaction read it: its index is
           // written only when that changes (no extra read: the payment is always read first).
           const referenceRead = new Map<string, string | null>();
@@ -104,7 +104,7 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
               const processedAt: unknown = (await readerOf(tx).get(inboxRef(tenantId, inboxId))).get('processedAt');
               return processedAt !== null && processedAt !== undefined;
             },
-            ledger: createLedgerTx(db, tenantId, tx),
+            ledger: createLedgerTx(db, tenantId, tx, outbox),
             idempotency: createIdempotencyTx(db, tx),
             savePayment(intent, trace, created) {
               tx.set(paymentRef(tenantId, intent.id), paymentDoc(intent, trace));
@@ -121,11 +121,11 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
             markEventProcessed(inboxId, nowMs) {
               tx.set(inboxRef(tenantId, inboxId), { processedAt: Timestamp.fromMillis(nowMs) }, { merge: true });
             },
-            createOutboxEvent(e) {
-              tx.create(outboxRef(tenantId, e.id), outboxDoc(tenantId, e));
-            },
+            createOutboxEvent(e) { outbox.add(e); },
           };
-          return work(view);
+          const result = await work(view);
+          outbox.writeTo(tx);
+          return result;
       }, 'this payment is busy; retry with the same idempotency key', options.transaction);
     },
 

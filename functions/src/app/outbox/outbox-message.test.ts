@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { OutboxStore, StoredOutboxEvent } from '../../ports/outbox-store.js';
-import { messageAttributes, parseOutboxSubject, queuesByAggregate, traceparentOf } from './outbox-message.js';
+import type { OutboxStore, StoredOutboxDocument, StoredOutboxEvent } from '../../ports/outbox-store.js';
+import { documentQueuesByAggregate, messageAttributes, parseOutboxSubject, queuesByAggregate, traceparentOf } from './outbox-message.js';
 import { drainOutbox, sweepOutbox, type OutboxDeps } from './relay.js';
 
 const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -12,7 +12,7 @@ function event(id: string, aggregateId: string, createdAtMs: number): StoredOutb
 
 describe('parseOutboxSubject', () => {
   it('reads tenant and event id from a Firestore CloudEvent subject', () => {
-    expect(parseOutboxSubject('documents/tenants/ten_A1/outbox/evt_je_1')).toEqual({ tenantId: 'ten_A1', eventId: 'evt_je_1' });
+    expect(parseOutboxSubject('documents/tenants/ten_A1/outbox/evt_je_1')).toEqual({ tenantId: 'ten_A1', documentId: 'evt_je_1' });
   });
 
   it.each([
@@ -51,20 +51,39 @@ describe('queuesByAggregate', () => {
   });
 });
 
-/** An in-memory outbox and a bus that fails for chosen event ids: enough to check the batch logic. */
-function memoryDeps(events: StoredOutboxEvent[], failIds: Set<string>, nowMs: number) {
+/** A document of one commit's events (the first one's id and time name it). */
+function doc(...events: StoredOutboxEvent[]): StoredOutboxDocument {
+  return { tenantId: 'ten_1', id: events[0]!.id, createdAtMs: Math.min(...events.map((e) => e.createdAtMs)), publishedAtMs: null, events };
+}
+
+describe('documentQueuesByAggregate', () => {
+  it('puts documents that share an aggregate in one queue, in batch order, whichever event shares it', () => {
+    const queues = documentQueuesByAggregate([
+      doc(event('a1', 'A', 1)), doc(event('c1', 'C', 2)), doc(event('b1', 'B', 3), event('a2', 'A', 3)), doc(event('b2', 'B', 4)), doc(event('d1', 'D', 5)),
+    ]);
+    expect(queues.map((q) => q.map((d) => d.id))).toEqual([['a1', 'b1', 'b2'], ['c1'], ['d1']]);
+  });
+});
+
+/** An in-memory outbox (one document per event unless given documents) and a bus that fails for chosen event ids. */
+function memoryDeps(items: (StoredOutboxEvent | StoredOutboxDocument)[], failIds: Set<string>, nowMs: number) {
+  const documents = items.map((item) => ('events' in item ? item : doc(item)));
   const published: string[] = [];
+  const marks: { id: string; messageIds: readonly string[] }[] = [];
   const store: OutboxStore = {
-    get: (_t, id) => Promise.resolve(events.find((e) => e.id === id)),
-    markPublished(_t, id, at) {
-      const e = events.find((x) => x.id === id);
-      if (!e) return Promise.resolve('missing' as const);
-      if (e.publishedAtMs !== null) return Promise.resolve('already' as const);
-      e.publishedAtMs = at;
+    get: (_t, id) => Promise.resolve(documents.find((d) => d.id === id)),
+    markPublished({ id }, at, messageIds) {
+      const d = documents.find((x) => x.id === id);
+      if (!d) return Promise.resolve('missing' as const);
+      if (d.publishedAtMs !== null) return Promise.resolve('already' as const);
+      d.publishedAtMs = at;
+      for (const e of d.events) e.publishedAtMs = at;
+      marks.push({ id, messageIds });
       return Promise.resolve('marked' as const);
     },
     findUnpublished: ({ createdBeforeMs, limit }) =>
-      Promise.resolve(events.filter((e) => e.publishedAtMs === null && e.createdAtMs < createdBeforeMs).sort((a, b) => a.createdAtMs - b.createdAtMs).slice(0, limit)),
+      Promise.resolve(documents.filter((d) => d.publishedAtMs === null && d.createdAtMs < createdBeforeMs).sort((a, b) => a.createdAtMs - b.createdAtMs).slice(0, limit)),
+    listEventsBetween: () => Promise.reject(new Error('not used here')),
   };
   const deps: OutboxDeps = {
     store, clock: { nowMs: () => nowMs }, encode: () => new Uint8Array(), traceSampled: () => true, publishConcurrencyMax: 4,
@@ -76,7 +95,7 @@ function memoryDeps(events: StoredOutboxEvent[], failIds: Set<string>, nowMs: nu
       },
     },
   };
-  return { deps, published };
+  return { deps, published, marks };
 }
 
 describe('sweepOutbox', () => {
@@ -96,6 +115,26 @@ describe('sweepOutbox', () => {
     expect(report.firstError).toContain('broker down');
     expect(published).toEqual(['b1']);
     expect(events.find((e) => e.id === 'a1')!.publishedAtMs).toBeNull();
+  });
+});
+
+describe('a document of several events (one commit)', () => {
+  it('publishes each event as its own message in write order and marks the document once with every message id', async () => {
+    const { deps, published, marks } = memoryDeps([doc(event('p1', 'P', 1), event('j1', 'J', 1), event('p2', 'P', 1))], new Set(), 10_000);
+    const report = await sweepOutbox(deps, { olderThanMs: 0, batchMax: 10 });
+    expect(report).toMatchObject({ documents: 1, found: 3, published: 3, failed: 0 });
+    expect(published).toEqual(['p1', 'j1', 'p2']);
+    expect(marks).toEqual([{ id: 'p1', messageIds: ['m-p1', 'm-j1', 'm-p2'] }]);
+  });
+
+  it('leaves the whole document unsent when one of its events fails, and defers later documents of any of its aggregates', async () => {
+    const documents = [doc(event('p1', 'P', 1), event('j1', 'J', 1)), doc(event('j2', 'J', 2)), doc(event('x1', 'X', 3))];
+    const { deps, published, marks } = memoryDeps(documents, new Set(['j1']), 10_000);
+    const report = await sweepOutbox(deps, { olderThanMs: 0, batchMax: 10 });
+    expect(report).toMatchObject({ documents: 3, found: 4, published: 1, failed: 2, deferred: 1 });
+    // p1 went out before j1 failed: a retry publishes it again (a duplicate with the same id).
+    expect(published.sort()).toEqual(['p1', 'x1']);
+    expect(marks.map((m) => m.id)).toEqual(['x1']);
   });
 });
 

@@ -1,8 +1,9 @@
 /**
- * The transactional-outbox relay (ADR 0010). Every state change writes an event document in its own
- * transaction; these use cases publish such documents to `domain-events` and mark them sent:
- * - `relayOutboxEvent`: one document, on its creation trigger (`outboxRelay`);
- * - `sweepOutbox`: one bounded batch of events older than a threshold still unsent, for triggers
+ * The transactional-outbox relay (ADR 0010, 0027). Every state change writes its events as one
+ * outbox document in its own transaction; these use cases publish each event of such documents to
+ * `domain-events` (one message per event) and mark the document sent:
+ * - `relayOutboxDocument`: one document, on its creation trigger (`outboxRelay`);
+ * - `sweepOutbox`: one bounded batch of documents older than a threshold still unsent, for triggers
  *   that were lost (`outboxSweeper`);
  * - `drainOutbox`: bounded batches until nothing is left (`tally outbox drain`).
  * Delivery is at least once: a publish followed by a failed mark, or a relay racing the sweeper,
@@ -11,8 +12,8 @@
  */
 import type { Clock } from '../../ports/clock.js';
 import type { EventBus } from '../../ports/event-bus.js';
-import type { OutboxStore, StoredOutboxEvent } from '../../ports/outbox-store.js';
-import { domainEventsTopic, messageAttributes, queuesByAggregate, traceparentOf } from './outbox-message.js';
+import type { OutboxStore, StoredOutboxDocument, StoredOutboxEvent } from '../../ports/outbox-store.js';
+import { domainEventsTopic, messageAttributes, documentQueuesByAggregate, traceparentOf } from './outbox-message.js';
 
 export interface OutboxDeps {
   store: OutboxStore;
@@ -29,43 +30,55 @@ export interface OutboxDeps {
   publishConcurrencyMax: number;
 }
 
-export type PublishResult = { messageId: string; mark: 'marked' | 'already' | 'missing' };
+export type PublishResult = { messageIds: string[]; mark: 'marked' | 'already' | 'missing' };
 
-/** Publishes one event (ordering key = aggregate id), then marks it sent. Throws if the publish fails. */
-export async function publishOutboxEvent(deps: OutboxDeps, event: StoredOutboxEvent): Promise<PublishResult> {
-  const attributes = messageAttributes(event, traceparentOf(event.traceId, event.spanId, deps.traceSampled(event.traceId)));
-  const messageId = await deps.bus.publish(domainEventsTopic, deps.encode(event), attributes, event.aggregateId === '' ? undefined : event.aggregateId);
-  const mark = await deps.store.markPublished(event.tenantId, event.id, deps.clock.nowMs(), messageId);
-  return { messageId, mark };
+/**
+ * Publishes a document's events, one message each, in write order (ordering key = aggregate id),
+ * then marks the document sent. Throws if a publish fails: the document stays unsent and a retry
+ * publishes all of it again (the ones already out become duplicates with the same event ids).
+ */
+export async function publishOutboxDocument(deps: OutboxDeps, document: StoredOutboxDocument): Promise<PublishResult> {
+  const messageIds: string[] = [];
+  // In order, one at a time: a document's events are one commit's, usually of one aggregate.
+  for (const event of document.events) {
+    const attributes = messageAttributes(event, traceparentOf(event.traceId, event.spanId, deps.traceSampled(event.traceId)));
+    messageIds.push(await deps.bus.publish(domainEventsTopic, deps.encode(event), attributes, event.aggregateId === '' ? undefined : event.aggregateId));
+  }
+  const mark = await deps.store.markPublished(document, deps.clock.nowMs(), messageIds);
+  return { messageIds, mark };
 }
 
 export type RelayResult =
-  | { outcome: 'published'; messageId: string; mark: PublishResult['mark'] }
+  | { outcome: 'published'; events: number; messageIds: string[]; mark: PublishResult['mark'] }
   | { outcome: 'already_published' | 'missing' };
 
 /**
- * Relays one outbox document: re-reads it (the trigger is only a pointer), publishes it unless it
- * is marked sent already, and marks it. Throws when the publish fails, so the trigger retries.
+ * Relays one outbox document. `carried` is the document as its trigger delivered it (the deployed
+ * Firestore trigger carries it): used as is, with no read, and marked with a conditional write on
+ * the version it carries. Without it the document is read first. Publishes unless it is marked
+ * sent already, and marks it. Throws when a publish fails, so the trigger retries.
  */
-export async function relayOutboxEvent(deps: OutboxDeps, tenantId: string, eventId: string): Promise<RelayResult> {
-  const event = await deps.store.get(tenantId, eventId);
-  if (!event) return { outcome: 'missing' };
-  if (event.publishedAtMs !== null) return { outcome: 'already_published' };
-  const { messageId, mark } = await publishOutboxEvent(deps, event);
-  return { outcome: 'published', messageId, mark };
+export async function relayOutboxDocument(deps: OutboxDeps, tenantId: string, documentId: string, carried?: StoredOutboxDocument): Promise<RelayResult> {
+  const document = carried ?? await deps.store.get(tenantId, documentId);
+  if (!document) return { outcome: 'missing' };
+  if (document.publishedAtMs !== null) return { outcome: 'already_published' };
+  const { messageIds, mark } = await publishOutboxDocument(deps, document);
+  return { outcome: 'published', events: document.events.length, messageIds, mark };
 }
 
 export interface SweepOptions {
-  /** Only events at least this old: younger ones are still in their trigger's hands. */
+  /** Only documents at least this old: younger ones are still in their trigger's hands. */
   olderThanMs: number;
-  /** Most events in the batch. */
+  /** Most outbox documents in the batch. */
   batchMax: number;
   /** One tenant, or all of them. */
   tenantId?: string;
 }
 
 export interface SweepReport {
-  /** Unsent events the batch found (<= batchMax). */
+  /** Unsent outbox documents the batch found (<= batchMax); each holds one commit's events. */
+  documents: number;
+  /** Unsent events in them. */
   found: number;
   /** Published and marked by this sweep. */
   published: number;
@@ -81,31 +94,34 @@ export interface SweepReport {
   firstError?: string;
 }
 
-/** One bounded batch: unsent events older than the threshold, oldest first, per aggregate in order. */
+/** One bounded batch: unsent documents older than the threshold, oldest first, per aggregate in order. */
 export async function sweepOutbox(deps: OutboxDeps, options: SweepOptions, onEvent?: (event: StoredOutboxEvent, ok: boolean) => void): Promise<SweepReport> {
   const nowMs = deps.clock.nowMs();
-  const events = await deps.store.findUnpublished({
+  const documents = await deps.store.findUnpublished({
     createdBeforeMs: nowMs - options.olderThanMs, limit: options.batchMax,
     ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
   });
-  const report: SweepReport = { found: events.length, published: 0, duplicates: 0, failed: 0, deferred: 0, oldestAgeMs: events[0] ? nowMs - events[0].createdAtMs : 0 };
-  const queues = queuesByAggregate(events);
+  const report: SweepReport = {
+    documents: documents.length, found: documents.reduce((n, d) => n + d.events.length, 0),
+    published: 0, duplicates: 0, failed: 0, deferred: 0, oldestAgeMs: documents[0] ? nowMs - documents[0].createdAtMs : 0,
+  };
+  const queues = documentQueuesByAggregate(documents);
   let next = 0;
   const worker = async (): Promise<void> => {
     // Bounded: each worker takes queues until none is left; there are at most batchMax queues.
     while (next < queues.length) {
       const queue = queues[next++]!;
-      for (const [i, event] of queue.entries()) {
+      for (const [i, document] of queue.entries()) {
         try {
-          const { mark } = await publishOutboxEvent(deps, event);
-          if (mark === 'marked') report.published++;
-          else report.duplicates++;
-          onEvent?.(event, true);
+          const { mark } = await publishOutboxDocument(deps, document);
+          if (mark === 'marked') report.published += document.events.length;
+          else report.duplicates += document.events.length;
+          for (const event of document.events) onEvent?.(event, true);
         } catch (error) {
-          report.failed++;
-          report.deferred += queue.length - i - 1;
-          report.firstError ??= `${event.tenantId}/${event.id}: ${(error as Error).message}`;
-          onEvent?.(event, false);
+          report.failed += document.events.length;
+          report.deferred += queue.slice(i + 1).reduce((n, d) => n + d.events.length, 0);
+          report.firstError ??= `${document.tenantId}/${document.id}: ${(error as Error).message}`;
+          for (const event of document.events) onEvent?.(event, false);
           break;
         }
       }
@@ -151,9 +167,9 @@ export async function drainOutbox(deps: OutboxDeps, options: DrainOptions, onBat
     total.failed += batch.failed;
     total.deferred += batch.deferred;
     total.firstError ??= batch.firstError;
-    if (batch.found < options.batchMax) total.complete = batch.failed === 0 && batch.deferred === 0;
+    if (batch.documents < options.batchMax) total.complete = batch.failed === 0 && batch.deferred === 0;
     onBatch?.({ ...total });
-    if (batch.found < options.batchMax || batch.published + batch.duplicates === 0) break;
+    if (batch.documents < options.batchMax || batch.published + batch.duplicates === 0) break;
   }
   return total;
 }

@@ -1,15 +1,24 @@
 /**
- * `outboxRelay`: a Firestore "document created" CloudEvent on `tenants/{tenantId}/outbox/{eventId}`
- * -> publish the event to `domain-events` and mark it sent. The CloudEvent's `subject`
- * (`documents/tenants/T/outbox/E`) is only a pointer: the document is re-read, never decoded from
- * the (protobuf) event data, so the handler does not depend on the trigger's content type.
+ * `outboxRelay`: a Firestore "document created" CloudEvent on `tenants/{tenantId}/outbox/{docId}`
+ * -> publish the document's events to `domain-events` and mark it sent. The CloudEvent carries the
+ * created document (DocumentEventData, in the content type declared in terraform/): decoded by
+ * `decodeDocument`, it is relayed with no read. Data that does not decode (absent, another
+ * encoding) falls back to reading the document the `subject` names.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { parseOutboxSubject } from '../../app/outbox/outbox-message.js';
-import { relayOutboxEvent, type OutboxDeps } from '../../app/outbox/relay.js';
+import { relayOutboxDocument, type OutboxDeps } from '../../app/outbox/relay.js';
+import type { StoredOutboxDocument } from '../../ports/outbox-store.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 
-export function createOutboxRelayHandler(deps: { outbox: OutboxDeps; logger: Logger }) {
+export interface OutboxRelayHandlerDeps {
+  outbox: OutboxDeps;
+  logger: Logger;
+  /** The outbox document a trigger's data carries, or undefined when it carries none that decodes. */
+  decodeDocument?: (data: unknown, tenantId: string, documentId: string) => StoredOutboxDocument | undefined;
+}
+
+export function createOutboxRelayHandler(deps: OutboxRelayHandlerDeps) {
   return async (event: CloudEvent<unknown>): Promise<void> => {
     const target = parseOutboxSubject(event.subject);
     if (!target) {
@@ -17,10 +26,11 @@ export function createOutboxRelayHandler(deps: { outbox: OutboxDeps; logger: Log
       deps.logger.error('outbox relay: unexpected subject', { eventId: event.id, subject: event.subject });
       return;
     }
+    const carried = deps.decodeDocument?.(event.data, target.tenantId, target.documentId);
     // A failed publish throws: the function fails, the trigger retries, the document stays unsent
     // (and the sweeper publishes it if the retries run out).
-    const result = await relayOutboxEvent(deps.outbox, target.tenantId, target.eventId);
-    const fields = { cloudEventId: event.id, ...target, ...result };
+    const result = await relayOutboxDocument(deps.outbox, target.tenantId, target.documentId, carried);
+    const fields = { cloudEventId: event.id, ...target, carried: carried !== undefined, ...result };
     // Missing: deleted since, or a trigger from another database. Nothing to publish; worth a look.
     if (result.outcome === 'missing') deps.logger.warn('outbox relay: document not found', fields);
     else deps.logger.info('outbox relay', fields);
