@@ -114,11 +114,11 @@ export function calculateEuVat(request: TaxRequest): TaxCalculation {
     throw new TallyError('LIMIT_EXCEEDED', `at most ${TAX_LINES_MAX} lines per tax calculation`, { limit: String(TAX_LINES_MAX) });
   }
   checkDate(request.date);
+  if (!countryShape.test(request.customer.country)) throw invalidField('country', 'must be an ISO 3166-1 alpha-2 code such as DE (uppercase)');
   if (!countryShape.test(request.seller.country)) throw invalidField('sellerCountry', 'must be an ISO 3166-1 alpha-2 code such as DE');
   const override = request.rateOverridePpm;
   if (override !== null) {
     checkRatePpm(override);
-    if (!countryShape.test(request.customer.country)) throw invalidField('country', 'must be an ISO 3166-1 alpha-2 code such as DE');
     normalisePostcode(request.customer.postcode);
   }
   const reverseCharge = override === null ? reverseChargeReason(request) : null;
