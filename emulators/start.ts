@@ -21,10 +21,29 @@ const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`
 
 async function main(): Promise<void> {
   say('tally: starting the local stack (emulators, API) ...');
-  const emulators = await startEmulators({ profile: 'dev', log: process.env.TALLY_VERBOSE ? (l) => say(`  [firebase] ${l}`) : undefined });
+  const verbose = process.env.TALLY_VERBOSE ? (prefix: string) => (l: string) => say(`  [${prefix}] ${l}`) : () => undefined;
+  // The emulators and ClickHouse start side by side; if one fails, the other is stopped.
+  const { startClickHouse } = await import('./clickhouse.js');
+  const [emulatorsStarted, clickhouseStarted] = await Promise.allSettled([
+    startEmulators({ profile: 'dev', log: verbose('firebase') }),
+    startClickHouse({ profile: 'dev', log: verbose('clickhouse') }),
+  ]);
+  if (emulatorsStarted.status === 'rejected' || clickhouseStarted.status === 'rejected') {
+    if (emulatorsStarted.status === 'fulfilled') await emulatorsStarted.value.stop();
+    if (clickhouseStarted.status === 'fulfilled') await clickhouseStarted.value.stop();
+    throw emulatorsStarted.status === 'rejected' ? emulatorsStarted.reason : (clickhouseStarted as PromiseRejectedResult).reason;
+  }
+  const emulators = emulatorsStarted.value;
+  const clickhouse = clickhouseStarted.value;
   say(`tally: emulators ready (${elapsed()}): firestore ${emulators.env.FIRESTORE_EMULATOR_HOST}, pubsub ${emulators.env.PUBSUB_EMULATOR_HOST}, auth ${emulators.env.FIREBASE_AUTH_EMULATOR_HOST}`);
-  // No GCE metadata server on a laptop: skip the Google SDKs' slow probe for one.
-  Object.assign(process.env, emulators.env, { METADATA_SERVER_DETECTION: 'none' });
+  // No GCE metadata server on a laptop: skip the Google SDKs' slow probe for one. The ClickHouse
+  // URL travels with the emulators' variables (into .tally/stack.json for `npx tally` too).
+  const stackEnv = { ...emulators.env, TALLY_CLICKHOUSE_URL: clickhouse.url };
+  Object.assign(process.env, stackEnv, { METADATA_SERVER_DETECTION: 'none' });
+  const { migrate } = await import('../functions/src/adapters/clickhouse/migrate.js');
+  const { parseConfig: parseStartConfig } = await import('../functions/src/platform/config/config.js');
+  const schema = await migrate(parseStartConfig().clickhouse);
+  say(`tally: ClickHouse ready (${elapsed()}): ${clickhouse.url}, database ${schema.database}, ${schema.applied.length + schema.alreadyApplied} migrations applied`);
 
   // A fresh platform admin key per run; only its hash reaches the API's config.
   const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
@@ -55,7 +74,7 @@ async function main(): Promise<void> {
   try {
     server = await startHttpServer(services, { port: apiPort });
   } catch (error) {
-    await emulators.stop();
+    await Promise.all([emulators.stop(), clickhouse.stop()]);
     throw new Error(`cannot listen on 127.0.0.1:${apiPort} (${(error as Error).message}); set TALLY_API_PORT to another port`);
   }
 
@@ -66,13 +85,14 @@ async function main(): Promise<void> {
   const demoApiKey = created.ownerApiKey!.secret;
   writeStackState({
     apiUrl: server.url, pid: process.pid, adminKey, demoTenantId, demoApiKey,
-    emulators: emulators.env, startedAt: new Date().toISOString(),
+    emulators: stackEnv, startedAt: new Date().toISOString(),
   });
 
   say(`
 tally: ready in ${elapsed()}
   API (ConnectRPC)   ${server.url}   (webhooks: /webhooks/stripe, /webhooks/adyen)
   sandbox PSP        ${sandbox.url}
+  ClickHouse         ${clickhouse.url}   (database ${schema.database}; analytics, fed by analyticsSink)
   domain events      Pub/Sub topic domain-events (outbox relay; npx tally outbox drain)
   demo tenant        ${demoTenantId}
   demo API key       ${demoApiKey}
@@ -149,7 +169,7 @@ Ctrl-C stops everything.`);
     removeStackState();
     await server.close();
     await services.telemetry.shutdown();
-    await emulators.stop();
+    await Promise.all([emulators.stop(), clickhouse.stop()]);
     say('tally: stopped.');
     process.exit(0);
   };

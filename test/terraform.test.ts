@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parse } from '@cdktf/hcl2json';
 import { describe, expect, it } from 'vitest';
 import { paymentAnomalyMessage } from '../functions/src/app/payments/index.js';
+import { subscriptionPolicies } from '../functions/src/adapters/pubsub/subscription-policies.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -181,6 +182,31 @@ describe('terraform: Pub/Sub delivery, dead letters and the outbox relay', () =>
     }
   });
 
+  it('declares every subscription with the numbers of subscription-policies.ts, the ones the local bridge uses (issue 13 item 1)', async () => {
+    const tf = await terraform();
+    interface FullSub extends Sub { name: string; ack_deadline_seconds: number; enable_message_ordering?: boolean; retry_policy?: { minimum_backoff: string; maximum_backoff: string }[] }
+    const topicNames = Object.fromEntries(Object.entries(tf.resource.google_pubsub_topic ?? {}).map(([key, b]) => [`\${google_pubsub_topic.${key}.id}`, first<{ name: string }>(b).name]));
+    const subs = Object.values(tf.resource.google_pubsub_subscription ?? {}).map((b) => first<FullSub>(b));
+    const seconds = (ms: number) => `${ms / 1000}s`;
+    const declared = subs.filter((s) => s.dead_letter_policy !== undefined).map((s) => ({
+      subscription: s.name, topic: topicNames[s.topic], ackDeadlineSeconds: s.ack_deadline_seconds,
+      retryMinimumBackoff: s.retry_policy?.[0]?.minimum_backoff, retryMaximumBackoff: s.retry_policy?.[0]?.maximum_backoff,
+      maxDeliveryAttempts: s.dead_letter_policy![0]!.max_delivery_attempts, deadLetterTopic: topicNames[s.dead_letter_policy![0]!.dead_letter_topic],
+      deadLetterHoldSubscription: subs.find((h) => h.topic === s.dead_letter_policy![0]!.dead_letter_topic && h.push_config === undefined)?.name,
+      messageOrdering: s.enable_message_ordering ?? false,
+    }));
+    const expected = Object.values(subscriptionPolicies).map((p) => ({
+      subscription: p.subscription, topic: p.topic, ackDeadlineSeconds: p.ackDeadlineSeconds,
+      retryMinimumBackoff: seconds(p.retryMinimumBackoffMs), retryMaximumBackoff: seconds(p.retryMaximumBackoffMs),
+      maxDeliveryAttempts: p.maxDeliveryAttempts, deadLetterTopic: p.deadLetterTopic, deadLetterHoldSubscription: p.deadLetterHoldSubscription,
+      messageOrdering: p.messageOrdering,
+    }));
+    const byName = (a: { subscription: string }, b: { subscription: string }) => a.subscription.localeCompare(b.subscription);
+    expect(declared.sort(byName)).toEqual(expected.sort(byName));
+    // Every push subscription (each feeds a function) is one of them: none without a policy here.
+    for (const s of subs.filter((x) => x.push_config !== undefined)) expect(Object.keys(subscriptionPolicies), s.name).toContain(s.name);
+  });
+
   it('every declared dead-letter topic is attached to some subscription', async () => {
     const tf = await terraform();
     const attached = new Set(Object.values(tf.resource.google_pubsub_subscription ?? {}).flatMap((b) => first<Sub>(b).dead_letter_policy?.map((d) => d.dead_letter_topic) ?? []));
@@ -233,7 +259,7 @@ describe('terraform: secrets come from Secret Manager and every deployable can s
   // The variables parseConfig reads, from its source (not a list kept by hand).
   const configSource = readFileSync(path.join(root, 'functions/src/platform/config/config.ts'), 'utf8');
   const configVariables = [...new Set([...configSource.matchAll(/\b(TALLY_[A-Z0-9_]+)\b/g)].map((m) => m[1]!))];
-  const isSecret = (name: string) => /_(SECRET|API_KEY|KEY_HEX|KEY_SHA256)$/.test(name);
+  const isSecret = (name: string) => /_(SECRET|API_KEY|KEY_HEX|KEY_SHA256|PASSWORD)$/.test(name);
   // Variables whose names mention a key but hold none, each with why.
   const notSecrets: Record<string, string> = {
     TALLY_KMS_KEY_VERSION: 'the name of a Cloud KMS key version; the key never leaves KMS',
@@ -289,6 +315,8 @@ describe('terraform: secrets come from Secret Manager and every deployable can s
     const standIn = (name: string) => (name.endsWith('_KEY_SHA256') ? 'a'.repeat(64) : name.endsWith('_KEY_HEX') ? 'ab'.repeat(32) : `stand-in-${name.toLowerCase()}`);
     const resolve = (value: string) => value
       .replace(/\$\{google_kms_crypto_key\.(\w+)\.id\}/g, 'projects/p/locations/europe-west1/keyRings/tally/cryptoKeys/$1')
+      // URL variables (TALLY_CLICKHOUSE_URL is checked to be one) resolve to a URL.
+      .replace(/\$\{var\.(\w+_url)\}/g, 'https://var-$1.example.com')
       .replace(/\$\{var\.(\w+)\}/g, 'var-$1');
     for (const d of await deployables()) {
       const env: Record<string, string> = { K_SERVICE: d.name, GCLOUD_PROJECT: 'tally-prod' };

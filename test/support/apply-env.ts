@@ -7,6 +7,8 @@ const env = inject('emulatorEnv');
 Object.assign(process.env, env, {
   // No GCE metadata server here: skip the SDKs' slow probe for one.
   METADATA_SERVER_DETECTION: 'none',
+  // The real ClickHouse server global-setup started (schema applied), for the analytics tests.
+  TALLY_CLICKHOUSE_URL: inject('clickhouseUrl'),
   TALLY_TRACE_EXPORTER: 'memory',
   TALLY_LOG_LEVEL: 'ERROR',
   // One checkpoint signing key for every test worker of this run (as production has one KMS key):

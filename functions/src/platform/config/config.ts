@@ -135,6 +135,18 @@ export interface Config {
    */
   platformFeeBps: number;
   platformFeeFixedMinorByCurrency: Readonly<Record<string, bigint>>;
+  /**
+   * The analytics ClickHouse server (ADR 0029): its HTTP URL (empty: analytics off, the sink
+   * refuses to start), database, user and password (Secret Manager when deployed), and the
+   * deadline of one request.
+   */
+  clickhouse: { url: string; database: string; username: string; password: string; requestTimeoutMs: number };
+  /**
+   * `analyticsSink` batching (ADR 0029): a batch is written when it holds `batchRowsMax` events or
+   * `batchBytesMax` bytes of them, or its oldest event waited `batchAgeMs`; at most
+   * `waitingEventsMax` events wait per instance (beyond it a delivery is refused and redelivered).
+   */
+  analyticsSink: { batchRowsMax: number; batchBytesMax: number; batchAgeMs: number; waitingEventsMax: number };
 }
 
 export class ConfigError extends Error {
@@ -323,5 +335,32 @@ export function parseConfig(env: Env = process.env): Config {
       sandboxLookupUrl: env.TALLY_ADYEN_SANDBOX_LOOKUP_URL ?? '',
     },
     logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
+    clickhouse: clickhouseConfig(env),
+    analyticsSink: {
+      batchRowsMax: intInRange(env, 'TALLY_ANALYTICS_BATCH_ROWS_MAX', 1_000, 1, 100_000),
+      batchBytesMax: intInRange(env, 'TALLY_ANALYTICS_BATCH_BYTES_MAX', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      batchAgeMs: intInRange(env, 'TALLY_ANALYTICS_BATCH_AGE_MS', 200, 0, 60_000),
+      waitingEventsMax: intInRange(env, 'TALLY_ANALYTICS_WAITING_EVENTS_MAX', 20_000, 1, 1_000_000),
+    },
+  };
+}
+
+/** TALLY_CLICKHOUSE_*: an http(s) URL without credentials in it (they have their own variables). */
+function clickhouseConfig(env: Env): Config['clickhouse'] {
+  const url = (env.TALLY_CLICKHOUSE_URL ?? '').trim();
+  if (url !== '') {
+    let parsed: URL;
+    try { parsed = new URL(url); } catch { throw new ConfigError(`TALLY_CLICKHOUSE_URL=${url}: not a URL`); }
+    if (!/^https?:$/.test(parsed.protocol) || parsed.username !== '' || parsed.password !== '') {
+      throw new ConfigError('TALLY_CLICKHOUSE_URL: expected http(s)://host:port without credentials (use TALLY_CLICKHOUSE_USER / TALLY_CLICKHOUSE_PASSWORD)');
+    }
+  }
+  const database = env.TALLY_CLICKHOUSE_DATABASE ?? 'tally';
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(database)) throw new ConfigError(`TALLY_CLICKHOUSE_DATABASE=${database}: expected an identifier ([A-Za-z_][A-Za-z0-9_]*, at most 64)`);
+  return {
+    url, database,
+    username: env.TALLY_CLICKHOUSE_USER ?? 'default',
+    password: env.TALLY_CLICKHOUSE_PASSWORD ?? '',
+    requestTimeoutMs: intInRange(env, 'TALLY_CLICKHOUSE_REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
   };
 }
