@@ -49,6 +49,8 @@ export const errorReasons = [
   'CARD_DECLINED',
   'INSUFFICIENT_FUNDS',
   'PSP_UNAVAILABLE',
+  // UNAVAILABLE: the tenant's external tax service failed and its fallback is "fail" (billing).
+  'TAX_UNAVAILABLE',
   // INTERNAL: a bug or an unexpected failure; details go to logs only.
   'INTERNAL',
 ] as const;

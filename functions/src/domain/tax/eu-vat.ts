@@ -153,6 +153,7 @@ export function calculateEuVat(request: TaxRequest): TaxCalculation {
     engine: override === null ? 'builtin_eu_vat' : 'override',
     engineVersion: euVatSource,
     fallbackUsed: false,
+    fallbackReason: '',
     currency: request.currency,
     date: request.date,
     customer: request.customer,

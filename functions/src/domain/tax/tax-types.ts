@@ -87,6 +87,8 @@ export interface TaxCalculation {
   readonly engineVersion: string;
   /** True when the external hook failed and the built-in engine answered (fallback `builtin`). */
   readonly fallbackUsed: boolean;
+  /** Why the external hook failed when `fallbackUsed`, else empty. */
+  readonly fallbackReason: string;
   readonly currency: string;
   readonly date: string;
   readonly customer: TaxCustomer;

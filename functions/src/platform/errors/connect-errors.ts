@@ -39,6 +39,7 @@ export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
   CARD_DECLINED: Code.FailedPrecondition,
   INSUFFICIENT_FUNDS: Code.FailedPrecondition,
   PSP_UNAVAILABLE: Code.Unavailable,
+  TAX_UNAVAILABLE: Code.Unavailable,
   INTERNAL: Code.Internal,
 };
 
