@@ -77,7 +77,7 @@ export function euVatRate(query: VatRateQuery): VatRate {
     throw invalidField('date', `the table has no ${query.country} rate before ${periods[periods.length - 1]?.effectiveFrom ?? '?'}`);
   }
   const since = period.effectiveFrom === '0000-01-01' ? 'in force since before the table starts' : `table period from ${period.effectiveFrom}`;
-  const exception = postcode === null ? undefined : period.exceptions.find((e) => new RegExp(`^(?:${e.postcodePattern})$`).test(postcode));
+  const exception = postcode === null ? undefined : period.exceptions.find((e) => postcodeRegExp(e.postcodePattern).test(postcode));
   if (exception !== undefined) {
     if (query.category === 'reduced' && exception.standardPpm !== 0) {
       throw invalidField('category', `the table has no reduced rate for ${exception.name} (${query.country} ${postcode}); give a rate explicitly`);
@@ -194,6 +194,19 @@ export function checkDate(date: string, field = 'date'): string {
     throw invalidField(field, 'must be a calendar date YYYY-MM-DD (1970 or later)');
   }
   return date;
+}
+
+// Compiled once per pattern: the table is fixed, so the cache is bounded by its patterns (about 20).
+const postcodeRegExps = new Map<string, RegExp>();
+
+/** The anchored regular expression of a table pattern: `27498` must not match `127498`. */
+function postcodeRegExp(pattern: string): RegExp {
+  let re = postcodeRegExps.get(pattern);
+  if (re === undefined) {
+    re = new RegExp(`^(?:${pattern})$`);
+    postcodeRegExps.set(pattern, re);
+  }
+  return re;
 }
 
 /** Uppercase, without spaces and dashes; `null`/empty stays `null`. Throws `FIELD_INVALID` (field `postcode`) for odd text. */
