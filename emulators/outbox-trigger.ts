@@ -1,9 +1,11 @@
 /**
  * Locally there is no Eventarc: this stands in for the `outboxRelay` Firestore trigger. It hands
  * each new unsent outbox document to the handler as a `google.cloud.firestore.document.v1.created`
- * CloudEvent with the same `subject` Eventarc sets (`documents/tenants/T/outbox/E`). Like the
- * deployed trigger, whose data is a protobuf DocumentEventData (terraform/), the relay uses only the
- * subject, so the data is left empty here.
+ * CloudEvent with the same `subject` Eventarc sets (`documents/tenants/T/outbox/E`) and the same
+ * data: the created document as a protobuf DocumentEventData (the content type of the deployed
+ * trigger, terraform/), which the relay uses instead of reading the document (ADR 0027). The
+ * client must read integers as bigint (`useBigInt`, as `createFirestore` does) so that integers and
+ * doubles are encoded as the stored values are.
  *
  * It polls instead of listening (ADR 0024): the Firestore emulator re-evaluates a snapshot
  * listener's query against the whole collection group on every commit, so a collection-group
@@ -21,7 +23,8 @@
  * once; documents beyond that wait for a later poll.
  */
 import { randomUUID } from 'node:crypto';
-import { Timestamp, type Firestore } from '@google-cloud/firestore';
+import { Timestamp, type Firestore, type QueryDocumentSnapshot } from '@google-cloud/firestore';
+import { encodeDocumentEventData } from '../functions/src/adapters/firestore/document-event-data.js';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 
 export interface OutboxPollReport {
@@ -72,17 +75,23 @@ export function startOutboxTrigger(options: OutboxTriggerOptions): OutboxTrigger
   let timer: NodeJS.Timeout | undefined;
   let polling: Promise<void> = Promise.resolve();
 
-  const hand = (path: string, createdAtMs: number, commitTime: Date): void => {
+  const hand = (doc: QueryDocumentSnapshot): void => {
+    const path = doc.ref.path;
+    // What Eventarc delivers: the created document as a protobuf DocumentEventData (terraform/).
+    const data = Buffer.from(encodeDocumentEventData({
+      value: { name: `projects/${options.projectId}/databases/(default)/documents/${path}`, fields: doc.data(), createTime: doc.createTime, updateTime: doc.updateTime },
+    }));
     const event: CloudEvent<unknown> = {
       specversion: '1.0',
       id: randomUUID(),
       type: 'google.cloud.firestore.document.v1.created',
       source: `//firestore.googleapis.com/projects/${options.projectId}/databases/(default)`,
       subject: `documents/${path}`,
-      time: commitTime.toISOString(), // Eventarc's `time`: when the document was written
+      time: doc.createTime.toDate().toISOString(), // Eventarc's `time`: when the document was written
       datacontenttype: 'application/protobuf',
+      data,
     };
-    handed.set(path, createdAtMs);
+    handed.set(path, (doc.get('createdAt') as Timestamp).toMillis());
     const run = options.handler(event).catch((error: unknown) => options.onError?.(error)).finally(() => running.delete(run));
     running.add(run);
   };
@@ -112,7 +121,7 @@ export function startOutboxTrigger(options: OutboxTriggerOptions): OutboxTrigger
       for (const doc of snap.docs) {
         if (stopped || running.size >= inFlightMax) return report; // the rest on the next poll
         if (handed.has(doc.ref.path)) continue;
-        hand(doc.ref.path, (doc.get('createdAt') as Timestamp).toMillis(), doc.createTime.toDate());
+        hand(doc);
         report.handed++;
       }
       if (snap.size < batchMax) return report;

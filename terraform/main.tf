@@ -677,8 +677,9 @@ resource "google_cloudfunctions2_function" "outbox_relay" {
     }
   }
   # An Eventarc Firestore trigger. Its data is a protobuf DocumentEventData (the default content
-  # type, application/protobuf), which the handler never decodes: it re-reads the document named
-  # by the CloudEvent subject. Retried while the publish fails; Eventarc's subscription takes no
+  # type, application/protobuf; this event_trigger block takes no other): the created document,
+  # which the handler decodes and relays without reading it (ADR 0027; the local trigger in
+  # emulators/outbox-trigger.ts delivers the same bytes). Retried while the publish fails; Eventarc's subscription takes no
   # dead-letter topic, and none is needed: the unsent document is its own dead letter, which
   # outboxSweeper republishes.
   event_trigger {

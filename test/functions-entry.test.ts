@@ -152,7 +152,7 @@ describe('ledgerMaintenance (Pub/Sub tick as a CloudEvent)', () => {
 });
 
 describe('outboxRelay (Firestore document-created CloudEvent)', () => {
-  it('takes the document from the CloudEvent subject, not the protobuf data, and answers 2xx when there is nothing to relay', async () => {
+  it('reads the document the CloudEvent subject names when the protobuf data does not decode, and answers 2xx when there is nothing to relay', async () => {
     const relay = getTestServer('outboxRelay');
     await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
     try {
@@ -167,7 +167,7 @@ describe('outboxRelay (Firestore document-created CloudEvent)', () => {
           'ce-source': '//firestore.googleapis.com/projects/demo-tally/databases/(default)',
           'ce-subject': subject,
         },
-        // Bytes that are no valid DocumentEventData: the relay must not need them.
+        // Bytes that are no valid DocumentEventData: the relay falls back to reading the document.
         body: new Uint8Array([0xff, 0x00, 0x13]),
       });
       // A document that does not exist (deleted, or another environment's): nothing to publish.

@@ -75,6 +75,11 @@ export interface OutboxStore {
   markPublished(document: Pick<StoredOutboxDocument, 'tenantId' | 'id' | 'version'>, publishedAtMs: number, messageIds: readonly string[]): Promise<'marked' | 'already' | 'missing'>;
   /** Unsent documents, oldest first, at most `limit`. */
   findUnpublished(query: UnpublishedQuery): Promise<StoredOutboxDocument[]>;
+  /**
+   * The document a trigger's CloudEvent data carries (the storage's own event encoding), with its
+   * version, or undefined when the data carries none that decodes as this document (then read it).
+   */
+  carried(data: unknown, tenantId: string, documentId: string): StoredOutboxDocument | undefined;
   /** Every event (sent or not) of documents created in [fromMs, toMs), paged: the durable log. */
   listEventsBetween(query: EventsBetweenQuery): Promise<EventsPage>;
 }

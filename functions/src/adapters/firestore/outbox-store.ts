@@ -15,6 +15,7 @@ import { Timestamp, type DocumentData, type DocumentSnapshot, type Firestore, ty
 import type { OutboxEvent } from '../../ports/ledger-store.js';
 import type { OutboxStore, StoredOutboxDocument, StoredOutboxEvent } from '../../ports/outbox-store.js';
 import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
+import { decodeDocumentEventData } from './document-event-data.js';
 import { runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 
 /**
@@ -81,15 +82,6 @@ function versionOf(time: Timestamp): string {
 function timestampOfVersion(version: string): Timestamp | undefined {
   const m = /^(\d{1,12})\.(\d{9})$/.exec(version);
   return m ? new Timestamp(Number(m[1]), Number(m[2])) : undefined;
-}
-
-/** A Firestore update time (RFC 3339, nanosecond digits kept) as a version for `markPublished`. */
-export function versionOfUpdateTime(rfc3339: string): string | undefined {
-  const m = /^(.+?)(?:\.(\d{1,9}))?Z$/.exec(rfc3339);
-  if (!m) return undefined;
-  const seconds = Date.parse(`${m[1]!}Z`);
-  if (!Number.isFinite(seconds)) return undefined;
-  return `${seconds / 1000}.${(m[2] ?? '').padEnd(9, '0')}`;
 }
 
 /**
@@ -167,6 +159,24 @@ export function createFirestoreOutboxStore(db: Firestore, options: { transaction
         tx.update(ref(document.tenantId, document.id), marked(publishedAtMs, messageIds));
         return 'marked' as const;
       }, 'the outbox document is busy; the next relay or sweep marks it', options.transaction);
+    },
+
+    carried(data, tenantId, documentId) {
+      // The deployed trigger's data: a protobuf DocumentEventData (terraform/). Anything else, or
+      // another document than the subject names, is not trusted: the caller reads instead.
+      if (!(data instanceof Uint8Array) || data.length === 0) return undefined;
+      let value;
+      try {
+        value = decodeDocumentEventData(data).value;
+      } catch {
+        return undefined;
+      }
+      if (!value?.updateTime || !value.name.endsWith(`/documents/tenants/${tenantId}/outbox/${documentId}`)) return undefined;
+      try {
+        return outboxDocumentFromFields(tenantId, documentId, value.fields, versionOf(value.updateTime));
+      } catch {
+        return undefined; // fields that are not an outbox document's: read it instead
+      }
     },
 
     async findUnpublished({ createdBeforeMs, tenantId, limit }) {

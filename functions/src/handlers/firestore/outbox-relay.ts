@@ -2,23 +2,15 @@
  * `outboxRelay`: a Firestore "document created" CloudEvent on `tenants/{tenantId}/outbox/{docId}`
  * -> publish the document's events to `domain-events` and mark it sent. The CloudEvent carries the
  * created document (DocumentEventData, in the content type declared in terraform/): decoded by
- * `decodeDocument`, it is relayed with no read. Data that does not decode (absent, another
+ * the outbox store, it is relayed with no read and marked with one conditional write. Data that does not decode (absent, another
  * encoding) falls back to reading the document the `subject` names.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { parseOutboxSubject } from '../../app/outbox/outbox-message.js';
 import { relayOutboxDocument, type OutboxDeps } from '../../app/outbox/relay.js';
-import type { StoredOutboxDocument } from '../../ports/outbox-store.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 
-export interface OutboxRelayHandlerDeps {
-  outbox: OutboxDeps;
-  logger: Logger;
-  /** The outbox document a trigger's data carries, or undefined when it carries none that decodes. */
-  decodeDocument?: (data: unknown, tenantId: string, documentId: string) => StoredOutboxDocument | undefined;
-}
-
-export function createOutboxRelayHandler(deps: OutboxRelayHandlerDeps) {
+export function createOutboxRelayHandler(deps: { outbox: OutboxDeps; logger: Logger }) {
   return async (event: CloudEvent<unknown>): Promise<void> => {
     const target = parseOutboxSubject(event.subject);
     if (!target) {
@@ -26,7 +18,7 @@ export function createOutboxRelayHandler(deps: OutboxRelayHandlerDeps) {
       deps.logger.error('outbox relay: unexpected subject', { eventId: event.id, subject: event.subject });
       return;
     }
-    const carried = deps.decodeDocument?.(event.data, target.tenantId, target.documentId);
+    const carried = deps.outbox.store.carried(event.data, target.tenantId, target.documentId);
     // A failed publish throws: the function fails, the trigger retries, the document stays unsent
     // (and the sweeper publishes it if the retries run out).
     const result = await relayOutboxDocument(deps.outbox, target.tenantId, target.documentId, carried);
