@@ -123,3 +123,13 @@ describe('createHttpTaxCalculator', () => {
       .toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field: 'externalTaxUrl' } }));
   });
 });
+
+describe('createTenantTaxCalculator', () => {
+  it('is the built-in engine without an external URL, the hook with one', async () => {
+    const { createTenantTaxCalculator } = await import('./index.js');
+    const none = await createTenantTaxCalculator({ externalTaxUrl: '', externalTaxTimeoutMs: 0, externalTaxFallback: 'fail' }, 'deployed').calculate(request);
+    expect(none.engine).toBe('builtin_eu_vat');
+    const hooked = await createTenantTaxCalculator({ externalTaxUrl: `${base}/ok`, externalTaxTimeoutMs: 2000, externalTaxFallback: 'fail' }, 'local').calculate(request);
+    expect(hooked.engine).toBe('external');
+  });
+});
