@@ -13,9 +13,10 @@ import { Role, type ApiKey } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 import { createTallyClient } from './client.js';
 import { CliError, output, table, target, type GlobalOptions } from './cli-support.js';
 import { registerPaymentCommands } from './payments-commands.js';
-import { registerAnalyticsCommands } from './analytics-commands.js';
 import { registerTaxCommands } from './tax-commands.js';
 import { registerReconCommands } from './recon-commands.js';
+import { registerAnalyticsCommands } from './analytics-commands.js';
+import { registerEventsCommands } from './events-commands.js';
 
 const roleNames: Record<string, Role> = { owner: Role.OWNER, developer: Role.DEVELOPER, viewer: Role.VIEWER };
 const roleName = (role: Role): string => Object.entries(roleNames).find(([, r]) => r === role)?.[0] ?? 'unknown';
@@ -174,9 +175,10 @@ export function buildProgram(): Command {
       else if (!summary.complete) process.exitCode = 3;
     });
   registerPaymentCommands(program, globals);
-  registerAnalyticsCommands(program, globals);
   registerTaxCommands(program, globals);
   registerReconCommands(program, globals);
+  registerAnalyticsCommands(program, globals);
+  registerEventsCommands(program, globals);
   const outboxCmd = program.command('outbox').description('the transactional outbox (events waiting to be published to domain-events)');
   outboxCmd.command('drain')
     .description('publish every unsent outbox event now, in bounded batches (Firestore and Pub/Sub directly: the emulators of the npm start stack, or GOOGLE_CLOUD_PROJECT with ambient credentials)')
