@@ -55,6 +55,17 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   idempotency: [],
   outbox: [],
   inbox: [],
+  // Billing (issue 14, ADR 0032).
+  products: members,
+  prices: members,
+  coupons: members,
+  subscriptions: members,
+  invoices: members,
+  creditNotes: members,
+  usageRecords: members,
+  testClocks: members,
+  billingCustomers: ['owner', 'developer'], // tax location, postcode, VAT id
+  billingCounters: [], // the gapless invoice counter
 };
 /** Top-level collections (and the platform's own subcollections): nobody reads them. */
 const topLevelCollections = ['apiKeyHashes', 'paymentIndex', 'pspReferences', 'parkedPspEvents', 'platform'] as const;

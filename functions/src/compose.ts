@@ -49,6 +49,12 @@ import { createFirestoreOutboxStore } from './adapters/firestore/outbox-store.js
 import { encodeDomainEvent } from './adapters/proto/events-mapping.js';
 import type { OutboxDeps } from './app/outbox/relay.js';
 import type { EventBus } from './ports/event-bus.js';
+import { BillingService } from './gen/tally/billing/v1/billing_pb.js';
+import { createBillingServiceImpl } from './handlers/rpc/billing-service.js';
+import { createFirestoreBillingStore } from './adapters/firestore/billing-store.js';
+import type { BillingDeps } from './app/billing/billing-deps.js';
+import { calculateEuVat } from './domain/tax/index.js';
+import { getTenant } from './app/tenancy/tenancy-use-cases.js';
 
 export interface Services {
   config: Config;
@@ -63,6 +69,8 @@ export interface Services {
   bus: ReturnType<typeof createPubSubEventBus>;
   /** The outbox relay's dependencies (`outboxRelay`, `outboxSweeper`, `tally outbox drain`). */
   outbox: OutboxDeps;
+  /** Billing's dependencies (`billingRun`, BillingService). */
+  billing: BillingDeps;
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
@@ -192,6 +200,13 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   const bus = createPubSubEventBus(config.projectId);
   const outbox = composeOutbox(config, db, bus, clock);
   const pspWebhook = createPspWebhookHandler({ payments, bus, logger });
+  const billing: BillingDeps = {
+    store: createFirestoreBillingStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }),
+    payments, clock, idempotency, logger, limits: config.billing,
+    // The built-in EU VAT engine (pure); the tenant's external tax hook is item 5's adapter.
+    tax: () => ({ calculate: (request) => Promise.resolve(calculateEuVat(request)) }),
+    tenant: (tenantId) => getTenant(tenancyDeps, tenantId, ''),
+  };
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
     // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
@@ -201,7 +216,8 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       router.service(TenancyService, createTenancyServiceImpl({ ...tenancyDeps, idempotency, authenticator }));
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
       router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
+      router.service(BillingService, createBillingServiceImpl({ ...billing, idempotency, tenantName: async (tenantId) => (await billing.tenant(tenantId)).name }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, pspWebhook, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, billing, pspWebhook, api };
 }

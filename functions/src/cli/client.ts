@@ -4,11 +4,13 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { LedgerService } from '../gen/tally/ledger/v1/ledger_pb.js';
 import { PaymentsService } from '../gen/tally/payments/v1/payments_pb.js';
 import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
+import { BillingService } from '../gen/tally/billing/v1/billing_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
   ledger: Client<typeof LedgerService>;
   payments: Client<typeof PaymentsService>;
+  billing: Client<typeof BillingService>;
 }
 
 export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
@@ -22,5 +24,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), billing: createClient(BillingService, transport) };
 }

@@ -11,6 +11,15 @@ export const idPrefixes = {
   refund: 're',
   account: 'acc',
   entry: 'je',
+  // Billing (issue 14).
+  product: 'prod',
+  price: 'price',
+  coupon: 'coupon',
+  subscription: 'sub',
+  invoice: 'inv',
+  creditNote: 'cn',
+  testClock: 'clock',
+  usageRecord: 'ur',
 } as const;
 
 /** The kinds of id a request may name. */

@@ -17,6 +17,7 @@ export function createFirestoreTenancyRepository(db: Firestore): TenancyReposito
 
   const tenantToDoc = (t: Tenant): DocumentData => ({
     name: t.name,
+    testMode: t.testMode === true,
     createdAt: Timestamp.fromMillis(t.createdAtMs),
     traceId: t.traceId,
     spanId: t.spanId,
@@ -38,6 +39,7 @@ export function createFirestoreTenancyRepository(db: Firestore): TenancyReposito
     traceId: (d.traceId as string) ?? '',
     spanId: (d.spanId as string) ?? '',
     pricing: pricingFromDoc(d.pricing),
+    testMode: d.testMode === true,
   });
   const keyToDoc = (k: ApiKeyRecord): DocumentData => ({
     tenantId: k.tenantId,

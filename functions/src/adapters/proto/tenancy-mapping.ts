@@ -22,7 +22,7 @@ export function roleFromProto(role: Role, field = 'role'): DomainRole | undefine
 
 /** `pricing`: the pricing that applies to the tenant (its own or the platform's default). */
 export function tenantToProto(t: DomainTenant, pricing?: DomainPricing): Tenant {
-  return create(TenantSchema, { id: t.id, name: t.name, createTime: timestampFromMs(t.createdAtMs), ...(pricing && { pricing: pricingToProto(pricing) }) });
+  return create(TenantSchema, { id: t.id, name: t.name, createTime: timestampFromMs(t.createdAtMs), testMode: t.testMode === true, ...(pricing && { pricing: pricingToProto(pricing) }) });
 }
 
 export function pricingToProto(p: DomainPricing): TenantPricing {

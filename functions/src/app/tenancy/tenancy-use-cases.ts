@@ -66,10 +66,10 @@ export function validateCreateTenant(input: { name: string }): { name: string } 
   return { name: requireName('name', input.name, tenantNameLengthMax) };
 }
 
-export async function createTenant(deps: TenancyDeps, input: { name: string }, trace: TraceIds): Promise<{ tenant: Tenant; ownerKey: CreatedApiKey }> {
+export async function createTenant(deps: TenancyDeps, input: { name: string; testMode?: boolean }, trace: TraceIds): Promise<{ tenant: Tenant; ownerKey: CreatedApiKey }> {
   const { name } = validateCreateTenant(input);
   const nowMs = deps.clock.nowMs();
-  const tenant: Tenant = { id: newId(idPrefixes.tenant), name, createdAtMs: nowMs, ...trace };
+  const tenant: Tenant = { id: newId(idPrefixes.tenant), name, createdAtMs: nowMs, ...trace, testMode: input.testMode === true };
   const ownerKey = mintKey(tenant.id, 'owner (created with tenant)', 'owner', nowMs, trace);
   await deps.repo.createTenant(tenant, ownerKey.record);
   return { tenant, ownerKey };

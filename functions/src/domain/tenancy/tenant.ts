@@ -10,6 +10,11 @@ export interface Tenant {
   spanId: string;
   /** Its pricing, set by the platform admin; absent: the platform's default (configuration). */
   pricing?: TenantPricing | null;
+  /**
+   * A test tenant (chosen at creation, never changed): may use billing test clocks. Absent
+   * (tenants created before the flag existed): live, the safe reading.
+   */
+  testMode?: boolean;
 }
 
 /** An API key as stored: never the secret, only its hash and last four characters. */

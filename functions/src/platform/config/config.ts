@@ -122,6 +122,8 @@ export interface Config {
   outboxSweepBatchMax: number;
   /** Aggregates (ordering keys) of one batch published at once. */
   outboxPublishConcurrencyMax: number;
+  /** billingRun bounds (issue 14, ADR 0032): due items per round, rounds per run, invoices per finalization transaction, parallelism, test clock steps. */
+  billing: { runBatchMax: number; runRoundsMax: number; finalizeChunkMax: number; concurrencyMax: number; clockStepsMax: number };
   /** Stripe connector: API key, webhook secret, API base URL (the sandbox locally); off without a key. */
   stripe: { apiKey: string; webhookSecret: string; apiUrl: string };
   /** Adyen connector: API key, merchant account, webhook HMAC key (hex), Checkout base URL; off without a key. */
@@ -321,6 +323,14 @@ export function parseConfig(env: Env = process.env): Config {
     outboxSweepAgeMs: intInRange(env, 'TALLY_OUTBOX_SWEEP_AGE_MS', 60_000, 1_000, 24 * hourMs),
     outboxSweepBatchMax: intInRange(env, 'TALLY_OUTBOX_SWEEP_BATCH_MAX', 200, 1, 1_000),
     outboxPublishConcurrencyMax: intInRange(env, 'TALLY_OUTBOX_PUBLISH_CONCURRENCY_MAX', 16, 1, 256),
+    billing: {
+      runBatchMax: intInRange(env, 'TALLY_BILLING_RUN_BATCH_MAX', 500, 1, 5_000),
+      runRoundsMax: intInRange(env, 'TALLY_BILLING_RUN_ROUNDS_MAX', 50, 1, 1_000),
+      // Each invoice is about 10 writes in its transaction (Firestore allows 500).
+      finalizeChunkMax: intInRange(env, 'TALLY_BILLING_FINALIZE_CHUNK_MAX', 20, 1, 40),
+      concurrencyMax: intInRange(env, 'TALLY_BILLING_CONCURRENCY_MAX', 32, 1, 256),
+      clockStepsMax: intInRange(env, 'TALLY_BILLING_CLOCK_STEPS_MAX', 500, 1, 10_000),
+    },
     stripe: {
       apiKey: env.TALLY_STRIPE_API_KEY ?? '',
       webhookSecret: env.TALLY_STRIPE_WEBHOOK_SECRET ?? '',

@@ -1,0 +1,201 @@
+/**
+ * billingRun (issue 14 item 6, ADR 0032): renews due subscriptions and charges due invoices, in
+ * bounded batches, on real time or on one test clock.
+ *
+ * Idempotent per subscription and period: a renewal's invoice id derives from (subscription,
+ * period start), and the subscription moves to its next period in the very transaction that
+ * finalizes that invoice; a second run finds the subscription no longer due. After an outage each
+ * round renews every overdue subscription by one period, so rounds catch up period by period.
+ * A charge's payment is keyed by (invoice, attempt number): a crash between the PSP call and the
+ * recording transaction reruns under the same key and finds the same payment, never a second charge.
+ */
+import { TallyError } from '../../domain/errors.js';
+import type { PaymentIntent } from '../../domain/payments/index.js';
+import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { BillingSettings, DueRef, Invoice } from '../../ports/billing-store.js';
+import * as payments from '../payments/index.js';
+import type { BillingDeps } from './billing-deps.js';
+import {
+  applyRenewals, draftInvoice, hashOf, loadDraftContext, periodOf, recordChargeOutcome, renewalInvoiceId, renewalLines, settingsOf,
+  type ChargeOutcome, type RenewalStep,
+} from './invoicing.js';
+
+/** What one run did. `more`: it stopped at its round bound with work still due (the next tick goes on). */
+export interface BillingRunReport { rounds: number; finalized: number; canceled: number; chargeAttempts: number; paid: number; failed: number; pending: number; errors: number; more: boolean }
+
+/**
+ * Where a run looks: real time over every tenant, one tenant's test clock at its time, or one
+ * subscription (its creation bills its first period through the same path).
+ */
+export type RunScope =
+  | { kind: 'real'; nowMs: number }
+  | { kind: 'clock'; tenantId: string; testClockId: string; nowMs: number }
+  | { kind: 'subscription'; tenantId: string; subscriptionId: string; testClockId: string; nowMs: number };
+
+async function dueOf(deps: BillingDeps, scope: RunScope, limit: number): Promise<[DueRef[], DueRef[]]> {
+  if (scope.kind === 'subscription') {
+    const sub = await deps.store.getSubscription(scope.tenantId, scope.subscriptionId);
+    const invoice = sub && sub.latestInvoiceId !== '' ? await deps.store.getInvoice(scope.tenantId, sub.latestInvoiceId) : undefined;
+    const due = (atMs: number | null | undefined) => atMs !== null && atMs !== undefined && atMs <= scope.nowMs;
+    return [
+      sub && due(sub.nextActionAtMs) ? [{ tenantId: scope.tenantId, id: sub.id, dueAtMs: sub.nextActionAtMs! }] : [],
+      invoice && invoice.status === 'open' && due(invoice.nextAttemptAtMs) ? [{ tenantId: scope.tenantId, id: invoice.id, dueAtMs: invoice.nextAttemptAtMs! }] : [],
+    ];
+  }
+  const clock = scope.kind === 'clock' ? { tenantId: scope.tenantId, testClockId: scope.testClockId } : undefined;
+  return Promise.all([deps.store.dueSubscriptions(scope.nowMs, limit, clock), deps.store.dueInvoices(scope.nowMs, limit, clock)]);
+}
+
+/** Runs up to `runRoundsMax` rounds of renewals then charges, until nothing is due at `scope.nowMs`. */
+export async function runBilling(deps: BillingDeps, scope: RunScope, trace: TraceIds): Promise<BillingRunReport> {
+  const report: BillingRunReport = { rounds: 0, finalized: 0, canceled: 0, chargeAttempts: 0, paid: 0, failed: 0, pending: 0, errors: 0, more: false };
+  const { runBatchMax, runRoundsMax } = deps.limits;
+  for (;;) {
+    const [subs, invoices] = await dueOf(deps, scope, runBatchMax);
+    if (subs.length === 0 && invoices.length === 0) break;
+    if (report.rounds >= runRoundsMax) {
+      // The bound is hit with work left: said loudly; the next tick continues where this one stopped.
+      report.more = true;
+      deps.logger.warn('billingRun stopped at its round bound with work still due', { rounds: report.rounds, dueSubscriptions: subs.length, dueInvoices: invoices.length });
+      break;
+    }
+    report.rounds += 1;
+    const before = report.finalized + report.canceled + report.chargeAttempts;
+    await renewDue(deps, subs, scope, trace, report);
+    await chargeDue(deps, invoices, scope, trace, report);
+    // A round that moved nothing (every item failed) would spin: stop and leave them to the next tick.
+    if (report.finalized + report.canceled + report.chargeAttempts === before) {
+      report.more = true;
+      break;
+    }
+  }
+  return report;
+}
+
+/** Bounded parallel map: at most `limit` at once. */
+async function forEachBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  }));
+}
+
+function byTenant(refs: readonly DueRef[]): Map<string, DueRef[]> {
+  const map = new Map<string, DueRef[]>();
+  for (const ref of refs) map.set(ref.tenantId, [...(map.get(ref.tenantId) ?? []), ref]);
+  return map;
+}
+
+/** Renewals: tenants in parallel; one tenant's chunks one after the other (they share its counter). */
+async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunScope, trace: TraceIds, report: BillingRunReport): Promise<void> {
+  await forEachBounded([...byTenant(refs)], deps.limits.concurrencyMax, async ([tenantId, tenantRefs]) => {
+    const settings = await settingsOf(deps, tenantId);
+    for (let i = 0; i < tenantRefs.length; i += deps.limits.finalizeChunkMax) {
+      const chunk = tenantRefs.slice(i, i + deps.limits.finalizeChunkMax);
+      try {
+        const steps = (await Promise.all(chunk.map((ref) => stepOf(deps, tenantId, ref.id, settings, scope.nowMs)))).filter((s) => s !== null);
+        const result = await applyRenewals(deps, tenantId, steps, settings, scope.nowMs, trace);
+        report.finalized += result.finalized.length;
+        report.canceled += result.canceled;
+      } catch (error) {
+        report.errors += 1;
+        deps.logger.error('billingRun: renewals failed; retried next run', { tenantId, error });
+      }
+    }
+  });
+}
+
+/** The next step of one due subscription, drafted outside the transaction (tax may call out). */
+async function stepOf(deps: BillingDeps, tenantId: string, subscriptionId: string, settings: BillingSettings, nowMs: number): Promise<RenewalStep | null> {
+  const sub = await deps.store.getSubscription(tenantId, subscriptionId);
+  if (!sub || sub.nextActionAtMs === null || sub.nextActionAtMs > nowMs) return null;
+  if (sub.status === 'canceled' || sub.status === 'paused') return null;
+  if (sub.cancelAtPeriodEnd && sub.status !== 'trialing') return { kind: 'cancel', sub };
+  const periodIndex = sub.periodIndex + 1;
+  const period = periodOf(sub, periodIndex);
+  const ctx = { ...(await loadDraftContext(deps, tenantId, sub)), settings };
+  // Metered usage is billed in arrears for the period that ends now (none before the first period: trial or creation).
+  const usagePeriod = sub.periodIndex < 0 ? null : { startMs: sub.currentPeriodStartMs, endMs: sub.currentPeriodEndMs };
+  const lines = await renewalLines(deps, tenantId, sub, ctx, period, usagePeriod);
+  const invoice = await draftInvoice(deps, tenantId, sub, ctx, lines, period, renewalInvoiceId(tenantId, sub.id, period.startMs), nowMs);
+  return { kind: 'renew', sub, invoice, periodIndex, period };
+}
+
+/** Charges: in parallel, bounded. */
+async function chargeDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunScope, trace: TraceIds, report: BillingRunReport): Promise<void> {
+  const settingsByTenant = new Map<string, Promise<BillingSettings>>();
+  await forEachBounded(refs, deps.limits.concurrencyMax, async (ref) => {
+    try {
+      if (!settingsByTenant.has(ref.tenantId)) settingsByTenant.set(ref.tenantId, settingsOf(deps, ref.tenantId));
+      const outcome = await chargeInvoice(deps, ref.tenantId, ref.id, await settingsByTenant.get(ref.tenantId)!, scope.nowMs, trace);
+      if (outcome === null) return;
+      report.chargeAttempts += 1;
+      report[outcome.kind] += 1;
+    } catch (error) {
+      report.errors += 1;
+      deps.logger.error('billingRun: charge failed; retried next run', { tenantId: ref.tenantId, invoiceId: ref.id, error });
+    }
+  });
+}
+
+/** How long an attempt whose PSP outcome is unknown waits before billing looks at its payment again. */
+export const PENDING_RECHECK_MS = 15 * 60_000;
+
+/** Reasons that say the attempt did not happen at all and may run again under the same key soon. */
+const transientReasons = new Set(['CONTENTION', 'IDEMPOTENCY_KEY_IN_PROGRESS']);
+
+/**
+ * One charge attempt of a due invoice through PaymentsService's use cases (off-session, automatic
+ * capture, the customer's default payment method): routing, failover, limits and the idempotency
+ * of a one-call checkout all apply. Returns null when the invoice is no longer due.
+ */
+export async function chargeInvoice(deps: BillingDeps, tenantId: string, invoiceId: string, settings: BillingSettings, nowMs: number, trace: TraceIds): Promise<ChargeOutcome | null> {
+  const invoice = await deps.store.getInvoice(tenantId, invoiceId);
+  if (!invoice || invoice.status !== 'open' || invoice.nextAttemptAtMs === null || invoice.nextAttemptAtMs > nowMs) return null;
+  const attempt = invoice.attemptCount + 1;
+  const outcome = await attemptCharge(deps, tenantId, invoice, attempt, nowMs, trace);
+  await recordChargeOutcome(deps, tenantId, invoice.id, attempt, outcome, settings, nowMs, trace);
+  return outcome;
+}
+
+function outcomeOfPayment(intent: PaymentIntent, nowMs: number): ChargeOutcome {
+  switch (intent.status) {
+    case 'succeeded': return { kind: 'paid', paymentId: intent.id };
+    case 'processing': case 'requires_capture': case 'requires_confirmation':
+      return { kind: 'pending', paymentId: intent.id, recheckAtMs: nowMs + PENDING_RECHECK_MS };
+    default:
+      // requires_action: an off-session charge cannot authenticate the customer; a failure as at Stripe.
+      return { kind: 'failed', paymentId: intent.id, reason: intent.declineReason ?? intent.status };
+  }
+}
+
+async function attemptCharge(deps: BillingDeps, tenantId: string, invoice: Invoice, attempt: number, nowMs: number, trace: TraceIds): Promise<ChargeOutcome> {
+  // An attempt whose outcome was unknown: its payment decides (settled since by the janitor or a webhook).
+  if (invoice.paymentId !== '' && invoice.attemptCount === attempt - 1) {
+    const intent = await deps.payments.store.getPayment(tenantId, invoice.paymentId);
+    if (intent && intent.metadata.billingAttempt === String(attempt)) return outcomeOfPayment(intent, nowMs);
+  }
+  const customer = await deps.store.getBillingCustomer(tenantId, invoice.customerId);
+  if (!customer || customer.defaultPaymentMethodId === '') return { kind: 'failed', paymentId: '', reason: 'no_default_payment_method' };
+  const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor - invoice.amountPaidMinor;
+  const key: payments.CommandKey = {
+    ref: { scope: tenantId, method: 'tally.billing.v1.billingRun/Charge', key: `${invoice.id}:${attempt}` },
+    requestHash: hashOf([invoice.id, String(attempt), amountMinor.toString(), invoice.currency, customer.defaultPaymentMethodId]),
+    options: deps.idempotency,
+    encode: (intent) => new TextEncoder().encode(intent.id),
+  };
+  try {
+    const result = await payments.createPayment(deps.payments, tenantId, {
+      amountMinor, currency: invoice.currency, captureMethod: 'automatic', customerId: invoice.customerId, paymentMethodId: customer.defaultPaymentMethodId,
+      metadata: { invoiceId: invoice.id, invoiceNumber: invoice.number ?? '', subscriptionId: invoice.subscriptionId ?? '', billingAttempt: String(attempt) },
+      confirm: true,
+    }, trace, key);
+    const intent = result.kind === 'fresh' ? result.intent : await payments.getPayment(deps.payments, tenantId, new TextDecoder().decode(result.response));
+    return outcomeOfPayment(intent, nowMs);
+  } catch (error) {
+    if (!(error instanceof TallyError) || transientReasons.has(error.reason)) throw error;
+    // A decline (or no PSP could take it): the payment, when one was made, says how it ended.
+    const paymentId = error.metadata.paymentId ?? '';
+    return { kind: 'failed', paymentId, reason: error.reason };
+  }
+}

@@ -1,0 +1,394 @@
+/**
+ * Invoices (issue 14 item 4, ADR 0032): drafting a subscription period's invoice with the domain's
+ * pricing, coupons and tax; finalizing a chunk of renewals in ONE transaction that takes gapless
+ * numbers from the tenant's counter and posts each invoice's ledger entry; recording a charge's
+ * outcome (paid: the receivable settled; failed: dunning); credit notes and voids.
+ *
+ * Firestore transactions read before they write: every use case here reads (and plans its ledger
+ * entries, which read) first, then writes.
+ */
+import { createHash } from 'node:crypto';
+import { createAccount as createAccountDomain } from '../../domain/ledger/index.js';
+import { TallyError, invalidField } from '../../domain/errors.js';
+import { derivedId } from '../../domain/ids.js';
+import { money } from '../../domain/money/index.js';
+import { periodBoundaryMs } from '../../domain/billing/calendar.js';
+import type { Price } from '../../domain/billing/catalog.js';
+import { aggregateUsage, priceAmount } from '../../domain/billing/pricing.js';
+import {
+  discountInvoice, finalizeInvoice, formatInvoiceNumber, markInvoicePaid, priceInvoice, taxRequestFor, voidInvoice as voidInvoiceDomain,
+  type InvoiceLineInput,
+} from '../../domain/billing/invoice.js';
+import { transitionSubscription, type SubscriptionStatus } from '../../domain/billing/subscription.js';
+import { billingAccountId, billingAccounts, creditNoteEntry, finalizationEntry, paymentEntry, voidEntry } from '../../domain/billing/invoice-postings.js';
+import type { TraceIds } from '../../platform/telemetry/tracing.js';
+import type { BillingCustomer, BillingSettings, BillingTx, Coupon, CreditNote, Invoice, Subscription } from '../../ports/billing-store.js';
+import type { OutboxEvent } from '../../ports/ledger-store.js';
+import { planEntry, type PlannedEntry } from '../ledger/ledger-use-cases.js';
+import type { BillingDeps } from './billing-deps.js';
+
+/** Settings of a tenant that never set any. */
+export const defaultBillingSettings: BillingSettings = Object.freeze({
+  originCountry: '', vatId: '', invoicePrefix: 'INV', prorationGranularity: 'second',
+  dunning: Object.freeze({ retryDelaysDays: Object.freeze([1, 3, 5, 7]), finalStatus: 'unpaid' }),
+  externalTaxUrl: '', externalTaxTimeoutMs: 2_000, externalTaxFallback: 'builtin',
+}) as BillingSettings;
+
+export async function settingsOf(deps: BillingDeps, tenantId: string): Promise<BillingSettings> {
+  return (await deps.store.getSettings(tenantId)) ?? defaultBillingSettings;
+}
+
+/** Most usage records one metered line aggregates (beyond: refused loudly, never truncated). */
+export const USAGE_RECORDS_PER_LINE_MAX = 10_000;
+
+/** An outbox event of billing; its id derives from what it announces, so a rerun cannot duplicate it. */
+export function billingEvent(deps: BillingDeps, type: string, aggregateId: string, key: string, payload: Record<string, unknown>, trace: TraceIds): OutboxEvent {
+  return {
+    id: derivedId('evt', [type, aggregateId, key]), type, aggregateId, payload,
+    // Real time: the relay and its sweeper order and age events by it (a test clock's time is in the payload).
+    createdAtMs: deps.clock.nowMs(), traceId: trace.traceId, spanId: trace.spanId,
+  };
+}
+
+/** The payload every invoice event carries. */
+export function invoicePayload(invoice: Invoice, atMs: number): Record<string, unknown> {
+  return {
+    invoiceId: invoice.id, number: invoice.number, status: invoice.status, customerId: invoice.customerId, subscriptionId: invoice.subscriptionId,
+    currency: invoice.currency, totalMinor: invoice.totals.total.amountMinor.toString(), taxMinor: invoice.totals.taxTotal.amountMinor.toString(),
+    amountPaidMinor: invoice.amountPaidMinor.toString(), attemptCount: invoice.attemptCount, atMs,
+  };
+}
+
+export function subscriptionPayload(sub: Subscription, atMs: number): Record<string, unknown> {
+  return {
+    subscriptionId: sub.id, customerId: sub.customerId, status: sub.status, currentPeriodStartMs: sub.currentPeriodStartMs,
+    currentPeriodEndMs: sub.currentPeriodEndMs, latestInvoiceId: sub.latestInvoiceId, atMs,
+  };
+}
+
+// ---- ledger accounts -----------------------------------------------------------------------------
+
+const accountsEnsured = new Set<string>();
+
+/** Creates the tenant's billing accounts in `currency` (idempotent: fixed ids and codes); once per instance. */
+export async function ensureBillingAccounts(deps: BillingDeps, tenantId: string, currency: string): Promise<void> {
+  const key = `${tenantId}:${currency}`;
+  if (accountsEnsured.has(key)) return;
+  for (const { code, type } of billingAccounts) {
+    const account = createAccountDomain(
+      { code: `${code}:${currency}`, name: `${code} ${currency}`, currency, type, flags: { debitsMustNotExceedCredits: false, creditsMustNotExceedDebits: false }, shardCount: 8 },
+      { id: billingAccountId(code, currency), tenantId, createdAtMs: deps.clock.nowMs() },
+    );
+    await deps.payments.ledger.store.createAccount(account);
+  }
+  // Bounded: at most one entry per tenant and currency this instance billed; cleared when large.
+  if (accountsEnsured.size >= 10_000) accountsEnsured.clear();
+  accountsEnsured.add(key);
+}
+
+// ---- drafting ---------------------------------------------------------------------------------
+
+/** What drafting a subscription's invoices reads: prices, coupon, customer profile, settings. */
+export interface DraftContext {
+  prices: Map<string, { price: Price; taxCategory: 'standard' | 'reduced' }>;
+  coupon: Coupon | undefined;
+  customer: BillingCustomer;
+  settings: BillingSettings;
+}
+
+export async function loadDraftContext(deps: BillingDeps, tenantId: string, sub: Pick<Subscription, 'items' | 'couponId' | 'customerId'>): Promise<DraftContext> {
+  const [customer, settings, coupon, prices] = await Promise.all([
+    deps.store.getBillingCustomer(tenantId, sub.customerId),
+    settingsOf(deps, tenantId),
+    sub.couponId === '' ? undefined : deps.store.getCoupon(tenantId, sub.couponId),
+    Promise.all(sub.items.map(async (item) => {
+      const stored = await deps.store.getPrice(tenantId, item.priceId);
+      if (!stored) throw new TallyError('NOT_FOUND', `price ${item.priceId} not found`, { field: 'items.price_id' });
+      const product = await deps.store.getProduct(tenantId, stored.price.productId);
+      return [item.priceId, { price: stored.price, taxCategory: stored.price.taxCategory ?? product?.product.taxCategory ?? 'standard' }] as const;
+    })),
+  ]);
+  if (!customer) throw new TallyError('NOT_FOUND', `customer ${sub.customerId} has no billing profile (UpdateBillingCustomer)`, { field: 'customer_id' });
+  return { prices: new Map(prices), coupon, customer, settings };
+}
+
+/** Whether the subscription's coupon still applies to its next invoice. */
+function couponApplies(sub: Subscription, coupon: Coupon | undefined): boolean {
+  if (!coupon) return false;
+  if (coupon.duration === 'forever') return true;
+  if (coupon.duration === 'once') return sub.couponUses < 1;
+  return sub.couponUses < (coupon.durationPeriods ?? 0);
+}
+
+/** The period `index` of a subscription: `[boundary(index), boundary(index + 1))`. */
+export function periodOf(sub: Pick<Subscription, 'anchorMs' | 'interval'>, index: number): { startMs: number; endMs: number } {
+  return { startMs: periodBoundaryMs(sub.anchorMs, sub.interval, index), endMs: periodBoundaryMs(sub.anchorMs, sub.interval, index + 1) };
+}
+
+/**
+ * The lines of the invoice that opens `period`: licensed items in advance for it; metered items in
+ * arrears for `usagePeriod` (the period that just ended; null at the first invoice).
+ */
+export async function renewalLines(
+  deps: BillingDeps, tenantId: string, sub: Subscription, ctx: DraftContext,
+  period: { startMs: number; endMs: number }, usagePeriod: { startMs: number; endMs: number } | null,
+): Promise<InvoiceLineInput[]> {
+  const lines: InvoiceLineInput[] = [];
+  for (const [i, item] of sub.items.entries()) {
+    const { price, taxCategory } = ctx.prices.get(item.priceId)!;
+    const usage = price.recurring?.usage;
+    const common = { priceId: price.id, productId: price.productId, taxBehavior: price.taxBehavior, taxCategory, discountable: true };
+    if (usage?.type === 'metered') {
+      if (usagePeriod === null) continue;
+      const records = await deps.store.listUsage(tenantId, sub.id, price.id, usagePeriod.startMs, usagePeriod.endMs, USAGE_RECORDS_PER_LINE_MAX + 1);
+      if (records.length > USAGE_RECORDS_PER_LINE_MAX) {
+        throw new TallyError('LIMIT_EXCEEDED', `more than ${USAGE_RECORDS_PER_LINE_MAX} usage records in one period of ${sub.id}`, { limit: String(USAGE_RECORDS_PER_LINE_MAX) });
+      }
+      const quantity = aggregateUsage(records.map((r) => ({ idempotencyKey: r.id, subscriptionItemId: item.id, quantity: r.quantity, timestampMs: r.atMs })), usage.aggregation, usagePeriod);
+      const priced = priceAmount(price, sub.currency, quantity);
+      lines.push({ ...common, id: `il_${i}_usage`, kind: 'usage', description: `usage of ${price.id} (${quantity})`, quantity, amount: priced.amount, periodStartMs: usagePeriod.startMs, periodEndMs: usagePeriod.endMs });
+      continue;
+    }
+    const priced = priceAmount(price, sub.currency, item.quantity);
+    lines.push({ ...common, id: `il_${i}`, kind: 'subscription', description: `${item.quantity} x ${price.id}`, quantity: item.quantity, amount: priced.amount, periodStartMs: period.startMs, periodEndMs: period.endMs });
+  }
+  return lines;
+}
+
+/** The UTC calendar date of an instant: the tax point. */
+export const taxDateOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** A draft invoice of `lines` (discounted, taxed, totalled by the domain) for the subscription. */
+export async function draftInvoice(
+  deps: BillingDeps, tenantId: string, sub: Subscription, ctx: DraftContext, lines: readonly InvoiceLineInput[],
+  period: { startMs: number; endMs: number }, id: string, nowMs: number,
+): Promise<Invoice> {
+  const coupons = couponApplies(sub, ctx.coupon) ? [ctx.coupon!] : [];
+  const discounted = discountInvoice(sub.currency, lines, coupons);
+  const calculation = await deps.tax(ctx.settings).calculate(taxRequestFor(discounted, {
+    seller: { country: ctx.settings.originCountry, vatId: ctx.settings.vatId === '' ? null : ctx.settings.vatId },
+    customer: { country: ctx.customer.country, postcode: ctx.customer.postcode === '' ? null : ctx.customer.postcode, vatId: ctx.customer.vatId === '' ? null : ctx.customer.vatId },
+    date: taxDateOf(nowMs),
+  }));
+  const priced = priceInvoice(discounted, calculation);
+  const zero = money(0n, sub.currency);
+  return {
+    id, number: null, status: 'draft', customerId: sub.customerId, subscriptionId: sub.id, currency: sub.currency,
+    lines: priced.lines, discounts: discounted.discounts, totals: priced.totals, taxCalculation: calculation,
+    periodStartMs: period.startMs, periodEndMs: period.endMs, createdAtMs: nowMs, finalizedAtMs: null, paidAtMs: null, voidedAtMs: null, markedUncollectibleAtMs: null,
+    tenantId, amountPaidMinor: zero.amountMinor, amountCreditedMinor: 0n, netCreditedMinor: 0n, taxCreditedMinor: 0n,
+    attemptCount: 0, firstFailedAtMs: null, nextAttemptAtMs: null, paymentId: '', testClockId: sub.testClockId, traceId: '',
+  };
+}
+
+/** The renewal invoice's id: one per subscription and period start (the idempotency of billingRun). */
+export function renewalInvoiceId(tenantId: string, subscriptionId: string, periodStartMs: number): string {
+  return derivedId('inv', [tenantId, subscriptionId, 'period', String(periodStartMs)]);
+}
+
+// ---- finalization -----------------------------------------------------------------------------
+
+/** A subscription's next step, decided from what was read before the transaction. */
+export type RenewalStep =
+  | { kind: 'cancel'; sub: Subscription }
+  | { kind: 'renew'; sub: Subscription; invoice: Invoice; periodIndex: number; period: { startMs: number; endMs: number } };
+
+/** What finalizing `draft` under `number` at `nowMs` makes: the open (or, at zero, paid) invoice. */
+function finalized(draft: Invoice, number: string, nowMs: number, chargeable: boolean, trace: TraceIds): Invoice {
+  const open = { ...finalizeInvoice(draft, number, nowMs), traceId: trace.traceId } as Invoice;
+  if (open.totals.total.amountMinor === 0n) return { ...markInvoicePaid(open, nowMs), nextAttemptAtMs: null } as Invoice;
+  return { ...open, nextAttemptAtMs: chargeable ? nowMs : null };
+}
+
+/**
+ * Applies `steps` (subscriptions of one tenant, each still due at `nowMs` and unchanged since it
+ * was read) in ONE transaction: each renewal's invoice takes the next number of the tenant's
+ * counter, is finalized, and posts its ledger entry; the subscription moves to its new period.
+ * A subscription changed meanwhile, or whose invoice exists, is skipped (the next round decides
+ * again): numbers are taken only by invoices committed with them, so there is never a gap.
+ */
+export async function applyRenewals(deps: BillingDeps, tenantId: string, steps: readonly RenewalStep[], settings: BillingSettings, nowMs: number, trace: TraceIds): Promise<{ finalized: Invoice[]; canceled: number }> {
+  const ledger = deps.payments.ledger;
+  await Promise.all([...new Set(steps.filter((s) => s.kind === 'renew').map((s) => s.sub.currency))].map((c) => ensureBillingAccounts(deps, tenantId, c)));
+  return ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    const [current, existing, counter] = await Promise.all([
+      tx.getSubscriptions(steps.map((s) => s.sub.id)),
+      tx.getInvoices(steps.flatMap((s) => (s.kind === 'renew' ? [s.invoice.id] : []))),
+      tx.getInvoiceCounter(),
+    ]);
+    let last = counter;
+    const writes: (() => void)[] = [];
+    const done: Invoice[] = [];
+    let canceled = 0;
+    for (const step of steps) {
+      const sub = current.get(step.sub.id);
+      if (!sub || sub.updatedAtMs !== step.sub.updatedAtMs || sub.nextActionAtMs === null || sub.nextActionAtMs > nowMs) continue;
+      if (step.kind === 'cancel') {
+        const next: Subscription = { ...sub, status: transitionSubscription(sub.status, 'canceled', sub.id), canceledAtMs: sub.currentPeriodEndMs, nextActionAtMs: null, updatedAtMs: deps.clock.nowMs() };
+        writes.push(() => {
+          tx.setSubscription(next, trace);
+          tx.createOutboxEvent(billingEvent(deps, 'billing.subscription.canceled', sub.id, String(sub.currentPeriodEndMs), subscriptionPayload(next, nowMs), trace));
+        });
+        canceled += 1;
+        continue;
+      }
+      if (existing.has(step.invoice.id)) {
+        // Unreachable while the invoice and the period move together; say so instead of billing twice.
+        deps.logger.error('renewal invoice exists for a subscription still due: skipped', { tenantId, subscriptionId: sub.id, invoiceId: step.invoice.id });
+        continue;
+      }
+      last += 1;
+      const chargeable = sub.status !== 'unpaid';
+      const invoice = finalized(step.invoice, formatInvoiceNumber(settings.invoicePrefix, last), nowMs, chargeable, trace);
+      const entry = finalizationEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency, netMinor: invoice.totals.totalExcludingTax.amountMinor, taxMinor: invoice.totals.taxTotal.amountMinor });
+      const plan: PlannedEntry | null = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+      const status: SubscriptionStatus = sub.status === 'trialing' ? transitionSubscription(sub.status, 'active', sub.id) : sub.status;
+      const next: Subscription = {
+        ...sub, status, periodIndex: step.periodIndex, currentPeriodStartMs: step.period.startMs, currentPeriodEndMs: step.period.endMs,
+        latestInvoiceId: invoice.id, couponUses: sub.couponUses + (invoice.discounts.length > 0 ? 1 : 0), nextActionAtMs: step.period.endMs, updatedAtMs: deps.clock.nowMs(),
+      };
+      done.push(invoice);
+      writes.push(() => {
+        plan?.commit();
+        tx.setInvoice(invoice, trace);
+        tx.setSubscription(next, trace);
+        tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.finalized', invoice.id, 'finalized', invoicePayload(invoice, nowMs), trace));
+        if (invoice.status === 'paid') tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.paid', invoice.id, 'paid', invoicePayload(invoice, nowMs), trace));
+        tx.createOutboxEvent(billingEvent(deps, 'billing.subscription.renewed', sub.id, String(step.period.startMs), subscriptionPayload(next, nowMs), trace));
+      });
+    }
+    if (last !== counter) writes.push(() => tx.setInvoiceCounter(last));
+    for (const write of writes) write();
+    return { finalized: done, canceled };
+  }));
+}
+
+// ---- payment outcomes -------------------------------------------------------------------------
+
+/** A charge attempt's outcome, as billing records it. */
+export type ChargeOutcome =
+  | { kind: 'paid'; paymentId: string }
+  | { kind: 'failed'; paymentId: string; reason: string }
+  /** The PSP's answer is not known yet (the janitor or a webhook settles the payment): look again later. */
+  | { kind: 'pending'; paymentId: string; recheckAtMs: number };
+
+/**
+ * Records attempt number `attempt` of an invoice: paid settles the receivable and makes the
+ * subscription active; failed schedules the next dunning retry (past_due) or, retries exhausted,
+ * applies the tenant's final status. Idempotent: an attempt already recorded is left as it is.
+ */
+export async function recordChargeOutcome(
+  deps: BillingDeps, tenantId: string, invoiceId: string, attempt: number, outcome: ChargeOutcome, settings: BillingSettings, nowMs: number, trace: TraceIds,
+): Promise<Invoice | undefined> {
+  const ledger = deps.payments.ledger;
+  return ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    const invoice = (await tx.getInvoices([invoiceId])).get(invoiceId);
+    if (!invoice || invoice.status !== 'open' || invoice.attemptCount !== attempt - 1) return invoice;
+    const sub = invoice.subscriptionId === null ? undefined : (await tx.getSubscriptions([invoice.subscriptionId])).get(invoice.subscriptionId);
+    if (outcome.kind === 'pending') {
+      const next: Invoice = { ...invoice, paymentId: outcome.paymentId, nextAttemptAtMs: outcome.recheckAtMs };
+      tx.setInvoice(next, trace);
+      return next;
+    }
+    if (outcome.kind === 'paid') {
+      const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor;
+      const entry = paymentEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency }, amountMinor, outcome.paymentId);
+      const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+      const paid: Invoice = { ...(markInvoicePaid(invoice, nowMs) as Invoice), amountPaidMinor: amountMinor, paymentId: outcome.paymentId, attemptCount: attempt, nextAttemptAtMs: null };
+      plan?.commit();
+      tx.setInvoice(paid, trace);
+      tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.paid', invoice.id, 'paid', invoicePayload(paid, nowMs), trace));
+      if (sub && sub.status !== 'active' && sub.status !== 'canceled' && sub.status !== 'paused' && sub.latestInvoiceId === invoice.id) {
+        const active: Subscription = { ...sub, status: transitionSubscription(sub.status, 'active', sub.id), updatedAtMs: deps.clock.nowMs() };
+        tx.setSubscription(active, trace);
+        tx.createOutboxEvent(billingEvent(deps, 'billing.subscription.updated', sub.id, `active:${invoice.id}`, subscriptionPayload(active, nowMs), trace));
+      }
+      return paid;
+    }
+    const firstFailedAtMs = invoice.firstFailedAtMs ?? nowMs;
+    const delayDays = settings.dunning.retryDelaysDays[attempt - 1];
+    const failed: Invoice = {
+      ...invoice, attemptCount: attempt, firstFailedAtMs, paymentId: outcome.paymentId,
+      nextAttemptAtMs: delayDays === undefined ? null : firstFailedAtMs + delayDays * 86_400_000,
+    };
+    tx.setInvoice(failed, trace);
+    tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.payment_failed', invoice.id, `attempt:${attempt}`, { ...invoicePayload(failed, nowMs), reason: outcome.reason, nextAttemptAtMs: failed.nextAttemptAtMs }, trace));
+    if (sub && sub.status !== 'canceled' && sub.status !== 'paused') {
+      const target: SubscriptionStatus = delayDays !== undefined ? 'past_due' : settings.dunning.finalStatus;
+      // trialing/active -> past_due first: the machine has no direct trialing -> unpaid.
+      let status: SubscriptionStatus = sub.status;
+      if (status !== target && status !== 'past_due' && target !== 'canceled') status = transitionSubscription(status, 'past_due', sub.id);
+      if (status !== target) status = transitionSubscription(status, target, sub.id);
+      if (status !== sub.status) {
+        const next: Subscription = {
+          ...sub, status, updatedAtMs: deps.clock.nowMs(),
+          ...(status === 'canceled' ? { canceledAtMs: nowMs, nextActionAtMs: null } : {}),
+        };
+        tx.setSubscription(next, trace);
+        tx.createOutboxEvent(billingEvent(deps, `billing.subscription.${status === 'canceled' ? 'canceled' : 'updated'}`, sub.id, `${status}:${invoice.id}:${attempt}`, subscriptionPayload(next, nowMs), trace));
+      }
+    }
+    return failed;
+  }));
+}
+
+// ---- credit notes and voids -------------------------------------------------------------------
+
+/**
+ * A credit note of `amountMinor` (tax included) against a finalized invoice: its tax share is the
+ * invoice's tax in proportion, computed on running totals (round(tax * credited / total) minus what
+ * was credited before), so credit notes adding up to the total reverse exactly the invoice's tax.
+ */
+export async function createCreditNote(
+  deps: BillingDeps, tenantId: string, input: { invoiceId: string; amountMinor: bigint; reason: string; creditNoteId: string }, trace: TraceIds,
+): Promise<{ note: CreditNote; invoice: Invoice }> {
+  const ledger = deps.payments.ledger;
+  return ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    const existing = await tx.getCreditNote(input.creditNoteId);
+    const invoice = (await tx.getInvoices([input.invoiceId])).get(input.invoiceId);
+    if (!invoice) throw new TallyError('NOT_FOUND', `invoice ${input.invoiceId} not found`, { field: 'invoice_id' });
+    if (existing) return { note: existing, invoice };
+    if (invoice.status !== 'open' && invoice.status !== 'paid') {
+      throw new TallyError('INVALID_STATE_TRANSITION', `invoice ${invoice.id} is ${invoice.status}: only open or paid invoices take credit notes`, { field: 'invoice_id', from: invoice.status });
+    }
+    const total = invoice.totals.total.amountMinor;
+    const left = total - invoice.amountCreditedMinor;
+    if (input.amountMinor < 1n || input.amountMinor > left) throw invalidField('amount_minor', `1..${left} (what is left to credit)`);
+    const creditedAfter = invoice.amountCreditedMinor + input.amountMinor;
+    // Running share, half-up on the cumulative amount: the last credit note takes exactly what is left.
+    const taxAfter = creditedAfter === total ? invoice.totals.taxTotal.amountMinor : (invoice.totals.taxTotal.amountMinor * creditedAfter * 2n + total) / (2n * total);
+    const taxMinor = taxAfter - invoice.taxCreditedMinor;
+    const note: CreditNote = { id: input.creditNoteId, invoiceId: invoice.id, amountMinor: input.amountMinor, netMinor: input.amountMinor - taxMinor, taxMinor, reason: input.reason, createdAtMs: deps.clock.nowMs() };
+    const entry = creditNoteEntry(note, { id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, invoice.status === 'paid');
+    const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+    const after: Invoice = { ...invoice, amountCreditedMinor: creditedAfter, taxCreditedMinor: taxAfter, netCreditedMinor: invoice.netCreditedMinor + note.netMinor };
+    plan?.commit();
+    tx.createCreditNote(note, trace);
+    tx.setInvoice(after, trace);
+    tx.createOutboxEvent(billingEvent(deps, 'billing.credit_note.created', invoice.id, note.id, { ...invoicePayload(after, deps.clock.nowMs()), creditNoteId: note.id, amountMinor: note.amountMinor.toString(), taxMinor: note.taxMinor.toString() }, trace));
+    return { note, invoice: after };
+  }));
+}
+
+/** Voids an open invoice nothing was paid on: what is left of its ledger entry is reversed. */
+export async function voidInvoice(deps: BillingDeps, tenantId: string, invoiceId: string, trace: TraceIds): Promise<Invoice> {
+  const ledger = deps.payments.ledger;
+  return ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
+    const invoice = (await tx.getInvoices([invoiceId])).get(invoiceId);
+    if (!invoice) throw new TallyError('NOT_FOUND', `invoice ${invoiceId} not found`, { field: 'invoice_id' });
+    if (invoice.status === 'void') return invoice;
+    const voided = { ...(voidInvoiceDomain(invoice, deps.clock.nowMs()) as Invoice), nextAttemptAtMs: null };
+    const entry = voidEntry({ id: invoice.id, number: invoice.number ?? '', currency: invoice.currency },
+      invoice.totals.totalExcludingTax.amountMinor - invoice.netCreditedMinor, invoice.totals.taxTotal.amountMinor - invoice.taxCreditedMinor);
+    const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+    plan?.commit();
+    tx.setInvoice(voided, trace);
+    tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.voided', invoice.id, 'void', invoicePayload(voided, deps.clock.nowMs()), trace));
+    return voided;
+  }));
+}
+
+/** A request's hash for keys billing makes itself (charges). */
+export const hashOf = (parts: readonly string[]) => createHash('sha256').update(parts.join('\u0000')).digest('hex');
+
+export type { BillingTx };

@@ -1,0 +1,92 @@
+/**
+ * The ledger entries an invoice implies (ADR 0032), pure. Accounts (one set per currency, ids
+ * `acc_bil_<code>_<CUR>`):
+ * - `billing_receivable` (asset): what customers owe on finalized invoices.
+ * - `billing_revenue` (revenue): what the tenant earned, net of discounts and tax.
+ * - `billing_tax_payable` (liability): tax collected for the authorities.
+ * - `billing_collected` (asset): invoice payments collected through Tally's payments (the capture
+ *   itself is the payments ledger's entry: psp_receivable / merchant_payable).
+ * - `billing_customer_credit` (liability): credit notes on what was already paid, owed back.
+ *
+ * Entries (total T = net N + tax X):
+ * - finalization (`je_binv_<invoiceId>`): debit receivable T; credit revenue N; credit tax payable X.
+ * - payment (`je_bpay_<invoiceId>`): debit collected T; credit receivable T.
+ * - credit note of c = n + x (`je_bcn_<creditNoteId>`): debit revenue n; debit tax payable x; credit
+ *   receivable c while the invoice is unpaid, customer credit once paid.
+ * - void (`je_bvoid_<invoiceId>`): the finalization's lines the other way round, less what credit
+ *   notes already reversed.
+ * Lines of zero are left out (the ledger wants positive amounts); an entry with fewer than two lines
+ * is not posted at all (a zero invoice).
+ */
+import type { EntryInput, Posting } from '../ledger/index.js';
+import type { ReservedLedgerNamespace } from '../ledger/namespace.js';
+
+export const billingAccounts = [
+  { code: 'billing_receivable', type: 'asset' },
+  { code: 'billing_revenue', type: 'revenue' },
+  { code: 'billing_tax_payable', type: 'liability' },
+  { code: 'billing_collected', type: 'asset' },
+  { code: 'billing_customer_credit', type: 'liability' },
+] as const;
+export type BillingAccountCode = (typeof billingAccounts)[number]['code'];
+
+export const BILLING_ACCOUNT_ID_PREFIX = 'acc_bil_';
+
+/** `acc_bil_<code>_<CUR>`: deterministic, in the reserved namespace below. */
+export function billingAccountId(code: BillingAccountCode, currency: string): string {
+  return `${BILLING_ACCOUNT_ID_PREFIX}${code.replace('billing_', '')}_${currency}`;
+}
+
+const entryPrefixes = { finalize: 'binv', pay: 'bpay', creditNote: 'bcn', void: 'bvoid' } as const;
+
+/** Names the billing path derives: the public ledger RPCs refuse them (RESERVED_NAMESPACE). */
+export const billingLedgerNamespace: ReservedLedgerNamespace = Object.freeze({
+  owner: 'billing',
+  accountIdPrefixes: Object.freeze([BILLING_ACCOUNT_ID_PREFIX]),
+  accountCodeFamilies: Object.freeze(billingAccounts.map((a) => a.code)),
+  entryIdFamilies: Object.freeze(Object.values(entryPrefixes)),
+});
+
+function entry(id: string, description: string, currency: string, lines: readonly [BillingAccountCode, 'debit' | 'credit', bigint][], metadata: Record<string, string>): EntryInput | null {
+  const postings: Posting[] = lines.filter(([, , amount]) => amount > 0n)
+    .map(([code, direction, amountMinor]) => ({ accountId: billingAccountId(code, currency), direction, amountMinor, currency }));
+  return postings.length < 2 ? null : { id, postings, description, metadata };
+}
+
+/** Finalization: debit receivable N + X; credit revenue N, tax payable X. Null for a zero invoice. */
+export function finalizationEntry(invoice: { id: string; number: string; currency: string; netMinor: bigint; taxMinor: bigint }): EntryInput | null {
+  return entry(`je_${entryPrefixes.finalize}_${invoice.id}`, `invoice ${invoice.number} finalized`, invoice.currency, [
+    ['billing_receivable', 'debit', invoice.netMinor + invoice.taxMinor],
+    ['billing_revenue', 'credit', invoice.netMinor],
+    ['billing_tax_payable', 'credit', invoice.taxMinor],
+  ], { invoiceId: invoice.id, invoiceNumber: invoice.number });
+}
+
+/** Payment: debit collected, credit receivable, by the amount paid. */
+export function paymentEntry(invoice: { id: string; number: string; currency: string }, amountMinor: bigint, paymentId: string): EntryInput | null {
+  return entry(`je_${entryPrefixes.pay}_${invoice.id}`, `invoice ${invoice.number} paid`, invoice.currency, [
+    ['billing_collected', 'debit', amountMinor],
+    ['billing_receivable', 'credit', amountMinor],
+  ], { invoiceId: invoice.id, paymentId });
+}
+
+/** A credit note's share: debit revenue n and tax payable x; credit receivable (unpaid) or customer credit (paid). */
+export function creditNoteEntry(
+  note: { id: string; netMinor: bigint; taxMinor: bigint }, invoice: { id: string; number: string; currency: string }, paid: boolean,
+): EntryInput | null {
+  return entry(`je_${entryPrefixes.creditNote}_${note.id}`, `credit note on invoice ${invoice.number}`, invoice.currency, [
+    ['billing_revenue', 'debit', note.netMinor],
+    ['billing_tax_payable', 'debit', note.taxMinor],
+    [paid ? 'billing_customer_credit' : 'billing_receivable', 'credit', note.netMinor + note.taxMinor],
+  ], { invoiceId: invoice.id, creditNoteId: note.id });
+}
+
+/** Void: reverses what is left of the finalization entry (net and tax not yet credited). */
+export function voidEntry(invoice: { id: string; number: string; currency: string }, netLeftMinor: bigint, taxLeftMinor: bigint): EntryInput | null {
+  const e = entry(`je_${entryPrefixes.void}_${invoice.id}`, `invoice ${invoice.number} voided`, invoice.currency, [
+    ['billing_revenue', 'debit', netLeftMinor],
+    ['billing_tax_payable', 'debit', taxLeftMinor],
+    ['billing_receivable', 'credit', netLeftMinor + taxLeftMinor],
+  ], { invoiceId: invoice.id });
+  return e && { ...e, reversesEntryId: `je_${entryPrefixes.finalize}_${invoice.id}` };
+}

@@ -1,0 +1,148 @@
+/**
+ * Persistence of billing (issue 14, ADR 0032): the catalog, customers' billing profiles,
+ * subscriptions, invoices, credit notes, usage records, settings and test clocks, all under
+ * `tenants/{t}/`. Mutations that move money or numbers (finalization, payment, credit notes) run in
+ * `transaction`, which exposes the ledger's and the idempotency records' view of the same Firestore
+ * transaction, so an invoice's number, its ledger entry and its outbox events commit together.
+ */
+import type { Price, Product } from '../domain/billing/catalog.js';
+import type { ProrationGranularity } from '../domain/billing/proration.js';
+import type { DunningPolicy, Subscription as DomainSubscription } from '../domain/billing/subscription.js';
+import type { Coupon as DomainCoupon } from '../domain/billing/coupon.js';
+import type { Invoice as DomainInvoice } from '../domain/billing/invoice.js';
+import type { IdempotencyTx } from './idempotency-store.js';
+import type { LedgerTx, OutboxEvent } from './ledger-store.js';
+import type { Page } from './tenancy-repository.js';
+
+export type { Price, Product };
+
+/** A coupon as stored: the domain's, with its name and creation time. */
+export interface Coupon extends DomainCoupon { name: string; createdAtMs: number }
+
+/** A customer's billing profile (the customer is PaymentsService's `customers/{id}`). */
+export interface BillingCustomer {
+  customerId: string;
+  defaultPaymentMethodId: string;
+  country: string;
+  postcode: string;
+  vatId: string;
+  /** '' when on real time. */
+  testClockId: string;
+  updatedAtMs: number;
+}
+
+/** A subscription as stored: the domain's aggregate and what billing keeps around it. */
+export interface Subscription extends DomainSubscription {
+  tenantId: string;
+  /** Index of the current period from the anchor (`periodBoundaryMs(anchor, interval, index)`). */
+  periodIndex: number;
+  /** Coupon applied to its invoices ('' none), and the invoices it has been applied to. */
+  couponId: string;
+  couponUses: number;
+  latestInvoiceId: string;
+  /** The test clock of its customer when it was created; '' on real time. */
+  testClockId: string;
+  /** When billingRun must look at it next (period or trial end); null: never (canceled, paused). */
+  nextActionAtMs: number | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+/** An invoice as stored: the domain's, with collection state around it. */
+export interface Invoice extends DomainInvoice {
+  tenantId: string;
+  /** Paid so far (the whole total, once paid). */
+  amountPaidMinor: bigint;
+  /** Credited by credit notes: in all (tax included), and its net and tax parts (running sums). */
+  amountCreditedMinor: bigint;
+  netCreditedMinor: bigint;
+  taxCreditedMinor: bigint;
+  /** Charge attempts made; the first failure's time (dunning counts from it). */
+  attemptCount: number;
+  firstFailedAtMs: number | null;
+  /** Next automatic charge attempt; null: none (paid, unpaid policy, exhausted). */
+  nextAttemptAtMs: number | null;
+  /** The payment of the current attempt, or the one that paid it; '' when none. */
+  paymentId: string;
+  testClockId: string;
+  traceId: string;
+}
+
+export interface CreditNote {
+  id: string;
+  invoiceId: string;
+  amountMinor: bigint;
+  netMinor: bigint;
+  taxMinor: bigint;
+  reason: string;
+  createdAtMs: number;
+}
+
+export interface BillingSettings {
+  /** Where the tenant sells from, and its VAT id ('' none): the tax seller. */
+  originCountry: string;
+  vatId: string;
+  /** Invoice numbers are `<prefix>-000001` (1..12 of A-Z 0-9). */
+  invoicePrefix: string;
+  prorationGranularity: ProrationGranularity;
+  dunning: DunningPolicy;
+  externalTaxUrl: string;
+  externalTaxTimeoutMs: number;
+  externalTaxFallback: 'fail' | 'builtin';
+}
+
+export interface TestClock { id: string; name: string; frozenTimeMs: number; createdAtMs: number }
+
+export interface UsageRecord { id: string; subscriptionId: string; priceId: string; quantity: bigint; atMs: number; createdAtMs: number }
+
+/** A due piece of work billingRun found: a subscription to renew or an invoice to charge. */
+export interface DueRef { tenantId: string; id: string; dueAtMs: number }
+
+export interface BillingTx {
+  ledger: LedgerTx;
+  idempotency: IdempotencyTx;
+  getSubscriptions(ids: readonly string[]): Promise<Map<string, Subscription>>;
+  getInvoices(ids: readonly string[]): Promise<Map<string, Invoice>>;
+  /** Last invoice number given (0 before the first): the gapless counter. */
+  getInvoiceCounter(): Promise<number>;
+  getCreditNote(id: string): Promise<CreditNote | undefined>;
+  setSubscription(sub: Subscription, trace: TraceRef): void;
+  setInvoice(invoice: Invoice, trace: TraceRef): void;
+  setInvoiceCounter(last: number): void;
+  createCreditNote(note: CreditNote, trace: TraceRef): void;
+  createOutboxEvent(event: OutboxEvent): void;
+}
+
+export interface TraceRef { traceId: string; spanId: string }
+
+export interface BillingStore {
+  transaction<T>(tenantId: string, work: (tx: BillingTx) => Promise<T>): Promise<T>;
+  /** Create-only writes (ids are new or derived from the request): false when the id exists. */
+  createProduct(tenantId: string, product: Product, createdAtMs: number): Promise<void>;
+  createPrice(tenantId: string, price: Price, createdAtMs: number): Promise<void>;
+  createCoupon(tenantId: string, coupon: Coupon): Promise<void>;
+  createTestClock(tenantId: string, clock: TestClock): Promise<void>;
+  /** Creates the record unless one with its id exists; true when created. */
+  createUsageRecord(tenantId: string, record: UsageRecord): Promise<boolean>;
+  getProduct(tenantId: string, id: string): Promise<{ product: Product; createdAtMs: number } | undefined>;
+  getPrice(tenantId: string, id: string): Promise<{ price: Price; createdAtMs: number } | undefined>;
+  getCoupon(tenantId: string, id: string): Promise<Coupon | undefined>;
+  getBillingCustomer(tenantId: string, customerId: string): Promise<BillingCustomer | undefined>;
+  setBillingCustomer(tenantId: string, customer: BillingCustomer): Promise<void>;
+  getSettings(tenantId: string): Promise<BillingSettings | undefined>;
+  setSettings(tenantId: string, settings: BillingSettings): Promise<void>;
+  getTestClock(tenantId: string, id: string): Promise<TestClock | undefined>;
+  setTestClockTime(tenantId: string, id: string, frozenTimeMs: number): Promise<void>;
+  getSubscription(tenantId: string, id: string): Promise<Subscription | undefined>;
+  getInvoice(tenantId: string, id: string): Promise<Invoice | undefined>;
+  listInvoices(tenantId: string, subscriptionId: string, pageSize: number, cursor: string | undefined): Promise<Page<Invoice>>;
+  /** Usage quantities of a subscription's price with `startMs <= atMs < endMs`, oldest first (at most `limit`). */
+  listUsage(tenantId: string, subscriptionId: string, priceId: string, startMs: number, endMs: number, limit: number): Promise<UsageRecord[]>;
+  /**
+   * Subscriptions whose next action is due at `nowMs`, oldest first, at most `limit`: on real
+   * time (all tenants) when `clock` is absent, else those of one test clock.
+   */
+  dueSubscriptions(nowMs: number, limit: number, clock?: { tenantId: string; testClockId: string }): Promise<DueRef[]>;
+  /** Open invoices whose next charge attempt is due, as `dueSubscriptions`. */
+  dueInvoices(nowMs: number, limit: number, clock?: { tenantId: string; testClockId: string }): Promise<DueRef[]>;
+}
