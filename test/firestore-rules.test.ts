@@ -55,6 +55,9 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   idempotency: [],
   outbox: [],
   inbox: [],
+  reconRuns: [], // reconciliation runs; ReconService answers for them
+  reconBreaks: [], // reconciliation breaks with their evidence
+  reconMatches: [], // payments a settlement report named (missing in report)
   // Billing (issue 14, ADR 0032).
   products: members,
   prices: members,

@@ -55,12 +55,50 @@ export function registerReconCommands(program: Command, globals: (cmd: Command) 
         process.stderr.write(`recon: ${lines.toLocaleString('en-US')} lines read (${(bytes / 1_048_576).toFixed(1)} MiB)\n`);
       };
       if (!(opts.dryRun && opts.tenant === undefined)) {
-        throw new CliError('recon run against a tenant needs the reconciliation service, not available in this build: use --dry-run without --tenant to parse and self-check the file');
+        const { reconRunCommand } = await import('./recon-local.js');
+        const result = await reconRunCommand({ psp: opts.psp, report: opts.report, ...(opts.tenant === undefined ? {} : { tenant: opts.tenant }), dryRun: opts.dryRun === true, onProgress });
+        const json: Record<string, unknown> = { ...result.summary, replayed: result.replayed };
+        output(g, json, `${result.replayed ? `this report was reconciled before (run ${String(json.runId)}): nothing changed\n` : ''}${renderSummary(json)}`);
+        const breaks = json.breaks as Record<string, number>;
+        if (json.selfCheckOk !== true || Number(json.awaitingReview ?? 0) > 0 || (json.dryRun === true && Object.values(breaks).some((n) => n > 0))) process.exitCode = 1;
+        return;
       }
       const reading = openReport(opts.report, opts.psp);
       const summary: ReconSummary = await parseReport(reading, onProgress);
       const json = summaryJson(summary, { psp: opts.psp, report: opts.report, sha256: reading.result.sha256, dryRun: true });
       output(g, json, renderSummary(json));
       if (!summary.selfCheckOk || Object.values(summary.breaksByKind).some((n) => n > 0)) process.exitCode = 1;
+    });
+
+  const breaks = recon.command('breaks').description('reconciliation breaks: disagreements between reports, Tally\'s records and the ledger');
+  breaks.command('list')
+    .description('list breaks with their evidence (open ones wait for review; healed ones were compensated by ledger entries)')
+    .option('--tenant <tenantId>', 'the tenant (default: the demo tenant of the running stack)')
+    .addOption(new Option('--status <status>', 'only this status').choices(['open', 'healed', 'resolved']))
+    .option('--run <runId>', 'only breaks of this run, rcn_...')
+    .option('--limit <n>', 'most breaks listed, 1..10000', '100')
+    .action(async (opts: { tenant?: string; status?: 'open' | 'healed' | 'resolved'; run?: string; limit: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const limit = Number(opts.limit);
+      if (!/^\d+$/.test(opts.limit) || limit < 1 || limit > 10_000) throw new CliError(`--limit ${opts.limit}: expected an integer in [1, 10000]`);
+      const { listBreaksCommand } = await import('./recon-local.js');
+      const list = await listBreaksCommand({ ...(opts.tenant ? { tenant: opts.tenant } : {}), ...(opts.status ? { status: opts.status } : {}), ...(opts.run ? { runId: opts.run } : {}), limit });
+      const rows = list.map((b) => ({ ...b, reportedMinor: b.reportedMinor.toString(), expectedMinor: b.expectedMinor.toString() }));
+      output(g, rows, rows.length === 0 ? 'no breaks' : table(rows.map((b) => ({ ...b, reference: b.pspReference || b.merchantReference, line: b.line || '' })),
+        ['id', 'kind', 'status', 'line', 'reference', 'currency', 'reportedMinor', 'expectedMinor', 'tallyId', 'detail']));
+    });
+  breaks.command('resolve')
+    .description('mark an open break resolved after review (a healed or resolved break is left as it is)')
+    .argument('<breakId>', 'the break, brk_...')
+    .option('--tenant <tenantId>', 'the tenant (default: the demo tenant of the running stack)')
+    .addOption(new Option('--resolution <resolution>', 'what was decided').choices(['accepted', 'written_off', 'corrected', 'disputed_with_psp']).makeOptionMandatory())
+    .option('--note <text>', 'free text for the audit trail (at most 500 characters)', '')
+    .action(async (breakId: string, opts: { tenant?: string; resolution: string; note: string }, cmd: Command) => {
+      const g = globals(cmd);
+      if (!/^brk_[A-Za-z0-9_-]{1,120}$/.test(breakId)) throw new CliError(`${breakId}: expected a break id, brk_...`);
+      if (opts.note.length > 500) throw new CliError('--note: at most 500 characters');
+      const { resolveBreakCommand } = await import('./recon-local.js');
+      const b = await resolveBreakCommand({ ...(opts.tenant ? { tenant: opts.tenant } : {}), breakId, resolution: opts.resolution, note: opts.note });
+      output(g, { ...b, reportedMinor: b.reportedMinor.toString(), expectedMinor: b.expectedMinor.toString() }, `break ${b.id} (${b.kind}): ${b.status}${b.resolution ? ` (${b.resolution})` : ''}`);
     });
 }

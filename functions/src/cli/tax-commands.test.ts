@@ -21,6 +21,7 @@ describe('taxQuote', () => {
     [{ country: 'HU', currency: 'HUF', amount: '1000' }, { tax: '270.00', rate: '27' }],
     [{ country: 'DE', currency: 'JPY', amount: '1000' }, { net: '1000', tax: '190', gross: '1190' }],
     [{ country: 'IE', amount: '0.05', rate: '10' }, { tax: '0.01' }], // 0.005 rounds half-up
+    [{ country: 'US', currency: 'USD' }, { net: '100.00', tax: '0.00', gross: '100.00', rate: '0', treatment: 'not_collecting' }],
   ])('%j -> %j', (over, expected) => {
     expect(quote(over)).toMatchObject(expected);
   });
@@ -31,7 +32,8 @@ describe('taxQuote', () => {
   });
 
   it.each([
-    [{ country: 'US' }, 'FIELD_INVALID', 'country'],
+    [{ country: 'XX' }, 'FIELD_INVALID', 'country'],
+    [{ country: 'XX', rate: '5' }, 'FIELD_INVALID', 'country'],
     [{ country: 'de' }, 'FIELD_INVALID', 'country'],
     [{ amount: '1.234' }, 'AMOUNT_PRECISION_EXCEEDED', 'amount'],
     [{ amount: '1,00' }, 'FIELD_INVALID', 'amount'],
@@ -65,7 +67,7 @@ describe('npx tally tax quote (the binary, no stack)', () => {
       runCli(['tax', 'quote', '--country', 'DE', '--amount', '1', '--currency', 'EUR', '--category', 'luxury']),
     ]);
     expect(country).toMatchObject({ code: 1, stdout: '' });
-    expect(country.stderr).toContain('error: cli FIELD_INVALID: country: XX is not in the built-in VAT table');
+    expect(country.stderr).toBe('error: cli FIELD_INVALID: country: XX is not an ISO 3166-1 alpha-2 country code such as DE (uppercase)\n');
     expect(category.code).toBe(2);
     expect(category.stderr).toContain("argument 'luxury' is invalid");
   });

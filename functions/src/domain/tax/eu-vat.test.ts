@@ -98,7 +98,19 @@ describe('calculateEuVat: reverse charge and overrides', () => {
     expect([c.reverseCharge, c.lines[0]?.ratePpm]).toEqual([false, expected]);
   });
 
-  it('a rate override replaces the table for every line, for any ISO-shaped country', () => {
+  it('a customer outside the table (an ISO country such as US or CH) is not_collecting: 0 % and says why', () => {
+    const c = calculateEuVat(request({ customerCountry: 'US' }));
+    expect([c.lines[0]?.treatment, c.lines[0]?.ratePpm, c.taxTotal.amountMinor]).toEqual(['not_collecting', 0, 0n]);
+    expect(c.lines[0]?.reason).toContain('US is outside the built-in VAT table');
+    expect(calculateEuVat(request({ customerCountry: 'CH' })).lines[0]?.treatment).toBe('not_collecting');
+  });
+
+  it.each(['XX', 'ZZ', 'EU', 'de', 'EL', ''])('refuses customer country %j, which is no ISO 3166-1 code, with FIELD_INVALID country', (customerCountry) => {
+    expect(() => calculateEuVat(request({ customerCountry }))).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field: 'country' } }));
+    expect(() => calculateEuVat(request({ customerCountry, rateOverridePpm: 10_000 }))).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field: 'country' } }));
+  });
+
+  it('a rate override replaces the table for every line, for any ISO country', () => {
     const c = calculateEuVat(request({ customerCountry: 'US', rateOverridePpm: 88_750 }));
     expect([c.engine, c.lines[0]?.treatment, c.lines[0]?.tax.amountMinor]).toEqual(['override', 'override', 888n]);
   });

@@ -5,7 +5,9 @@
  *
  * Which rate (ADR 0031):
  * 1. the customer's country (destination principle for B2C, as the EU's OSS rules); the table
- *    covers the EU-27 and GB; any other country is refused (`FIELD_INVALID`, field `country`);
+ *    covers the EU-27 and GB. Another ISO 3166-1 country is `not_collecting` (0 %: no EU VAT on a
+ *    supply outside the EU VAT area; the reason says so and local taxes need a rate or the hook);
+ *    a code that is no country at all (`XX`, `de`) is `FIELD_INVALID` (field `country`);
  * 2. the period whose `effectiveFrom` is the latest on or before the tax date (UTC calendar day);
  * 3. a postcode exception of that period when the normalised postcode (uppercase, without spaces
  *    and dashes) matches its whole pattern: its standard rate applies. Exceptions only list a
@@ -21,6 +23,7 @@
  */
 import { TallyError, invalidField } from '../errors.js';
 import { type Money, currencyOf, money } from '../money/index.js';
+import { isCountryCode } from '../payments/payment-fields.js';
 import { type EuVatPeriod, euVatSource, euVatTable } from './eu-vat-table.js';
 import { checkRatePpm, formatPercent, lineTax } from './tax-math.js';
 import type { TaxCalculation, TaxCategory, TaxLineResult, TaxRequest, TaxTreatment } from './tax-types.js';
@@ -103,8 +106,8 @@ export function euVatRate(query: VatRateQuery): VatRate {
 
 /**
  * Taxes every line of `request` with the built-in engine (module comment). A `rateOverridePpm`
- * replaces the table for every line (treatment `override`; the country is then only checked for
- * shape). Throws `FIELD_INVALID` for an unknown country, a bad date or postcode, a category the
+ * replaces the table for every line (treatment `override`, any country). Throws `FIELD_INVALID`
+ * for a country code that is no ISO 3166-1 country, a bad date or postcode, a category the
  * country lacks; `CURRENCY_MISMATCH` for a line in another currency; `LIMIT_EXCEEDED` beyond
  * `TAX_LINES_MAX` lines.
  */
@@ -114,7 +117,7 @@ export function calculateEuVat(request: TaxRequest): TaxCalculation {
     throw new TallyError('LIMIT_EXCEEDED', `at most ${TAX_LINES_MAX} lines per tax calculation`, { limit: String(TAX_LINES_MAX) });
   }
   checkDate(request.date);
-  if (!countryShape.test(request.customer.country)) throw invalidField('country', 'must be an ISO 3166-1 alpha-2 code such as DE (uppercase)');
+  checkCountry(request.customer.country);
   if (!countryShape.test(request.seller.country)) throw invalidField('sellerCountry', 'must be an ISO 3166-1 alpha-2 code such as DE');
   const override = request.rateOverridePpm;
   if (override !== null) {
@@ -136,10 +139,14 @@ export function calculateEuVat(request: TaxRequest): TaxCalculation {
       treatment = 'override';
       reason = `rate ${formatPercent(override)}% given explicitly (overrides the table)`;
     } else if (reverseCharge !== null) {
-      countryPeriods(request.customer.country);
       ratePpm = 0;
       treatment = 'reverse_charge';
       reason = reverseCharge;
+    } else if (!euVatTable.has(request.customer.country)) {
+      normalisePostcode(request.customer.postcode);
+      ratePpm = 0;
+      treatment = 'not_collecting';
+      reason = `${request.customer.country} is outside the built-in VAT table (EU member states and GB): no VAT collected; give a rate or use the external tax hook for local taxes`;
     } else {
       const rate = euVatRate({ country: request.customer.country, postcode: request.customer.postcode, date: request.date, category: line.taxCategory });
       ratePpm = rate.ratePpm;
@@ -177,8 +184,15 @@ function sumTax(lines: readonly TaxLineResult[], currency: string): Money {
   return money(lines.reduce((acc, l) => acc + l.tax.amountMinor, 0n), currency);
 }
 
+/** Throws `FIELD_INVALID` (field `country`) unless `country` is an ISO 3166-1 alpha-2 code (uppercase). */
+function checkCountry(country: string): void {
+  if (typeof country !== 'string' || !countryShape.test(country) || !isCountryCode(country)) {
+    throw invalidField('country', `${String(country)} is not an ISO 3166-1 alpha-2 country code such as DE (uppercase)`);
+  }
+}
+
 function countryPeriods(country: string): readonly EuVatPeriod[] {
-  if (typeof country !== 'string' || !countryShape.test(country)) throw invalidField('country', 'must be an ISO 3166-1 alpha-2 code such as DE (uppercase)');
+  checkCountry(country);
   const periods = euVatTable.get(country);
   if (periods === undefined) {
     throw invalidField('country', `${country} is not in the built-in VAT table (EU member states and GB: ${vatCountries().join(', ')})`);

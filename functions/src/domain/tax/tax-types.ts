@@ -59,9 +59,11 @@ export interface TaxRequest {
  * - `territory`: a postcode exception (e.g. Canary Islands 0 %, Azores 18 %);
  * - `reverse_charge`: B2B across EU borders, 0 % here and the customer accounts for VAT;
  * - `override`: a caller-given rate;
- * - `external`: the merchant's tax service said so.
+ * - `external`: the merchant's tax service said so;
+ * - `not_collecting`: the customer's country is outside the built-in table (EU-27 and GB): 0 %, no
+ *   VAT collected (as Stripe Tax's `not_collecting`); local taxes there need a rate or the hook.
  */
-export type TaxTreatment = 'standard' | 'reduced' | 'territory' | 'reverse_charge' | 'override' | 'external';
+export type TaxTreatment = 'standard' | 'reduced' | 'territory' | 'reverse_charge' | 'override' | 'external' | 'not_collecting';
 
 /** The tax of one line. `net + tax` is the line's gross; for exclusive lines `net` is the amount. */
 export interface TaxLineResult {
