@@ -49,6 +49,10 @@ import { createFirestoreOutboxStore } from './adapters/firestore/outbox-store.js
 import { encodeDomainEvent } from './adapters/proto/events-mapping.js';
 import type { OutboxDeps } from './app/outbox/relay.js';
 import type { EventBus } from './ports/event-bus.js';
+import { composeWebhooks } from './compose-webhooks.js';
+import type { WebhooksDeps } from './app/webhooks/webhooks-deps.js';
+import { WebhookEndpointsService } from './gen/tally/webhooks/v1/webhooks_pb.js';
+import { createWebhooksServiceImpl } from './handlers/rpc/webhooks-service.js';
 import { BillingService } from './gen/tally/billing/v1/billing_pb.js';
 import { createBillingServiceImpl } from './handlers/rpc/billing-service.js';
 import { createFirestoreBillingStore } from './adapters/firestore/billing-store.js';
@@ -69,6 +73,8 @@ export interface Services {
   bus: ReturnType<typeof createPubSubEventBus>;
   /** The outbox relay's dependencies (`outboxRelay`, `outboxSweeper`, `tally outbox drain`). */
   outbox: OutboxDeps;
+  /** Merchant webhooks (WebhookEndpointsService, `webhookDispatcher`, `webhookRetrier`). */
+  webhooks: WebhooksDeps;
   /** Billing's dependencies (`billingRun`, BillingService). */
   billing: BillingDeps;
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
@@ -200,6 +206,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   const bus = createPubSubEventBus(config.projectId);
   const outbox = composeOutbox(config, db, bus, clock);
   const pspWebhook = createPspWebhookHandler({ payments, bus, logger });
+  const webhooks = composeWebhooks(config, db, clock, logger);
   const billing: BillingDeps = {
     store: createFirestoreBillingStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }),
     payments, clock, idempotency, logger, limits: config.billing,
@@ -216,8 +223,9 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       router.service(TenancyService, createTenancyServiceImpl({ ...tenancyDeps, idempotency, authenticator }));
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
       router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
+      router.service(WebhookEndpointsService, createWebhooksServiceImpl({ webhooks, idempotency }));
       router.service(BillingService, createBillingServiceImpl({ ...billing, idempotency, tenantName: async (tenantId) => (await billing.tenant(tenantId)).name }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, billing, pspWebhook, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, pspWebhook, api };
 }

@@ -4,12 +4,14 @@ import { createConnectTransport } from '@connectrpc/connect-node';
 import { LedgerService } from '../gen/tally/ledger/v1/ledger_pb.js';
 import { PaymentsService } from '../gen/tally/payments/v1/payments_pb.js';
 import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
+import { WebhookEndpointsService } from '../gen/tally/webhooks/v1/webhooks_pb.js';
 import { BillingService } from '../gen/tally/billing/v1/billing_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
   ledger: Client<typeof LedgerService>;
   payments: Client<typeof PaymentsService>;
+  webhooks: Client<typeof WebhookEndpointsService>;
   billing: Client<typeof BillingService>;
 }
 
@@ -24,5 +26,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), billing: createClient(BillingService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport) };
 }

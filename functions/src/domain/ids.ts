@@ -20,6 +20,9 @@ export const idPrefixes = {
   creditNote: 'cn',
   testClock: 'clock',
   usageRecord: 'ur',
+  // Merchant webhooks (issue 16).
+  webhookEndpoint: 'we',
+  webhookDelivery: 'whd',
 } as const;
 
 /** The kinds of id a request may name. */

@@ -3,6 +3,8 @@
  * (TIGER_STYLE: put a limit on everything); a value outside its bound stops start-up with a message
  * naming the variable, instead of surfacing later as odd behaviour.
  */
+import { parseWebhooksConfig, type WebhooksConfig } from './webhooks-config.js';
+
 export interface Config {
   /** GCP project id; `demo-*` keeps the emulators offline. */
   projectId: string;
@@ -149,6 +151,8 @@ export interface Config {
    * `waitingEventsMax` events wait per instance (beyond it a delivery is refused and redelivered).
    */
   analyticsSink: { batchRowsMax: number; batchBytesMax: number; batchAgeMs: number; waitingEventsMax: number };
+  /** Merchant webhooks (issue 16): TALLY_WEBHOOK_* (webhooks-config.ts). */
+  webhooks: WebhooksConfig;
 }
 
 export class ConfigError extends Error {
@@ -268,6 +272,7 @@ export function parseConfig(env: Env = process.env): Config {
   }
   return {
     projectId: env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT ?? 'demo-tally',
+    webhooks: parseWebhooksConfig(env, deployed),
     requestBodyBytesMax: intInRange(env, 'TALLY_REQUEST_BODY_BYTES_MAX', 256 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyRetentionMs: intInRange(env, 'TALLY_IDEMPOTENCY_RETENTION_MS', 48 * hourMs, 24 * hourMs, 30 * 24 * hourMs),
     idempotencyLeaseMs: intInRange(env, 'TALLY_IDEMPOTENCY_LEASE_MS', 60_000, 1_000, 600_000),

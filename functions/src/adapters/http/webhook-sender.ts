@@ -1,0 +1,128 @@
+/**
+ * Webhook POSTs over node:http/https with the SSRF rule enforced at the socket (ADR 0034): the URL's
+ * name is resolved, every address it resolves to is checked (`checkResolvedAddresses`), and the
+ * socket connects to the checked address itself, the Host header and TLS SNI (and certificate
+ * check) keeping the name, so a DNS answer that changes between check and connect (rebinding)
+ * cannot move the request. Redirects are never followed (3xx is a failure), the whole exchange is
+ * bounded by `timeoutMs`, and at most `responseBytesMax` of the body is read before the socket is
+ * dropped.
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import { checkAddress, checkResolvedAddresses, type WebhookUrlProfile } from '../../platform/net/address-policy.js';
+import type { WebhookPost, WebhookPostResult, WebhookSender } from '../../ports/webhook-sender.js';
+
+export interface WebhookSenderOptions {
+  profile: WebhookUrlProfile;
+  /** The whole exchange (DNS, connect, TLS, request, response) in ms. Issue 16: 10 s. */
+  timeoutMs: number;
+  /** Most response body bytes read (kept for the attempt's error: the first 500 characters). */
+  responseBytesMax: number;
+  /** Sockets per receiver address kept open for reuse. */
+  socketsPerHostMax: number;
+  /** Name resolution (tests substitute it to play DNS answers); default `dns.lookup` with all addresses. */
+  resolve?: (hostname: string) => Promise<string[]>;
+}
+
+const errorTextMax = 500;
+
+export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
+  const resolve = options.resolve ?? (async (hostname: string) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address));
+  const agents = {
+    'http:': new http.Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax, maxFreeSockets: options.socketsPerHostMax }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax, maxFreeSockets: options.socketsPerHostMax }),
+  };
+
+  /** The address to connect to, or why none may be. */
+  const pinnedAddress = async (url: URL): Promise<{ address: string } | { refused: string }> => {
+    if (url.protocol !== 'https:' && !(options.profile === 'local' && url.protocol === 'http:')) return { refused: `${url.protocol} URLs are not allowed` };
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    if (isIP(host) !== 0) {
+      const verdict = checkAddress(host, options.profile);
+      return verdict.allowed ? { address: host } : { refused: verdict.reason };
+    }
+    let addresses: string[];
+    try {
+      addresses = await resolve(host);
+    } catch (error) {
+      return { refused: `cannot resolve ${host}: ${(error as { code?: string }).code ?? String(error)}` };
+    }
+    const verdict = checkResolvedAddresses(addresses, options.profile);
+    return verdict.allowed ? { address: addresses[0]! } : { refused: `${host} resolves to a refused address: ${verdict.reason}` };
+  };
+
+  return {
+    async send(post: WebhookPost): Promise<WebhookPostResult> {
+      const started = performance.now();
+      const latency = () => Math.round(performance.now() - started);
+      let url: URL;
+      try {
+        url = new URL(post.url);
+      } catch {
+        return { ok: false, statusCode: 0, latencyMs: 0, error: 'invalid URL', refused: true };
+      }
+      const deadline = AbortSignal.timeout(options.timeoutMs);
+      const pinned = await Promise.race([pinnedAddress(url), new Promise<{ refused: string }>((resolveRace) => {
+        deadline.addEventListener('abort', () => resolveRace({ refused: `timed out after ${options.timeoutMs} ms resolving ${url.hostname}` }), { once: true });
+      })]);
+      if ('refused' in pinned) return { ok: false, statusCode: 0, latencyMs: latency(), error: `refused: ${pinned.refused}`, refused: true };
+      const isHttps = url.protocol === 'https:';
+      const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+      return new Promise<WebhookPostResult>((done) => {
+        let settled = false;
+        const finish = (result: Omit<WebhookPostResult, 'latencyMs' | 'refused'>) => {
+          if (settled) return;
+          settled = true;
+          done({ ...result, latencyMs: latency(), refused: false });
+        };
+        const body = Buffer.from(post.body, 'utf8');
+        const request = (isHttps ? https : http).request({
+          host: pinned.address,
+          port: url.port === '' ? (isHttps ? 443 : 80) : Number(url.port),
+          path: `${url.pathname}${url.search}`,
+          method: 'POST',
+          agent: agents[isHttps ? 'https:' : 'http:'],
+          // SNI and the certificate check use the name, not the pinned address.
+          ...(isHttps && isIP(hostname) === 0 ? { servername: hostname } : {}),
+          headers: { ...post.headers, host: url.host, 'content-type': 'application/json', 'content-length': String(body.length), 'user-agent': 'Tally-Webhooks/1' },
+          signal: deadline,
+        }, (response) => {
+          const status = response.statusCode ?? 0;
+          const chunks: Buffer[] = [];
+          let bytes = 0;
+          const conclude = () => {
+            const text = Buffer.concat(chunks).toString('utf8').slice(0, errorTextMax);
+            if (status >= 200 && status < 300) finish({ ok: true, statusCode: status, error: '' });
+            else if (status >= 300 && status < 400) finish({ ok: false, statusCode: status, error: `HTTP ${status}: redirects are not followed${response.headers.location ? ` (to ${String(response.headers.location).slice(0, 200)})` : ''}` });
+            else finish({ ok: false, statusCode: status, error: `HTTP ${status}${text === '' ? '' : `: ${text}`}` });
+          };
+          response.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes <= options.responseBytesMax) chunks.push(chunk);
+            else {
+              // Enough read: the verdict is the status; drop the rest (and the socket) unread.
+              response.destroy();
+              conclude();
+            }
+          });
+          response.on('end', conclude);
+          response.on('error', (error) => {
+            if (status >= 200 && status < 300 && !deadline.aborted) conclude();
+            else finish({ ok: false, statusCode: status, error: deadline.aborted ? `timed out after ${options.timeoutMs} ms reading the response` : `response failed: ${describe(error)}` });
+          });
+        });
+        request.on('error', (error) => finish({
+          ok: false, statusCode: 0, error: deadline.aborted ? `timed out after ${options.timeoutMs} ms` : `connection failed: ${describe(error)}`,
+        }));
+        request.end(body);
+      });
+    },
+  };
+}
+
+function describe(error: unknown): string {
+  const e = error as { code?: string; message?: string };
+  return (e.code ?? e.message ?? String(error)).slice(0, errorTextMax);
+}
