@@ -101,6 +101,20 @@ function bigintsAsStrings(value: unknown): unknown {
   return value;
 }
 
+/**
+ * The payment as it stands after the transition, carried by every payment event (`payload.payment`)
+ * so that consumers (the analytics sink, issue 13) see its state without reading it back: amounts
+ * as decimal strings of minor units, `version` ordering the snapshots of one payment.
+ */
+export function paymentSnapshot(p: PaymentTransition['intent']): Record<string, string | number> {
+  return {
+    version: p.version, status: p.status, psp: p.psp ?? '', amountMinor: p.amountMinor.toString(), currency: p.currency,
+    amountAuthorizedMinor: p.amountAuthorizedMinor.toString(), amountCapturedMinor: p.amountCapturedMinor.toString(),
+    amountRefundedMinor: p.amountRefundedMinor.toString(), amountChargedBackMinor: (p.chargeback?.amountMinor ?? 0n).toString(),
+    feeMinor: p.platformFeeMinor.toString(), declineReason: p.declineReason ?? '', createdAtMs: p.createdAtMs,
+  };
+}
+
 /** The outbox events of a transition's `publish_event` effects. */
 export function outboxEventsOf(t: PaymentTransition, trace: TraceIds): OutboxEvent[] {
   const events: OutboxEvent[] = [];
@@ -114,7 +128,7 @@ export function outboxEventsOf(t: PaymentTransition, trace: TraceIds): OutboxEve
       id: `evt_${t.intent.id}_${t.intent.version}_${position === 0 ? '' : `${position}_`}${effect.event.type.replace('.', '_')}`,
       type: effect.event.type,
       aggregateId: t.intent.id,
-      payload: bigintsAsStrings(effect.event) as Record<string, unknown>,
+      payload: { ...(bigintsAsStrings(effect.event) as Record<string, unknown>), payment: paymentSnapshot(t.intent) },
       createdAtMs: t.intent.updatedAtMs,
       ...trace,
     });
