@@ -26,6 +26,11 @@ const dayMs = 86_400_000;
 const secretCacheTtlMs = 5 * 60_000;
 
 function secretBoxOf(config: Config['webhooks']): SecretBox {
+  if (config.secretsKmsKey === '' && config.urlProfile === 'deployed') {
+    // Never an in-process key when deployed: the RPC fails (INTERNAL, logged) naming what is missing.
+    const missing = async (): Promise<never> => { throw new Error('webhook secrets need TALLY_WEBHOOK_SECRETS_KMS_KEY (a Cloud KMS CryptoKey) when deployed'); };
+    return { seal: missing, open: missing };
+  }
   if (config.secretsKmsKey === '') return createLocalSecretBox();
   const [host, port] = config.kmsEndpoint === '' ? [undefined, undefined] : config.kmsEndpoint.split(':');
   const client = host === undefined

@@ -7,7 +7,7 @@ import { ConfigError } from './config.js';
 export interface WebhooksConfig {
   /** `deployed`: https on public addresses only; `local`: also http and loopback (npm start, tests). */
   urlProfile: 'deployed' | 'local';
-  /** Cloud KMS CryptoKey that encrypts signing secrets; empty = an in-process key (local only). */
+  /** Cloud KMS CryptoKey that encrypts signing secrets; empty = an in-process key locally, refused when deployed. */
   secretsKmsKey: string;
   /** `host:port` of a plaintext KMS endpoint (the fake KMS); empty = Google's (deployed). */
   kmsEndpoint: string;
@@ -51,7 +51,8 @@ export function parseWebhooksConfig(env: Env, deployed: boolean): WebhooksConfig
   if (secretsKmsKey !== '' && !/^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/.test(secretsKmsKey)) {
     throw new ConfigError('TALLY_WEBHOOK_SECRETS_KMS_KEY: expected projects/P/locations/L/keyRings/R/cryptoKeys/K');
   }
-  if (deployed && secretsKmsKey === '') throw new ConfigError('TALLY_WEBHOOK_SECRETS_KMS_KEY: required when deployed (webhook secrets are encrypted with Cloud KMS)');
+  // Not required at start-up (every deployable parses this config, few touch webhook secrets):
+  // deployed without it, sealing or opening a secret fails with this variable's name (compose-webhooks.ts).
   const kmsEndpoint = (env.TALLY_KMS_ENDPOINT ?? '').trim();
   if (kmsEndpoint !== '' && (deployed || !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(kmsEndpoint))) {
     throw new ConfigError(`TALLY_KMS_ENDPOINT=${kmsEndpoint}: a plaintext host:port for the local fake KMS only (never deployed)`);
