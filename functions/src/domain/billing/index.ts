@@ -23,9 +23,9 @@ export {
 export type { PricedAmount, TierShare, UsageRecord } from './pricing.js';
 export { priceAmount, schemeAmount, aggregateUsage, USAGE_RECORDS_MAX } from './pricing.js';
 
-/** Proration: `prorate(input)` -> credit and charge lines. */
-export type { ProrationBehavior, ProrationGranularity, ProrationSide, ProrationInput, ProrationLine, ProrationResult } from './proration.js';
-export { prorate, prorationUnits, prorationBehaviors, prorationGranularities } from './proration.js';
+/** Proration: `prorate(input)` -> credit and charge lines; `prorateItemChange` prices both sides first. */
+export type { ProrationBehavior, ProrationGranularity, ProrationSide, ProrationInput, ProrationLine, ProrationResult, ItemChangeInput } from './proration.js';
+export { prorate, prorateItemChange, prorationUnits, prorationBehaviors, prorationGranularities } from './proration.js';
 
 /** Coupons: `applyCoupons(lines, coupons, currency)`, exact spreading by largest remainder. */
 export type { Coupon, CouponDiscount, CouponDuration, DiscountableLine, LineDiscount, DiscountResult } from './coupon.js';

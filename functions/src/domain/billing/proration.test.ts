@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { money } from '../money/index.js';
-import { DAY_MS } from './calendar.js';
-import { type ProrationInput, prorate } from './proration.js';
+import { DAY_MS, billingInterval } from './calendar.js';
+import { type Price, validatePrice } from './catalog.js';
+import { type ProrationInput, prorate, prorateItemChange } from './proration.js';
 
 const utc = (iso: string): number => Date.parse(iso);
 // April 2025: a 30-day monthly period.
@@ -111,5 +112,34 @@ describe('prorate: properties', () => {
       const r = prorate(input({ changeAtMs: april.startMs, from: { priceId: 'a', quantity: 1n, amount: usd(o) }, to: { priceId: 'b', quantity: 1n, amount: usd(n) } }));
       expect([r.credit.amountMinor, r.charge.amountMinor]).toEqual([-o, n]);
     }), { numRuns: 200 });
+  });
+});
+
+describe('prorateItemChange', () => {
+  const monthly = billingInterval('month', 1);
+  const price = (id: string, unitAmountMinor: bigint, over: Partial<Price> = {}): Price => validatePrice({
+    id, productId: 'prod_1', active: true, currency: 'USD', scheme: { kind: 'per_unit', unitAmountMinor, unitAmountScale: 0 }, currencyOptions: {},
+    recurring: { interval: monthly, usage: { type: 'licensed' } }, taxBehavior: 'exclusive', taxCategory: null, ...over,
+  });
+  const change = (from: { price: Price; quantity: bigint }, to: { price: Price; quantity: bigint }) => prorateItemChange({
+    period: april, changeAtMs: utc('2025-04-16T00:00:00Z'), currency: 'USD', from, to, behavior: 'create_prorations', granularity: 'second',
+  });
+
+  it('prices both sides for the full period: 3 seats at $10 -> 5 seats at $20 halfway nets -$15.00 + $50.00', () => {
+    const r = change({ price: price('price_10', 1000n), quantity: 3n }, { price: price('price_20', 2000n), quantity: 5n });
+    expect([r.credit.amountMinor, r.charge.amountMinor, r.net.amountMinor]).toEqual([-1500n, 5000n, 3500n]);
+  });
+
+  it.each([
+    ['a metered price', price('price_m', 1n, { recurring: { interval: monthly, usage: { type: 'metered', aggregation: 'sum' } } }), 'price'],
+    ['a one-off price', price('price_once', 1n, { recurring: null }), 'price'],
+    ['another interval', price('price_y', 1n, { recurring: { interval: billingInterval('year', 1), usage: { type: 'licensed' } } }), 'price'],
+  ])('refuses %s with FIELD_INVALID', (_name, to, field) => {
+    expect(() => change({ price: price('price_10', 1000n), quantity: 1n }, { price: to, quantity: 1n })).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field } }));
+  });
+
+  it('refuses a quantity below 1 and a price without the currency', () => {
+    expect(() => change({ price: price('a', 1000n), quantity: 1n }, { price: price('b', 1000n), quantity: 0n })).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field: 'quantity' } }));
+    expect(() => change({ price: price('a', 1000n), quantity: 1n }, { price: price('b', 1000n, { currency: 'EUR' }), quantity: 1n })).toThrow(expect.objectContaining({ reason: 'CURRENCY_MISMATCH' }));
   });
 });

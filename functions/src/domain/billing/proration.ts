@@ -23,6 +23,8 @@
 import { TallyError, invalidField } from '../errors.js';
 import { type Money, divideRounded, money, negate } from '../money/index.js';
 import { DAY_MS } from './calendar.js';
+import type { Price } from './catalog.js';
+import { priceAmount } from './pricing.js';
 
 /** `create_prorations`: add the lines to the next invoice; `always_invoice`: invoice them now; `none`: no lines. */
 export type ProrationBehavior = 'create_prorations' | 'always_invoice' | 'none';
@@ -155,4 +157,46 @@ export function prorationUnits(
     remainingUnits: BigInt(Math.ceil((period.endMs - changeAtMs) / unitMs)),
     totalUnits: BigInt(Math.ceil((period.endMs - period.startMs) / unitMs)),
   };
+}
+
+/** A subscription item's change: the price and quantity before and after. */
+export interface ItemChangeInput {
+  readonly period: { readonly startMs: number; readonly endMs: number };
+  readonly changeAtMs: number;
+  /** The subscription's currency. */
+  readonly currency: string;
+  readonly from: { readonly price: Price; readonly quantity: bigint };
+  readonly to: { readonly price: Price; readonly quantity: bigint };
+  readonly behavior: ProrationBehavior;
+  readonly granularity: ProrationGranularity;
+}
+
+/**
+ * Prorates a price and/or quantity change of one licensed subscription item: both sides priced for
+ * the full period (`priceAmount`) in the subscription's currency, then `prorate`. Throws
+ * `FIELD_INVALID` (field `price`) for a one-off or metered price (metered usage is billed in
+ * arrears, never prorated) or a new price with another interval (that would move the billing
+ * cycle), `CURRENCY_MISMATCH` for a price without an amount in the currency, `FIELD_INVALID`
+ * (field `quantity`) below 1, and `prorate`'s errors (`prorationDate`).
+ */
+export function prorateItemChange(input: ItemChangeInput): ProrationResult {
+  const { from, to } = input;
+  for (const side of [from, to]) {
+    const recurring = side.price.recurring;
+    if (recurring === null) throw invalidField('price', `${side.price.id} is a one-off price: only recurring prices are prorated`);
+    if (recurring.usage.type === 'metered') throw invalidField('price', `${side.price.id} is metered: usage is billed in arrears, not prorated`);
+  }
+  const a = from.price.recurring?.interval;
+  const b = to.price.recurring?.interval;
+  if (a === undefined || b === undefined || a.unit !== b.unit || a.count !== b.count) {
+    throw invalidField('price', `${to.price.id} bills every ${b?.count} ${b?.unit}, the subscription every ${a?.count} ${a?.unit}: change the billing cycle instead`);
+  }
+  return prorate({
+    period: input.period,
+    changeAtMs: input.changeAtMs,
+    from: { priceId: from.price.id, quantity: from.quantity, amount: priceAmount(from.price, input.currency, from.quantity).amount },
+    to: { priceId: to.price.id, quantity: to.quantity, amount: priceAmount(to.price, input.currency, to.quantity).amount },
+    behavior: input.behavior,
+    granularity: input.granularity,
+  });
 }
