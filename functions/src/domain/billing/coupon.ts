@@ -40,6 +40,12 @@ export const INVOICE_COUPONS_MAX = 20;
 
 /** Checks a coupon's invariants and returns it frozen (`FIELD_INVALID` naming the field). */
 export function validateCoupon(coupon: Coupon): Coupon {
+  checkCoupon(coupon);
+  return Object.freeze(coupon);
+}
+
+/** `validateCoupon` without freezing: the caller's object is left as it is. */
+function checkCoupon(coupon: Coupon): void {
   const d = coupon.discount;
   if (d.kind === 'percent') {
     if (!Number.isSafeInteger(d.percentOffBps) || d.percentOffBps < 1 || d.percentOffBps > 10_000) {
@@ -66,7 +72,6 @@ export function validateCoupon(coupon: Coupon): Coupon {
   } else if (coupon.durationPeriods !== null) {
     throw invalidField('durationPeriods', 'only a repeating coupon has a number of periods');
   }
-  return Object.freeze(coupon);
 }
 
 /** A line as discounts see it. */
@@ -96,7 +101,8 @@ export interface DiscountResult {
 /**
  * Applies `coupons` in order to `lines` (see the module comment). Throws `CURRENCY_MISMATCH` for
  * a line in another currency or a fixed-amount coupon with no amount in `currency`,
- * `LIMIT_EXCEEDED` beyond `INVOICE_COUPONS_MAX` coupons.
+ * `LIMIT_EXCEEDED` beyond `INVOICE_COUPONS_MAX` coupons, `FIELD_INVALID` for a malformed coupon
+ * (as `validateCoupon`).
  */
 export function applyCoupons(lines: readonly DiscountableLine[], coupons: readonly Coupon[], currency: string): DiscountResult {
   currencyOf(currency);
@@ -110,6 +116,8 @@ export function applyCoupons(lines: readonly DiscountableLine[], coupons: readon
       });
     }
   }
+  // Cheap, and a malformed coupon (e.g. 200 %) would otherwise take a line below zero.
+  for (const coupon of coupons) checkCoupon(coupon);
   const remaining = lines.map((l) => (l.discountable && l.amount.amountMinor > 0n ? l.amount.amountMinor : 0n));
   const perLine: LineDiscount[][] = lines.map(() => []);
   const perCoupon: LineDiscount[] = [];

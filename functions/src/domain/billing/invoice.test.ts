@@ -98,6 +98,10 @@ describe('invoice math: examples', () => {
     expect(() => priceInvoice(discounted, { ...good, lines: [] })).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID' }));
   });
 
+  it('refuses a malformed coupon (over 100 %) instead of taking a line below zero', () => {
+    expect(() => build([line('a', 1000n)], [percent('p', 20_000)])).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field: 'percentOff' } }));
+  });
+
   it('refuses duplicate line ids and lines in another currency', () => {
     expect(() => discountInvoice('EUR', [line('a', 1n), line('a', 2n)], [])).toThrow(expect.objectContaining({ reason: 'FIELD_INVALID', metadata: { field: 'lines' } }));
     expect(() => discountInvoice('EUR', [line('a', 1n, { amount: money(1n, 'USD') })], [])).toThrow(expect.objectContaining({ reason: 'CURRENCY_MISMATCH' }));

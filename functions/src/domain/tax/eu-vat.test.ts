@@ -83,6 +83,11 @@ describe('calculateEuVat: reverse charge and overrides', () => {
     expect(c.lines[0]?.reason).toContain('FR12345678901');
   });
 
+  it('a seller outside the EU (US, or GB since Brexit) selling to an EU business is reverse-charged too (Article 196)', () => {
+    expect(calculateEuVat(request({ sellerCountry: 'US', vatId: 'FR12345678901' })).reverseCharge).toBe(true);
+    expect(calculateEuVat(request({ sellerCountry: 'GB', vatId: 'DE123456789', customerCountry: 'DE' })).reverseCharge).toBe(true);
+  });
+
   it('Greek VAT ids use the EL prefix', () => {
     expect(calculateEuVat(request({ customerCountry: 'GR', vatId: 'EL123456789' })).reverseCharge).toBe(true);
   });
@@ -91,7 +96,6 @@ describe('calculateEuVat: reverse charge and overrides', () => {
     ['a VAT id of the seller\'s own country', { customerCountry: 'DE', vatId: 'DE987654321' }, 190_000],
     ['a VAT id that does not look valid', { vatId: 'FR123' }, 200_000],
     ['a non-EU (GB) VAT id', { customerCountry: 'GB', vatId: 'GB123456789' }, 200_000],
-    ['a seller outside the EU', { sellerCountry: 'US', vatId: 'FR12345678901' }, 200_000],
     ['no VAT id (a consumer)', {}, 200_000],
   ])('no reverse charge for %s: the customer country\'s rate', (_name, over, expected) => {
     const c = calculateEuVat(request(over));

@@ -17,9 +17,11 @@
  * 4. the category: `standard`, or `reduced` = the table's `reduced` rate, else `reduced1` (the
  *    first reduced rate listed); a country without one refuses `reduced`.
  *
- * Reverse charge: when the customer's VAT id looks valid (`vat-id.ts`), belongs to an EU member
- * state other than the seller's, and the seller is established in the EU, every line is taxed at
- * 0 % with treatment `reverse_charge` and the invoice note of Article 196 of Directive 2006/112/EC.
+ * Reverse charge: when the customer's VAT id looks valid (`vat-id.ts`) and belongs to an EU member
+ * state other than the seller's country, every line is taxed at 0 % with treatment
+ * `reverse_charge` and the invoice note of Article 196 of Directive 2006/112/EC: the business
+ * customer accounts for the VAT. This holds for a seller outside the EU too (Article 196 covers
+ * every supplier not established in the customer's member state).
  */
 import { TallyError, invalidField } from '../errors.js';
 import { type Money, currencyOf, money } from '../money/index.js';
@@ -176,7 +178,7 @@ function reverseChargeReason(request: TaxRequest): string | null {
   const vatId = request.customer.vatId;
   if (vatId === null || vatId === '') return null;
   const parsed = parseEuVatId(vatId);
-  if (parsed === null || !isEuMemberState(request.seller.country) || parsed.country === request.seller.country) return null;
+  if (parsed === null || !isEuMemberState(parsed.country) || parsed.country === request.seller.country) return null;
   return `reverse charge: B2B supply from ${request.seller.country} to a business registered for VAT in ${parsed.country} (VAT id ${parsed.vatId}, format checked offline)`;
 }
 
