@@ -130,6 +130,11 @@ resource "google_cloud_run_v2_service" "api" {
         name  = "TALLY_KMS_KEY_VERSION"
         value = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
       }
+      # Merchant webhook signing secrets are sealed with this key (terraform/webhooks.tf, ADR 0034).
+      env {
+        name  = "TALLY_WEBHOOK_SECRETS_KMS_KEY"
+        value = google_kms_crypto_key.webhook_secrets.id
+      }
       # PSP credentials and webhook secrets (secrets.tf, ADR 0019).
       env {
         name = "TALLY_STRIPE_API_KEY"

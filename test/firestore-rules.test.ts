@@ -51,6 +51,8 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   chainVerifications: [], // signed verification watermarks (ADR 0026)
   balanceSnapshots: [], // as-of balance snapshots; GetBalance answers for them (ADR 0025)
   ledgerMaintenance: [], // the snapshot pass's cursor
+  webhookEndpoints: [], // sealed signing secrets; WebhookEndpointsService answers for them
+  webhookDeliveries: [], // event bodies and attempts; ListWebhookDeliveries answers for them
   apiKeys: [],
   idempotency: [],
   outbox: [],

@@ -12,6 +12,7 @@ import { createProcessPspEventHandler } from './handlers/pubsub/process-psp-even
 import { parseConfig } from './platform/config/config.js';
 import { createOutboxRelayHandler } from './handlers/firestore/outbox-relay.js';
 import { createOutboxSweeperHandler } from './handlers/pubsub/outbox-sweeper.js';
+import { createWebhookDispatcherHandler, createWebhookRetrierHandler } from './handlers/pubsub/webhook-dispatcher.js';
 
 let services: Services | undefined;
 const lazyServices = (): Services => (services ??= composeServices(parseConfig()));
@@ -46,3 +47,9 @@ const outboxSweeper = once(() => {
 
 cloudEvent('outboxRelay', (event: CloudEvent<unknown>) => outboxRelay()(event));
 cloudEvent('outboxSweeper', (event: CloudEvent<unknown>) => outboxSweeper()(event));
+
+// Merchant webhooks (issue 16, ADR 0034): domain-events -> deliveries; a tick -> due retries.
+const webhookDispatcher = once(() => createWebhookDispatcherHandler({ webhooks: lazyServices().webhooks, logger: lazyServices().logger }));
+const webhookRetrier = once(() => createWebhookRetrierHandler({ webhooks: lazyServices().webhooks, logger: lazyServices().logger }));
+cloudEvent('webhookDispatcher', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => webhookDispatcher()(event));
+cloudEvent('webhookRetrier', () => webhookRetrier()());

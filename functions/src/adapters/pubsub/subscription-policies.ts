@@ -48,6 +48,13 @@ export const subscriptionPolicies = {
     subscription: 'analytics-sink', topic: 'domain-events', ackDeadlineSeconds: 60, retryMinimumBackoffMs: 10_000, retryMaximumBackoffMs: 600_000,
     maxDeliveryAttempts: 20, deadLetterTopic: 'analytics-sink-dlq', deadLetterHoldSubscription: 'analytics-sink-dlq-hold', messageOrdering: false,
   },
+  // Firestore down: the deliveries of an event are recorded before the ack, so a message is
+  // retried (10 s doubling to 600 s) and dead-lettered after 20 attempts, replayable from the outbox.
+  'webhook-dispatcher': {
+    subscription: 'webhook-dispatcher', topic: 'domain-events', ackDeadlineSeconds: 60, retryMinimumBackoffMs: 10_000, retryMaximumBackoffMs: 600_000,
+    maxDeliveryAttempts: 20, deadLetterTopic: 'webhook-dispatcher-dlq', deadLetterHoldSubscription: 'webhook-dispatcher-dlq-hold', messageOrdering: false,
+  },
+  'webhook-retrier': ticks('webhook-retrier', 'ticks-webhooks'),
   'ledger-maintenance': ticks('ledger-maintenance', 'ticks-ledger'),
   'payment-janitor': ticks('payment-janitor', 'ticks-janitor'),
   'outbox-sweeper': ticks('outbox-sweeper', 'ticks-outbox'),
