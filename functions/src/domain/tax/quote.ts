@@ -17,6 +17,10 @@ export interface TaxQuoteInput {
   /** Net when exclusive, gross when inclusive. */
   readonly amount: Money;
   readonly taxBehavior: TaxBehavior;
+  /** The seller's country (default: the customer's, a domestic B2C sale). */
+  readonly sellerCountry?: string;
+  /** The customer's VAT id, for a B2B quote (reverse charge when it is another member state's). */
+  readonly vatId?: string | null;
 }
 
 /** The quote: `net + tax = gross` exactly. */
@@ -31,12 +35,15 @@ export interface TaxQuote {
   readonly source: string;
 }
 
-/** Quotes one amount (errors as `calculateEuVat`). The seller is taken to be in the customer's country (B2C). */
+/**
+ * Quotes one amount (errors as `calculateEuVat`). Without `sellerCountry` and `vatId` it is a
+ * domestic consumer sale in the customer's country.
+ */
 export function quoteTax(input: TaxQuoteInput): TaxQuote {
   const calculation = calculateEuVat({
     currency: input.amount.currency,
-    seller: { country: input.country, vatId: null },
-    customer: { country: input.country, postcode: input.postcode, vatId: null },
+    seller: { country: input.sellerCountry ?? input.country, vatId: null },
+    customer: { country: input.country, postcode: input.postcode, vatId: input.vatId ?? null },
     date: input.date,
     lines: [{ lineId: 'quote', amount: input.amount, taxBehavior: input.taxBehavior, taxCategory: input.category }],
     rateOverridePpm: input.ratePpm,
