@@ -67,6 +67,11 @@ async function main(): Promise<void> {
   });
   say(`tally: sandbox PSP ready at ${sandbox.url} (Stripe /v1, Adyen /v71, control /_control)`);
 
+  // The fake Cloud KMS (real gRPC API) seals merchant webhook signing secrets (issue 16).
+  const { startFakeKms } = await import('./fake-kms/server.js');
+  const kms = await startFakeKms();
+  process.env.TALLY_KMS_ENDPOINT = kms.address;
+  process.env.TALLY_WEBHOOK_SECRETS_KMS_KEY ??= `projects/${process.env.GCLOUD_PROJECT ?? 'demo-tally'}/locations/global/keyRings/tally/cryptoKeys/webhook-secrets`;
   const { parseConfig } = await import('../functions/src/platform/config/config.js');
   const { composeServices } = await import('../functions/src/compose.js');
   const services = composeServices(parseConfig());
@@ -123,6 +128,20 @@ Ctrl-C stops everything.`);
     handler: createProcessPspEventHandler({ payments: services.payments, logger: services.logger }),
     onError: (error) => services.logger.error('processPspEvent failed (will be redelivered)', { error }),
   });
+  // Merchant webhooks: domain-events -> webhookDispatcher; the retrier on its own interval stands
+  // in for the every-minute Scheduler tick (ADR 0034).
+  const { createWebhookDispatcherHandler, createWebhookRetrierHandler } = await import('../functions/src/handlers/pubsub/webhook-dispatcher.js');
+  const webhookPolicy = (await import('../functions/src/adapters/pubsub/subscription-policies.js')).subscriptionPolicies['webhook-dispatcher'];
+  const webhookBridge = await bridgeTopicToHandler({
+    client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription: webhookPolicy.subscription,
+    retryBackoff: { minimumMs: webhookPolicy.retryMinimumBackoffMs, maximumMs: webhookPolicy.retryMaximumBackoffMs },
+    handler: createWebhookDispatcherHandler({ webhooks: services.webhooks, logger: services.logger }),
+    onError: (error) => services.logger.warn('webhookDispatcher failed (will be redelivered)', { error }),
+  });
+  const retryWebhooks = createWebhookRetrierHandler({ webhooks: services.webhooks, logger: services.logger });
+  const webhookRetrier = setInterval(() => {
+    retryWebhooks().catch((error: unknown) => services.logger.error('webhook retrier failed', { error }));
+  }, Number(process.env.TALLY_WEBHOOK_RETRIER_INTERVAL_MS ?? 10_000));
   const { runJanitor } = await import('../functions/src/app/payments/index.js');
   const janitor = setInterval(() => {
     runJanitor(services.payments, { traceId: '', spanId: '' }, { graceMs: services.config.janitorGraceMs, paymentsMax: services.config.janitorPaymentsMax })
@@ -163,8 +182,11 @@ Ctrl-C stops everything.`);
     clearInterval(maintenance);
     clearInterval(janitor);
     clearInterval(outboxSweeper);
+    clearInterval(webhookRetrier);
     await outboxTrigger.stop();
     await bridge.stop();
+    await webhookBridge.stop();
+    await kms.stop();
     await sandbox.stop();
     removeStackState();
     await server.close();
