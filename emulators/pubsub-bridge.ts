@@ -8,14 +8,24 @@
  * error lines a second). The deployed subscriptions back off exponentially (Terraform's
  * `retry_policy`: 10 s doubling to 600 s for psp-events): the bridge does the same by holding a
  * failed message for the backoff of its delivery attempt before it nacks it.
+ *
+ * Given the subscription's `SubscriptionPolicy` (functions/src/adapters/pubsub/subscription-policies.ts,
+ * the numbers Terraform declares), the bridge creates the emulator subscription with its ack
+ * deadline, ordering and dead-letter policy, and the dead-letter topic with its hold subscription:
+ * the emulator counts delivery attempts and dead-letters by itself (verified, ADR 0029), and the
+ * bridge's backoff is the policy's retry policy. (The emulator subscription gets no retryPolicy: the
+ * emulator honours it only roughly, and it would add its delay to the bridge's.)
  */
 import type { Message, PubSub, Subscription } from '@google-cloud/pubsub';
 import { LRUCache } from 'lru-cache';
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { SubscriptionPolicy } from '../functions/src/adapters/pubsub/subscription-policies.js';
 
 export interface PubSubMessageData {
   message: { data: string; attributes: Record<string, string>; messageId: string; publishTime: string; orderingKey?: string };
   subscription: string;
+  /** Pub/Sub's count of deliveries of this message to this subscription (with a dead-letter policy only), as in a push body. */
+  deliveryAttempt?: number;
 }
 
 export interface Bridge { stop(): Promise<void> }
@@ -45,10 +55,17 @@ export async function bridgeTopicToHandler(options: {
   handler: (event: CloudEvent<PubSubMessageData>) => Promise<void>;
   inFlightMax?: number;
   onError?: (error: unknown) => void;
-  /** Documented default: `deployedRetryBackoff` (as deployed). Tests may shorten it. */
+  /** Documented default: the policy's retry policy, else `deployedRetryBackoff` (as deployed). Tests may shorten it. */
   retryBackoff?: RetryBackoff;
+  /**
+   * The subscription's delivery policy (ack deadline, ordering, retry, dead letters). Its dead-letter
+   * topic and hold subscription keep their names when `subscription` is the policy's own; a test's
+   * differently named subscription gets `<subscription>-dlq` and `<subscription>-dlq-hold`.
+   */
+  policy?: SubscriptionPolicy;
 }): Promise<Bridge> {
-  const backoff = options.retryBackoff ?? deployedRetryBackoff;
+  const policy = options.policy;
+  const backoff = options.retryBackoff ?? (policy ? { minimumMs: policy.retryMinimumBackoffMs, maximumMs: policy.retryMaximumBackoffMs } : deployedRetryBackoff);
   if (!(backoff.minimumMs >= 0 && backoff.maximumMs >= backoff.minimumMs)) throw new Error('pubsub bridge: retryBackoff needs 0 <= minimumMs <= maximumMs');
   const failedAttempts = new LRUCache<string, number>({ max: attemptsRememberedMax });
   const held = new Map<NodeJS.Timeout, Message>();
@@ -57,7 +74,18 @@ export async function bridgeTopicToHandler(options: {
   if (!topicExists) await options.client.createTopic(options.topic).catch((e: { code?: number }) => { if (e.code !== 6) throw e; });
   let subscription: Subscription = topic.subscription(options.subscription);
   const [subExists] = await subscription.exists();
-  if (!subExists) {
+  if (!subExists && policy) {
+    const ownNames = options.subscription === policy.subscription;
+    const deadLetterTopic = ownNames ? policy.deadLetterTopic : `${options.subscription}-dlq`;
+    const hold = ownNames ? policy.deadLetterHoldSubscription : `${options.subscription}-dlq-hold`;
+    const dlq = options.client.topic(deadLetterTopic);
+    if (!(await dlq.exists())[0]) await options.client.createTopic(deadLetterTopic).catch((e: { code?: number }) => { if (e.code !== 6) throw e; });
+    if (!(await dlq.subscription(hold).exists())[0]) await dlq.createSubscription(hold, { ackDeadlineSeconds: 60 }).catch((e: { code?: number }) => { if (e.code !== 6) throw e; });
+    [subscription] = await topic.createSubscription(options.subscription, {
+      ackDeadlineSeconds: policy.ackDeadlineSeconds, enableMessageOrdering: policy.messageOrdering,
+      deadLetterPolicy: { deadLetterTopic: `projects/${options.projectId}/topics/${deadLetterTopic}`, maxDeliveryAttempts: policy.maxDeliveryAttempts },
+    });
+  } else if (!subExists) {
     [subscription] = await topic.createSubscription(options.subscription, { ackDeadlineSeconds: 30, enableMessageOrdering: true });
   }
   subscription = options.client.subscription(options.subscription, { flowControl: { maxMessages: options.inFlightMax ?? 64, allowExcessMessages: false } });
@@ -74,6 +102,7 @@ export async function bridgeTopicToHandler(options: {
           publishTime: message.publishTime.toISOString(), ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
         },
         subscription: `projects/${options.projectId}/subscriptions/${options.subscription}`,
+        ...(message.deliveryAttempt > 0 ? { deliveryAttempt: message.deliveryAttempt } : {}),
       },
     };
     options.handler(event).then(() => {

@@ -123,10 +123,25 @@ Ctrl-C stops everything.`);
   const { bridgeTopicToHandler } = await import('./pubsub-bridge.js');
   const { createProcessPspEventHandler } = await import('../functions/src/handlers/pubsub/process-psp-event.js');
   const { pspEventsTopic } = await import('../functions/src/handlers/webhooks/psp-webhook.js');
+  // Each subscription as deployed: its retry backoff and dead-letter topic come from
+  // subscription-policies.ts, the numbers Terraform declares (ADR 0029).
+  const { subscriptionPolicies } = await import('../functions/src/adapters/pubsub/subscription-policies.js');
   const bridge = await bridgeTopicToHandler({
     client: services.bus.client, projectId: services.config.projectId, topic: pspEventsTopic, subscription: 'process-psp-event',
+    policy: subscriptionPolicies['process-psp-event'],
     handler: createProcessPspEventHandler({ payments: services.payments, logger: services.logger }),
     onError: (error) => services.logger.error('processPspEvent failed (will be redelivered)', { error }),
+  });
+  // analyticsSink: domain-events into ClickHouse. The bridge hands it up to two batches of
+  // messages at once, as concurrent push requests reach one deployed instance.
+  await services.bus.ensureTopics(['domain-events']);
+  const { composeAnalyticsSink } = await import('../functions/src/compose-analytics.js');
+  const analytics = composeAnalyticsSink(services.config, services.logger);
+  const analyticsBridge = await bridgeTopicToHandler({
+    client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription: 'analytics-sink',
+    policy: subscriptionPolicies['analytics-sink'], inFlightMax: 2 * services.config.analyticsSink.batchRowsMax,
+    handler: analytics.handler,
+    onError: (error) => services.logger.warn('analyticsSink failed (will be redelivered)', { error }),
   });
   // Merchant webhooks: domain-events -> webhookDispatcher; the retrier on its own interval stands
   // in for the every-minute Scheduler tick (ADR 0034).
@@ -187,6 +202,8 @@ Ctrl-C stops everything.`);
     await bridge.stop();
     await webhookBridge.stop();
     await kms.stop();
+    await analyticsBridge.stop();
+    await analytics.close();
     await sandbox.stop();
     removeStackState();
     await server.close();

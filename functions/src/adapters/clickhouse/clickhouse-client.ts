@@ -4,7 +4,7 @@
  * request deadline, a bounded connection pool, and 64-bit integers quoted in JSON output so that
  * amounts in minor units reach JavaScript exactly (as strings, for BigInt).
  */
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { Config } from '../../platform/config/config.js';
 
 export type { ClickHouseClient } from '@clickhouse/client';
@@ -25,5 +25,8 @@ export function createClickHouseClient(config: Config['clickhouse'], options: { 
     keep_alive: { enabled: true, idle_socket_ttl: 2_000 },
     clickhouse_settings: { output_format_json_quote_64bit_integers: 1 },
     application: 'tally',
+    // The library's own log lines are not Cloud Logging JSON and repeat what the caller reports
+    // (a failed insert fails the sink's batch, which its handler or the bridge logs once).
+    log: { level: ClickHouseLogLevel.OFF },
   });
 }

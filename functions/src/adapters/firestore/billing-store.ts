@@ -62,7 +62,7 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     const base = clock ? col(clock.tenantId, collection) : db.collectionGroup(collection);
     const snap = await base.where('testClockId', '==', clock?.testClockId ?? '').where(field, '<=', Timestamp.fromMillis(nowMs))
       .orderBy(field).limit(limit).get();
-    return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, id: d.id, dueAtMs: (d.get(field) as Timestamp).toMillis() }));
+    return snap.docs.map((d) => ({ tenantId: d.get('tenantId') as string, id: d.id, dueAtMs: (d.get(field) as Timestamp).toMillis(), state: parse(d.data()) }));
   };
 
   return {

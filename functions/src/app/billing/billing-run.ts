@@ -12,16 +12,23 @@
 import { TallyError } from '../../domain/errors.js';
 import type { PaymentIntent } from '../../domain/payments/index.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
-import type { BillingSettings, DueRef, Invoice } from '../../ports/billing-store.js';
+import type { BillingSettings, DueRef, Invoice, Subscription } from '../../ports/billing-store.js';
 import * as payments from '../payments/index.js';
 import type { BillingDeps } from './billing-deps.js';
 import {
-  applyRenewals, draftInvoice, hashOf, loadDraftContext, periodOf, recordChargeOutcome, renewalInvoiceId, renewalLines, settingsOf,
-  type ChargeOutcome, type RenewalStep,
+  applyRenewals, draftInvoice, hashOf, loadDraftContext, periodOf, recordChargeOutcomes, renewalInvoiceId, renewalLines, settingsOf,
+  memo, type AttemptResult, type ChargeOutcome, type RenewalStep, type RunReads,
 } from './invoicing.js';
 
 /** What one run did. `more`: it stopped at its round bound with work still due (the next tick goes on). */
-export interface BillingRunReport { rounds: number; finalized: number; canceled: number; chargeAttempts: number; paid: number; failed: number; pending: number; errors: number; more: boolean }
+export interface BillingRunReport {
+  rounds: number; finalized: number; canceled: number; chargeAttempts: number; paid: number; failed: number; pending: number; errors: number; more: boolean;
+  /** Time spent renewing (drafting, finalizing) and charging (PSP calls, recording), in ms. */
+  renewMs: number; chargeMs: number;
+}
+
+/** A report of nothing done yet. */
+export const emptyReport = (): BillingRunReport => ({ rounds: 0, finalized: 0, canceled: 0, chargeAttempts: 0, paid: 0, failed: 0, pending: 0, errors: 0, more: false, renewMs: 0, chargeMs: 0 });
 
 /**
  * Where a run looks: real time over every tenant, one tenant's test clock at its time, or one
@@ -48,7 +55,8 @@ async function dueOf(deps: BillingDeps, scope: RunScope, limit: number): Promise
 
 /** Runs up to `runRoundsMax` rounds of renewals then charges, until nothing is due at `scope.nowMs`. */
 export async function runBilling(deps: BillingDeps, scope: RunScope, trace: TraceIds): Promise<BillingRunReport> {
-  const report: BillingRunReport = { rounds: 0, finalized: 0, canceled: 0, chargeAttempts: 0, paid: 0, failed: 0, pending: 0, errors: 0, more: false };
+  const report = emptyReport();
+  const reads: RunReads = new Map();
   const { runBatchMax, runRoundsMax } = deps.limits;
   for (;;) {
     const [subs, invoices] = await dueOf(deps, scope, runBatchMax);
@@ -61,8 +69,14 @@ export async function runBilling(deps: BillingDeps, scope: RunScope, trace: Trac
     }
     report.rounds += 1;
     const before = report.finalized + report.canceled + report.chargeAttempts;
-    await renewDue(deps, subs, scope, trace, report);
-    await chargeDue(deps, invoices, scope, trace, report);
+    // The round's renewals and the charges due at its start run side by side (distinct documents);
+    // the invoices finalized now are charged by the next round.
+    const timed = async (work: Promise<void>, field: 'renewMs' | 'chargeMs') => {
+      const started = performance.now();
+      await work;
+      report[field] += Math.round(performance.now() - started);
+    };
+    await Promise.all([timed(renewDue(deps, subs, scope, trace, report, reads), 'renewMs'), timed(chargeDue(deps, invoices, scope, trace, report, reads), 'chargeMs')]);
     // A round that moved nothing (every item failed) would spin: stop and leave them to the next tick.
     if (report.finalized + report.canceled + report.chargeAttempts === before) {
       report.more = true;
@@ -87,13 +101,13 @@ function byTenant(refs: readonly DueRef[]): Map<string, DueRef[]> {
 }
 
 /** Renewals: tenants in parallel; one tenant's chunks one after the other (they share its counter). */
-async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunScope, trace: TraceIds, report: BillingRunReport): Promise<void> {
+async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunScope, trace: TraceIds, report: BillingRunReport, reads: RunReads): Promise<void> {
   await forEachBounded([...byTenant(refs)], deps.limits.concurrencyMax, async ([tenantId, tenantRefs]) => {
     const settings = await settingsOf(deps, tenantId);
     for (let i = 0; i < tenantRefs.length; i += deps.limits.finalizeChunkMax) {
       const chunk = tenantRefs.slice(i, i + deps.limits.finalizeChunkMax);
       try {
-        const steps = (await Promise.all(chunk.map((ref) => stepOf(deps, tenantId, ref.id, settings, scope.nowMs)))).filter((s) => s !== null);
+        const steps = (await Promise.all(chunk.map((ref) => stepOf(deps, tenantId, ref.id, settings, scope.nowMs, reads, ref.state)))).filter((s) => s !== null);
         const result = await applyRenewals(deps, tenantId, steps, settings, scope.nowMs, trace);
         report.finalized += result.finalized.length;
         report.canceled += result.canceled;
@@ -106,14 +120,15 @@ async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunSc
 }
 
 /** The next step of one due subscription, drafted outside the transaction (tax may call out). */
-async function stepOf(deps: BillingDeps, tenantId: string, subscriptionId: string, settings: BillingSettings, nowMs: number): Promise<RenewalStep | null> {
-  const sub = await deps.store.getSubscription(tenantId, subscriptionId);
+async function stepOf(deps: BillingDeps, tenantId: string, subscriptionId: string, settings: BillingSettings, nowMs: number, reads: RunReads, asQueued?: unknown): Promise<RenewalStep | null> {
+  // As the queue read it: a copy changed since is skipped by the transaction (it compares updatedAtMs).
+  const sub = (asQueued as Subscription | undefined) ?? await deps.store.getSubscription(tenantId, subscriptionId);
   if (!sub || sub.nextActionAtMs === null || sub.nextActionAtMs > nowMs) return null;
   if (sub.status === 'canceled' || sub.status === 'paused') return null;
   if (sub.cancelAtPeriodEnd && sub.status !== 'trialing') return { kind: 'cancel', sub };
   const periodIndex = sub.periodIndex + 1;
   const period = periodOf(sub, periodIndex);
-  const ctx = { ...(await loadDraftContext(deps, tenantId, sub)), settings };
+  const ctx = { ...(await loadDraftContext(deps, tenantId, sub, reads)), settings };
   // Metered usage is billed in arrears for the period that ends now (none before the first period: trial or creation).
   const usagePeriod = sub.periodIndex < 0 ? null : { startMs: sub.currentPeriodStartMs, endMs: sub.currentPeriodEndMs };
   const lines = await renewalLines(deps, tenantId, sub, ctx, period, usagePeriod);
@@ -121,19 +136,40 @@ async function stepOf(deps: BillingDeps, tenantId: string, subscriptionId: strin
   return { kind: 'renew', sub, invoice, periodIndex, period };
 }
 
-/** Charges: in parallel, bounded. */
-async function chargeDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunScope, trace: TraceIds, report: BillingRunReport): Promise<void> {
+/**
+ * Charges: the attempts in parallel (bounded), then each tenant's outcomes recorded a chunk per
+ * transaction (a payment is keyed by invoice and attempt: a crash between the two reruns the
+ * attempt under the same key and finds the same payment).
+ */
+async function chargeDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunScope, trace: TraceIds, report: BillingRunReport, reads: RunReads): Promise<void> {
   const settingsByTenant = new Map<string, Promise<BillingSettings>>();
+  const settingsFor = (tenantId: string) => {
+    if (!settingsByTenant.has(tenantId)) settingsByTenant.set(tenantId, settingsOf(deps, tenantId));
+    return settingsByTenant.get(tenantId)!;
+  };
+  const attempted = new Map<string, AttemptResult[]>();
   await forEachBounded(refs, deps.limits.concurrencyMax, async (ref) => {
     try {
-      if (!settingsByTenant.has(ref.tenantId)) settingsByTenant.set(ref.tenantId, settingsOf(deps, ref.tenantId));
-      const outcome = await chargeInvoice(deps, ref.tenantId, ref.id, await settingsByTenant.get(ref.tenantId)!, scope.nowMs, trace);
-      if (outcome === null) return;
-      report.chargeAttempts += 1;
-      report[outcome.kind] += 1;
+      const result = await chargeInvoice(deps, ref.tenantId, ref.id, scope.nowMs, trace, ref.state as Invoice | undefined, reads);
+      if (result !== null) attempted.set(ref.tenantId, [...(attempted.get(ref.tenantId) ?? []), result]);
     } catch (error) {
       report.errors += 1;
       deps.logger.error('billingRun: charge failed; retried next run', { tenantId: ref.tenantId, invoiceId: ref.id, error });
+    }
+  });
+  const chunks = [...attempted].flatMap(([tenantId, results]) => Array.from({ length: Math.ceil(results.length / deps.limits.finalizeChunkMax) },
+    (_, i) => ({ tenantId, results: results.slice(i * deps.limits.finalizeChunkMax, (i + 1) * deps.limits.finalizeChunkMax) })));
+  await forEachBounded(chunks, deps.limits.concurrencyMax, async ({ tenantId, results }) => {
+    try {
+      const recorded = await recordChargeOutcomes(deps, tenantId, results, await settingsFor(tenantId), scope.nowMs, trace);
+      for (const r of results) {
+        if (!recorded.has(r.invoiceId)) continue; // recorded by another run meanwhile
+        report.chargeAttempts += 1;
+        report[r.outcome.kind] += 1;
+      }
+    } catch (error) {
+      report.errors += 1;
+      deps.logger.error('billingRun: recording charges failed; the attempts rerun under their keys next run', { tenantId, error });
     }
   });
 }
@@ -147,15 +183,17 @@ const transientReasons = new Set(['CONTENTION', 'IDEMPOTENCY_KEY_IN_PROGRESS']);
 /**
  * One charge attempt of a due invoice through PaymentsService's use cases (off-session, automatic
  * capture, the customer's default payment method): routing, failover, limits and the idempotency
- * of a one-call checkout all apply. Returns null when the invoice is no longer due.
+ * of a one-call checkout all apply. Returns null when the invoice is no longer due; the caller
+ * records the outcome (`recordChargeOutcomes`).
  */
-export async function chargeInvoice(deps: BillingDeps, tenantId: string, invoiceId: string, settings: BillingSettings, nowMs: number, trace: TraceIds): Promise<ChargeOutcome | null> {
-  const invoice = await deps.store.getInvoice(tenantId, invoiceId);
+export async function chargeInvoice(
+  deps: BillingDeps, tenantId: string, invoiceId: string, nowMs: number, trace: TraceIds, asQueued?: Invoice, reads?: RunReads,
+): Promise<AttemptResult | null> {
+  // As the queue read it: a stale copy only costs an attempt its recording refuses (attempt numbers).
+  const invoice = asQueued ?? await deps.store.getInvoice(tenantId, invoiceId);
   if (!invoice || invoice.status !== 'open' || invoice.nextAttemptAtMs === null || invoice.nextAttemptAtMs > nowMs) return null;
   const attempt = invoice.attemptCount + 1;
-  const outcome = await attemptCharge(deps, tenantId, invoice, attempt, nowMs, trace);
-  await recordChargeOutcome(deps, tenantId, invoice.id, attempt, outcome, settings, nowMs, trace);
-  return outcome;
+  return { invoiceId, attempt, outcome: await attemptCharge(deps, tenantId, invoice, attempt, nowMs, trace, reads) };
 }
 
 function outcomeOfPayment(intent: PaymentIntent, nowMs: number): ChargeOutcome {
@@ -169,13 +207,13 @@ function outcomeOfPayment(intent: PaymentIntent, nowMs: number): ChargeOutcome {
   }
 }
 
-async function attemptCharge(deps: BillingDeps, tenantId: string, invoice: Invoice, attempt: number, nowMs: number, trace: TraceIds): Promise<ChargeOutcome> {
+async function attemptCharge(deps: BillingDeps, tenantId: string, invoice: Invoice, attempt: number, nowMs: number, trace: TraceIds, reads?: RunReads): Promise<ChargeOutcome> {
   // An attempt whose outcome was unknown: its payment decides (settled since by the janitor or a webhook).
   if (invoice.paymentId !== '' && invoice.attemptCount === attempt - 1) {
     const intent = await deps.payments.store.getPayment(tenantId, invoice.paymentId);
     if (intent && intent.metadata.billingAttempt === String(attempt)) return outcomeOfPayment(intent, nowMs);
   }
-  const customer = await deps.store.getBillingCustomer(tenantId, invoice.customerId);
+  const customer = await memo(reads, `${tenantId}/c/${invoice.customerId}`, () => deps.store.getBillingCustomer(tenantId, invoice.customerId));
   if (!customer || customer.defaultPaymentMethodId === '') return { kind: 'failed', paymentId: '', reason: 'no_default_payment_method' };
   const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor - invoice.amountPaidMinor;
   const key: payments.CommandKey = {

@@ -14,7 +14,7 @@ import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { BillingCustomer, BillingSettings, Coupon, Invoice, TestClock, UsageRecord } from '../../ports/billing-store.js';
 import { requirePaymentMethod, requireSameCustomer } from '../payments/payment-methods.js';
 import type { BillingDeps } from './billing-deps.js';
-import { runBilling, type BillingRunReport } from './billing-run.js';
+import { emptyReport, runBilling, type BillingRunReport } from './billing-run.js';
 import { draftInvoice, loadDraftContext, periodOf, renewalLines, settingsOf } from './invoicing.js';
 import { getSubscription } from './subscriptions.js';
 
@@ -188,7 +188,7 @@ export async function checkAdvance(deps: BillingDeps, tenantId: string, clockId:
  * dozen steps. Bounded by `clockStepsMax`: hitting it fails loudly with the clock where it stopped.
  */
 export async function advanceTestClock(deps: BillingDeps, tenantId: string, clock: TestClock, toMs: number, trace: TraceIds): Promise<{ clock: TestClock; report: BillingRunReport }> {
-  const total: BillingRunReport = { rounds: 0, finalized: 0, canceled: 0, chargeAttempts: 0, paid: 0, failed: 0, pending: 0, errors: 0, more: false };
+  const total = emptyReport();
   const scopeClock = { tenantId, testClockId: clock.id };
   let nowMs = clock.frozenTimeMs;
   for (let step = 0; ; step++) {
@@ -201,7 +201,7 @@ export async function advanceTestClock(deps: BillingDeps, tenantId: string, cloc
     nowMs = Math.max(nowMs, next);
     await deps.store.setTestClockTime(tenantId, clock.id, nowMs);
     const report = await runBilling(deps, { kind: 'clock', ...scopeClock, nowMs }, trace);
-    for (const k of ['rounds', 'finalized', 'canceled', 'chargeAttempts', 'paid', 'failed', 'pending', 'errors'] as const) total[k] += report[k];
+    for (const k of ['rounds', 'finalized', 'canceled', 'chargeAttempts', 'paid', 'failed', 'pending', 'errors', 'renewMs', 'chargeMs'] as const) total[k] += report[k];
     if (report.errors > 0 || report.more) {
       throw new TallyError('CONTENTION', `test clock ${clock.id}: billing at ${new Date(nowMs).toISOString()} did not finish; advance again`, { field: 'test_clock_id' });
     }

@@ -96,15 +96,29 @@ export interface DraftContext {
   settings: BillingSettings;
 }
 
-export async function loadDraftContext(deps: BillingDeps, tenantId: string, sub: Pick<Subscription, 'items' | 'couponId' | 'customerId'>): Promise<DraftContext> {
+/**
+ * Reads of one billing run that do not change while it runs (prices and products never change;
+ * profiles, settings and coupons as of the run's start), shared by its renewals. Bounded: a run
+ * renews at most `runBatchMax * runRoundsMax` subscriptions, each adding a few keys.
+ */
+export type RunReads = Map<string, Promise<unknown>>;
+
+export function memo<T>(reads: RunReads | undefined, key: string, read: () => Promise<T>): Promise<T> {
+  if (!reads) return read();
+  let found = reads.get(key) as Promise<T> | undefined;
+  if (!found) reads.set(key, (found = read()));
+  return found;
+}
+
+export async function loadDraftContext(deps: BillingDeps, tenantId: string, sub: Pick<Subscription, 'items' | 'couponId' | 'customerId'>, reads?: RunReads): Promise<DraftContext> {
   const [customer, settings, coupon, prices] = await Promise.all([
-    deps.store.getBillingCustomer(tenantId, sub.customerId),
-    settingsOf(deps, tenantId),
-    sub.couponId === '' ? undefined : deps.store.getCoupon(tenantId, sub.couponId),
+    memo(reads, `${tenantId}/c/${sub.customerId}`, () => deps.store.getBillingCustomer(tenantId, sub.customerId)),
+    memo(reads, `${tenantId}/s`, () => settingsOf(deps, tenantId)),
+    sub.couponId === '' ? undefined : memo(reads, `${tenantId}/k/${sub.couponId}`, () => deps.store.getCoupon(tenantId, sub.couponId)),
     Promise.all(sub.items.map(async (item) => {
-      const stored = await deps.store.getPrice(tenantId, item.priceId);
+      const stored = await memo(reads, `${tenantId}/p/${item.priceId}`, () => deps.store.getPrice(tenantId, item.priceId));
       if (!stored) throw new TallyError('NOT_FOUND', `price ${item.priceId} not found`, { field: 'items.price_id' });
-      const product = await deps.store.getProduct(tenantId, stored.price.productId);
+      const product = await memo(reads, `${tenantId}/r/${stored.price.productId}`, () => deps.store.getProduct(tenantId, stored.price.productId));
       return [item.priceId, { price: stored.price, taxCategory: stored.price.taxCategory ?? product?.product.taxCategory ?? 'standard' }] as const;
     })),
   ]);
@@ -272,64 +286,95 @@ export type ChargeOutcome =
   /** The PSP's answer is not known yet (the janitor or a webhook settles the payment): look again later. */
   | { kind: 'pending'; paymentId: string; recheckAtMs: number };
 
+/** One attempt to record: attempt number `attempt` of invoice `invoiceId` ended with `outcome`. */
+export interface AttemptResult { invoiceId: string; attempt: number; outcome: ChargeOutcome }
+
 /**
- * Records attempt number `attempt` of an invoice: paid settles the receivable and makes the
- * subscription active; failed schedules the next dunning retry (past_due) or, retries exhausted,
- * applies the tenant's final status. Idempotent: an attempt already recorded is left as it is.
+ * Records charge attempts of one tenant's invoices in ONE transaction (billingRun records a chunk
+ * at a time): paid settles the receivable and makes the subscription active; failed schedules the
+ * next dunning retry (past_due) or, retries exhausted, applies the tenant's final status. Idempotent:
+ * an attempt already recorded (the invoice moved on) is left as it is.
  */
-export async function recordChargeOutcome(
-  deps: BillingDeps, tenantId: string, invoiceId: string, attempt: number, outcome: ChargeOutcome, settings: BillingSettings, nowMs: number, trace: TraceIds,
-): Promise<Invoice | undefined> {
+export async function recordChargeOutcomes(
+  deps: BillingDeps, tenantId: string, results: readonly AttemptResult[], settings: BillingSettings, nowMs: number, trace: TraceIds,
+): Promise<Map<string, Invoice>> {
   const ledger = deps.payments.ledger;
   return ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
-    const invoice = (await tx.getInvoices([invoiceId])).get(invoiceId);
-    if (!invoice || invoice.status !== 'open' || invoice.attemptCount !== attempt - 1) return invoice;
-    const sub = invoice.subscriptionId === null ? undefined : (await tx.getSubscriptions([invoice.subscriptionId])).get(invoice.subscriptionId);
-    if (outcome.kind === 'pending') {
-      const next: Invoice = { ...invoice, paymentId: outcome.paymentId, nextAttemptAtMs: outcome.recheckAtMs };
-      tx.setInvoice(next, trace);
-      return next;
+    const invoices = await tx.getInvoices(results.map((r) => r.invoiceId));
+    const subs = await tx.getSubscriptions([...invoices.values()].flatMap((i) => (i.subscriptionId === null ? [] : [i.subscriptionId])));
+    const writes: (() => void)[] = [];
+    const after = new Map<string, Invoice>();
+    for (const { invoiceId, attempt, outcome } of results) {
+      const invoice = invoices.get(invoiceId);
+      if (!invoice || invoice.status !== 'open' || invoice.attemptCount !== attempt - 1) continue;
+      const sub = invoice.subscriptionId === null ? undefined : subs.get(invoice.subscriptionId);
+      const decided = await decideOutcome(deps, tx, lane, tenantId, invoice, sub, attempt, outcome, settings, nowMs, trace);
+      after.set(invoiceId, decided.invoice);
+      if (decided.sub) subs.set(decided.sub.id, decided.sub);
+      writes.push(decided.write);
     }
-    if (outcome.kind === 'paid') {
-      const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor;
-      const entry = paymentEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency }, amountMinor, outcome.paymentId);
-      const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
-      const paid: Invoice = { ...(markInvoicePaid(invoice, nowMs) as Invoice), amountPaidMinor: amountMinor, paymentId: outcome.paymentId, attemptCount: attempt, nextAttemptAtMs: null };
-      plan?.commit();
-      tx.setInvoice(paid, trace);
-      tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.paid', invoice.id, 'paid', invoicePayload(paid, nowMs), trace));
-      if (sub && sub.status !== 'active' && sub.status !== 'canceled' && sub.status !== 'paused' && sub.latestInvoiceId === invoice.id) {
-        const active: Subscription = { ...sub, status: transitionSubscription(sub.status, 'active', sub.id), updatedAtMs: deps.clock.nowMs() };
-        tx.setSubscription(active, trace);
-        tx.createOutboxEvent(billingEvent(deps, 'billing.subscription.updated', sub.id, `active:${invoice.id}`, subscriptionPayload(active, nowMs), trace));
-      }
-      return paid;
-    }
-    const firstFailedAtMs = invoice.firstFailedAtMs ?? nowMs;
-    const delayDays = settings.dunning.retryDelaysDays[attempt - 1];
-    const failed: Invoice = {
-      ...invoice, attemptCount: attempt, firstFailedAtMs, paymentId: outcome.paymentId,
-      nextAttemptAtMs: delayDays === undefined ? null : firstFailedAtMs + delayDays * 86_400_000,
-    };
-    tx.setInvoice(failed, trace);
-    tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.payment_failed', invoice.id, `attempt:${attempt}`, { ...invoicePayload(failed, nowMs), reason: outcome.reason, nextAttemptAtMs: failed.nextAttemptAtMs }, trace));
-    if (sub && sub.status !== 'canceled' && sub.status !== 'paused') {
-      const target: SubscriptionStatus = delayDays !== undefined ? 'past_due' : settings.dunning.finalStatus;
-      // trialing/active -> past_due first: the machine has no direct trialing -> unpaid.
-      let status: SubscriptionStatus = sub.status;
-      if (status !== target && status !== 'past_due' && target !== 'canceled') status = transitionSubscription(status, 'past_due', sub.id);
-      if (status !== target) status = transitionSubscription(status, target, sub.id);
-      if (status !== sub.status) {
-        const next: Subscription = {
-          ...sub, status, updatedAtMs: deps.clock.nowMs(),
-          ...(status === 'canceled' ? { canceledAtMs: nowMs, nextActionAtMs: null } : {}),
-        };
-        tx.setSubscription(next, trace);
-        tx.createOutboxEvent(billingEvent(deps, `billing.subscription.${status === 'canceled' ? 'canceled' : 'updated'}`, sub.id, `${status}:${invoice.id}:${attempt}`, subscriptionPayload(next, nowMs), trace));
-      }
-    }
-    return failed;
+    for (const write of writes) write();
+    return after;
   }));
+}
+
+/** Attempt `attempt` of `invoice` (open, not recorded yet): the invoice and subscription after it, and its writes. */
+async function decideOutcome(
+  deps: BillingDeps, tx: BillingTx, lane: number, tenantId: string, invoice: Invoice, sub: Subscription | undefined, attempt: number,
+  outcome: ChargeOutcome, settings: BillingSettings, nowMs: number, trace: TraceIds,
+): Promise<{ invoice: Invoice; sub?: Subscription; write: () => void }> {
+  if (outcome.kind === 'pending') {
+    const next: Invoice = { ...invoice, paymentId: outcome.paymentId, nextAttemptAtMs: outcome.recheckAtMs };
+    return { invoice: next, write: () => tx.setInvoice(next, trace) };
+  }
+  if (outcome.kind === 'paid') {
+    const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor;
+    const entry = paymentEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency }, amountMinor, outcome.paymentId);
+    const plan = entry === null ? null : await planEntry(deps.payments.ledger, tx.ledger, lane, tenantId, entry, trace);
+    const paid: Invoice = { ...(markInvoicePaid(invoice, nowMs) as Invoice), amountPaidMinor: amountMinor, paymentId: outcome.paymentId, attemptCount: attempt, nextAttemptAtMs: null };
+    const reactivate = sub && sub.status !== 'active' && sub.status !== 'canceled' && sub.status !== 'paused' && sub.latestInvoiceId === invoice.id;
+    const active: Subscription | undefined = reactivate ? { ...sub, status: transitionSubscription(sub.status, 'active', sub.id), updatedAtMs: deps.clock.nowMs() } : undefined;
+    return {
+      invoice: paid, ...(active && { sub: active }),
+      write: () => {
+        plan?.commit();
+        tx.setInvoice(paid, trace);
+        tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.paid', invoice.id, 'paid', invoicePayload(paid, nowMs), trace));
+        if (active) {
+          tx.setSubscription(active, trace);
+          tx.createOutboxEvent(billingEvent(deps, 'billing.subscription.updated', active.id, `active:${invoice.id}`, subscriptionPayload(active, nowMs), trace));
+        }
+      },
+    };
+  }
+  const firstFailedAtMs = invoice.firstFailedAtMs ?? nowMs;
+  const delayDays = settings.dunning.retryDelaysDays[attempt - 1];
+  const failed: Invoice = {
+    ...invoice, attemptCount: attempt, firstFailedAtMs, paymentId: outcome.paymentId,
+    nextAttemptAtMs: delayDays === undefined ? null : firstFailedAtMs + delayDays * 86_400_000,
+  };
+  let next: Subscription | undefined;
+  if (sub && sub.status !== 'canceled' && sub.status !== 'paused') {
+    const target: SubscriptionStatus = delayDays !== undefined ? 'past_due' : settings.dunning.finalStatus;
+    // trialing/active -> past_due first: the machine has no direct trialing -> unpaid.
+    let status: SubscriptionStatus = sub.status;
+    if (status !== target && status !== 'past_due' && target !== 'canceled') status = transitionSubscription(status, 'past_due', sub.id);
+    if (status !== target) status = transitionSubscription(status, target, sub.id);
+    if (status !== sub.status) {
+      next = { ...sub, status, updatedAtMs: deps.clock.nowMs(), ...(status === 'canceled' ? { canceledAtMs: nowMs, nextActionAtMs: null } : {}) };
+    }
+  }
+  return {
+    invoice: failed, ...(next && { sub: next }),
+    write: () => {
+      tx.setInvoice(failed, trace);
+      tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.payment_failed', invoice.id, `attempt:${attempt}`, { ...invoicePayload(failed, nowMs), reason: outcome.reason, nextAttemptAtMs: failed.nextAttemptAtMs }, trace));
+      if (next) {
+        tx.setSubscription(next, trace);
+        tx.createOutboxEvent(billingEvent(deps, `billing.subscription.${next.status === 'canceled' ? 'canceled' : 'updated'}`, next.id, `${next.status}:${invoice.id}:${attempt}`, subscriptionPayload(next, nowMs), trace));
+      }
+    },
+  };
 }
 
 // ---- credit notes and voids -------------------------------------------------------------------

@@ -1,0 +1,41 @@
+/**
+ * Composition of the `analyticsSink` deployable (ADR 0029): ClickHouse client, store and event
+ * sink, from the parsed config. Apart from composeServices because the sink needs none of
+ * Firestore, the PSPs or the API: an instance of it builds only this.
+ */
+import { createClickHouseAnalyticsEventStore } from './adapters/clickhouse/analytics-event-store.js';
+import { createClickHouseClient, type ClickHouseClient } from './adapters/clickhouse/clickhouse-client.js';
+import { createEventSink, type EventSink, type EventSinkOptions } from './app/analytics/event-sink.js';
+import { createAnalyticsSinkHandler } from './handlers/pubsub/analytics-sink.js';
+import type { Config } from './platform/config/config.js';
+import { systemTimers, type TimerClock } from './platform/resilience/clock.js';
+import type { Logger } from './platform/telemetry/logger.js';
+
+export interface AnalyticsSinkServices {
+  client: ClickHouseClient;
+  sink: EventSink;
+  /** The `analyticsSink` CloudEvent handler. */
+  handler: ReturnType<typeof createAnalyticsSinkHandler>;
+  close(): Promise<void>;
+}
+
+export function composeAnalyticsSink(config: Config, logger: Logger, overrides: { timers?: TimerClock; afterWrite?: EventSinkOptions['afterWrite'] } = {}): AnalyticsSinkServices {
+  const timers = overrides.timers ?? systemTimers;
+  const client = createClickHouseClient(config.clickhouse);
+  const sink = createEventSink({
+    store: createClickHouseAnalyticsEventStore(client, timers),
+    timers,
+    batchRowsMax: config.analyticsSink.batchRowsMax,
+    batchBytesMax: config.analyticsSink.batchBytesMax,
+    batchAgeMs: config.analyticsSink.batchAgeMs,
+    waitingEventsMax: config.analyticsSink.waitingEventsMax,
+    ...(overrides.afterWrite ? { afterWrite: overrides.afterWrite } : {}),
+  });
+  return {
+    client, sink, handler: createAnalyticsSinkHandler({ sink, logger }),
+    close: async () => {
+      await sink.flush();
+      await client.close();
+    },
+  };
+}
