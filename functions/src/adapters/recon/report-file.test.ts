@@ -110,6 +110,14 @@ describe('Adyen settlement details report', () => {
     expect((await malformed('', 'adyen')).metadata).toMatchObject({ line: '1' });
   });
 
+  it('line numbers count the line breaks inside quoted fields', async () => {
+    const lines = text(adyenFile).split('\n');
+    lines[1] = lines[1]!.replace('visacredit,,', 'visacredit,"first\nsecond\r\nthird",');
+    lines[2] = lines[2]!.replace(',25.50,', ',25.5x,');
+    const error = await malformed(lines.join('\n'), 'adyen');
+    expect(error.metadata).toMatchObject({ line: '5', column: 'Gross Credit (GC)' });
+  });
+
   it('a missing file is REPORT_MALFORMED naming it, not a stack trace', async () => {
     await expect(parseReport(openReport(path.join(fixtures, 'no-such-report.csv'), 'adyen'))).rejects.toMatchObject({ reason: 'REPORT_MALFORMED', metadata: { column: '-' } });
   });

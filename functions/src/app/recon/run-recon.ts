@@ -100,7 +100,7 @@ function entryOf(psp: ReportPsp, runKey: string, where: string, m: Movement, met
       { accountId: reconAccountIdOf(m.debit, psp, m.currency), direction: 'debit', amountMinor: m.amountMinor, currency: m.currency },
       { accountId: reconAccountIdOf(m.credit, psp, m.currency), direction: 'credit', amountMinor: m.amountMinor, currency: m.currency },
     ],
-    description: m.description.slice(0, 500),
+    description: `${m.what} ${m.ref}`.trim().slice(0, 500),
     metadata,
   };
 }
@@ -121,9 +121,12 @@ function storedBreak(b: Break, id: string, runId: string, psp: ReportPsp, nowMs:
 const refsOf = (l: ReportLine) => ({ pspReferences: [l.pspReference, ...l.altReferences].filter((r) => r !== ''), merchantReference: l.merchantReference });
 
 function viewFor(l: ReportLine, found: Map<string, PaymentView>): PaymentView | undefined {
-  for (const r of [l.merchantReference, l.pspReference, ...l.altReferences]) {
-    if (r === '') continue;
-    const v = found.get(r);
+  const byMerchant = l.merchantReference === '' ? undefined : found.get(l.merchantReference);
+  if (byMerchant) return byMerchant;
+  const byPsp = l.pspReference === '' ? undefined : found.get(l.pspReference);
+  if (byPsp) return byPsp;
+  for (const r of l.altReferences) {
+    const v = r === '' ? undefined : found.get(r);
     if (v) return v;
   }
   return undefined;
@@ -155,6 +158,7 @@ export async function runRecon(deps: ReconDeps, input: ReconRunInput, onProgress
   const ensured = new Set<string>();
   let healed = 0;
   let awaitingReview = 0;
+  let movementsPlanned = 0;
   const reading = input.open();
   const metadata = { reconRunId: runId, psp };
 
@@ -197,6 +201,9 @@ export async function runRecon(deps: ReconDeps, input: ReconRunInput, onProgress
           batchBreaks.push(storedBreak(b, `brk_${runKey}_${b.line}_${b.kind}`, runId, psp, nowMs));
         }
         if (m.paymentId !== '') matched.push(m.paymentId);
+        movementsPlanned += m.movements.length;
+        // A dry run plans the movements (above) and builds no entries: nothing will be posted.
+        if (input.dryRun) continue;
         for (const mv of m.movements) {
           currencies.add(mv.currency);
           entries.push(entryOf(psp, runKey, String(l.line), mv, { ...metadata, line: String(l.line), pspReference: l.pspReference.slice(0, 500) }));
@@ -210,15 +217,15 @@ export async function runRecon(deps: ReconDeps, input: ReconRunInput, onProgress
     summary.selfCheck = reading.result.selfCheck!;
     // Stripe's payouts are not lines: each payout moves its net from the receivable to the bank.
     if (psp === 'stripe') {
-      const payouts = summary.selfCheck.payouts.flatMap((p) => move('po', 'bank', 'psp_receivable', p.reportedMinor, p.currency, `payout ${p.id ?? ''}`)
-        .map((mv) => entryOf(psp, runKey, `p${fingerprint53(`${p.id ?? ''}:${p.currency}`).toString(36)}`, mv, { ...metadata, payoutId: p.id ?? '' })));
+      const payouts = summary.selfCheck.payouts.flatMap((p) => move('po', 'bank', 'psp_receivable', p.reportedMinor, p.currency, 'payout', p.id ?? '')
+        .map((mv) => entryOf(psp, runKey, `p${fingerprint53(p.id ?? '', p.currency).toString(36)}`, mv, { ...metadata, payoutId: p.id ?? '' })));
       await post(payouts, new Set(summary.selfCheck.payouts.map((p) => p.currency)));
     }
     const missing = await missingInReport(deps, input, runId, nowMs);
     for (const b of missing.breaks) summary.addBreak(b);
     await keepBreaks(missing.breaks);
     const json = summaryJson(summary, {
-      psp, report: input.fileName, sha256, runId, dryRun: input.dryRun, tenantId, healed, awaitingReview,
+      psp, report: input.fileName, sha256, runId, dryRun: input.dryRun, tenantId, healed, awaitingReview, ledgerMovements: movementsPlanned,
       missingInReportScan: { scanned: missing.scanned, bounded: missing.bounded },
     });
     if (!input.dryRun) {

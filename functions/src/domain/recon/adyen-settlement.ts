@@ -5,7 +5,9 @@
  * Interchange) are in the net currency. Self-check: the net of each batch, per net currency, equals
  * what its MerchantPayout line pays out.
  */
-import { type LineType, ColumnMap, decimalMinor, reportCurrency, reportMalformed } from './report-line.js';
+import { type LineType, ColumnMap, decimalMinor, fieldAt, reportCurrency, reportMalformed } from './report-line.js';
+
+const noReferences: readonly string[] = Object.freeze([]);
 import { type PayoutCheck, type ReportParser, type SelfCheck, SelfCheckErrors } from './report-parser.js';
 
 const required = [
@@ -34,7 +36,7 @@ export function classifyAdyenType(recordType: string): LineType {
 interface BatchTotals { netMinor: bigint; payoutMinor: bigint | null; payoutLine: number }
 
 export function createAdyenSettlementParser(file: string): ReportParser {
-  let columns: ColumnMap<Column> | null = null;
+  let at: Record<Column, number> | null = null;
   // batch -> net currency -> totals. Bounded by the report's batches x currencies, not its lines.
   const batches = new Map<string, Map<string, BatchTotals>>();
   const errors = new SelfCheckErrors();
@@ -49,28 +51,30 @@ export function createAdyenSettlementParser(file: string): ReportParser {
 
   return {
     record(fields, line) {
-      if (columns === null) {
-        columns = new ColumnMap<Column>(fields, required, optional, file, line);
+      if (at === null) {
+        const columns = new ColumnMap<Column>(fields, required, optional, file, line);
+        at = Object.fromEntries([...required, ...optional].map((name) => [name, columns.position(name)])) as Record<Column, number>;
         return null;
       }
       if (fields.length === 1 && fields[0] === '') return null;
-      const c = columns;
-      const get = (name: Column): string => c.get(fields, name);
-      const rawType = get('Type');
+      // Positions resolved once from the header: no lookups or closures per line (a report has millions).
+      const rawType = fieldAt(fields, at.Type);
       if (rawType === '') throw reportMalformed(file, line, 'Type', 'empty record type');
       const type = classifyAdyenType(rawType);
-      const netCurrencyText = get('Net Currency');
-      const grossCurrencyText = get('Gross Currency');
-      const currency = reportCurrency(netCurrencyText, file, line, 'Net Currency');
-      const grossCurrency = grossCurrencyText === '' ? currency : reportCurrency(grossCurrencyText, file, line, 'Gross Currency');
-      const amount = (name: Column, cur: string): bigint => decimalMinor(get(name), cur, file, line, name);
-      const grossMinor = amount('Gross Credit (GC)', grossCurrency) - amount('Gross Debit (GC)', grossCurrency);
-      const netMinor = amount('Net Credit (NC)', currency) - amount('Net Debit (NC)', currency);
-      let feesMinor = amount('Commission (NC)', currency) + amount('Markup (NC)', currency)
-        + amount('Scheme Fees (NC)', currency) + amount('Interchange (NC)', currency);
+      const currency = reportCurrency(fieldAt(fields, at['Net Currency']), file, line, 'Net Currency');
+      const grossCurrencyText = fieldAt(fields, at['Gross Currency']);
+      const grossCurrency = grossCurrencyText === '' || grossCurrencyText === currency ? currency : reportCurrency(grossCurrencyText, file, line, 'Gross Currency');
+      const grossMinor = decimalMinor(fieldAt(fields, at['Gross Credit (GC)']), grossCurrency, file, line, 'Gross Credit (GC)')
+        - decimalMinor(fieldAt(fields, at['Gross Debit (GC)']), grossCurrency, file, line, 'Gross Debit (GC)');
+      const netMinor = decimalMinor(fieldAt(fields, at['Net Credit (NC)']), currency, file, line, 'Net Credit (NC)')
+        - decimalMinor(fieldAt(fields, at['Net Debit (NC)']), currency, file, line, 'Net Debit (NC)');
+      let feesMinor = decimalMinor(fieldAt(fields, at['Commission (NC)']), currency, file, line, 'Commission (NC)')
+        + decimalMinor(fieldAt(fields, at['Markup (NC)']), currency, file, line, 'Markup (NC)')
+        + decimalMinor(fieldAt(fields, at['Scheme Fees (NC)']), currency, file, line, 'Scheme Fees (NC)')
+        + decimalMinor(fieldAt(fields, at['Interchange (NC)']), currency, file, line, 'Interchange (NC)');
       // A Fee-like line carries its cost as a net debit only: the cost is the fee.
       if (type === 'fee' && feesMinor === 0n && grossMinor === 0n) feesMinor = -netMinor;
-      const batch = get('Batch Number');
+      const batch = fieldAt(fields, at['Batch Number']);
       if (batch === '') throw reportMalformed(file, line, 'Batch Number', 'empty batch number');
       const totals = totalsOf(batch, currency);
       if (type === 'payout') {
@@ -83,12 +87,12 @@ export function createAdyenSettlementParser(file: string): ReportParser {
         totals.netMinor += netMinor;
       }
       return {
-        line, type, rawType, pspReference: get('Psp Reference'), altReferences: [], merchantReference: get('Merchant Reference'),
-        modificationReference: get('Modification Reference'), grossCurrency, grossMinor, currency, feesMinor, netMinor, payoutKey: batch,
+        line, type, rawType, pspReference: fieldAt(fields, at['Psp Reference']), altReferences: noReferences, merchantReference: fieldAt(fields, at['Merchant Reference']),
+        modificationReference: fieldAt(fields, at['Modification Reference']), grossCurrency, grossMinor, currency, feesMinor, netMinor, payoutKey: batch,
       };
     },
     finish(): SelfCheck {
-      if (columns === null) throw reportMalformed(file, 1, 'Type', 'the file is empty: no header line');
+      if (at === null) throw reportMalformed(file, 1, 'Type', 'the file is empty: no header line');
       const payouts: PayoutCheck[] = [];
       for (const [batch, byCurrency] of batches) {
         for (const [currency, totals] of byCurrency) {

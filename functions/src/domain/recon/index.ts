@@ -14,7 +14,7 @@ export { classifyAdyenType, createAdyenSettlementParser } from './adyen-settleme
 export { classifyStripeCategory, createStripePayoutReconParser, STRIPE_MERCHANT_REFERENCE_COLUMN } from './stripe-payout-recon.js';
 export { classifyPaypalEventCode, createPaypalStlParser } from './paypal-stl.js';
 export { type LineMatch, type Movement, type PaymentView, type ReconAccount, healedKinds, lineMovements, matchLine, move } from './match.js';
-export { type Break, type BreakKind, type CurrencyTotals, BREAKS_KEPT_MAX, ReconSummary, breakKinds, fingerprint53, matchedTypes, summaryJson } from './summary.js';
+export { type Break, type BreakKind, type CurrencyTotals, BREAKS_KEPT_MAX, FINGERPRINTS_MAX, FingerprintSet, ReconSummary, breakKinds, fingerprint53, matchedTypes, summaryJson } from './summary.js';
 
 /** The parser of one PSP's settlement report format; `file` names the input in errors. */
 export function createReportParser(psp: ReportPsp, file: string): ReportParser {

@@ -26,7 +26,9 @@ export interface Movement {
   readonly credit: ReconAccount;
   readonly amountMinor: bigint;
   readonly currency: string;
-  readonly description: string;
+  /** What it is (`PSP fees`, `payout`, ...) and the reference it is for: the entry's description (built only when posted). */
+  readonly what: string;
+  readonly ref: string;
 }
 
 /** What Tally recorded of a payment, as matching needs it. */
@@ -53,30 +55,30 @@ export interface LineMatch {
 }
 
 /** A movement of `signedMinor`: positive moves `from` -> `to` (debit `to`), negative the other way, zero nothing. */
-export function move(part: string, to: ReconAccount, from: ReconAccount, signedMinor: bigint, currency: string, description: string): Movement[] {
+export function move(part: string, to: ReconAccount, from: ReconAccount, signedMinor: bigint, currency: string, what: string, ref: string): Movement[] {
   if (signedMinor === 0n) return [];
   return signedMinor > 0n
-    ? [{ part, debit: to, credit: from, amountMinor: signedMinor, currency, description }]
-    : [{ part, debit: from, credit: to, amountMinor: -signedMinor, currency, description }];
+    ? [{ part, debit: to, credit: from, amountMinor: signedMinor, currency, what, ref }]
+    : [{ part, debit: from, credit: to, amountMinor: -signedMinor, currency, what, ref }];
 }
 
 /** The movements a line implies whatever it matched: fees, FX, payouts, corrections. */
 export function lineMovements(l: ReportLine): Movement[] {
   const ref = l.modificationReference || l.pspReference;
-  if (l.type === 'payout') return move('po', 'bank', 'psp_receivable', -l.netMinor, l.currency, `payout ${l.payoutKey} ${ref}`.trim());
+  if (l.type === 'payout') return move('po', 'bank', 'psp_receivable', -l.netMinor, l.currency, 'payout', ref);
   if (l.grossCurrency !== l.currency) {
     return [
-      ...move('fxg', 'fx_clearing', 'psp_receivable', l.grossMinor, l.grossCurrency, `FX ${ref}: gross out of ${l.grossCurrency}`),
-      ...move('fxn', 'psp_receivable', 'fx_clearing', l.netMinor + l.feesMinor, l.currency, `FX ${ref}: converted into ${l.currency}`),
-      ...move('fee', 'psp_fees', 'psp_receivable', l.feesMinor, l.currency, `PSP fees ${ref}`),
+      ...move('fxg', 'fx_clearing', 'psp_receivable', l.grossMinor, l.grossCurrency, 'FX: gross out of the receivable', ref),
+      ...move('fxn', 'psp_receivable', 'fx_clearing', l.netMinor + l.feesMinor, l.currency, 'FX: converted into the receivable', ref),
+      ...move('fee', 'psp_fees', 'psp_receivable', l.feesMinor, l.currency, 'PSP fees', ref),
     ];
   }
   if (matchedTypes.has(l.type) || l.type === 'fee') {
     // What the PSP kept is gross - net, whatever its itemisation says (a fee_mismatch is healed so).
-    return move('fee', 'psp_fees', 'psp_receivable', l.grossMinor - l.netMinor, l.currency, `PSP fees ${ref}`);
+    return move('fee', 'psp_fees', 'psp_receivable', l.grossMinor - l.netMinor, l.currency, 'PSP fees', ref);
   }
   // correction, other: the net moves the receivable against the adjustments.
-  return move('adj', 'psp_receivable', 'recon_adjustments', l.netMinor, l.currency, `${l.rawType} ${ref}`.trim());
+  return move('adj', 'psp_receivable', 'recon_adjustments', l.netMinor, l.currency, l.rawType, ref);
 }
 
 const breakOf = (l: ReportLine, kind: Break['kind'], expectedMinor: bigint, tallyId: string, detail: string): Break => ({
@@ -102,7 +104,7 @@ export function matchLine(l: ReportLine, payment: PaymentView | undefined): Line
   const amount = l.grossMinor < 0n ? -l.grossMinor : l.grossMinor;
   const adjust = (expectedMinor: bigint, signedDiffMinor: bigint, what: string): LineMatch => ({
     breaks: [breakOf(l, 'amount_mismatch', expectedMinor, id, `${what}: the report says ${amount}, Tally recorded ${expectedMinor < 0n ? -expectedMinor : expectedMinor} (minor units); the difference is booked to recon_adjustments`)],
-    movements: [...movements, ...move('adj', 'psp_receivable', 'recon_adjustments', signedDiffMinor, l.currency, `amount difference ${l.modificationReference || l.pspReference}`)],
+    movements: [...movements, ...move('adj', 'psp_receivable', 'recon_adjustments', signedDiffMinor, l.currency, 'amount difference', l.modificationReference || l.pspReference)],
     paymentId: id,
   });
   const missing = (what: string): LineMatch => ({ breaks: [breakOf(l, 'missing_in_ledger', 0n, id, `${what} is in the report but not in Tally's ledger`)], movements: [], paymentId: id });

@@ -53,6 +53,11 @@ export function reportMalformed(file: string, line: number, column: string, mess
 
 // Plain unsigned or signed decimal; validated again by parseDecimal (the one exact parser).
 const plainDecimal = /^-?[0-9]+(\.[0-9]+)?$/;
+// The common case, exact in any currency: at most 14 integer and 4 fraction digits (CLF's exponent),
+// 18 digits, always within int64. Anything else takes parseDecimal.
+const shortDecimal = /^(-?)([0-9]{1,14})(?:\.([0-9]{1,4}))?$/;
+const exponents = new Map<string, number>();
+const tenPowers = [1n, 10n, 100n, 1_000n, 10_000n];
 
 /**
  * A report amount in major units (`"12.34"`, empty = zero) to exact minor units of `currency`
@@ -61,6 +66,17 @@ const plainDecimal = /^-?[0-9]+(\.[0-9]+)?$/;
  */
 export function decimalMinor(text: string, currency: string, file: string, line: number, column: string): bigint {
   if (text === '') return 0n;
+  // Fast exact path (a report has millions of amounts): digits scaled by the exponent, no Money.
+  const short = shortDecimal.exec(text);
+  if (short !== null) {
+    let exponent = exponents.get(currency);
+    if (exponent === undefined) exponents.set(currency, (exponent = currencyOf(currency).exponent));
+    const fraction = short[3] ?? '';
+    if (fraction.length <= exponent) {
+      const minor = BigInt(short[2]! + fraction) * tenPowers[exponent - fraction.length]!;
+      return short[1] === '-' ? -minor : minor;
+    }
+  }
   if (!plainDecimal.test(text)) throw reportMalformed(file, line, column, `"${text.slice(0, 40)}" is not a plain decimal amount`);
   try {
     return parseDecimal(text, currency, { field: column }).amountMinor;
@@ -68,6 +84,12 @@ export function decimalMinor(text: string, currency: string, file: string, line:
     if (error instanceof TallyError) throw reportMalformed(file, line, column, error.message);
     throw error;
   }
+}
+
+/** Field `i` of a record, trimmed ('' for an absent column or a short record). */
+export function fieldAt(record: readonly string[], i: number): string {
+  const v = i < 0 ? undefined : record[i];
+  return v === undefined ? '' : v.trim();
 }
 
 /** An unsigned integer of minor units (PayPal's amounts), empty = zero. */
@@ -79,13 +101,19 @@ export function integerMinor(text: string, file: string, line: number, column: s
 
 /** A currency code of the report: exact ISO 4217 (upper-cased only where the format documents lower case). */
 export function reportCurrency(text: string, file: string, line: number, column: string): string {
+  // Every line names a currency, almost always the one before it.
+  if (text === lastCurrency) return text;
   try {
-    return currencyOf(text, column).code;
+    currencyOf(text, column);
+    lastCurrency = text;
+    return text;
   } catch (error) {
     if (error instanceof TallyError) throw reportMalformed(file, line, column, error.message);
     throw error;
   }
 }
+// A cache of the last valid code seen: currencyOf is a pure lookup, so sharing it is safe.
+let lastCurrency = '';
 
 /**
  * Columns found by header name: extra columns are ignored, optional ones may be missing, order is
@@ -117,6 +145,11 @@ export class ColumnMap<Name extends string> {
   get(record: readonly string[], name: Name): string {
     const i = this.index.get(name);
     return i === undefined ? '' : (record[i] ?? '').trim();
+  }
+
+  /** The position of `name` in records (-1 when absent): for per-line reads without a lookup. */
+  position(name: Name): number {
+    return this.index.get(name) ?? -1;
   }
 
   has(name: Name): boolean {
