@@ -145,6 +145,7 @@ async function measureDevStack(services: Services): Promise<Record<string, unkno
     };
     await measureWorkers(log, 'dev stack warm-up', entry, benchWarmUpMs);
     const empty = await measureWorkers(log, 'dev stack, outbox as left by the warm-up', entry);
+    const relayEmpty = trigger.stats();
     // Let the relay catch up, then grow the outbox to 10,000 relayed events.
     await trigger.poll();
     const outbox = services.db.collection(`tenants/${tenantId}/outbox`);
@@ -157,14 +158,24 @@ async function measureDevStack(services: Services): Promise<Record<string, unkno
       await batch.commit();
     }
     const outboxEvents = Number((await outbox.count().get()).data().count);
+    const relayBefore = trigger.stats();
     const full = await measureWorkers(log, `dev stack, ${outboxEvents} events in the outbox`, entry);
+    const relayFull = trigger.stats();
     await trigger.poll();
     const unsent = Number((await outbox.where('publishedAt', '==', null).count().get()).data().count);
     const devRatio = ratio(full.perSec, empty.perSec);
     return {
       devStackEntriesPerSec0: empty.perSec, devStackEntriesPerSec10k: full.perSec, devStackRatio: devRatio,
       devStackGoal: 'devStackEntriesPerSec10k / devStackEntriesPerSec0 >= 0.8', devStackGoalMet: devRatio >= 0.8,
-      devStackDetail: { outboxEventsBefore: before, outboxEventsAfter: outboxEvents, unsentAfterLastPoll: unsent, p50Ms: [empty.p50Ms, full.p50Ms], p99Ms: [empty.p99Ms, full.p99Ms] },
+      devStackDetail: {
+        outboxEventsBefore: before, outboxEventsAfter: outboxEvents, unsentAfterLastPoll: unsent, p50Ms: [empty.p50Ms, full.p50Ms], p99Ms: [empty.p99Ms, full.p99Ms],
+        // The local relay in each measurement: relayed while measuring, its poll's duration and the
+        // delay its duty cycle chose, and its lag at the end (queued, oldest queued age).
+        relay: [
+          { relayed: relayEmpty.relayed, failed: relayEmpty.failed, lastPollMs: relayEmpty.lastPollMs, nextPollDelayMs: relayEmpty.nextPollDelayMs, queued: relayEmpty.queued, oldestQueuedAgeMs: relayEmpty.oldestQueuedAgeMs, lastLagMs: relayEmpty.lastLagMs },
+          { relayed: relayFull.relayed - relayBefore.relayed, failed: relayFull.failed - relayBefore.failed, lastPollMs: relayFull.lastPollMs, nextPollDelayMs: relayFull.nextPollDelayMs, queued: relayFull.queued, oldestQueuedAgeMs: relayFull.oldestQueuedAgeMs, lastLagMs: relayFull.lastLagMs },
+        ],
+      },
     };
   } finally {
     await trigger.stop();

@@ -175,6 +175,8 @@ Ctrl-C stops everything.`);
     db: services.db, projectId: services.config.projectId,
     handler: createOutboxRelayHandler({ outbox: services.outbox, logger: services.logger }),
     onError: (error) => services.logger.warn('outboxRelay failed (the sweeper will publish it)', { error }),
+    // The relay's lag made visible: the oldest queued event waited longer than the warning bound.
+    onLag: (stats) => services.logger.warn('outboxRelay is behind', { ...stats }),
   });
   const outboxSweeper = setInterval(() => {
     sweepOutbox(services.outbox, { olderThanMs: services.config.outboxSweepAgeMs, batchMax: services.config.outboxSweepBatchMax })
