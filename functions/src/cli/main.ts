@@ -13,6 +13,7 @@ import { Role, type ApiKey } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 import { createTallyClient } from './client.js';
 import { CliError, output, table, target, type GlobalOptions } from './cli-support.js';
 import { registerPaymentCommands } from './payments-commands.js';
+import { registerWebhooksCommands } from './webhooks-commands.js';
 import { registerTaxCommands } from './tax-commands.js';
 import { registerReconCommands } from './recon-commands.js';
 import { registerAnalyticsCommands } from './analytics-commands.js';
@@ -175,6 +176,7 @@ export function buildProgram(): Command {
       else if (!summary.complete) process.exitCode = 3;
     });
   registerPaymentCommands(program, globals);
+  registerWebhooksCommands(program, globals);
   registerTaxCommands(program, globals);
   registerReconCommands(program, globals);
   registerAnalyticsCommands(program, globals);
