@@ -10,6 +10,7 @@
  * `GET /_sandbox/adyen/payments?merchantReference=...` and `GET /_sandbox/adyen/payments/:pspReference`,
  * answering with what the AUTHORISATION / CAPTURE / CANCELLATION webhooks would have said.
  */
+import { type SettlementEvent, SETTLEMENT_EVENTS_MAX, adyenSettlementReport } from './settlement-report.js';
 import { randomBytes } from 'node:crypto';
 import { currencyOf } from '../../functions/src/domain/money/index.js';
 import type { Clock } from '../../functions/src/ports/clock.js';
@@ -78,6 +79,10 @@ interface Modification {
 
 export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
   const payments = new Map<string, AdyenPayment>();
+  const settlement: SettlementEvent[] = [];
+  const settlementTypes: Readonly<Record<string, SettlementEvent['type']>> = {
+    CAPTURE: 'Settled', REFUND: 'Refunded', CHARGEBACK: 'Chargeback', CHARGEBACK_REVERSED: 'ChargebackReversed', SECOND_CHARGEBACK: 'SecondChargeback',
+  };
   const byReference = new Map<string, string[]>();
   const { context } = options;
 
@@ -96,6 +101,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
   }
 
   function notify(payment: AdyenPayment, eventCode: string, success: boolean, fields: Omit<AdyenSignedFields, 'eventCode' | 'success'>, extra: { reason?: string; additionalData?: Record<string, string> } = {}): void {
+    if (success) recordSettlement(payment, eventCode, fields.pspReference, fields.amount.value);
     const signed: AdyenSignedFields = { ...fields, eventCode, success: success ? 'true' : 'false' };
     const item = {
       additionalData: { ...extra.additionalData, hmacSignature: adyenHmacSignature(signed, options.hmacKeyHex) },
@@ -112,6 +118,19 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     };
     const body = JSON.stringify({ live: 'false', notificationItems: [{ NotificationRequestItem: item }] });
     context.emit({ psp: 'adyen', eventId: `${eventCode}:${signed.pspReference}:${signed.success}`, type: eventCode, render: () => ({ body, headers: {} }) });
+  }
+
+  /** What the settlement report will show: each confirmed movement of funds (a scheme's rejection takes its movement back). */
+  function recordSettlement(payment: AdyenPayment, eventCode: string, modificationReference: string, value: number): void {
+    const type = settlementTypes[eventCode];
+    if (eventCode === 'CAPTURE_FAILED' || eventCode === 'REFUND_FAILED') {
+      const i = settlement.findIndex((e) => e.modificationReference === modificationReference);
+      if (i >= 0) settlement.splice(i, 1);
+      return;
+    }
+    if (type === undefined) return;
+    if (settlement.length >= SETTLEMENT_EVENTS_MAX) settlement.shift();
+    settlement.push({ type, pspReference: payment.pspReference, modificationReference, merchantReference: payment.reference, value, currency: payment.currency, atMs: options.clock.nowMs() });
   }
 
   function paymentFields(payment: AdyenPayment): Omit<AdyenSignedFields, 'eventCode' | 'success'> {
@@ -391,6 +410,10 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     reset() {
       payments.clear();
       byReference.clear();
+      settlement.length = 0;
+    },
+    settlementReport({ batchNumber, sinceMs }) {
+      return adyenSettlementReport(settlement.filter((e) => e.atMs >= sinceMs), { batchNumber, merchantAccount: options.merchantAccount ?? 'TallySandboxECOM' });
     },
   };
 }

@@ -123,6 +123,8 @@ export interface SandboxControl {
   setWebhookTargets(targets: { stripe?: string; adyen?: string }): void;
   /** What the PSP refunded on a payment (its id: Stripe PaymentIntent, Adyen pspReference), minor units; null when unknown. */
   refundedMinor(psp: SandboxPspName, id: string): number | null;
+  /** The PSP's settlement report (CSV) of what it settled since `sinceMs`; null when the sandbox does not write that PSP's format. */
+  settlementReport(psp: SandboxPspName, options: { batchNumber: number; sinceMs: number }): string | null;
 }
 
 export interface SandboxPsp {
@@ -207,6 +209,7 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     createDispute: (psp, id, options) => protocols[psp].createDispute(id, options),
     escalateDispute: (psp, id) => protocols[psp].escalateDispute(id),
     refundedMinor: (psp, id) => protocols[psp].refundedMinor(id),
+    settlementReport: (psp, options) => protocols[psp].settlementReport?.(options) ?? null,
     closeDispute: (psp, id, outcome) => protocols[psp].closeDispute(id, outcome),
     setWebhookTargets(next) {
       targets = { ...next };
@@ -294,6 +297,15 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     }
     if (path === '/_control/requests' && method === 'GET') return send(res, jsonResponse(200, { requests: control.requests(psp(request.query.get('psp'))) }));
     if (path === '/_control/webhooks' && method === 'GET') return send(res, jsonResponse(200, { webhooks: control.webhooks(psp(request.query.get('psp'))) }));
+    if (path === '/_control/settlement-report' && method === 'GET') {
+      const name = psp(request.query.get('psp'));
+      const batch = request.query.get('batch') ?? '1';
+      const since = request.query.get('since') ?? '0';
+      if (name === undefined || !/^\d{1,9}$/.test(batch) || !/^\d{1,15}$/.test(since)) throw new SandboxInputError('expected ?psp=adyen&batch=N[&since=epochMs]');
+      const csv = control.settlementReport(name, { batchNumber: Number(batch), sinceMs: Number(since) });
+      if (csv === null) return send(res, jsonResponse(404, { error: `the sandbox writes no ${name} settlement report` }));
+      return send(res, { status: 200, headers: { 'content-type': 'text/csv; charset=utf-8' }, body: csv });
+    }
     if (path === '/_control/refunded' && method === 'GET') {
       const name = psp(request.query.get('psp'));
       const id = request.query.get('id');

@@ -61,6 +61,8 @@ export interface WireProtocol {
   refundedMinor(id: string): number | null;
   /** Payments held now (bounded by `paymentsMax`). */
   paymentCount(): number;
+  /** The settlement report of what was settled since `sinceMs` (CSV in the PSP's format), as batch `batchNumber`; absent when the PSP's format is not written. */
+  settlementReport?(options: { batchNumber: number; sinceMs: number }): string;
   reset(): void;
 }
 

@@ -1,0 +1,81 @@
+/**
+ * A full day reconciled locally (issue 15 item 6): payments taken through the real API and the
+ * sandbox PSP (Adyen wire protocol) - captured, partly refunded, charged back - then the sandbox's
+ * own settlement details report of that day, fetched over HTTP, reconciled against the tenant: no
+ * break, self-checks passed, fees and the payout posted, and the PSP receivable back to zero.
+ */
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openReport } from '../functions/src/adapters/recon/report-file.js';
+import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
+import { reconAccountIdOf, runRecon } from '../functions/src/app/recon/run-recon.js';
+import { composeRecon } from '../functions/src/compose-recon.js';
+import type { TallyClient } from '../functions/src/cli/client.js';
+import { sandboxFees } from '../emulators/sandbox-psp/settlement-report.js';
+import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+import { eventually } from './support/eventually.js';
+
+let env: PaymentsStack;
+beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
+afterAll(async () => { await env?.close(); });
+
+const key = () => randomUUID();
+const SETTLE = { timeoutMs: 15_000, intervalMs: 100 } as const;
+
+async function captured(owner: TallyClient, amountMinor: bigint) {
+  const pm = (await owner.payments.createPaymentMethod({ pspTokens: { adyen: 'adyen_success' }, brand: 'visa', country: 'NL', last4: '4242', idempotencyKey: key() })).paymentMethod!.id;
+  const p = (await owner.payments.createPayment({ amountMinor, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() })).payment!;
+  return eventually(async () => {
+    const cur = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+    expect(cur.amountCapturedMinor).toBe(amountMinor);
+    return cur;
+  }, SETTLE);
+}
+
+describe('the sandbox settlement report reconciles to the cent', () => {
+  it('captures, a partial refund and a chargeback: no break, the receivable settles to zero', async () => {
+    const startedMs = Date.now();
+    const { tenantId, owner } = await env.stack.newTenant();
+    const a = await captured(owner, 2_500n);
+    const b = await captured(owner, 4_000n);
+    const c = await captured(owner, 1_200n);
+    await owner.payments.refundPayment({ paymentId: b.id, amountMinor: 1_500n, idempotencyKey: key() });
+    expect(env.sandbox.control.createDispute('adyen', c.pspReference)).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    await eventually(async () => {
+      const [pb, pc] = await Promise.all([b, c].map(async (p) => (await owner.payments.getPayment({ paymentId: p.id })).payment!));
+      expect(pb!.amountRefundedMinor).toBe(1_500n);
+      expect((await env.stack.services.db.doc(`tenants/${tenantId}/journal/je_cbk_${pc!.id}`).get()).exists).toBe(true);
+    }, SETTLE);
+
+    const res = await fetch(`${env.sandbox.url}/_control/settlement-report?psp=adyen&batch=314&since=${startedMs}`);
+    expect(res.headers.get('content-type')).toContain('text/csv');
+    const csv = await res.text();
+    const sha256 = createHash('sha256').update(csv).digest('hex');
+    const recon = composeRecon(env.stack.services, { settlementWindowMs: 0 });
+    const { summary } = await runRecon(recon, {
+      tenantId, psp: 'adyen', sha256, fileName: 'sandbox-batch-314.csv', dryRun: false, trace: { traceId: '', spanId: '' },
+      open: () => openReport(Readable.from([csv]), 'adyen', { fileName: 'sandbox-batch-314.csv' }),
+    });
+    const fees = [2_500, 4_000, 1_200].map(sandboxFees).reduce((n, f) => n + f.interchange + f.scheme + f.markup, 0);
+    expect(summary).toMatchObject({
+      lines: 6,
+      byType: { payment: 3, refund: 1, chargeback: 1, payout: 1 },
+      breaks: { missing_in_ledger: 0, missing_in_report: 0, amount_mismatch: 0, fee_mismatch: 0, currency_mismatch: 0, duplicate_in_report: 0, unknown_reference: 0 },
+      selfCheckOk: true,
+      fees: { EUR: String(fees) },
+      payouts: [{ batch: '314', currency: 'EUR', expected: String(7_700 - 1_500 - 1_200 - fees), reported: String(7_700 - 1_500 - 1_200 - fees), ok: true }],
+    });
+    const balance = async (accountId: string) => {
+      const x = (await getBalance(env.stack.services.ledger, tenantId, accountId, null)).balance;
+      return x.postedDebitsMinor - x.postedCreditsMinor;
+    };
+    expect(await balance(reconAccountIdOf('psp_fees', 'adyen', 'EUR'))).toBe(BigInt(fees));
+    expect(await balance(reconAccountIdOf('bank', 'adyen', 'EUR'))).toBe(BigInt(7_700 - 1_500 - 1_200 - fees));
+    // Captured 77.00, refunded 15.00, charged back 12.00, fees and the payout: nothing left owed.
+    expect(await balance(reconAccountIdOf('psp_receivable', 'adyen', 'EUR'))).toBe(0n);
+    expect(a.id).toMatch(/^pay_/);
+  });
+});
