@@ -12,7 +12,8 @@
  *
  * `documentsPerCheckout` is what Firestore bills for one checkout all-in (ADR 0027), each piece run
  * once alone while counting at the client (`countFirestoreRpcs`): the API call, the outbox relay of the
- * documents it wrote (`relayOutboxDocument` per document, as the trigger runs it), and its PSP
+ * documents it wrote (`relayOutboxDocument` per document with the document its trigger carries, as
+ * `outboxRelay` runs it: no read), and its PSP
  * webhook (received by `receiveWebhook`, applied by `processInboxEvent`, as `pspWebhook` and
  * `processPspEvent` run them; the Pub/Sub hops between them are not Firestore's).
  * `usdPer1000Checkouts` prices them at `firestoreListPrices`, in integer micro-dollars.
@@ -129,6 +130,7 @@ runBench('bench:payments', async () => {
     const countCheckoutDocuments = async () => {
       const { countFirestoreRpcs } = await import('../test/support/firestore-rpcs.js');
       const { relayOutboxDocument } = await import('../functions/src/app/outbox/relay.js');
+      const { encodeDocumentEventData } = await import('../functions/src/adapters/firestore/document-event-data.js');
       const { domainEventsTopic } = await import('../functions/src/app/outbox/outbox-message.js');
       await services.bus.ensureTopics([domainEventsTopic]); // as `npm start` does; terraform in production
       const { receiveWebhook, processInboxEvent } = await import('../functions/src/app/payments/index.js');
@@ -161,11 +163,20 @@ runBench('bench:payments', async () => {
         const outbox = api.written.map((name) => /\/tenants\/([^/]+)\/outbox\/([^/]+)$/.exec(name)).filter((m) => m !== null)
           .map((m) => ({ tenantId: m[1]!, documentId: m[2]! }));
         if (outbox.length === 0) throw new Error(`no outbox document for ${paid.id}`);
+        // What the deployed trigger carries (the created document as DocumentEventData, as the
+        // local trigger builds it), read here before counting: the relay itself does not read it.
+        const carried = await Promise.all(outbox.map(async ({ tenantId: eventTenantId, documentId }) => {
+          const snap = await services.db.doc(`tenants/${eventTenantId}/outbox/${documentId}`).get();
+          const data = encodeDocumentEventData({ value: { name: `projects/${services.config.projectId}/databases/(default)/documents/${snap.ref.path}`, fields: snap.data()!, createTime: snap.createTime!, updateTime: snap.updateTime! } });
+          const document = services.outbox.store.carried(Buffer.from(data), eventTenantId, documentId);
+          if (!document) throw new Error(`outbox ${documentId}: the trigger's data does not decode`);
+          return document;
+        }));
         let outboxEvents = 0;
         const relay = await countFirestoreRpcs(async () => {
-          for (const { tenantId: eventTenantId, documentId } of outbox) {
-            const relayed = await relayOutboxDocument(services.outbox, eventTenantId, documentId);
-            if (relayed.outcome !== 'published') throw new Error(`outbox ${documentId}: ${relayed.outcome}`);
+          for (const document of carried) {
+            const relayed = await relayOutboxDocument(services.outbox, document.tenantId, document.id, document);
+            if (relayed.outcome !== 'published') throw new Error(`outbox ${document.id}: ${relayed.outcome}`);
             outboxEvents += relayed.events;
           }
         });

@@ -17,6 +17,7 @@ import { registerWebhooksCommands } from './webhooks-commands.js';
 import { registerTaxCommands } from './tax-commands.js';
 import { registerReconCommands } from './recon-commands.js';
 import { registerAnalyticsCommands } from './analytics-commands.js';
+import { registerAnalyticsReportCommand } from './analytics-report-command.js';
 import { registerEventsCommands } from './events-commands.js';
 
 const roleNames: Record<string, Role> = { owner: Role.OWNER, developer: Role.DEVELOPER, viewer: Role.VIEWER };
@@ -179,7 +180,7 @@ export function buildProgram(): Command {
   registerWebhooksCommands(program, globals);
   registerTaxCommands(program, globals);
   registerReconCommands(program, globals);
-  registerAnalyticsCommands(program, globals);
+  registerAnalyticsReportCommand(registerAnalyticsCommands(program, globals), globals);
   registerEventsCommands(program, globals);
   const outboxCmd = program.command('outbox').description('the transactional outbox (events waiting to be published to domain-events)');
   outboxCmd.command('drain')
