@@ -14,7 +14,11 @@ import { reconAccountIdOf, runRecon } from '../functions/src/app/recon/run-recon
 import { composeRecon } from '../functions/src/compose-recon.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { sandboxFees } from '../emulators/sandbox-psp/settlement-report.js';
+import { execFile } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+import { repoRoot } from './support/cli-runner.js';
 import { eventually } from './support/eventually.js';
 
 let env: PaymentsStack;
@@ -78,4 +82,24 @@ describe('the sandbox settlement report reconciles to the cent', () => {
     expect(await balance(reconAccountIdOf('psp_receivable', 'adyen', 'EUR'))).toBe(0n);
     expect(a.id).toMatch(/^pay_/);
   });
+
+  it('npx tally recon demo takes the payments, fetches the sandbox report and reconciles it: exit 0, no break', async () => {
+    const { tenantId, ownerKey } = await env.stack.newTenant();
+    const env2: NodeJS.ProcessEnv = {
+      ...process.env, TALLY_API_URL: env.stack.url, TALLY_API_KEY: ownerKey, TALLY_SANDBOX_PSP_URL: env.sandbox.url,
+      GCLOUD_PROJECT: env.stack.services.config.projectId, TALLY_ADMIN_KEY: '',
+    };
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(process.execPath, [path.join(repoRoot, 'bin', 'tally.mjs'), 'recon', 'demo', '--json'], { cwd: repoRoot, env: env2, timeout: 90_000, encoding: 'utf8' },
+        (error, stdout, stderr) => (error && typeof error.code !== 'number' ? reject(error) : resolve({ code: error ? Number(error.code) : 0, stdout, stderr })));
+    });
+    expect(r, r.stderr).toMatchObject({ code: 0 });
+    const summary = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(summary).toMatchObject({
+      tenantId, lines: 6, selfCheckOk: true, healed: 0, awaitingReview: 0,
+      byType: { payment: 3, refund: 1, chargeback: 1, payout: 1 },
+    });
+    expect(existsSync(summary.reportFile as string)).toBe(true);
+    rmSync(summary.reportFile as string);
+  }, 120_000);
 });

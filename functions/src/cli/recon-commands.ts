@@ -8,7 +8,7 @@ import { openReport } from '../adapters/recon/report-file.js';
 import { parseReport } from '../app/recon/parse-report.js';
 import { formatDecimal, money } from '../domain/money/index.js';
 import { type ReconSummary, type ReportPsp, reportPsps, summaryJson } from '../domain/recon/index.js';
-import { CliError, type GlobalOptions, output, table } from './cli-support.js';
+import { CliError, type GlobalOptions, output, table, target } from './cli-support.js';
 
 /** Lines between progress lines on stderr. */
 const PROGRESS_EVERY_LINES = 100_000;
@@ -68,6 +68,20 @@ export function registerReconCommands(program: Command, globals: (cmd: Command) 
       const json = summaryJson(summary, { psp: opts.psp, report: opts.report, sha256: reading.result.sha256, dryRun: true });
       output(g, json, renderSummary(json));
       if (!summary.selfCheckOk || Object.values(summary.breaksByKind).some((n) => n > 0)) process.exitCode = 1;
+    });
+
+  recon.command('demo')
+    .description('a day reconciled locally: takes three payments through the Adyen sandbox (one partly refunded, one charged back), asks the sandbox PSP for its settlement details report of the day, saves it under .tally/ and reconciles it for the API key\'s tenant')
+    .option('--sandbox-url <url>', 'the sandbox PSP (default: TALLY_SANDBOX_PSP_URL, else http://127.0.0.1:$TALLY_SANDBOX_PSP_PORT or 12111)')
+    .action(async (opts: { sandboxUrl?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { url, key } = target(g);
+      const sandboxUrl = opts.sandboxUrl ?? process.env.TALLY_SANDBOX_PSP_URL ?? `http://127.0.0.1:${process.env.TALLY_SANDBOX_PSP_PORT ?? '12111'}`;
+      const { reconDemoCommand } = await import('./recon-demo.js');
+      const { reportFile, result } = await reconDemoCommand({ apiUrl: url, apiKey: key, sandboxUrl, log: (text) => { if (!g.json) process.stderr.write(`${text}\n`); } });
+      const json: Record<string, unknown> = { ...result.summary, reportFile };
+      output(g, json, renderSummary(json));
+      if (json.selfCheckOk !== true || Number(json.awaitingReview ?? 0) > 0) process.exitCode = 1;
     });
 
   const breaks = recon.command('breaks').description('reconciliation breaks: disagreements between reports, Tally\'s records and the ledger');
