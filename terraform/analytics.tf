@@ -40,6 +40,13 @@ resource "google_secret_manager_secret_iam_member" "analytics_reads_clickhouse_p
   member    = "serviceAccount:${google_service_account.analytics.email}"
 }
 
+# The api service's AnalyticsService reads reports with the same ClickHouse user (ADR 0030).
+resource "google_secret_manager_secret_iam_member" "api_reads_clickhouse_password" {
+  secret_id = google_secret_manager_secret.clickhouse_password.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.api.email}"
+}
+
 resource "google_cloudfunctions2_function" "analytics_sink" {
   name     = "analyticsSink"
   location = var.region

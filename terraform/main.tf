@@ -116,6 +116,24 @@ resource "google_cloud_run_v2_service" "api" {
         name  = "TALLY_TRACE_EXPORTER"
         value = "cloud-trace"
       }
+      # AnalyticsService reads merchant reports from ClickHouse (terraform/analytics.tf, ADR 0030).
+      env {
+        name  = "TALLY_CLICKHOUSE_URL"
+        value = var.clickhouse_url
+      }
+      env {
+        name  = "TALLY_CLICKHOUSE_USER"
+        value = var.clickhouse_user
+      }
+      env {
+        name = "TALLY_CLICKHOUSE_PASSWORD"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.clickhouse_password.secret_id
+            version = "latest"
+          }
+        }
+      }
       env {
         name = "TALLY_PLATFORM_ADMIN_KEY_SHA256"
         value_source {

@@ -59,6 +59,12 @@ import { createFirestoreBillingStore } from './adapters/firestore/billing-store.
 import type { BillingDeps } from './app/billing/billing-deps.js';
 import { calculateEuVat } from './domain/tax/index.js';
 import { getTenant } from './app/tenancy/tenancy-use-cases.js';
+import { AnalyticsService } from './gen/tally/analytics/v1/analytics_pb.js';
+import { createClickHouseClient } from './adapters/clickhouse/clickhouse-client.js';
+import { createClickHouseAnalyticsReader } from './adapters/clickhouse/analytics-reader.js';
+import type { AnalyticsDeps } from './app/analytics/reports.js';
+import { createAnalyticsServiceImpl } from './handlers/rpc/analytics-service.js';
+import { TallyError } from './domain/errors.js';
 
 export interface Services {
   config: Config;
@@ -77,10 +83,24 @@ export interface Services {
   webhooks: WebhooksDeps;
   /** Billing's dependencies (`billingRun`, BillingService). */
   billing: BillingDeps;
+  /** Merchant reports from ClickHouse (AnalyticsService, ADR 0030). */
+  analytics: AnalyticsDeps;
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
   api: NodeHandler;
+}
+
+/**
+ * AnalyticsService's reader: ClickHouse when TALLY_CLICKHOUSE_URL is set; otherwise every report
+ * answers ANALYTICS_UNAVAILABLE (analytics is off), the rest of the API unaffected.
+ */
+export function composeAnalytics(config: Config): AnalyticsDeps {
+  if (config.clickhouse.url === '') {
+    const off = (): never => { throw new TallyError('ANALYTICS_UNAVAILABLE', 'analytics is not configured on this deployment (TALLY_CLICKHOUSE_URL)', {}); };
+    return { reader: { paymentVolume: async () => off(), ledgerVolume: async () => off() } };
+  }
+  return { reader: createClickHouseAnalyticsReader(createClickHouseClient(config.clickhouse), { queryTimeoutMs: config.analyticsQueryTimeoutMs }) };
 }
 
 /** Checkpoint signer: Cloud KMS in production, a local Ed25519 key in development and tests. */
@@ -214,6 +234,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     tax: () => ({ calculate: (request) => Promise.resolve(calculateEuVat(request)) }),
     tenant: (tenantId) => getTenant(tenancyDeps, tenantId, ''),
   };
+  const analytics = composeAnalytics(config);
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
     // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
@@ -224,8 +245,9 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
       router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
       router.service(WebhookEndpointsService, createWebhooksServiceImpl({ webhooks, idempotency }));
+      router.service(AnalyticsService, createAnalyticsServiceImpl(analytics));
       router.service(BillingService, createBillingServiceImpl({ ...billing, idempotency, tenantName: async (tenantId) => (await billing.tenant(tenantId)).name }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, pspWebhook, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, analytics, pspWebhook, api };
 }

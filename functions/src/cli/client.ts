@@ -6,6 +6,7 @@ import { PaymentsService } from '../gen/tally/payments/v1/payments_pb.js';
 import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 import { WebhookEndpointsService } from '../gen/tally/webhooks/v1/webhooks_pb.js';
 import { BillingService } from '../gen/tally/billing/v1/billing_pb.js';
+import { AnalyticsService } from '../gen/tally/analytics/v1/analytics_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
@@ -13,6 +14,7 @@ export interface TallyClient {
   payments: Client<typeof PaymentsService>;
   webhooks: Client<typeof WebhookEndpointsService>;
   billing: Client<typeof BillingService>;
+  analytics: Client<typeof AnalyticsService>;
 }
 
 export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
@@ -26,5 +28,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport), analytics: createClient(AnalyticsService, transport) };
 }

@@ -51,6 +51,8 @@ export const errorReasons = [
   'PSP_UNAVAILABLE',
   // UNAVAILABLE: the tenant's external tax service failed and its fallback is "fail" (billing).
   'TAX_UNAVAILABLE',
+  // UNAVAILABLE: the analytics store (ClickHouse) cannot answer now (down, or over the query timeout).
+  'ANALYTICS_UNAVAILABLE',
   // INTERNAL: a bug or an unexpected failure; details go to logs only.
   'INTERNAL',
 ] as const;

@@ -5,6 +5,7 @@
  * retry, so the sink lets it go to the dead-letter topic instead of blocking its batch.
  */
 import { MalformedEventError, type AnalyticsEvent } from '../../ports/analytics-events.js';
+import { paymentSnapshotRow } from './payment-snapshot-row.js';
 
 export type Row = Record<string, string | number>;
 
@@ -15,9 +16,10 @@ export interface EventRows {
   disputes: Row[];
   ledger_postings: Row[];
   /** The payment after each payment.* event (`payload.payment`, migrations/0003; AnalyticsService reads it, ADR 0030). */
+  payment_snapshots: Row[];
 }
 
-export const analyticsTables = ['events', 'payment_events', 'refunds', 'disputes', 'ledger_postings'] as const satisfies readonly (keyof EventRows)[];
+export const analyticsTables = ['events', 'payment_events', 'refunds', 'disputes', 'ledger_postings', 'payment_snapshots'] as const satisfies readonly (keyof EventRows)[];
 
 const int64Pattern = /^-?\d{1,19}$/;
 const int64Min = -(2n ** 63n);
@@ -62,7 +64,7 @@ export function eventRows(event: AnalyticsEvent, insertedAtMs: number): EventRow
   };
   const rows: EventRows = {
     events: [{ ...common, aggregate_id: event.aggregateId, payload_json: event.payloadJson, message_id: event.messageId }],
-    payment_events: [], refunds: [], disputes: [], ledger_postings: [],
+    payment_events: [], refunds: [], disputes: [], ledger_postings: [], payment_snapshots: [],
   };
   const paymentId = event.aggregateId;
   switch (event.type) {
@@ -115,12 +117,14 @@ export function eventRows(event: AnalyticsEvent, insertedAtMs: number): EventRow
       }
       // Other types (billing, webhooks, ...) are kept in `events` only, until a typed table wants them.
   }
+  const snapshot = event.type.startsWith('payment.') ? paymentSnapshotRow(event, payload, common) : undefined;
+  if (snapshot) rows.payment_snapshots.push(snapshot);
   return rows;
 }
 
 /** The rows of many events' rows, merged by table. */
 export function mergeRows(all: readonly EventRows[]): EventRows {
-  const merged: EventRows = { events: [], payment_events: [], refunds: [], disputes: [], ledger_postings: [] };
+  const merged: EventRows = { events: [], payment_events: [], refunds: [], disputes: [], ledger_postings: [], payment_snapshots: [] };
   for (const rows of all) for (const table of analyticsTables) for (const row of rows[table]) merged[table].push(row);
   return merged;
 }

@@ -145,6 +145,8 @@ export interface Config {
    * deadline of one request.
    */
   clickhouse: { url: string; database: string; username: string; password: string; requestTimeoutMs: number };
+  /** Longest one AnalyticsService report query may run (ClickHouse max_execution_time and a client deadline), ADR 0030. */
+  analyticsQueryTimeoutMs: number;
   /**
    * `analyticsSink` batching (ADR 0029): a batch is written when it holds `batchRowsMax` events or
    * `batchBytesMax` bytes of them, or its oldest event waited `batchAgeMs`; at most
@@ -272,7 +274,6 @@ export function parseConfig(env: Env = process.env): Config {
   }
   return {
     projectId: env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT ?? 'demo-tally',
-    webhooks: parseWebhooksConfig(env, deployed),
     requestBodyBytesMax: intInRange(env, 'TALLY_REQUEST_BODY_BYTES_MAX', 256 * 1024, 1024, 10 * 1024 * 1024),
     idempotencyRetentionMs: intInRange(env, 'TALLY_IDEMPOTENCY_RETENTION_MS', 48 * hourMs, 24 * hourMs, 30 * 24 * hourMs),
     idempotencyLeaseMs: intInRange(env, 'TALLY_IDEMPOTENCY_LEASE_MS', 60_000, 1_000, 600_000),
@@ -351,12 +352,14 @@ export function parseConfig(env: Env = process.env): Config {
     },
     logLevel: oneOf(env, 'TALLY_LOG_LEVEL', 'INFO', ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const),
     clickhouse: clickhouseConfig(env),
+    analyticsQueryTimeoutMs: intInRange(env, 'TALLY_ANALYTICS_QUERY_TIMEOUT_MS', 10_000, 1_000, 60_000),
     analyticsSink: {
       batchRowsMax: intInRange(env, 'TALLY_ANALYTICS_BATCH_ROWS_MAX', 1_000, 1, 100_000),
       batchBytesMax: intInRange(env, 'TALLY_ANALYTICS_BATCH_BYTES_MAX', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       batchAgeMs: intInRange(env, 'TALLY_ANALYTICS_BATCH_AGE_MS', 200, 0, 60_000),
       waitingEventsMax: intInRange(env, 'TALLY_ANALYTICS_WAITING_EVENTS_MAX', 20_000, 1, 1_000_000),
     },
+    webhooks: parseWebhooksConfig(env, deployed),
   };
 }
 

@@ -40,6 +40,7 @@ export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
   INSUFFICIENT_FUNDS: Code.FailedPrecondition,
   PSP_UNAVAILABLE: Code.Unavailable,
   TAX_UNAVAILABLE: Code.Unavailable,
+  ANALYTICS_UNAVAILABLE: Code.Unavailable,
   INTERNAL: Code.Internal,
 };
 
