@@ -13,6 +13,7 @@ import { Role, type ApiKey } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 import { createTallyClient } from './client.js';
 import { CliError, output, table, target, type GlobalOptions } from './cli-support.js';
 import { registerPaymentCommands } from './payments-commands.js';
+import { registerBillingCommands } from './billing-commands.js';
 import { registerWebhooksCommands } from './webhooks-commands.js';
 import { registerTaxCommands } from './tax-commands.js';
 import { registerReconCommands } from './recon-commands.js';
@@ -48,10 +49,11 @@ export function buildProgram(): Command {
     .description('create a tenant and print its id and a fresh owner API key (platform admin)')
     .requiredOption('--name <name>', 'display name')
     .option('--idempotency-key <key>', 'idempotency key (default: a new random one)')
-    .action(async (opts: { name: string; idempotencyKey?: string }, cmd: Command) => {
+    .option('--test-mode', 'a test tenant (may use billing test clocks); default: live')
+    .action(async (opts: { name: string; idempotencyKey?: string; testMode?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const { url, key } = target(g, true);
-      const res = await createTallyClient(url, key).tenancy.createTenant({ name: opts.name, idempotencyKey: opts.idempotencyKey ?? randomUUID() });
+      const res = await createTallyClient(url, key).tenancy.createTenant({ name: opts.name, testMode: opts.testMode === true, idempotencyKey: opts.idempotencyKey ?? randomUUID() });
       output(g, { tenant: { id: res.tenant?.id, name: res.tenant?.name }, ownerApiKey: res.ownerApiKey ? keyJson(res.ownerApiKey) : null },
         `tenant ${res.tenant?.id} "${res.tenant?.name}" created\nowner API key (shown once): ${res.ownerApiKey?.secret || '(replayed request: secret not shown again)'}`);
     });
@@ -177,6 +179,7 @@ export function buildProgram(): Command {
       else if (!summary.complete) process.exitCode = 3;
     });
   registerPaymentCommands(program, globals);
+  registerBillingCommands(program, globals);
   registerWebhooksCommands(program, globals);
   registerTaxCommands(program, globals);
   registerReconCommands(program, globals);
