@@ -57,7 +57,7 @@ import { BillingService } from './gen/tally/billing/v1/billing_pb.js';
 import { createBillingServiceImpl } from './handlers/rpc/billing-service.js';
 import { createFirestoreBillingStore } from './adapters/firestore/billing-store.js';
 import type { BillingDeps } from './app/billing/billing-deps.js';
-import { calculateEuVat } from './domain/tax/index.js';
+import { createTenantTaxCalculator } from './adapters/tax/index.js';
 import { getTenant } from './app/tenancy/tenancy-use-cases.js';
 import { AnalyticsService } from './gen/tally/analytics/v1/analytics_pb.js';
 import { createClickHouseClient } from './adapters/clickhouse/clickhouse-client.js';
@@ -230,8 +230,8 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
   const billing: BillingDeps = {
     store: createFirestoreBillingStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }),
     payments, clock, idempotency, logger, limits: config.billing,
-    // The built-in EU VAT engine (pure); the tenant's external tax hook is item 5's adapter.
-    tax: () => ({ calculate: (request) => Promise.resolve(calculateEuVat(request)) }),
+    // The built-in EU VAT engine, or the tenant's external tax hook (its URL checked like webhooks').
+    tax: (settings) => createTenantTaxCalculator(settings, config.webhooks.urlProfile),
     tenant: (tenantId) => getTenant(tenancyDeps, tenantId, ''),
   };
   const analytics = composeAnalytics(config);

@@ -189,6 +189,7 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
     async updateBillingSettings(req, ctx) {
       const tenantId = writer(ctx);
       const settings = catalog.checkSettings(settingsFromProto(req.settings));
+      deps.tax(settings); // the tax hook's own checks (URL policy, timeout): FIELD_INVALID before anything is saved
       return keyed(ctx, tenantId, { schema: UpdateBillingSettingsRequestSchema, message: req }, UpdateBillingSettingsResponseSchema, async () =>
         create(UpdateBillingSettingsResponseSchema, { settings: settingsToProto(await catalog.updateSettings(deps, tenantId, settings)) }));
     },
