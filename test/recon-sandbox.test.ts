@@ -13,7 +13,7 @@ import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { reconAccountIdOf, runRecon } from '../functions/src/app/recon/run-recon.js';
 import { composeRecon } from '../functions/src/compose-recon.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
-import { sandboxFees } from '../emulators/sandbox-psp/settlement-report.js';
+import { sandboxFees, sandboxStripeFee } from '../emulators/sandbox-psp/settlement-report.js';
 import { execFile } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -28,8 +28,9 @@ afterAll(async () => { await env?.close(); });
 const key = () => randomUUID();
 const SETTLE = { timeoutMs: 15_000, intervalMs: 100 } as const;
 
-async function captured(owner: TallyClient, amountMinor: bigint) {
-  const pm = (await owner.payments.createPaymentMethod({ pspTokens: { adyen: 'adyen_success' }, brand: 'visa', country: 'NL', last4: '4242', idempotencyKey: key() })).paymentMethod!.id;
+async function captured(owner: TallyClient, amountMinor: bigint, psp: 'adyen' | 'stripe' = 'adyen') {
+  const tokens: Record<string, string> = psp === 'adyen' ? { adyen: 'adyen_success' } : { stripe: 'pm_card_visa' };
+  const pm = (await owner.payments.createPaymentMethod({ pspTokens: tokens, brand: 'visa', country: 'NL', last4: '4242', idempotencyKey: key() })).paymentMethod!.id;
   const p = (await owner.payments.createPayment({ amountMinor, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() })).payment!;
   return eventually(async () => {
     const cur = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
@@ -102,4 +103,38 @@ describe('the sandbox settlement report reconciles to the cent', () => {
     expect(existsSync(summary.reportFile as string)).toBe(true);
     rmSync(summary.reportFile as string);
   }, 120_000);
+
+  it('the Stripe itemized payout reconciliation report of a day: no break, the payout checked and posted, the receivable settles to zero', async () => {
+    const startedMs = Date.now();
+    const { tenantId, owner } = await env.stack.newTenant();
+    const a = await captured(owner, 2_500n, 'stripe');
+    const b = await captured(owner, 4_000n, 'stripe');
+    const c = await captured(owner, 1_200n, 'stripe');
+    await owner.payments.refundPayment({ paymentId: b.id, amountMinor: 1_500n, idempotencyKey: key() });
+    expect(env.sandbox.control.createDispute('stripe', c.pspReference)).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    await eventually(async () => {
+      expect((await owner.payments.getPayment({ paymentId: b.id })).payment!.amountRefundedMinor).toBe(1_500n);
+      expect((await env.stack.services.db.doc(`tenants/${tenantId}/journal/je_cbk_${c.id}`).get()).exists).toBe(true);
+    }, SETTLE);
+    const csv = await (await fetch(`${env.sandbox.url}/_control/settlement-report?psp=stripe&batch=7&since=${startedMs}`)).text();
+    const { summary } = await runRecon(composeRecon(env.stack.services, { settlementWindowMs: 0 }), {
+      tenantId, psp: 'stripe', sha256: createHash('sha256').update(csv).digest('hex'), fileName: 'stripe-po_sandbox7.csv', dryRun: false, trace: { traceId: '', spanId: '' },
+      open: () => openReport(Readable.from([csv]), 'stripe', { fileName: 'stripe-po_sandbox7.csv' }),
+    });
+    const fees = [2_500, 4_000, 1_200].map(sandboxStripeFee).reduce((n, f) => n + f, 0);
+    const paidOut = String(7_700 - 1_500 - 1_200 - fees);
+    expect(summary).toMatchObject({
+      lines: 5, byType: { payment: 3, refund: 1, chargeback: 1 }, selfCheckOk: true, healed: 0, awaitingReview: 0,
+      payouts: [{ id: 'po_sandbox7', currency: 'EUR', expected: paidOut, reported: paidOut, ok: true }],
+    });
+    const balance = async (accountId: string) => {
+      const x = (await getBalance(env.stack.services.ledger, tenantId, accountId, null)).balance;
+      return x.postedDebitsMinor - x.postedCreditsMinor;
+    };
+    expect(await balance(reconAccountIdOf('psp_fees', 'stripe', 'EUR'))).toBe(BigInt(fees));
+    expect(await balance(reconAccountIdOf('bank', 'stripe', 'EUR'))).toBe(BigInt(paidOut));
+    expect(await balance(reconAccountIdOf('psp_receivable', 'stripe', 'EUR'))).toBe(0n);
+    expect(a.id).toMatch(/^pay_/);
+  });
 });

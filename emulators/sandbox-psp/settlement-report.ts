@@ -1,8 +1,11 @@
 /**
  * Settlement reports of the sandbox PSP: what it settled (captures, refunds, chargebacks and their
- * reversals, as confirmed by its notifications) written in the Adyen *Settlement details report*
- * format, with the sandbox's fees (Interchange++: interchange 0.30 %, scheme fees 0.02 %, markup
- * 0.50 %, each rounded down to the minor unit) and one MerchantPayout line per currency.
+ * reversals, as confirmed by its notifications). Adyen: the *Settlement details report* with the
+ * sandbox's fees (Interchange++: interchange 0.30 %, scheme fees 0.02 %, markup 0.50 %, each rounded
+ * down to the minor unit) and one MerchantPayout line per currency. Stripe: the *itemized payout
+ * reconciliation* report with its fee (1.4 % rounded down + 25 minor units per charge), every line
+ * paid out with one automatic payout. Disputes carry no fee line: Tally books the PSP's dispute fee
+ * with the chargeback itself.
  */
 import { formatDecimal, money } from '../../functions/src/domain/money/index.js';
 
@@ -60,4 +63,37 @@ export function adyenSettlementReport(events: readonly SettlementEvent[], option
       '', '', '', '', '', '', '']);
   }
   return [header, ...rows].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
+}
+
+/** One Stripe balance transaction of the sandbox (amounts in minor units, signed: credit positive; currency as Stripe writes it, lower case). */
+export interface StripeBalanceTransaction {
+  id: string;
+  category: 'charge' | 'refund' | 'dispute' | 'dispute_reversal';
+  amount: number;
+  currency: string;
+  sourceId: string;
+  chargeId: string;
+  paymentIntentId: string;
+  tallyPaymentId: string;
+  atMs: number;
+}
+
+/** The sandbox's Stripe fee on a charge (minor units). */
+export function sandboxStripeFee(amount: number): number {
+  return Math.floor((amount * 140) / 10_000) + 25;
+}
+
+const stripeHeader = ['balance_transaction_id', 'created_utc', 'available_on_utc', 'currency', 'gross', 'fee', 'net', 'reporting_category', 'source_id', 'description',
+  'automatic_payout_id', 'automatic_payout_effective_at_utc', 'charge_id', 'payment_intent_id', 'payment_metadata[tally_payment_id]'];
+
+/** A Stripe itemized payout reconciliation report (CSV) of `transactions`, all paid out with `payoutId`. */
+export function stripePayoutReconciliationReport(transactions: readonly StripeBalanceTransaction[], options: { payoutId: string }): string {
+  const dec = (value: number, currency: string): string => formatDecimal(money(BigInt(value), currency.toUpperCase()));
+  const at = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+  const rows = transactions.map((t) => {
+    const fee = t.category === 'charge' ? sandboxStripeFee(t.amount) : 0;
+    return [t.id, at(t.atMs), at(t.atMs), t.currency.toLowerCase(), dec(t.amount, t.currency), dec(fee, t.currency), dec(t.amount - fee, t.currency), t.category,
+      t.sourceId, '', options.payoutId, at(transactions.at(-1)?.atMs ?? 0), t.chargeId, t.paymentIntentId, t.tallyPaymentId];
+  });
+  return [stripeHeader, ...rows].map((r) => r.map(csvField).join(',')).join('\n') + '\n';
 }

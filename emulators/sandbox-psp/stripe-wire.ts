@@ -5,6 +5,7 @@
  * `{ error: { type, code, decline_code, message, param, payment_intent } }` with Stripe's statuses
  * (402 card errors, 400 invalid requests and idempotency errors, 404 missing objects, 401 keys).
  */
+import { type StripeBalanceTransaction, SETTLEMENT_EVENTS_MAX, stripePayoutReconciliationReport } from './settlement-report.js';
 import { currencyOf } from '../../functions/src/domain/money/index.js';
 import type { Clock } from '../../functions/src/ports/clock.js';
 import { SandboxInputError } from './faults.js';
@@ -90,6 +91,13 @@ function missing(kind: string, id: string, param: string): StripeRequestError {
 
 export function createStripeWire(options: StripeWireOptions): WireProtocol {
   const intents = new Map<string, StripePaymentIntent>();
+  const settlement: StripeBalanceTransaction[] = [];
+  /** A balance transaction the itemized payout reconciliation report will show (bounded as the sandbox's logs). */
+  function settle(pi: StripePaymentIntent, category: StripeBalanceTransaction['category'], amount: number, sourceId: string): void {
+    if (settlement.length >= SETTLEMENT_EVENTS_MAX) settlement.shift();
+    settlement.push({ id: randomId('txn_'), category, amount, currency: pi.currency, sourceId, chargeId: pi.chargeId ?? '', paymentIntentId: pi.id,
+      tallyPaymentId: pi.metadata.tally_payment_id ?? '', atMs: options.clock.nowMs() });
+  }
   // metadata "key=value" -> intent ids, newest last: what `search` on metadata reads.
   const metadataIndex = new Map<string, string[]>();
   const { context } = options;
@@ -184,6 +192,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     pi.status = 'succeeded';
     pi.amountReceived = pi.amount;
     emit('payment_intent.succeeded', renderIntent(pi), request);
+    settle(pi, 'charge', pi.amountReceived, pi.chargeId ?? '');
     disputeIfCardSaysSo(pi);
   }
 
@@ -203,7 +212,10 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     pi.dispute = { id: randomId('dp_'), amount: pi.amountReceived - refundedAmount(pi), created: nowSec(), status: inquiry ? 'warning_needs_response' : 'needs_response' };
     emit('charge.dispute.created', renderDispute(pi, pi.dispute), null);
     // As at Stripe, a chargeback takes the funds (with their own event); an inquiry takes none.
-    if (!inquiry) emit('charge.dispute.funds_withdrawn', renderDispute(pi, pi.dispute), null);
+    if (!inquiry) {
+      emit('charge.dispute.funds_withdrawn', renderDispute(pi, pi.dispute), null);
+      settle(pi, 'dispute', -pi.dispute.amount, pi.dispute.id);
+    }
   }
 
   /** A Dispute as Stripe sends it: it names the charge and PaymentIntent; its metadata is its own (empty). */
@@ -289,6 +301,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     pi.amountReceived = amount;
     pi.amountCapturable = 0;
     emit('payment_intent.succeeded', renderIntent(pi), request);
+    settle(pi, 'charge', pi.amountReceived, pi.chargeId ?? '');
     disputeIfCardSaysSo(pi);
     return result(jsonResponse(200, renderIntent(pi)), true);
   }
@@ -319,6 +332,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     const created: StripeRefund = { id: randomId('re_'), amount, status: 'succeeded', metadata, created: nowSec() };
     pi.refunds.push(created);
     emit('charge.refunded', renderCharge(pi), request);
+    settle(pi, 'refund', -amount, created.id);
     return result(jsonResponse(200, renderRefund(pi, created)), true);
   }
 
@@ -409,6 +423,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       pi.dispute.status = 'needs_response';
       emit('charge.dispute.updated', renderDispute(pi, pi.dispute), null);
       emit('charge.dispute.funds_withdrawn', renderDispute(pi, pi.dispute), null);
+      settle(pi, 'dispute', -pi.dispute.amount, pi.dispute.id);
       return true;
     },
     closeDispute(id, outcome) {
@@ -425,7 +440,10 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
       const pi = intents.get(id) as StripePaymentIntent;
       emit('charge.dispute.closed', renderDispute(pi, dispute), null);
       // As at Stripe, a won dispute's funds come back with their own event (Tally acts on `closed`).
-      if (outcome === 'won') emit('charge.dispute.funds_reinstated', renderDispute(pi, dispute), null);
+      if (outcome === 'won') {
+        emit('charge.dispute.funds_reinstated', renderDispute(pi, dispute), null);
+        settle(pi, 'dispute_reversal', dispute.amount, dispute.id);
+      }
       return true;
     },
     refundedMinor: (id) => {
@@ -436,6 +454,10 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     reset() {
       intents.clear();
       metadataIndex.clear();
+      settlement.length = 0;
+    },
+    settlementReport({ batchNumber, sinceMs }) {
+      return stripePayoutReconciliationReport(settlement.filter((e) => e.atMs >= sinceMs), { payoutId: `po_sandbox${batchNumber}` });
     },
   };
 }
