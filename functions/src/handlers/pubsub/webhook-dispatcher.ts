@@ -9,10 +9,12 @@ import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { dispatchEvent, runRetrier, type DomainEventForWebhooks } from '../../app/webhooks/delivery.js';
 import type { WebhooksDeps } from '../../app/webhooks/webhooks-deps.js';
+import { isForOtherSubscription } from '../../app/events/replay-target.js';
+import { subscriptionPolicies } from '../../adapters/pubsub/subscription-policies.js';
 import { DomainEventSchema } from '../../gen/tally/events/v1/events_pb.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 
-interface MessagePublished { message?: { data?: string; messageId?: string } }
+interface MessagePublished { message?: { data?: string; messageId?: string; attributes?: Record<string, string> }; subscription?: string }
 
 /** The event as webhooks see it, or undefined for a message that can never be delivered. */
 export function decodeDomainEventForWebhooks(data: string | undefined): DomainEventForWebhooks | undefined {
@@ -32,6 +34,9 @@ export function decodeDomainEventForWebhooks(data: string | undefined): DomainEv
 
 export function createWebhookDispatcherHandler(deps: { webhooks: WebhooksDeps; logger: Logger }) {
   return async (event: CloudEvent<MessagePublished>): Promise<void> => {
+    // A replay aimed at another consumer of domain-events (ADR 0030): ack, deliver nothing. A push
+    // request's CloudEvent may not name the subscription (the local bridge's does): then it is ours.
+    if (isForOtherSubscription(event.data?.message?.attributes, event.data?.subscription ?? subscriptionPolicies['webhook-dispatcher'].subscription)) return;
     const decoded = decodeDomainEventForWebhooks(event.data?.message?.data);
     if (!decoded) {
       // A poison message can never succeed: log and ack (the subscription's dead-letter policy is for failures).
