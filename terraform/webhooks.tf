@@ -265,3 +265,28 @@ resource "google_firestore_index" "webhook_deliveries_by_endpoint_status" {
     order      = "DESCENDING"
   }
 }
+
+# Delivery documents expire 30 days after creation (webhooks-store.ts deliveryRetentionMs); mirrors
+# the fieldOverrides entry in firestore.indexes.json.
+resource "google_firestore_field" "webhook_deliveries_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "webhookDeliveries"
+  field      = "expireAt"
+  ttl_config {}
+  index_config {}
+}
+
+# Never queried: no single-field index entries for each delivery's body and attempts.
+resource "google_firestore_field" "webhook_deliveries_body" {
+  database   = google_firestore_database.default.name
+  collection = "webhookDeliveries"
+  field      = "body"
+  index_config {}
+}
+
+resource "google_firestore_field" "webhook_deliveries_attempts" {
+  database   = google_firestore_database.default.name
+  collection = "webhookDeliveries"
+  field      = "attempts"
+  index_config {}
+}

@@ -1,7 +1,8 @@
 /**
- * `tally webhooks ...` (issue 16 item 6) as users run it (bin/tally.mjs in a subprocess) against the
+ * `tally webhooks ...` (issue 16 item 6) against the
  * API on the emulators: endpoint create/list/update/roll-secret/delete, deliveries with --status,
- * resend, and `listen`, whose forwarded events a real receiver verifies with the printed secret
+ * resend (in process: a subprocess per command costs seconds of start-up on a loaded machine), and
+ * `listen` as users run it (bin/tally.mjs in a subprocess), whose forwarded events a real receiver verifies with the printed secret
  * through the `standardwebhooks` package; Ctrl-C (SIGINT) removes the temporary endpoint.
  */
 import { spawn } from 'node:child_process';
@@ -10,10 +11,26 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseJson, repoRoot, runCli, type CliResult } from './support/cli-runner.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCli as runCliInProcess } from '../functions/src/cli/main.js';
+import { parseJson, repoRoot, type CliResult } from './support/cli-runner.js';
 import { eventually } from './support/eventually.js';
 import { startTestStack, type TestStack } from './support/test-stack.js';
+
+/** The CLI's own entry in this process, its stdout captured. */
+async function runCli(args: string[]): Promise<CliResult> {
+  const chunks: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => { chunks.push(String(chunk)); return true; });
+  const stderrSpy = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const code = await runCliInProcess(args);
+    process.exitCode = undefined;
+    return { code, stdout: chunks.join(''), stderr: '' };
+  } finally {
+    spy.mockRestore();
+    stderrSpy.mockRestore();
+  }
+}
 
 let stack: TestStack;
 let receiver: http.Server;
@@ -73,7 +90,7 @@ describe('tally webhooks', () => {
       const line = stdout.split('\n').find((l) => l.includes('"secret"'));
       expect(line).toBeDefined();
       return JSON.parse(line!) as { endpointId: string; secret: string };
-    }, { timeoutMs: 25_000, intervalMs: 100 });
+    }, { timeoutMs: 45_000, intervalMs: 100 });
     const delivery = (await owner.webhooks.sendTestWebhookEvent({ webhookEndpointId: ready.endpointId, idempotencyKey: randomUUID() })).delivery!;
     expect(delivery.status).toBe('succeeded');
     const forwarded = received.filter((r) => r.path === '/forwarded');
@@ -84,5 +101,5 @@ describe('tally webhooks', () => {
     expect(await exited).toBe(0);
     expect(stdout).toContain(`"deleted":"${ready.endpointId}"`);
     expect((await owner.webhooks.listWebhookEndpoints({})).webhookEndpoints).toEqual([]);
-  }, 60_000);
+  }, 90_000);
 });

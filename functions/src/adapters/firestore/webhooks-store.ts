@@ -8,7 +8,9 @@
  * version as the claimer saw or wrote it): no transaction round trip, and a worker whose lease
  * lapsed cannot overwrite the one that took over. The retrier's query (collection group,
  * status == pending, nextAttemptAtMs <= now, ordered by nextAttemptAtMs) and the per-endpoint
- * listing have composite indexes in firestore.indexes.json and terraform/.
+ * listing have composite indexes in firestore.indexes.json and terraform/. Deliveries expire 30 days
+ * after creation (TTL on `expireAt`); `body` and `attempts` are exempt from single-field indexes
+ * (nobody queries them; indexing a body costs index writes on every delivery).
  */
 import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnapshot, type Firestore } from '@google-cloud/firestore';
 import type { DeliveryStatus, StoredSecret, WebhookDelivery, WebhookEndpoint } from '../../domain/webhooks/endpoint.js';
@@ -43,8 +45,13 @@ function endpointFromDoc(tenantId: string, id: string, d: DocumentData): Webhook
   };
 }
 
+/** How long a delivery document is kept (Firestore TTL on `expireAt`): well past its 72 h of retries. */
+export const deliveryRetentionMs = 30 * 86_400_000;
+
 function deliveryToDoc(d: WebhookDelivery): DocumentData {
   return {
+    // TTL field (firestore.indexes.json, terraform/webhooks.tf): deleted some time after this.
+    expireAt: Timestamp.fromMillis(d.createdAtMs + deliveryRetentionMs),
     tenantId: d.tenantId, endpointId: d.endpointId, eventId: d.eventId, eventType: d.eventType, body: d.body, status: d.status,
     attempts: d.attempts, nextAttemptAtMs: d.nextAttemptAtMs, deadlineAtMs: d.deadlineAtMs, createdAt: Timestamp.fromMillis(d.createdAtMs),
     failureReason: d.failureReason,
