@@ -195,7 +195,7 @@ describe('analyticsSink: dead letters, locally as deployed', () => {
 });
 
 describe('analyticsSink as deployed (Functions Framework entry)', () => {
-  it('a Pub/Sub push request to the registered analyticsSink writes its event and answers 2xx; a poison push gets 500 (nack)', async () => {
+  it('a Pub/Sub push request to the registered analyticsSink writes its event and answers 2xx; a poison push gets 500 (nack); a replay for another consumer is skipped', async () => {
     await import('../functions/src/index.js');
     const server = getTestServer('analyticsSink');
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -206,9 +206,9 @@ describe('analyticsSink as deployed (Functions Framework entry)', () => {
         eventId, type: 'payment.created', tenantId: tenant.tenantId, aggregateId: 'pay_push', occurredAt: timestampFromMs(Date.now()),
         payloadJson: JSON.stringify({ type: 'payment.created', status: 'requires_confirmation', amountMinor: '2500', currency: 'EUR', captureMethod: 'automatic' }),
       }))).toString('base64');
-      const push = (body: string) => fetch(url, {
+      const push = (body: string, attributes: Record<string, string> = {}) => fetch(url, {
         method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ message: { data: body, messageId: '1', attributes: { eventId }, publishTime: new Date().toISOString() }, subscription: 'projects/demo/subscriptions/analytics-sink' }),
+        body: JSON.stringify({ message: { data: body, messageId: '1', attributes: { eventId, ...attributes }, publishTime: new Date().toISOString() }, subscription: 'projects/demo/subscriptions/analytics-sink' }),
       });
       const ok = await push(data);
       expect(ok.status).toBeLessThan(300);
@@ -216,6 +216,9 @@ describe('analyticsSink as deployed (Functions Framework entry)', () => {
       const rows = await finalRows(clickhouse, 'payment_events', tenant.tenantId, `AND event_id = ${sqlString(eventId)}`);
       expect(rows.map((r) => [r.payment_id, r.status, r.amount_minor, r.currency])).toEqual([['pay_push', 'requires_confirmation', '2500', 'EUR']]);
       expect((await push(Buffer.from('junk').toString('base64'))).status).toBe(500);
+      // A replay aimed at another consumer of domain-events (ADR 0030) is acked and skipped, whatever it holds.
+      expect((await push(Buffer.from('junk').toString('base64'), { tallyReplayTarget: 'webhook-dispatcher' })).status).toBeLessThan(300);
+      expect((await push(Buffer.from('junk').toString('base64'), { tallyReplayTarget: 'analytics-sink' })).status).toBe(500);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }

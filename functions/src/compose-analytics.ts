@@ -5,6 +5,7 @@
  */
 import { createClickHouseAnalyticsEventStore } from './adapters/clickhouse/analytics-event-store.js';
 import { createClickHouseClient, type ClickHouseClient } from './adapters/clickhouse/clickhouse-client.js';
+import { subscriptionPolicies } from './adapters/pubsub/subscription-policies.js';
 import { createEventSink, type EventSink, type EventSinkOptions } from './app/analytics/event-sink.js';
 import { createAnalyticsSinkHandler } from './handlers/pubsub/analytics-sink.js';
 import type { Config } from './platform/config/config.js';
@@ -32,7 +33,7 @@ export function composeAnalyticsSink(config: Config, logger: Logger, overrides: 
     ...(overrides.afterWrite ? { afterWrite: overrides.afterWrite } : {}),
   });
   return {
-    client, sink, handler: createAnalyticsSinkHandler({ sink, logger }),
+    client, sink, handler: createAnalyticsSinkHandler({ sink, logger, subscription: subscriptionPolicies['analytics-sink'].subscription }),
     close: async () => {
       await sink.flush();
       await client.close();

@@ -10,11 +10,12 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { EventSink } from '../../app/analytics/event-sink.js';
+import { isForOtherSubscription } from '../../app/events/replay-target.js';
 import { DomainEventSchema } from '../../gen/tally/events/v1/events_pb.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
 import { MalformedEventError, type AnalyticsEvent } from '../../ports/analytics-events.js';
 
-interface MessagePublished { message?: { data?: string; messageId?: string; attributes?: Record<string, string> }; deliveryAttempt?: number }
+interface MessagePublished { message?: { data?: string; messageId?: string; attributes?: Record<string, string> }; subscription?: string; deliveryAttempt?: number }
 
 /** The message as an AnalyticsEvent, or MalformedEventError saying why it can never be one. */
 export function decodeDomainEventMessage(data: string | undefined, messageId: string): AnalyticsEvent {
@@ -33,9 +34,15 @@ export function decodeDomainEventMessage(data: string | undefined, messageId: st
   };
 }
 
-export function createAnalyticsSinkHandler(deps: { sink: EventSink; logger: Logger }) {
+/**
+ * `subscription`: the subscription feeding it (`analytics-sink`). A push request's CloudEvent does
+ * not name it (the Functions Framework keeps only the message), the local bridge's does.
+ */
+export function createAnalyticsSinkHandler(deps: { sink: EventSink; logger: Logger; subscription: string }) {
   return async (cloudEvent: CloudEvent<MessagePublished>): Promise<void> => {
     const messageId = cloudEvent.data?.message?.messageId ?? cloudEvent.id;
+    // A replay aimed at another consumer of domain-events (ADR 0030): ack and skip.
+    if (isForOtherSubscription(cloudEvent.data?.message?.attributes, cloudEvent.data?.subscription ?? deps.subscription)) return;
     try {
       await deps.sink.accept(decodeDomainEventMessage(cloudEvent.data?.message?.data, messageId));
     } catch (error) {
