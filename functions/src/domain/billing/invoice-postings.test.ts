@@ -1,0 +1,53 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isReservedAccountId, isReservedEntryId } from '../ledger/namespace.js';
+import { billingAccountId, billingLedgerNamespace, creditNoteEntry, finalizationEntry, paymentEntry, voidEntry } from './invoice-postings.js';
+
+const invoice = { id: 'inv_a', number: 'INV-000001', currency: 'EUR' };
+const sums = (e: NonNullable<ReturnType<typeof finalizationEntry>>) => ({
+  debits: e.postings.filter((p) => p.direction === 'debit').reduce((a, p) => a + p.amountMinor, 0n),
+  credits: e.postings.filter((p) => p.direction === 'credit').reduce((a, p) => a + p.amountMinor, 0n),
+});
+
+describe('billing ledger postings', () => {
+  it('finalization debits the receivable by the total and credits revenue and tax payable', () => {
+    const e = finalizationEntry({ ...invoice, netMinor: 2_000n, taxMinor: 400n })!;
+    expect(e.id).toBe('je_binv_inv_a');
+    expect(e.postings).toEqual([
+      { accountId: 'acc_bil_receivable_EUR', direction: 'debit', amountMinor: 2_400n, currency: 'EUR' },
+      { accountId: 'acc_bil_revenue_EUR', direction: 'credit', amountMinor: 2_000n, currency: 'EUR' },
+      { accountId: 'acc_bil_tax_payable_EUR', direction: 'credit', amountMinor: 400n, currency: 'EUR' },
+    ]);
+  });
+
+  it('drops zero lines (no tax: two lines) and posts nothing for a zero invoice', () => {
+    expect(finalizationEntry({ ...invoice, netMinor: 1_000n, taxMinor: 0n })!.postings).toHaveLength(2);
+    expect(finalizationEntry({ ...invoice, netMinor: 0n, taxMinor: 0n })).toBeNull();
+  });
+
+  it('every entry balances, for any amounts (property)', () => {
+    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.bigInt({ min: 0n, max: 10n ** 11n }), fc.boolean(), (net, tax, paid) => {
+      for (const e of [finalizationEntry({ ...invoice, netMinor: net, taxMinor: tax }), paymentEntry(invoice, net + tax, 'pay_x'),
+        creditNoteEntry({ id: 'cn_x', netMinor: net, taxMinor: tax }, invoice, paid), voidEntry(invoice, net, tax)]) {
+        if (e === null) continue;
+        const { debits, credits } = sums(e);
+        expect(debits).toBe(credits);
+        expect(e.postings.every((p) => p.amountMinor > 0n)).toBe(true);
+      }
+    }));
+  });
+
+  it('a credit note credits the receivable while unpaid, the customer credit once paid; a void names what it reverses', () => {
+    expect(creditNoteEntry({ id: 'cn_x', netMinor: 100n, taxMinor: 20n }, invoice, false)!.postings.at(-1)?.accountId).toBe('acc_bil_receivable_EUR');
+    expect(creditNoteEntry({ id: 'cn_x', netMinor: 100n, taxMinor: 20n }, invoice, true)!.postings.at(-1)?.accountId).toBe('acc_bil_customer_credit_EUR');
+    expect(voidEntry(invoice, 100n, 20n)?.reversesEntryId).toBe('je_binv_inv_a');
+  });
+
+  it('its account ids and entry ids are in the reserved billing namespace (the public ledger API refuses them)', () => {
+    expect(isReservedAccountId(billingLedgerNamespace, billingAccountId('billing_collected', 'USD'))).toBe(true);
+    for (const e of [finalizationEntry({ ...invoice, netMinor: 1n, taxMinor: 1n }), paymentEntry(invoice, 2n, 'p'), creditNoteEntry({ id: 'cn_x', netMinor: 1n, taxMinor: 1n }, invoice, true), voidEntry(invoice, 1n, 1n)]) {
+      expect(isReservedEntryId(billingLedgerNamespace, e!.id)).toBe(true);
+    }
+    expect(isReservedEntryId(billingLedgerNamespace, 'je_cap_pay_x')).toBe(false);
+  });
+});
