@@ -107,7 +107,17 @@ async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunSc
     for (let i = 0; i < tenantRefs.length; i += deps.limits.finalizeChunkMax) {
       const chunk = tenantRefs.slice(i, i + deps.limits.finalizeChunkMax);
       try {
-        const steps = (await Promise.all(chunk.map((ref) => stepOf(deps, tenantId, ref.id, settings, scope.nowMs, reads, ref.state)))).filter((s) => s !== null);
+        // One subscription that cannot be drafted (its usage over the bound, a tax hook that fails it)
+        // must not hold back the rest of its chunk every run: it is counted, logged and skipped.
+        const steps = (await Promise.all(chunk.map(async (ref) => {
+          try {
+            return await stepOf(deps, tenantId, ref.id, settings, scope.nowMs, reads, ref.state);
+          } catch (error) {
+            report.errors += 1;
+            deps.logger.error('billingRun: drafting a renewal failed; retried next run', { tenantId, subscriptionId: ref.id, error });
+            return null;
+          }
+        }))).filter((s) => s !== null);
         const result = await applyRenewals(deps, tenantId, steps, settings, scope.nowMs, trace);
         report.finalized += result.finalized.length;
         report.canceled += result.canceled;
@@ -125,7 +135,8 @@ async function stepOf(deps: BillingDeps, tenantId: string, subscriptionId: strin
   const sub = (asQueued as Subscription | undefined) ?? await deps.store.getSubscription(tenantId, subscriptionId);
   if (!sub || sub.nextActionAtMs === null || sub.nextActionAtMs > nowMs) return null;
   if (sub.status === 'canceled' || sub.status === 'paused') return null;
-  if (sub.cancelAtPeriodEnd && sub.status !== 'trialing') return { kind: 'cancel', sub };
+  // A trial is a period too: canceled at its end, it ends with the trial, never invoiced (as Stripe).
+  if (sub.cancelAtPeriodEnd) return { kind: 'cancel', sub };
   const periodIndex = sub.periodIndex + 1;
   const period = periodOf(sub, periodIndex);
   const ctx = { ...(await loadDraftContext(deps, tenantId, sub, reads)), settings };

@@ -406,11 +406,23 @@ export async function createCreditNote(
     const note: CreditNote = { id: input.creditNoteId, invoiceId: invoice.id, amountMinor: input.amountMinor, netMinor: input.amountMinor - taxMinor, taxMinor, reason: input.reason, createdAtMs: deps.clock.nowMs() };
     const entry = creditNoteEntry(note, { id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, invoice.status === 'paid');
     const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
-    const after: Invoice = { ...invoice, amountCreditedMinor: creditedAfter, taxCreditedMinor: taxAfter, netCreditedMinor: invoice.netCreditedMinor + note.netMinor };
+    const credited: Invoice = { ...invoice, amountCreditedMinor: creditedAfter, taxCreditedMinor: taxAfter, netCreditedMinor: invoice.netCreditedMinor + note.netMinor };
+    // An open invoice credited in full owes nothing: it is settled (paid, as Stripe), so that no
+    // charge of nothing is attempted and no dunning starts; its subscription is active again.
+    const settled = invoice.status === 'open' && creditedAfter + invoice.amountPaidMinor >= total;
+    const after: Invoice = settled ? { ...(markInvoicePaid(credited, note.createdAtMs) as Invoice), nextAttemptAtMs: null } : credited;
+    const sub = settled && invoice.subscriptionId !== null ? (await tx.getSubscriptions([invoice.subscriptionId])).get(invoice.subscriptionId) : undefined;
+    const reactivate = sub && (sub.status === 'past_due' || sub.status === 'unpaid') && sub.latestInvoiceId === invoice.id;
+    const active: Subscription | undefined = reactivate ? { ...sub, status: transitionSubscription(sub.status, 'active', sub.id), updatedAtMs: deps.clock.nowMs() } : undefined;
     plan?.commit();
     tx.createCreditNote(note, trace);
     tx.setInvoice(after, trace);
     tx.createOutboxEvent(billingEvent(deps, 'billing.credit_note.created', invoice.id, note.id, { ...invoicePayload(after, deps.clock.nowMs()), creditNoteId: note.id, amountMinor: note.amountMinor.toString(), taxMinor: note.taxMinor.toString() }, trace));
+    if (settled) tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.paid', invoice.id, 'paid', invoicePayload(after, deps.clock.nowMs()), trace));
+    if (active) {
+      tx.setSubscription(active, trace);
+      tx.createOutboxEvent(billingEvent(deps, 'billing.subscription.updated', active.id, `active:${invoice.id}`, subscriptionPayload(active, deps.clock.nowMs()), trace));
+    }
     return { note, invoice: after };
   }));
 }

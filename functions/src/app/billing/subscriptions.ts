@@ -5,7 +5,9 @@
 import { TallyError, invalidField } from '../../domain/errors.js';
 import { initialSchedule, type BillingInterval } from '../../domain/billing/calendar.js';
 import { validateQuantity, schemeFor, type Price } from '../../domain/billing/catalog.js';
+import { priceAmount } from '../../domain/billing/pricing.js';
 import { transitionSubscription } from '../../domain/billing/subscription.js';
+import { PAYMENT_AMOUNT_MINOR_MAX } from '../../domain/payments/index.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { Invoice, Subscription } from '../../ports/billing-store.js';
 import type { BillingDeps } from './billing-deps.js';
@@ -39,13 +41,22 @@ export async function checkNewSubscription(deps: BillingDeps, tenantId: string, 
   }
   const currency = input.currency === '' ? prices[0]!.currency : input.currency;
   const interval = prices[0]!.recurring!.interval;
+  let licensedMinor = 0n;
   for (const [i, price] of prices.entries()) {
     const scheme = schemeFor(price, currency); // CURRENCY_MISMATCH
     const recurring = price.recurring!;
     if (recurring.interval.unit !== interval.unit || recurring.interval.count !== interval.count) {
       throw invalidField(`items[${i}].price_id`, 'every price of a subscription must have the same interval');
     }
-    if (recurring.usage.type === 'licensed') validateQuantity(scheme, input.items[i]!.quantity, false, `items[${i}].quantity`);
+    if (recurring.usage.type === 'licensed') {
+      validateQuantity(scheme, input.items[i]!.quantity, false, `items[${i}].quantity`);
+      licensedMinor += priceAmountOrRefuse(price, currency, input.items[i]!.quantity, `items[${i}].quantity`);
+    }
+  }
+  // A period whose amount no payment can carry would leave a subscription that never bills (its
+  // draft fails every run): refused here, before anything is written.
+  if (licensedMinor > PAYMENT_AMOUNT_MINOR_MAX) {
+    throw new TallyError('AMOUNT_OUT_OF_RANGE', `a period of these items costs more than a payment can carry (${PAYMENT_AMOUNT_MINOR_MAX} minor units)`, { field: 'items' });
   }
   if (new Set(input.items.map((i) => i.priceId)).size !== input.items.length) throw invalidField('items', 'a price appears twice');
   if (input.couponId !== '') {
@@ -56,6 +67,16 @@ export async function checkNewSubscription(deps: BillingDeps, tenantId: string, 
     }
   }
   return { currency, interval, prices, testClockId: customer.testClockId };
+}
+
+/** A licensed item's amount for one period; an amount out of range is refused naming the item's quantity. */
+function priceAmountOrRefuse(price: Price, currency: string, quantity: bigint, field: string): bigint {
+  try {
+    return priceAmount(price, currency, quantity).amount.amountMinor;
+  } catch (error) {
+    if (error instanceof TallyError && error.reason === 'AMOUNT_OUT_OF_RANGE') throw new TallyError('AMOUNT_OUT_OF_RANGE', error.message, { field });
+    throw error;
+  }
 }
 
 /** The time a customer's billing runs on: its test clock's, else now. */
