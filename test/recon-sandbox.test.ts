@@ -137,4 +137,37 @@ describe('the sandbox settlement report reconciles to the cent', () => {
     expect(await balance(reconAccountIdOf('psp_receivable', 'stripe', 'EUR'))).toBe(0n);
     expect(a.id).toMatch(/^pay_/);
   });
+
+  it('npx tally recon run --tenant and recon breaks list|resolve, as a user runs them', async () => {
+    const { tenantId, ownerKey, owner } = await env.stack.newTenant();
+    const p = await captured(owner, 1_000n);
+    const cliEnv: NodeJS.ProcessEnv = { ...process.env, TALLY_API_URL: env.stack.url, TALLY_API_KEY: ownerKey, GCLOUD_PROJECT: env.stack.services.config.projectId, TALLY_ADMIN_KEY: '' };
+    const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(process.execPath, [path.join(repoRoot, 'bin', 'tally.mjs'), ...args], { cwd: repoRoot, env: cliEnv, timeout: 60_000, encoding: 'utf8' },
+        (error, stdout, stderr) => (error && typeof error.code !== 'number' ? reject(error) : resolve({ code: error ? Number(error.code) : 0, stdout, stderr })));
+    });
+    const header = 'Psp Reference,Merchant Reference,Type,Modification Reference,Gross Currency,Gross Debit (GC),Gross Credit (GC),Net Currency,Net Debit (NC),Net Credit (NC),Batch Number';
+    const file = path.join(repoRoot, '.tally', `recon-cli-test-${randomUUID().slice(0, 8)}.csv`);
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(path.dirname(file), { recursive: true });
+    // A refund Tally never made: missing_in_ledger, open; the capture matches.
+    writeFileSync(file, `${header}\n${p.pspReference},${p.id},Settled,${p.pspReference},EUR,,10.00,EUR,,9.90,1\n${p.pspReference},${p.id},Refunded,R1,EUR,4.00,,EUR,4.00,,1\n`);
+    try {
+      const run = await cli(['recon', 'run', '--psp', 'adyen', '--report', file, '--tenant', tenantId, '--json']);
+      expect(run.code, run.stderr).toBe(1);
+      expect(JSON.parse(run.stdout)).toMatchObject({ tenantId, lines: 2, breaks: { missing_in_ledger: 1 }, awaitingReview: 1, replayed: false });
+      const again = await cli(['recon', 'run', '--psp', 'adyen', '--report', file, '--tenant', tenantId, '--json']);
+      expect(JSON.parse(again.stdout)).toMatchObject({ replayed: true, breaks: { missing_in_ledger: 1 } });
+      const list = await cli(['recon', 'breaks', 'list', '--tenant', tenantId, '--status', 'open', '--json']);
+      const breaks = JSON.parse(list.stdout) as { id: string; kind: string; line: number; tallyId: string }[];
+      expect(breaks).toEqual([expect.objectContaining({ kind: 'missing_in_ledger', line: 3, tallyId: p.id })]);
+      const resolved = await cli(['recon', 'breaks', 'resolve', breaks[0]!.id, '--tenant', tenantId, '--resolution', 'written_off', '--note', 'refund made by phone', '--json']);
+      expect(JSON.parse(resolved.stdout)).toMatchObject({ id: breaks[0]!.id, status: 'resolved', resolution: 'written_off', note: 'refund made by phone' });
+      const missing = await cli(['recon', 'breaks', 'resolve', 'brk_nope', '--tenant', tenantId, '--resolution', 'accepted', '--json']);
+      expect(missing.code).toBe(1);
+      expect(JSON.parse(missing.stdout)).toMatchObject({ error: { reason: 'NOT_FOUND' } });
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }, 120_000);
 });
