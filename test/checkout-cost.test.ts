@@ -66,6 +66,14 @@ describe('documents per checkout (issue 12 item 5)', () => {
     const ours = delivered.filter((e) => written.includes(String(e.subject)));
     expect(ours).toHaveLength(apiOutboxWrites);
     expect(ours.every((e) => e.datacontenttype === 'application/protobuf' && e.data instanceof Uint8Array)).toBe(true);
+    // The relay publishes the same bytes from the carried document as from a read of it (same envelope, same payload JSON).
+    const { store, encode } = env.stack.services.outbox;
+    for (const e of ours) {
+      const id = String(e.subject).split('/').at(-1)!;
+      const carried = store.carried(e.data, tenantId, id);
+      const read = await store.get(tenantId, id);
+      expect(carried?.events.map((x) => Buffer.from(encode(x)).toString('base64'))).toEqual(read!.events.map((x) => Buffer.from(encode(x)).toString('base64')));
+    }
 
     await env.stack.services.bus.ensureTopics([domainEventsTopic]);
     const [subscription] = await env.stack.services.bus.client.topic(domainEventsTopic).createSubscription(`cost-${randomUUID().slice(0, 8)}`, { enableMessageOrdering: true });
