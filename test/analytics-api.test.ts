@@ -17,7 +17,18 @@ import { CaptureMethod, PaymentStatus, type Payment } from '../functions/src/gen
 import type { PaymentVolumeRow } from '../functions/src/gen/tally/analytics/v1/analytics_pb.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
 import { finalRows, startTestAnalyticsSink, testClickHouse, type TestAnalyticsSink } from './support/analytics-sink.js';
-import { parseJson, runCli } from './support/cli-runner.js';
+import { parseJson, repoRoot, runCli, type CliResult } from './support/cli-runner.js';
+import { bridgeTopicToHandler } from '../emulators/pubsub-bridge.js';
+import { migrate } from '../functions/src/adapters/clickhouse/migrate.js';
+import { sqlString } from '../functions/src/adapters/clickhouse/sql-literal.js';
+import { createPubSubDeadLetterQueues } from '../functions/src/adapters/pubsub/dead-letter-queues.js';
+import { subscriptionPolicies } from '../functions/src/adapters/pubsub/subscription-policies.js';
+import { listDeadLetters } from '../functions/src/app/events/dead-letters.js';
+import { composeAnalyticsSink } from '../functions/src/compose-analytics.js';
+import { parseConfig } from '../functions/src/platform/config/config.js';
+import { createLogger } from '../functions/src/platform/telemetry/logger.js';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { expectConnectError } from './support/connect-error.js';
 import { eventually } from './support/eventually.js';
 import { openAccount, transfer } from './support/ledger-helpers.js';
@@ -43,6 +54,15 @@ afterAll(async () => {
 
 async function method(client: TallyClient, tokens: Record<string, string>): Promise<string> {
   return (await client.payments.createPaymentMethod({ pspTokens: tokens, brand: 'visa', country: 'NL', last4: '4242', idempotencyKey: key() })).paymentMethod!.id;
+}
+
+/** The CLI as an operator runs it against this stack's emulator project (Pub/Sub directly). */
+function runCliWithProject(projectId: string, args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(repoRoot, 'bin', 'tally.mjs'), ...args], {
+      env: { ...process.env, GCLOUD_PROJECT: projectId, GOOGLE_CLOUD_PROJECT: projectId }, timeout: 30_000, encoding: 'utf8',
+    }, (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+  });
 }
 
 /** A row as comparable text: every field, amounts as strings. */
@@ -122,6 +142,8 @@ describe('AnalyticsService: the report equals Firestore, replays never double-co
   beforeAll(async () => {
     ({ owner, tenantId, ownerKey } = await env.stack.newTenant('Analytics Shop'));
     startMs = Date.now() - 1_000;
+    // One PSP, so that the scenario's rows are known (the comparison with Firestore holds either way).
+    await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
     const ok = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
     const declined = await method(owner, { stripe: 'pm_card_chargeDeclined', adyen: 'adyen_refused_generic' });
     // A captured payment, a declined one, a captured one partly refunded, an authorized manual
@@ -234,5 +256,67 @@ describe('AnalyticsService: the report equals Firestore, replays never double-co
       if (i === 0) await expectConnectError(owner.analytics.getPaymentVolume({ startTime: at(startMs - 1), endTime: at(endMs), pageSize: 1, pageToken }), Code.InvalidArgument, 'FIELD_INVALID');
     }
     expect(paged).toEqual(all);
+  });
+});
+
+describe('dead letters with the real sink: ClickHouse down, events dead-lettered, replayed once after the fix (issue 13 item 8)', () => {
+  it('every event of a payment lands in the dead-letter hold, `tally events dlq replay` re-delivers them, each is written exactly once', async () => {
+    const services = env.stack.services;
+    const subscription = `analytics-dlq-${randomUUID().slice(0, 8)}`;
+    // The fixed sink writes to a database of its own, so that the suite's other sink (which also
+    // reads domain-events and writes `tally`) cannot be what fills it.
+    const database = `dlq_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    const good = parseConfig({ ...process.env, TALLY_CLICKHOUSE_DATABASE: database });
+    await migrate(good.clickhouse);
+    const quiet = createLogger({ projectId: services.config.projectId, level: 'ERROR', write: () => {} });
+    // Broken: ClickHouse unreachable (nothing listens on port 9 here), so every write fails and
+    // every delivery is nacked until the policy's maxDeliveryAttempts dead-letter it.
+    const broken = composeAnalyticsSink(parseConfig({ ...process.env, TALLY_CLICKHOUSE_URL: 'http://127.0.0.1:9', TALLY_CLICKHOUSE_REQUEST_TIMEOUT_MS: '500' }), quiet);
+    const policy = subscriptionPolicies['analytics-sink'];
+    const bridge = async (sinkServices: ReturnType<typeof composeAnalyticsSink>) => bridgeTopicToHandler({
+      client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription, policy,
+      retryBackoff: { minimumMs: 20, maximumMs: 100 }, handler: (event) => sinkServices.handler(event),
+    });
+    let running = await bridge(broken);
+    const clickhouse = testClickHouse();
+    const queues = createPubSubDeadLetterQueues(services.bus.client);
+    try {
+      const { owner, tenantId } = await env.stack.newTenant('DLQ Shop');
+      const pm = await method(owner, { stripe: 'pm_card_visa', adyen: 'adyen_success' });
+      const startMs = Date.now() - 1_000;
+      await owner.payments.createPayment({ amountMinor: 990n, currency: 'EUR', paymentMethodId: pm, confirm: true, idempotencyKey: key() });
+      await drainOutbox(services.outbox, { batchMax: 100, batchesMax: 10 });
+      const eventIds = (await services.outbox.store.listEventsBetween({ tenantId, fromMs: startMs, toMs: Date.now() + 60_000, limit: 100 })).events.map((e) => e.id).sort();
+      expect(eventIds.length).toBeGreaterThanOrEqual(2);
+      const held = await eventually(async () => {
+        const listing = await listDeadLetters({ queues, bus: services.bus }, { subscription, max: 100 });
+        const ids = listing.messages.filter((m) => m.tenantId === tenantId).map((m) => m.eventId).sort();
+        expect(ids).toEqual(eventIds);
+        return listing.messages.filter((m) => m.tenantId === tenantId);
+      }, { timeoutMs: 50_000, intervalMs: 500 });
+      expect(held.every((m) => m.deliveryCount === policy.maxDeliveryAttempts)).toBe(true);
+
+      // The fix: the sink reaches ClickHouse again. The dead letters are replayed from the CLI.
+      await running.stop();
+      await broken.close();
+      const fixed = composeAnalyticsSink(good, quiet);
+      running = await bridge(fixed);
+      const replay = parseJson<{ replayed: number; failed: number; bySubscription: Record<string, number> }>(
+        await runCliWithProject(services.config.projectId, ['events', 'dlq', 'replay', '--subscription', subscription, '--json']));
+      expect(replay).toMatchObject({ replayed: eventIds.length, failed: 0, bySubscription: { [subscription]: eventIds.length } });
+      const written = async () => (await (await clickhouse.query({
+        query: `SELECT event_id, count() AS n FROM ${database}.events FINAL WHERE tenant_id = ${sqlString(tenantId)} GROUP BY event_id ORDER BY event_id`, format: 'JSONEachRow',
+      })).json<{ event_id: string; n: string }>());
+      await eventually(async () => expect((await written()).map((r) => r.event_id)).toEqual(eventIds), SETTLE);
+      // Exactly once as readers see it (FINAL: a redelivery may add a copy until merged), and the hold is empty.
+      expect((await written()).every((r) => r.n === '1')).toBe(true);
+      expect((await listDeadLetters({ queues, bus: services.bus }, { subscription, max: 100 })).messages).toEqual([]);
+      await running.stop();
+      await fixed.close();
+    } finally {
+      await queues.close();
+      await clickhouse.command({ query: `DROP DATABASE IF EXISTS ${database}` });
+      await clickhouse.close();
+    }
   });
 });
