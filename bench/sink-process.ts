@@ -7,7 +7,7 @@
 import { PubSub } from '@google-cloud/pubsub';
 import { bridgeTopicToHandler } from '../emulators/pubsub-bridge.js';
 import { subscriptionPolicies } from '../functions/src/adapters/pubsub/subscription-policies.js';
-import { composeAnalyticsSink } from '../functions/src/compose-analytics.js';
+import { composeAnalyticsSink, sinkInFlightMax } from '../functions/src/compose-analytics.js';
 import { parseConfig } from '../functions/src/platform/config/config.js';
 import { createLogger } from '../functions/src/platform/telemetry/logger.js';
 
@@ -17,7 +17,7 @@ const client = new PubSub({ projectId: config.projectId });
 const analytics = composeAnalyticsSink(config, logger);
 const bridge = await bridgeTopicToHandler({
   client, projectId: config.projectId, topic: 'domain-events', subscription: process.env.BENCH_SINK_SUBSCRIPTION ?? 'analytics-sink',
-  policy: subscriptionPolicies['analytics-sink'], inFlightMax: 2 * config.analyticsSink.batchRowsMax,
+  policy: subscriptionPolicies['analytics-sink'], inFlightMax: sinkInFlightMax(config),
   handler: analytics.handler,
   onError: (error) => logger.warn('analyticsSink failed (will be redelivered)', { error }),
 });

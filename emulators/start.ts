@@ -132,14 +132,14 @@ Ctrl-C stops everything.`);
     handler: createProcessPspEventHandler({ payments: services.payments, logger: services.logger }),
     onError: (error) => services.logger.error('processPspEvent failed (will be redelivered)', { error }),
   });
-  // analyticsSink: domain-events into ClickHouse. The bridge hands it up to two batches of
-  // messages at once, as concurrent push requests reach one deployed instance.
+  // analyticsSink: domain-events into ClickHouse. The bridge hands it as many messages at once as
+  // fill the batches it may write at once, as concurrent push requests reach one deployed instance.
   await services.bus.ensureTopics(['domain-events']);
-  const { composeAnalyticsSink } = await import('../functions/src/compose-analytics.js');
+  const { composeAnalyticsSink, sinkInFlightMax } = await import('../functions/src/compose-analytics.js');
   const analytics = composeAnalyticsSink(services.config, services.logger);
   const analyticsBridge = await bridgeTopicToHandler({
     client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription: 'analytics-sink',
-    policy: subscriptionPolicies['analytics-sink'], inFlightMax: 2 * services.config.analyticsSink.batchRowsMax,
+    policy: subscriptionPolicies['analytics-sink'], inFlightMax: sinkInFlightMax(services.config),
     handler: analytics.handler,
     onError: (error) => services.logger.warn('analyticsSink failed (will be redelivered)', { error }),
   });

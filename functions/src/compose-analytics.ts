@@ -20,6 +20,18 @@ export interface AnalyticsSinkServices {
   close(): Promise<void>;
 }
 
+/** Batches written at once by one sink (the event sink's flushesInFlightMax). */
+export const sinkFlushesInFlightMax = 4;
+
+/**
+ * Messages a pull feeder (the local bridge) should hand the sink at once: enough to fill every
+ * batch that may be written at once, so that ClickHouse, not the feeder, bounds the throughput.
+ * (Deployed, push concurrency per instance plays this part: max_instance_request_concurrency.)
+ */
+export function sinkInFlightMax(config: Config): number {
+  return sinkFlushesInFlightMax * config.analyticsSink.batchRowsMax;
+}
+
 export function composeAnalyticsSink(config: Config, logger: Logger, overrides: { timers?: TimerClock; afterWrite?: EventSinkOptions['afterWrite'] } = {}): AnalyticsSinkServices {
   const timers = overrides.timers ?? systemTimers;
   const client = createClickHouseClient(config.clickhouse);
@@ -30,6 +42,7 @@ export function composeAnalyticsSink(config: Config, logger: Logger, overrides: 
     batchBytesMax: config.analyticsSink.batchBytesMax,
     batchAgeMs: config.analyticsSink.batchAgeMs,
     waitingEventsMax: config.analyticsSink.waitingEventsMax,
+    flushesInFlightMax: sinkFlushesInFlightMax,
     ...(overrides.afterWrite ? { afterWrite: overrides.afterWrite } : {}),
   });
   return {

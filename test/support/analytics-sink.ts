@@ -11,7 +11,7 @@ import { bridgeTopicToHandler, type Bridge, type RetryBackoff } from '../../emul
 import { createClickHouseClient, type ClickHouseClient } from '../../functions/src/adapters/clickhouse/clickhouse-client.js';
 import { sqlString } from '../../functions/src/adapters/clickhouse/sql-literal.js';
 import { subscriptionPolicies } from '../../functions/src/adapters/pubsub/subscription-policies.js';
-import { composeAnalyticsSink, type AnalyticsSinkServices } from '../../functions/src/compose-analytics.js';
+import { composeAnalyticsSink, sinkInFlightMax, type AnalyticsSinkServices } from '../../functions/src/compose-analytics.js';
 import type { EventSinkOptions } from '../../functions/src/app/analytics/event-sink.js';
 import { parseConfig } from '../../functions/src/platform/config/config.js';
 import { createLogger } from '../../functions/src/platform/telemetry/logger.js';
@@ -38,7 +38,7 @@ export async function startTestAnalyticsSink(options: {
   const bridge: Bridge = await bridgeTopicToHandler({
     client: options.client, projectId: options.projectId, topic: 'domain-events', subscription,
     policy: subscriptionPolicies['analytics-sink'], retryBackoff: options.retryBackoff ?? testRetryBackoff,
-    inFlightMax: 2 * config.analyticsSink.batchRowsMax,
+    inFlightMax: sinkInFlightMax(config),
     handler: (event) => {
       const id = event.data?.message.attributes.eventId ?? '';
       deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
