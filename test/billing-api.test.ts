@@ -4,6 +4,9 @@
  * tax, numbering, payment and dunning on a test clock.
  */
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
@@ -147,5 +150,26 @@ describe('billing', () => {
     expect(await count()).toBe(before);
     const live = await shop({ testMode: false }).catch((e: unknown) => e);
     expect(await rpcError(Promise.reject(live as Error))).toMatchObject({ reason: 'PERMISSION_DENIED' });
+  });
+
+  it('a renewal the tax hook fails (fallback fail) stops the test clock with TAX_UNAVAILABLE, finalizes nothing and numbers nothing', async () => {
+    const hook = createServer((_req, res) => { res.writeHead(503).end(); });
+    hook.listen(0, '127.0.0.1');
+    await once(hook, 'listening');
+    try {
+      const { tenantId, owner, clock, customer, price } = await shop();
+      const created = await owner.billing.createSubscription({ customerId: customer.id, items: [{ priceId: price.id, quantity: 1n }], trialDays: 3, idempotencyKey: key() });
+      expect(created.invoice).toBeUndefined();
+      await owner.billing.updateBillingSettings({ settings: {
+        originCountry: 'DE', externalTaxUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/tax`, externalTaxTimeoutMs: 1_000, externalTaxFallback: 'fail',
+      }, idempotencyKey: key() });
+      expect(await rpcError(owner.billing.advanceTestClock({ testClockId: clock.id, frozenTime: at('2026-02-10T00:00:00Z'), idempotencyKey: key() })))
+        .toMatchObject({ reason: 'TAX_UNAVAILABLE', metadata: { testClockId: clock.id } });
+      expect(iso((await owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.currentPeriodEnd)).toBe('2026-02-03T10:00:00.000Z');
+      expect((await owner.billing.listInvoices({})).invoices).toEqual([]);
+      expect((await env.stack.services.db.doc(`tenants/${tenantId}/billingCounters/invoices`).get()).exists).toBe(false);
+    } finally {
+      hook.close();
+    }
   });
 });

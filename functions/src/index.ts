@@ -12,6 +12,7 @@ import { createProcessPspEventHandler } from './handlers/pubsub/process-psp-even
 import { parseConfig } from './platform/config/config.js';
 import { createOutboxRelayHandler } from './handlers/firestore/outbox-relay.js';
 import { createOutboxSweeperHandler } from './handlers/pubsub/outbox-sweeper.js';
+import { createBillingRunHandler } from './handlers/pubsub/billing-run.js';
 import { createWebhookDispatcherHandler, createWebhookRetrierHandler } from './handlers/pubsub/webhook-dispatcher.js';
 import { composeAnalyticsSink } from './compose-analytics.js';
 import { createLogger } from './platform/telemetry/logger.js';
@@ -62,3 +63,7 @@ const analyticsSink = once(() => {
   return composeAnalyticsSink(config, createLogger({ projectId: config.projectId, level: config.logLevel })).handler;
 });
 cloudEvent('analyticsSink', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => analyticsSink()(event));
+
+// billingRun (issue 14, ADR 0032): a scheduler tick -> renewals and charges due now, bounded.
+const billingRun = once(() => createBillingRunHandler({ billing: lazyServices().billing }));
+cloudEvent('billingRun', (event: CloudEvent<unknown>) => billingRun()(event));

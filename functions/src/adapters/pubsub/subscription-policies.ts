@@ -58,6 +58,7 @@ export const subscriptionPolicies = {
   'ledger-maintenance': ticks('ledger-maintenance', 'ticks-ledger'),
   'payment-janitor': ticks('payment-janitor', 'ticks-janitor'),
   'outbox-sweeper': ticks('outbox-sweeper', 'ticks-outbox'),
+  'billing-run': ticks('billing-run', 'ticks-billing'),
 } as const satisfies Record<string, SubscriptionPolicy>;
 
 export type SubscriptionName = keyof typeof subscriptionPolicies;

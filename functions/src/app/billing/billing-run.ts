@@ -25,6 +25,8 @@ export interface BillingRunReport {
   rounds: number; finalized: number; canceled: number; chargeAttempts: number; paid: number; failed: number; pending: number; errors: number; more: boolean;
   /** Time spent renewing (drafting, finalizing) and charging (PSP calls, recording), in ms. */
   renewMs: number; chargeMs: number;
+  /** The first failure counted in `errors` (logged; a test clock's advance answers with it). */
+  firstError?: unknown;
 }
 
 /** A report of nothing done yet. */
@@ -114,6 +116,7 @@ async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunSc
             return await stepOf(deps, tenantId, ref.id, settings, scope.nowMs, reads, ref.state);
           } catch (error) {
             report.errors += 1;
+            report.firstError ??= error;
             deps.logger.error('billingRun: drafting a renewal failed; retried next run', { tenantId, subscriptionId: ref.id, error });
             return null;
           }
@@ -123,6 +126,7 @@ async function renewDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunSc
         report.canceled += result.canceled;
       } catch (error) {
         report.errors += 1;
+        report.firstError ??= error;
         deps.logger.error('billingRun: renewals failed; retried next run', { tenantId, error });
       }
     }
@@ -165,6 +169,7 @@ async function chargeDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunS
       if (result !== null) attempted.set(ref.tenantId, [...(attempted.get(ref.tenantId) ?? []), result]);
     } catch (error) {
       report.errors += 1;
+      report.firstError ??= error;
       deps.logger.error('billingRun: charge failed; retried next run', { tenantId: ref.tenantId, invoiceId: ref.id, error });
     }
   });
@@ -180,6 +185,7 @@ async function chargeDue(deps: BillingDeps, refs: readonly DueRef[], scope: RunS
       }
     } catch (error) {
       report.errors += 1;
+      report.firstError ??= error;
       deps.logger.error('billingRun: recording charges failed; the attempts rerun under their keys next run', { tenantId, error });
     }
   });

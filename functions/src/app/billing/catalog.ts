@@ -203,6 +203,12 @@ export async function advanceTestClock(deps: BillingDeps, tenantId: string, cloc
     const report = await runBilling(deps, { kind: 'clock', ...scopeClock, nowMs }, trace);
     for (const k of ['rounds', 'finalized', 'canceled', 'chargeAttempts', 'paid', 'failed', 'pending', 'errors', 'renewMs', 'chargeMs'] as const) total[k] += report[k];
     if (report.errors > 0 || report.more) {
+      // The clock stays where billing stopped. A typed failure (a draft the tax hook refused, usage
+      // over its bound) is answered as it is, so the caller sees why; anything else may pass on retry.
+      if (report.firstError instanceof TallyError && report.firstError.reason !== 'CONTENTION') {
+        const e = report.firstError;
+        throw new TallyError(e.reason, `test clock ${clock.id} stopped at ${new Date(nowMs).toISOString()}: ${e.message}`, { ...e.metadata, testClockId: clock.id });
+      }
       throw new TallyError('CONTENTION', `test clock ${clock.id}: billing at ${new Date(nowMs).toISOString()} did not finish; advance again`, { field: 'test_clock_id' });
     }
   }
