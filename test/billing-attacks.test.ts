@@ -14,9 +14,9 @@
 import { randomUUID } from 'node:crypto';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
+import { getBalance, getEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { runBilling } from '../functions/src/app/billing/billing-run.js';
-import { billingAccountId } from '../functions/src/domain/billing/invoice-postings.js';
+import { billingAccountId, type BillingAccountCode } from '../functions/src/domain/billing/invoice-postings.js';
 import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus, type Invoice } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
@@ -113,6 +113,12 @@ async function expectInvoiceAddsUp(tenantId: string, invoice: Invoice): Promise<
 }
 
 const unknownId = (prefix: string) => `${prefix}_${'Z'.repeat(22)}`;
+
+/** Posted debits and credits of a tenant's billing account in EUR. */
+async function posted(tenantId: string, code: BillingAccountCode): Promise<{ debits: bigint; credits: bigint }> {
+  const { balance } = await getBalance(env.stack.services.ledger, tenantId, billingAccountId(code, 'EUR'), null);
+  return { debits: balance.postedDebitsMinor, credits: balance.postedCreditsMinor };
+}
 
 describe('billing under attack', () => {
   it("another tenant's ids of every billing resource answer NOT_FOUND and change nothing on either side", async () => {
@@ -293,6 +299,32 @@ describe('billing under attack', () => {
     expect(usageInvoices.map((i) => i.subtotalMinor).sort()).toEqual([0n, 35n]);
   });
 
+  it('a retry with the same key replays the first answer even after the state moved on (void, full credit note, usage after renewal, clock advanced further)', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const b = s.owner.billing;
+    const { price: metered } = await monthlyPrice(s.owner, 5n, { usageAggregation: 1 });
+    const created = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }, { priceId: metered.id, quantity: 1n }], idempotencyKey: key() });
+    const invoiceId = created.invoice!.id;
+    const usage = { subscriptionId: created.subscription!.id, priceId: metered.id, quantity: 3n, time: at('2026-01-31T12:00:00Z'), idempotencyKey: key() };
+    const recorded = await b.recordUsage(usage);
+    const advance = { testClockId: s.clock.id, frozenTime: at('2026-02-01T00:00:00Z'), idempotencyKey: key() };
+    const advanced = await b.advanceTestClock(advance);
+    const fullCredit = { invoiceId, amountMinor: created.invoice!.totalMinor, reason: 'waived', idempotencyKey: key() };
+    const credited = await b.createCreditNote(fullCredit);
+    expect(credited.invoice?.status).toBe(InvoiceStatus.PAID);
+    // The period renews and the clock moves on.
+    await b.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-03-05T00:00:00Z'), idempotencyKey: key() });
+    expect(await b.recordUsage(usage)).toEqual(recorded);
+    expect(await b.advanceTestClock(advance)).toEqual(advanced);
+    expect(await b.createCreditNote(fullCredit)).toEqual(credited);
+    // And a void: the second subscription's open invoice.
+    const other = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 2n }], idempotencyKey: key() });
+    const voidRequest = { invoiceId: other.invoice!.id, idempotencyKey: key() };
+    const voided = await b.voidInvoice(voidRequest);
+    expect(await b.voidInvoice(voidRequest)).toEqual(voided);
+    expect((await documentsOf(s.tenantId)).creditNotes).toBe(1);
+  });
+
   it('concurrent finalization: subscriptions created at once and two clocks advanced at once number invoices 1..N without gaps or duplicates; every invoice adds up and posts its totals', async () => {
     const { tenantId, owner } = await tenant(true);
     const { price } = await monthlyPrice(owner, 999n);
@@ -392,5 +424,75 @@ describe('billing under attack', () => {
     expect(invoice).toMatchObject({ status: InvoiceStatus.PAID, attemptCount: 2, amountPaidMinor: invoice.totalMinor });
     expect((await s.owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.status).toBe(SubscriptionStatus.ACTIVE);
     await expectInvoiceAddsUp(s.tenantId, invoice);
+  });
+
+  it('money: a discounted invoice of exclusive seats and an inclusive flat price adds up; a partial credit then the payment settle the receivable to zero', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const b = s.owner.billing;
+    const inclusive = (await b.createPrice({ price: { productId: s.product.id, currency: 'EUR', scheme: { model: PriceModel.FLAT, amountMinor: 1_199n }, interval: Interval.MONTH, intervalCount: 1, taxInclusive: true }, idempotencyKey: key() })).price!;
+    const coupon = (await b.createCoupon({ coupon: { name: 'a third', percentOffBps: 3_333, duration: 'forever' }, idempotencyKey: key() })).coupon!;
+    const created = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 3n }, { priceId: inclusive.id, quantity: 1n }], couponId: coupon.id, idempotencyKey: key() });
+    const invoice = created.invoice!;
+    expect(invoice.status).toBe(InvoiceStatus.OPEN);
+    expect(invoice.discountMinor).toBeGreaterThan(0n);
+    await expectInvoiceAddsUp(s.tenantId, invoice);
+    const note = (await b.createCreditNote({ invoiceId: invoice.id, amountMinor: 500n, reason: 'partial', idempotencyKey: key() })).creditNote!;
+    // The card is fixed; the next retry charges what is left.
+    const good = (await s.owner.payments.createPaymentMethod({ customerId: s.customer.id, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
+    await b.updateBillingCustomer({ customer: { customerId: s.customer.id, defaultPaymentMethodId: good.id, country: 'FR', testClockId: s.clock.id }, idempotencyKey: key() });
+    await b.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-02T00:00:00Z'), idempotencyKey: key() });
+    const paid = (await b.getInvoice({ invoiceId: invoice.id })).invoice!;
+    expect(paid).toMatchObject({ status: InvoiceStatus.PAID, amountPaidMinor: invoice.totalMinor - 500n, amountCreditedMinor: 500n });
+    expect((await s.owner.payments.getPayment({ paymentId: paid.paymentId })).payment?.amountCapturedMinor).toBe(invoice.totalMinor - 500n);
+    const receivable = await posted(s.tenantId, 'billing_receivable');
+    expect(receivable).toEqual({ debits: invoice.totalMinor, credits: invoice.totalMinor });
+    const revenue = await posted(s.tenantId, 'billing_revenue');
+    const tax = await posted(s.tenantId, 'billing_tax_payable');
+    expect(revenue.credits - revenue.debits + tax.credits - tax.debits).toBe(invoice.totalMinor - 500n);
+    expect(tax.debits).toBe(note.taxMinor);
+  });
+
+  it('money: voiding an open invoice reverses what credit notes left of its entry, and it is never charged again', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const b = s.owner.billing;
+    const created = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 7n }], idempotencyKey: key() });
+    const invoiceId = created.invoice!.id;
+    await b.createCreditNote({ invoiceId, amountMinor: 333n, reason: 'x', idempotencyKey: key() });
+    const voidKey = key();
+    const voided = await b.voidInvoice({ invoiceId, idempotencyKey: voidKey });
+    expect(voided.invoice?.status).toBe(InvoiceStatus.VOID);
+    expect(await b.voidInvoice({ invoiceId, idempotencyKey: voidKey })).toEqual(voided);
+    await expectConnectError(b.voidInvoice({ invoiceId, idempotencyKey: key() }), Code.FailedPrecondition, 'INVALID_STATE_TRANSITION');
+    await expectConnectError(b.createCreditNote({ invoiceId, amountMinor: 1n, reason: '', idempotencyKey: key() }), Code.FailedPrecondition, 'INVALID_STATE_TRANSITION');
+    for (const code of ['billing_receivable', 'billing_revenue', 'billing_tax_payable'] as const) {
+      const p = await posted(s.tenantId, code);
+      expect(p.debits, code).toBe(p.credits);
+    }
+    await b.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-10T00:00:00Z'), idempotencyKey: key() });
+    expect((await b.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.VOID, attemptCount: 1 });
+    expect((await documentsOf(s.tenantId)).payments).toBe(1);
+  });
+
+  it('tax through the API: a business customer with another member state\'s VAT id is reverse charged; the calculation is stored on the invoice', async () => {
+    const s = await shop();
+    await s.owner.billing.updateBillingCustomer({ customer: { customerId: s.customer.id, defaultPaymentMethodId: s.pm.id, country: 'FR', vatId: 'FRXX123456789', testClockId: s.clock.id }, idempotencyKey: key() });
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 2n }], idempotencyKey: key() });
+    expect(created.invoice).toMatchObject({ subtotalMinor: 2_000n, taxMinor: 0n, totalMinor: 2_000n, status: InvoiceStatus.PAID });
+    expect(JSON.parse(created.invoice!.taxCalculationJson)).toMatchObject({ reverseCharge: true, engine: 'builtin_eu_vat' });
+    await expectInvoiceAddsUp(s.tenantId, created.invoice!);
+  });
+
+  it('coupons: `repeating` for 2 discounts exactly the first two invoices; an amount coupon larger than the invoice makes it zero and paid without a charge', async () => {
+    const s = await shop();
+    const b = s.owner.billing;
+    const twice = (await b.createCoupon({ coupon: { name: 'two months', percentOffBps: 5_000, duration: 'repeating', durationInMonths: 2 }, idempotencyKey: key() })).coupon!;
+    const sub = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], couponId: twice.id, idempotencyKey: key() });
+    await b.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-04-01T00:00:00Z'), idempotencyKey: key() });
+    const invoices = (await b.listInvoices({ subscriptionId: sub.subscription!.id })).invoices.sort((x, y) => x.number.localeCompare(y.number));
+    expect(invoices.map((i) => i.discountMinor)).toEqual([500n, 500n, 0n]);
+    const huge = (await b.createCoupon({ coupon: { name: 'all of it', amountOffMinor: 1_000_000n, currency: 'EUR', duration: 'once' }, idempotencyKey: key() })).coupon!;
+    const free = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], couponId: huge.id, idempotencyKey: key() });
+    expect(free.invoice).toMatchObject({ totalMinor: 0n, discountMinor: 1_000n, taxMinor: 0n, status: InvoiceStatus.PAID, paymentId: '' });
+    for (const invoice of [...invoices, free.invoice!]) await expectInvoiceAddsUp(s.tenantId, invoice);
   });
 });

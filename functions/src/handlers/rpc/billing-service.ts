@@ -133,9 +133,13 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
       parseId('price', req.priceId, 'price_id');
       const request = { schema: RecordUsageRequestSchema, message: req };
       const key = keyOfRpc(deps, ctx, tenantId, request, RecordUsageResponseSchema);
-      const record = await catalog.checkUsage(deps, tenantId, { subscriptionId: req.subscriptionId, priceId: req.priceId, quantity: req.quantity, atMs: msOf(req.time, 'time') }, key.ref.key);
-      return keyed(ctx, tenantId, request, RecordUsageResponseSchema, async () =>
-        create(RecordUsageResponseSchema, { usageRecordId: (await catalog.recordUsage(deps, tenantId, record)).id }));
+      const atMs = msOf(req.time, 'time');
+      // Checked under the key: a retry after the period renewed replays its answer instead of
+      // failing the period check (a failed check stores nothing under the key).
+      return keyed(ctx, tenantId, request, RecordUsageResponseSchema, async () => {
+        const record = await catalog.checkUsage(deps, tenantId, { subscriptionId: req.subscriptionId, priceId: req.priceId, quantity: req.quantity, atMs }, key.ref.key);
+        return create(RecordUsageResponseSchema, { usageRecordId: (await catalog.recordUsage(deps, tenantId, record)).id });
+      });
     },
     async previewUpcomingInvoice(req, ctx) {
       const tenantId = reader(ctx);
@@ -166,9 +170,12 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
       parseId('invoice', req.invoiceId, 'invoice_id');
       const invoice = await deps.store.getInvoice(tenantId, req.invoiceId);
       if (!invoice) throw new TallyError('NOT_FOUND', `invoice ${req.invoiceId} not found`, { field: 'invoice_id' });
-      if (invoice.status !== 'open' && invoice.status !== 'uncollectible') throw new TallyError('INVALID_STATE_TRANSITION', `invoice ${invoice.id} is ${invoice.status}: only open invoices are voided`, { field: 'invoice_id', from: invoice.status, to: 'void' });
-      return keyed(ctx, tenantId, { schema: VoidInvoiceRequestSchema, message: req }, VoidInvoiceResponseSchema, async () =>
-        create(VoidInvoiceResponseSchema, { invoice: invoiceToProto(await voidInvoice(deps, tenantId, req.invoiceId, currentTraceIds())) }));
+      // The state is checked under the key: a retry of a void that went through replays its answer.
+      return keyed(ctx, tenantId, { schema: VoidInvoiceRequestSchema, message: req }, VoidInvoiceResponseSchema, async () => {
+        const current = (await deps.store.getInvoice(tenantId, req.invoiceId))!;
+        if (current.status !== 'open' && current.status !== 'uncollectible') throw new TallyError('INVALID_STATE_TRANSITION', `invoice ${current.id} is ${current.status}: only open invoices are voided`, { field: 'invoice_id', from: current.status, to: 'void' });
+        return create(VoidInvoiceResponseSchema, { invoice: invoiceToProto(await voidInvoice(deps, tenantId, req.invoiceId, currentTraceIds())) });
+      });
     },
     async createCreditNote(req, ctx) {
       const tenantId = writer(ctx);
@@ -176,9 +183,8 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
       if (req.reason.length > REASON_LENGTH_MAX) throw invalidField('reason', `at most ${REASON_LENGTH_MAX} characters`);
       const invoice = await deps.store.getInvoice(tenantId, req.invoiceId);
       if (!invoice) throw new TallyError('NOT_FOUND', `invoice ${req.invoiceId} not found`, { field: 'invoice_id' });
-      const left = invoice.totals.total.amountMinor - invoice.amountCreditedMinor;
-      if (req.amountMinor < 1n || req.amountMinor > left) throw invalidField('amount_minor', `1..${left} (what is left to credit)`);
-      if (invoice.status !== 'open' && invoice.status !== 'paid') throw new TallyError('INVALID_STATE_TRANSITION', `invoice ${invoice.id} is ${invoice.status}`, { field: 'invoice_id', from: invoice.status });
+      // The amount and the invoice's state are checked by createCreditNote under the key (in its
+      // transaction): a retry of a note that went through replays it instead of "nothing left to credit".
       const request = { schema: CreateCreditNoteRequestSchema, message: req };
       const creditNoteId = idFor(ctx, tenantId, request, CreateCreditNoteResponseSchema, 'cn');
       return keyed(ctx, tenantId, request, CreateCreditNoteResponseSchema, async () => {
@@ -212,8 +218,10 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
       parseId('testClock', req.testClockId, 'test_clock_id');
       const toMs = msOf(req.frozenTime, 'frozen_time');
       if (toMs === null) throw invalidField('frozen_time', 'required', 'FIELD_REQUIRED');
-      const clock = await catalog.checkAdvance(deps, tenantId, req.testClockId, toMs);
+      await catalog.requireTestTenant(deps, tenantId);
+      // Checked under the key: a retry of an advance that went through replays it even after the clock moved on.
       return keyed(ctx, tenantId, { schema: AdvanceTestClockRequestSchema, message: req }, AdvanceTestClockResponseSchema, async () => {
+        const clock = await catalog.checkAdvance(deps, tenantId, req.testClockId, toMs);
         const { clock: after, report } = await catalog.advanceTestClock(deps, tenantId, clock, toMs, currentTraceIds());
         return create(AdvanceTestClockResponseSchema, { testClock: testClockToProto(after), invoicesFinalized: report.finalized, chargeAttempts: report.chargeAttempts });
       });
