@@ -37,6 +37,7 @@ const sinks: TestAnalyticsSink[] = [];
 beforeAll(async () => {
   stack = await startTestStack({ GCLOUD_PROJECT: `demo-tally-analytics-${randomUUID().slice(0, 8)}` });
   await stack.services.bus.ensureTopics(['domain-events']);
+  expect(stack.clickhouseUrl).toBe(process.env.TALLY_CLICKHOUSE_URL);
   tenant = await stack.newTenant('Analytics Shop');
   accounts = { a: await openAccount(tenant.owner), b: await openAccount(tenant.owner) };
 });

@@ -14,6 +14,8 @@ export interface TestStack {
   admin: TallyClient;
   services: Services;
   server: RunningServer;
+  /** The test ClickHouse server (global setup; TALLY_CLICKHOUSE_URL), schema applied, database `tally`. */
+  clickhouseUrl: string;
   close(): Promise<void>;
   /** A new tenant with its owner key and a client acting as that owner. */
   newTenant(name?: string): Promise<{ tenantId: string; ownerKey: string; owner: TallyClient }>;
@@ -35,6 +37,7 @@ export async function startTestStack(envOverrides: Record<string, string> = {}):
     admin,
     services,
     server,
+    clickhouseUrl: config.clickhouse.url,
     close: () => server.close(),
     async newTenant(name = 'Test Shop') {
       const res = await admin.tenancy.createTenant({ name, idempotencyKey: randomUUID() });
