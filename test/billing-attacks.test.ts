@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBalance, getEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { runBilling } from '../functions/src/app/billing/billing-run.js';
@@ -20,7 +21,7 @@ import { billingAccountId, type BillingAccountCode } from '../functions/src/doma
 import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus, type Invoice } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
-import { Code, expectConnectError } from './support/connect-error.js';
+import { Code, expectConnectError, rpcErrorOf } from './support/connect-error.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -323,6 +324,64 @@ describe('billing under attack', () => {
     const voided = await b.voidInvoice(voidRequest);
     expect(await b.voidInvoice(voidRequest)).toEqual(voided);
     expect((await documentsOf(s.tenantId)).creditNotes).toBe(1);
+  });
+
+  it('deep fuzz behind real ids: hostile prices, items, usage, credit notes and clock moves answer typed errors, never internal', async () => {
+    const s = await shop();
+    const b = s.owner.billing;
+    const { price: metered } = await monthlyPrice(s.owner, 5n, { usageAggregation: 3 });
+    const sub = await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }, { priceId: metered.id, quantity: 1n }], idempotencyKey: key() });
+    const big = fc.oneof(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), fc.constantFrom(0n, -1n, 1n, 2n ** 63n - 1n, -(2n ** 63n), 10n ** 15n, 10n ** 15n + 1n));
+    const small = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 11, 2 ** 31 - 1, -(2 ** 31)));
+    // Nanos the client can encode (the wire allows 0..999,999,999); the server sees the rest as given.
+    const nanos = fc.integer({ min: 0, max: 999_999_999 });
+    const tier = fc.record({ upTo: big, unitAmountMinor: big, flatAmountMinor: big });
+    const calls: fc.Arbitrary<() => Promise<unknown>>[] = [
+      fc.record({ model: fc.integer({ min: 0, max: 5 }), amountMinor: big, unitAmountScale: small, tiers: fc.array(tier, { maxLength: 4 }), interval: fc.integer({ min: 0, max: 5 }), intervalCount: small, usageAggregation: fc.integer({ min: 0, max: 4 }), currency: fc.constantFrom('EUR', 'JPY', 'BHD', 'eur', '', 'XXX') })
+        .map((p) => () => b.createPrice({ price: { productId: s.product.id, currency: p.currency, scheme: { model: p.model, amountMinor: p.amountMinor, unitAmountScale: p.unitAmountScale, tiers: p.tiers }, interval: p.interval, intervalCount: p.intervalCount, usageAggregation: p.usageAggregation }, idempotencyKey: key() })),
+      fc.record({ quantity: big, trialDays: small, currency: fc.constantFrom('', 'EUR', 'USD', 'eur') })
+        .map((r) => () => b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: r.quantity }], trialDays: r.trialDays, currency: r.currency, idempotencyKey: key() })),
+      fc.record({ quantity: big, seconds: fc.oneof(fc.bigInt({ min: -62_135_596_800n, max: 253_402_300_799n }), fc.constantFrom(0n, 1_769_853_600n)), nanos })
+        .map((r) => () => b.recordUsage({ subscriptionId: sub.subscription!.id, priceId: metered.id, quantity: r.quantity, time: { seconds: r.seconds, nanos: r.nanos }, idempotencyKey: key() })),
+      big.map((amountMinor) => () => b.createCreditNote({ invoiceId: sub.invoice!.id, amountMinor, reason: '', idempotencyKey: key() })),
+      fc.record({ seconds: fc.oneof(fc.bigInt({ min: -62_135_596_800n, max: 253_402_300_799n }), fc.constantFrom(253_402_300_799n, -62_135_596_800n)), nanos })
+        .map((t) => () => b.advanceTestClock({ testClockId: s.clock.id, frozenTime: { seconds: t.seconds, nanos: t.nanos }, idempotencyKey: key() })),
+      fc.record({ percentOffBps: small, amountOffMinor: big, duration: fc.constantFrom('once', 'repeating', 'forever', ''), durationInMonths: small, currency: fc.constantFrom('EUR', '', 'XXX') })
+        .map((c) => () => b.createCoupon({ coupon: c, idempotencyKey: key() })),
+    ];
+    const requests = fc.sample(fc.oneof(...calls), { seed: 20_261_206, numRuns: 60 });
+    const answers: string[] = [];
+    for (const call of requests) {
+      try {
+        await call();
+        answers.push('ok');
+      } catch (error) {
+        const e = rpcErrorOf(error);
+        expect(e.code, e.message).not.toBe(Code.Internal);
+        expect(e.code, e.message).not.toBe(Code.Unknown);
+        expect(e.reason, e.message).not.toBe('');
+        answers.push(e.reason);
+      }
+    }
+    expect(answers.filter((a) => a !== 'ok').length).toBeGreaterThan(10);
+  });
+
+  it('PreviewUpcomingInvoice shows exactly the invoice the renewal then makes (seats, metered usage, coupon, tax), and writes nothing', async () => {
+    const s = await shop();
+    const b = s.owner.billing;
+    const { price: metered } = await monthlyPrice(s.owner, 7n, { usageAggregation: 2 });
+    const coupon = (await b.createCoupon({ coupon: { name: 'x', amountOffMinor: 123n, currency: 'EUR', duration: 'forever' }, idempotencyKey: key() })).coupon!;
+    const sub = (await b.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 3n }, { priceId: metered.id, quantity: 1n }], couponId: coupon.id, idempotencyKey: key() })).subscription!;
+    for (const quantity of [5n, 40n, 12n]) await b.recordUsage({ subscriptionId: sub.id, priceId: metered.id, quantity, idempotencyKey: key() });
+    const before = await documentsOf(s.tenantId);
+    const preview = (await b.previewUpcomingInvoice({ subscriptionId: sub.id })).invoice!;
+    expect(await documentsOf(s.tenantId)).toEqual(before);
+    await b.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-03-01T00:00:00Z'), idempotencyKey: key() });
+    const actual = (await b.listInvoices({ subscriptionId: sub.id })).invoices.find((i) => iso(i.periodStart) === iso(preview.periodStart))!;
+    const view = (i: Invoice) => ({ lines: i.lines, subtotal: i.subtotalMinor, discount: i.discountMinor, tax: i.taxMinor, total: i.totalMinor, start: iso(i.periodStart), end: iso(i.periodEnd) });
+    expect(view(actual)).toEqual(view(preview));
+    // max(5, 40, 12) = 40 units x 0.07 = 2.80 of usage in arrears.
+    expect(actual.lines.some((l) => l.priceId === metered.id && l.quantity === 40n && l.amountMinor === 280n)).toBe(true);
   });
 
   it('concurrent finalization: subscriptions created at once and two clocks advanced at once number invoices 1..N without gaps or duplicates; every invoice adds up and posts its totals', async () => {
