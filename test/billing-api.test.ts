@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
 import { runBilling } from '../functions/src/app/billing/billing-run.js';
 import { billingAccountId, type BillingAccountCode } from '../functions/src/domain/billing/invoice-postings.js';
-import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
+import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus, UsageAggregation } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 import { rpcError } from './support/connect-error.js';
@@ -171,5 +171,31 @@ describe('billing', () => {
     } finally {
       hook.close();
     }
+  });
+
+  it('metered usage is billed in arrears, a retried report counts once, and the preview shows the renewal before it happens', async () => {
+    const { owner, clock, customer, product, price } = await shop();
+    const metered = (await owner.billing.createPrice({
+      price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 5n }, interval: Interval.MONTH, intervalCount: 1, usageAggregation: UsageAggregation.SUM },
+      idempotencyKey: key(),
+    })).price!;
+    const created = await owner.billing.createSubscription({ customerId: customer.id, items: [{ priceId: price.id, quantity: 1n }, { priceId: metered.id, quantity: 1n }], idempotencyKey: key() });
+    // The first invoice bills the licensed item only (no usage yet): 10.00 + 20 % FR VAT.
+    expect(created.invoice).toMatchObject({ totalMinor: 1_200n });
+    const subscriptionId = created.subscription!.id;
+    const retried = key();
+    for (const [quantity, k, time] of [[100n, key(), '2026-02-05T00:00:00Z'], [40n, retried, '2026-02-10T00:00:00Z'], [40n, retried, '2026-02-10T00:00:00Z'], [60n, key(), '2026-02-20T00:00:00Z']] as const) {
+      await owner.billing.recordUsage({ subscriptionId, priceId: metered.id, quantity, time: at(time), idempotencyKey: k });
+    }
+    const preview = (await owner.billing.previewUpcomingInvoice({ subscriptionId })).invoice!;
+    // 10.00 licensed + 200 units x 0.05 = 10.00 usage; 20 % VAT: 24.00.
+    expect(preview).toMatchObject({ number: '', subtotalMinor: 2_000n, taxMinor: 400n, totalMinor: 2_400n });
+    expect(preview.lines.map((l) => [l.priceId, l.quantity, l.amountMinor])).toEqual([[price.id, 1n, 1_000n], [metered.id, 200n, 1_000n]]);
+    await owner.billing.advanceTestClock({ testClockId: clock.id, frozenTime: at('2026-03-01T00:00:00Z'), idempotencyKey: key() });
+    const renewed = (await owner.billing.listInvoices({ subscriptionId })).invoices.find((i) => i.number === 'INV-000002')!;
+    expect(renewed).toMatchObject({ status: InvoiceStatus.PAID, subtotalMinor: preview.subtotalMinor, taxMinor: preview.taxMinor, totalMinor: preview.totalMinor });
+    expect(renewed.lines.map((l) => [l.priceId, l.quantity, l.amountMinor, iso(l.periodStart)])).toEqual([
+      [price.id, 1n, 1_000n, '2026-02-28T10:00:00.000Z'], [metered.id, 200n, 1_000n, '2026-01-31T10:00:00.000Z'],
+    ]);
   });
 });
