@@ -316,6 +316,44 @@ describe('delivery', () => {
     void attemptDelivery;
   });
 
+  it('a first attempt answered within inlineRecordMs is recorded with its outcome in one write; a crash before that write loses nothing: the redelivered event is sent again and recorded once', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    const path = `/one-write-${tenantId}`;
+    const endpoint = await createEndpoint(owner, path);
+    const writes: string[] = [];
+    let crashBeforeWrite = true;
+    const real = webhooks.store;
+    const store: WebhooksDeps['store'] = {
+      ...real,
+      createDelivery: async (d) => {
+        writes.push('createDelivery');
+        if (crashBeforeWrite) { crashBeforeWrite = false; throw new Error('simulated crash before the write'); }
+        return real.createDelivery(d);
+      },
+      createClaimedDeliveries: async (d, leaseUntilMs) => { writes.push('createClaimedDeliveries'); return real.createClaimedDeliveries(d, leaseUntilMs); },
+      recordAttempt: async (claim, record) => { writes.push('recordAttempt'); return real.recordAttempt(claim, record); },
+    };
+    // A long inline wait: the test stack's 1 s POST timeout always ends the attempt within it.
+    const deps: WebhooksDeps = { ...webhooks, store, limits: { ...webhooks.limits, inlineRecordMs: 20_000 } };
+    const event = syntheticEvent(tenantId);
+    const deliveries = async () => (await real.listDeliveries(tenantId, endpoint.id, undefined, 10, undefined)).items;
+    // Sent, then the worker dies before recording: nothing written, so the message is not acked.
+    await expect(dispatchEvent(deps, event)).rejects.toThrow('simulated crash before the write');
+    expect(at(path)).toHaveLength(1);
+    expect(await deliveries()).toEqual([]);
+    // Pub/Sub redelivers it: sent again (same webhook-id: receivers dedupe) and recorded in one write.
+    expect(await dispatchEvent(deps, event)).toEqual({ endpointsMatched: 1, created: 1, outcomes: ['succeeded'] });
+    expect(writes).toEqual(['createDelivery', 'createDelivery']);
+    expect(at(path).map((r) => verified(r, endpoint.secret).id)).toEqual([event.id, event.id]);
+    const [d] = await deliveries();
+    expect(d).toMatchObject({ status: 'succeeded', nextAttemptAtMs: null });
+    expect(d!.attempts).toHaveLength(1);
+    // One more copy (its ack lost): at least once, it is sent again, but the first record stands.
+    expect(await dispatchEvent(deps, event)).toEqual({ endpointsMatched: 1, created: 0, outcomes: ['lost_claim'] });
+    expect(await deliveries()).toHaveLength(1);
+    expect((await deliveries())[0]!.attempts).toHaveLength(1);
+  });
+
   it('a secret roll keeps deliveries verifiable: both secrets sign during the overlap, only the new one after', async () => {
     const { owner, tenantId } = await env.stack.newTenant();
     const path = `/roll-${tenantId}`;

@@ -68,7 +68,7 @@ export function composeWebhooks(config: Config, db: Firestore, clock: Clock, log
     logger,
     limits: {
       profile: c.urlProfile, schedule: defaultRetrySchedule, leaseMs: c.leaseMs, endpointsPerTenantMax: c.endpointsPerTenantMax,
-      retrierBatchMax: c.retrierBatchMax, secretOverlapMsDefault: dayMs, secretOverlapMsMax: 7 * dayMs,
+      retrierBatchMax: c.retrierBatchMax, inlineRecordMs: c.inlineRecordMs, secretOverlapMsDefault: dayMs, secretOverlapMsMax: 7 * dayMs,
     },
   };
 }

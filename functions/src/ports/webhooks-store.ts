@@ -46,6 +46,11 @@ export interface WebhooksStore {
    * whose id exists already (a redelivered event) is not created again and not returned.
    */
   createClaimedDeliveries(deliveries: readonly WebhookDelivery[], leaseUntilMs: number): Promise<ClaimedDelivery[]>;
+  /**
+   * Creates one delivery as given (its first attempt already made and recorded in it): one write.
+   * False, and nothing written, when a delivery with its id exists (a redelivered event).
+   */
+  createDelivery(delivery: WebhookDelivery): Promise<boolean>;
   getDelivery(tenantId: string, deliveryId: string): Promise<WebhookDelivery | undefined>;
   listDeliveries(tenantId: string, endpointId: string, status: DeliveryStatus | undefined, pageSize: number, cursor: string | undefined): Promise<Page<WebhookDelivery>>;
   /** Pending deliveries due at `nowMs` across tenants, oldest due first, each claimed until `leaseUntilMs`; at most `limit`. */

@@ -186,6 +186,16 @@ export function createFirestoreWebhooksStore(db: Firestore, options: { transacti
       return made;
     },
 
+    async createDelivery(delivery) {
+      try {
+        await deliveryRef(delivery.tenantId, delivery.id).create(deliveryToDoc(delivery));
+        return true;
+      } catch (error) {
+        if (code(error) !== 6) throw error;
+        return false;
+      }
+    },
+
     async getDelivery(tenantId, deliveryId) {
       const snap = await deliveryRef(tenantId, deliveryId).get();
       return snap.exists ? deliveryFromDoc(snap.id, snap.data()!) : undefined;

@@ -10,7 +10,7 @@ import { matchesEventType, webhookBody, type WebhookDelivery, type WebhookEndpoi
 import { nextAfterFailure, shouldDisable } from '../../domain/webhooks/retry-schedule.js';
 import { CircuitOpenError, ConcurrencyLimitError } from '../../platform/resilience/index.js';
 import type { OutboxEvent } from '../../ports/ledger-store.js';
-import type { ClaimedDelivery } from '../../ports/webhooks-store.js';
+import type { AttemptRecord, ClaimedDelivery } from '../../ports/webhooks-store.js';
 import type { WebhookPostResult } from '../../ports/webhook-sender.js';
 import { signingSecrets } from './endpoints.js';
 import { signedHeaders } from './signing.js';
@@ -53,18 +53,93 @@ async function enabledEndpoints(deps: WebhooksDeps, tenantId: string): Promise<W
   return endpoints.slice(0, max);
 }
 
-/** The dispatcher's work for one domain event: record its deliveries, then attempt them. */
+/**
+ * The dispatcher's work for one domain event: attempt each matching endpoint and record the
+ * delivery. The Pub/Sub message stays unacked until this returns, so until then the event is kept
+ * by Pub/Sub: an attempt that ends within `inlineRecordMs` is recorded with its outcome in ONE
+ * write (a crash before it redelivers the message, which attempts again: at least once); a slower
+ * one is first recorded as a claimed pending delivery, so that from then on a crash leaves a
+ * document the retrier takes when the lease runs out, and its outcome is recorded under the claim.
+ */
 export async function dispatchEvent(deps: WebhooksDeps, event: DomainEventForWebhooks): Promise<DispatchReport> {
   const matching = (await enabledEndpoints(deps, event.tenantId)).filter((e) => matchesEventType(e.eventTypes, event.type));
   if (matching.length === 0) return { endpointsMatched: 0, created: 0, outcomes: [] };
   const body = webhookBody(event);
-  const deliveries = matching.map((e) => newDelivery(deps, event.tenantId, e.id, event, body, derivedId('whd', [event.id, e.id])));
-  // Recorded before any attempt (and before the message is acked): from here on a crash leaves
-  // pending documents the retrier finds when the lease runs out.
-  const claims = await deps.store.createClaimedDeliveries(deliveries, deps.clock.nowMs() + deps.limits.leaseMs);
-  const byId = new Map(matching.map((e) => [e.id, e]));
-  const outcomes = await Promise.all(claims.map((c) => attemptDelivery(deps, c, byId.get(c.delivery.endpointId))));
-  return { endpointsMatched: matching.length, created: claims.length, outcomes };
+  const results = await Promise.all(matching.map((e) => firstAttempt(deps, e, newDelivery(deps, event.tenantId, e.id, event, body, derivedId('whd', [event.id, e.id])))));
+  return { endpointsMatched: matching.length, created: results.filter((r) => r.created).length, outcomes: results.map((r) => r.outcome) };
+}
+
+/** An attempt's POST, or why the endpoint saw nothing (limiter queue full, circuit open). */
+type Sent = { kind: 'sent'; result: WebhookPostResult; startedAtMs: number } | { kind: 'deferred'; atMs: number };
+
+/** Sends once through the endpoint's limiter and breaker. Throws on anything but a refused admission (KMS, a bug). */
+async function send(deps: WebhooksDeps, delivery: WebhookDelivery, endpoint: WebhookEndpoint): Promise<Sent> {
+  const startedAtMs = deps.clock.nowMs();
+  try {
+    const result = await deps.limiter.run(endpoint.id, async () => {
+      const permit = deps.breakerFor(endpoint.id).acquire(endpoint.id);
+      let sent: WebhookPostResult | undefined;
+      try {
+        const secrets = await signingSecrets(deps, endpoint, deps.clock.nowMs());
+        sent = await deps.sender.send({ url: endpoint.url, headers: signedHeaders(delivery.eventId, delivery.body, secrets, new Date()), body: delivery.body });
+        return sent;
+      } finally {
+        permit.record(sent === undefined ? 'ignored' : sent.ok ? 'success' : 'failure');
+      }
+    });
+    return { kind: 'sent', result, startedAtMs };
+  } catch (error) {
+    if (error instanceof CircuitOpenError || error instanceof ConcurrencyLimitError) {
+      // The endpoint saw nothing: no attempt is recorded; the retrier takes it when due.
+      const atMs = error instanceof CircuitOpenError ? Math.max(error.retryAtMs, deps.clock.nowMs()) : deps.clock.nowMs();
+      return { kind: 'deferred', atMs: Math.min(atMs, delivery.deadlineAtMs) };
+    }
+    deps.logger.error('webhook attempt failed before sending', { deliveryId: delivery.id, error });
+    throw error;
+  }
+}
+
+/** What a sent attempt makes of its delivery: the record to write and the outcome. */
+function recordOf(deps: WebhooksDeps, delivery: WebhookDelivery, sent: Extract<Sent, { kind: 'sent' }>, nowMs: number): { record: AttemptRecord; outcome: AttemptOutcome } {
+  const { result } = sent;
+  const attempt = { atMs: sent.startedAtMs, statusCode: result.statusCode, latencyMs: result.latencyMs, error: result.error };
+  if (result.ok) return { record: { attempt, status: 'succeeded', nextAttemptAtMs: null, failureReason: '' }, outcome: 'succeeded' };
+  const step = nextAfterFailure(deps.limits.schedule, delivery.attempts.length + 1, nowMs, delivery.deadlineAtMs, deps.random());
+  if (step.kind === 'retry') return { record: { attempt, status: 'pending', nextAttemptAtMs: step.atMs, failureReason: '' }, outcome: 'retry_scheduled' };
+  if (step.why === 'attempts_exhausted') deps.logger.error('webhook delivery gave up at attemptsMax', { deliveryId: delivery.id, attemptsMax: deps.limits.schedule.attemptsMax });
+  return { record: { attempt, status: 'failed', nextAttemptAtMs: null, failureReason: step.why }, outcome: 'failed' };
+}
+
+/** A new delivery's first attempt (see `dispatchEvent`); `created` is false for a redelivered event's. */
+async function firstAttempt(deps: WebhooksDeps, endpoint: WebhookEndpoint, delivery: WebhookDelivery): Promise<{ created: boolean; outcome: AttemptOutcome }> {
+  const sending = send(deps, delivery, endpoint);
+  let timer: NodeJS.Timeout | undefined;
+  const inline = await Promise.race([
+    sending.then(() => true, () => true),
+    new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), deps.limits.inlineRecordMs); }),
+  ]);
+  clearTimeout(timer);
+  if (!inline) {
+    // Slow: recorded as claimed before waiting longer (a crash from here on is the retrier's).
+    const [claim] = await deps.store.createClaimedDeliveries([delivery], deps.clock.nowMs() + deps.limits.leaseMs);
+    if (!claim) {
+      await sending.catch(() => undefined);
+      return { created: false, outcome: 'lost_claim' };
+    }
+    return { created: true, outcome: await finishAttempt(deps, claim, endpoint, await sending) };
+  }
+  const sent = await sending; // a throw nacks the message: nothing was written, the redelivery tries again
+  const nowMs = deps.clock.nowMs();
+  if (sent.kind === 'deferred') {
+    const created = await deps.store.createDelivery({ ...delivery, nextAttemptAtMs: sent.atMs });
+    return { created, outcome: created ? 'deferred' : 'lost_claim' };
+  }
+  const { record, outcome } = recordOf(deps, delivery, sent, nowMs);
+  const created = await deps.store.createDelivery({ ...delivery, attempts: [record.attempt], status: record.status, nextAttemptAtMs: record.nextAttemptAtMs, failureReason: record.failureReason });
+  // Another worker (a redelivery of the event) has the delivery: its record stands.
+  if (!created) return { created: false, outcome: 'lost_claim' };
+  await keepHealth(deps, endpoint, sent.result.ok, nowMs);
+  return { created: true, outcome };
 }
 
 export interface RetrierReport {
@@ -102,51 +177,20 @@ export async function attemptDelivery(deps: WebhooksDeps, claim: ClaimedDelivery
     await deps.store.release(claim, { status: 'failed', nextAttemptAtMs: null, failureReason });
     return 'endpoint_gone';
   }
-  const startedAtMs = deps.clock.nowMs();
-  let result: WebhookPostResult;
-  try {
-    result = await deps.limiter.run(endpoint.id, async () => {
-      const permit = deps.breakerFor(endpoint.id).acquire(endpoint.id);
-      let sent: WebhookPostResult | undefined;
-      try {
-        const secrets = await signingSecrets(deps, endpoint, deps.clock.nowMs());
-        sent = await deps.sender.send({ url: endpoint.url, headers: signedHeaders(delivery.eventId, delivery.body, secrets, new Date()), body: delivery.body });
-        return sent;
-      } finally {
-        permit.record(sent === undefined ? 'ignored' : sent.ok ? 'success' : 'failure');
-      }
-    });
-  } catch (error) {
-    if (error instanceof CircuitOpenError || error instanceof ConcurrencyLimitError) {
-      // The endpoint saw nothing: no attempt is recorded; the retrier takes it when due.
-      const atMs = error instanceof CircuitOpenError ? Math.max(error.retryAtMs, deps.clock.nowMs()) : deps.clock.nowMs();
-      await deps.store.release(claim, { status: 'pending', nextAttemptAtMs: Math.min(atMs, delivery.deadlineAtMs), failureReason: '' });
-      return 'deferred';
-    }
-    // KMS or a bug: the claim lapses and the retrier tries again after the lease.
-    deps.logger.error('webhook attempt failed before sending', { deliveryId: delivery.id, error });
-    throw error;
+  // A throw (KMS or a bug): the claim lapses and the retrier tries again after the lease.
+  return finishAttempt(deps, claim, endpoint, await send(deps, delivery, endpoint));
+}
+
+/** Records a claimed delivery's attempt (or its deferral) under the claim's fence. */
+async function finishAttempt(deps: WebhooksDeps, claim: ClaimedDelivery, endpoint: WebhookEndpoint, sent: Sent): Promise<AttemptOutcome> {
+  if (sent.kind === 'deferred') {
+    await deps.store.release(claim, { status: 'pending', nextAttemptAtMs: sent.atMs, failureReason: '' });
+    return 'deferred';
   }
-  const attempt = { atMs: startedAtMs, statusCode: result.statusCode, latencyMs: result.latencyMs, error: result.error };
   const nowMs = deps.clock.nowMs();
-  let outcome: AttemptOutcome;
-  let recorded: boolean;
-  if (result.ok) {
-    recorded = await deps.store.recordAttempt(claim, { attempt, status: 'succeeded', nextAttemptAtMs: null, failureReason: '' });
-    outcome = 'succeeded';
-  } else {
-    const step = nextAfterFailure(deps.limits.schedule, delivery.attempts.length + 1, nowMs, delivery.deadlineAtMs, deps.random());
-    if (step.kind === 'retry') {
-      recorded = await deps.store.recordAttempt(claim, { attempt, status: 'pending', nextAttemptAtMs: step.atMs, failureReason: '' });
-      outcome = 'retry_scheduled';
-    } else {
-      if (step.why === 'attempts_exhausted') deps.logger.error('webhook delivery gave up at attemptsMax', { deliveryId: delivery.id, attemptsMax: deps.limits.schedule.attemptsMax });
-      recorded = await deps.store.recordAttempt(claim, { attempt, status: 'failed', nextAttemptAtMs: null, failureReason: step.why });
-      outcome = 'failed';
-    }
-  }
-  if (!recorded) return 'lost_claim';
-  await keepHealth(deps, endpoint, result.ok, nowMs);
+  const { record, outcome } = recordOf(deps, claim.delivery, sent, nowMs);
+  if (!await deps.store.recordAttempt(claim, record)) return 'lost_claim';
+  await keepHealth(deps, endpoint, sent.result.ok, nowMs);
   return outcome;
 }
 

@@ -19,6 +19,13 @@ export interface WebhooksLimits {
   endpointsPerTenantMax: number;
   /** Most due deliveries one retrier run claims. */
   retrierBatchMax: number;
+  /**
+   * How long the dispatcher waits for an event's first attempt before writing the delivery as
+   * claimed (then it records the outcome under the claim, two writes); an attempt that ends sooner
+   * is written once, with its outcome. Until the dispatcher returns, the unacked Pub/Sub message
+   * is what keeps the event.
+   */
+  inlineRecordMs: number;
   /** Default overlap of a rolled secret. */
   secretOverlapMsDefault: number;
   /** Longest overlap of a rolled secret. */

@@ -23,6 +23,11 @@ export interface WebhooksConfig {
   /** How long a worker holds a claimed delivery (> timeoutMs plus the writes). */
   leaseMs: number;
   retrierBatchMax: number;
+  /**
+   * How long the dispatcher waits for a first attempt before recording its delivery as claimed
+   * (ADR 0034): an attempt that ends sooner is recorded with its outcome in one write.
+   */
+  inlineRecordMs: number;
   endpointsPerTenantMax: number;
   endpointsCacheTtlMs: number;
   /** Per-endpoint breakers kept per instance (LRU). */
@@ -67,6 +72,7 @@ export function parseWebhooksConfig(env: Env, deployed: boolean): WebhooksConfig
     queuePerEndpointMax: int(env, 'TALLY_WEBHOOK_QUEUE_PER_ENDPOINT_MAX', 200, 0, 10_000),
     queueTimeoutMs: int(env, 'TALLY_WEBHOOK_QUEUE_TIMEOUT_MS', 5_000, 1, 60_000),
     retrierBatchMax: int(env, 'TALLY_WEBHOOK_RETRIER_BATCH_MAX', 500, 1, 5_000),
+    inlineRecordMs: int(env, 'TALLY_WEBHOOK_INLINE_RECORD_MS', 1_000, 0, 30_000),
     endpointsPerTenantMax: int(env, 'TALLY_WEBHOOK_ENDPOINTS_PER_TENANT_MAX', 50, 1, 500),
     endpointsCacheTtlMs: int(env, 'TALLY_WEBHOOK_ENDPOINTS_CACHE_TTL_MS', 5_000, 0, 60_000),
     breakersMax: int(env, 'TALLY_WEBHOOK_BREAKERS_MAX', 10_000, 1, 1_000_000),
