@@ -384,6 +384,13 @@ describe('billing under attack', () => {
     expect(actual.lines.some((l) => l.priceId === metered.id && l.quantity === 40n && l.amountMinor === 280n)).toBe(true);
   });
 
+  it('a subscription canceled at period end has no upcoming invoice to preview', async () => {
+    const s = await shop();
+    const sub = (await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() })).subscription!;
+    await s.owner.billing.cancelSubscription({ subscriptionId: sub.id, atPeriodEnd: true, idempotencyKey: key() });
+    await expectConnectError(s.owner.billing.previewUpcomingInvoice({ subscriptionId: sub.id }), Code.FailedPrecondition, 'INVALID_STATE_TRANSITION');
+  });
+
   it('concurrent finalization: subscriptions created at once and two clocks advanced at once number invoices 1..N without gaps or duplicates; every invoice adds up and posts its totals', async () => {
     const { tenantId, owner } = await tenant(true);
     const { price } = await monthlyPrice(owner, 999n);

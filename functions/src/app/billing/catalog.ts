@@ -149,7 +149,10 @@ export async function recordUsage(deps: BillingDeps, tenantId: string, record: U
 /** The invoice the subscription's next renewal would make now, computed by the same code; nothing is written. */
 export async function previewUpcomingInvoice(deps: BillingDeps, tenantId: string, subscriptionId: string): Promise<Invoice> {
   const sub = await getSubscription(deps, tenantId, subscriptionId);
-  if (sub.status === 'canceled' || sub.nextActionAtMs === null) throw new TallyError('INVALID_STATE_TRANSITION', `subscription ${sub.id} has no upcoming invoice`, { field: 'subscription_id', from: sub.status });
+  // Canceled at period end: the next renewal cancels instead of invoicing, so there is nothing to preview.
+  if (sub.status === 'canceled' || sub.nextActionAtMs === null || sub.cancelAtPeriodEnd) {
+    throw new TallyError('INVALID_STATE_TRANSITION', `subscription ${sub.id} has no upcoming invoice${sub.cancelAtPeriodEnd ? ' (it cancels at the end of its period)' : ''}`, { field: 'subscription_id', from: sub.status });
+  }
   const period = periodOf(sub, sub.periodIndex + 1);
   const ctx = await loadDraftContext(deps, tenantId, sub);
   const usagePeriod = sub.periodIndex < 0 ? null : { startMs: sub.currentPeriodStartMs, endMs: sub.currentPeriodEndMs };
