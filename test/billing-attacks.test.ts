@@ -391,6 +391,26 @@ describe('billing under attack', () => {
     await expectConnectError(s.owner.billing.previewUpcomingInvoice({ subscriptionId: sub.id }), Code.FailedPrecondition, 'INVALID_STATE_TRANSITION');
   });
 
+  it('billingRun on real time (every tenant, the deployed path): two runs at once and one after bill each due period once, gapless, charged once', async () => {
+    const { tenantId, owner } = await tenant(true);
+    const { price } = await monthlyPrice(owner, 1_500n);
+    const customers = await Promise.all([0, 1, 2].map(() => customerOf(owner)));
+    const subs = await Promise.all(customers.map((c) => owner.billing.createSubscription({ customerId: c.customer.id, items: [{ priceId: price.id, quantity: 1n }], idempotencyKey: key() })));
+    // Two months and a bit later (the scope's instant; nothing else runs on real time in this stack).
+    const scope = { kind: 'real' as const, nowMs: Date.now() + 65 * 86_400_000 };
+    const billing = env.stack.services.billing;
+    const trace = { traceId: '', spanId: '' };
+    const [a, b] = await Promise.all([runBilling(billing, scope, trace), runBilling(billing, scope, trace)]);
+    const again = await runBilling(billing, scope, trace);
+    expect(a.finalized + b.finalized).toBe(6);
+    expect(again).toMatchObject({ finalized: 0, chargeAttempts: 0 });
+    const invoices = (await owner.billing.listInvoices({ pageSize: 100 })).invoices;
+    expect(invoices.map((i) => i.number).sort()).toEqual(Array.from({ length: 9 }, (_, i) => `INV-${String(i + 1).padStart(6, '0')}`));
+    for (const sub of subs) expect(invoices.filter((i) => i.subscriptionId === sub.subscription!.id)).toHaveLength(3);
+    expect(invoices.every((i) => i.status === InvoiceStatus.PAID && i.attemptCount === 1)).toBe(true);
+    expect((await documentsOf(tenantId)).payments).toBe(9);
+  });
+
   it('concurrent finalization: subscriptions created at once and two clocks advanced at once number invoices 1..N without gaps or duplicates; every invoice adds up and posts its totals', async () => {
     const { tenantId, owner } = await tenant(true);
     const { price } = await monthlyPrice(owner, 999n);
