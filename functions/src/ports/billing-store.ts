@@ -9,7 +9,7 @@ import type { Price, Product } from '../domain/billing/catalog.js';
 import type { ProrationGranularity } from '../domain/billing/proration.js';
 import type { DunningPolicy, Subscription as DomainSubscription } from '../domain/billing/subscription.js';
 import type { Coupon as DomainCoupon } from '../domain/billing/coupon.js';
-import type { Invoice as DomainInvoice } from '../domain/billing/invoice.js';
+import type { Invoice as DomainInvoice, InvoiceLineInput } from '../domain/billing/invoice.js';
 import type { IdempotencyTx } from './idempotency-store.js';
 import type { LedgerTx, OutboxEvent } from './ledger-store.js';
 import type { Page } from './tenancy-repository.js';
@@ -44,6 +44,10 @@ export interface Subscription extends DomainSubscription {
   testClockId: string;
   /** When billingRun must look at it next (period or trial end); null: never (canceled, paused). */
   nextActionAtMs: number | null;
+  /** Proration lines of mid-period changes (`create_prorations`) waiting for the next renewal invoice; absent: none. */
+  pendingProrations?: InvoiceLineInput[];
+  /** The id of the last change applied (UpdateSubscription): a rerun of it finds it done. */
+  lastChangeId?: string;
   createdAtMs: number;
   updatedAtMs: number;
 }

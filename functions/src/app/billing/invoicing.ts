@@ -166,6 +166,8 @@ export async function renewalLines(
     const priced = priceAmount(price, sub.currency, item.quantity);
     lines.push({ ...common, id: `il_${i}`, kind: 'subscription', description: `${item.quantity} x ${price.id}`, quantity: item.quantity, amount: priced.amount, periodStartMs: period.startMs, periodEndMs: period.endMs });
   }
+  // Prorations of mid-period changes (create_prorations) go on the renewal that follows them.
+  lines.push(...(sub.pendingProrations ?? []));
   return lines;
 }
 
@@ -208,7 +210,7 @@ export type RenewalStep =
   | { kind: 'renew'; sub: Subscription; invoice: Invoice; periodIndex: number; period: { startMs: number; endMs: number } };
 
 /** What finalizing `draft` under `number` at `nowMs` makes: the open (or, at zero, paid) invoice. */
-function finalized(draft: Invoice, number: string, nowMs: number, chargeable: boolean, trace: TraceIds): Invoice {
+export function finalized(draft: Invoice, number: string, nowMs: number, chargeable: boolean, trace: TraceIds): Invoice {
   const open = { ...finalizeInvoice(draft, number, nowMs), traceId: trace.traceId } as Invoice;
   if (open.totals.total.amountMinor === 0n) return { ...markInvoicePaid(open, nowMs), nextAttemptAtMs: null } as Invoice;
   return { ...open, nextAttemptAtMs: chargeable ? nowMs : null };
@@ -260,6 +262,7 @@ export async function applyRenewals(deps: BillingDeps, tenantId: string, steps: 
       const next: Subscription = {
         ...sub, status, periodIndex: step.periodIndex, currentPeriodStartMs: step.period.startMs, currentPeriodEndMs: step.period.endMs,
         latestInvoiceId: invoice.id, couponUses: sub.couponUses + (invoice.discounts.length > 0 ? 1 : 0), nextActionAtMs: step.period.endMs, updatedAtMs: deps.clock.nowMs(),
+        pendingProrations: [], // now on this invoice (drafted from the copy compared by updatedAtMs)
       };
       done.push(invoice);
       writes.push(() => {
