@@ -8,6 +8,7 @@
  * attempts. Each stack has its own emulator project, so no other file's events arrive here.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -159,6 +160,7 @@ describe('analyticsSink: ClickHouse down and back', () => {
       await own.close();
     } finally {
       await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
