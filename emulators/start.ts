@@ -153,6 +153,14 @@ Ctrl-C stops everything.`);
     handler: createWebhookDispatcherHandler({ webhooks: services.webhooks, logger: services.logger }),
     onError: (error) => services.logger.warn('webhookDispatcher failed (will be redelivered)', { error }),
   });
+  // reconRun: reports uploaded through ReconService, run from recon-requests as deployed (ADR 0033).
+  const { createReconRunHandler } = await import('../functions/src/handlers/pubsub/recon-run.js');
+  const reconBridge = await bridgeTopicToHandler({
+    client: services.bus.client, projectId: services.config.projectId, topic: 'recon-requests', subscription: 'recon-run',
+    policy: subscriptionPolicies['recon-run'],
+    handler: createReconRunHandler({ reconService: services.recon, logger: services.logger }),
+    onError: (error) => services.logger.warn('reconRun failed (will be redelivered)', { error }),
+  });
   const retryWebhooks = createWebhookRetrierHandler({ webhooks: services.webhooks, logger: services.logger });
   const webhookRetrier = setInterval(() => {
     retryWebhooks().catch((error: unknown) => services.logger.error('webhook retrier failed', { error }));
@@ -203,6 +211,7 @@ Ctrl-C stops everything.`);
     await outboxTrigger.stop();
     await bridge.stop();
     await webhookBridge.stop();
+    await reconBridge.stop();
     await kms.stop();
     await analyticsBridge.stop();
     await analytics.close();

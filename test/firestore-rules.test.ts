@@ -60,6 +60,8 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   reconRuns: [], // reconciliation runs; ReconService answers for them
   reconBreaks: [], // reconciliation breaks with their evidence
   reconMatches: [], // payments a settlement report named (missing in report)
+  reconReports: [], // uploaded settlement reports' headers (ADR 0033); ReconService answers for the runs
+  reconReportChunks: [], // uploaded settlement reports' bytes
   // Billing (issue 14, ADR 0032).
   products: members,
   prices: members,

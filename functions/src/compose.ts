@@ -65,6 +65,10 @@ import { createClickHouseAnalyticsReader } from './adapters/clickhouse/analytics
 import type { AnalyticsDeps } from './app/analytics/reports.js';
 import { createAnalyticsServiceImpl } from './handlers/rpc/analytics-service.js';
 import { TallyError } from './domain/errors.js';
+import { ReconService } from './gen/tally/recon/v1/recon_pb.js';
+import { createReconServiceImpl } from './handlers/rpc/recon-service.js';
+import { composeReconService, reconUploadBytesMaxOf } from './compose-recon.js';
+import type { ReconServiceDeps } from './app/recon/recon-requests.js';
 
 export interface Services {
   config: Config;
@@ -85,6 +89,8 @@ export interface Services {
   billing: BillingDeps;
   /** Merchant reports from ClickHouse (AnalyticsService, ADR 0030). */
   analytics: AnalyticsDeps;
+  /** Reconciliation of uploaded reports (ReconService, `reconRun`, ADR 0033). */
+  recon: ReconServiceDeps;
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
@@ -235,6 +241,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     tenant: (tenantId) => getTenant(tenancyDeps, tenantId, ''),
   };
   const analytics = composeAnalytics(config);
+  const recon = composeReconService({ db, ledger, payments, clock, bus }, { uploadBytesMax: reconUploadBytesMaxOf(config.requestBodyBytesMax) });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
     // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
@@ -247,7 +254,8 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       router.service(WebhookEndpointsService, createWebhooksServiceImpl({ webhooks, idempotency }));
       router.service(AnalyticsService, createAnalyticsServiceImpl(analytics));
       router.service(BillingService, createBillingServiceImpl({ ...billing, idempotency, tenantName: async (tenantId) => (await billing.tenant(tenantId)).name }));
+      router.service(ReconService, createReconServiceImpl({ reconService: recon, idempotency }));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, analytics, pspWebhook, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, analytics, recon, pspWebhook, api };
 }

@@ -13,6 +13,7 @@ import { parseConfig } from './platform/config/config.js';
 import { createOutboxRelayHandler } from './handlers/firestore/outbox-relay.js';
 import { createOutboxSweeperHandler } from './handlers/pubsub/outbox-sweeper.js';
 import { createBillingRunHandler } from './handlers/pubsub/billing-run.js';
+import { createReconRunHandler } from './handlers/pubsub/recon-run.js';
 import { createWebhookDispatcherHandler, createWebhookRetrierHandler } from './handlers/pubsub/webhook-dispatcher.js';
 import { composeAnalyticsSink } from './compose-analytics.js';
 import { createLogger } from './platform/telemetry/logger.js';
@@ -67,3 +68,7 @@ cloudEvent('analyticsSink', (event: CloudEvent<{ message?: { data?: string; mess
 // billingRun (issue 14, ADR 0032): a scheduler tick -> renewals and charges due now, bounded.
 const billingRun = once(() => createBillingRunHandler({ billing: lazyServices().billing }));
 cloudEvent('billingRun', (event: CloudEvent<unknown>) => billingRun()(event));
+
+// reconRun (issue 15, ADR 0033): a recon-requests message -> run the uploaded report, idempotently.
+const reconRun = once(() => createReconRunHandler({ reconService: lazyServices().recon, logger: lazyServices().logger }));
+cloudEvent('reconRun', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => reconRun()(event));

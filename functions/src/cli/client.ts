@@ -7,6 +7,7 @@ import { TenancyService } from '../gen/tally/tenancy/v1/tenancy_pb.js';
 import { WebhookEndpointsService } from '../gen/tally/webhooks/v1/webhooks_pb.js';
 import { BillingService } from '../gen/tally/billing/v1/billing_pb.js';
 import { AnalyticsService } from '../gen/tally/analytics/v1/analytics_pb.js';
+import { ReconService } from '../gen/tally/recon/v1/recon_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
@@ -15,6 +16,7 @@ export interface TallyClient {
   webhooks: Client<typeof WebhookEndpointsService>;
   billing: Client<typeof BillingService>;
   analytics: Client<typeof AnalyticsService>;
+  recon: Client<typeof ReconService>;
 }
 
 export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
@@ -28,5 +30,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport), analytics: createClient(AnalyticsService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport), analytics: createClient(AnalyticsService, transport), recon: createClient(ReconService, transport) };
 }

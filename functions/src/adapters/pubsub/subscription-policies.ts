@@ -54,6 +54,12 @@ export const subscriptionPolicies = {
     subscription: 'webhook-dispatcher', topic: 'domain-events', ackDeadlineSeconds: 60, retryMinimumBackoffMs: 10_000, retryMaximumBackoffMs: 600_000,
     maxDeliveryAttempts: 20, deadLetterTopic: 'webhook-dispatcher-dlq', deadLetterHoldSubscription: 'webhook-dispatcher-dlq-hold', messageOrdering: false,
   },
+  // A run that fails on Firestore is retried (10 s doubling to 600 s; runs are idempotent by report
+  // hash + line) and dead-lettered after 10 attempts; re-upload or `tally events dlq replay` requeues it.
+  'recon-run': {
+    subscription: 'recon-run', topic: 'recon-requests', ackDeadlineSeconds: 540, retryMinimumBackoffMs: 10_000, retryMaximumBackoffMs: 600_000,
+    maxDeliveryAttempts: 10, deadLetterTopic: 'recon-run-dlq', deadLetterHoldSubscription: 'recon-run-dlq-hold', messageOrdering: false,
+  },
   'webhook-retrier': ticks('webhook-retrier', 'ticks-webhooks'),
   'ledger-maintenance': ticks('ledger-maintenance', 'ticks-ledger'),
   'payment-janitor': ticks('payment-janitor', 'ticks-janitor'),
