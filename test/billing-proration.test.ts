@@ -15,6 +15,7 @@ import { Interval, InvoiceStatus, PriceModel, type Invoice } from '../functions/
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 import { Code, rpcError } from './support/connect-error.js';
+import { runCli } from './support/cli-runner.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -46,7 +47,7 @@ async function subscribed(options: { granularity?: 'second' | 'day' } = {}) {
   expect(created.invoice).toMatchObject({ number: 'INV-000001', status: InvoiceStatus.PAID, subtotalMinor: 1_000n });
   const sub = created.subscription!;
   const advance = (iso: string) => owner.billing.advanceTestClock({ testClockId: clock.id, frozenTime: at(iso), idempotencyKey: key() });
-  return { tenantId, owner, clock, customer, basic, pro, sub, advance, monthly };
+  return { tenantId, owner, apiKey: res.ownerApiKey!.secret, clock, customer, basic, pro, sub, advance, monthly };
 }
 
 /** What a client compares between a preview and the invoice made: the lines and totals. */
@@ -118,6 +119,17 @@ describe('proration through the API', () => {
     const preview = (await b.owner.billing.previewUpcomingInvoice({ subscriptionId: b.sub.id, change: { quantity: 3n } })).invoice!;
     expect(preview.lines.map((l) => l.amountMinor)).toEqual([3_000n, -500n, 1_500n]);
     expect(preview.lines[1]?.description).toContain('15 of 30 days');
+  });
+
+  it('CLI: tally billing subscription update SUB --quantity 2 --proration-behavior always_invoice invoices the prorations now', async () => {
+    const { owner, sub, advance, apiKey } = await subscribed();
+    await advance(HALFWAY);
+    const result = await runCli(['--api-url', env.stack.url, '--api-key', apiKey, 'billing', 'subscription', 'update', sub.id, '--quantity', '2', '--proration-behavior', 'always_invoice', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout) as { subscription: { items: { quantity: string }[] }; invoice: { totalMinor: string; status: string } };
+    expect(out.subscription.items[0]?.quantity).toBe('2');
+    expect(out.invoice).toMatchObject({ totalMinor: '600', status: 'INVOICE_STATUS_PAID' });
+    expect((await owner.billing.previewUpcomingInvoice({ subscriptionId: sub.id })).invoice!.lines.map((l) => l.amountMinor)).toEqual([2_000n]);
   });
 
   it('refuses an unknown price, a currency mismatch, a quantity below 1, a proration date outside the period, a bad behaviour: typed, nothing written', async () => {

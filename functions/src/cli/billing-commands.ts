@@ -9,6 +9,7 @@
  *   tally billing customer set --customer C --payment-method PM --country FR [--postcode P] [--vat-id V] [--clock CLOCK]
  *   tally billing subscription create --customer C --price P [--quantity N] [--trial-days D]
  *   tally billing subscription get|cancel SUB [--at-period-end]
+ *   tally billing subscription update SUB [--price P] [--quantity N] [--proration-behavior create_prorations|always_invoice|none] [--proration-date ISO]
  *   tally billing invoice list [--subscription SUB] | get INV | pdf INV --out FILE
  *   tally billing clock create [--name N] [--time ISO]
  *   tally billing clock advance CLOCK --to ISO
@@ -148,6 +149,22 @@ export function registerBillingCommands(program: Command, globals: (cmd: Command
       const { g, api } = client(cmd);
       const { subscription: s } = await api.billing.getSubscription({ subscriptionId: id });
       output(g, toJson(SubscriptionSchema, s!), subscriptionText(s!));
+    });
+  subscription.command('update').description('change the price and/or quantity mid-period, prorated (UpdateSubscription)').argument('<id>', 'sub_...')
+    .option('--item <id>', 'the item (si_0...); default: the only licensed item', '')
+    .option('--price <id>', 'the new price, price_... (default: unchanged)', '')
+    .option('--quantity <n>', 'the new quantity (default: unchanged)', '0')
+    .addOption(new Option('--proration-behavior <b>', 'how the change is prorated').choices(['create_prorations', 'always_invoice', 'none']).default('create_prorations'))
+    .option('--proration-date <iso>', 'when the change takes effect (default: the customer\'s now)')
+    .addOption(keyOption())
+    .action(async (id: string, o: { item: string; price: string; quantity: string; prorationBehavior: string; prorationDate?: string; idempotencyKey?: string }, cmd: Command) => {
+      const { g, api } = client(cmd);
+      const res = await api.billing.updateSubscription({
+        subscriptionId: id, idempotencyKey: o.idempotencyKey ?? randomUUID(),
+        change: { itemId: o.item, priceId: o.price, quantity: BigInt(positiveInt(o.quantity, '--quantity')), prorationBehavior: o.prorationBehavior, ...(o.prorationDate ? { prorationDate: timeOf(o.prorationDate, '--proration-date') } : {}) },
+      });
+      output(g, { subscription: res.subscription && toJson(SubscriptionSchema, res.subscription), invoice: res.invoice && toJson(InvoiceSchema, res.invoice) },
+        [subscriptionText(res.subscription!), ...(res.invoice ? [table([invoiceRow(res.invoice)], Object.keys(invoiceRow(res.invoice)))] : [])].join('\n'));
     });
   subscription.command('cancel').description('cancel now, or at the end of the current period').argument('<id>', 'sub_...')
     .option('--at-period-end', 'cancel when the current period ends').addOption(keyOption())
