@@ -15,6 +15,7 @@ import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
 import { createReconRunHandler } from '../functions/src/handlers/pubsub/recon-run.js';
 import { expectConnectError } from './support/connect-error.js';
 import { eventually } from './support/eventually.js';
+import { openAccount, transfer } from './support/ledger-helpers.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 
 let env: PaymentsStack;
@@ -173,4 +174,20 @@ describe('ReconService: upload, run through recon-requests, list, resolve', () =
     await expectConnectError(env.stack.admin.recon.listReconRuns({}), Code.PermissionDenied, 'PERMISSION_DENIED');
     expect((await other.owner.recon.listBreaks({ runId })).breaks[0]!.status).toBe('open');
   }, 60_000);
+});
+
+describe('reconciliation\'s ledger names are reserved (ADR 0017, 0033)', () => {
+  it('the public ledger RPCs refuse je_rcn_ entry ids, acc_rcn_ accounts and the recon account codes', async () => {
+    const { owner } = await env.stack.newTenant();
+    const cash = await openAccount(owner, { currency: 'EUR' });
+    const other = await openAccount(owner, { currency: 'EUR' });
+    await expectConnectError(owner.ledger.createEntry(transfer(cash, other, 10n, { id: `je_rcn_${'0'.repeat(24)}_1_fee`, currency: 'EUR' })),
+      Code.InvalidArgument, 'RESERVED_NAMESPACE', { field: 'entry_id', namespace: 'reconciliation' });
+    await expectConnectError(owner.ledger.createEntry(transfer('acc_rcn_psp_fees_adyen_EUR', cash, 10n, { currency: 'EUR' })),
+      Code.InvalidArgument, 'RESERVED_NAMESPACE', { field: 'postings[0].account_id' });
+    await expectConnectError(owner.ledger.closeAccount({ accountId: 'acc_rcn_bank_adyen_EUR', idempotencyKey: key() }), Code.InvalidArgument, 'RESERVED_NAMESPACE', { field: 'account_id' });
+    for (const code of ['psp_fees:adyen:EUR', 'fx_clearing:stripe:USD', 'recon_adjustments:paypal:EUR']) {
+      await expectConnectError(openAccount(owner, { code, currency: 'EUR' }), Code.InvalidArgument, 'RESERVED_NAMESPACE', { field: 'code' });
+    }
+  }, 30_000);
 });

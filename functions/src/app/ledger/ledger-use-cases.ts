@@ -20,6 +20,7 @@ import {
 } from '../../domain/ledger/namespace.js';
 import { paymentsLedgerNamespace } from '../../domain/payments/ledger-postings.js';
 import { billingLedgerNamespace } from '../../domain/billing/invoice-postings.js';
+import { reconLedgerNamespace } from '../../domain/recon/ledger-namespace.js';
 import type { Account, CreateAccountInput } from '../../domain/ledger/account.js';
 import type { Balance, BalanceChange } from '../../domain/ledger/balance.js';
 import type { EntryInput } from '../../domain/ledger/entry.js';
@@ -80,7 +81,7 @@ const safeMax = BigInt(Number.MAX_SAFE_INTEGER);
  * below (what the LedgerService RPCs call) refuse them with RESERVED_NAMESPACE; `planEntry` and the
  * store's `createAccount`, which the payments path uses, do not check them.
  */
-const reservedNamespaces: readonly ReservedLedgerNamespace[] = [paymentsLedgerNamespace, billingLedgerNamespace];
+const reservedNamespaces: readonly ReservedLedgerNamespace[] = [paymentsLedgerNamespace, billingLedgerNamespace, reconLedgerNamespace];
 
 /** Most attempts at an account id outside every reserved namespace (a clash is a 1 in 2^24 event). */
 const accountIdAttemptsMax = 8;

@@ -23,6 +23,7 @@ import type { ReconRun, ReconStore, StoredBreak } from '../../ports/recon-store.
 import type { ReportReading } from '../../ports/report-reading.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import { type LedgerDeps, planEntry } from '../ledger/ledger-use-cases.js';
+import { RECON_ACCOUNT_ID_PREFIX, RECON_ENTRY_FAMILY } from '../../domain/recon/ledger-namespace.js';
 import type { ReconProgress } from './parse-report.js';
 
 export interface ReconLimits {
@@ -74,7 +75,7 @@ const reconAccountTypes: Readonly<Record<Exclude<ReconAccount, 'psp_receivable'>
 /** Ledger account id of a recon account of a PSP in a currency. The receivable is the payments path's own. */
 export function reconAccountIdOf(account: ReconAccount, psp: ReportPsp, currency: string): string {
   if (account === 'psp_receivable' && (pspNames as readonly string[]).includes(psp)) return paymentAccountIdOf(pspReceivableCode(psp as PspName), currency);
-  return `acc_rcn_${account}_${psp}_${currency}`;
+  return `${RECON_ACCOUNT_ID_PREFIX}${account}_${psp}_${currency}`;
 }
 
 async function ensureAccounts(deps: ReconDeps, tenantId: string, psp: ReportPsp, currency: string, ensured: Set<string>): Promise<void> {
@@ -95,7 +96,7 @@ async function ensureAccounts(deps: ReconDeps, tenantId: string, psp: ReportPsp,
 
 function entryOf(psp: ReportPsp, runKey: string, where: string, m: Movement, metadata: Record<string, string>): EntryInput {
   return {
-    id: `je_rcn_${runKey}_${where}_${m.part}`,
+    id: `je_${RECON_ENTRY_FAMILY}_${runKey}_${where}_${m.part}`,
     postings: [
       { accountId: reconAccountIdOf(m.debit, psp, m.currency), direction: 'debit', amountMinor: m.amountMinor, currency: m.currency },
       { accountId: reconAccountIdOf(m.credit, psp, m.currency), direction: 'credit', amountMinor: m.amountMinor, currency: m.currency },
