@@ -7,13 +7,8 @@
  */
 import type { Command } from 'commander';
 import { readStackState, stateFile } from '../../../emulators/state-file.js';
-import { createFirestore } from '../adapters/firestore/firestore-client.js';
-import { createPubSubDeadLetterQueues } from '../adapters/pubsub/dead-letter-queues.js';
-import { createPubSubEventBus } from '../adapters/pubsub/pubsub-event-bus.js';
-import { listDeadLetters, replayDeadLetters } from '../app/events/dead-letters.js';
-import { replayOutbox } from '../app/events/outbox-replay.js';
+import type { createPubSubEventBus } from '../adapters/pubsub/pubsub-event-bus.js';
 import { replayConsumers } from '../app/events/replay-target.js';
-import { composeOutbox } from '../compose.js';
 import { parseConfig } from '../platform/config/config.js';
 import { systemClock } from '../ports/clock.js';
 import { CliError, output, table, type GlobalOptions } from './cli-support.js';
@@ -43,6 +38,7 @@ function instantMs(flag: string, raw: string): number {
 
 async function withPubSub<T>(run: (bus: ReturnType<typeof createPubSubEventBus>) => Promise<T>): Promise<T> {
   useStackUnlessConfigured();
+  const { createPubSubEventBus } = await import('../adapters/pubsub/pubsub-event-bus.js');
   const bus = createPubSubEventBus(parseConfig().projectId);
   try {
     return await run(bus);
@@ -63,6 +59,8 @@ export function registerEventsCommands(program: Command, globals: (cmd: Command)
       const g = globals(cmd);
       const max = boundedInt('--max', opts.max, 1, 10_000);
       const listing = await withPubSub(async (bus) => {
+        const { createPubSubDeadLetterQueues } = await import('../adapters/pubsub/dead-letter-queues.js');
+        const { listDeadLetters } = await import('../app/events/dead-letters.js');
         const queues = createPubSubDeadLetterQueues(bus.client);
         try {
           return await listDeadLetters({ queues, bus }, { ...(opts.subscription === undefined ? {} : { subscription: opts.subscription }), max });
@@ -87,6 +85,8 @@ export function registerEventsCommands(program: Command, globals: (cmd: Command)
       const g = globals(cmd);
       const max = boundedInt('--max', opts.max, 1, 100_000);
       const report = await withPubSub(async (bus) => {
+        const { createPubSubDeadLetterQueues } = await import('../adapters/pubsub/dead-letter-queues.js');
+        const { replayDeadLetters } = await import('../app/events/dead-letters.js');
         const queues = createPubSubDeadLetterQueues(bus.client);
         try {
           return await replayDeadLetters({ queues, bus }, { ...(opts.subscription === undefined ? {} : { subscription: opts.subscription }), max },
@@ -126,6 +126,10 @@ export function registerEventsCommands(program: Command, globals: (cmd: Command)
       const targetSubscription = opts.consumer === 'all' ? undefined : replayConsumers[opts.consumer];
       useStackUnlessConfigured();
       const config = parseConfig();
+      // Loaded here, not at the top: the whole CLI imports this file, and compose pulls in every adapter.
+      const [{ createFirestore }, { createPubSubEventBus }, { replayOutbox }, { composeOutbox }] = await Promise.all([
+        import('../adapters/firestore/firestore-client.js'), import('../adapters/pubsub/pubsub-event-bus.js'),
+        import('../app/events/outbox-replay.js'), import('../compose.js')]);
       const db = createFirestore(config.projectId);
       const bus = createPubSubEventBus(config.projectId);
       try {
