@@ -30,8 +30,10 @@ export async function startHttpServer(
     }
     handlers.api(req, res);
   }, {
-    // Keep-alive connections from load generators and clients must not hold shutdown hostage.
-    keepAliveTimeoutMs: 5_000,
+    // Longer than clients' idle keep-alive (Node's agent frees sockets after 5 s): with equal timeouts
+    // the server could close a socket just as a client reused it (ECONNRESET, seen under load).
+    // Shutdown is not held up: closeAll() closes open connections.
+    keepAliveTimeoutMs: 65_000,
   });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

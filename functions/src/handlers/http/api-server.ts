@@ -31,7 +31,11 @@ export interface DualProtocolServer {
 
 /** Options bounding the two servers; every field has the documented default. */
 export interface DualProtocolOptions {
-  /** Idle keep-alive of HTTP/1.1 connections (Node's default is 5 s). */
+  /**
+   * Idle keep-alive of HTTP/1.1 connections. 65 s by default, longer than clients' own idle timeout
+   * (Node's agent: 5 s), so the client always closes first and never reuses a socket the server is
+   * closing (ECONNRESET). Node's default, 5 s, equals the agent's and races it.
+   */
   keepAliveTimeoutMs?: number;
   /** Largest request header block of either protocol, in bytes (Node's default is 16 KiB). */
   headerBytesMax?: number;
@@ -46,7 +50,7 @@ function refusal(status: number, statusText: string, error: TallyError): string 
 export function createDualProtocolServer(handler: NodeHandler, options: DualProtocolOptions = {}): DualProtocolServer {
   const headerBytesMax = options.headerBytesMax ?? 16 * 1024;
   const h1 = http.createServer({ maxHeaderSize: headerBytesMax }, handler as http.RequestListener);
-  h1.keepAliveTimeout = options.keepAliveTimeoutMs ?? 5_000;
+  h1.keepAliveTimeout = options.keepAliveTimeoutMs ?? 65_000;
   h1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable) return socket.destroy();
     const answer = error.code === 'HPE_HEADER_OVERFLOW'
