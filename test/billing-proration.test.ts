@@ -110,6 +110,8 @@ describe('proration through the API', () => {
   it('none: just switches; per-day granularity when the tenant chooses it (a quantity change 1 -> 3 with 15 of 30 days left)', async () => {
     const a = await subscribed();
     await a.advance(HALFWAY);
+    // An unchanged price and quantity makes no credit and charge that cancel out.
+    expect((await a.owner.billing.previewUpcomingInvoice({ subscriptionId: a.sub.id, change: { quantity: 1n } })).invoice!.lines.map((l) => l.amountMinor)).toEqual([1_000n]);
     await a.owner.billing.updateSubscription({ subscriptionId: a.sub.id, change: { priceId: a.pro.id, prorationBehavior: 'none' }, idempotencyKey: key() });
     expect((await a.owner.billing.previewUpcomingInvoice({ subscriptionId: a.sub.id })).invoice!.lines.map((l) => l.amountMinor)).toEqual([2_000n]);
 

@@ -76,7 +76,9 @@ export async function planItemChange(deps: BillingDeps, tenantId: string, subscr
   const settings = await settingsOf(deps, tenantId);
   const proration = prorateItemChange({
     period: { startMs: sub.currentPeriodStartMs, endMs: sub.currentPeriodEndMs }, changeAtMs, currency: sub.currency,
-    from: { price: from, quantity: item.quantity }, to: { price: to, quantity }, behavior, granularity: settings.prorationGranularity,
+    // Nothing changes (same price and quantity): no credit and charge that cancel out (as Stripe).
+    from: { price: from, quantity: item.quantity }, to: { price: to, quantity }, behavior: to === from && quantity === item.quantity ? 'none' : behavior,
+    granularity: settings.prorationGranularity,
   });
   const taxCategoryOf = async (priceId: string) => {
     const known = ctx.prices.get(priceId);
