@@ -51,7 +51,9 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   const services = composeServices(config);
   await services.bus.ensureTopics(['domain-events']);
 
-  const sink = spawn(process.execPath, ['--import', 'tsx', 'bench/sink-process.ts'], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_SINK_CPU_PROF_DIR=<dir>: the sink process writes a V8 CPU profile there (where its time goes).
+  const profile = process.env.BENCH_SINK_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_SINK_CPU_PROF_DIR] : [];
+  const sink = spawn(process.execPath, [...profile, '--import', 'tsx', 'bench/sink-process.ts'], { env: process.env, stdio: ['ignore', 'pipe', 'inherit'] });
   const sinkExited = once(sink, 'exit');
   cleanups.push(async () => { if (sink.exitCode === null) { sink.kill('SIGTERM'); await sinkExited; } });
   const lines = createInterface({ input: sink.stdout! });

@@ -90,16 +90,17 @@ export async function bridgeTopicToHandler(options: {
   }
   subscription = options.client.subscription(options.subscription, { flowControl: { maxMessages: options.inFlightMax ?? 64, allowExcessMessages: false } });
   subscription.on('message', (message) => {
+    const publishTime = message.publishTime.toISOString();
     const event: CloudEvent<PubSubMessageData> = {
       specversion: '1.0',
       id: message.id,
       type: 'google.cloud.pubsub.topic.v1.messagePublished',
       source: `//pubsub.googleapis.com/projects/${options.projectId}/topics/${options.topic}`,
-      time: message.publishTime.toISOString(),
+      time: publishTime,
       data: {
         message: {
           data: message.data.toString('base64'), attributes: { ...message.attributes }, messageId: message.id,
-          publishTime: message.publishTime.toISOString(), ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
+          publishTime, ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
         },
         subscription: `projects/${options.projectId}/subscriptions/${options.subscription}`,
         ...(message.deliveryAttempt > 0 ? { deliveryAttempt: message.deliveryAttempt } : {}),

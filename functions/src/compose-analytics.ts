@@ -24,12 +24,16 @@ export interface AnalyticsSinkServices {
 export const sinkFlushesInFlightMax = 4;
 
 /**
- * Messages a pull feeder (the local bridge) should hand the sink at once: enough to fill every
- * batch that may be written at once, so that ClickHouse, not the feeder, bounds the throughput.
+ * Messages a pull feeder (the local bridge) should hand the sink at once: twice what the batches
+ * written at once hold, so that the next batches gather while those are written. With only one
+ * set (the figure before, ADR 0029) the pipeline stopped and went: the writes held every message
+ * flow control allowed, nothing arrived until their acks, and the sink's rate was about
+ * 1 / (receive time + write time) instead of 1 / max of the two (bench:sink ratio 0.41 -> see
+ * README). Never more than the sink holds (`waitingEventsMax`), which would refuse the excess.
  * (Deployed, push concurrency per instance plays this part: max_instance_request_concurrency.)
  */
 export function sinkInFlightMax(config: Config): number {
-  return sinkFlushesInFlightMax * config.analyticsSink.batchRowsMax;
+  return Math.min(config.analyticsSink.waitingEventsMax, 2 * sinkFlushesInFlightMax * config.analyticsSink.batchRowsMax);
 }
 
 export function composeAnalyticsSink(config: Config, logger: Logger, overrides: { timers?: TimerClock; afterWrite?: EventSinkOptions['afterWrite'] } = {}): AnalyticsSinkServices {
