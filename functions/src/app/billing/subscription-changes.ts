@@ -20,6 +20,9 @@ import {
 } from './invoicing.js';
 import { customerNowMs, getSubscription } from './subscriptions.js';
 
+/** Most proration lines one period keeps for its renewal (two per change: 50 changes a period). */
+export const PENDING_PRORATION_LINES_MAX = 100;
+
 export interface ItemChange {
   /** '' : the only licensed item. */
   itemId: string;
@@ -95,6 +98,11 @@ export async function planItemChange(deps: BillingDeps, tenantId: string, subscr
       quantity: line.quantity, amount: line.amount, periodStartMs: line.periodStartMs, periodEndMs: line.periodEndMs,
       taxBehavior: price.taxBehavior, taxCategory: await taxCategoryOf(price.id), discountable: line.kind !== 'proration_credit',
     });
+  }
+  const pending = (sub.pendingProrations?.length ?? 0) + lines.length;
+  if (behavior !== 'none' && pending > PENDING_PRORATION_LINES_MAX) {
+    // Bounded: the renewal invoice must stay within its line limit; refused loudly, never dropped.
+    throw new TallyError('LIMIT_EXCEEDED', `more than ${PENDING_PRORATION_LINES_MAX} proration lines wait for the next renewal of ${sub.id}`, { limit: String(PENDING_PRORATION_LINES_MAX), field: 'change' });
   }
   const next: Subscription = {
     ...sub, items: sub.items.map((i) => (i === item ? { ...i, priceId: to.id, quantity } : i)),
