@@ -132,8 +132,9 @@ Ctrl-C stops everything.`);
     handler: createProcessPspEventHandler({ payments: services.payments, logger: services.logger }),
     onError: (error) => services.logger.error('processPspEvent failed (will be redelivered)', { error }),
   });
-  // analyticsSink: domain-events into ClickHouse. The bridge hands it as many messages at once as
-  // fill the batches it may write at once, as concurrent push requests reach one deployed instance.
+  // analyticsSink: domain-events into ClickHouse. The bridge hands it up to sinkInFlightMax messages
+  // at once (twice the batches it writes at once, so the next ones fill while those are written; ADR
+  // 0029), as concurrent push requests reach one deployed instance.
   await services.bus.ensureTopics(['domain-events']);
   const { composeAnalyticsSink, sinkInFlightMax } = await import('../functions/src/compose-analytics.js');
   const analytics = composeAnalyticsSink(services.config, services.logger);
