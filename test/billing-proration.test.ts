@@ -134,6 +134,20 @@ describe('proration through the API', () => {
     expect((await owner.billing.previewUpcomingInvoice({ subscriptionId: sub.id })).invoice!.lines.map((l) => l.amountMinor)).toEqual([2_000n]);
   });
 
+  it('pending proration lines are bounded: the 51st change of a period is refused with LIMIT_EXCEEDED and writes nothing', async () => {
+    const { owner, sub, advance } = await subscribed();
+    await advance(HALFWAY);
+    for (let n = 0; n < 50; n++) {
+      await owner.billing.updateSubscription({ subscriptionId: sub.id, change: { quantity: n % 2 === 0 ? 2n : 1n }, idempotencyKey: key() });
+    }
+    const before = (await owner.billing.getSubscription({ subscriptionId: sub.id })).subscription;
+    expect(await rpcError(owner.billing.updateSubscription({ subscriptionId: sub.id, change: { quantity: 3n }, idempotencyKey: key() }))).toMatchObject({ reason: 'LIMIT_EXCEEDED' });
+    expect((await owner.billing.getSubscription({ subscriptionId: sub.id })).subscription).toEqual(before);
+    // `none` adds no lines: still allowed.
+    await owner.billing.updateSubscription({ subscriptionId: sub.id, change: { quantity: 3n, prorationBehavior: 'none' }, idempotencyKey: key() });
+    expect((await owner.billing.previewUpcomingInvoice({ subscriptionId: sub.id })).invoice!.lines).toHaveLength(101);
+  });
+
   it('refuses an unknown price, a currency mismatch, a quantity below 1, a proration date outside the period, a bad behaviour: typed, nothing written', async () => {
     const { tenantId, owner, sub, advance, monthly, pro } = await subscribed();
     await advance(HALFWAY);
