@@ -9,9 +9,9 @@
 import { randomUUID } from 'node:crypto';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getBalance } from '../functions/src/app/ledger/ledger-use-cases.js';
-import { billingAccountId } from '../functions/src/domain/billing/invoice-postings.js';
-import { Interval, InvoiceStatus, PriceModel, type Invoice } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
+import { getBalance, getEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
+import { billingAccountId, type BillingAccountCode } from '../functions/src/domain/billing/invoice-postings.js';
+import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus, type Invoice } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 import { Code, rpcError } from './support/connect-error.js';
@@ -59,6 +59,114 @@ const shape = (i: Invoice | undefined) => ({
 async function outboxCount(tenantId: string): Promise<number> {
   return (await env.stack.services.db.collection(`tenants/${tenantId}/outbox`).count().get()).data().count;
 }
+
+/** Net posted of a tenant's billing account in EUR (debits - credits). */
+async function netPosted(tenantId: string, code: BillingAccountCode): Promise<bigint> {
+  const { balance } = await getBalance(env.stack.services.ledger, tenantId, billingAccountId(code, 'EUR'), null);
+  return balance.postedDebitsMinor - balance.postedCreditsMinor;
+}
+
+/** The customer's credit balance in EUR as billing stores it beside the profile. */
+async function creditBalance(tenantId: string, customerId: string): Promise<bigint> {
+  const balances = (await env.stack.services.db.doc(`tenants/${tenantId}/billingCustomers/${customerId}`).get()).get('creditBalances') as Record<string, string> | undefined;
+  return BigInt(balances?.EUR ?? '0');
+}
+
+/** Postings of a billing ledger entry, debits = credits asserted: `code:direction` -> amount. */
+async function postingsOf(tenantId: string, entryId: string): Promise<Record<string, bigint>> {
+  const { record } = await getEntry(env.stack.services.ledger, tenantId, entryId);
+  if (record.kind !== 'entry') throw new Error(`${entryId} is not an entry`);
+  const side = (d: string) => record.postings.filter((p) => p.direction === d).reduce((a, p) => a + p.amountMinor, 0n);
+  expect(side('debit')).toBe(side('credit'));
+  return Object.fromEntries(record.postings.map((p) => [`${p.accountId.replace(/^acc_bil_|_EUR$/g, '')}:${p.direction}`, p.amountMinor]));
+}
+
+const iso = (t: { seconds: bigint; nanos: number } | undefined) => (t ? new Date(Number(t.seconds) * 1000).toISOString() : '');
+const sumOfLines = (i: Invoice) => i.lines.reduce((a, l) => a + l.amountMinor - l.discountMinor + l.taxMinor, 0n);
+
+describe('a downgrade whose credit exceeds the next renewal (customer credit balance, as Stripe)', () => {
+  // QA's finding (issue 14): 20.00 -> 1.00 halfway made the renewal total -10.20, finalized open,
+  // "charged" (payments refuse a negative amount: 5 failed attempts), subscription unpaid, nothing posted.
+  it('a downgrade whose credit exceeds the next renewal never makes a negative invoice that is charged or dunned', async () => {
+    const { tenantId, owner, customer, pro, sub, advance, monthly } = await subscribed();
+    const one = await monthly(100n);
+    await owner.billing.updateSubscription({ subscriptionId: sub.id, change: { priceId: pro.id, prorationBehavior: 'none' }, idempotencyKey: key() });
+    // Halfway from 20.00 to 1.00: credit -10.00, charge +0.50; the May renewal is 1.00 - 9.50 (+ FR VAT 20 %).
+    await owner.billing.updateSubscription({ subscriptionId: sub.id, change: { priceId: one.id, prorationBehavior: 'create_prorations', prorationDate: at(HALFWAY) }, idempotencyKey: key() });
+    await advance('2026-05-10T00:00:00Z');
+    const invoices = (await owner.billing.listInvoices({ subscriptionId: sub.id })).invoices;
+    const renewal = invoices.find((i) => iso(i.periodStart) === '2026-05-01T00:00:00.000Z')!;
+    // The total stays the sum of its lines (negative); nothing is due, it is paid at once, never charged.
+    expect(renewal).toMatchObject({ subtotalMinor: -850n, taxMinor: -170n, totalMinor: -1_020n, amountDueMinor: 0n, creditAppliedMinor: -1_020n, amountPaidMinor: 0n, attemptCount: 0, status: InvoiceStatus.PAID, paymentId: '' });
+    expect(sumOfLines(renewal)).toBe(renewal.totalMinor);
+    expect((await owner.billing.getSubscription({ subscriptionId: sub.id })).subscription?.status).toBe(SubscriptionStatus.ACTIVE);
+    // Posted: revenue and tax reversed against the receivable, the receivable moved to the customer's credit.
+    expect(await postingsOf(tenantId, `je_binv_${renewal.id}`)).toEqual({ 'revenue:debit': 850n, 'tax_payable:debit': 170n, 'receivable:credit': 1_020n });
+    expect(await postingsOf(tenantId, `je_bcred_${renewal.id}`)).toEqual({ 'receivable:debit': 1_020n, 'customer_credit:credit': 1_020n });
+    expect(await creditBalance(tenantId, customer.id)).toBe(1_020n);
+    expect(await netPosted(tenantId, 'billing_receivable')).toBe(0n);
+    expect(await netPosted(tenantId, 'billing_customer_credit')).toBe(-1_020n);
+    // A rerun of the period changes nothing (the credit is not carried twice).
+    await advance('2026-05-20T00:00:00Z');
+    expect(await creditBalance(tenantId, customer.id)).toBe(1_020n);
+  });
+
+  it('the credit pays the following renewals before any charge: amount due reduced exactly, the receivable and the credit end at 0', async () => {
+    const { tenantId, owner, customer, sub, advance, monthly } = await subscribed();
+    const cheap = await monthly(150n);
+    // 10.00 -> 1.50 halfway: May = 1.50 - 5.00 + 0.75 = -2.75 net, -0.55 VAT: -3.30 carried to the credit.
+    await advance(HALFWAY);
+    await owner.billing.updateSubscription({ subscriptionId: sub.id, change: { priceId: cheap.id, prorationBehavior: 'create_prorations' }, idempotencyKey: key() });
+    await advance('2026-07-01T00:00:01Z');
+    const invoices = (await owner.billing.listInvoices({ subscriptionId: sub.id })).invoices;
+    const byStart = (d: string) => invoices.find((i) => iso(i.periodStart) === `${d}T00:00:00.000Z`)!;
+    const [may, june, july] = [byStart('2026-05-01'), byStart('2026-06-01'), byStart('2026-07-01')];
+    expect(may).toMatchObject({ totalMinor: -330n, creditAppliedMinor: -330n, amountDueMinor: 0n, status: InvoiceStatus.PAID, attemptCount: 0 });
+    // June 1.80: all from the credit (3.30 -> 1.50), nothing charged.
+    expect(june).toMatchObject({ totalMinor: 180n, creditAppliedMinor: 180n, amountDueMinor: 0n, amountPaidMinor: 0n, status: InvoiceStatus.PAID, attemptCount: 0, paymentId: '' });
+    // July 1.80: 1.50 of credit left, 0.30 charged to the card.
+    expect(july).toMatchObject({ totalMinor: 180n, creditAppliedMinor: 150n, amountDueMinor: 0n, amountPaidMinor: 30n, status: InvoiceStatus.PAID, attemptCount: 1 });
+    expect((await owner.payments.getPayment({ paymentId: july.paymentId })).payment).toMatchObject({ amountCapturedMinor: 30n, currency: 'EUR' });
+    for (const i of [may, june, july]) expect(sumOfLines(i)).toBe(i.totalMinor);
+    expect(await postingsOf(tenantId, `je_bcred_${june.id}`)).toEqual({ 'customer_credit:debit': 180n, 'receivable:credit': 180n });
+    expect(await postingsOf(tenantId, `je_bcred_${july.id}`)).toEqual({ 'customer_credit:debit': 150n, 'receivable:credit': 150n });
+    expect(await postingsOf(tenantId, `je_bpay_${july.id}`)).toEqual({ 'collected:debit': 30n, 'receivable:credit': 30n });
+    expect(await creditBalance(tenantId, customer.id)).toBe(0n);
+    // Everything is paid: nothing receivable, no credit owed; collected = revenue + tax of all four invoices.
+    expect(await netPosted(tenantId, 'billing_receivable')).toBe(0n);
+    expect(await netPosted(tenantId, 'billing_customer_credit')).toBe(0n);
+    const all = [byStart('2026-04-01'), may, june, july];
+    const revenue = -(await netPosted(tenantId, 'billing_revenue'));
+    const tax = -(await netPosted(tenantId, 'billing_tax_payable'));
+    expect(revenue).toBe(all.reduce((a, i) => a + i.subtotalMinor - i.discountMinor, 0n));
+    expect(tax).toBe(all.reduce((a, i) => a + i.taxMinor, 0n));
+    expect(await netPosted(tenantId, 'billing_collected')).toBe(revenue + tax);
+    expect(await netPosted(tenantId, 'billing_collected')).toBe(1_200n + 30n);
+  });
+});
+
+describe('customer credit on a void', () => {
+  it('voiding an invoice the credit partly paid gives that credit back: balance restored, receivable 0', async () => {
+    const { tenantId, owner, customer, clock, sub, advance, monthly } = await subscribed();
+    const cheap = await monthly(150n);
+    await advance(HALFWAY);
+    await owner.billing.updateSubscription({ subscriptionId: sub.id, change: { priceId: cheap.id, prorationBehavior: 'create_prorations' }, idempotencyKey: key() });
+    // From June on, the card declines: July's 0.30 left after the credit fails.
+    const declining = (await owner.payments.createPaymentMethod({ customerId: customer.id, pspTokens: { stripe: 'pm_card_chargeDeclinedInsufficientFunds' }, brand: 'visa', country: 'FR', last4: '9995', idempotencyKey: key() })).paymentMethod!;
+    await owner.billing.updateBillingCustomer({ customer: { customerId: customer.id, defaultPaymentMethodId: declining.id, country: 'FR', testClockId: clock.id }, idempotencyKey: key() });
+    expect(await creditBalance(tenantId, customer.id)).toBe(0n); // the profile update kept the (empty) balance
+    await advance('2026-07-01T00:00:01Z');
+    const invoices = (await owner.billing.listInvoices({ subscriptionId: sub.id })).invoices;
+    const july = invoices.find((i) => iso(i.periodStart) === '2026-07-01T00:00:00.000Z')!;
+    expect(july).toMatchObject({ totalMinor: 180n, creditAppliedMinor: 150n, amountDueMinor: 30n, status: InvoiceStatus.OPEN, attemptCount: 1 });
+    expect(await creditBalance(tenantId, customer.id)).toBe(0n);
+    await owner.billing.voidInvoice({ invoiceId: july.id, idempotencyKey: key() });
+    expect(await creditBalance(tenantId, customer.id)).toBe(150n);
+    expect(await postingsOf(tenantId, `je_bcred_${july.id}_void`)).toEqual({ 'receivable:debit': 150n, 'customer_credit:credit': 150n });
+    expect(await netPosted(tenantId, 'billing_receivable')).toBe(0n);
+    expect(await netPosted(tenantId, 'billing_customer_credit')).toBe(-150n);
+  });
+});
 
 describe('proration through the API', () => {
   it('create_prorations: $10 -> $20 exactly halfway adds credit -5.00 and charge +10.00 to the next renewal, as previewed; a replay changes nothing', async () => {

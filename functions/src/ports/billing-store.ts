@@ -61,6 +61,12 @@ export interface Invoice extends DomainInvoice {
   amountCreditedMinor: bigint;
   netCreditedMinor: bigint;
   taxCreditedMinor: bigint;
+  /**
+   * Customer credit balance used at finalization (ADR 0032 "Customer credit balance"): positive,
+   * credit applied to this invoice; negative, this invoice's negative total carried to the
+   * customer's credit. Amount due = total - this (never below 0). Absent on invoices made before it: 0.
+   */
+  creditAppliedMinor?: bigint;
   /** Charge attempts made; the first failure's time (dunning counts from it). */
   attemptCount: number;
   firstFailedAtMs: number | null;
@@ -114,6 +120,9 @@ export interface BillingTx {
   /** Last invoice number given (0 before the first): the gapless counter. */
   getInvoiceCounter(): Promise<number>;
   getCreditNote(id: string): Promise<CreditNote | undefined>;
+  /** The customer's credit balance in `currency` (minor units, >= 0; 0 when none). */
+  getCustomerCredit(customerId: string, currency: string): Promise<bigint>;
+  setCustomerCredit(customerId: string, currency: string, amountMinor: bigint): void;
   setSubscription(sub: Subscription, trace: TraceRef): void;
   setInvoice(invoice: Invoice, trace: TraceRef): void;
   setInvoiceCounter(last: number): void;

@@ -85,6 +85,15 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
             const last: unknown = (await reader.get(counterRef(tenantId))).get('last');
             return last === undefined ? 0 : Number(last);
           },
+          async getCustomerCredit(customerId, currency) {
+            // Beside the profile's `state` (which UpdateBillingCustomer rewrites by merge): only billing's transactions change it.
+            const balances: unknown = (await reader.get(col(tenantId, 'billingCustomers').doc(customerId))).get('creditBalances');
+            const found = (balances as Record<string, unknown> | undefined)?.[currency];
+            return typeof found === 'string' ? BigInt(found) : 0n;
+          },
+          setCustomerCredit(customerId, currency, amountMinor) {
+            tx.set(col(tenantId, 'billingCustomers').doc(customerId), { creditBalances: { [currency]: amountMinor.toString() } }, { merge: true });
+          },
           async getCreditNote(id) { return parse<CreditNote>((await reader.get(col(tenantId, 'creditNotes').doc(id))).data()); },
           setSubscription(s, trace) { tx.set(col(tenantId, 'subscriptions').doc(s.id), subDoc(s, trace)); },
           setInvoice(i, trace) { tx.set(col(tenantId, 'invoices').doc(i.id), invoiceDoc(i, trace)); },
@@ -118,7 +127,8 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     async getCoupon(t, id) { return parse((await col(t, 'coupons').doc(id).get()).data()); },
     async getBillingCustomer(t, id) { return parse<BillingCustomer>((await col(t, 'billingCustomers').doc(id).get()).data()); },
     async setBillingCustomer(t, c) {
-      await col(t, 'billingCustomers').doc(c.customerId).set({ state: toJsonWithBigint(c), testClockId: c.testClockId, updatedAt: ts(c.updatedAtMs) });
+      // Merge: the credit balance billing keeps beside `state` (creditBalances) survives a profile update.
+      await col(t, 'billingCustomers').doc(c.customerId).set({ state: toJsonWithBigint(c), testClockId: c.testClockId, updatedAt: ts(c.updatedAtMs) }, { merge: true });
     },
     async getSettings(t) { return parse<BillingSettings>((await col(t, 'settings').doc('billing').get()).data()); },
     async setSettings(t, s) { await col(t, 'settings').doc('billing').set({ state: toJsonWithBigint(s), updatedAt: Timestamp.now() }); },

@@ -161,7 +161,15 @@ export function invoiceToProto(i: port.Invoice): Invoice {
     periodStart: ts(i.periodStartMs), periodEnd: ts(i.periodEndMs), attemptCount: i.attemptCount, nextPaymentAttempt: ts(i.nextAttemptAtMs),
     paymentId: i.paymentId, taxCalculationJson: JSON.stringify(i.taxCalculation, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)),
     finalizeTime: ts(i.finalizedAtMs), createTime: ts(i.createdAtMs),
+    creditAppliedMinor: i.creditAppliedMinor ?? 0n, amountDueMinor: dueOf(i),
   });
+}
+
+/** total - credit applied - credited - paid, never below 0; nothing is due on a void invoice. */
+function dueOf(i: port.Invoice): bigint {
+  if (i.status === 'void') return 0n;
+  const due = i.totals.total.amountMinor - (i.creditAppliedMinor ?? 0n) - i.amountCreditedMinor - i.amountPaidMinor;
+  return due > 0n ? due : 0n;
 }
 
 export function creditNoteToProto(n: port.CreditNote): CreditNote {

@@ -16,7 +16,7 @@ import type { BillingSettings, DueRef, Invoice, Subscription } from '../../ports
 import * as payments from '../payments/index.js';
 import type { BillingDeps } from './billing-deps.js';
 import {
-  applyRenewals, draftInvoice, hashOf, loadDraftContext, periodOf, recordChargeOutcomes, renewalInvoiceId, renewalLines, settingsOf,
+  amountDueMinor, applyRenewals, draftInvoice, hashOf, loadDraftContext, periodOf, recordChargeOutcomes, renewalInvoiceId, renewalLines, settingsOf,
   memo, type AttemptResult, type ChargeOutcome, type RenewalStep, type RunReads,
 } from './invoicing.js';
 
@@ -232,7 +232,7 @@ async function attemptCharge(deps: BillingDeps, tenantId: string, invoice: Invoi
   }
   const customer = await memo(reads, `${tenantId}/c/${invoice.customerId}`, () => deps.store.getBillingCustomer(tenantId, invoice.customerId));
   if (!customer || customer.defaultPaymentMethodId === '') return { kind: 'failed', paymentId: '', reason: 'no_default_payment_method' };
-  const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor - invoice.amountPaidMinor;
+  const amountMinor = amountDueMinor(invoice);
   const key: payments.CommandKey = {
     ref: { scope: tenantId, method: 'tally.billing.v1.billingRun/Charge', key: `${invoice.id}:${attempt}` },
     requestHash: hashOf([invoice.id, String(attempt), amountMinor.toString(), invoice.currency, customer.defaultPaymentMethodId]),

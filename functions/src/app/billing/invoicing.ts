@@ -20,7 +20,7 @@ import {
   type InvoiceLineInput,
 } from '../../domain/billing/invoice.js';
 import { transitionSubscription, type SubscriptionStatus } from '../../domain/billing/subscription.js';
-import { billingAccountId, billingAccounts, creditNoteEntry, finalizationEntry, paymentEntry, voidEntry } from '../../domain/billing/invoice-postings.js';
+import { billingAccountId, billingAccounts, creditNoteEntry, customerCreditEntry, finalizationEntry, paymentEntry, voidEntry } from '../../domain/billing/invoice-postings.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { BillingCustomer, BillingSettings, BillingTx, Coupon, CreditNote, Invoice, Subscription } from '../../ports/billing-store.js';
 import type { OutboxEvent } from '../../ports/ledger-store.js';
@@ -209,11 +209,66 @@ export type RenewalStep =
   | { kind: 'cancel'; sub: Subscription }
   | { kind: 'renew'; sub: Subscription; invoice: Invoice; periodIndex: number; period: { startMs: number; endMs: number } };
 
-/** What finalizing `draft` under `number` at `nowMs` makes: the open (or, at zero, paid) invoice. */
-export function finalized(draft: Invoice, number: string, nowMs: number, chargeable: boolean, trace: TraceIds): Invoice {
-  const open = { ...finalizeInvoice(draft, number, nowMs), traceId: trace.traceId } as Invoice;
-  if (open.totals.total.amountMinor === 0n) return { ...markInvoicePaid(open, nowMs), nextAttemptAtMs: null } as Invoice;
+/** What is left to collect on an invoice: total less customer credit applied, credit notes and payments. */
+export function amountDueMinor(invoice: Invoice): bigint {
+  const due = invoice.totals.total.amountMinor - (invoice.creditAppliedMinor ?? 0n) - invoice.amountCreditedMinor - invoice.amountPaidMinor;
+  return due > 0n ? due : 0n;
+}
+
+/**
+ * What finalizing `draft` under `number` at `nowMs` makes: the open invoice, or, when nothing is
+ * due after `creditAppliedMinor` (customer credit used; negative: a negative total carried to the
+ * customer's credit), the paid one: never charged, never dunned.
+ */
+export function finalized(draft: Invoice, number: string, nowMs: number, chargeable: boolean, trace: TraceIds, creditAppliedMinor = 0n): Invoice {
+  const open = { ...finalizeInvoice(draft, number, nowMs), traceId: trace.traceId, ...(creditAppliedMinor !== 0n && { creditAppliedMinor }) } as Invoice;
+  if (open.totals.total.amountMinor - creditAppliedMinor <= 0n) return { ...markInvoicePaid(open, nowMs), nextAttemptAtMs: null } as Invoice;
   return { ...open, nextAttemptAtMs: chargeable ? nowMs : null };
+}
+
+/** Customer credit balances read in one transaction (`customerId:currency` -> minor units), with the changed ones. */
+export interface CreditBook { balances: Map<string, bigint>; changed: Set<string> }
+export const newCreditBook = (): CreditBook => ({ balances: new Map(), changed: new Set() });
+
+/**
+ * Finalizes `draft` inside `tx` with the customer's credit balance (Stripe's customer balance):
+ * a negative total is carried to the credit (amount due 0); a positive total uses what credit
+ * there is first. Returns the invoice and its planned ledger entries (finalization, customer
+ * credit); the caller commits them and then `writeCredits` (the balances read and written in the
+ * same transaction as the invoice: a rerun finds the invoice and applies nothing twice).
+ */
+export async function finalizeWithCredit(
+  deps: BillingDeps, tx: BillingTx, lane: number, tenantId: string, draft: Invoice, number: string, nowMs: number, chargeable: boolean, trace: TraceIds, book: CreditBook,
+): Promise<{ invoice: Invoice; plans: PlannedEntry[] }> {
+  const creditKey = `${draft.customerId}:${draft.currency}`;
+  const total = draft.totals.total.amountMinor;
+  let balance = book.balances.get(creditKey);
+  if (balance === undefined && (total < 0n || total > 0n)) {
+    balance = await tx.getCustomerCredit(draft.customerId, draft.currency);
+    book.balances.set(creditKey, balance);
+  }
+  const applied = total < 0n ? total : total > 0n && balance! > 0n ? (balance! < total ? balance! : total) : 0n;
+  const invoice = finalized(draft, number, nowMs, chargeable, trace, applied);
+  const ref = { id: invoice.id, number: invoice.number!, currency: invoice.currency };
+  const entries = [
+    finalizationEntry({ ...ref, netMinor: invoice.totals.totalExcludingTax.amountMinor, taxMinor: invoice.totals.taxTotal.amountMinor }),
+    customerCreditEntry(ref, applied),
+  ];
+  const plans: PlannedEntry[] = [];
+  for (const entry of entries) if (entry !== null) plans.push(await planEntry(deps.payments.ledger, tx.ledger, lane, tenantId, entry, trace));
+  if (applied !== 0n) {
+    book.balances.set(creditKey, balance! - applied);
+    book.changed.add(creditKey);
+  }
+  return { invoice, plans };
+}
+
+/** Writes the balances `book` changed. */
+export function writeCredits(tx: BillingTx, book: CreditBook): void {
+  for (const k of book.changed) {
+    const at = k.lastIndexOf(':');
+    tx.setCustomerCredit(k.slice(0, at), k.slice(at + 1), book.balances.get(k)!);
+  }
 }
 
 /**
@@ -233,6 +288,7 @@ export async function applyRenewals(deps: BillingDeps, tenantId: string, steps: 
       tx.getInvoiceCounter(),
     ]);
     let last = counter;
+    const credits = newCreditBook();
     const writes: (() => void)[] = [];
     const done: Invoice[] = [];
     let canceled = 0;
@@ -255,9 +311,7 @@ export async function applyRenewals(deps: BillingDeps, tenantId: string, steps: 
       }
       last += 1;
       const chargeable = sub.status !== 'unpaid';
-      const invoice = finalized(step.invoice, formatInvoiceNumber(settings.invoicePrefix, last), nowMs, chargeable, trace);
-      const entry = finalizationEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency, netMinor: invoice.totals.totalExcludingTax.amountMinor, taxMinor: invoice.totals.taxTotal.amountMinor });
-      const plan: PlannedEntry | null = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+      const { invoice, plans } = await finalizeWithCredit(deps, tx, lane, tenantId, step.invoice, formatInvoiceNumber(settings.invoicePrefix, last), nowMs, chargeable, trace, credits);
       const status: SubscriptionStatus = sub.status === 'trialing' ? transitionSubscription(sub.status, 'active', sub.id) : sub.status;
       const next: Subscription = {
         ...sub, status, periodIndex: step.periodIndex, currentPeriodStartMs: step.period.startMs, currentPeriodEndMs: step.period.endMs,
@@ -266,7 +320,7 @@ export async function applyRenewals(deps: BillingDeps, tenantId: string, steps: 
       };
       done.push(invoice);
       writes.push(() => {
-        plan?.commit();
+        for (const plan of plans) plan.commit();
         tx.setInvoice(invoice, trace);
         tx.setSubscription(next, trace);
         tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.finalized', invoice.id, 'finalized', invoicePayload(invoice, nowMs), trace));
@@ -275,6 +329,7 @@ export async function applyRenewals(deps: BillingDeps, tenantId: string, steps: 
       });
     }
     if (last !== counter) writes.push(() => tx.setInvoiceCounter(last));
+    writes.push(() => writeCredits(tx, credits));
     for (const write of writes) write();
     return { finalized: done, canceled };
   }));
@@ -331,7 +386,7 @@ async function decideOutcome(
     return { invoice: next, write: () => tx.setInvoice(next, trace) };
   }
   if (outcome.kind === 'paid') {
-    const amountMinor = invoice.totals.total.amountMinor - invoice.amountCreditedMinor;
+    const amountMinor = invoice.totals.total.amountMinor - (invoice.creditAppliedMinor ?? 0n) - invoice.amountCreditedMinor;
     const entry = paymentEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency }, amountMinor, outcome.paymentId);
     const plan = entry === null ? null : await planEntry(deps.payments.ledger, tx.ledger, lane, tenantId, entry, trace);
     const paid: Invoice = { ...(markInvoicePaid(invoice, nowMs) as Invoice), amountPaidMinor: amountMinor, paymentId: outcome.paymentId, attemptCount: attempt, nextAttemptAtMs: null };
@@ -412,7 +467,7 @@ export async function createCreditNote(
     const credited: Invoice = { ...invoice, amountCreditedMinor: creditedAfter, taxCreditedMinor: taxAfter, netCreditedMinor: invoice.netCreditedMinor + note.netMinor };
     // An open invoice credited in full owes nothing: it is settled (paid, as Stripe), so that no
     // charge of nothing is attempted and no dunning starts; its subscription is active again.
-    const settled = invoice.status === 'open' && creditedAfter + invoice.amountPaidMinor >= total;
+    const settled = invoice.status === 'open' && creditedAfter + invoice.amountPaidMinor + (invoice.creditAppliedMinor ?? 0n) >= total;
     const after: Invoice = settled ? { ...(markInvoicePaid(credited, note.createdAtMs) as Invoice), nextAttemptAtMs: null } : credited;
     const sub = settled && invoice.subscriptionId !== null ? (await tx.getSubscriptions([invoice.subscriptionId])).get(invoice.subscriptionId) : undefined;
     const reactivate = sub && (sub.status === 'past_due' || sub.status === 'unpaid') && sub.latestInvoiceId === invoice.id;
@@ -441,7 +496,14 @@ export async function voidInvoice(deps: BillingDeps, tenantId: string, invoiceId
     const entry = voidEntry({ id: invoice.id, number: invoice.number ?? '', currency: invoice.currency },
       invoice.totals.totalExcludingTax.amountMinor - invoice.netCreditedMinor, invoice.totals.taxTotal.amountMinor - invoice.taxCreditedMinor);
     const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+    // Customer credit applied to it goes back to the customer's balance (the void credits the whole receivable).
+    const applied = invoice.creditAppliedMinor ?? 0n;
+    const returned = applied > 0n ? customerCreditEntry({ id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, -applied, true) : null;
+    const balance = returned === null ? 0n : await tx.getCustomerCredit(invoice.customerId, invoice.currency);
+    const returnPlan = returned === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, returned, trace);
     plan?.commit();
+    returnPlan?.commit();
+    if (returned !== null) tx.setCustomerCredit(invoice.customerId, invoice.currency, balance + applied);
     tx.setInvoice(voided, trace);
     tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.voided', invoice.id, 'void', invoicePayload(voided, deps.clock.nowMs()), trace));
     return voided;

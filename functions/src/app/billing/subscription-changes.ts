@@ -8,15 +8,15 @@
 import { TallyError, invalidField } from '../../domain/errors.js';
 import { schemeFor, validateQuantity } from '../../domain/billing/catalog.js';
 import { formatInvoiceNumber, type InvoiceLineInput } from '../../domain/billing/invoice.js';
-import { finalizationEntry } from '../../domain/billing/invoice-postings.js';
 import { prorateItemChange, prorationBehaviors, type ProrationBehavior, type ProrationResult } from '../../domain/billing/proration.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { Invoice, Subscription } from '../../ports/billing-store.js';
-import { planEntry, type PlannedEntry } from '../ledger/ledger-use-cases.js';
+import type { PlannedEntry } from '../ledger/ledger-use-cases.js';
 import type { BillingDeps } from './billing-deps.js';
 import { chargeInvoice } from './billing-run.js';
 import {
-  billingEvent, draftInvoice, ensureBillingAccounts, finalized, invoicePayload, loadDraftContext, periodOf, recordChargeOutcomes, renewalLines, settingsOf, subscriptionPayload,
+  billingEvent, draftInvoice, ensureBillingAccounts, finalizeWithCredit, invoicePayload, loadDraftContext, newCreditBook, periodOf, recordChargeOutcomes, renewalLines,
+  settingsOf, subscriptionPayload, writeCredits,
 } from './invoicing.js';
 import { customerNowMs, getSubscription } from './subscriptions.js';
 
@@ -144,14 +144,14 @@ export async function applyItemChange(deps: BillingDeps, tenantId: string, plan:
     if (sub.lastChangeId === changeId) return undefined;
     if (sub.updatedAtMs !== plan.sub.updatedAtMs) throw new TallyError('CONTENTION', `subscription ${sub.id} changed meanwhile; retry`, { field: 'subscription_id' });
     let open: Invoice | undefined;
-    let plan2: PlannedEntry | null = null;
+    let plans: PlannedEntry[] = [];
+    const credits = newCreditBook();
     if (draft) {
-      open = finalized(draft, formatInvoiceNumber(settings.invoicePrefix, counter + 1), plan.nowMs, sub.status !== 'unpaid', trace);
-      const entry = finalizationEntry({ id: open.id, number: open.number!, currency: open.currency, netMinor: open.totals.totalExcludingTax.amountMinor, taxMinor: open.totals.taxTotal.amountMinor });
-      plan2 = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+      ({ invoice: open, plans } = await finalizeWithCredit(deps, tx, lane, tenantId, draft, formatInvoiceNumber(settings.invoicePrefix, counter + 1), plan.nowMs, sub.status !== 'unpaid', trace, credits));
       next = { ...next, latestInvoiceId: open.id };
     }
-    plan2?.commit();
+    for (const p of plans) p.commit();
+    writeCredits(tx, credits);
     if (open) {
       tx.setInvoice(open, trace);
       tx.setInvoiceCounter(counter + 1);

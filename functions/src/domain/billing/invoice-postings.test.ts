@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isReservedAccountId, isReservedEntryId } from '../ledger/namespace.js';
-import { billingAccountId, billingLedgerNamespace, creditNoteEntry, finalizationEntry, paymentEntry, voidEntry } from './invoice-postings.js';
+import { billingAccountId, billingLedgerNamespace, creditNoteEntry, customerCreditEntry, finalizationEntry, paymentEntry, voidEntry } from './invoice-postings.js';
 
 const invoice = { id: 'inv_a', number: 'INV-000001', currency: 'EUR' };
 const sums = (e: NonNullable<ReturnType<typeof finalizationEntry>>) => ({
@@ -18,6 +18,27 @@ describe('billing ledger postings', () => {
       { accountId: 'acc_bil_revenue_EUR', direction: 'credit', amountMinor: 2_000n, currency: 'EUR' },
       { accountId: 'acc_bil_tax_payable_EUR', direction: 'credit', amountMinor: 400n, currency: 'EUR' },
     ]);
+  });
+
+  it('a negative invoice posts the other side, and its total moves to the customer credit (created, applied, returned)', () => {
+    expect(finalizationEntry({ ...invoice, netMinor: -850n, taxMinor: -170n })!.postings).toEqual([
+      { accountId: 'acc_bil_receivable_EUR', direction: 'credit', amountMinor: 1_020n, currency: 'EUR' },
+      { accountId: 'acc_bil_revenue_EUR', direction: 'debit', amountMinor: 850n, currency: 'EUR' },
+      { accountId: 'acc_bil_tax_payable_EUR', direction: 'debit', amountMinor: 170n, currency: 'EUR' },
+    ]);
+    const created = customerCreditEntry(invoice, -1_020n)!;
+    expect(created.id).toBe('je_bcred_inv_a');
+    expect(created.postings).toEqual([
+      { accountId: 'acc_bil_customer_credit_EUR', direction: 'credit', amountMinor: 1_020n, currency: 'EUR' },
+      { accountId: 'acc_bil_receivable_EUR', direction: 'debit', amountMinor: 1_020n, currency: 'EUR' },
+    ]);
+    expect(customerCreditEntry(invoice, 120n)!.postings).toEqual([
+      { accountId: 'acc_bil_customer_credit_EUR', direction: 'debit', amountMinor: 120n, currency: 'EUR' },
+      { accountId: 'acc_bil_receivable_EUR', direction: 'credit', amountMinor: 120n, currency: 'EUR' },
+    ]);
+    expect(customerCreditEntry(invoice, -120n, true)!.id).toBe('je_bcred_inv_a_void');
+    expect(isReservedEntryId(billingLedgerNamespace, 'je_bcred_inv_a_void')).toBe(true);
+    expect(customerCreditEntry(invoice, 0n)).toBeNull();
   });
 
   it('drops zero lines (no tax: two lines) and posts nothing for a zero invoice', () => {

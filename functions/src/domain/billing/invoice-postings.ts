@@ -6,7 +6,8 @@
  * - `billing_tax_payable` (liability): tax collected for the authorities.
  * - `billing_collected` (asset): invoice payments collected through Tally's payments (the capture
  *   itself is the payments ledger's entry: psp_receivable / merchant_payable).
- * - `billing_customer_credit` (liability): credit notes on what was already paid, owed back.
+ * - `billing_customer_credit` (liability): credit notes on what was already paid, and negative
+ *   invoices' totals (the customer's credit balance), owed back or consumed by later invoices.
  *
  * Entries (total T = net N + tax X):
  * - finalization (`je_binv_<invoiceId>`): debit receivable T; credit revenue N; credit tax payable X.
@@ -15,8 +16,11 @@
  *   receivable c while the invoice is unpaid, customer credit once paid.
  * - void (`je_bvoid_<invoiceId>`): the finalization's lines the other way round, less what credit
  *   notes already reversed.
- * Lines of zero are left out (the ledger wants positive amounts); an entry with fewer than two lines
- * is not posted at all (a zero invoice).
+ * - customer credit (`je_bcred_<invoiceId>`): a negative total carried to the customer's credit
+ *   (debit receivable, credit customer credit) or credit applied (debit customer credit, credit receivable).
+ * Lines of zero are left out and a negative amount posts on the other side (the ledger wants
+ * positive amounts: a negative invoice debits revenue and tax, credits receivable); an entry with
+ * fewer than two lines is not posted at all (a zero invoice).
  */
 import type { EntryInput, Posting } from '../ledger/index.js';
 import type { ReservedLedgerNamespace } from '../ledger/namespace.js';
@@ -37,7 +41,7 @@ export function billingAccountId(code: BillingAccountCode, currency: string): st
   return `${BILLING_ACCOUNT_ID_PREFIX}${code.replace('billing_', '')}_${currency}`;
 }
 
-const entryPrefixes = { finalize: 'binv', pay: 'bpay', creditNote: 'bcn', void: 'bvoid' } as const;
+const entryPrefixes = { finalize: 'binv', pay: 'bpay', creditNote: 'bcn', void: 'bvoid', customerCredit: 'bcred' } as const;
 
 /** Names the billing path derives: the public ledger RPCs refuse them (RESERVED_NAMESPACE). */
 export const billingLedgerNamespace: ReservedLedgerNamespace = Object.freeze({
@@ -48,8 +52,12 @@ export const billingLedgerNamespace: ReservedLedgerNamespace = Object.freeze({
 });
 
 function entry(id: string, description: string, currency: string, lines: readonly [BillingAccountCode, 'debit' | 'credit', bigint][], metadata: Record<string, string>): EntryInput | null {
-  const postings: Posting[] = lines.filter(([, , amount]) => amount > 0n)
-    .map(([code, direction, amountMinor]) => ({ accountId: billingAccountId(code, currency), direction, amountMinor, currency }));
+  // A negative amount is the opposite side (a negative invoice: debit revenue and tax, credit receivable).
+  const postings: Posting[] = lines.filter(([, , amount]) => amount !== 0n)
+    .map(([code, direction, amountMinor]) => ({
+      accountId: billingAccountId(code, currency), currency,
+      direction: amountMinor > 0n ? direction : direction === 'debit' ? 'credit' : 'debit', amountMinor: amountMinor > 0n ? amountMinor : -amountMinor,
+    }));
   return postings.length < 2 ? null : { id, postings, description, metadata };
 }
 
@@ -60,6 +68,20 @@ export function finalizationEntry(invoice: { id: string; number: string; currenc
     ['billing_revenue', 'credit', invoice.netMinor],
     ['billing_tax_payable', 'credit', invoice.taxMinor],
   ], { invoiceId: invoice.id, invoiceNumber: invoice.number });
+}
+
+/**
+ * Customer credit balance used by an invoice (`je_bcred_<invoiceId>`): a negative invoice total
+ * carried to the customer's credit (`appliedMinor` < 0: debit receivable, credit customer credit),
+ * or credit applied to an invoice (> 0: debit customer credit, credit receivable). Null at 0.
+ */
+export function customerCreditEntry(invoice: { id: string; number: string; currency: string }, appliedMinor: bigint, returned = false): EntryInput | null {
+  // `returned`: the void of an invoice gives back the credit applied to it (`je_bcred_<invoiceId>_void`).
+  const id = `je_${entryPrefixes.customerCredit}_${invoice.id}${returned ? '_void' : ''}`;
+  return entry(id, `invoice ${invoice.number} customer credit ${returned ? 'returned' : appliedMinor < 0n ? 'created' : 'applied'}`, invoice.currency, [
+    ['billing_customer_credit', 'debit', appliedMinor],
+    ['billing_receivable', 'credit', appliedMinor],
+  ], { invoiceId: invoice.id });
 }
 
 /** Payment: debit collected, credit receivable, by the amount paid. */
