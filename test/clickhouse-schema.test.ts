@@ -85,8 +85,16 @@ describe('ReplacingMergeTree reads are right before merges', () => {
       event_id: 'evt_dup', tenant_id: tenantId, type: 'payment.created', aggregate_id: 'pay_1', occurred_at: '2026-12-06 10:00:00',
       occurred_at_ms: 1796551200123, trace_id: '', span_id: '', payload_json: '{}', message_id: `m${insertedAtMs}`, inserted_at_ms: insertedAtMs,
     });
-    for (const insertedAtMs of [1, 2, 3]) await client.insert({ table: 'events', values: [row(insertedAtMs)], format: 'JSONEachRow' });
-    const raw = await (await client.query({ query: `SELECT count() AS n FROM events WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+    // A background merge may fold the parts at any moment (it did, in a CI run): hold merges of this
+    // table while the three parts are counted, so the test really reads before a merge.
+    await client.command({ query: 'SYSTEM STOP MERGES events' });
+    let raw: { n: string }[];
+    try {
+      for (const insertedAtMs of [1, 2, 3]) await client.insert({ table: 'events', values: [row(insertedAtMs)], format: 'JSONEachRow' });
+      raw = await (await client.query({ query: `SELECT count() AS n FROM events WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+    } finally {
+      await client.command({ query: 'SYSTEM START MERGES events' });
+    }
     // Three parts, no merge yet: without FINAL the count is wrong, which is why every read uses it.
     expect(Number(raw[0]!.n)).toBe(3);
     const final = await (await client.query({ query: `SELECT count() AS n, any(message_id) AS m FROM events FINAL WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string; m: string }>();

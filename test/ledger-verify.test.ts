@@ -4,6 +4,7 @@
  * the real API and the use case (with a store that counts the journal documents it reads).
  */
 import { randomUUID } from 'node:crypto';
+import { Code, ConnectError } from '@connectrpc/connect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkpointTenant, verifyChainChunk, type LedgerDeps } from '../functions/src/app/ledger/ledger-use-cases.js';
 import type { LedgerStore } from '../functions/src/ports/ledger-store.js';
@@ -20,7 +21,15 @@ async function writeEntries(owner: TallyClient, a: string, b: string, count: num
   const ids: string[] = [];
   for (let start = 0; start < count; start += 20) {
     const batch = Array.from({ length: Math.min(20, count - start) }, (_, i) => transfer(a, b, BigInt(start + i + 1)));
-    await Promise.all(batch.map((e) => owner.ledger.createEntry(e)));
+    // CONTENTION (Aborted) says "retry with the same entry id": 20 writers on two accounts can get it
+    // on a loaded machine, and a client retries, as the error contract says (bounded).
+    await Promise.all(batch.map(async (e) => {
+      for (let attempt = 1; ; attempt++) {
+        try { return await owner.ledger.createEntry(e); } catch (error) {
+          if (!(error instanceof ConnectError && error.code === Code.Aborted) || attempt >= 5) throw error;
+        }
+      }
+    }));
     ids.push(...batch.map((e) => e.entryId));
   }
   return ids;
