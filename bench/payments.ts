@@ -21,40 +21,14 @@
  * The sandbox PSP runs in its own process, as a PSP is another service: its CPU is not Tally's.
  * The API and the load generator share this process, for both paths alike.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
+import { startSandboxProcess } from './sandbox-process.js';
 import { benchConcurrency as concurrency, benchDurationMs as durationMs, benchLog, benchRounds, benchWarmUpMs, measureInterleaved, measureWorkers, runBench } from './support.js';
 
 const log = benchLog('bench:payments');
-
-/** `emulators/sandbox-psp/main.ts` in a child process on a free port; resolves with its URL. */
-async function startSandboxProcess(stripeWebhookSecret: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'emulators/sandbox-psp/main.ts'], {
-    env: { ...process.env, TALLY_SANDBOX_PSP_PORT: '0', TALLY_SANDBOX_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  try {
-    const exited = once(child, 'exit').then(([code]) => { throw new Error(`the sandbox PSP exited (${String(code)}) before it listened`); });
-    const listening = (async () => {
-      for await (const line of lines) {
-        const url = /sandbox PSP on (http:\/\/\S+?) /.exec(line)?.[1];
-        if (url !== undefined) return url;
-      }
-      throw new Error('the sandbox PSP closed its output before it listened');
-    })();
-    const url = await Promise.race([listening, exited]);
-    exited.catch(() => undefined); // the exit at stop is expected from here on
-    return { url, child };
-  } finally {
-    clearTimeout(timeout);
-  }
-}
 
 /**
  * Firestore Standard edition, multi-region nam5, list prices as of 2025 (check the current Firestore
@@ -75,8 +49,7 @@ function usdPer1000(counts: { reads: number; writes: number; deletes: number }):
 runBench('bench:payments', async () => {
   log('starting the sandbox PSP (own process) ...');
   const stripeWebhookSecret = `whsec_${randomBytes(16).toString('hex')}`;
-  const { url: sandboxUrl, child } = await startSandboxProcess(stripeWebhookSecret);
-  const sandbox = { url: sandboxUrl, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit'); } };
+  const sandbox = await startSandboxProcess(stripeWebhookSecret);
   try {
     const adminKey = `sk_${randomBytes(32).toString('base64url')}`;
     const { createHash } = await import('node:crypto');

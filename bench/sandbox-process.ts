@@ -1,6 +1,6 @@
 /**
  * The sandbox PSP (`emulators/sandbox-psp/main.ts`) in a child process on a free port, for benches:
- * a PSP is another service, so its CPU is not Tally's. (bench/payments.ts has its own copy of this.)
+ * a PSP is another service, so its CPU is not Tally's. Used by bench:payments and bench:billing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
