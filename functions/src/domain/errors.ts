@@ -53,6 +53,8 @@ export const errorReasons = [
   'TAX_UNAVAILABLE',
   // UNAVAILABLE: the analytics store (ClickHouse) cannot answer now (down, or over the query timeout).
   'ANALYTICS_UNAVAILABLE',
+  // FAILED_PRECONDITION: the checkout session expired; the buyer cannot pay it (checkout).
+  'CHECKOUT_SESSION_EXPIRED',
   // INTERNAL: a bug or an unexpected failure; details go to logs only.
   'INTERNAL',
 ] as const;

@@ -41,6 +41,7 @@ export const codeByReason: Readonly<Record<ErrorReason, Code>> = {
   PSP_UNAVAILABLE: Code.Unavailable,
   TAX_UNAVAILABLE: Code.Unavailable,
   ANALYTICS_UNAVAILABLE: Code.Unavailable,
+  CHECKOUT_SESSION_EXPIRED: Code.FailedPrecondition,
   INTERNAL: Code.Internal,
 };
 
