@@ -1,0 +1,3 @@
+import { appConfig } from '../shared/vite-config.ts';
+
+export default appConfig('checkout');
