@@ -14,7 +14,7 @@ const restrict = (...patterns) => ['error', { patterns: patterns.map(([regex, me
 const domainMessage = 'domain/ is pure: it imports only domain/ (and pure packages), never ports, app, adapters, handlers, platform, gen or cli (ADR 0021)';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'functions/src/gen/', '.tally/', 'dist/', 'coverage/'] },
+  { ignores: ['node_modules/', 'functions/src/gen/', '.tally/', 'dist/', 'web/dist/', 'test-results/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
