@@ -192,3 +192,40 @@ resource "google_pubsub_subscription_iam_member" "agent_subscribes_billing_run" 
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }
+
+# The console lists one customer's invoices and subscriptions, newest first (issue 17).
+resource "google_firestore_index" "invoices_by_customer" {
+  database    = google_firestore_database.default.name
+  collection  = "invoices"
+  query_scope = "COLLECTION"
+  fields {
+    field_path = "customerId"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "DESCENDING"
+  }
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "subscriptions_by_customer" {
+  database    = google_firestore_database.default.name
+  collection  = "subscriptions"
+  query_scope = "COLLECTION"
+  fields {
+    field_path = "customerId"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "DESCENDING"
+  }
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}

@@ -67,6 +67,11 @@ export interface Invoice extends DomainInvoice {
    * customer's credit. Amount due = total - this (never below 0). Absent on invoices made before it: 0.
    */
   creditAppliedMinor?: bigint;
+  /**
+   * Written off to bad debt when the invoice was marked uncollectible (the amount due then; ADR
+   * 0035); a later payment or void reverses it first. Absent or 0: never written off.
+   */
+  amountWrittenOffMinor?: bigint;
   /** Charge attempts made; the first failure's time (dunning counts from it). */
   attemptCount: number;
   firstFailedAtMs: number | null;
@@ -152,7 +157,10 @@ export interface BillingStore {
   setTestClockTime(tenantId: string, id: string, frozenTimeMs: number): Promise<void>;
   getSubscription(tenantId: string, id: string): Promise<Subscription | undefined>;
   getInvoice(tenantId: string, id: string): Promise<Invoice | undefined>;
-  listInvoices(tenantId: string, subscriptionId: string, pageSize: number, cursor: string | undefined): Promise<Page<Invoice>>;
+  /** Newest first; `filter` names one subscription's or one customer's invoices (empty: all). */
+  listInvoices(tenantId: string, filter: { subscriptionId?: string; customerId?: string }, pageSize: number, cursor: string | undefined): Promise<Page<Invoice>>;
+  /** Newest first; `customerId` '' lists every customer's. */
+  listSubscriptions(tenantId: string, customerId: string, pageSize: number, cursor: string | undefined): Promise<Page<Subscription>>;
   /** Usage quantities of a subscription's price with `startMs <= atMs < endMs`, oldest first (at most `limit`). */
   listUsage(tenantId: string, subscriptionId: string, priceId: string, startMs: number, endMs: number, limit: number): Promise<UsageRecord[]>;
   /**
@@ -162,4 +170,9 @@ export interface BillingStore {
   dueSubscriptions(nowMs: number, limit: number, clock?: { tenantId: string; testClockId: string }): Promise<DueRef[]>;
   /** Open invoices whose next charge attempt is due, as `dueSubscriptions`. */
   dueInvoices(nowMs: number, limit: number, clock?: { tenantId: string; testClockId: string }): Promise<DueRef[]>;
+  /** The catalog, newest first (creation time, then id), in pages of at most `pageSize`. */
+  listProducts(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<{ product: Product; createdAtMs: number }>>;
+  /** `productId` '' lists every product's prices. */
+  listPrices(tenantId: string, productId: string, pageSize: number, cursor: string | undefined): Promise<Page<{ price: Price; createdAtMs: number }>>;
+  listCoupons(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<Coupon>>;
 }

@@ -58,6 +58,34 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
       throw error;
     }
   };
+  /** One page of `q` newest first (createdAt, then id), with a cursor of the last item's sort keys. */
+  const newestFirst = async <T extends { id: string; createdAtMs: number }>(
+    q: FirebaseFirestore.Query, collection: FirebaseFirestore.CollectionReference, pageSize: number, cursor: string | undefined,
+  ) => {
+    let ordered = q.orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
+    if (cursor !== undefined) {
+      const parts = decodePageToken(cursor, ['int', 'id']);
+      ordered = ordered.startAfter(Timestamp.fromMillis(parts[0] as number), collection.doc(parts[1] as string));
+    }
+    const snap = await ordered.limit(pageSize + 1).get();
+    const items = snap.docs.slice(0, pageSize).map((d) => parse<T>(d.data())!);
+    const last = items.at(-1);
+    return { items, nextCursor: snap.size > pageSize && last ? encodePageToken([last.createdAtMs, last.id]) : undefined };
+  };
+  /** A page of the catalog newest first (createdAt, then id); the cursor holds the last item's sort keys. */
+  const catalogPage = async <T>(
+    q: FirebaseFirestore.Query, collection: FirebaseFirestore.CollectionReference, pageSize: number, cursor: string | undefined, keysOf: (item: T) => [number, string],
+  ) => {
+    let ordered = q.orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
+    if (cursor !== undefined) {
+      const parts = decodePageToken(cursor, ['int', 'id']);
+      ordered = ordered.startAfter(Timestamp.fromMillis(parts[0] as number), collection.doc(parts[1] as string));
+    }
+    const snap = await ordered.limit(pageSize + 1).get();
+    const items = snap.docs.slice(0, pageSize).map((d) => parse<T>(d.data())!);
+    const last = items.at(-1);
+    return { items, nextCursor: snap.size > pageSize && last !== undefined ? encodePageToken(keysOf(last)) : undefined };
+  };
   const due = async (field: 'nextActionAt' | 'nextAttemptAt', collection: 'subscriptions' | 'invoices', nowMs: number, limit: number, clock?: { tenantId: string; testClockId: string }): Promise<DueRef[]> => {
     const base = clock ? col(clock.tenantId, collection) : db.collectionGroup(collection);
     const snap = await base.where('testClockId', '==', clock?.testClockId ?? '').where(field, '<=', Timestamp.fromMillis(nowMs))
@@ -144,17 +172,15 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     },
     async getSubscription(t, id) { return parse<Subscription>((await col(t, 'subscriptions').doc(id).get()).data()); },
     async getInvoice(t, id) { return parse<Invoice>((await col(t, 'invoices').doc(id).get()).data()); },
-    async listInvoices(t, subscriptionId, pageSize, cursor) {
-      let q = col(t, 'invoices').orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
-      if (subscriptionId !== '') q = col(t, 'invoices').where('subscriptionId', '==', subscriptionId).orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
-      if (cursor !== undefined) {
-        const parts = decodePageToken(cursor, ['int', 'id']);
-        q = q.startAfter(Timestamp.fromMillis(parts[0] as number), col(t, 'invoices').doc(parts[1] as string));
-      }
-      const snap = await q.limit(pageSize + 1).get();
-      const items = snap.docs.slice(0, pageSize).map((d) => parse<Invoice>(d.data())!);
-      const last = items.at(-1);
-      return { items, nextCursor: snap.size > pageSize && last ? encodePageToken([last.createdAtMs, last.id]) : undefined };
+    async listInvoices(t, filter, pageSize, cursor) {
+      let q: FirebaseFirestore.Query = col(t, 'invoices');
+      if (filter.subscriptionId) q = q.where('subscriptionId', '==', filter.subscriptionId);
+      if (filter.customerId) q = q.where('customerId', '==', filter.customerId);
+      return newestFirst<Invoice>(q, col(t, 'invoices'), pageSize, cursor);
+    },
+    async listSubscriptions(t, customerId, pageSize, cursor) {
+      const q = customerId === '' ? col(t, 'subscriptions') : col(t, 'subscriptions').where('customerId', '==', customerId);
+      return newestFirst<Subscription>(q, col(t, 'subscriptions'), pageSize, cursor);
     },
     async listUsage(t, subscriptionId, priceId, startMs, endMs, limit) {
       const snap = await col(t, 'usageRecords').where('subscriptionId', '==', subscriptionId).where('priceId', '==', priceId)
@@ -163,6 +189,12 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     },
     dueSubscriptions: (nowMs, limit, clock) => due('nextActionAt', 'subscriptions', nowMs, limit, clock),
     dueInvoices: (nowMs, limit, clock) => due('nextAttemptAt', 'invoices', nowMs, limit, clock),
+    listProducts: (t, pageSize, cursor) =>
+      catalogPage<{ product: Product; createdAtMs: number }>(col(t, 'products'), col(t, 'products'), pageSize, cursor, (s) => [s.createdAtMs, s.product.id]),
+    listPrices: (t, productId, pageSize, cursor) =>
+      catalogPage<{ price: Price; createdAtMs: number }>(productId === '' ? col(t, 'prices') : col(t, 'prices').where('productId', '==', productId), col(t, 'prices'),
+        pageSize, cursor, (s) => [s.createdAtMs, s.price.id]),
+    listCoupons: (t, pageSize, cursor) => catalogPage<Coupon>(col(t, 'coupons'), col(t, 'coupons'), pageSize, cursor, (c) => [c.createdAtMs, c.id]),
   };
 }
 

@@ -136,6 +136,12 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
       const tenantId = reader(ctx);
       return { subscription: subscriptionToProto(await subscriptions.getSubscription(deps, tenantId, parseId('subscription', req.subscriptionId, 'subscription_id'))) };
     },
+    async listSubscriptions(req, ctx) {
+      const tenantId = reader(ctx);
+      parseOptionalId('customer', req.customerId, 'customer_id');
+      const page = await deps.store.listSubscriptions(tenantId, req.customerId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      return { subscriptions: page.items.map(subscriptionToProto), nextPageToken: page.nextCursor ?? '' };
+    },
     async recordUsage(req, ctx) {
       const tenantId = writer(ctx);
       parseId('subscription', req.subscriptionId, 'subscription_id');
@@ -179,7 +185,10 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
     async listInvoices(req, ctx) {
       const tenantId = reader(ctx);
       parseOptionalId('subscription', req.subscriptionId, 'subscription_id');
-      const page = await deps.store.listInvoices(tenantId, req.subscriptionId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      parseOptionalId('customer', req.customerId, 'customer_id');
+      // One filter at a time: a subscription has one customer, and each filter has its own index.
+      if (req.subscriptionId !== '' && req.customerId !== '') throw invalidField('customer_id', 'set subscription_id or customer_id, not both');
+      const page = await deps.store.listInvoices(tenantId, { subscriptionId: req.subscriptionId, customerId: req.customerId }, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
       return { invoices: page.items.map(invoiceToProto), nextPageToken: page.nextCursor ?? '' };
     },
     async getInvoicePdf(req, ctx) {
@@ -250,6 +259,41 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
         const { clock: after, report } = await catalog.advanceTestClock(deps, tenantId, clock, toMs, currentTraceIds());
         return create(AdvanceTestClockResponseSchema, { testClock: testClockToProto(after), invoicesFinalized: report.finalized, chargeAttempts: report.chargeAttempts });
       });
+    },
+    // ---- catalog reads (ADR 0035): viewer+, cursor pages newest first as ListInvoices ----
+    async getProduct(req, ctx) {
+      const tenantId = reader(ctx);
+      const found = await deps.store.getProduct(tenantId, parseId('product', req.productId, 'product_id'));
+      if (!found) throw new TallyError('NOT_FOUND', `product ${req.productId} not found`, { field: 'product_id' });
+      return { product: productToProto(found.product, found.createdAtMs) };
+    },
+    async listProducts(req, ctx) {
+      const tenantId = reader(ctx);
+      const page = await deps.store.listProducts(tenantId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      return { products: page.items.map((p) => productToProto(p.product, p.createdAtMs)), nextPageToken: page.nextCursor ?? '' };
+    },
+    async getPrice(req, ctx) {
+      const tenantId = reader(ctx);
+      const found = await deps.store.getPrice(tenantId, parseId('price', req.priceId, 'price_id'));
+      if (!found) throw new TallyError('NOT_FOUND', `price ${req.priceId} not found`, { field: 'price_id' });
+      return { price: priceToProto(found.price, found.createdAtMs) };
+    },
+    async listPrices(req, ctx) {
+      const tenantId = reader(ctx);
+      parseOptionalId('product', req.productId, 'product_id');
+      const page = await deps.store.listPrices(tenantId, req.productId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      return { prices: page.items.map((p) => priceToProto(p.price, p.createdAtMs)), nextPageToken: page.nextCursor ?? '' };
+    },
+    async getCoupon(req, ctx) {
+      const tenantId = reader(ctx);
+      const found = await deps.store.getCoupon(tenantId, parseId('coupon', req.couponId, 'coupon_id'));
+      if (!found) throw new TallyError('NOT_FOUND', `coupon ${req.couponId} not found`, { field: 'coupon_id' });
+      return { coupon: couponToProto(found) };
+    },
+    async listCoupons(req, ctx) {
+      const tenantId = reader(ctx);
+      const page = await deps.store.listCoupons(tenantId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      return { coupons: page.items.map(couponToProto), nextPageToken: page.nextCursor ?? '' };
     },
   };
 }
