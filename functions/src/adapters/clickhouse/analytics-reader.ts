@@ -60,7 +60,8 @@ LIMIT ${sqlInt(q.offset)}, ${sqlInt(q.limit)}`;
 /**
  * Postings of the period by account: posted entries' postings, plus the posted part of pending
  * entries resolved in the period (their resolution rows carry amounts only: joined to the pending
- * rows for account, direction and currency).
+ * rows for account, direction and currency). The joined subqueries are aliased: current ClickHouse
+ * refuses a JOIN of unaliased subqueries ("no alias for subquery"), 18.16 accepts both forms.
  */
 function ledgerVolumeSql(q: ReportQuery): string {
   const inPeriod = `tenant_id = ${sqlString(q.tenantId)} AND occurred_at >= toDateTime(${sqlInt(Math.floor(q.startMs / 1000))})
@@ -75,10 +76,10 @@ FROM (
   SELECT account_id, direction, currency, amount_minor FROM (
     SELECT entry_id, posting_index, amount_minor FROM ledger_postings FINAL
     WHERE ${inPeriod} AND state = 'posted' AND account_id = ''
-  ) ANY INNER JOIN (
+  ) AS resolved ANY INNER JOIN (
     SELECT entry_id, posting_index, account_id, direction, currency FROM ledger_postings FINAL
     WHERE tenant_id = ${sqlString(q.tenantId)} AND state = 'pending'
-  ) USING (entry_id, posting_index)
+  ) AS pending USING (entry_id, posting_index)
 )
 GROUP BY account_id, currency
 ORDER BY account_id, currency

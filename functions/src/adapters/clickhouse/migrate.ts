@@ -101,6 +101,31 @@ async function appliedMigrations(client: ClickHouseClient): Promise<AppliedMigra
   return rows.map((r) => ({ version: Number(r.version), name: r.name, checksum: r.checksum }));
 }
 
+/**
+ * Applies the missing migrations through `client`, whose database must exist: the step `migrate`
+ * runs after creating the database. Exported so that the schema is also checked on current
+ * ClickHouse (embedded chdb, whose connection always uses its `default` database) through the
+ * same code path as `npx tally analytics migrate`.
+ */
+export async function applyMigrations(client: ClickHouseClient, files: readonly Migration[], onApplied?: (label: string) => void): Promise<{ applied: string[]; alreadyApplied: number }> {
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version`,
+  });
+  const pending = planMigrations(files, await appliedMigrations(client));
+  const applied: string[] = [];
+  for (const migration of pending) {
+    for (const statement of migration.statements) await client.command({ query: statement });
+    await client.insert({
+      table: 'schema_migrations', format: 'JSONEachRow',
+      values: [{ version: migration.version, name: migration.name, checksum: migration.checksum, applied_at: Math.floor(Date.now() / 1000) }],
+    });
+    const label = `${String(migration.version).padStart(4, '0')}_${migration.name}`;
+    applied.push(label);
+    onApplied?.(label);
+  }
+  return { applied, alreadyApplied: files.length - pending.length };
+}
+
 /** Creates the database if needed and applies the missing migrations in order. */
 export async function migrate(config: Config['clickhouse'], options: { migrations?: Migration[]; onApplied?: (label: string) => void } = {}): Promise<MigrateResult> {
   const files = options.migrations ?? loadMigrations();
@@ -113,22 +138,7 @@ export async function migrate(config: Config['clickhouse'], options: { migration
   }
   const client = createClickHouseClient(config);
   try {
-    await client.command({
-      query: `CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, applied_at DateTime('UTC')) ENGINE = MergeTree ORDER BY version`,
-    });
-    const pending = planMigrations(files, await appliedMigrations(client));
-    const applied: string[] = [];
-    for (const migration of pending) {
-      for (const statement of migration.statements) await client.command({ query: statement });
-      await client.insert({
-        table: 'schema_migrations', format: 'JSONEachRow',
-        values: [{ version: migration.version, name: migration.name, checksum: migration.checksum, applied_at: Math.floor(Date.now() / 1000) }],
-      });
-      const label = `${String(migration.version).padStart(4, '0')}_${migration.name}`;
-      applied.push(label);
-      options.onApplied?.(label);
-    }
-    return { database: config.database, applied, alreadyApplied: files.length - pending.length };
+    return { database: config.database, ...await applyMigrations(client, files, options.onApplied) };
   } finally {
     await client.close();
   }
