@@ -14,10 +14,16 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startHttpServer(
-  handlers: { api: NodeHandler; pspWebhook?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> },
-  options: { port: number; host?: string },
-): Promise<RunningServer> {
+export interface LocalHandlers {
+  api: NodeHandler;
+  pspWebhook?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** The HTTPS callables (`/callables/<service>/<Method>`, ADR 0037), both functions on one path. */
+  callables?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** The built web apps and Hosting's reserved URLs (emulators/web-serving.ts); false = not a web path. */
+  web?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+}
+
+export async function startHttpServer(handlers: LocalHandlers, options: { port: number; host?: string }): Promise<RunningServer> {
   const { server, closeAll } = createDualProtocolServer((req, res) => {
     if (req.url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -28,6 +34,11 @@ export async function startHttpServer(
       void handlers.pspWebhook(req as http.IncomingMessage, res as http.ServerResponse);
       return;
     }
+    if (handlers.callables && req.url?.startsWith('/callables/')) {
+      handlers.callables(req as http.IncomingMessage, res as http.ServerResponse);
+      return;
+    }
+    if (handlers.web?.(req as http.IncomingMessage, res as http.ServerResponse)) return;
     handlers.api(req, res);
   }, {
     // Longer than clients' idle keep-alive (Node's agent frees sockets after 5 s): with equal timeouts

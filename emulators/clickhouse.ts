@@ -50,7 +50,7 @@ const stopTimeoutMs = 15_000;
 const installTimeoutMs = 10 * 60_000;
 
 /** `command -v`-style lookup of an executable on PATH (plus /usr/sbin, where dpkg puts the server). */
-function findExecutable(name: string): string | undefined {
+export function findExecutable(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/bin'];
   for (const dir of dirs) {
     const candidate = path.join(dir, name);

@@ -6,6 +6,7 @@
 import type { TestProject } from 'vitest/node';
 import { startEmulators, type RunningEmulators } from '../../emulators/firebase-emulators.js';
 import { startClickHouse, type RunningClickHouse } from '../../emulators/clickhouse.js';
+import { ensureChromium } from '../../emulators/chromium.js';
 import { migrate } from '../../functions/src/adapters/clickhouse/migrate.js';
 import { parseConfig } from '../../functions/src/platform/config/config.js';
 
@@ -21,6 +22,8 @@ declare module 'vitest' {
 }
 
 export async function setup(project: TestProject): Promise<void> {
+  // The browser tests' Chromium (Debian's package), installed when missing; one existsSync otherwise.
+  ensureChromium();
   const started = await Promise.allSettled([startEmulators({ profile: 'test' }), startClickHouse({ profile: 'test' })]);
   if (started[0].status === 'fulfilled') emulators = started[0].value;
   if (started[1].status === 'fulfilled') clickhouse = started[1].value;

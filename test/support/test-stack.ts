@@ -4,6 +4,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { startHttpServer, type RunningServer } from '../../emulators/api-server.js';
+import { createLocalWebHandler } from '../../emulators/web-serving.js';
 import { composeServices, type Services } from '../../functions/src/compose.js';
 import { createTallyClient, type TallyClient } from '../../functions/src/cli/client.js';
 import { parseConfig } from '../../functions/src/platform/config/config.js';
@@ -29,7 +30,8 @@ export async function startTestStack(envOverrides: Record<string, string> = {}):
     ...envOverrides,
   });
   const services = composeServices(config);
-  const server = await startHttpServer(services, { port: 0 });
+  // The built web apps and Hosting's reserved URLs on the same origin, as npm start serves them (ADR 0037).
+  const server = await startHttpServer({ ...services, web: createLocalWebHandler(config) }, { port: 0 });
   const admin = createTallyClient(server.url, adminKey);
   return {
     url: server.url,
