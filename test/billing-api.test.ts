@@ -85,7 +85,7 @@ describe('billing', () => {
     expect(types.filter((t) => t === 'billing.subscription.renewed')).toHaveLength(3);
   });
 
-  it('a declined renewal goes past_due, is retried 1, 3, 5 and 7 days later, then the subscription is unpaid', async () => {
+  it('a declined renewal goes past_due, is retried 1, 3, 5 and 7 days later, then the subscription is unpaid and the invoice uncollectible', async () => {
     const { owner, clock, customer, price } = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
     const created = await owner.billing.createSubscription({ customerId: customer.id, items: [{ priceId: price.id, quantity: 1n }], idempotencyKey: key() });
     expect(created.subscription?.status).toBe(SubscriptionStatus.PAST_DUE);
@@ -98,7 +98,8 @@ describe('billing', () => {
     expect((await owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.status).toBe(SubscriptionStatus.PAST_DUE);
     await owner.billing.advanceTestClock({ testClockId: clock.id, frozenTime: at('2026-02-08T00:00:00Z'), idempotencyKey: key() });
     const last = (await owner.billing.getInvoice({ invoiceId: created.invoice!.id })).invoice!;
-    expect(last).toMatchObject({ attemptCount: 5, status: InvoiceStatus.OPEN });
+    // Dunning's end (ADR 0035): the invoice is given up on, as Stripe marks it uncollectible.
+    expect(last).toMatchObject({ attemptCount: 5, status: InvoiceStatus.UNCOLLECTIBLE });
     expect(last.nextPaymentAttempt).toBeUndefined();
     expect((await owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.status).toBe(SubscriptionStatus.UNPAID);
   });

@@ -471,7 +471,7 @@ describe('billing under attack', () => {
     // Jan 31 2026 .. Jan 31 2027: 13 periods started (the last at the clock's final instant).
     expect(invoices).toHaveLength(13);
     const first = invoices.find((i) => iso(i.periodStart) === '2026-01-31T10:00:00.000Z')!;
-    expect(first).toMatchObject({ attemptCount: 5, status: InvoiceStatus.OPEN });
+    expect(first).toMatchObject({ attemptCount: 5, status: InvoiceStatus.UNCOLLECTIBLE });
     expect(invoices.filter((i) => i.id !== first.id).every((i) => i.attemptCount === 0 && i.nextPaymentAttempt === undefined)).toBe(true);
     for (const invoice of invoices) await expectInvoiceAddsUp(s.tenantId, invoice);
     // Five charge attempts in all, on the documented days.

@@ -210,7 +210,7 @@ export async function chargeInvoice(
   const invoice = asQueued ?? await deps.store.getInvoice(tenantId, invoiceId);
   if (!invoice || invoice.status !== 'open' || invoice.nextAttemptAtMs === null || invoice.nextAttemptAtMs > nowMs) return null;
   const attempt = invoice.attemptCount + 1;
-  return { invoiceId, attempt, outcome: await attemptCharge(deps, tenantId, invoice, attempt, nowMs, trace, reads) };
+  return { invoiceId, attempt, currency: invoice.currency, outcome: await attemptCharge(deps, tenantId, invoice, attempt, nowMs, trace, reads) };
 }
 
 function outcomeOfPayment(intent: PaymentIntent, nowMs: number): ChargeOutcome {

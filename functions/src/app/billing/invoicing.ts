@@ -16,11 +16,13 @@ import { periodBoundaryMs } from '../../domain/billing/calendar.js';
 import type { Price } from '../../domain/billing/catalog.js';
 import { aggregateUsage, priceAmount } from '../../domain/billing/pricing.js';
 import {
-  discountInvoice, finalizeInvoice, formatInvoiceNumber, markInvoicePaid, priceInvoice, taxRequestFor, voidInvoice as voidInvoiceDomain,
+  discountInvoice, finalizeInvoice, formatInvoiceNumber, markInvoicePaid, markInvoiceUncollectible, priceInvoice, taxRequestFor, voidInvoice as voidInvoiceDomain,
   type InvoiceLineInput,
 } from '../../domain/billing/invoice.js';
 import { transitionSubscription, type SubscriptionStatus } from '../../domain/billing/subscription.js';
-import { billingAccountId, billingAccounts, creditNoteEntry, customerCreditEntry, finalizationEntry, paymentEntry, voidEntry } from '../../domain/billing/invoice-postings.js';
+import {
+  billingAccountId, billingAccounts, creditNoteEntry, customerCreditEntry, finalizationEntry, paymentEntry, uncollectibleEntry, voidEntry,
+} from '../../domain/billing/invoice-postings.js';
 import type { TraceIds } from '../../platform/telemetry/tracing.js';
 import type { BillingCustomer, BillingSettings, BillingTx, Coupon, CreditNote, Invoice, Subscription } from '../../ports/billing-store.js';
 import type { OutboxEvent } from '../../ports/ledger-store.js';
@@ -345,7 +347,11 @@ export type ChargeOutcome =
   | { kind: 'pending'; paymentId: string; recheckAtMs: number };
 
 /** One attempt to record: attempt number `attempt` of invoice `invoiceId` ended with `outcome`. */
-export interface AttemptResult { invoiceId: string; attempt: number; outcome: ChargeOutcome }
+export interface AttemptResult {
+  invoiceId: string; attempt: number; outcome: ChargeOutcome;
+  /** The invoice's currency: its billing accounts are ensured before recording (a write-off needs bad debt's). */
+  currency?: string;
+}
 
 /**
  * Records charge attempts of one tenant's invoices in ONE transaction (billingRun records a chunk
@@ -357,6 +363,8 @@ export async function recordChargeOutcomes(
   deps: BillingDeps, tenantId: string, results: readonly AttemptResult[], settings: BillingSettings, nowMs: number, trace: TraceIds,
 ): Promise<Map<string, Invoice>> {
   const ledger = deps.payments.ledger;
+  // The write-off's bad debt account may be newer than the invoice's finalization (cached per instance: usually no read).
+  await Promise.all([...new Set(results.flatMap((r) => (r.currency === undefined ? [] : [r.currency])))].map((c) => ensureBillingAccounts(deps, tenantId, c)));
   return ledger.lanes.withLane((lane) => deps.store.transaction(tenantId, async (tx) => {
     const invoices = await tx.getInvoices(results.map((r) => r.invoiceId));
     const subs = await tx.getSubscriptions([...invoices.values()].flatMap((i) => (i.subscriptionId === null ? [] : [i.subscriptionId])));
@@ -407,10 +415,17 @@ async function decideOutcome(
   }
   const firstFailedAtMs = invoice.firstFailedAtMs ?? nowMs;
   const delayDays = settings.dunning.retryDelaysDays[attempt - 1];
-  const failed: Invoice = {
+  const retried: Invoice = {
     ...invoice, attemptCount: attempt, firstFailedAtMs, paymentId: outcome.paymentId,
     nextAttemptAtMs: delayDays === undefined ? null : firstFailedAtMs + delayDays * 86_400_000,
   };
+  // The schedule used up: the invoice is given up on (Stripe's "mark the invoice as uncollectible"),
+  // its amount due written off to bad debt in this transaction (ADR 0035).
+  const exhausted = delayDays === undefined;
+  const writtenOffMinor = exhausted ? amountDueMinor(invoice) : 0n;
+  const failed: Invoice = exhausted ? { ...(markInvoiceUncollectible(retried, nowMs) as Invoice), amountWrittenOffMinor: writtenOffMinor } : retried;
+  const writeOff = exhausted ? uncollectibleEntry({ id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, writtenOffMinor) : null;
+  const writeOffPlan = writeOff === null ? null : await planEntry(deps.payments.ledger, tx.ledger, lane, tenantId, writeOff, trace);
   let next: Subscription | undefined;
   if (sub && sub.status !== 'canceled' && sub.status !== 'paused') {
     const target: SubscriptionStatus = delayDays !== undefined ? 'past_due' : settings.dunning.finalStatus;
@@ -425,8 +440,12 @@ async function decideOutcome(
   return {
     invoice: failed, ...(next && { sub: next }),
     write: () => {
+      writeOffPlan?.commit();
       tx.setInvoice(failed, trace);
       tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.payment_failed', invoice.id, `attempt:${attempt}`, { ...invoicePayload(failed, nowMs), reason: outcome.reason, nextAttemptAtMs: failed.nextAttemptAtMs }, trace));
+      if (exhausted) {
+        tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.marked_uncollectible', invoice.id, 'uncollectible', { ...invoicePayload(failed, nowMs), amountWrittenOffMinor: writtenOffMinor.toString() }, trace));
+      }
       if (next) {
         tx.setSubscription(next, trace);
         tx.createOutboxEvent(billingEvent(deps, `billing.subscription.${next.status === 'canceled' ? 'canceled' : 'updated'}`, next.id, `${next.status}:${invoice.id}:${attempt}`, subscriptionPayload(next, nowMs), trace));
@@ -501,6 +520,11 @@ export async function voidInvoice(deps: BillingDeps, tenantId: string, invoiceId
     const returned = applied > 0n ? customerCreditEntry({ id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, -applied, true) : null;
     const balance = returned === null ? 0n : await tx.getCustomerCredit(invoice.customerId, invoice.currency);
     const returnPlan = returned === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, returned, trace);
+    // An uncollectible invoice's write-off is undone first: the void then reverses its entry as for an open one.
+    const writtenOff = invoice.amountWrittenOffMinor ?? 0n;
+    const reversal = writtenOff > 0n ? uncollectibleEntry({ id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, writtenOff, true) : null;
+    const reversalPlan = reversal === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, reversal, trace);
+    reversalPlan?.commit();
     plan?.commit();
     returnPlan?.commit();
     if (returned !== null) tx.setCustomerCredit(invoice.customerId, invoice.currency, balance + applied);

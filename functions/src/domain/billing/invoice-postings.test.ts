@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isReservedAccountId, isReservedEntryId } from '../ledger/namespace.js';
-import { billingAccountId, billingLedgerNamespace, creditNoteEntry, customerCreditEntry, finalizationEntry, paymentEntry, voidEntry } from './invoice-postings.js';
+import { billingAccountId, billingLedgerNamespace, creditNoteEntry, customerCreditEntry, finalizationEntry, paymentEntry, uncollectibleEntry, voidEntry } from './invoice-postings.js';
 
 const invoice = { id: 'inv_a', number: 'INV-000001', currency: 'EUR' };
 const sums = (e: NonNullable<ReturnType<typeof finalizationEntry>>) => ({
@@ -39,6 +39,24 @@ describe('billing ledger postings', () => {
     expect(customerCreditEntry(invoice, -120n, true)!.id).toBe('je_bcred_inv_a_void');
     expect(isReservedEntryId(billingLedgerNamespace, 'je_bcred_inv_a_void')).toBe(true);
     expect(customerCreditEntry(invoice, 0n)).toBeNull();
+  });
+
+  it('an uncollectible invoice writes its amount due off to bad debt; the reversal (paid or voided after all) puts it back', () => {
+    const e = uncollectibleEntry(invoice, 1_200n)!;
+    expect(e.id).toBe('je_bunc_inv_a');
+    expect(e.postings).toEqual([
+      { accountId: 'acc_bil_bad_debt_EUR', direction: 'debit', amountMinor: 1_200n, currency: 'EUR' },
+      { accountId: 'acc_bil_receivable_EUR', direction: 'credit', amountMinor: 1_200n, currency: 'EUR' },
+    ]);
+    const rev = uncollectibleEntry(invoice, 1_200n, true)!;
+    expect(rev.id).toBe('je_bunc_inv_a_rev');
+    expect(rev.postings).toEqual([
+      { accountId: 'acc_bil_bad_debt_EUR', direction: 'credit', amountMinor: 1_200n, currency: 'EUR' },
+      { accountId: 'acc_bil_receivable_EUR', direction: 'debit', amountMinor: 1_200n, currency: 'EUR' },
+    ]);
+    expect(isReservedEntryId(billingLedgerNamespace, 'je_bunc_inv_a_rev')).toBe(true);
+    expect(isReservedAccountId(billingLedgerNamespace, billingAccountId('billing_bad_debt', 'EUR'))).toBe(true);
+    expect(uncollectibleEntry(invoice, 0n)).toBeNull();
   });
 
   it('drops zero lines (no tax: two lines) and posts nothing for a zero invoice', () => {

@@ -8,6 +8,8 @@
  *   itself is the payments ledger's entry: psp_receivable / merchant_payable).
  * - `billing_customer_credit` (liability): credit notes on what was already paid, and negative
  *   invoices' totals (the customer's credit balance), owed back or consumed by later invoices.
+ * - `billing_bad_debt` (expense): receivables written off when an invoice is marked uncollectible
+ *   (dunning exhausted, ADR 0035), as Stripe records an uncollectible invoice as bad debt.
  *
  * Entries (total T = net N + tax X):
  * - finalization (`je_binv_<invoiceId>`): debit receivable T; credit revenue N; credit tax payable X.
@@ -18,6 +20,8 @@
  *   notes already reversed.
  * - customer credit (`je_bcred_<invoiceId>`): a negative total carried to the customer's credit
  *   (debit receivable, credit customer credit) or credit applied (debit customer credit, credit receivable).
+ * - uncollectible (`je_bunc_<invoiceId>`): debit bad debt, credit receivable, by the amount due then;
+ *   paid or voided later, the write-off is reversed first (`je_bunc_<invoiceId>_rev`).
  * Lines of zero are left out and a negative amount posts on the other side (the ledger wants
  * positive amounts: a negative invoice debits revenue and tax, credits receivable); an entry with
  * fewer than two lines is not posted at all (a zero invoice).
@@ -31,6 +35,7 @@ export const billingAccounts = [
   { code: 'billing_tax_payable', type: 'liability' },
   { code: 'billing_collected', type: 'asset' },
   { code: 'billing_customer_credit', type: 'liability' },
+  { code: 'billing_bad_debt', type: 'expense' },
 ] as const;
 export type BillingAccountCode = (typeof billingAccounts)[number]['code'];
 
@@ -41,7 +46,7 @@ export function billingAccountId(code: BillingAccountCode, currency: string): st
   return `${BILLING_ACCOUNT_ID_PREFIX}${code.replace('billing_', '')}_${currency}`;
 }
 
-const entryPrefixes = { finalize: 'binv', pay: 'bpay', creditNote: 'bcn', void: 'bvoid', customerCredit: 'bcred' } as const;
+const entryPrefixes = { finalize: 'binv', pay: 'bpay', creditNote: 'bcn', void: 'bvoid', customerCredit: 'bcred', uncollectible: 'bunc' } as const;
 
 /** Names the billing path derives: the public ledger RPCs refuse them (RESERVED_NAMESPACE). */
 export const billingLedgerNamespace: ReservedLedgerNamespace = Object.freeze({
@@ -111,4 +116,17 @@ export function voidEntry(invoice: { id: string; number: string; currency: strin
     ['billing_receivable', 'credit', netLeftMinor + taxLeftMinor],
   ], { invoiceId: invoice.id });
   return e && { ...e, reversesEntryId: `je_${entryPrefixes.finalize}_${invoice.id}` };
+}
+
+/**
+ * An invoice marked uncollectible (`je_bunc_<invoiceId>`): its amount due written off, debit bad
+ * debt, credit receivable. `reversed`: the write-off undone because the invoice is paid or voided
+ * after all (`je_bunc_<invoiceId>_rev`: debit receivable, credit bad debt), so the payment or void
+ * that follows settles the receivable as for an open invoice. Null at 0.
+ */
+export function uncollectibleEntry(invoice: { id: string; number: string; currency: string }, writtenOffMinor: bigint, reversed = false): EntryInput | null {
+  return entry(`je_${entryPrefixes.uncollectible}_${invoice.id}${reversed ? '_rev' : ''}`, `invoice ${invoice.number} ${reversed ? 'write-off reversed' : 'marked uncollectible'}`, invoice.currency, [
+    ['billing_bad_debt', reversed ? 'credit' : 'debit', writtenOffMinor],
+    ['billing_receivable', reversed ? 'debit' : 'credit', writtenOffMinor],
+  ], { invoiceId: invoice.id });
 }

@@ -1,0 +1,104 @@
+/**
+ * Billing's lifecycle gaps of issue 14 (ADR 0035), end to end through the real API over HTTP, the
+ * Firestore emulator, the sandbox PSP and the ledger: dunning's end state (uncollectible, written
+ * off to bad debt), pause and resume, catalog reads, PayInvoice and the customer credit balance,
+ * one-off invoice items.
+ */
+import { randomUUID } from 'node:crypto';
+import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getBalance, getEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
+import { billingAccountId, type BillingAccountCode } from '../functions/src/domain/billing/invoice-postings.js';
+import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
+import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
+import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+
+let env: PaymentsStack;
+beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
+afterAll(async () => { await env?.close(); });
+
+const key = () => randomUUID();
+const at = (iso: string) => timestampFromDate(new Date(iso));
+const iso = (t: Parameters<typeof timestampDate>[0] | undefined) => (t ? timestampDate(t).toISOString() : '');
+
+/** A test tenant selling from DE (dunning 1, 3 days then `finalAction`), a FR customer on a clock, a monthly EUR 10.00 price. */
+async function shop(options: { token?: string; finalAction?: 'unpaid' | 'cancel' } = {}) {
+  const res = await env.stack.admin.tenancy.createTenant({ name: 'Lifecycle shop', testMode: true, idempotencyKey: key() });
+  const tenantId = res.tenant!.id;
+  const owner: TallyClient = createTallyClient(env.stack.url, res.ownerApiKey!.secret);
+  await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
+  await owner.billing.updateBillingSettings({
+    settings: { originCountry: 'DE', invoicePrefix: 'INV', dunningRetryDays: [1, 3], dunningFinalAction: options.finalAction ?? 'unpaid' }, idempotencyKey: key(),
+  });
+  const clock = (await owner.billing.createTestClock({ name: 'walk', frozenTime: at('2026-01-31T10:00:00Z'), idempotencyKey: key() })).testClock!;
+  const customer = (await owner.payments.createCustomer({ email: 'a@example.com', name: 'A', idempotencyKey: key() })).customer!;
+  const pm = (await owner.payments.createPaymentMethod({
+    customerId: customer.id, pspTokens: { stripe: options.token ?? 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key(),
+  })).paymentMethod!;
+  await owner.billing.updateBillingCustomer({ customer: { customerId: customer.id, defaultPaymentMethodId: pm.id, country: 'FR', testClockId: clock.id }, idempotencyKey: key() });
+  const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
+  const price = (await owner.billing.createPrice({
+    price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
+    idempotencyKey: key(),
+  })).price!;
+  return { tenantId, owner, clock, customer, pm, product, price };
+}
+
+/** Debits minus credits posted on a tenant's billing account in EUR. */
+async function net(tenantId: string, code: BillingAccountCode): Promise<bigint> {
+  const { balance } = await getBalance(env.stack.services.ledger, tenantId, billingAccountId(code, 'EUR'), null);
+  return balance.postedDebitsMinor - balance.postedCreditsMinor;
+}
+
+async function outboxEvents(tenantId: string): Promise<{ type: string; payload: Record<string, unknown> }[]> {
+  return (await env.stack.services.db.collection(`tenants/${tenantId}/outbox`).get()).docs
+    .flatMap((d) => (d.get('events') as { type: string; payload: Record<string, unknown> }[] | undefined) ?? []);
+}
+
+describe('dunning end state', () => {
+  it('when the retries are used up the subscription is unpaid and the invoice uncollectible, its amount due written off to bad debt, both announced', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const invoiceId = created.invoice!.id; // 1,000 + 200 VAT
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-03T11:00:00Z'), idempotencyKey: key() });
+    const invoice = (await s.owner.billing.getInvoice({ invoiceId })).invoice!;
+    expect(invoice).toMatchObject({ status: InvoiceStatus.UNCOLLECTIBLE, attemptCount: 3, amountDueMinor: 1_200n });
+    expect(invoice.nextPaymentAttempt).toBeUndefined();
+    expect((await s.owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.status).toBe(SubscriptionStatus.UNPAID);
+    // The receivable is written off: 1,200 to bad debt, the receivable back to 0.
+    expect(await net(s.tenantId, 'billing_bad_debt')).toBe(1_200n);
+    expect(await net(s.tenantId, 'billing_receivable')).toBe(0n);
+    const { record } = await getEntry(env.stack.services.ledger, s.tenantId, `je_bunc_${invoiceId}`);
+    expect(record.kind).toBe('entry');
+    const events = await outboxEvents(s.tenantId);
+    const uncollectible = events.filter((e) => e.type === 'billing.invoice.marked_uncollectible');
+    expect(uncollectible).toHaveLength(1);
+    expect(uncollectible[0]!.payload).toMatchObject({ invoiceId, status: 'uncollectible', amountWrittenOffMinor: '1200' });
+    expect(events.filter((e) => e.type === 'billing.subscription.updated').map((e) => e.payload.status)).toEqual(expect.arrayContaining(['past_due', 'unpaid']));
+    // Nothing more is attempted on it, however far the clock goes.
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-20T00:00:00Z'), idempotencyKey: key() });
+    expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.UNCOLLECTIBLE, attemptCount: 3 });
+    // Voiding it after all reverses the write-off, then the invoice: every billing account back to 0.
+    const voided = (await s.owner.billing.voidInvoice({ invoiceId, idempotencyKey: key() })).invoice!;
+    expect(voided.status).toBe(InvoiceStatus.VOID);
+    expect(await net(s.tenantId, 'billing_bad_debt')).toBe(0n);
+    expect(await net(s.tenantId, 'billing_receivable')).toBe(0n);
+    expect(await net(s.tenantId, 'billing_revenue')).toBe(0n);
+    expect(await net(s.tenantId, 'billing_tax_payable')).toBe(0n);
+  });
+
+  it('with final action cancel the subscription is canceled and the invoice uncollectible, in the same transaction as the last failure', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds', finalAction: 'cancel' });
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 2n }], idempotencyKey: key() });
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-03-15T00:00:00Z'), idempotencyKey: key() });
+    const sub = (await s.owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription!;
+    expect(sub.status).toBe(SubscriptionStatus.CANCELED);
+    expect(iso(sub.cancelTime)).toBe('2026-02-03T10:00:00.000Z');
+    expect((await s.owner.billing.getInvoice({ invoiceId: created.invoice!.id })).invoice).toMatchObject({ status: InvoiceStatus.UNCOLLECTIBLE, attemptCount: 3 });
+    expect(await net(s.tenantId, 'billing_bad_debt')).toBe(2_400n);
+    const types = (await outboxEvents(s.tenantId)).map((e) => e.type);
+    expect(types).toContain('billing.invoice.marked_uncollectible');
+    expect(types).toContain('billing.subscription.canceled');
+  });
+});
+
