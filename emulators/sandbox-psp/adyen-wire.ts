@@ -15,7 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { currencyOf } from '../../functions/src/domain/money/index.js';
 import type { Clock } from '../../functions/src/ports/clock.js';
 import { type AdyenSignedFields, adyenHmacSignature } from './signing.js';
-import { type DeclineSpec, type SchemeRejectionSpec, type TestCard, adyenTestCard, authenticationFailure } from './test-cards.js';
+import type { CardTokenVault } from './card-fields.js';
+import { type ChallengeView, withQuery } from './challenge-page.js';
+import { type DeclineSpec, type SchemeRejectionSpec, type TestCard, authenticationFailure } from './test-cards.js';
 import { type ApiRequest, type ApiResult, type WireContext, type WireProtocol, headerValue, jsonResponse, result } from './wire.js';
 
 const REFERENCE_LENGTH_MAX = 80;
@@ -35,6 +37,8 @@ interface AdyenPayment {
   refundedValue: number;
   refusal: DeclineSpec | null;
   card: TestCard;
+  /** Where the shopper returns after a redirect (the request's `returnUrl`). */
+  returnUrl: string;
   createdMs: number;
   /** Where its dispute stands: none, charged back, reversed (won), charged back a second time. */
   dispute: 'none' | 'chargeback' | 'reversed' | 'second_chargeback';
@@ -53,6 +57,8 @@ export interface AdyenWireOptions {
   /** When set, only this merchant account is accepted. */
   merchantAccount: string | undefined;
   paymentsMax: number;
+  /** Resolves stored payment method ids: the fixed test ones and the ones the card fields minted. */
+  cardTokens: CardTokenVault;
 }
 
 class AdyenRequestError extends Error {
@@ -259,8 +265,8 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     const { value, currency } = parseAmount(body.amount);
     const reference = requireString(body.reference, 'reference');
     if (reference.length > REFERENCE_LENGTH_MAX) throw validation('130', `Field 'reference' exceeds ${REFERENCE_LENGTH_MAX} characters`);
-    requireString(body.returnUrl, 'returnUrl');
-    const card = parsePaymentMethod(body.paymentMethod);
+    const returnUrl = requireString(body.returnUrl, 'returnUrl');
+    const card = parsePaymentMethod(body.paymentMethod, options.cardTokens);
     const additionalData = (typeof body.additionalData === 'object' && body.additionalData !== null ? body.additionalData : {}) as Record<string, unknown>;
     const captureMethod = additionalData.manualCapture === 'true' ? 'manual' : 'automatic';
     if (card.behaviour.kind === 'error_before') return result(jsonResponse(500, {}), false, 'error_before');
@@ -268,7 +274,7 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
 
     const payment: AdyenPayment = {
       pspReference: newPspReference(), merchantAccount, reference, value, currency, captureMethod, status: 'RedirectShopper',
-      capturedValue: 0, refundedValue: 0, refusal: null, card, createdMs: options.clock.nowMs(), dispute: 'none', chargebackValue: 0, lastEventSec: 0,
+      capturedValue: 0, refundedValue: 0, refusal: null, card, returnUrl, createdMs: options.clock.nowMs(), dispute: 'none', chargebackValue: 0, lastEventSec: 0,
     };
     payments.set(payment.pspReference, payment);
     const sameReference = byReference.get(reference) ?? [];
@@ -374,6 +380,17 @@ export function createAdyenWire(options: AdyenWireOptions): WireProtocol {
     idempotencyRefusal() {
       return jsonResponse(422, { status: 422, errorCode: '704', message: 'request already processed or in progress', errorType: 'validation' });
     },
+    challenge(pspReference): ChallengeView | null {
+      const payment = payments.get(pspReference);
+      if (payment === undefined) return null;
+      return {
+        waiting: payment.status === 'RedirectShopper',
+        amountMinor: payment.value,
+        currency: payment.currency,
+        // Adyen appends an opaque `redirectResult` (for /payments/details); the sandbox's names the payment.
+        returnUrl: withQuery(payment.returnUrl, { redirectResult: Buffer.from(payment.pspReference).toString('base64url') }),
+      };
+    },
     completeChallenge(pspReference, outcome) {
       const payment = payments.get(pspReference);
       if (payment === undefined || payment.status !== 'RedirectShopper') return false;
@@ -453,12 +470,12 @@ function parseAmount(value: unknown): { value: number; currency: string } {
   return { value: amount.value as number, currency: amount.currency };
 }
 
-function parsePaymentMethod(value: unknown): TestCard {
+function parsePaymentMethod(value: unknown, cardTokens: CardTokenVault): TestCard {
   if (typeof value !== 'object' || value === null) throw validation('130', "Required field 'paymentMethod' is not provided.");
   const method = value as Record<string, unknown>;
   if (method.type !== 'scheme') throw validation('905', 'Payment details are not supported');
   const token = typeof method.storedPaymentMethodId === 'string' ? method.storedPaymentMethodId : method.encryptedCardNumber;
-  const card = typeof token === 'string' ? adyenTestCard(token) : undefined;
+  const card = typeof token === 'string' ? cardTokens.adyenCard(token) : undefined;
   if (card === undefined) throw validation('101', 'Invalid card number');
   return card;
 }

@@ -21,3 +21,7 @@ export type { SandboxWebhookRecord, WebhookLimits } from './webhooks.js';
 /** The test-card table (Stripe tokens and Adyen stored ids with their behaviour). */
 export { testCards } from './test-cards.js';
 export type { CardBehaviour, DeclineSpec, TestCard } from './test-cards.js';
+
+/** The hosted card fields' test card numbers (number, brand, country, the test card each behaves as). */
+export { testCardNumbers } from './card-fields.js';
+export type { CardBrand, CardTokenResult, TestCardNumber } from './card-fields.js';

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type AdyenNotificationItem, normalizeAdyenItem } from '../../functions/src/adapters/psp/adyen/transformers.js';
 import { verifyAdyenItem } from '../../functions/src/adapters/psp/adyen/webhook-signature.js';
 import { createAdyenWire } from './adyen-wire.js';
+import { CardTokenVault } from './card-fields.js';
 import { startSandboxPsp, type SandboxPsp } from './server.js';
 import { adyenTestCard, stripeTestCard, testCards } from './test-cards.js';
 import type { OutgoingWebhook } from './webhooks.js';
@@ -44,7 +45,7 @@ function inProcessAdyen(nowMs: () => number = () => frozenMs) {
   const events: OutgoingWebhook[] = [];
   const deferred: Array<() => void> = [];
   const context: WireContext = { nowMs, baseUrl: () => 'http://sandbox.invalid', emit: (e) => events.push(e), defer: (fn) => deferred.push(fn) };
-  const wire: WireProtocol = createAdyenWire({ context, clock: { nowMs }, hmacKeyHex, apiKey: undefined, merchantAccount, paymentsMax: 100 });
+  const wire: WireProtocol = createAdyenWire({ context, clock: { nowMs }, hmacKeyHex, apiKey: undefined, merchantAccount, paymentsMax: 100, cardTokens: new CardTokenVault(10) });
   const call = (method: string, path: string, body: unknown = undefined): { status: number; json: Record<string, unknown> } => {
     const request: ApiRequest = { method, path, query: new URLSearchParams(), headers: { 'x-api-key': 'k' }, body: body === undefined ? '' : JSON.stringify(body) };
     const response = wire.handle(request).response;

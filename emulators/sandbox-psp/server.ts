@@ -9,6 +9,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Clock, systemClock } from '../../functions/src/ports/clock.js';
 import { createAdyenWire } from './adyen-wire.js';
+import { CardTokenVault, cardFieldsHeaders, cardFieldsPage, checkCardInput, newNonce, parseCardInput, parseParentOrigin } from './card-fields.js';
+import { challengeHeaders, challengePage } from './challenge-page.js';
 import {
   type ApiFaultDecision, type SandboxFaults, type SandboxFaultsPatch, type SandboxPspName, SandboxInputError,
   applyFaultsPatch, createSeededRandom, decideApiFault, noFaults, sandboxPsps,
@@ -30,6 +32,8 @@ export interface SandboxLimits {
   logEntriesMax: number;
   /** How long a timed-out request's response is held before it is finally written. */
   timeoutHoldMs: number;
+  /** Card tokens minted by the hosted card fields kept per PSP (oldest forgotten first). */
+  cardTokensMax: number;
   webhooks: WebhookLimits;
 }
 
@@ -39,6 +43,7 @@ export const defaultSandboxLimits: Readonly<SandboxLimits> = Object.freeze({
   idempotencyKeysMax: 400_000,
   logEntriesMax: 5_000,
   timeoutHoldMs: 30_000,
+  cardTokensMax: 100_000,
   webhooks: Object.freeze({
     attemptsMax: 5,
     retryDelayMsBase: 100,
@@ -154,6 +159,7 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
   const heldResponses = new Set<NodeJS.Timeout>();
   const deferred = new Set<NodeJS.Immediate>();
   const idempotency = new IdempotencyCache(limits.idempotencyKeysMax);
+  const cardTokens = new CardTokenVault(limits.cardTokensMax);
 
   const dispatcher = new WebhookDispatcher({
     targets: () => targets,
@@ -176,8 +182,8 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     },
   };
   const protocols: Record<SandboxPspName, WireProtocol> = {
-    stripe: createStripeWire({ context, clock, webhookSecret: options.stripeWebhookSecret, apiKey: options.stripeApiKey, paymentsMax: limits.paymentsMax }),
-    adyen: createAdyenWire({ context, clock, hmacKeyHex: options.adyenHmacKeyHex, apiKey: options.adyenApiKey, merchantAccount: options.adyenMerchantAccount, paymentsMax: limits.paymentsMax }),
+    stripe: createStripeWire({ context, clock, webhookSecret: options.stripeWebhookSecret, apiKey: options.stripeApiKey, paymentsMax: limits.paymentsMax, cardTokens }),
+    adyen: createAdyenWire({ context, clock, hmacKeyHex: options.adyenHmacKeyHex, apiKey: options.adyenApiKey, merchantAccount: options.adyenMerchantAccount, paymentsMax: limits.paymentsMax, cardTokens }),
   };
 
   const control: SandboxControl = {
@@ -195,7 +201,10 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
       webhookLog.length = 0;
       dispatcher.clear();
       idempotency.clear();
-      if (resetOptions?.state === true) for (const psp of sandboxPsps) protocols[psp].reset();
+      if (resetOptions?.state === true) {
+        for (const psp of sandboxPsps) protocols[psp].reset();
+        cardTokens.clear();
+      }
     },
     requests: (psp) => requestLog.filter((r) => psp === undefined || r.psp === psp),
     webhooks: (psp) => webhookLog.filter((r) => psp === undefined || r.psp === psp),
@@ -360,20 +369,53 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
     send(res, jsonResponse(404, { error: `no control route ${method} ${path}` }));
   }
 
-  /** The shopper's 3DS-style page: GET shows it, POST `result=success|failure` completes it. */
+  /**
+   * The shopper's 3DS-style page: GET shows it, POST `result=success|failure` completes it. A
+   * browser's post (it accepts text/html) is redirected (303) to the payment's return URL, also
+   * when the challenge was already finished (a reload or the back button must not strand the
+   * shopper); scripts get JSON.
+   */
   function handleChallenge(name: SandboxPspName, id: string, request: ApiRequest, res: http.ServerResponse): void {
+    const view = protocols[name].challenge(id);
     if (request.method === 'GET') {
-      const html = `<!doctype html><title>Sandbox challenge</title><h1>Sandbox ${name} challenge for ${escapeHtml(id)}</h1>`
-        + '<form method="post"><button name="result" value="success">Authenticate</button><button name="result" value="failure">Fail</button></form>';
-      send(res, { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html });
+      if (view === null) return send(res, jsonResponse(404, { error: `no ${name} payment ${id}` }));
+      const nonce = newNonce();
+      send(res, { status: 200, headers: challengeHeaders(nonce), body: challengePage(name, id, view, nonce) });
       return;
     }
+    if (request.method !== 'POST') return send(res, jsonResponse(405, { error: 'expected GET or POST' }));
     const form = new URLSearchParams(request.body);
     const fromJson = request.headers['content-type']?.includes('json') === true ? parseControlBody(request.body).result : undefined;
     const outcome = fromJson ?? form.get('result') ?? 'success';
     if (outcome !== 'success' && outcome !== 'failure') throw new SandboxInputError('result: expected success or failure');
     const completed = control.completeChallenge(name, id, outcome);
-    send(res, jsonResponse(completed ? 200 : 409, { psp: name, id, result: outcome, completed }));
+    const returnUrl = protocols[name].challenge(id)?.returnUrl ?? null;
+    if (request.headers.accept?.includes('text/html') === true && returnUrl !== null) {
+      return send(res, { status: 303, headers: { location: returnUrl, 'cache-control': 'no-store' }, body: '' });
+    }
+    send(res, jsonResponse(completed ? 200 : 409, { psp: name, id, result: outcome, completed, returnUrl }));
+  }
+
+  /** The hosted card fields page, framed by the checkout at `?origin=` (see card-fields.ts). */
+  function handleElements(request: ApiRequest, res: http.ServerResponse): void {
+    if (request.path === '/elements/card' && request.method === 'GET') {
+      const parentOrigin = parseParentOrigin(request.query.get('origin'));
+      const nonce = newNonce();
+      return send(res, { status: 200, headers: cardFieldsHeaders(parentOrigin, nonce), body: cardFieldsPage(parentOrigin, nonce) });
+    }
+    if (request.path === '/elements/tokenize' && request.method === 'POST') {
+      // Only the card fields page itself (the sandbox's own origin) may tokenize: a merchant page's
+      // script posting card numbers here directly is refused, as it would take them into its scope.
+      const host = request.headers.host ?? '';
+      if (request.headers.origin !== `http://${host}`) {
+        return send(res, jsonResponse(403, { error: { code: 'origin_refused', message: 'tokenize is only for the hosted card fields page' } }));
+      }
+      if (request.headers['content-type']?.startsWith('application/json') !== true) throw new SandboxInputError('expected content-type application/json');
+      const checked = checkCardInput(parseCardInput(request.body), clock.nowMs());
+      if ('error' in checked) return send(res, jsonResponse(402, { error: checked.error }));
+      return send(res, { ...jsonResponse(200, cardTokens.mint(checked.card)), headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } });
+    }
+    send(res, jsonResponse(404, { error: `no elements route ${request.method} ${request.path}` }));
   }
 
   const server = http.createServer((req, res) => {
@@ -388,6 +430,7 @@ export async function startSandboxPsp(options: SandboxPspOptions): Promise<Sandb
         if (url.pathname.startsWith('/v1/')) return handleApi(protocols.stripe, request, res);
         if (url.pathname.startsWith('/v71/') || url.pathname.startsWith('/_sandbox/adyen/')) return handleApi(protocols.adyen, request, res);
         if (url.pathname.startsWith('/_control/') || url.pathname.startsWith('/_sandbox/')) return handleControl(request, res);
+        if (url.pathname.startsWith('/elements/')) return handleElements(request, res);
         if (url.pathname === '/healthz') return send(res, { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' });
         send(res, jsonResponse(404, { error: `not found: ${url.pathname}` }));
       })
@@ -473,6 +516,3 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}

@@ -10,7 +10,9 @@ import { currencyOf } from '../../functions/src/domain/money/index.js';
 import type { Clock } from '../../functions/src/ports/clock.js';
 import { SandboxInputError } from './faults.js';
 import { stripeSignatureHeader } from './signing.js';
-import { type DeclineSpec, type TestCard, authenticationFailure, stripeTestCard } from './test-cards.js';
+import type { CardTokenVault } from './card-fields.js';
+import { type ChallengeView, withQuery } from './challenge-page.js';
+import { type DeclineSpec, type TestCard, authenticationFailure } from './test-cards.js';
 import { type ApiRequest, type ApiResult, type WireContext, type WireProtocol, headerValue, jsonResponse, randomId, result } from './wire.js';
 
 /** Stripe's largest amount for a charge (8 digits of minor units). */
@@ -68,6 +70,8 @@ export interface StripeWireOptions {
   /** When set, only this secret key is accepted; otherwise any `sk_test_...` key. */
   apiKey: string | undefined;
   paymentsMax: number;
+  /** Resolves `payment_method`: the fixed test tokens and the ones the card fields minted. */
+  cardTokens: CardTokenVault;
 }
 
 class StripeRequestError extends Error {
@@ -236,7 +240,7 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
     const paymentMethod = params.payment_method === undefined ? null : parseString(params.payment_method, 'payment_method');
     const confirm = parseBoolean(params.confirm ?? 'false', 'confirm');
     const returnUrl = params.return_url === undefined ? null : parseString(params.return_url, 'return_url');
-    const card = paymentMethod === null ? null : (stripeTestCard(paymentMethod) ?? null);
+    const card = paymentMethod === null ? null : (options.cardTokens.stripeCard(paymentMethod) ?? null);
     if (paymentMethod !== null && card === null) throw missing('PaymentMethod', paymentMethod, 'payment_method');
     if (confirm && card === null) throw invalid('You must provide a payment_method to confirm this PaymentIntent.', 'payment_method', 'payment_intent_unexpected_state');
     if (confirm && card?.behaviour.kind === 'challenge' && returnUrl === null) throw invalid('A return_url is required to confirm with a redirect-based authentication.', 'return_url');
@@ -403,6 +407,23 @@ export function createStripeWire(options: StripeWireOptions): WireProtocol {
         return jsonResponse(409, { error: { type: 'idempotency_error', code: 'idempotency_key_in_use', message: 'There is currently another in-progress request using this Idempotent Key.' } }, { 'stripe-should-retry': 'true' });
       }
       return jsonResponse(400, { error: { type: 'idempotency_error', message: 'Keys for idempotent requests can only be used with the same parameters they were first used with.' } });
+    },
+    challenge(id): ChallengeView | null {
+      const pi = intents.get(id);
+      if (pi === undefined) return null;
+      const currency = pi.currency.toUpperCase();
+      const override = STRIPE_EXPONENT_OVERRIDES[currency];
+      const exponent = currencyOf(currency).exponent;
+      // Stripe's wire amount to ISO minor units (ISK travels with two decimals it does not have).
+      const amountMinor = override !== undefined && override > exponent ? pi.amount / 10 ** (override - exponent) : pi.amount;
+      const authenticated = pi.status === 'requires_capture' || pi.status === 'succeeded';
+      return {
+        waiting: pi.status === 'requires_action',
+        amountMinor,
+        currency,
+        // As Stripe's redirect: the PaymentIntent and how the authentication ended.
+        returnUrl: pi.returnUrl === null ? null : withQuery(pi.returnUrl, { payment_intent: pi.id, redirect_status: authenticated ? 'succeeded' : 'failed' }),
+      };
     },
     completeChallenge(id, outcome) {
       const pi = intents.get(id);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ChallengeView } from './challenge-page.js';
 import type { SandboxPspName } from './faults.js';
 import type { StoredResponse } from './idempotency.js';
 import type { OutgoingWebhook } from './webhooks.js';
@@ -51,6 +52,8 @@ export interface WireProtocol {
   /** The PSP's answer to a reused key with other parameters, or to a key whose request still runs. */
   idempotencyRefusal(kind: 'mismatch' | 'in_progress'): StoredResponse;
   completeChallenge(id: string, result: 'success' | 'failure'): boolean;
+  /** A payment's 3DS-style challenge as the shopper's page shows it; null for an unknown payment. */
+  challenge(id: string): ChallengeView | null;
   /** Opens a dispute / chargeback on a captured payment (Adyen, after a won one: a second chargeback); false when there is none to dispute. */
   createDispute(id: string, options?: { inquiry?: boolean }): boolean;
   /** Turns an open inquiry into a chargeback (Stripe: `charge.dispute.funds_withdrawn`); false when there is none or the PSP has no inquiries. */

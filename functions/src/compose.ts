@@ -250,7 +250,7 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     routes: (router) => {
       router.service(TenancyService, createTenancyServiceImpl({ ...tenancyDeps, idempotency, authenticator }));
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
-      router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency }));
+      router.service(PaymentsService, createPaymentsServiceImpl({ ...payments, idempotency, outboxEvents: outbox.store }));
       router.service(WebhookEndpointsService, createWebhooksServiceImpl({ webhooks, idempotency }));
       router.service(AnalyticsService, createAnalyticsServiceImpl(analytics));
       router.service(BillingService, createBillingServiceImpl({ ...billing, idempotency, tenantName: async (tenantId) => (await billing.tenant(tenantId)).name }));

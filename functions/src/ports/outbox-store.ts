@@ -57,6 +57,17 @@ export interface EventsBetweenQuery {
   limit: number;
 }
 
+export interface AggregateEventsQuery {
+  /** The tenant whose outbox is read (always one: a caller's timeline never crosses tenants). */
+  tenantId: string;
+  /** The aggregate (payment id, entry id). */
+  aggregateId: string;
+  /** Opaque, from the previous page's `nextCursor`. */
+  cursor?: string;
+  /** Most events returned. */
+  limit: number;
+}
+
 export interface EventsPage {
   /** Oldest document first, each document's events in write order. */
   events: StoredOutboxEvent[];
@@ -80,6 +91,11 @@ export interface OutboxStore {
    * version, or undefined when the data carries none that decodes as this document (then read it).
    */
   carried(data: unknown, tenantId: string, documentId: string): StoredOutboxDocument | undefined;
+  /**
+   * One aggregate's events (sent or not), oldest commit first, paged: a payment's timeline. Only
+   * documents written with their `aggregateIds` (every one since issue 17) are found.
+   */
+  listEventsOfAggregate(query: AggregateEventsQuery): Promise<EventsPage>;
   /** Every event (sent or not) of documents created in [fromMs, toMs), paged: the durable log. */
   listEventsBetween(query: EventsBetweenQuery): Promise<EventsPage>;
 }

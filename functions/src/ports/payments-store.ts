@@ -3,7 +3,7 @@
  * the same Firestore transaction so that a capture's ledger entry, the state change and the outbox
  * event commit together.
  */
-import type { PaymentIntent } from '../domain/payments/payment-intent.js';
+import type { PaymentIntent, PaymentStatus } from '../domain/payments/payment-intent.js';
 import type { RoutingRule } from '../domain/payments/routing.js';
 import type { PspName, PspWebhookEvent } from './psp-gateway.js';
 import type { LedgerTx, OutboxEvent } from './ledger-store.js';
@@ -17,6 +17,18 @@ export interface Customer { id: string; tenantId: string; email: string; name: s
 export interface PaymentMethod {
   id: string; tenantId: string; customerId: string; pspTokens: Partial<Record<PspName, string>>;
   brand: string; country: string; last4: string; createdAtMs: number;
+}
+
+/** ListPayments' filters; every one absent means no filter. */
+export interface PaymentsFilter {
+  /** Any of these statuses (1..8 distinct). */
+  statuses?: readonly PaymentStatus[];
+  /** Created at or after (inclusive). */
+  createdFromMs?: number;
+  /** Created strictly before. */
+  createdBeforeMs?: number;
+  /** One customer's payments. */
+  customerId?: string;
 }
 
 export interface PaymentsTx {
@@ -59,7 +71,8 @@ export interface PaymentsStore {
       | { ref: IdempotencyRef; completed: Parameters<IdempotencyTx['writeCompleted']>[1] };
   }): Promise<boolean>;
   getPayment(tenantId: string, paymentId: string): Promise<PaymentIntent | undefined>;
-  listPayments(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<PaymentIntent>>;
+  /** Newest first (ties by id), filtered; the cursor carries the position only (send the same filter). */
+  listPayments(tenantId: string, pageSize: number, cursor: string | undefined, filter?: PaymentsFilter): Promise<Page<PaymentIntent>>;
   /** Which tenant a payment belongs to (webhooks name only our payment id). */
   tenantOfPayment(paymentId: string): Promise<string | undefined>;
   /**

@@ -3,10 +3,12 @@
  * `tenants/{tenantId}/outbox/{docId}` with `docId` = its first event's id, written by the ledger
  * and payments stores in the transaction (or group-commit member) of the change:
  *   { tenantId, createdAt (the earliest event's), publishedAt: null,
+ *     aggregateIds: [distinct aggregateId of its events],
  *     events: [{ id, type, aggregateId, payload, createdAt, traceId, spanId }, ...] }
  * The relay adds `publishedAt` and `pubsubMessageIds` (one per event). Unsent documents are found
  * with `publishedAt == null` ordered by `createdAt`: composite indexes (COLLECTION_GROUP for the
- * sweeper, COLLECTION for one tenant) in firestore.indexes.json and terraform/. `events` is exempt
+ * sweeper, COLLECTION for one tenant) in firestore.indexes.json and terraform/. `aggregateIds` (the
+ * commit's distinct aggregates) finds one aggregate's events, e.g. a payment's timeline. `events` is exempt
  * from indexing (nobody queries inside it; an indexed array of maps costs index writes per field).
  * Documents of the earlier shape (one event per document, its fields at the top level) are still
  * read, as a document of one event.
@@ -117,6 +119,9 @@ export function outboxDocumentFields(tenantId: string, events: readonly OutboxEv
     tenantId,
     createdAt: Timestamp.fromMillis(Math.min(...events.map((e) => e.createdAtMs))),
     publishedAt: null,
+    // The distinct aggregates of the commit (a few: a payment and its ledger entries), so that one
+    // aggregate's events are one indexed query (`listEventsOfAggregate`, a payment's timeline).
+    aggregateIds: [...new Set(events.map((e) => e.aggregateId))],
     events: events.map((e) => ({
       id: e.id, type: e.type, aggregateId: e.aggregateId, payload: e.payload,
       createdAt: Timestamp.fromMillis(e.createdAtMs), traceId: e.traceId, spanId: e.spanId,
@@ -187,6 +192,31 @@ export function createFirestoreOutboxStore(db: Firestore, options: { transaction
         .limit(limit)
         .get();
       return snap.docs.map(documentFromSnapshot);
+    },
+
+    async listEventsOfAggregate({ tenantId, aggregateId, cursor, limit }) {
+      if (!(Number.isSafeInteger(limit) && limit >= 1)) throw new Error('assertion failed: listEventsOfAggregate limit must be a positive integer');
+      // The cursor names the document to resume at (createdAt, id) and how many of its events of
+      // this aggregate were returned already. Composite index: aggregateIds CONTAINS, createdAt, __name__.
+      const at = cursor === undefined ? undefined : decodePageToken(cursor, ['int', 'id', 'int']) as [number, string, number];
+      let query = scope(tenantId)
+        .where('aggregateIds', 'array-contains', aggregateId)
+        .orderBy('createdAt', 'asc')
+        .orderBy('__name__', 'asc');
+      if (at) query = query.startAt(Timestamp.fromMillis(at[0]), ref(tenantId, at[1]));
+      // Every document found holds at least one event of the aggregate: `limit` documents fill the page.
+      const snap = await query.limit(limit + 1).get();
+      const events: StoredOutboxEvent[] = [];
+      for (const [i, doc] of snap.docs.entries()) {
+        const document = documentFromSnapshot(doc);
+        const own = document.events.filter((e) => e.aggregateId === aggregateId);
+        const skip = i === 0 && at && at[1] === document.id ? at[2] : 0;
+        for (let k = skip; k < own.length; k++) {
+          if (events.length === limit) return { events, nextCursor: encodePageToken([document.createdAtMs, document.id, k]) };
+          events.push(own[k]!);
+        }
+      }
+      return { events, nextCursor: undefined };
     },
 
     async listEventsBetween({ tenantId, fromMs, toMs, cursor, limit }) {

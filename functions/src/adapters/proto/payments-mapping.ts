@@ -15,6 +15,11 @@ const statusToProto: Record<DomainStatus, PaymentStatus> = {
   failed: PaymentStatus.FAILED,
 };
 
+/** A proto status back to the domain's; undefined for UNSPECIFIED or a number no status has. */
+export function paymentStatusFromProto(status: PaymentStatus): DomainStatus | undefined {
+  return (Object.keys(statusToProto) as DomainStatus[]).find((s) => statusToProto[s] === status);
+}
+
 const disputeStatusToProto: Record<DomainDisputeStatus, DisputeStatus> = {
   chargeback: DisputeStatus.CHARGEBACK,
   chargeback_reversed: DisputeStatus.CHARGEBACK_REVERSED,

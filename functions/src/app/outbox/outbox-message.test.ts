@@ -84,6 +84,7 @@ function memoryDeps(items: (StoredOutboxEvent | StoredOutboxDocument)[], failIds
     findUnpublished: ({ createdBeforeMs, limit }) =>
       Promise.resolve(documents.filter((d) => d.publishedAtMs === null && d.createdAtMs < createdBeforeMs).sort((a, b) => a.createdAtMs - b.createdAtMs).slice(0, limit)),
     listEventsBetween: () => Promise.reject(new Error('not used here')),
+    listEventsOfAggregate: () => Promise.reject(new Error('not used here')),
     carried: () => undefined,
   };
   const deps: OutboxDeps = {

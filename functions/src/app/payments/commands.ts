@@ -104,7 +104,7 @@ export function updateMetadata(deps: PaymentsDeps, tenantId: string, paymentId: 
   return simpleCommand(deps, tenantId, paymentId, trace, key, (intent) => updatePaymentMetadata(intent, changes, deps.clock.nowMs()));
 }
 
-export async function getPayment(deps: PaymentsDeps, tenantId: string, paymentId: string): Promise<PaymentIntent> {
+export async function getPayment(deps: Pick<PaymentsDeps, 'store'>, tenantId: string, paymentId: string): Promise<PaymentIntent> {
   const intent = paymentId === '' ? undefined : await deps.store.getPayment(tenantId, paymentId);
   if (!intent) throw new TallyError('NOT_FOUND', `payment ${paymentId} not found`, { field: 'payment_id' });
   return intent;

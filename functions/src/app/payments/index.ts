@@ -5,6 +5,7 @@ export { paymentAccountId, ensurePaymentAccounts } from './payment-accounts.js';
 export { paymentAnomalyMessage } from './transitions.js';
 export { createPayment } from './create-payment.js';
 export { confirm, capture, cancel, refund, updateMetadata, getPayment } from './commands.js';
+export { listPaymentEvents } from './payment-events.js';
 export { parkedEventRetentionMs, receiveWebhook, rematchParkedEvents, processInboxEvent } from './webhooks-inbox.js';
 export { runJanitor } from './janitor.js';
 export { setRoutingRules } from './routing-rules.js';

@@ -3,14 +3,16 @@ import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf'
 import type { HandlerContext, ServiceImpl } from '@connectrpc/connect';
 import { requireTenantRole } from '../../app/auth/authenticate.js';
 import * as payments from '../../app/payments/index.js';
-import { captureMethodFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
-import { TallyError, errorReasons, type ErrorReason } from '../../domain/errors.js';
+import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { captureMethodFromProto, paymentStatusFromProto, paymentToProto } from '../../adapters/proto/payments-mapping.js';
+import { domainEventToProto } from '../../adapters/proto/events-mapping.js';
+import { TallyError, errorReasons, invalidField, type ErrorReason } from '../../domain/errors.js';
 import { newId, parseId, parseOptionalId } from '../../domain/ids.js';
 import { validateCardBrand, validateCountry, validateCustomerEmail, validateCustomerName, validateReturnUrl } from '../../domain/payments/payment-fields.js';
 import {
   CancelPaymentRequestSchema, CancelPaymentResponseSchema, CapturePaymentRequestSchema, CapturePaymentResponseSchema,
   ConfirmPaymentRequestSchema, ConfirmPaymentResponseSchema, CreateCustomerRequestSchema, CreateCustomerResponseSchema,
-  CreatePaymentMethodRequestSchema, CreatePaymentMethodResponseSchema, CreatePaymentRequestSchema, CreatePaymentResponseSchema,
+  CreatePaymentMethodRequestSchema, CreatePaymentMethodResponseSchema, CreatePaymentRequestSchema, CreatePaymentResponseSchema, type ListPaymentsRequest,
   PaymentsService, RefundPaymentRequestSchema, RefundPaymentResponseSchema, SetRoutingRulesRequestSchema, SetRoutingRulesResponseSchema,
   UpdatePaymentRequestSchema, UpdatePaymentResponseSchema,
 } from '../../gen/tally/payments/v1/payments_pb.js';
@@ -18,12 +20,44 @@ import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
 import { currentTraceIds } from '../../platform/telemetry/tracing.js';
 import { pspNames, type PspName } from '../../ports/psp-gateway.js';
+import type { OutboxStore } from '../../ports/outbox-store.js';
+import type { PaymentsFilter } from '../../ports/payments-store.js';
 import { principalOf } from './rpc-context.js';
 import { idempotentRpc, keyOfRpc } from './idempotent-rpc.js';
 import type { PaymentIntent } from '../../domain/payments/index.js';
 
 export interface PaymentsServiceDeps extends payments.PaymentsDeps {
   idempotency: IdempotencyOptions;
+  /** Where a payment's timeline is read (ListPaymentEvents). */
+  outboxEvents: Pick<OutboxStore, 'listEventsOfAggregate'>;
+}
+
+/** Earliest and latest instants a filter time may name (RFC 3339's years 0001..9999, as Timestamp allows). */
+const filterTimeSecondsMin = -62_135_596_800n;
+const filterTimeSecondsMax = 253_402_300_799n;
+
+/** A filter time to milliseconds, refused (FIELD_INVALID) outside what a Timestamp may hold. */
+function filterTimeMs(time: Timestamp | undefined, field: string): number | undefined {
+  if (time === undefined) return undefined;
+  if (time.seconds < filterTimeSecondsMin || time.seconds > filterTimeSecondsMax || time.nanos < 0 || time.nanos > 999_999_999) {
+    throw invalidField(field, 'not a valid time (years 0001..9999)');
+  }
+  return timestampMs(time);
+}
+
+/** ListPayments' filters, decoded at the edge: every status known, the range non-empty, the customer id well formed. */
+function paymentsFilterOf(req: ListPaymentsRequest): PaymentsFilter {
+  const statuses = [...new Set(req.statuses)].map((s) => paymentStatusFromProto(s) ?? (() => { throw invalidField('statuses', `unknown or unspecified status ${String(s)}`); })());
+  const createdFromMs = filterTimeMs(req.createdAfter, 'created_after');
+  const createdBeforeMs = filterTimeMs(req.createdBefore, 'created_before');
+  if (createdFromMs !== undefined && createdBeforeMs !== undefined && createdBeforeMs <= createdFromMs) throw invalidField('created_before', 'must be after created_after');
+  const customerId = req.customerId === '' ? undefined : parseId('customer', req.customerId, 'customer_id');
+  return {
+    ...(statuses.length > 0 ? { statuses } : {}),
+    ...(createdFromMs === undefined ? {} : { createdFromMs }),
+    ...(createdBeforeMs === undefined ? {} : { createdBeforeMs }),
+    ...(customerId === undefined ? {} : { customerId }),
+  };
 }
 
 /**
@@ -112,8 +146,15 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
     },
     async listPayments(req, ctx) {
       const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
-      const page = await deps.store.listPayments(tenantId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      const pageSize = pageSizeOf(req.pageSize);
+      const page = await deps.store.listPayments(tenantId, pageSize, req.pageToken === '' ? undefined : req.pageToken, paymentsFilterOf(req));
       return { payments: page.items.map((p) => paymentToProto(p)), nextPageToken: page.nextCursor ?? '' };
+    },
+    async listPaymentEvents(req, ctx) {
+      const { tenantId } = requireTenantRole(principalOf(ctx), 'viewer');
+      const paymentId = parseId('payment', req.paymentId, 'payment_id');
+      const page = await payments.listPaymentEvents(deps, deps.outboxEvents, tenantId, paymentId, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      return { events: page.events.map(domainEventToProto), nextPageToken: page.nextCursor ?? '' };
     },
     async createCustomer(req, ctx) {
       const tenantId = writer(ctx);
