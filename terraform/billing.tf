@@ -229,3 +229,22 @@ resource "google_firestore_index" "subscriptions_by_customer" {
     order      = "DESCENDING"
   }
 }
+
+# ListPrices with a product_id: one product's prices, newest first (ADR 0035).
+resource "google_firestore_index" "prices_by_product" {
+  database    = google_firestore_database.default.name
+  collection  = "prices"
+  query_scope = "COLLECTION"
+  fields {
+    field_path = "productId"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "createdAt"
+    order      = "DESCENDING"
+  }
+  fields {
+    field_path = "__name__"
+    order      = "DESCENDING"
+  }
+}

@@ -12,6 +12,7 @@ import { billingAccountId, type BillingAccountCode } from '../functions/src/doma
 import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
+import { rpcError } from './support/connect-error.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -99,6 +100,46 @@ describe('dunning end state', () => {
     const types = (await outboxEvents(s.tenantId)).map((e) => e.type);
     expect(types).toContain('billing.invoice.marked_uncollectible');
     expect(types).toContain('billing.subscription.canceled');
+  });
+});
+
+describe('catalog reads', () => {
+  it('products, prices and coupons: Get by id, List newest first in cursor pages, prices filtered by product; unknown and foreign ids NOT_FOUND', async () => {
+    const s = await shop();
+    const other = await shop();
+    const products = [s.product];
+    for (const name of ['Seats', 'Storage']) products.push((await s.owner.billing.createProduct({ name, idempotencyKey: key() })).product!);
+    const extra = (await s.owner.billing.createPrice({
+      price: { productId: products[2]!.id, currency: 'EUR', scheme: { model: PriceModel.FLAT, amountMinor: 500n } }, idempotencyKey: key(),
+    })).price!;
+    const coupon = (await s.owner.billing.createCoupon({ coupon: { name: 'Ten', percentOffBps: 1_000, duration: 'once' }, idempotencyKey: key() })).coupon!;
+
+    expect((await s.owner.billing.getProduct({ productId: products[1]!.id })).product).toMatchObject({ id: products[1]!.id, name: 'Seats' });
+    expect((await s.owner.billing.getPrice({ priceId: s.price.id })).price).toMatchObject({ id: s.price.id, productId: s.product.id, interval: Interval.MONTH });
+    expect((await s.owner.billing.getCoupon({ couponId: coupon.id })).coupon).toMatchObject({ id: coupon.id, percentOffBps: 1_000 });
+
+    // Pages of 2 over 3 products: newest first, each once, the last page without a token.
+    const first = await s.owner.billing.listProducts({ pageSize: 2 });
+    expect(first.products).toHaveLength(2);
+    expect(first.nextPageToken).not.toBe('');
+    const second = await s.owner.billing.listProducts({ pageSize: 2, pageToken: first.nextPageToken });
+    expect(second.nextPageToken).toBe('');
+    const listed = [...first.products, ...second.products];
+    expect(listed.map((p) => p.id).sort()).toEqual(products.map((p) => p.id).sort());
+    const times = listed.map((p) => timestampDate(p.createTime!).getTime());
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+
+    expect((await s.owner.billing.listPrices({})).prices.map((p) => p.id).sort()).toEqual([extra.id, s.price.id].sort());
+    expect((await s.owner.billing.listPrices({ productId: products[2]!.id })).prices.map((p) => p.id)).toEqual([extra.id]);
+    expect((await s.owner.billing.listPrices({ productId: products[1]!.id })).prices).toEqual([]);
+    expect((await s.owner.billing.listCoupons({})).coupons.map((c) => c.id)).toEqual([coupon.id]);
+    // Another tenant sees none of them.
+    expect(await rpcError(other.owner.billing.getProduct({ productId: products[1]!.id }))).toMatchObject({ reason: 'NOT_FOUND' });
+    expect(await rpcError(other.owner.billing.getPrice({ priceId: extra.id }))).toMatchObject({ reason: 'NOT_FOUND' });
+    expect(await rpcError(other.owner.billing.getCoupon({ couponId: coupon.id }))).toMatchObject({ reason: 'NOT_FOUND' });
+    expect((await other.owner.billing.listProducts({})).products.map((p) => p.id)).toEqual([other.product.id]);
+    expect(await rpcError(s.owner.billing.listProducts({ pageToken: 'not-a-token!' }))).toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'page_token' } });
+    expect(await rpcError(s.owner.billing.listCoupons({ pageSize: 101 }))).toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'page_size' } });
   });
 });
 
