@@ -4,10 +4,10 @@
  * outbox) and ListPayments' filters (statuses, creation time range, customer) with cursor paging.
  */
 import { randomUUID } from 'node:crypto';
-import { create } from '@bufbuild/protobuf';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { TimestampSchema, timestampDate, timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CaptureMethod, PaymentStatus, type ListPaymentsRequest, type Payment } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import { CaptureMethod, PaymentStatus, type ListPaymentsRequestSchema, type Payment } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
@@ -30,7 +30,7 @@ async function shop(): Promise<{ tenantId: string; owner: TallyClient; viewer: T
 }
 
 /** Every page of ListPayments with `filter`, following the cursor (bounded). */
-async function allPages(client: TallyClient, filter: Partial<ListPaymentsRequest>, pageSize: number): Promise<string[]> {
+async function allPages(client: TallyClient, filter: MessageInitShape<typeof ListPaymentsRequestSchema>, pageSize: number): Promise<string[]> {
   const ids: string[] = [];
   let pageToken = '';
   for (let page = 0; page < 50; page++) {
