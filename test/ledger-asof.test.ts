@@ -166,4 +166,59 @@ describe('as-of balances with balance snapshots (issue 12 item 1)', () => {
     const expected = fullReplay(records, cash, lastMs);
     expect(rpc).toMatchObject({ postedDebitsMinor: expected.postedDebitsMinor, pendingDebitsMinor: expected.pendingDebitsMinor, postedCreditsMinor: 0n });
   });
+  it('catches an account up several snapshots from one query of its records, not one query a snapshot', async () => {
+    // Two new accounts, 4 N + 10 entries between them (every fifth in the same millisecond as the
+    // one before, so some snapshots end early), settled.
+    const from = await openAccount(owner);
+    const to = await openAccount(owner, { shardCount: 2 });
+    for (let i = 0; i < 4 * everyRecords + 10; i++) {
+      if (i % 5 !== 0) nowMs += 100;
+      await createEntry(services.ledger, tenantId, {
+        id: `je_c${i}`, description: '', metadata: {}, pending: null,
+        postings: [
+          { accountId: from, direction: 'debit', amountMinor: BigInt(i + 1), currency: 'USD' },
+          { accountId: to, direction: 'credit', amountMinor: BigInt(i + 1), currency: 'USD' },
+        ],
+      }, trace);
+    }
+    nowMs += settleMs + 1_000;
+    const queries = new Map<string, number>();
+    const deps = {
+      ...services.ledger,
+      store: {
+        ...services.ledger.store,
+        recordsBetween: (t: string, accountId: string, afterMs: number, throughMs: number, limit: number) => {
+          queries.set(accountId, (queries.get(accountId) ?? 0) + 1);
+          return services.ledger.store.recordsBetween(t, accountId, afterMs, throughMs, limit);
+        },
+      },
+    };
+    const snapshotsOf = async (accountId: string) => (await services.db.collection(`tenants/${tenantId}/balanceSnapshots`).where('accountId', '==', accountId).orderBy('throughMs').get()).docs;
+    expect((await snapshotTenantBalances(deps, tenantId, { snapshotsLeft: 100 })).failures).toEqual([]);
+    // One query each (the old loop made one per snapshot plus one: 5).
+    expect(queries.get(from)).toBe(1);
+    expect(queries.get(to)).toBe(1);
+    const records = await journal();
+    const caughtUp = new Map<string, unknown[]>();
+    for (const accountId of [from, to]) {
+      const snaps = await snapshotsOf(accountId);
+      expect(snaps.length).toBe(4);
+      for (const doc of snaps) {
+        const snapshot = (await services.ledger.store.latestBalanceSnapshot(tenantId, accountId, Number(doc.get('throughMs'))))!;
+        expect(snapshot.recordCount).toBe(records.filter((r) => r.createdAtMs <= snapshot.throughMs && r.postings.some((p) => p.accountId === accountId)).length);
+        expect(balanceAsOf(snapshot, [], snapshot.throughMs)).toEqual(fullReplay(records, accountId, snapshot.throughMs));
+      }
+      caughtUp.set(accountId, snaps.map((d) => ({ ...d.data(), writtenAt: null })));
+      // Again with reads of at most 2 N + 20 records: a full read that stops inside a millisecond
+      // is read again from the last snapshot, and the snapshots come out the same.
+      await Promise.all(snaps.map((d) => d.ref.delete()));
+    }
+    queries.clear();
+    expect((await snapshotTenantBalances(deps, tenantId, { snapshotsLeft: 100 }, { readRecordsMax: 2 * everyRecords + 20 })).failures).toEqual([]);
+    for (const accountId of [from, to]) {
+      // Two snapshots a read of 101 records, the last read short: 3 queries.
+      expect(queries.get(accountId)).toBe(3);
+      expect((await snapshotsOf(accountId)).map((d) => ({ ...d.data(), writtenAt: null }))).toEqual(caughtUp.get(accountId));
+    }
+  });
 });
