@@ -143,3 +143,76 @@ describe('catalog reads', () => {
   });
 });
 
+describe('pause and resume', () => {
+  it('paused: no invoice however long; resume `now` re-anchors, invoices the new period at once with the paused part of the paid period credited; idempotent', async () => {
+    const s = await shop();
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const subscriptionId = created.subscription!.id; // paid Jan 31 10:00 .. Feb 28 10:00 (28 days)
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-14T10:00:00Z'), idempotencyKey: key() });
+    const pauseKey = key();
+    const paused = (await s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: pauseKey })).subscription!;
+    expect(paused.status).toBe(SubscriptionStatus.PAUSED);
+    expect(iso(paused.pauseTime)).toBe('2026-02-14T10:00:00.000Z');
+    // Idempotent: the same key replays, another key finds it paused and changes nothing.
+    expect((await s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: pauseKey })).subscription).toEqual(paused);
+    expect((await s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: key() })).subscription?.status).toBe(SubscriptionStatus.PAUSED);
+    const advanced = await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-04-01T00:00:00Z'), idempotencyKey: key() });
+    expect(advanced.invoicesFinalized).toBe(0);
+    expect((await s.owner.billing.listInvoices({ subscriptionId })).invoices).toHaveLength(1);
+
+    const resumeKey = key();
+    const resumed = await s.owner.billing.resumeSubscription({ subscriptionId, idempotencyKey: resumeKey });
+    expect(resumed.subscription).toMatchObject({ status: SubscriptionStatus.ACTIVE });
+    expect(resumed.subscription?.pauseTime).toBeUndefined();
+    expect(iso(resumed.subscription?.billingCycleAnchor)).toBe('2026-04-01T00:00:00.000Z');
+    expect(iso(resumed.subscription?.currentPeriodEnd)).toBe('2026-05-01T00:00:00.000Z');
+    // 10.00 for Apr 1 .. May 1, less the 14 paused days of the 28 paid (5.00); 20 % FR VAT on both.
+    expect(resumed.invoice).toMatchObject({ status: InvoiceStatus.PAID, subtotalMinor: 500n, taxMinor: 100n, totalMinor: 600n, number: 'INV-000002' });
+    expect(resumed.invoice!.lines.map((l) => l.amountMinor)).toEqual([1_000n, -500n]);
+    expect(iso(resumed.invoice?.periodStart)).toBe('2026-04-01T00:00:00.000Z');
+    // A retry of the resume replays it; resuming an active subscription is refused and writes nothing.
+    expect((await s.owner.billing.resumeSubscription({ subscriptionId, idempotencyKey: resumeKey })).invoice?.id).toBe(resumed.invoice!.id);
+    expect(await rpcError(s.owner.billing.resumeSubscription({ subscriptionId, idempotencyKey: key() }))).toMatchObject({ reason: 'INVALID_STATE_TRANSITION' });
+    expect(await rpcError(s.owner.billing.resumeSubscription({ subscriptionId, billingCycleAnchor: 'later', idempotencyKey: key() })))
+      .toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'billing_cycle_anchor' } });
+    expect((await s.owner.billing.listInvoices({ subscriptionId })).invoices).toHaveLength(2);
+    const types = (await outboxEvents(s.tenantId)).map((e) => e.type);
+    expect(types.filter((t) => t === 'billing.subscription.paused')).toHaveLength(1);
+    expect(types.filter((t) => t === 'billing.subscription.resumed')).toHaveLength(1);
+    // Canceled: no pause.
+    await s.owner.billing.cancelSubscription({ subscriptionId, idempotencyKey: key() });
+    expect(await rpcError(s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: key() }))).toMatchObject({ reason: 'INVALID_STATE_TRANSITION' });
+  });
+
+  it('resume `unchanged` keeps the cycle: inside the paid period the paused days are credited on the renewal; after it, missed periods are never invoiced and the rest of the current one is charged prorated', async () => {
+    const s = await shop();
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const subscriptionId = created.subscription!.id;
+    const clockTo = (t: string) => s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at(t), idempotencyKey: key() });
+    await clockTo('2026-02-14T10:00:00Z');
+    await s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: key() });
+    await clockTo('2026-02-21T10:00:00Z');
+    const back = (await s.owner.billing.resumeSubscription({ subscriptionId, billingCycleAnchor: 'unchanged', idempotencyKey: key() }));
+    expect(back.invoice).toBeUndefined();
+    expect(iso(back.subscription?.currentPeriodEnd)).toBe('2026-02-28T10:00:00.000Z');
+    await clockTo('2026-03-01T00:00:00Z');
+    const renewal = (await s.owner.billing.listInvoices({ subscriptionId })).invoices[0]!;
+    // 7 of 28 days paused: 2.50 credited on the Feb 28 renewal.
+    expect(renewal.lines.map((l) => l.amountMinor)).toEqual([1_000n, -250n]);
+    expect(iso(renewal.periodStart)).toBe('2026-02-28T10:00:00.000Z');
+
+    await clockTo('2026-03-10T10:00:00Z');
+    await s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: key() });
+    await clockTo('2026-05-15T10:00:00Z');
+    const later = await s.owner.billing.resumeSubscription({ subscriptionId, billingCycleAnchor: 'unchanged', idempotencyKey: key() });
+    expect(iso(later.subscription?.currentPeriodStart)).toBe('2026-04-30T10:00:00.000Z');
+    expect(iso(later.subscription?.currentPeriodEnd)).toBe('2026-05-31T10:00:00.000Z');
+    await clockTo('2026-06-01T00:00:00Z');
+    const invoices = (await s.owner.billing.listInvoices({ subscriptionId })).invoices;
+    // Mar 31 and Apr 30 passed while paused: never invoiced.
+    expect(invoices.map((i) => iso(i.periodStart))).toEqual(['2026-05-31T10:00:00.000Z', '2026-02-28T10:00:00.000Z', '2026-01-31T10:00:00.000Z']);
+    // 10.00 for the new period, the 16 of 31 days after resuming (5.16), less 21 of 31 paused days of the paid March period (6.77).
+    expect(invoices[0]!.lines.map((l) => l.amountMinor)).toEqual([1_000n, -677n, 516n]);
+    expect(invoices[0]).toMatchObject({ subtotalMinor: 839n, status: InvoiceStatus.PAID });
+  });
+});

@@ -46,6 +46,8 @@ export interface Subscription extends DomainSubscription {
   nextActionAtMs: number | null;
   /** Proration lines of mid-period changes (`create_prorations`) waiting for the next renewal invoice; absent: none. */
   pendingProrations?: InvoiceLineInput[];
+  /** When it was paused (PauseSubscription), while paused; absent or null otherwise (ADR 0035). */
+  pausedAtMs?: number | null;
   /** The id of the last change applied (UpdateSubscription): a rerun of it finds it done. */
   lastChangeId?: string;
   createdAtMs: number;

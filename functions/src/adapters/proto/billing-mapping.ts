@@ -140,7 +140,7 @@ export function subscriptionToProto(s: port.Subscription): Subscription {
     id: s.id, customerId: s.customerId, items: s.items.map((i) => ({ priceId: i.priceId, quantity: i.quantity })), currency: s.currency,
     status: subscriptionStatuses[s.status], currentPeriodStart: ts(s.currentPeriodStartMs), currentPeriodEnd: ts(s.currentPeriodEndMs),
     billingCycleAnchor: ts(s.anchorMs), trialEnd: ts(s.trialEndMs), cancelAtPeriodEnd: s.cancelAtPeriodEnd, cancelTime: ts(s.canceledAtMs),
-    couponId: s.couponId, latestInvoiceId: s.latestInvoiceId, createTime: ts(s.createdAtMs),
+    couponId: s.couponId, latestInvoiceId: s.latestInvoiceId, createTime: ts(s.createdAtMs), pauseTime: ts(s.pausedAtMs ?? null),
   });
 }
 

@@ -9,6 +9,7 @@ import { requireTenantRole } from '../../app/auth/authenticate.js';
 import * as catalog from '../../app/billing/catalog.js';
 import * as subscriptions from '../../app/billing/subscriptions.js';
 import * as changes from '../../app/billing/subscription-changes.js';
+import * as pause from '../../app/billing/subscription-pause.js';
 import { createCreditNote, settingsOf, voidInvoice } from '../../app/billing/invoicing.js';
 import type { BillingDeps } from '../../app/billing/billing-deps.js';
 import {
@@ -24,7 +25,8 @@ import {
   CreatePriceResponseSchema, CreateProductRequestSchema, CreateProductResponseSchema, CreateSubscriptionRequestSchema, CreateSubscriptionResponseSchema,
   CreateTestClockRequestSchema, CreateTestClockResponseSchema, RecordUsageRequestSchema, RecordUsageResponseSchema, UpdateBillingCustomerRequestSchema,
   UpdateBillingCustomerResponseSchema, UpdateBillingSettingsRequestSchema, UpdateBillingSettingsResponseSchema, UpdateSubscriptionRequestSchema, UpdateSubscriptionResponseSchema, VoidInvoiceRequestSchema,
-  type SubscriptionChange, VoidInvoiceResponseSchema,
+  type SubscriptionChange, VoidInvoiceResponseSchema, PauseSubscriptionRequestSchema, PauseSubscriptionResponseSchema, ResumeSubscriptionRequestSchema,
+  ResumeSubscriptionResponseSchema,
 } from '../../gen/tally/billing/v1/billing_pb.js';
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
@@ -258,6 +260,25 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
         const clock = await catalog.checkAdvance(deps, tenantId, req.testClockId, toMs);
         const { clock: after, report } = await catalog.advanceTestClock(deps, tenantId, clock, toMs, currentTraceIds());
         return create(AdvanceTestClockResponseSchema, { testClock: testClockToProto(after), invoicesFinalized: report.finalized, chargeAttempts: report.chargeAttempts });
+      });
+    },
+    async pauseSubscription(req, ctx) {
+      const tenantId = writer(ctx);
+      parseId('subscription', req.subscriptionId, 'subscription_id');
+      await subscriptions.getSubscription(deps, tenantId, req.subscriptionId);
+      // The state is checked under the key: a retry of a pause replays its answer whatever happened since.
+      return keyed(ctx, tenantId, { schema: PauseSubscriptionRequestSchema, message: req }, PauseSubscriptionResponseSchema, async () =>
+        create(PauseSubscriptionResponseSchema, { subscription: subscriptionToProto(await pause.pauseSubscription(deps, tenantId, req.subscriptionId, currentTraceIds())) }));
+    },
+    async resumeSubscription(req, ctx) {
+      const tenantId = writer(ctx);
+      parseId('subscription', req.subscriptionId, 'subscription_id');
+      const anchor = (req.billingCycleAnchor === '' ? 'now' : req.billingCycleAnchor) as pause.ResumeAnchor;
+      if (!pause.resumeAnchors.includes(anchor)) throw invalidField('billing_cycle_anchor', `one of ${pause.resumeAnchors.join(', ')} (empty: now)`);
+      await subscriptions.getSubscription(deps, tenantId, req.subscriptionId);
+      return keyed(ctx, tenantId, { schema: ResumeSubscriptionRequestSchema, message: req }, ResumeSubscriptionResponseSchema, async () => {
+        const { subscription, invoice } = await pause.resumeSubscription(deps, tenantId, req.subscriptionId, anchor, currentTraceIds());
+        return create(ResumeSubscriptionResponseSchema, { subscription: subscriptionToProto(subscription), ...(invoice && { invoice: invoiceToProto(invoice) }) });
       });
     },
     // ---- catalog reads (ADR 0035): viewer+, cursor pages newest first as ListInvoices ----
