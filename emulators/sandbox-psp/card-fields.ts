@@ -248,7 +248,8 @@ export function cardFieldsHeaders(parentOrigin: string, nonce: string): Record<s
  * - `{ type: 'tally.card_submit' }` when the buyer presses Enter in a field (the parent pays);
  * - `{ type: 'tally.card_token', requestId, card: { pspTokens: { stripe, adyen }, brand, last4, country } }`;
  * - `{ type: 'tally.card_error', requestId, message, field, code }`.
- * It acts on `{ type: 'tally.tokenize', requestId? }` from `window.parent` at `parentOrigin` only.
+ * It acts on `{ type: 'tally.tokenize', requestId? }` and `{ type: 'tally.focus' }` (focus the number,
+ * e.g. to try another card after a decline) from `window.parent` at `parentOrigin` only.
  */
 export function cardFieldsPage(parentOrigin: string, nonce: string): string {
   // JSON inside a <script>: escape `<` so no value can close the element.
@@ -323,7 +324,13 @@ export function cardFieldsPage(parentOrigin: string, nonce: string): string {
   window.addEventListener('message', async (event) => {
     if (event.origin !== parentOrigin || event.source !== window.parent) return;
     const data = event.data;
-    if (typeof data !== 'object' || data === null || data.type !== 'tally.tokenize') return;
+    if (typeof data !== 'object' || data === null) return;
+    if (data.type === 'tally.focus') {
+      fields.number.focus();
+      fields.number.select();
+      return;
+    }
+    if (data.type !== 'tally.tokenize') return;
     const requestId = typeof data.requestId === 'string' ? data.requestId.slice(0, 100) : null;
     if (busy) return;
     busy = true;
