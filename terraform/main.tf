@@ -153,6 +153,15 @@ resource "google_cloud_run_v2_service" "api" {
         name  = "TALLY_WEBHOOK_SECRETS_KMS_KEY"
         value = google_kms_crypto_key.webhook_secrets.id
       }
+      # Hosted checkout sessions' buyer URLs and card fields (terraform/checkout.tf, ADR 0036).
+      env {
+        name  = "TALLY_CHECKOUT_BASE_URL"
+        value = var.checkout_base_url
+      }
+      env {
+        name  = "TALLY_CHECKOUT_CARD_FIELDS_URL"
+        value = var.checkout_card_fields_url
+      }
       # PSP credentials and webhook secrets (secrets.tf, ADR 0019).
       env {
         name = "TALLY_STRIPE_API_KEY"

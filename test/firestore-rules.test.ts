@@ -73,9 +73,10 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   testClocks: members,
   billingCustomers: ['owner', 'developer'], // tax location, postcode, VAT id
   billingCounters: [], // the gapless invoice counter
+  checkoutSessions: [], // buyers' emails, client-secret hashes; CheckoutService answers for them (ADR 0036)
 };
 /** Top-level collections (and the platform's own subcollections): nobody reads them. */
-const topLevelCollections = ['apiKeyHashes', 'paymentIndex', 'pspReferences', 'parkedPspEvents', 'platform'] as const;
+const topLevelCollections = ['apiKeyHashes', 'paymentIndex', 'pspReferences', 'parkedPspEvents', 'platform', 'checkoutSecrets'] as const;
 const platformSubcollections = ['idempotency', 'maintenance'] as const;
 
 /** Collection names the Firestore code uses: `.collection('x')`, `collectionGroup('x')`, `.doc('a/b/c/d')`. */

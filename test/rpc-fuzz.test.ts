@@ -21,10 +21,11 @@ import { WebhookEndpointsService } from '../functions/src/gen/tally/webhooks/v1/
 import { BillingService } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { AnalyticsService } from '../functions/src/gen/tally/analytics/v1/analytics_pb.js';
 import { ReconService } from '../functions/src/gen/tally/recon/v1/recon_pb.js';
+import { CheckoutService, HostedCheckoutService } from '../functions/src/gen/tally/checkout/v1/checkout_pb.js';
 import { openAccount, transfer } from './support/ledger-helpers.js';
 import { ErrorInfoSchema, startTestStack, type TestStack } from './support/test-stack.js';
 
-const services: readonly DescService[] = [TenancyService, LedgerService, PaymentsService, BillingService, WebhookEndpointsService, AnalyticsService, ReconService];
+const services: readonly DescService[] = [TenancyService, LedgerService, PaymentsService, BillingService, WebhookEndpointsService, AnalyticsService, ReconService, CheckoutService, HostedCheckoutService];
 /** Requests per RPC (27 RPCs): bounded so the test stays well under a minute on 2 busy cores. */
 const requestsPerMethod = 24;
 /** An answer slower than this counts as a hang. */

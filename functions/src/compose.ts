@@ -69,6 +69,10 @@ import { ReconService } from './gen/tally/recon/v1/recon_pb.js';
 import { createReconServiceImpl } from './handlers/rpc/recon-service.js';
 import { composeReconService, reconUploadBytesMaxOf } from './compose-recon.js';
 import type { ReconServiceDeps } from './app/recon/recon-requests.js';
+import { CheckoutService, HostedCheckoutService } from './gen/tally/checkout/v1/checkout_pb.js';
+import { createCheckoutServiceImpl, createHostedCheckoutServiceImpl } from './handlers/rpc/checkout-service.js';
+import { createFirestoreCheckoutStore } from './adapters/firestore/checkout-store.js';
+import type { CheckoutDeps } from './app/checkout/checkout-deps.js';
 
 export interface Services {
   config: Config;
@@ -91,6 +95,8 @@ export interface Services {
   analytics: AnalyticsDeps;
   /** Reconciliation of uploaded reports (ReconService, `reconRun`, ADR 0033). */
   recon: ReconServiceDeps;
+  /** Hosted checkout sessions (CheckoutService, HostedCheckoutService; ADR 0036). */
+  checkout: CheckoutDeps;
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
@@ -241,12 +247,18 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
     tenant: (tenantId) => getTenant(tenancyDeps, tenantId, ''),
   };
   const analytics = composeAnalytics(config);
+  const checkout: CheckoutDeps = {
+    store: createFirestoreCheckoutStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }),
+    payments, billing, idempotency, clock, settings: config.checkout,
+    tenantName: async (tenantId) => (await billing.tenant(tenantId)).name,
+  };
   const recon = composeReconService({ db, ledger, payments, clock, bus }, { uploadBytesMax: reconUploadBytesMaxOf(config.requestBodyBytesMax) });
   const api = createApiHandler({
     requestBodyBytesMax: config.requestBodyBytesMax,
     // Failures the HTTP edge itself answers as INTERNAL (before or outside any interceptor).
     onInternal: (cause) => logger.error('unexpected failure at the HTTP edge', { error: cause }),
-    interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator)],
+    // HostedCheckoutService authenticates each request by its session's client secret (no Authorization).
+    interceptors: [createTelemetryInterceptor(logger), createAuthInterceptor(authenticator, new Set([HostedCheckoutService.typeName]))],
     routes: (router) => {
       router.service(TenancyService, createTenancyServiceImpl({ ...tenancyDeps, idempotency, authenticator }));
       router.service(LedgerService, createLedgerServiceImpl({ ...ledger, idempotency }));
@@ -255,7 +267,9 @@ export function composeServices(config: Config, overrides: { clock?: Clock; logg
       router.service(AnalyticsService, createAnalyticsServiceImpl(analytics));
       router.service(BillingService, createBillingServiceImpl({ ...billing, idempotency, tenantName: async (tenantId) => (await billing.tenant(tenantId)).name }));
       router.service(ReconService, createReconServiceImpl({ reconService: recon, idempotency }));
+      router.service(CheckoutService, createCheckoutServiceImpl(checkout));
+      router.service(HostedCheckoutService, createHostedCheckoutServiceImpl(checkout));
     },
   });
-  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, analytics, recon, pspWebhook, api };
+  return { config, db, clock, logger, telemetry, authenticator, idempotency, ledger, payments, bus, outbox, webhooks, billing, analytics, recon, checkout, pspWebhook, api };
 }

@@ -27,6 +27,8 @@ export async function startPaymentsStack(env: Record<string, string> = {}, sandb
     TALLY_STRIPE_API_KEY: 'sk_test_tally', TALLY_STRIPE_WEBHOOK_SECRET: stripeWebhookSecret, TALLY_STRIPE_API_URL: sandbox.url,
     TALLY_ADYEN_API_KEY: 'adyen-test-key', TALLY_ADYEN_MERCHANT_ACCOUNT: 'TallyTest', TALLY_ADYEN_HMAC_KEY_HEX: adyenHmacKeyHex,
     TALLY_ADYEN_BASE_URL: `${sandbox.url}/v71`, TALLY_ADYEN_SANDBOX_LOOKUP_URL: `${sandbox.url}/_sandbox/adyen`, TALLY_PSP_CALL_TIMEOUT_MS: '1500', TALLY_JANITOR_GRACE_MS: '3000',
+    // Hosted checkout (ADR 0036): the sandbox's hosted card fields.
+    TALLY_CHECKOUT_CARD_FIELDS_URL: `${sandbox.url}/elements/card`,
     ...env,
   });
   sandbox.control.setWebhookTargets({ stripe: `${stack.url}/webhooks/stripe`, adyen: `${stack.url}/webhooks/adyen` });

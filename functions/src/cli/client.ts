@@ -8,6 +8,7 @@ import { WebhookEndpointsService } from '../gen/tally/webhooks/v1/webhooks_pb.js
 import { BillingService } from '../gen/tally/billing/v1/billing_pb.js';
 import { AnalyticsService } from '../gen/tally/analytics/v1/analytics_pb.js';
 import { ReconService } from '../gen/tally/recon/v1/recon_pb.js';
+import { CheckoutService, HostedCheckoutService } from '../gen/tally/checkout/v1/checkout_pb.js';
 
 export interface TallyClient {
   tenancy: Client<typeof TenancyService>;
@@ -17,6 +18,9 @@ export interface TallyClient {
   billing: Client<typeof BillingService>;
   analytics: Client<typeof AnalyticsService>;
   recon: Client<typeof ReconService>;
+  checkout: Client<typeof CheckoutService>;
+  /** The buyer's service: authenticated by the client secret in each request (any credential is ignored). */
+  hostedCheckout: Client<typeof HostedCheckoutService>;
 }
 
 export function createTallyClient(baseUrl: string, credential: string | undefined, options: { useBinaryFormat?: boolean } = {}): TallyClient {
@@ -30,5 +34,5 @@ export function createTallyClient(baseUrl: string, credential: string | undefine
     useBinaryFormat: options.useBinaryFormat ?? false,
     interceptors: [auth],
   });
-  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport), analytics: createClient(AnalyticsService, transport), recon: createClient(ReconService, transport) };
+  return { tenancy: createClient(TenancyService, transport), ledger: createClient(LedgerService, transport), payments: createClient(PaymentsService, transport), webhooks: createClient(WebhookEndpointsService, transport), billing: createClient(BillingService, transport), analytics: createClient(AnalyticsService, transport), recon: createClient(ReconService, transport), checkout: createClient(CheckoutService, transport), hostedCheckout: createClient(HostedCheckoutService, transport) };
 }

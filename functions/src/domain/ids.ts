@@ -23,6 +23,8 @@ export const idPrefixes = {
   // Merchant webhooks (issue 16).
   webhookEndpoint: 'we',
   webhookDelivery: 'whd',
+  // Checkout (issue 17).
+  checkoutSession: 'cs',
 } as const;
 
 /** The kinds of id a request may name. */

@@ -44,8 +44,14 @@ export function createTelemetryInterceptor(logger: Logger): Interceptor {
   };
 }
 
-export function createAuthInterceptor(authenticator: Authenticator): Interceptor {
+/**
+ * Authenticates every RPC, except those of `anonymousServices` (full names): services whose every
+ * request carries its own credential in a field (HostedCheckoutService: the session's client
+ * secret). Their handlers must not call `principalOf`; an Authorization header sent to them is ignored.
+ */
+export function createAuthInterceptor(authenticator: Authenticator, anonymousServices: ReadonlySet<string> = new Set()): Interceptor {
   return (next) => async (req) => {
+    if (anonymousServices.has(req.service.typeName)) return next(req);
     const principal = await authenticator.authenticate(req.header.get('authorization'));
     req.contextValues.set(principalKey, principal);
     const span = trace.getSpan(otelContext.active());

@@ -155,6 +155,12 @@ export interface Config {
   analyticsSink: { batchRowsMax: number; batchBytesMax: number; batchAgeMs: number; waitingEventsMax: number };
   /** Merchant webhooks (issue 16): TALLY_WEBHOOK_* (webhooks-config.ts). */
   webhooks: WebhooksConfig;
+  /**
+   * Hosted checkout (issue 17, ADR 0036): the origin its app is served from (TALLY_CHECKOUT_BASE_URL;
+   * session URLs are `<base>/checkout/#<secret>`), the PSP's hosted card fields page
+   * (TALLY_CHECKOUT_CARD_FIELDS_URL) and how long one payment attempt holds its session.
+   */
+  checkout: { baseUrl: string; cardFieldsUrl: string; attemptLeaseMs: number };
 }
 
 export class ConfigError extends Error {
@@ -360,6 +366,12 @@ export function parseConfig(env: Env = process.env): Config {
       waitingEventsMax: intInRange(env, 'TALLY_ANALYTICS_WAITING_EVENTS_MAX', 20_000, 1, 1_000_000),
     },
     webhooks: parseWebhooksConfig(env, deployed),
+    checkout: {
+      baseUrl: env.TALLY_CHECKOUT_BASE_URL ?? '',
+      cardFieldsUrl: env.TALLY_CHECKOUT_CARD_FIELDS_URL ?? '',
+      // Longer than one confirm (PSP call deadlines, a failover, the capture) so a live attempt keeps it.
+      attemptLeaseMs: intInRange(env, 'TALLY_CHECKOUT_ATTEMPT_LEASE_MS', 60_000, 1_000, 600_000),
+    },
   };
 }
 
