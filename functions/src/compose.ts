@@ -28,7 +28,7 @@ import { createPaymentsServiceImpl } from './handlers/rpc/payments-service.js';
 import { createPspWebhookHandler } from './handlers/webhooks/psp-webhook.js';
 import { createCircuitBreaker, createConcurrencyLimiter, systemTimers } from './platform/resilience/index.js';
 import type { PspGateway, PspName } from './ports/psp-gateway.js';
-import { createApiHandler, type NodeHandler } from './handlers/http/api-handler.js';
+import { createApiHandler, type ApiHandler } from './handlers/http/api-handler.js';
 import { createAuthInterceptor, createTelemetryInterceptor } from './handlers/rpc/rpc-context.js';
 import { createTenancyServiceImpl } from './handlers/rpc/tenancy-service.js';
 import type { Tenant } from './domain/tenancy/tenant.js';
@@ -100,7 +100,7 @@ export interface Services {
   /** The `pspWebhook` HTTP handler (POST /webhooks/{psp}). */
   pspWebhook: (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => Promise<void>;
   /** The `api` HTTP handler: every ConnectRPC service behind one port. */
-  api: NodeHandler;
+  api: ApiHandler;
 }
 
 /**

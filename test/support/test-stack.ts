@@ -5,6 +5,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { startHttpServer, type RunningServer } from '../../emulators/api-server.js';
 import { createLocalWebHandler } from '../../emulators/web-serving.js';
+import { createLocalCallablesHandler } from '../../emulators/local-callables.js';
+import { composeCallables } from '../../functions/src/compose-callables.js';
 import { composeServices, type Services } from '../../functions/src/compose.js';
 import { createTallyClient, type TallyClient } from '../../functions/src/cli/client.js';
 import { parseConfig } from '../../functions/src/platform/config/config.js';
@@ -30,8 +32,8 @@ export async function startTestStack(envOverrides: Record<string, string> = {}):
     ...envOverrides,
   });
   const services = composeServices(config);
-  // The built web apps and Hosting's reserved URLs on the same origin, as npm start serves them (ADR 0037).
-  const server = await startHttpServer({ ...services, web: createLocalWebHandler(config) }, { port: 0 });
+  // The HTTPS callables, the built web apps and Hosting's reserved URLs on the same origin, as npm start serves them (ADR 0037).
+  const server = await startHttpServer({ ...services, callables: createLocalCallablesHandler(composeCallables(services)), web: createLocalWebHandler(config) }, { port: 0 });
   const admin = createTallyClient(server.url, adminKey);
   return {
     url: server.url,

@@ -50,7 +50,17 @@ export interface ApiHandlerOptions {
   onInternal?: (cause: unknown) => void;
 }
 
-export function createApiHandler(options: ApiHandlerOptions): NodeHandler {
+/**
+ * The API handler, carrying the routes and interceptors it serves: the HTTPS callables bridge runs
+ * the same RPCs in process over them (handlers/callable, ADR 0037).
+ */
+export type ApiHandler = NodeHandler & { readonly rpc: Pick<ApiHandlerOptions, 'routes' | 'interceptors'> };
+
+export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
+  return Object.assign(createNodeHandler(options), { rpc: { routes: options.routes, interceptors: options.interceptors } });
+}
+
+function createNodeHandler(options: ApiHandlerOptions): NodeHandler {
   const router = createConnectRouter({
     interceptors: options.interceptors,
     // Backstop for bodies without Content-Length; the guard handles declared lengths.
