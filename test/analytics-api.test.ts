@@ -219,6 +219,33 @@ describe('AnalyticsService: the report equals Firestore, replays never double-co
     }))).toEqual(before);
   });
 
+  it('tally analytics report prints both reports for people: amounts in major units, the authorization rate, the ledger by account, how fresh the data is', async () => {
+    const rows = await settledReport(owner, startMs, endMs);
+    const from = new Date(startMs).toISOString();
+    const to = new Date(endMs).toISOString();
+    const run = await runCli(['--api-url', env.stack.url, '--api-key', ownerKey, 'analytics', 'report', '--from', from, '--to', to]);
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe(`payments created ${from} .. ${to}`);
+    expect(lines[1]).toMatch(/^DAY\s+STATUS\s+CURRENCY\s+PSP\s+COUNT\s+GROSS\s+CAPTURED\s+REFUNDED\s+DISPUTED\s+FEES\s+AUTH RATE$/);
+    const succeeded = rows.find((r) => r.status === 'succeeded')!;
+    const fee = BigInt(String(succeeded.fee));
+    const feeMajor = `${fee / 100n}.${String(fee % 100n).padStart(2, '0')}`;
+    // EUR 25.00 + 40.00 captured, 15.00 refunded; both authorized (2 of 2 attempts).
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${succeeded.day}\\s+succeeded\\s+EUR\\s+stripe\\s+2\\s+65\\.00\\s+65\\.00\\s+15\\.00\\s+0\\.00\\s+${feeMajor.replace('.', '\\.')}\\s+2/2 \\(100\\.00 %\\)$`)));
+    // The decline: attempted, not authorized; the manual capture in USD (12.34 authorized, nothing captured).
+    expect(lines).toContainEqual(expect.stringMatching(/\s+requires_payment_method\s+EUR\s+stripe\s+1\s+10\.00\s+0\.00\s+0\.00\s+0\.00\s+0\.00\s+0\/1 \(0\.00 %\)$/));
+    expect(lines).toContainEqual(expect.stringMatching(/\s+requires_capture\s+USD\s+stripe\s+1\s+12\.34\s+0\.00\s+0\.00\s+0\.00\s+0\.00\s+1\/1 \(100\.00 %\)$/));
+    // Never confirmed: no PSP reached ('-'), no authorization attempt ('-').
+    expect(lines).toContainEqual(expect.stringMatching(/\s+requires_confirmation\s+EUR\s+-\s+1\s+5\.00\s+0\.00\s+0\.00\s+0\.00\s+0\.00\s+-$/));
+    const ledgerAt = lines.indexOf('ledger volume by account');
+    expect(ledgerAt).toBe(2 + rows.length + 1);
+    expect(lines[ledgerAt + 1]).toMatch(/^ACCOUNT\s+CURRENCY\s+DEBITS\s+CREDITS\s+POSTINGS$/);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${accounts.a}\\s+EUR\\s+7\\.00\\s+2\\.00\\s+2$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${accounts.b}\\s+EUR\\s+2\\.00\\s+7\\.00\\s+2$`)));
+    expect(lines.at(-1)).toMatch(/^data as of \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z: analytics lag the API by the sink's delay \(seconds\)$/);
+  });
+
   it('a tenant never reads another tenant\'s analytics; only the platform admin names a tenant', async () => {
     const other = await env.stack.newTenant('Other Shop');
     const period = { startTime: timestampFromMs(startMs), endTime: timestampFromMs(endMs) };

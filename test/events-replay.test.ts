@@ -177,6 +177,42 @@ describe('dead letters: a poison message is dead-lettered, listed, and replayed 
     expect(processed[consumer]!.filter((id) => id === poisonId)).toHaveLength(1);
   });
 
+  it('dlq list --max N lists N and says more are waiting only when more are (exactly N waiting is complete)', async () => {
+    const { owner, tenantId } = await stack.newTenant();
+    const accounts = { a: await openAccount(owner), b: await openAccount(owner) };
+    const ids = [await postEntry(owner, accounts), await postEntry(owner, accounts), await postEntry(owner, accounts)];
+    for (const id of ids) poisoned.add(id);
+    const page = await stack.services.outbox.store.listEventsBetween({ tenantId, fromMs: 0, toMs: Date.now() + 60_000, limit: 10 });
+    for (const event of page.events) {
+      await stack.services.bus.publish(domainEventsTopic, encodeDomainEvent(event), { eventId: event.id, type: event.type, tenantId, aggregateId: event.aggregateId });
+    }
+    const queues = createPubSubDeadLetterQueues(stack.services.bus.client);
+    await waitFor(async () => (await listDeadLetters({ queues, bus: stack.services.bus }, { subscription: consumer, max: 10 })).messages.length === 3, 'three dead letters');
+    await queues.close();
+
+    const two = await tallyInProcess(stack, ['events', 'dlq', 'list', '--subscription', consumer, '--max', '2']);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout.trimEnd().split('\n').at(-1)).toBe('(stopped at --max 2: more are waiting)');
+    expect(ids.filter((id) => two.stdout.includes(id))).toHaveLength(2);
+    const twoJson = JSON.parse((await tallyInProcess(stack, ['events', 'dlq', 'list', '--subscription', consumer, '--max', '2', '--json'])).stdout) as { messages: { eventId: string }[]; complete: boolean };
+    expect(twoJson.complete).toBe(false);
+    expect(new Set(twoJson.messages.map((m) => m.eventId)).size).toBe(2);
+
+    const three = await tallyInProcess(stack, ['events', 'dlq', 'list', '--subscription', consumer, '--max', '3', '--json']);
+    const threeJson = JSON.parse(three.stdout) as { messages: { eventId: string }[]; complete: boolean };
+    expect(threeJson.messages.map((m) => m.eventId).sort()).toEqual([...ids].sort());
+    expect(threeJson.complete).toBe(true);
+    const threeHuman = await tallyInProcess(stack, ['events', 'dlq', 'list', '--subscription', consumer, '--max', '3']);
+    expect(threeHuman.stdout).not.toContain('stopped at --max');
+    expect(threeHuman.stdout).toMatch(new RegExp(`^${consumer}\\s+${consumer}-dlq\\s+${consumer}-dlq-hold\\s+5\\s+3$`, 'm'));
+
+    // Listing consumed nothing; replayed after the fix, the hold is empty again for the next test.
+    for (const id of ids) poisoned.delete(id);
+    const replay = await tallyInProcess(stack, ['events', 'dlq', 'replay', '--subscription', consumer, '--json']);
+    expect(replay.code, replay.stderr).toBe(0);
+    await waitFor(() => ids.every((id) => processed[consumer]!.includes(id)), 'the replayed messages processed');
+  });
+
   it('refuses an unknown subscription and bad bounds with a clear error', async () => {
     const unknown = await tallyInProcess(stack, ['events', 'dlq', 'list', '--subscription', 'no-such-sub']);
     const bad = await tallyInProcess(stack, ['events', 'dlq', 'replay', '--max', '0', '--json']);

@@ -107,10 +107,14 @@ export async function listDeadLetters(deps: DeadLetterDeps, options: { subscript
     const seen = new Set<string>();
     try {
       let empty = 0;
-      // Bounded: every pass leases at least one new message or counts an empty pull, and stops at `max`.
-      while (empty < emptyPullsMax) {
-        if (messages.length >= options.max || seen.size >= seenPerHoldMax) { complete = false; break; }
-        const batch = await deps.queues.pull(hold, Math.min(pullPageMax, options.max - messages.length), leaseSeconds);
+      // Bounded: every pass leases at least one new message or counts an empty pull, and stops at
+      // `max`. Once `max` are listed, one more message is looked for (a pull of 1), so that
+      // `complete` is false only when more are really waiting, not when exactly `max` were.
+      let more = false;
+      while (empty < emptyPullsMax && !more) {
+        if (seen.size >= seenPerHoldMax) { more = true; break; }
+        const room = options.max - messages.length;
+        const batch = await deps.queues.pull(hold, room > 0 ? Math.min(pullPageMax, room) : 1, leaseSeconds);
         leased.push(...batch.map((m) => m.ackId));
         const fresh = batch.filter((m) => !seen.has(m.messageId));
         for (const m of fresh) seen.add(m.messageId);
@@ -118,9 +122,12 @@ export async function listDeadLetters(deps: DeadLetterDeps, options: { subscript
         empty = 0;
         for (const m of fresh) {
           const v = messageView(hold, m);
-          if (sources.has(v.sourceSubscription)) messages.push(v);
+          if (!sources.has(v.sourceSubscription)) continue;
+          if (messages.length >= options.max) { more = true; break; }
+          messages.push(v);
         }
       }
+      if (more) complete = false;
     } finally {
       await deps.queues.release(hold, leased);
     }
