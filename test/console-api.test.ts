@@ -86,3 +86,35 @@ describe('console reads: subscriptions and invoices per customer', () => {
     expect((await other.viewer.billing.listInvoices({ customerId: alice })).invoices).toEqual([]);
   }, 60_000);
 });
+
+describe('console reads: customers', () => {
+  it('lists customers newest first page by page, filters by exact email, reads one; viewers and other tenants are refused or find nothing', async () => {
+    const { owner, viewer } = await shop();
+    const other = await shop();
+    const make = async (email: string, name: string) => (await owner.payments.createCustomer({ email, name, idempotencyKey: key() })).customer!;
+    const ann = await make('ann@shop.example', 'Ann');
+    const ben = await make('ben@shop.example', 'Ben');
+    const ann2 = await make('ann@shop.example', 'Ann (second account)');
+    expect(ann.createTime).toBeDefined();
+
+    const pages: string[][] = [];
+    let token = '';
+    do {
+      const page = await owner.payments.listCustomers({ pageSize: 2, pageToken: token });
+      pages.push(page.customers.map((c) => c.name));
+      token = page.nextPageToken;
+    } while (token !== '' && pages.length < 5);
+    expect(pages).toEqual([['Ann (second account)', 'Ben'], ['Ann']]);
+    expect((await owner.payments.listCustomers({ email: 'ann@shop.example' })).customers.map((c) => c.id)).toEqual([ann2.id, ann.id]);
+    expect((await owner.payments.listCustomers({ email: 'nobody@shop.example' })).customers).toEqual([]);
+    expect((await owner.payments.getCustomer({ customerId: ben.id })).customer).toMatchObject({ id: ben.id, email: 'ben@shop.example', name: 'Ben' });
+
+    // Names and emails are for developers and owners (as firestore.rules has it); another tenant sees none of them.
+    expect(await rpcError(viewer.payments.listCustomers({}))).toMatchObject({ code: Code.PermissionDenied, reason: 'PERMISSION_DENIED' });
+    expect(await rpcError(viewer.payments.getCustomer({ customerId: ben.id }))).toMatchObject({ code: Code.PermissionDenied, reason: 'PERMISSION_DENIED' });
+    expect(await rpcError(other.owner.payments.getCustomer({ customerId: ben.id }))).toMatchObject({ code: Code.NotFound, reason: 'NOT_FOUND', metadata: { field: 'customer_id' } });
+    expect((await other.owner.payments.listCustomers({})).customers).toEqual([]);
+    expect(await rpcError(owner.payments.listCustomers({ email: 'not an email' }))).toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID', metadata: { field: 'email' } });
+    expect(await rpcError(owner.payments.getCustomer({ customerId: 'cus_../x' }))).toMatchObject({ code: Code.InvalidArgument, reason: 'FIELD_INVALID', metadata: { field: 'customer_id' } });
+  }, 60_000);
+});

@@ -112,6 +112,8 @@ export interface PaymentsStore {
   findCaptureDue(olderThanMs: number, limit: number): Promise<{ tenantId: string; paymentId: string }[]>;
   createCustomer(customer: Customer): Promise<void>;
   getCustomer(tenantId: string, customerId: string): Promise<Customer | undefined>;
+  /** Newest first (creation time, then id); `email` '' lists every customer, otherwise those with exactly that email. */
+  listCustomers(tenantId: string, email: string, pageSize: number, cursor: string | undefined): Promise<Page<Customer>>;
   createPaymentMethod(method: PaymentMethod): Promise<void>;
   getPaymentMethod(tenantId: string, paymentMethodId: string): Promise<PaymentMethod | undefined>;
   getRoutingRules(tenantId: string): Promise<RoutingRule[] | undefined>;

@@ -238,6 +238,20 @@ export function createFirestorePaymentsStore(db: Firestore, options: PaymentsSto
       const d = (await tenant(tenantId).collection('customers').doc(id).get()).data();
       return d ? { id, tenantId, email: d.email as string, name: d.name as string, createdAtMs: (d.createdAt as Timestamp).toMillis() } : undefined;
     },
+    async listCustomers(tenantId, email, pageSize, cursor) {
+      const customers = tenant(tenantId).collection('customers');
+      let q = (email === '' ? customers : customers.where('email', '==', email)).orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
+      if (cursor !== undefined) {
+        const parts = decodePageToken(cursor, ['int', 'id']);
+        q = q.startAfter(Timestamp.fromMillis(parts[0] as number), customers.doc(parts[1] as string));
+      }
+      const snap = await q.limit(pageSize + 1).get();
+      const items: Customer[] = snap.docs.slice(0, pageSize).map((d) => ({
+        id: d.id, tenantId, email: d.get('email') as string, name: d.get('name') as string, createdAtMs: (d.get('createdAt') as Timestamp).toMillis(),
+      }));
+      const last = items.at(-1);
+      return { items, nextCursor: snap.size > pageSize && last ? encodePageToken([last.createdAtMs, last.id]) : undefined };
+    },
     async createPaymentMethod(m: PaymentMethod) {
       await tenant(m.tenantId).collection('paymentMethods').doc(m.id).create({ ...m, createdAt: Timestamp.fromMillis(m.createdAtMs) });
     },

@@ -20,6 +20,13 @@ export async function createCustomer(deps: PaymentsDeps, tenantId: string, input
   return customer;
 }
 
+/** One customer of the tenant; NOT_FOUND (naming `customer_id`) when the tenant has none by that id. */
+export async function getCustomer(deps: PaymentsDeps, tenantId: string, customerId: string): Promise<Customer> {
+  const customer = await deps.store.getCustomer(tenantId, customerId);
+  if (!customer) throw new TallyError('NOT_FOUND', `customer ${customerId} not found`, { field: 'customer_id' });
+  return customer;
+}
+
 export async function requireCustomer(deps: PaymentsDeps, tenantId: string, customerId: string): Promise<void> {
   if (!(await deps.store.getCustomer(tenantId, customerId))) throw new TallyError('NOT_FOUND', `customer ${customerId} not found`, { field: 'customer_id' });
 }

@@ -9,5 +9,5 @@ export { listPaymentEvents } from './payment-events.js';
 export { parkedEventRetentionMs, receiveWebhook, rematchParkedEvents, processInboxEvent } from './webhooks-inbox.js';
 export { runJanitor } from './janitor.js';
 export { setRoutingRules } from './routing-rules.js';
-export { checkNewCustomer, createCustomer, type NewCustomer } from './customers.js';
+export { checkNewCustomer, createCustomer, getCustomer, type NewCustomer } from './customers.js';
 export { checkNewPaymentMethod, createPaymentMethod, looksLikePan, type NewPaymentMethod } from './payment-methods.js';

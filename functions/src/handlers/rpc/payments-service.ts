@@ -24,6 +24,7 @@ import type { OutboxStore } from '../../ports/outbox-store.js';
 import type { PaymentsFilter } from '../../ports/payments-store.js';
 import { principalOf } from './rpc-context.js';
 import { idempotentRpc, keyOfRpc } from './idempotent-rpc.js';
+import { customerToProto } from '../../adapters/proto/customer-mapping.js';
 import type { PaymentIntent } from '../../domain/payments/index.js';
 
 export interface PaymentsServiceDeps extends payments.PaymentsDeps {
@@ -163,8 +164,19 @@ export function createPaymentsServiceImpl(deps: PaymentsServiceDeps): ServiceImp
       return idempotentRpc(deps, ctx, tenantId, { schema: CreateCustomerRequestSchema, message: req }, { schema: CreateCustomerResponseSchema, redact: same },
         async () => {
           const customer = await payments.createCustomer(deps, tenantId, input);
-          return create(CreateCustomerResponseSchema, { customer: { id: customer.id, email: customer.email, name: customer.name } });
+          return create(CreateCustomerResponseSchema, { customer: customerToProto(customer) });
         });
+    },
+    // Reads of customers are for developers and owners, as firestore.rules has it: names and emails are personal data.
+    async getCustomer(req, ctx) {
+      const tenantId = writer(ctx);
+      return { customer: customerToProto(await payments.getCustomer(deps, tenantId, parseId('customer', req.customerId, 'customer_id'))) };
+    },
+    async listCustomers(req, ctx) {
+      const tenantId = writer(ctx);
+      const email = validateCustomerEmail(req.email);
+      const page = await deps.store.listCustomers(tenantId, email, pageSizeOf(req.pageSize), req.pageToken === '' ? undefined : req.pageToken);
+      return { customers: page.items.map(customerToProto), nextPageToken: page.nextCursor ?? '' };
     },
     async createPaymentMethod(req, ctx) {
       const tenantId = writer(ctx);
