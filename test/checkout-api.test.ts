@@ -254,6 +254,18 @@ describe('hosted checkout (buyer)', () => {
     expect((await confirm(s.clientSecret, cards.ok)).session?.status).toBe(CheckoutSessionStatus.COMPLETE);
   });
 
+  it("the buyer's email, when the merchant gave none, goes to the customer and the session; a bad one is refused", async () => {
+    const { tenantId, owner } = await shop();
+    const s = await newSession(owner, { ...adHoc, customerEmail: '' });
+    await expectConnectError(buyer.hostedCheckout.confirmHostedSession({ clientSecret: s.clientSecret, card: cards.ok, returnUrl, customerEmail: 'nope', idempotencyKey: key() }),
+      Code.InvalidArgument, 'FIELD_INVALID', { field: 'customer_email' });
+    const paid = await buyer.hostedCheckout.confirmHostedSession({ clientSecret: s.clientSecret, card: cards.ok, returnUrl, customerEmail: 'typed@example.com', idempotencyKey: key() });
+    expect(paid.session).toMatchObject({ status: CheckoutSessionStatus.COMPLETE, customerEmail: 'typed@example.com' });
+    const session = (await owner.checkout.getCheckoutSession({ sessionId: s.id })).session!;
+    expect(session.customerEmail).toBe('typed@example.com');
+    expect((await env.stack.services.payments.store.getCustomer(tenantId, session.customerId))?.email).toBe('typed@example.com');
+  });
+
   it('a double click (same key) and a reload confirming again (new key) charge once', async () => {
     const { tenantId, owner } = await shop();
     const s = await newSession(owner);

@@ -93,11 +93,17 @@ async function complete(deps: CheckoutDeps, session: CheckoutSession, paid: { pa
   return updated;
 }
 
-/** The session's customer: the merchant's, or one created for the buyer once (under the attempt's lease). */
-async function ensureCustomer(deps: CheckoutDeps, session: CheckoutSession): Promise<string> {
+/**
+ * The session's customer: the merchant's, or one created for the buyer once (under the attempt's
+ * lease), with the session's email or else the one the buyer typed (then kept on the session too).
+ */
+async function ensureCustomer(deps: CheckoutDeps, session: CheckoutSession, buyerEmail: string): Promise<string> {
   if (session.customerId !== '') return session.customerId;
-  const customer = await payments.createCustomer(deps.payments, session.tenantId, { email: session.customerEmail, name: '' });
-  const updated = await update(deps, session, (current) => (current.customerId === '' ? { ...current, customerId: customer.id, updatedAtMs: deps.clock.nowMs() } : null));
+  const email = session.customerEmail || buyerEmail;
+  const customer = await payments.createCustomer(deps.payments, session.tenantId, { email, name: '' });
+  const updated = await update(deps, session, (current) => (current.customerId === ''
+    ? { ...current, customerId: customer.id, customerEmail: current.customerEmail || email, updatedAtMs: deps.clock.nowMs() }
+    : null));
   return updated.customerId;
 }
 
@@ -137,7 +143,7 @@ async function outcomeOfPayment(deps: CheckoutDeps, session: CheckoutSession, in
  * session answers complete and charges nothing; an expired one is refused; a decline leaves it open.
  */
 export async function confirmHosted(
-  deps: CheckoutDeps, session: CheckoutSession, card: HostedCardInput, returnUrl: string, attemptKey: string, trace: TraceIds,
+  deps: CheckoutDeps, session: CheckoutSession, card: HostedCardInput, returnUrl: string, attemptKey: string, trace: TraceIds, buyerEmail = '',
 ): Promise<AttemptOutcome> {
   if (session.status === 'complete') return { kind: 'complete', session };
   requirePayable(session, deps.clock.nowMs());
@@ -146,8 +152,8 @@ export async function confirmHosted(
   let outcome: AttemptOutcome | undefined;
   try {
     outcome = taken.mode === 'payment'
-      ? await payAttempt(deps, taken, card, returnUrl, attemptKey, trace)
-      : await subscribeAttempt(deps, taken, card, attemptKey, trace);
+      ? await payAttempt(deps, taken, card, returnUrl, attemptKey, trace, buyerEmail)
+      : await subscribeAttempt(deps, taken, card, attemptKey, trace, buyerEmail);
     return outcome;
   } finally {
     if (outcome?.kind !== 'complete') {
@@ -158,8 +164,8 @@ export async function confirmHosted(
   }
 }
 
-async function payAttempt(deps: CheckoutDeps, session: CheckoutSession, card: HostedCardInput, returnUrl: string, attemptKey: string, trace: TraceIds): Promise<AttemptOutcome> {
-  const customerId = await ensureCustomer(deps, session);
+async function payAttempt(deps: CheckoutDeps, session: CheckoutSession, card: HostedCardInput, returnUrl: string, attemptKey: string, trace: TraceIds, buyerEmail: string): Promise<AttemptOutcome> {
+  const customerId = await ensureCustomer(deps, session, buyerEmail);
   const paymentId = await ensurePayment(deps, { ...session, customerId }, customerId, trace);
   const current = await getPayment(deps.payments, session.tenantId, paymentId);
   // A payment already paid, or waiting for its challenge: that is the answer (a second card would be a second charge).
@@ -185,9 +191,9 @@ async function payAttempt(deps: CheckoutDeps, session: CheckoutSession, card: Ho
  * is created through billing, its first invoice charged at once. A first invoice that is not paid
  * (declined) undoes the attempt (invoice voided, subscription canceled) and the session stays open.
  */
-async function subscribeAttempt(deps: CheckoutDeps, session: CheckoutSession, card: HostedCardInput, attemptKey: string, trace: TraceIds): Promise<AttemptOutcome> {
+async function subscribeAttempt(deps: CheckoutDeps, session: CheckoutSession, card: HostedCardInput, attemptKey: string, trace: TraceIds, buyerEmail: string): Promise<AttemptOutcome> {
   const tenantId = session.tenantId;
-  const customerId = await ensureCustomer(deps, session);
+  const customerId = await ensureCustomer(deps, session, buyerEmail);
   const method = await payments.createPaymentMethod(deps.payments, tenantId, { customerId, pspTokens: card.pspTokens, brand: card.brand, country: card.country, last4: card.last4 });
   const profile = await checkBillingCustomer(deps.billing, tenantId, {
     customerId, defaultPaymentMethodId: method.id, country: session.customerCountry, postcode: session.customerPostcode, vatId: '', testClockId: '', updatedAtMs: deps.clock.nowMs(),

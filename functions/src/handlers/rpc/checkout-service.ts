@@ -13,7 +13,7 @@ import { checkoutModeFromProto, checkoutSessionToProto, hostedSessionToProto } f
 import { requirePayable, type CheckoutSession } from '../../domain/checkout/session.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
 import { parseId } from '../../domain/ids.js';
-import { validateCardBrand, validateCountry, validateReturnUrl } from '../../domain/payments/payment-fields.js';
+import { validateCardBrand, validateCountry, validateCustomerEmail, validateReturnUrl } from '../../domain/payments/payment-fields.js';
 import {
   CheckoutService, ConfirmHostedSessionRequestSchema, ConfirmHostedSessionResponseSchema, CreateCheckoutSessionRequestSchema,
   CreateCheckoutSessionResponseSchema, ExpireCheckoutSessionRequestSchema, ExpireCheckoutSessionResponseSchema, HostedCheckoutService,
@@ -104,13 +104,19 @@ export function createHostedCheckoutServiceImpl(deps: CheckoutDeps): ServiceImpl
       const session = await sessionBySecret(deps, req.clientSecret);
       const card = cardOf(req.card);
       const returnUrl = validateReturnUrl(req.returnUrl) ?? '';
+      let buyerEmail: string;
+      try {
+        buyerEmail = validateCustomerEmail(req.customerEmail);
+      } catch {
+        throw invalidField('customer_email', 'not an email address (local@domain.tld, ASCII)');
+      }
       if (session.status !== 'complete') {
         requirePayable(session, deps.clock.nowMs());
         await checkCard(deps, session.tenantId, card);
       }
       const key = resolveIdempotencyKey(req.idempotencyKey, ctx.requestHeader.get('idempotency-key'));
       return idempotentRpc(deps, ctx, session.tenantId, { schema: ConfirmHostedSessionRequestSchema, message: req }, { schema: ConfirmHostedSessionResponseSchema, redact: same },
-        async () => create(ConfirmHostedSessionResponseSchema, await respond(await confirmHosted(deps, session, card, returnUrl, key, currentTraceIds()))));
+        async () => create(ConfirmHostedSessionResponseSchema, await respond(await confirmHosted(deps, session, card, returnUrl, key, currentTraceIds(), buyerEmail))));
     },
     async syncHostedSession(req) {
       const session = await sessionBySecret(deps, req.clientSecret);
