@@ -216,3 +216,58 @@ describe('pause and resume', () => {
     expect(invoices[0]).toMatchObject({ subtotalMinor: 839n, status: InvoiceStatus.PAID });
   });
 });
+
+describe('PayInvoice and the credit balance', () => {
+  it('an uncollectible invoice paid with a new card: the write-off is reversed, the invoice paid, the subscription active; a retry replays, a paid invoice is refused', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const invoiceId = created.invoice!.id;
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-03T11:00:00Z'), idempotencyKey: key() });
+    expect((await s.owner.billing.getInvoice({ invoiceId })).invoice?.status).toBe(InvoiceStatus.UNCOLLECTIBLE);
+    const good = (await s.owner.payments.createPaymentMethod({ customerId: s.customer.id, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
+    // Another customer's card is refused before anything is charged.
+    const stranger = (await s.owner.payments.createCustomer({ email: 'b@example.com', name: 'B', idempotencyKey: key() })).customer!;
+    const strangers = (await s.owner.payments.createPaymentMethod({ customerId: stranger.id, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
+    expect(await rpcError(s.owner.billing.payInvoice({ invoiceId, paymentMethodId: strangers.id, idempotencyKey: key() }))).toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'payment_method_id' } });
+
+    const payKey = key();
+    const paid = await s.owner.billing.payInvoice({ invoiceId, paymentMethodId: good.id, idempotencyKey: payKey });
+    expect(paid).toMatchObject({ declineReason: '', invoice: { status: InvoiceStatus.PAID, amountPaidMinor: 1_200n, amountDueMinor: 0n, attemptCount: 4 } });
+    const payment = (await s.owner.payments.getPayment({ paymentId: paid.invoice!.paymentId })).payment!;
+    expect(payment).toMatchObject({ amountCapturedMinor: 1_200n, paymentMethodId: good.id });
+    expect(await net(s.tenantId, 'billing_bad_debt')).toBe(0n);
+    expect(await net(s.tenantId, 'billing_receivable')).toBe(0n);
+    expect(await net(s.tenantId, 'billing_collected')).toBe(1_200n);
+    expect((await s.owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.status).toBe(SubscriptionStatus.ACTIVE);
+    // Idempotent: the retry answers the same, one payment in all.
+    expect((await s.owner.billing.payInvoice({ invoiceId, paymentMethodId: good.id, idempotencyKey: payKey })).invoice?.paymentId).toBe(paid.invoice!.paymentId);
+    const captured = (await env.stack.services.db.collection(`tenants/${s.tenantId}/payments`).where('status', '==', 'succeeded').get()).size;
+    expect(captured).toBe(1);
+    expect(await rpcError(s.owner.billing.payInvoice({ invoiceId, idempotencyKey: key() }))).toMatchObject({ reason: 'INVALID_STATE_TRANSITION' });
+  });
+
+  it('a declined PayInvoice answers the reason, counts the attempt and leaves the dunning schedule and the subscription as they were', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const invoiceId = created.invoice!.id;
+    const declined = await s.owner.billing.payInvoice({ invoiceId, idempotencyKey: key() });
+    expect(declined.declineReason).not.toBe('');
+    expect(declined.invoice).toMatchObject({ status: InvoiceStatus.OPEN, attemptCount: 2 });
+    expect(iso(declined.invoice?.nextPaymentAttempt)).toBe('2026-02-01T10:00:00.000Z');
+    expect((await s.owner.billing.getSubscription({ subscriptionId: created.subscription!.id })).subscription?.status).toBe(SubscriptionStatus.PAST_DUE);
+    // The schedule's two retries still happen (Feb 1, Feb 3), then the invoice is given up on.
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-02T00:00:00Z'), idempotencyKey: key() });
+    expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.OPEN, attemptCount: 3 });
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-03T11:00:00Z'), idempotencyKey: key() });
+    expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.UNCOLLECTIBLE, attemptCount: 4 });
+  });
+
+  it('GetCustomerCreditBalance: none for a customer without credit; NOT_FOUND without a billing profile or for another tenant', async () => {
+    const s = await shop();
+    const other = await shop();
+    expect((await s.owner.billing.getCustomerCreditBalance({ customerId: s.customer.id })).balances).toEqual([]);
+    const bare = (await s.owner.payments.createCustomer({ email: 'c@example.com', name: 'C', idempotencyKey: key() })).customer!;
+    expect(await rpcError(s.owner.billing.getCustomerCreditBalance({ customerId: bare.id }))).toMatchObject({ reason: 'NOT_FOUND' });
+    expect(await rpcError(other.owner.billing.getCustomerCreditBalance({ customerId: s.customer.id }))).toMatchObject({ reason: 'NOT_FOUND' });
+  });
+});

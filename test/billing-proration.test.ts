@@ -104,6 +104,8 @@ describe('a downgrade whose credit exceeds the next renewal (customer credit bal
     expect(await postingsOf(tenantId, `je_binv_${renewal.id}`)).toEqual({ 'revenue:debit': 850n, 'tax_payable:debit': 170n, 'receivable:credit': 1_020n });
     expect(await postingsOf(tenantId, `je_bcred_${renewal.id}`)).toEqual({ 'receivable:debit': 1_020n, 'customer_credit:credit': 1_020n });
     expect(await creditBalance(tenantId, customer.id)).toBe(1_020n);
+    // The same balance through the API (ADR 0035).
+    expect((await owner.billing.getCustomerCreditBalance({ customerId: customer.id })).balances.map((b) => [b.currency, b.amountMinor])).toEqual([['EUR', 1_020n]]);
     expect(await netPosted(tenantId, 'billing_receivable')).toBe(0n);
     expect(await netPosted(tenantId, 'billing_customer_credit')).toBe(-1_020n);
     // A rerun of the period changes nothing (the credit is not carried twice).

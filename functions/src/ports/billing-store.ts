@@ -74,6 +74,8 @@ export interface Invoice extends DomainInvoice {
    * 0035); a later payment or void reverses it first. Absent or 0: never written off.
    */
   amountWrittenOffMinor?: bigint;
+  /** Of `attemptCount`, the attempts asked for through PayInvoice (they take no slot of the dunning schedule). Absent: 0. */
+  manualAttemptCount?: number;
   /** Charge attempts made; the first failure's time (dunning counts from it). */
   attemptCount: number;
   firstFailedAtMs: number | null;
@@ -177,4 +179,6 @@ export interface BillingStore {
   /** `productId` '' lists every product's prices. */
   listPrices(tenantId: string, productId: string, pageSize: number, cursor: string | undefined): Promise<Page<{ price: Price; createdAtMs: number }>>;
   listCoupons(tenantId: string, pageSize: number, cursor: string | undefined): Promise<Page<Coupon>>;
+  /** A customer's credit balances by currency (minor units); undefined when the customer has no billing profile. */
+  getCustomerCreditBalances(tenantId: string, customerId: string): Promise<Record<string, bigint> | undefined>;
 }

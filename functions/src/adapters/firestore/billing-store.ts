@@ -195,6 +195,12 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
       catalogPage<{ price: Price; createdAtMs: number }>(productId === '' ? col(t, 'prices') : col(t, 'prices').where('productId', '==', productId), col(t, 'prices'),
         pageSize, cursor, (s) => [s.createdAtMs, s.price.id]),
     listCoupons: (t, pageSize, cursor) => catalogPage<Coupon>(col(t, 'coupons'), col(t, 'coupons'), pageSize, cursor, (c) => [c.createdAtMs, c.id]),
+    async getCustomerCreditBalances(t, customerId) {
+      const doc = await col(t, 'billingCustomers').doc(customerId).get();
+      if (!doc.exists || doc.get('state') === undefined) return undefined;
+      const stored = (doc.get('creditBalances') ?? {}) as Record<string, unknown>;
+      return Object.fromEntries(Object.entries(stored).filter(([, v]) => typeof v === 'string').map(([c, v]) => [c, BigInt(v as string)]));
+    },
   };
 }
 

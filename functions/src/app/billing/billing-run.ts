@@ -224,24 +224,38 @@ function outcomeOfPayment(intent: PaymentIntent, nowMs: number): ChargeOutcome {
   }
 }
 
-async function attemptCharge(deps: BillingDeps, tenantId: string, invoice: Invoice, attempt: number, nowMs: number, trace: TraceIds, reads?: RunReads): Promise<ChargeOutcome> {
+/**
+ * An attempt asked for now (PayInvoice), on an open or uncollectible invoice, with `paymentMethodId`
+ * ('' : the customer's default). Its payment is keyed like billingRun's (invoice, attempt number),
+ * so a run charging the same attempt at the same time finds the same payment instead of a second
+ * one. The caller records it with `manual` set: a failure does not move the dunning schedule.
+ */
+export async function chargeInvoiceNow(deps: BillingDeps, tenantId: string, invoice: Invoice, paymentMethodId: string, nowMs: number, trace: TraceIds): Promise<AttemptResult> {
+  const attempt = invoice.attemptCount + 1;
+  return { invoiceId: invoice.id, attempt, currency: invoice.currency, manual: true, outcome: await attemptCharge(deps, tenantId, invoice, attempt, nowMs, trace, undefined, paymentMethodId) };
+}
+
+async function attemptCharge(
+  deps: BillingDeps, tenantId: string, invoice: Invoice, attempt: number, nowMs: number, trace: TraceIds, reads?: RunReads, paymentMethodOverride = '',
+): Promise<ChargeOutcome> {
   // An attempt whose outcome was unknown: its payment decides (settled since by the janitor or a webhook).
   if (invoice.paymentId !== '' && invoice.attemptCount === attempt - 1) {
     const intent = await deps.payments.store.getPayment(tenantId, invoice.paymentId);
     if (intent && intent.metadata.billingAttempt === String(attempt)) return outcomeOfPayment(intent, nowMs);
   }
   const customer = await memo(reads, `${tenantId}/c/${invoice.customerId}`, () => deps.store.getBillingCustomer(tenantId, invoice.customerId));
-  if (!customer || customer.defaultPaymentMethodId === '') return { kind: 'failed', paymentId: '', reason: 'no_default_payment_method' };
+  const paymentMethodId = paymentMethodOverride !== '' ? paymentMethodOverride : customer?.defaultPaymentMethodId ?? '';
+  if (paymentMethodId === '') return { kind: 'failed', paymentId: '', reason: 'no_default_payment_method' };
   const amountMinor = amountDueMinor(invoice);
   const key: payments.CommandKey = {
     ref: { scope: tenantId, method: 'tally.billing.v1.billingRun/Charge', key: `${invoice.id}:${attempt}` },
-    requestHash: hashOf([invoice.id, String(attempt), amountMinor.toString(), invoice.currency, customer.defaultPaymentMethodId]),
+    requestHash: hashOf([invoice.id, String(attempt), amountMinor.toString(), invoice.currency, paymentMethodId]),
     options: deps.idempotency,
     encode: (intent) => new TextEncoder().encode(intent.id),
   };
   try {
     const result = await payments.createPayment(deps.payments, tenantId, {
-      amountMinor, currency: invoice.currency, captureMethod: 'automatic', customerId: invoice.customerId, paymentMethodId: customer.defaultPaymentMethodId,
+      amountMinor, currency: invoice.currency, captureMethod: 'automatic', customerId: invoice.customerId, paymentMethodId,
       metadata: { invoiceId: invoice.id, invoiceNumber: invoice.number ?? '', subscriptionId: invoice.subscriptionId ?? '', billingAttempt: String(attempt) },
       confirm: true,
     }, trace, key);

@@ -351,6 +351,8 @@ export interface AttemptResult {
   invoiceId: string; attempt: number; outcome: ChargeOutcome;
   /** The invoice's currency: its billing accounts are ensured before recording (a write-off needs bad debt's). */
   currency?: string;
+  /** An attempt asked for through PayInvoice: a failure is counted but moves neither the dunning schedule nor the subscription. */
+  manual?: boolean;
 }
 
 /**
@@ -370,11 +372,13 @@ export async function recordChargeOutcomes(
     const subs = await tx.getSubscriptions([...invoices.values()].flatMap((i) => (i.subscriptionId === null ? [] : [i.subscriptionId])));
     const writes: (() => void)[] = [];
     const after = new Map<string, Invoice>();
-    for (const { invoiceId, attempt, outcome } of results) {
+    for (const { invoiceId, attempt, outcome, manual } of results) {
       const invoice = invoices.get(invoiceId);
-      if (!invoice || invoice.status !== 'open' || invoice.attemptCount !== attempt - 1) continue;
+      // An uncollectible invoice takes only a payment asked for (PayInvoice); billingRun never charges it.
+      const payable = invoice?.status === 'open' || (manual === true && invoice?.status === 'uncollectible');
+      if (!invoice || !payable || invoice.attemptCount !== attempt - 1) continue;
       const sub = invoice.subscriptionId === null ? undefined : subs.get(invoice.subscriptionId);
-      const decided = await decideOutcome(deps, tx, lane, tenantId, invoice, sub, attempt, outcome, settings, nowMs, trace);
+      const decided = await decideOutcome(deps, tx, lane, tenantId, invoice, sub, attempt, outcome, settings, nowMs, trace, manual === true);
       after.set(invoiceId, decided.invoice);
       if (decided.sub) subs.set(decided.sub.id, decided.sub);
       writes.push(decided.write);
@@ -387,15 +391,22 @@ export async function recordChargeOutcomes(
 /** Attempt `attempt` of `invoice` (open, not recorded yet): the invoice and subscription after it, and its writes. */
 async function decideOutcome(
   deps: BillingDeps, tx: BillingTx, lane: number, tenantId: string, invoice: Invoice, sub: Subscription | undefined, attempt: number,
-  outcome: ChargeOutcome, settings: BillingSettings, nowMs: number, trace: TraceIds,
+  outcome: ChargeOutcome, settings: BillingSettings, nowMs: number, trace: TraceIds, manual = false,
 ): Promise<{ invoice: Invoice; sub?: Subscription; write: () => void }> {
   if (outcome.kind === 'pending') {
+    // The attempt is not counted yet: the recheck looks at this payment under the same attempt number.
+    // (An uncollectible invoice is off the charge queue: a PayInvoice whose outcome is unknown is asked again by the caller.)
     const next: Invoice = { ...invoice, paymentId: outcome.paymentId, nextAttemptAtMs: outcome.recheckAtMs };
     return { invoice: next, write: () => tx.setInvoice(next, trace) };
   }
   if (outcome.kind === 'paid') {
     const amountMinor = invoice.totals.total.amountMinor - (invoice.creditAppliedMinor ?? 0n) - invoice.amountCreditedMinor;
-    const entry = paymentEntry({ id: invoice.id, number: invoice.number!, currency: invoice.currency }, amountMinor, outcome.paymentId);
+    const ref = { id: invoice.id, number: invoice.number!, currency: invoice.currency };
+    // Paid after being written off: the write-off is reversed first, then the payment settles the receivable as usual.
+    const writtenOff = invoice.status === 'uncollectible' ? invoice.amountWrittenOffMinor ?? 0n : 0n;
+    const reversal = writtenOff > 0n ? uncollectibleEntry(ref, writtenOff, true) : null;
+    const reversalPlan = reversal === null ? null : await planEntry(deps.payments.ledger, tx.ledger, lane, tenantId, reversal, trace);
+    const entry = paymentEntry(ref, amountMinor, outcome.paymentId);
     const plan = entry === null ? null : await planEntry(deps.payments.ledger, tx.ledger, lane, tenantId, entry, trace);
     const paid: Invoice = { ...(markInvoicePaid(invoice, nowMs) as Invoice), amountPaidMinor: amountMinor, paymentId: outcome.paymentId, attemptCount: attempt, nextAttemptAtMs: null };
     const reactivate = sub && sub.status !== 'active' && sub.status !== 'canceled' && sub.status !== 'paused' && sub.latestInvoiceId === invoice.id;
@@ -403,6 +414,7 @@ async function decideOutcome(
     return {
       invoice: paid, ...(active && { sub: active }),
       write: () => {
+        reversalPlan?.commit();
         plan?.commit();
         tx.setInvoice(paid, trace);
         tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.paid', invoice.id, 'paid', invoicePayload(paid, nowMs), trace));
@@ -413,8 +425,20 @@ async function decideOutcome(
       },
     };
   }
+  if (manual) {
+    // A payment asked for that failed: counted and announced; the schedule, the invoice's status and the subscription stay as they were.
+    const failedNow: Invoice = { ...invoice, attemptCount: attempt, manualAttemptCount: (invoice.manualAttemptCount ?? 0) + 1, paymentId: outcome.paymentId };
+    return {
+      invoice: failedNow,
+      write: () => {
+        tx.setInvoice(failedNow, trace);
+        tx.createOutboxEvent(billingEvent(deps, 'billing.invoice.payment_failed', invoice.id, `attempt:${attempt}`, { ...invoicePayload(failedNow, nowMs), reason: outcome.reason, manual: true, nextAttemptAtMs: failedNow.nextAttemptAtMs }, trace));
+      },
+    };
+  }
   const firstFailedAtMs = invoice.firstFailedAtMs ?? nowMs;
-  const delayDays = settings.dunning.retryDelaysDays[attempt - 1];
+  // Attempts asked for through PayInvoice take no slot of the schedule.
+  const delayDays = settings.dunning.retryDelaysDays[attempt - 1 - (invoice.manualAttemptCount ?? 0)];
   const retried: Invoice = {
     ...invoice, attemptCount: attempt, firstFailedAtMs, paymentId: outcome.paymentId,
     nextAttemptAtMs: delayDays === undefined ? null : firstFailedAtMs + delayDays * 86_400_000,

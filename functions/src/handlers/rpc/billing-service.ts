@@ -10,6 +10,7 @@ import * as catalog from '../../app/billing/catalog.js';
 import * as subscriptions from '../../app/billing/subscriptions.js';
 import * as changes from '../../app/billing/subscription-changes.js';
 import * as pause from '../../app/billing/subscription-pause.js';
+import * as pay from '../../app/billing/pay-invoice.js';
 import { createCreditNote, settingsOf, voidInvoice } from '../../app/billing/invoicing.js';
 import type { BillingDeps } from '../../app/billing/billing-deps.js';
 import {
@@ -26,7 +27,7 @@ import {
   CreateTestClockRequestSchema, CreateTestClockResponseSchema, RecordUsageRequestSchema, RecordUsageResponseSchema, UpdateBillingCustomerRequestSchema,
   UpdateBillingCustomerResponseSchema, UpdateBillingSettingsRequestSchema, UpdateBillingSettingsResponseSchema, UpdateSubscriptionRequestSchema, UpdateSubscriptionResponseSchema, VoidInvoiceRequestSchema,
   type SubscriptionChange, VoidInvoiceResponseSchema, PauseSubscriptionRequestSchema, PauseSubscriptionResponseSchema, ResumeSubscriptionRequestSchema,
-  ResumeSubscriptionResponseSchema,
+  ResumeSubscriptionResponseSchema, PayInvoiceRequestSchema, PayInvoiceResponseSchema,
 } from '../../gen/tally/billing/v1/billing_pb.js';
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
@@ -280,6 +281,22 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
         const { subscription, invoice } = await pause.resumeSubscription(deps, tenantId, req.subscriptionId, anchor, currentTraceIds());
         return create(ResumeSubscriptionResponseSchema, { subscription: subscriptionToProto(subscription), ...(invoice && { invoice: invoiceToProto(invoice) }) });
       });
+    },
+    async payInvoice(req, ctx) {
+      const tenantId = writer(ctx);
+      parseId('invoice', req.invoiceId, 'invoice_id');
+      parseOptionalId('paymentMethod', req.paymentMethodId, 'payment_method_id');
+      if (!(await deps.store.getInvoice(tenantId, req.invoiceId))) throw new TallyError('NOT_FOUND', `invoice ${req.invoiceId} not found`, { field: 'invoice_id' });
+      // The invoice's state and the method are checked under the key: a retry of a payment that went through replays it.
+      return keyed(ctx, tenantId, { schema: PayInvoiceRequestSchema, message: req }, PayInvoiceResponseSchema, async () => {
+        const { invoice, declineReason } = await pay.payInvoice(deps, tenantId, req.invoiceId, req.paymentMethodId, currentTraceIds());
+        return create(PayInvoiceResponseSchema, { invoice: invoiceToProto(invoice), declineReason });
+      });
+    },
+    async getCustomerCreditBalance(req, ctx) {
+      const tenantId = reader(ctx);
+      const balances = await pay.customerCreditBalances(deps, tenantId, parseId('customer', req.customerId, 'customer_id'));
+      return { balances: balances.map((b) => ({ currency: b.currency, amountMinor: b.amountMinor })) };
     },
     // ---- catalog reads (ADR 0035): viewer+, cursor pages newest first as ListInvoices ----
     async getProduct(req, ctx) {
