@@ -22,6 +22,8 @@ import { BillingService } from '../functions/src/gen/tally/billing/v1/billing_pb
 import { AnalyticsService } from '../functions/src/gen/tally/analytics/v1/analytics_pb.js';
 import { ReconService } from '../functions/src/gen/tally/recon/v1/recon_pb.js';
 import { CheckoutService, HostedCheckoutService } from '../functions/src/gen/tally/checkout/v1/checkout_pb.js';
+import { callableAllowlists } from '../functions/src/compose-callables.js';
+import { createConsoleUser } from './support/browser.js';
 import { openAccount, transfer } from './support/ledger-helpers.js';
 import { ErrorInfoSchema, startTestStack, type TestStack } from './support/test-stack.js';
 
@@ -309,6 +311,54 @@ describe('rpc fuzz', () => {
     console.log('rpc fuzz:', JSON.stringify({ tried, misbehaved, verdicts, reasons, byMethod }));
     if (misbehaved > 0) console.log(misbehaviours.slice(0, 40).join('\n'));
     expect(tried).toBe(services.reduce((n, s) => n + s.methods.length, 0) * requestsPerMethod);
+    expect(misbehaviours).toEqual([]);
+  }, 240_000);
+});
+
+/** Requests per callable RPC (about 80 RPCs are exposed): the bridge adds decoding, not logic; under 30 s here. */
+const callableRequestsPerMethod = 3;
+
+describe('callables fuzz (ADR 0037)', () => {
+  it('every callable answers hostile data with a success or a typed error (never internal), and rejected calls write nothing', async () => {
+    const user = await createConsoleUser(caller.tenantId, 'owner');
+    const signIn = await fetch(`http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=any`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: user.email, password: user.password, returnSecureToken: true }),
+    });
+    const { idToken } = (await signIn.json()) as { idToken: string };
+    const otherIds = [...knownIds];
+    const exposed = Object.values(callableAllowlists).flat().flatMap(({ service, methods }) =>
+      service.methods.filter((m) => methods === undefined || methods.includes(m.name)).map((method) => ({ service, method })));
+    const misbehaviours: string[] = [];
+    let tried = 0;
+    for (const { service, method } of exposed) {
+      for (const [i, request] of requestsFor(service, method, otherIds).slice(0, callableRequestsPerMethod).entries()) {
+        const checkWrites = i % 2 === 0;
+        const before = checkWrites ? await tenantDocCounts() : '';
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (request.auth !== 'none') headers.authorization = `Bearer ${idToken}`;
+        let verdict: Verdict;
+        let detail = '';
+        try {
+          const res = await fetch(`${stack.url}/callables/${service.typeName}/${method.name}`, {
+            method: 'POST', headers, body: JSON.stringify({ data: request.body }), signal: AbortSignal.timeout(answerTimeoutMs),
+          });
+          const json = (await res.json()) as { error?: { status?: string; message?: string; details?: { reason?: string } } };
+          if (res.status === 200) verdict = 'ok';
+          else if (json.error?.status === 'INTERNAL' || json.error?.status === 'UNKNOWN') [verdict, detail] = ['internal', json.error.message ?? ''];
+          else if (!json.error?.details?.reason) [verdict, detail] = ['untyped', `HTTP ${res.status} ${JSON.stringify(json).slice(0, 160)}`];
+          else [verdict, detail] = ['typed', `${json.error.status}/${json.error.details.reason}`];
+        } catch (error) {
+          [verdict, detail] = [(error as Error).name === 'TimeoutError' ? 'hang' : 'dropped', (error as Error).message];
+        }
+        tried += 1;
+        if (checkWrites && verdict === 'typed') {
+          const after = await tenantDocCounts();
+          if (after !== before) [verdict, detail] = ['wrote', `${detail}: ${before} -> ${after}`];
+        }
+        if (verdict !== 'ok' && verdict !== 'typed') misbehaviours.push(`${service.name}/${method.name} [auth ${request.auth}] ${verdict}: ${detail} data=${JSON.stringify(request.body).slice(0, 200)}`);
+      }
+    }
+    expect(tried).toBe(exposed.length * callableRequestsPerMethod);
     expect(misbehaviours).toEqual([]);
   }, 240_000);
 });
