@@ -200,6 +200,10 @@ Ctrl-C stops everything.`);
       .catch((error: unknown) => services.logger.error('ledger maintenance failed', { error }));
   }, maintenanceIntervalMs);
 
+  // billingRun on real time, ticked through Pub/Sub as Cloud Scheduler does deployed (ADR 0035).
+  const { startBillingTicks, BILLING_TICK_INTERVAL_MS_DEFAULT } = await import('./billing-ticks.js');
+  const billingTicks = await startBillingTicks({ services, intervalMs: Number(process.env.TALLY_BILLING_TICK_INTERVAL_MS ?? BILLING_TICK_INTERVAL_MS_DEFAULT) });
+
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return;
@@ -209,6 +213,7 @@ Ctrl-C stops everything.`);
     clearInterval(janitor);
     clearInterval(outboxSweeper);
     clearInterval(webhookRetrier);
+    await billingTicks.stop();
     await outboxTrigger.stop();
     await bridge.stop();
     await webhookBridge.stop();
