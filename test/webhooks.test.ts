@@ -22,6 +22,8 @@ import { domainEventsTopic } from '../functions/src/app/outbox/outbox-message.js
 import { defaultRetrySchedule } from '../functions/src/domain/webhooks/retry-schedule.js';
 import { createWebhookDispatcherHandler } from '../functions/src/handlers/pubsub/webhook-dispatcher.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
+import { DisputeStatus, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import { paymentAccountId } from '../functions/src/app/payments/payment-accounts.js';
 import type { WebhookPostResult } from '../functions/src/ports/webhook-sender.js';
 import { createCircuitBreaker, type CircuitBreaker } from '../functions/src/platform/resilience/index.js';
 import { Code, expectConnectError } from './support/connect-error.js';
@@ -213,6 +215,61 @@ describe('delivery', () => {
     // Redelivered events (a second drain republishes nothing, Pub/Sub may redeliver) make no second delivery.
     const eventIds = deliveries.map((d) => d.eventId);
     expect(new Set(eventIds).size).toBe(eventIds.length);
+  });
+
+  it('refund_failed, chargeback, chargeback_reversed and anomaly reach a subscribed endpoint through the real flows, signed as documented', async () => {
+    const { tenantId, owner } = await env.stack.newTenant();
+    const all = await createEndpoint(owner, `/money-${tenantId}`);
+    // Adyen: its sandbox card scheme-rejects refunds (REFUND, then REFUND_FAILED), and it disputes on demand.
+    await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'adyen', weight: 1 }] }], idempotencyKey: key() });
+    const method = async (token: string) => (await owner.payments.createPaymentMethod({ pspTokens: { adyen: token }, brand: 'visa', country: 'NL', last4: '4242', idempotencyKey: key() })).paymentMethod!.id;
+    const captured = async (token: string) => {
+      const p = (await owner.payments.createPayment({ amountMinor: 3_000n, currency: 'EUR', paymentMethodId: await method(token), confirm: true, idempotencyKey: key() })).payment!;
+      return eventually(async () => {
+        const cur = (await owner.payments.getPayment({ paymentId: p.id })).payment!;
+        expect(cur.status).toBe(PaymentStatus.SUCCEEDED);
+        return cur;
+      }, SETTLE);
+    };
+    const rejectedRefund = await captured('adyen_scheme_rejects_refund');
+    const disputed = await captured('adyen_success');
+    await env.sandbox.control.webhooksIdle(5_000);
+    const refund = (await owner.payments.refundPayment({ paymentId: rejectedRefund.id, amountMinor: 1_000n, idempotencyKey: key() })).refund!;
+    expect(env.sandbox.control.createDispute('adyen', disputed.pspReference)).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    await eventually(async () => expect((await owner.payments.getPayment({ paymentId: disputed.id })).payment!.disputeStatus).toBe(DisputeStatus.CHARGEBACK), SETTLE);
+    expect(env.sandbox.control.closeDispute('adyen', disputed.pspReference, 'won')).toBe(true);
+    await env.sandbox.control.webhooksIdle(5_000);
+    // Applied before the fee account closes below (the reversal posts to it too).
+    await eventually(async () => expect((await owner.payments.getPayment({ paymentId: disputed.id })).payment!.disputeStatus).toBe(DisputeStatus.CHARGEBACK_REVERSED), SETTLE);
+    await eventually(async () => expect((await owner.payments.getPayment({ paymentId: rejectedRefund.id })).payment!.refunds.find((r) => r.id === refund.id)?.status).toBe('failed'), SETTLE);
+    // An anomaly: the fee revenue account closed under the tenant, a checkout's entries are refused
+    // by the ledger, and the payment records what the PSP did with a payment.anomaly event.
+    const feeAccountId = paymentAccountId('platform_fee_revenue', 'EUR');
+    await env.stack.services.ledger.store.transaction(tenantId, async (tx) => {
+      const account = (await tx.getAccounts([feeAccountId])).get(feeAccountId)!;
+      tx.setAccount({ ...account, closed: true });
+    });
+    const anomalous = (await owner.payments.createPayment({ amountMinor: 1_000n, currency: 'EUR', paymentMethodId: await method('adyen_success'), confirm: true, idempotencyKey: key() })).payment!;
+
+    const bodies = await eventually(async () => {
+      await drainOutbox(env.stack.services.outbox, { tenantId, batchMax: 100, batchesMax: 20 });
+      const got = at(`/money-${tenantId}`).map((r) => verified(r, all.secret));
+      for (const type of ['payment.refund_failed', 'payment.chargeback', 'payment.chargeback_reversed', 'payment.anomaly']) expect(got.map((b) => b.type)).toContain(type);
+      return got;
+    }, SETTLE);
+    const one = (type: string) => {
+      const found = bodies.filter((b) => b.type === type);
+      expect(new Set(found.map((b) => b.id)).size, type).toBe(1);
+      return found[0]!;
+    };
+    expect(one('payment.refund_failed').data.object).toMatchObject({ id: rejectedRefund.id, refundId: refund.id });
+    expect(one('payment.chargeback').data.object).toMatchObject({ id: disputed.id, amountMinor: '3000' });
+    expect(one('payment.chargeback_reversed').data.object).toMatchObject({ id: disputed.id, amountMinor: '3000' });
+    // One anomaly per transition whose entries were refused (the checkout, and the capture webhook's).
+    const anomalies = bodies.filter((b) => b.type === 'payment.anomaly');
+    expect(anomalies.length).toBeGreaterThan(0);
+    for (const a of anomalies) expect(a.data.object).toMatchObject({ id: anomalous.id, paymentId: anomalous.id, reason: 'ledger_entry_refused', refusedEntryId: expect.stringContaining(anomalous.id) });
   });
 
   it('500, timeout, closed connection and a slow answer are retried on the documented schedule until success', async () => {
