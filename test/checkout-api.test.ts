@@ -80,10 +80,22 @@ describe('checkout sessions (merchant)', () => {
     expect(s.url).toBe(`${base}/checkout/#${s.clientSecret}`);
     expect(Number(s.expireTime!.seconds) * 1000 - Date.now()).toBeGreaterThan(23 * 3_600_000);
 
+    // A retry under the same key answers the same session, URL included; a different request under it is refused.
+    const sameKey = key();
+    const first = (await owner.checkout.createCheckoutSession({ ...adHoc, idempotencyKey: sameKey })).session!;
+    expect((await owner.checkout.createCheckoutSession({ ...adHoc, idempotencyKey: sameKey })).session).toEqual(first);
+    await expectConnectError(owner.checkout.createCheckoutSession({ ...adHoc, currency: 'USD', idempotencyKey: sameKey }),
+      Code.FailedPrecondition, 'IDEMPOTENCY_KEY_REUSED');
+    await owner.checkout.expireCheckoutSession({ sessionId: first.id, idempotencyKey: key() });
+
     const got = (await owner.checkout.getCheckoutSession({ sessionId: s.id })).session!;
     expect(got).toMatchObject({ id: s.id, amountTotalMinor: 3_250n, clientSecret: '', url: '' });
     const listed = (await owner.checkout.listCheckoutSessions({})).sessions;
-    expect(listed.map((x) => [x.id, x.clientSecret])).toEqual([[s.id, '']]);
+    expect(listed.map((x) => [x.id, x.clientSecret])).toEqual([[first.id, ''], [s.id, '']]);
+    // Pages: newest first, a cursor to the rest.
+    const page1 = await owner.checkout.listCheckoutSessions({ pageSize: 1 });
+    expect(page1.sessions.map((x) => x.id)).toEqual([first.id]);
+    expect((await owner.checkout.listCheckoutSessions({ pageSize: 1, pageToken: page1.nextPageToken })).sessions.map((x) => x.id)).toEqual([s.id]);
     // Only the hash is stored.
     const doc = (await env.stack.services.db.doc(`tenants/${tenantId}/checkoutSessions/${s.id}`).get()).data()!;
     expect(doc.clientSecretSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -134,6 +146,8 @@ describe('checkout sessions (merchant)', () => {
       [{ ...adHoc, automaticTax: true, customerCountry: 'FR' }, Code.InvalidArgument, 'FIELD_INVALID', 'automatic_tax'],
       [{ ...adHoc, expiresInSeconds: 60 }, Code.InvalidArgument, 'FIELD_INVALID', 'expires_in_seconds'],
       [{ ...adHoc, customerEmail: 'not-an-email' }, Code.InvalidArgument, 'FIELD_INVALID', 'customer_email'],
+      [{ ...adHoc, customerPostcode: 'a/b' }, Code.InvalidArgument, 'FIELD_INVALID', 'customer_postcode'],
+      [{ ...adHoc, lineItems: [{ priceId: '../prices/x' }] }, Code.InvalidArgument, 'FIELD_INVALID', 'line_items[0].price_id'],
       [{ ...adHoc, mode: CheckoutMode.SUBSCRIPTION, customerCountry: 'FR' }, Code.InvalidArgument, 'FIELD_REQUIRED', 'line_items[0].price_id'],
       [{ ...adHoc, lineItems: [{ name: 'x', unitAmountMinor: 9_007_199_254_740_991n, quantity: 2n }] }, Code.InvalidArgument, 'AMOUNT_OUT_OF_RANGE', 'line_items[0].unit_amount_minor'],
     ];
@@ -238,6 +252,16 @@ describe('hosted checkout (buyer)', () => {
     await buyer.hostedCheckout.syncHostedSession({ clientSecret: s.clientSecret });
     expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
     expect((await paymentsOf(owner)).map((p) => p.amountCapturedMinor)).toEqual([3_250n]);
+  });
+
+  it('a buyer who completes the challenge and never comes back: the merchant reading the session completes it', async () => {
+    const { tenantId, owner } = await shop();
+    const s = await newSession(owner);
+    const waiting = await confirm(s.clientSecret, cards.challenge);
+    expect((await owner.checkout.getCheckoutSession({ sessionId: s.id })).session?.status).toBe(CheckoutSessionStatus.OPEN);
+    expect(env.sandbox.control.completeChallenge('stripe', waiting.nextActionUrl.split('/').at(-1)!, 'success')).toBe(true);
+    await eventually(async () => expect((await owner.checkout.getCheckoutSession({ sessionId: s.id })).session?.status).toBe(CheckoutSessionStatus.COMPLETE), SETTLE);
+    expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
   });
 
   it('a failed challenge reads as a decline; another card then pays', async () => {

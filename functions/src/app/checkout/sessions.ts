@@ -8,7 +8,7 @@ import {
   lineQuantity, priceSession, statusAt, type CheckoutMode, type CheckoutSession, type ResolvedLine,
 } from '../../domain/checkout/session.js';
 import { TallyError, invalidField } from '../../domain/errors.js';
-import { derivedId, newId } from '../../domain/ids.js';
+import { derivedId, newId, parseId } from '../../domain/ids.js';
 import { validateMetadata } from '../../domain/metadata.js';
 import { currencyOf, money } from '../../domain/money/index.js';
 import { priceAmount } from '../../domain/billing/pricing.js';
@@ -88,7 +88,12 @@ export async function prepareSession(deps: CheckoutDeps, tenantId: string, input
     throw invalidField('customer_country', 'an ISO 3166-1 alpha-2 country code (as FR, US)');
   }
   if (input.customerPostcode.length > CHECKOUT_POSTCODE_LENGTH_MAX) throw invalidField('customer_postcode', `at most ${CHECKOUT_POSTCODE_LENGTH_MAX} characters`);
-  const customerPostcode = normalisePostcode(input.customerPostcode === '' ? null : input.customerPostcode) ?? '';
+  let customerPostcode: string;
+  try {
+    customerPostcode = normalisePostcode(input.customerPostcode === '' ? null : input.customerPostcode) ?? '';
+  } catch {
+    throw invalidField('customer_postcode', 'up to 16 letters, digits, spaces or dashes');
+  }
   const lifetimeMs = expiresInMs(input.expiresInSeconds);
   const metadata = validateMetadata(input.metadata, CHECKOUT_METADATA_KEYS_MAX);
   // Subscriptions are invoiced by billing, which always taxes: the session shows the same tax.
@@ -134,7 +139,7 @@ async function resolveLine(deps: CheckoutDeps, tenantId: string, mode: CheckoutM
   if (item.name !== '' || item.unitAmountMinor !== 0n || item.taxCategory !== '' || item.taxInclusive) {
     throw invalidField(field, 'give either price_id, or name and unit_amount_minor (with tax_inclusive, tax_category), not both');
   }
-  const stored = await deps.billing.store.getPrice(tenantId, item.priceId);
+  const stored = await deps.billing.store.getPrice(tenantId, parseId('price', item.priceId, `${field}.price_id`));
   if (!stored) throw new TallyError('NOT_FOUND', `price ${item.priceId} not found`, { field: `${field}.price_id` });
   const price = stored.price;
   if (!price.active) throw invalidField(`${field}.price_id`, 'the price is not active');

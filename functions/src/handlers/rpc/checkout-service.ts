@@ -50,7 +50,10 @@ export function createCheckoutServiceImpl(deps: CheckoutDeps): ServiceImpl<typeo
     },
     async getCheckoutSession(req, ctx) {
       const tenantId = reader(ctx);
-      return { session: checkoutSessionToProto(await getSession(deps, tenantId, parseId('checkoutSession', req.sessionId, 'session_id'))) };
+      const session = await getSession(deps, tenantId, parseId('checkoutSession', req.sessionId, 'session_id'));
+      // A buyer who paid after a challenge and never came back: the session completes when anyone looks.
+      const current = session.status === 'open' && session.paymentId !== '' ? (await syncHosted(deps, session, currentTraceIds())).session : session;
+      return { session: checkoutSessionToProto(current) };
     },
     async listCheckoutSessions(req, ctx) {
       const tenantId = reader(ctx);
