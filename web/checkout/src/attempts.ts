@@ -12,6 +12,8 @@ import type { TokenizedCard } from './card-fields';
 export interface PendingAttempt {
   idempotencyKey: string;
   card: TokenizedCard;
+  /** The email the buyer typed ('' when the session has the merchant's): part of the same request. */
+  customerEmail: string;
   startedAtMs: number;
 }
 
@@ -57,7 +59,7 @@ export function pendingAttempt(clientSecret: string): PendingAttempt | null {
   if (text === null) return null;
   try {
     const attempt = JSON.parse(text) as PendingAttempt;
-    if (typeof attempt.idempotencyKey !== 'string' || typeof attempt.card !== 'object' || Date.now() - attempt.startedAtMs > ATTEMPT_AGE_MS_MAX) {
+    if (typeof attempt.idempotencyKey !== 'string' || typeof attempt.card !== 'object' || typeof attempt.customerEmail !== 'string' || Date.now() - attempt.startedAtMs > ATTEMPT_AGE_MS_MAX) {
       write(PREFIX + clientSecret, null);
       return null;
     }
@@ -69,8 +71,8 @@ export function pendingAttempt(clientSecret: string): PendingAttempt | null {
 }
 
 /** Starts an attempt with `card`: a new key, saved before the call is made. */
-export function startAttempt(clientSecret: string, card: TokenizedCard): PendingAttempt {
-  const attempt: PendingAttempt = { idempotencyKey: newIdempotencyKey(), card, startedAtMs: Date.now() };
+export function startAttempt(clientSecret: string, card: TokenizedCard, customerEmail: string): PendingAttempt {
+  const attempt: PendingAttempt = { idempotencyKey: newIdempotencyKey(), card, customerEmail, startedAtMs: Date.now() };
   write(PREFIX + clientSecret, JSON.stringify(attempt));
   return attempt;
 }

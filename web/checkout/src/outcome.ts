@@ -35,6 +35,8 @@ export type Failure =
   | { kind: 'expired' }
   /** Tally answered "no" for this attempt: a new attempt (new key) may succeed. */
   | { kind: 'refused'; message: string }
+  /** The buyer's email was refused: fix it, then a new attempt. */
+  | { kind: 'email'; message: string }
   /** No answer (network, timeout, outage): the attempt may have happened; retry it with the SAME key. */
   | { kind: 'unknown'; message: string };
 
@@ -49,5 +51,6 @@ export function failureOf(error: unknown): Failure {
   if (transientCodes.has(error.code)) {
     return { kind: 'unknown', message: 'We did not hear back from the payment service. Press Pay again: you will not be charged twice.' };
   }
+  if (error.metadata.field === 'customer_email') return { kind: 'email', message: 'Enter a valid email address, e.g. name@example.com.' };
   return { kind: 'refused', message: error.message };
 }
