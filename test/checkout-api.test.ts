@@ -79,6 +79,9 @@ describe('checkout sessions (merchant)', () => {
     expect(s.clientSecret).toMatch(new RegExp(`^${s.id}_secret_[A-Za-z0-9_-]{32}$`));
     expect(s.url).toBe(`${base}/checkout/#${s.clientSecret}`);
     expect(Number(s.expireTime!.seconds) * 1000 - Date.now()).toBeGreaterThan(23 * 3_600_000);
+    const yen = await newSession(owner, { ...adHoc, currency: 'JPY', lineItems: [{ name: 'Tea', unitAmountMinor: 1_200n }] });
+    expect(yen).toMatchObject({ currencyExponent: 0, amountTotalMinor: 1_200n });
+    await owner.checkout.expireCheckoutSession({ sessionId: yen.id, idempotencyKey: key() });
 
     // A retry under the same key answers the same session, URL included; a different request under it is refused.
     const sameKey = key();
@@ -91,11 +94,12 @@ describe('checkout sessions (merchant)', () => {
     const got = (await owner.checkout.getCheckoutSession({ sessionId: s.id })).session!;
     expect(got).toMatchObject({ id: s.id, amountTotalMinor: 3_250n, clientSecret: '', url: '' });
     const listed = (await owner.checkout.listCheckoutSessions({})).sessions;
-    expect(listed.map((x) => [x.id, x.clientSecret])).toEqual([[first.id, ''], [s.id, '']]);
+    expect(listed.map((x) => [x.id, x.clientSecret])).toEqual([[first.id, ''], [yen.id, ''], [s.id, '']]);
     // Pages: newest first, a cursor to the rest.
     const page1 = await owner.checkout.listCheckoutSessions({ pageSize: 1 });
     expect(page1.sessions.map((x) => x.id)).toEqual([first.id]);
-    expect((await owner.checkout.listCheckoutSessions({ pageSize: 1, pageToken: page1.nextPageToken })).sessions.map((x) => x.id)).toEqual([s.id]);
+    const page2 = await owner.checkout.listCheckoutSessions({ pageSize: 2, pageToken: page1.nextPageToken });
+    expect(page2).toMatchObject({ sessions: [{ id: yen.id }, { id: s.id }], nextPageToken: '' });
     // Only the hash is stored.
     const doc = (await env.stack.services.db.doc(`tenants/${tenantId}/checkoutSessions/${s.id}`).get()).data()!;
     expect(doc.clientSecretSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -360,5 +364,43 @@ describe('hosted checkout (buyer)', () => {
     const subs = await env.stack.services.db.collection(`tenants/${tenantId}/subscriptions`).get();
     expect(subs.docs.map((d) => d.get('status')).sort()).toEqual(['active', 'canceled']);
     expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
+  });
+});
+
+describe('hosted checkout through adyen', () => {
+  const adyen = {
+    ok: { pspTokens: { adyen: 'adyen_success' }, brand: 'visa', last4: '4242', country: 'NL' },
+    declined: { pspTokens: { adyen: 'adyen_refused_insufficient_funds' }, brand: 'visa', last4: '9995', country: 'NL' },
+    challenge: { pspTokens: { adyen: 'adyen_3ds_challenge' }, brand: 'visa', last4: '3220', country: 'NL' },
+  };
+  async function adyenShop() {
+    const tenant = await env.stack.newTenant('Adyen Shop');
+    await tenant.owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'adyen', weight: 1 }] }], idempotencyKey: key() });
+    return tenant;
+  }
+
+  it('a decline, then a challenge completed and synced: one payment, captured once, completed once', async () => {
+    const { tenantId, owner } = await adyenShop();
+    const s = await newSession(owner);
+    const declined = await confirm(s.clientSecret, adyen.declined);
+    expect(declined).toMatchObject({ declineCode: 'insufficient_funds', session: { status: CheckoutSessionStatus.OPEN } });
+    const waiting = await confirm(s.clientSecret, adyen.challenge);
+    expect(waiting.nextActionUrl).toContain('/_sandbox/challenge/adyen/');
+    expect(env.sandbox.control.completeChallenge('adyen', waiting.nextActionUrl.split('/').at(-1)!, 'success')).toBe(true);
+    await eventually(async () => {
+      expect((await buyer.hostedCheckout.syncHostedSession({ clientSecret: s.clientSecret })).session?.status).toBe(CheckoutSessionStatus.COMPLETE);
+    }, SETTLE);
+    const payments = await paymentsOf(owner);
+    expect(payments).toHaveLength(1);
+    await eventually(async () => expect((await owner.payments.getPayment({ paymentId: payments[0]!.id })).payment).toMatchObject({ psp: 'adyen', amountCapturedMinor: 3_250n }), SETTLE);
+    expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
+  });
+
+  it('pays at once with an approved card', async () => {
+    const { owner } = await adyenShop();
+    const s = await newSession(owner);
+    const paid = await confirm(s.clientSecret, adyen.ok);
+    expect(paid.session?.status).toBe(CheckoutSessionStatus.COMPLETE);
+    expect((await paymentsOf(owner)).map((p) => p.psp)).toEqual(['adyen']);
   });
 });
