@@ -271,3 +271,41 @@ describe('PayInvoice and the credit balance', () => {
     expect(await rpcError(other.owner.billing.getCustomerCreditBalance({ customerId: s.customer.id }))).toMatchObject({ reason: 'NOT_FOUND' });
   });
 });
+
+describe('one-off invoice items', () => {
+  it('a one-off price is billed with the next renewal (pending, previewed) or at once on its own invoice; recurring prices, other currencies and bad quantities are refused', async () => {
+    const s = await shop();
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const subscriptionId = created.subscription!.id;
+    const setup = (await s.owner.billing.createPrice({ price: { productId: s.product.id, currency: 'EUR', scheme: { model: PriceModel.FLAT, amountMinor: 5_000n } }, idempotencyKey: key() })).price!;
+    const hours = (await s.owner.billing.createPrice({ price: { productId: s.product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 2_500n } }, idempotencyKey: key() })).price!;
+    const usd = (await s.owner.billing.createPrice({ price: { productId: s.product.id, currency: 'USD', scheme: { model: PriceModel.FLAT, amountMinor: 100n } }, idempotencyKey: key() })).price!;
+
+    // Pending: on the next renewal, exactly once.
+    const itemKey = key();
+    const pending = await s.owner.billing.createInvoiceItem({ subscriptionId, priceId: setup.id, quantity: 1n, description: 'Setup fee', idempotencyKey: itemKey });
+    expect(pending.invoice).toBeUndefined();
+    await s.owner.billing.createInvoiceItem({ subscriptionId, priceId: setup.id, quantity: 1n, description: 'Setup fee', idempotencyKey: itemKey }); // replay: nothing more
+    const preview = (await s.owner.billing.previewUpcomingInvoice({ subscriptionId })).invoice!;
+    expect(preview.lines.map((l) => [l.description, l.amountMinor])).toEqual([['1 x ' + s.price.id, 1_000n], ['Setup fee', 5_000n]]);
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-03-31T11:00:00Z'), idempotencyKey: key() });
+    const invoices = (await s.owner.billing.listInvoices({ subscriptionId })).invoices;
+    const feb = invoices.find((i) => iso(i.periodStart) === '2026-02-28T10:00:00.000Z')!;
+    const mar = invoices.find((i) => iso(i.periodStart) === '2026-03-31T10:00:00.000Z')!;
+    expect(feb).toMatchObject({ subtotalMinor: 6_000n, taxMinor: 1_200n, totalMinor: 7_200n, status: InvoiceStatus.PAID });
+    expect(mar).toMatchObject({ subtotalMinor: 1_000n }); // billed once only
+
+    // At once: its own invoice, numbered, posted and charged.
+    const now = await s.owner.billing.createInvoiceItem({ subscriptionId, priceId: hours.id, quantity: 3n, invoiceNow: true, idempotencyKey: key() });
+    expect(now.invoice).toMatchObject({ status: InvoiceStatus.PAID, subtotalMinor: 7_500n, taxMinor: 1_500n, totalMinor: 9_000n, amountPaidMinor: 9_000n, number: 'INV-000004', subscriptionId });
+    expect(now.invoice!.lines.map((l) => [l.description, l.quantity])).toEqual([['3 x ' + hours.id, 3n]]);
+    expect(Buffer.from((await s.owner.billing.getInvoicePdf({ invoiceId: now.invoice!.id })).pdf.subarray(0, 5)).toString()).toBe('%PDF-');
+    expect(await net(s.tenantId, 'billing_receivable')).toBe(0n);
+    expect(await net(s.tenantId, 'billing_collected')).toBe(1_200n + 7_200n + 1_200n + 9_000n);
+
+    expect(await rpcError(s.owner.billing.createInvoiceItem({ subscriptionId, priceId: s.price.id, quantity: 1n, idempotencyKey: key() }))).toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'price_id' } });
+    expect(await rpcError(s.owner.billing.createInvoiceItem({ subscriptionId, priceId: usd.id, quantity: 1n, idempotencyKey: key() }))).toMatchObject({ reason: 'CURRENCY_MISMATCH' });
+    expect(await rpcError(s.owner.billing.createInvoiceItem({ subscriptionId, priceId: hours.id, quantity: 0n, idempotencyKey: key() }))).toMatchObject({ reason: 'FIELD_INVALID', metadata: { field: 'quantity' } });
+    expect((await s.owner.billing.getSubscription({ subscriptionId })).subscription?.latestInvoiceId).toBe(mar.id);
+  });
+});

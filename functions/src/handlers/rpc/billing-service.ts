@@ -11,6 +11,7 @@ import * as subscriptions from '../../app/billing/subscriptions.js';
 import * as changes from '../../app/billing/subscription-changes.js';
 import * as pause from '../../app/billing/subscription-pause.js';
 import * as pay from '../../app/billing/pay-invoice.js';
+import * as items from '../../app/billing/invoice-items.js';
 import { createCreditNote, settingsOf, voidInvoice } from '../../app/billing/invoicing.js';
 import type { BillingDeps } from '../../app/billing/billing-deps.js';
 import {
@@ -27,7 +28,8 @@ import {
   CreateTestClockRequestSchema, CreateTestClockResponseSchema, RecordUsageRequestSchema, RecordUsageResponseSchema, UpdateBillingCustomerRequestSchema,
   UpdateBillingCustomerResponseSchema, UpdateBillingSettingsRequestSchema, UpdateBillingSettingsResponseSchema, UpdateSubscriptionRequestSchema, UpdateSubscriptionResponseSchema, VoidInvoiceRequestSchema,
   type SubscriptionChange, VoidInvoiceResponseSchema, PauseSubscriptionRequestSchema, PauseSubscriptionResponseSchema, ResumeSubscriptionRequestSchema,
-  ResumeSubscriptionResponseSchema, PayInvoiceRequestSchema, PayInvoiceResponseSchema,
+  ResumeSubscriptionResponseSchema, PayInvoiceRequestSchema, PayInvoiceResponseSchema, CreateInvoiceItemRequestSchema,
+  CreateInvoiceItemResponseSchema,
 } from '../../gen/tally/billing/v1/billing_pb.js';
 import type { IdempotencyOptions } from '../../platform/idempotency/idempotency.js';
 import { pageSizeOf } from '../../platform/pagination/page-size.js';
@@ -297,6 +299,21 @@ export function createBillingServiceImpl(deps: BillingServiceDeps): ServiceImpl<
       const tenantId = reader(ctx);
       const balances = await pay.customerCreditBalances(deps, tenantId, parseId('customer', req.customerId, 'customer_id'));
       return { balances: balances.map((b) => ({ currency: b.currency, amountMinor: b.amountMinor })) };
+    },
+    async createInvoiceItem(req, ctx) {
+      const tenantId = writer(ctx);
+      parseId('subscription', req.subscriptionId, 'subscription_id');
+      parseId('price', req.priceId, 'price_id');
+      if (req.description.length > REASON_LENGTH_MAX) throw invalidField('description', `at most ${REASON_LENGTH_MAX} characters`);
+      const request = { schema: CreateInvoiceItemRequestSchema, message: req };
+      const itemId = idFor(ctx, tenantId, request, CreateInvoiceItemResponseSchema, 'ii');
+      const input = { subscriptionId: req.subscriptionId, priceId: req.priceId, quantity: req.quantity, description: req.description, invoiceNow: req.invoiceNow };
+      // Checked under the key (a failed check stores nothing under it): a retry replays even after the renewal billed the item.
+      return keyed(ctx, tenantId, request, CreateInvoiceItemResponseSchema, async () => {
+        const plan = await items.planInvoiceItem(deps, tenantId, input, itemId);
+        const { subscription, invoice } = await items.addInvoiceItem(deps, tenantId, plan, itemId, derivedId('inv', [tenantId, itemId]), currentTraceIds());
+        return create(CreateInvoiceItemResponseSchema, { subscription: subscriptionToProto(subscription), ...(invoice && { invoice: invoiceToProto(invoice) }) });
+      });
     },
     // ---- catalog reads (ADR 0035): viewer+, cursor pages newest first as ListInvoices ----
     async getProduct(req, ctx) {
