@@ -4,11 +4,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebHandler, htmlCacheControl, immutableCacheControl } from './web-serving.js';
+import type { CallableFunctionName } from '../functions/src/compose-callables.js';
+import { repoRoot } from './toolchain.js';
+import { contentSecurityPolicy, createWebHandler, htmlCacheControl, immutableCacheControl, webApps, type WebApp } from './web-serving.js';
 
 let root: string;
 let server: http.Server;
@@ -140,5 +142,44 @@ describe('serving the built apps', () => {
 
   it('leaves every other path to the API', async () => {
     for (const p of ['/tally.payments.v1.PaymentsService/ListPayments', '/checkoutx/', '/healthz', '/']) expect((await get(p)).status, p).toBe(418);
+  });
+});
+
+describe('firebase.json hosting (the deployed serving)', () => {
+  interface Site {
+    target: string; public: string; ignore: string[];
+    rewrites: { source?: string; regex?: string; destination?: string; function?: { functionId: string; region: string } }[];
+    headers: { source?: string; regex?: string; headers: { key: string; value: string }[] }[];
+  }
+  const hosting = (JSON.parse(readFileSync(path.join(repoRoot, 'firebase.json'), 'utf8')) as { hosting: Site[] }).hosting;
+  const siteOf = (app: WebApp) => hosting.find((s) => s.target === app)!;
+  const functionOf: Record<WebApp, CallableFunctionName> = { checkout: 'checkoutCallables', console: 'consoleCallables' };
+  // What the deployed apps talk to: their origin (callables, init.json), and Firebase Auth for the console.
+  const deployedAuthOrigins: Record<WebApp, string[]> = { checkout: [], console: ['https://identitytoolkit.googleapis.com', 'https://securetoken.googleapis.com'] };
+
+  it.each(webApps)('serves the %s app under /<app>/ as locally, and only that app', (app) => {
+    const site = siteOf(app);
+    expect(site.public).toBe('web/dist');
+    expect(site.ignore).toContain(`${webApps.find((a) => a !== app)}/**`);
+    expect(site.rewrites).toContainEqual({ regex: `^/${app}/[^.]*$`, destination: `/${app}/index.html` });
+  });
+
+  it.each(webApps)('rewrites /callables/** of the %s site to its callable function, in the functions\' region', (app) => {
+    const rewrite = siteOf(app).rewrites.find((r) => r.source === '/callables/**');
+    expect(rewrite?.function?.functionId).toBe(functionOf[app]);
+    const terraformRegion = /variable "region" \{[^}]*default\s*=\s*"([^"]+)"/.exec(readFileSync(path.join(repoRoot, 'terraform/main.tf'), 'utf8'))?.[1];
+    expect(rewrite?.function?.region).toBe(terraformRegion);
+  });
+
+  it.each(webApps)('sends the %s app the same CSP and cache headers as the local server', (app) => {
+    const headers = siteOf(app).headers;
+    const all = headers.find((h) => h.source === `/${app}/**`)!.headers;
+    const csp = all.find((h) => h.key === 'Content-Security-Policy')!.value;
+    const frame = /frame-src ([^;]+)/.exec(csp)![1]!;
+    expect(csp).toBe(contentSecurityPolicy(app, { cardFieldsOrigin: frame, authOrigins: deployedAuthOrigins[app] }));
+    if (app === 'checkout') expect(frame).toMatch(/^https:\/\/[^ ]+$/); // exactly one origin: the PSP's card fields
+    expect(all).toContainEqual({ key: 'X-Content-Type-Options', value: 'nosniff' });
+    expect(headers.find((h) => h.source === `/${app}/assets/**`)!.headers).toEqual([{ key: 'Cache-Control', value: immutableCacheControl }]);
+    expect(headers.find((h) => h.regex === `^/${app}/[^.]*$`)!.headers).toEqual([{ key: 'Cache-Control', value: htmlCacheControl }]);
   });
 });

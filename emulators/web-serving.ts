@@ -175,15 +175,20 @@ function notFound(res: AnyResponse): void {
 
 /**
  * The local server's web handler for a composed stack: web/dist, the stack's Firebase project,
- * the Auth emulator it uses, and the sandbox PSP (whose origin serves the card fields) as the
- * checkout's one allowed frame origin.
+ * the Auth emulator it uses, and the origin of the card fields page (TALLY_CHECKOUT_CARD_FIELDS_URL,
+ * else the sandbox PSP the Stripe connector talks to, which serves them locally) as the checkout's one
+ * allowed frame origin.
  */
-export function createLocalWebHandler(config: { projectId: string; authEmulatorHost: string; stripe: { apiUrl: string } }, distDir = path.join(repoRoot, 'web', 'dist')) {
+export function createLocalWebHandler(
+  config: { projectId: string; authEmulatorHost: string; stripe: { apiUrl: string }; checkout: { cardFieldsUrl: string } },
+  distDir = path.join(repoRoot, 'web', 'dist'),
+) {
+  const cardFieldsUrl = config.checkout.cardFieldsUrl !== '' ? config.checkout.cardFieldsUrl : config.stripe.apiUrl;
   return createWebHandler({
     distDir,
     // Any API key works against the Auth emulator; deployed, Hosting serves the real web config.
     firebaseInit: { projectId: config.projectId, apiKey: 'local-emulator-api-key', authDomain: `${config.projectId}.firebaseapp.com` },
     tallyEnv: config.authEmulatorHost === '' ? {} : { authEmulatorUrl: `http://${config.authEmulatorHost}` },
-    cardFieldsOrigin: config.stripe.apiUrl === '' ? "'none'" : new URL(config.stripe.apiUrl).origin,
+    cardFieldsOrigin: new URL(cardFieldsUrl).origin,
   });
 }

@@ -179,3 +179,36 @@ describe('outboxRelay (Firestore document-created CloudEvent)', () => {
     }
   });
 });
+
+describe('the callable entry points (ADR 0037)', () => {
+  /** POSTs `{data}` to a callable function registered in index.ts, behind the Functions Framework. */
+  async function call(name: string, rpcPath: string, data: unknown, headers: Record<string, string> = {}) {
+    const fn = getTestServer(name);
+    await new Promise<void>((resolve) => fn.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(fn.address() as AddressInfo).port}/callables/${rpcPath}`, {
+        method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ data }),
+      });
+      return { status: res.status, body: (await res.json()) as { result?: Record<string, unknown>; error?: { status: string; details?: { reason: string } } } };
+    } finally {
+      await new Promise<void>((resolve) => fn.close(() => resolve()));
+    }
+  }
+
+  it('consoleCallables runs console RPCs and leaves authentication to Tally (no token: CREDENTIALS_MISSING)', async () => {
+    const res = await call('consoleCallables', 'tally.tenancy.v1.TenancyService/GetTenant', {});
+    expect(res).toMatchObject({ status: 401, body: { error: { status: 'UNAUTHENTICATED', details: { reason: 'CREDENTIALS_MISSING' } } } });
+  });
+
+  it('each callable exposes only its allowlist', async () => {
+    // The hosted checkout function has no console RPC, and the console one no platform-admin RPC.
+    expect(await call('checkoutCallables', 'tally.tenancy.v1.TenancyService/GetTenant', {})).toMatchObject({ status: 501, body: { error: { details: { reason: 'UNSUPPORTED_PROTOCOL' } } } });
+    expect(await call('consoleCallables', 'tally.tenancy.v1.TenancyService/CreateTenant', { name: 'x' }))
+      .toMatchObject({ status: 501, body: { error: { details: { reason: 'UNSUPPORTED_PROTOCOL' } } } });
+    // API keys are for servers: as a callable's bearer token one is no Firebase ID token, refused before any RPC.
+    expect(await call('consoleCallables', 'tally.tenancy.v1.TenancyService/GetTenant', {}, { authorization: `Bearer ${adminKey}` }))
+      .toMatchObject({ status: 401, body: { error: { status: 'UNAUTHENTICATED' } } });
+    expect(await call('checkoutCallables', 'tally.checkout.v1.HostedCheckoutService/GetHostedSession', { clientSecret: 'cs_forged_secret_x' }))
+      .toMatchObject({ status: 404, body: { error: { status: 'NOT_FOUND' } } });
+  });
+});

@@ -16,6 +16,7 @@ import { createBillingRunHandler } from './handlers/pubsub/billing-run.js';
 import { createReconRunHandler } from './handlers/pubsub/recon-run.js';
 import { createWebhookDispatcherHandler, createWebhookRetrierHandler } from './handlers/pubsub/webhook-dispatcher.js';
 import { composeAnalyticsSink } from './compose-analytics.js';
+import { composeCallables } from './compose-callables.js';
 import { createLogger } from './platform/telemetry/logger.js';
 
 let services: Services | undefined;
@@ -72,3 +73,9 @@ cloudEvent('billingRun', (event: CloudEvent<unknown>) => billingRun()(event));
 // reconRun (issue 15, ADR 0033): a recon-requests message -> run the uploaded report, idempotently.
 const reconRun = once(() => createReconRunHandler({ reconService: lazyServices().recon, logger: lazyServices().logger }));
 cloudEvent('reconRun', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => reconRun()(event));
+
+// HTTPS callables for the Vue apps (issue 17, ADR 0037): bridges over the api's own RPCs, each with
+// its allowlist; Firebase Hosting rewrites /callables/** to them.
+const callables = once(() => composeCallables(lazyServices()));
+http('checkoutCallables', (req, res) => callables().checkoutCallables(req, res));
+http('consoleCallables', (req, res) => callables().consoleCallables(req, res));
