@@ -44,9 +44,9 @@ afterAll(async () => {
 const key = (): string => randomUUID();
 type CreateInit = MessageInitShape<typeof CreateCheckoutSessionRequestSchema>;
 
-async function shop(name = 'Corner Shop'): Promise<{ tenantId: string; owner: TallyClient }> {
+async function shop(name = 'Corner Shop', psp: 'stripe' | 'adyen' = 'stripe'): Promise<{ tenantId: string; owner: TallyClient }> {
   const tenant = await stack.stack.newTenant(name);
-  await tenant.owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
+  await tenant.owner.payments.setRoutingRules({ rules: [{ choices: [{ psp, weight: 1 }] }], idempotencyKey: key() });
   return tenant;
 }
 
@@ -157,14 +157,14 @@ describe('hosted checkout in a browser', () => {
     await expectPaidOnce(owner, session.id);
   });
 
-  it('a failed challenge reads as a decline on the checkout page; another card pays', async () => {
+  it('a failed challenge (Adyen this time) reads as a decline on the checkout page; another card pays', async () => {
     const { page } = browser;
-    const { owner } = await shop();
+    const { owner } = await shop('Corner Shop', 'adyen');
     const session = await checkoutSession(owner);
     await page.goto(session.url);
     await fillCard(page, '4000002500003155');
     await payButton(page).click();
-    await page.waitForURL(/\/_sandbox\/challenge\//);
+    await page.waitForURL(/\/_sandbox\/challenge\/adyen\//);
     await page.getByRole('button', { name: 'Fail' }).click();
 
     await page.waitForURL((url) => url.pathname.endsWith('/checkout/') && url.search === '');
