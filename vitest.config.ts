@@ -4,6 +4,9 @@ import { defineConfig } from 'vitest/config';
 // the real Firestore/Auth/Pub/Sub emulators that test/support/global-setup.ts starts and stops).
 export default defineConfig({
   test: {
+    // firebase-functions' onCall logs every callable's token check at DEBUG to stdout, whatever the
+    // level (ADR 0037): dropped here so that test output stays readable.
+    onConsoleLog: (log) => !log.includes('"message":"Callable request verification passed"'),
     projects: [
       {
         test: {
