@@ -15,6 +15,7 @@ import { startPaymentsStack, type PaymentsStack } from './support/payments-stack
 import { eventually } from './support/eventually.js';
 import { outboxEventsOf } from './support/outbox-events.js';
 import { Code, expectConnectError, rpcErrorOf } from './support/connect-error.js';
+import { parseJson, runCli } from './support/cli-runner.js';
 
 const base = 'https://pay.shop.test';
 let env: PaymentsStack;
@@ -402,5 +403,19 @@ describe('hosted checkout through adyen', () => {
     const paid = await confirm(s.clientSecret, adyen.ok);
     expect(paid.session?.status).toBe(CheckoutSessionStatus.COMPLETE);
     expect((await paymentsOf(owner)).map((p) => p.psp)).toEqual(['adyen']);
+  });
+});
+
+describe('tally checkout CLI', () => {
+  it('creates a session from major-unit amounts and prints its URL; an inexact amount is refused', async () => {
+    const { ownerKey } = await shop();
+    const tally = (...args: string[]) => runCli(['--api-url', env.stack.url, '--api-key', ownerKey, ...args]);
+    const created = parseJson<{ id: string; url: string; amountTotalMinor: string; status: string }>(await tally('checkout', 'create', '--currency', 'EUR',
+      '--item', 'T-shirt:15.00:2', '--item', 'Sticker:2.50', '--success-url', 'https://shop.test/ok', '--cancel-url', 'https://shop.test/cart', '--json'));
+    expect(created).toMatchObject({ amountTotalMinor: '3250', status: 'CHECKOUT_SESSION_STATUS_OPEN', url: expect.stringContaining(`${base}/checkout/#${created.id}_secret_`) });
+    // Two runs only: each CLI process costs seconds on a loaded machine (get/list/expire are thin over the same client).
+    const bad = await tally('checkout', 'create', '--currency', 'EUR', '--item', 'T-shirt:15.001', '--success-url', 'https://a.test', '--cancel-url', 'https://a.test', '--json');
+    expect(bad.code).toBe(1);
+    expect(bad.stdout + bad.stderr).toContain('AMOUNT_PRECISION_EXCEEDED');
   });
 });

@@ -20,6 +20,7 @@ import { registerReconCommands } from './recon-commands.js';
 import { registerAnalyticsCommands } from './analytics-commands.js';
 import { registerAnalyticsReportCommand } from './analytics-report-command.js';
 import { registerEventsCommands } from './events-commands.js';
+import { registerCheckoutCommands } from './checkout-commands.js';
 
 const roleNames: Record<string, Role> = { owner: Role.OWNER, developer: Role.DEVELOPER, viewer: Role.VIEWER };
 const roleName = (role: Role): string => Object.entries(roleNames).find(([, r]) => r === role)?.[0] ?? 'unknown';
@@ -185,6 +186,7 @@ export function buildProgram(): Command {
   registerReconCommands(program, globals);
   registerAnalyticsReportCommand(registerAnalyticsCommands(program, globals), globals);
   registerEventsCommands(program, globals);
+  registerCheckoutCommands(program, globals);
   const outboxCmd = program.command('outbox').description('the transactional outbox (events waiting to be published to domain-events)');
   outboxCmd.command('drain')
     .description('publish every unsent outbox event now, in bounded batches (Firestore and Pub/Sub directly: the emulators of the npm start stack, or GOOGLE_CLOUD_PROJECT with ambient credentials)')
