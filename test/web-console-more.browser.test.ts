@@ -19,6 +19,7 @@ import { Interval, PriceModel } from '../functions/src/gen/tally/billing/v1/bill
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { actionTimeoutMs, collectPageErrors, startBrowserStack, useBrowser, type BrowserStack, type ConsoleUser } from './support/browser.js';
 import { eventually } from './support/eventually.js';
+import { Code } from './support/connect-error.js';
 import { startWebhookRig, type WebhookRig } from './support/webhook-rig.js';
 
 let rig: WebhookRig;
@@ -106,9 +107,19 @@ describe('merchant console: business pages', () => {
     await page.getByRole('button', { name: 'I have stored it' }).click();
     await page.locator('tr[data-key-id]').filter({ hasText: `sk_…${secret.slice(-4)}` }).waitFor();
     await page.reload();
-    await page.locator('tr[data-key-id]').filter({ hasText: 'Backend' }).waitFor();
+    const keyRow = page.locator('tr[data-key-id]').filter({ hasText: 'Backend' });
+    await keyRow.waitFor();
     expect(await page.getByTestId('secret-once').count()).toBe(0);
     expect(await page.content()).not.toContain(secret);
+
+    // Revoking asks first; Cancel changes nothing, Revoke key does, and the key stops working.
+    await keyRow.locator('button[data-action="revoke"]').click();
+    await page.getByRole('dialog', { name: 'Revoke this API key?' }).getByRole('button', { name: 'Cancel' }).click();
+    expect(await keyRow.textContent()).toContain('Active');
+    await keyRow.locator('button[data-action="revoke"]').click();
+    await page.getByRole('dialog', { name: 'Revoke this API key?' }).getByTestId('confirm').click();
+    await keyRow.filter({ hasText: 'Revoked' }).waitFor();
+    await expect(createTallyClient(stack.url, secret).tenancy.getTenant({})).rejects.toMatchObject({ code: Code.Unauthenticated });
     noErrors();
   });
 
@@ -119,13 +130,18 @@ describe('merchant console: business pages', () => {
     await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
     const user = await stack.consoleUser(tenantId, 'developer');
 
-    await signIn(page, user, '#/webhooks');
+    // A developer sees the API keys but only owners make or revoke them.
+    await signIn(page, user, '#/api-keys');
+    expect(await page.getByTestId('create-key').isDisabled()).toBe(true);
+    await page.getByTestId('read-only').filter({ hasText: 'Only owners manage API keys' }).waitFor();
+    await page.getByRole('link', { name: 'Webhooks' }).click();
     await page.getByTestId('empty-state').waitFor();
     const path = `/hooks/${tenantId}`;
     await page.getByLabel('Endpoint URL').fill(`${rig.receiverUrl}${path}`);
     await page.getByLabel('Events').fill('payment.*');
     await page.getByTestId('create-endpoint').click();
-    expect(await page.getByTestId('secret-value').inputValue()).toMatch(/^whsec_/);
+    const firstSecret = await page.getByTestId('secret-value').inputValue();
+    expect(firstSecret).toMatch(/^whsec_/);
     await page.getByRole('link', { name: 'Open the new endpoint' }).click();
     await page.getByTestId('endpoint-facts').filter({ hasText: 'payment.*' }).waitFor();
     await page.getByTestId('empty-state').filter({ hasText: 'No deliveries yet' }).waitFor();
@@ -142,9 +158,22 @@ describe('merchant console: business pages', () => {
     expect(delivered.map((d) => d.type)).toContain('payment.created');
     expect(delivered.every((d) => d.type.startsWith('payment.'))).toBe(true);
 
-    // A test event goes straight to the endpoint and is listed too.
+    // A test event goes straight to the endpoint; a delivery is sent again on request.
     await page.locator('button[data-action="send-test"]').click();
     await page.getByTestId('webhook-notice').filter({ hasText: 'Test event sent: succeeded' }).waitFor();
+    await page.locator('tr[data-event-type="payment.created"]').first().locator('button[data-action="resend"]').click();
+    await page.getByTestId('webhook-notice').filter({ hasText: 'Resent payment.created: succeeded' }).waitFor();
+
+    // Disable and enable; roll the secret (after a confirmation): the new one is shown once.
+    await page.locator('button[data-action="toggle"]').click();
+    await page.getByTestId('webhook-notice').filter({ hasText: 'Endpoint disabled' }).waitFor();
+    await page.locator('button[data-action="toggle"]').filter({ hasText: 'Enable' }).click();
+    await page.getByTestId('webhook-notice').filter({ hasText: 'Endpoint enabled' }).waitFor();
+    await page.locator('button[data-action="roll"]').click();
+    await page.getByRole('dialog', { name: 'Roll the signing secret?' }).getByTestId('confirm').click();
+    const rolled = await page.getByTestId('secret-value').inputValue();
+    expect(rolled).toMatch(/^whsec_/);
+    expect(rolled).not.toBe(firstSecret);
     noErrors();
   });
 
