@@ -116,6 +116,25 @@ describe('hosted checkout in a browser', () => {
     noErrors();
   });
 
+  it("formats for the buyer's locale and the currency's exponent, with tax by rate (German buyer: EUR with French VAT, JPY)", async () => {
+    const context = await browser.newContext({ locale: 'de-DE' });
+    const page = await context.newPage();
+    const { owner } = await shop();
+    await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
+    const taxed = await checkoutSession(owner, { automaticTax: true, customerCountry: 'FR' });
+    await page.goto(taxed.url);
+    await expect.poll(() => page.getByTestId('total').textContent()).toMatch(/^39,00\s€$/);
+    expect(await page.getByTestId('subtotal').textContent()).toMatch(/^32,50\s€$/);
+    expect(await page.locator('.totals .row').allInnerTexts()).toEqual([
+      expect.stringMatching(/^Subtotal\s+32,50\s€$/), expect.stringMatching(/^Tax \(20\s%, FR\)\s+6,50\s€$/), expect.stringMatching(/^Total due\s+39,00\s€$/),
+    ]);
+    // A zero-decimal currency: 1500 minor units of JPY are ¥1,500, not ¥15.00.
+    const yen = await checkoutSession(owner, { currency: 'JPY', lineItems: [{ name: 'Matcha', unitAmountMinor: 1_500n, quantity: 1n }] });
+    await page.goto(yen.url);
+    await expect.poll(() => page.getByTestId('total').textContent()).toMatch(/^1\.500\s¥$/);
+    expect(await page.getByRole('button', { name: /^Pay/ }).textContent()).toMatch(/Pay 1\.500\s¥/);
+  });
+
   it('a decline is shown with a retry; another card then pays, once', async () => {
     const { page } = browser;
     const { owner } = await shop();
