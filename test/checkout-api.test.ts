@@ -269,6 +269,17 @@ describe('hosted checkout (buyer)', () => {
     expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
   });
 
+  it('a challenge finished after the merchant expired the session still completes it: the buyer paid', async () => {
+    const { tenantId, owner } = await shop();
+    const s = await newSession(owner);
+    const waiting = await confirm(s.clientSecret, cards.challenge);
+    expect((await owner.checkout.expireCheckoutSession({ sessionId: s.id, idempotencyKey: key() })).session?.status).toBe(CheckoutSessionStatus.EXPIRED);
+    expect((await buyer.hostedCheckout.getHostedSession({ clientSecret: s.clientSecret })).session).toMatchObject({ status: CheckoutSessionStatus.EXPIRED, nextActionUrl: '' });
+    expect(env.sandbox.control.completeChallenge('stripe', waiting.nextActionUrl.split('/').at(-1)!, 'success')).toBe(true);
+    await eventually(async () => expect((await buyer.hostedCheckout.getHostedSession({ clientSecret: s.clientSecret })).session?.status).toBe(CheckoutSessionStatus.COMPLETE), SETTLE);
+    expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
+  });
+
   it('a failed challenge reads as a decline; another card then pays', async () => {
     const { owner } = await shop();
     const s = await newSession(owner);

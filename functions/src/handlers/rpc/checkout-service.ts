@@ -52,7 +52,7 @@ export function createCheckoutServiceImpl(deps: CheckoutDeps): ServiceImpl<typeo
       const tenantId = reader(ctx);
       const session = await getSession(deps, tenantId, parseId('checkoutSession', req.sessionId, 'session_id'));
       // A buyer who paid after a challenge and never came back: the session completes when anyone looks.
-      const current = session.status === 'open' && session.paymentId !== '' ? (await syncHosted(deps, session, currentTraceIds())).session : session;
+      const current = session.status !== 'complete' && session.paymentId !== '' ? (await syncHosted(deps, session, currentTraceIds())).session : session;
       return { session: checkoutSessionToProto(current) };
     },
     async listCheckoutSessions(req, ctx) {
@@ -87,8 +87,10 @@ function cardOf(card: HostedCard | undefined): HostedCardInput {
 }
 
 export function createHostedCheckoutServiceImpl(deps: CheckoutDeps): ServiceImpl<typeof HostedCheckoutService> {
+  // A challenge is offered only while the session is open (not for one the merchant expired meanwhile).
   const view = async (session: CheckoutSession, nextActionUrl: string) => hostedSessionToProto(session, {
-    merchantDisplayName: await deps.tenantName(session.tenantId), cardFieldsUrl: deps.settings.cardFieldsUrl, nextActionUrl,
+    merchantDisplayName: await deps.tenantName(session.tenantId), cardFieldsUrl: deps.settings.cardFieldsUrl,
+    nextActionUrl: session.status === 'open' ? nextActionUrl : '',
   });
   const respond = async (outcome: AttemptOutcome) => ({
     session: await view(outcome.session, outcome.kind === 'action' ? outcome.nextActionUrl : ''),
@@ -100,7 +102,8 @@ export function createHostedCheckoutServiceImpl(deps: CheckoutDeps): ServiceImpl
     async getHostedSession(req) {
       const session = await sessionBySecret(deps, req.clientSecret);
       // A reload after the challenge shows the session as its payment now stands (completing it once paid).
-      const outcome = session.status === 'open' && session.paymentId !== '' ? await syncHosted(deps, session, currentTraceIds()) : { kind: 'pending' as const, session };
+      // An expired session whose payment succeeded anyway (a challenge finished late) is complete: the buyer paid.
+      const outcome = session.status !== 'complete' && session.paymentId !== '' ? await syncHosted(deps, session, currentTraceIds()) : { kind: 'pending' as const, session };
       return { session: await view(outcome.session, outcome.kind === 'action' ? outcome.nextActionUrl : '') };
     },
     async confirmHostedSession(req, ctx) {
