@@ -13,20 +13,30 @@ import { ToolchainError, stateDir } from './toolchain.js';
 /** Stands in for Cloud Scheduler locally: how often the ledger maintenance tick runs. */
 const maintenanceIntervalMs = Number(process.env.TALLY_MAINTENANCE_INTERVAL_MS ?? 15_000);
 
-const apiPort = Number(process.env.TALLY_API_PORT ?? 8080);
-const sandboxPort = Number(process.env.TALLY_SANDBOX_PSP_PORT ?? 12111);
+/**
+ * A side stack beside another `npm start`: with TALLY_EMULATOR_PORT_OFFSET set, every port moves by
+ * the offset (the emulators and ClickHouse on the tests' port scheme) and .tally/stack.json (the
+ * first stack's, for `npx tally`) is left alone.
+ */
+const sideOffset = process.env.TALLY_EMULATOR_PORT_OFFSET === undefined ? 0 : Number(process.env.TALLY_EMULATOR_PORT_OFFSET);
+const profile = sideOffset === 0 ? 'dev' : 'test';
+const apiPort = Number(process.env.TALLY_API_PORT ?? 8080 + sideOffset);
+const sandboxPort = Number(process.env.TALLY_SANDBOX_PSP_PORT ?? 12111 + sideOffset);
 const t0 = performance.now();
 const say = (text: string): void => { process.stdout.write(`${text}\n`); };
 const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
 
 async function main(): Promise<void> {
-  say('tally: starting the local stack (emulators, API) ...');
+  say('tally: starting the local stack (emulators, API, web apps) ...');
+  // The checkout and console apps build while the emulators start (ADR 0037); awaited before serving.
+  const webBuilt = buildWebApps();
+  webBuilt.catch(() => undefined); // reported where awaited
   const verbose = process.env.TALLY_VERBOSE ? (prefix: string) => (l: string) => say(`  [${prefix}] ${l}`) : () => undefined;
   // The emulators and ClickHouse start side by side; if one fails, the other is stopped.
   const { startClickHouse } = await import('./clickhouse.js');
   const [emulatorsStarted, clickhouseStarted] = await Promise.allSettled([
-    startEmulators({ profile: 'dev', log: verbose('firebase') }),
-    startClickHouse({ profile: 'dev', log: verbose('clickhouse') }),
+    startEmulators({ profile, log: verbose('firebase') }),
+    startClickHouse({ profile, log: verbose('clickhouse') }),
   ]);
   if (emulatorsStarted.status === 'rejected' || clickhouseStarted.status === 'rejected') {
     if (emulatorsStarted.status === 'fulfilled') await emulatorsStarted.value.stop();
@@ -74,10 +84,24 @@ async function main(): Promise<void> {
   process.env.TALLY_WEBHOOK_SECRETS_KMS_KEY ??= `projects/${process.env.GCLOUD_PROJECT ?? 'demo-tally'}/locations/global/keyRings/tally/cryptoKeys/webhook-secrets`;
   const { parseConfig } = await import('../functions/src/platform/config/config.js');
   const { composeServices } = await import('../functions/src/compose.js');
-  const services = composeServices(parseConfig());
+  // Hosted checkout: session URLs point at this server's /checkout/, whose card fields are the sandbox's.
+  process.env.TALLY_CHECKOUT_BASE_URL ??= `http://127.0.0.1:${apiPort}`;
+  process.env.TALLY_CHECKOUT_CARD_FIELDS_URL ??= `${sandbox.url}/elements/card`;
+  const config = parseConfig();
+  const services = composeServices(config);
+  const { composeCallables } = await import('../functions/src/compose-callables.js');
+  const { createLocalCallablesHandler } = await import('./local-callables.js');
+  const { createLocalWebHandler } = await import('./web-serving.js');
   let server;
   try {
-    server = await startHttpServer(services, { port: apiPort });
+    await webBuilt;
+  } catch (error) {
+    await Promise.all([emulators.stop(), clickhouse.stop(), sandbox.stop(), kms.stop()]);
+    throw error;
+  }
+  try {
+    // The API, the HTTPS callables and the built apps on one origin, as Hosting serves them deployed.
+    server = await startHttpServer({ ...services, callables: createLocalCallablesHandler(composeCallables(services)), web: createLocalWebHandler(config) }, { port: apiPort });
   } catch (error) {
     await Promise.all([emulators.stop(), clickhouse.stop()]);
     throw new Error(`cannot listen on 127.0.0.1:${apiPort} (${(error as Error).message}); set TALLY_API_PORT to another port`);
@@ -88,7 +112,10 @@ async function main(): Promise<void> {
   const created = await admin.tenancy.createTenant({ name: 'Demo Shop', idempotencyKey: `demo-${process.pid}-${Date.now()}` });
   const demoTenantId = created.tenant!.id;
   const demoApiKey = created.ownerApiKey!.secret;
-  writeStackState({
+  const { ensureDemoConsoleUsers, demoConsolePassword } = await import('./demo-users.js');
+  const demoUsers = await ensureDemoConsoleUsers(config.projectId, demoTenantId);
+  const demoCheckoutUrl = await createDemoCheckoutSession(createTallyClient(server.url, demoApiKey), server.url);
+  if (profile === 'dev') writeStackState({
     apiUrl: server.url, pid: process.pid, adminKey, demoTenantId, demoApiKey,
     emulators: stackEnv, startedAt: new Date().toISOString(),
   });
@@ -101,7 +128,13 @@ tally: ready in ${elapsed()}
   domain events      Pub/Sub topic domain-events (outbox relay; npx tally outbox drain)
   demo tenant        ${demoTenantId}
   demo API key       ${demoApiKey}
-  state file         ${stateFile}  (npx tally uses it)
+  checkout app       ${server.url}/checkout/   (buyers; hosted card fields from the sandbox PSP)
+  demo checkout      ${demoCheckoutUrl}
+                     test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 declines, 4000 0000 0000 3220 asks for a challenge
+  console app        ${server.url}/console/   (merchants; Firebase Auth on the Auth emulator)
+  console sign-in    ${demoUsers.owner} / ${demoConsolePassword}  (owner)
+                     ${demoUsers.viewer} / ${demoConsolePassword}  (viewer: read-only)
+  state file         ${profile === 'dev' ? `${stateFile}  (npx tally uses it)` : `not written (a side stack, TALLY_EMULATOR_PORT_OFFSET=${sideOffset}: pass --api-url to npx tally)`}
 
 Try it:
   npx buf curl --protocol connect --schema proto \\
@@ -222,7 +255,7 @@ Ctrl-C stops everything.`);
     await analyticsBridge.stop();
     await analytics.close();
     await sandbox.stop();
-    removeStackState();
+    if (profile === 'dev') removeStackState();
     await server.close();
     await services.telemetry.shutdown();
     await Promise.all([emulators.stop(), clickhouse.stop()]);
@@ -231,6 +264,39 @@ Ctrl-C stops everything.`);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** `npm run web:build` (both apps into web/dist); its output only when it fails. */
+async function buildWebApps(): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { repoRoot } = await import('./toolchain.js');
+  try {
+    await promisify(execFile)('npm', ['run', 'web:build'], { cwd: repoRoot, timeout: 5 * 60_000, maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`npm run web:build failed: ${e.message}\n${`${e.stdout ?? ''}${e.stderr ?? ''}`.slice(-4000)}`);
+  }
+}
+
+/**
+ * A demo checkout session of the demo tenant (two line items in EUR), so that the banner can print a
+ * checkout URL a buyer can pay at once. Its success and cancel pages are the checkout app itself.
+ */
+async function createDemoCheckoutSession(client: import('../functions/src/cli/client.js').TallyClient, serverUrl: string): Promise<string> {
+  const { CheckoutMode } = await import('../functions/src/gen/tally/checkout/v1/checkout_pb.js');
+  try {
+    const res = await client.checkout.createCheckoutSession({
+      mode: CheckoutMode.PAYMENT, currency: 'EUR', customerEmail: 'buyer@demo.tally.test',
+      lineItems: [{ name: 'Tally T-shirt', unitAmountMinor: 2500n, quantity: 2n }, { name: 'Sticker pack', unitAmountMinor: 450n, quantity: 1n }],
+      successUrl: `${serverUrl}/checkout/#paid`, cancelUrl: `${serverUrl}/checkout/#cancelled`,
+      idempotencyKey: `demo-checkout-${process.pid}-${Date.now()}`,
+    });
+    return res.session!.url;
+  } catch (error) {
+    // Not fatal: everything else works; say why (npx tally / the API can create one).
+    return `(not created: ${(error as Error).message})`;
+  }
 }
 
 main().catch((error: unknown) => {

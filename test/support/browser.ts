@@ -19,12 +19,13 @@ import { getAuth } from 'firebase-admin/auth';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { chromiumPath } from '../../emulators/chromium.js';
+import { demoConsolePassword } from '../../emulators/demo-users.js';
 import { repoRoot } from '../../emulators/toolchain.js';
 import { startPaymentsStack, type PaymentsStack } from './payments-stack.js';
 import { ensureWebBuilt } from './web-build.js';
 
-/** The password of every console user the harness creates (and of npm start's demo users). */
-export const consolePassword = 'tally-demo-password';
+/** The password of every console user the harness creates (npm start's demo users' too). */
+export const consolePassword = demoConsolePassword;
 /** Default bound on a single page action or expectation (the machine is shared and slow). */
 export const actionTimeoutMs = 15_000;
 const screenshotsDir = path.join(repoRoot, 'test-results', 'screenshots');
