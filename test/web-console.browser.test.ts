@@ -2,7 +2,8 @@
  * The merchant console in a real browser (issue 17 items 4 and 6), against the local stack: a
  * merchant signs in (Firebase Auth emulator), finds a payment made through the API, refunds part of
  * it and sees the refund, the payment's timeline and the ledger balance change; a viewer cannot
- * refund (the button is disabled and the callable refuses anyway); a user of one tenant never sees
+ * refund (the button is disabled and the callable refuses anyway); the refund's webhook is delivered
+ * to the merchant's endpoint (checked through the API and a real receiver); a user of one tenant never sees
  * another's payment; an expired session goes back to sign in; analytics charts from ClickHouse.
  * Also refreshes the README's console screenshots.
  */
@@ -17,17 +18,24 @@ import { formatDecimal, money } from '../functions/src/domain/money/index.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { startTestAnalyticsSink, type TestAnalyticsSink } from './support/analytics-sink.js';
+import { startWebhookRig, type WebhookRig } from './support/webhook-rig.js';
 import { actionTimeoutMs, collectPageErrors, readmeScreenshot, startBrowserStack, useBrowser, type BrowserStack, type ConsoleUser } from './support/browser.js';
 
 let stack: BrowserStack;
 let sink: TestAnalyticsSink;
+/** The merchant's webhook receiver, the fake KMS sealing endpoint secrets, and the dispatcher on domain-events. */
+let rig: WebhookRig;
+
 beforeAll(async () => {
-  stack = await startBrowserStack();
+  rig = await startWebhookRig();
+  stack = await startBrowserStack(rig.env);
+  await rig.attach(stack.stack);
   const services = stack.stack.services;
   sink = await startTestAnalyticsSink({ client: services.bus.client, projectId: services.config.projectId });
 }, 300_000);
 afterAll(async () => {
   await sink?.stop();
+  await rig?.stop();
   await stack?.close();
 });
 
@@ -73,7 +81,7 @@ function adminAuth() {
 }
 
 describe('merchant console', () => {
-  it('a merchant signs in, finds a payment, refunds part of it, and sees the refund, the timeline and the ledger balance change', async () => {
+  it('a merchant signs in, finds a payment, refunds part of it, and sees the refund, the timeline, the webhook delivery and the ledger balance change', async () => {
     const { page } = browser;
     const noErrors = collectPageErrors(page);
     const { tenantId, owner, pm } = await shop('Console Coffee');
@@ -81,6 +89,12 @@ describe('merchant console', () => {
     const payment = await pay(owner, pm, 2_500n, { order_id: 'o-1002' });
     await pay(owner, pm, 4_990n, { order_id: 'o-1003' });
     const user = await stack.consoleUser(tenantId, 'owner');
+    // The merchant listens for refunds; nothing has been refunded yet, so nothing is delivered.
+    const endpoint = (await owner.webhooks.createWebhookEndpoint({
+      url: `${rig.receiverUrl}/hooks/${tenantId}`, enabledEvents: ['payment.refund_succeeded'], description: 'refunds', idempotencyKey: key(),
+    })).webhookEndpoint!;
+    await drainOutbox(stack.stack.services.outbox, { batchMax: 100, batchesMax: 20, tenantId });
+    expect((await owner.webhooks.listWebhookDeliveries({ webhookEndpointId: endpoint.id })).deliveries).toEqual([]);
 
     await signIn(page, user);
     const row = page.locator(`tr[data-payment-id="${payment.id}"]`);
@@ -125,6 +139,18 @@ describe('merchant console', () => {
     // Exactly one refund of 7.00, whatever the clicks: the API says so too.
     const after = (await owner.payments.getPayment({ paymentId: payment.id })).payment!;
     expect(after.refunds.map((r) => r.amountMinor)).toEqual([700n]);
+
+    // The webhook delivery changed: the refund's event reached the merchant's endpoint (the relay's
+    // work done now: outbox -> domain-events -> webhookDispatcher -> the receiver).
+    await drainOutbox(stack.stack.services.outbox, { batchMax: 100, batchesMax: 20, tenantId });
+    await expect.poll(async () => {
+      const list = (await owner.webhooks.listWebhookDeliveries({ webhookEndpointId: endpoint.id })).deliveries;
+      return list.map((d) => ({ type: d.eventType, status: d.status }));
+    }, { timeout: settleMs, interval: 200 }).toEqual([{ type: 'payment.refund_succeeded', status: 'succeeded' }]);
+    expect(rig.received.filter((r) => r.path === `/hooks/${tenantId}` && r.body.includes(payment.id))).toHaveLength(1);
+    // ... and the console's endpoint page shows it.
+    await page.goto(`${stack.consoleUrl}#/webhooks/${endpoint.id}`);
+    await page.locator('[data-testid="deliveries-table"] tr[data-event-type="payment.refund_succeeded"][data-status="succeeded"]').waitFor({ timeout: settleMs });
 
     // The ledger after: merchant payable went down by the refund; the console shows the new balance.
     const payableAfter = await payableBalance(owner);
@@ -202,7 +228,13 @@ describe('merchant console', () => {
     const noErrors = collectPageErrors(page);
     const { tenantId, owner, pm } = await shop('Analytics shop');
     const amounts = [1_200n, 2_500n, 990n, 4_000n, 1_750n];
-    for (const amountMinor of amounts) await pay(owner, pm, amountMinor);
+    const paid: Awaited<ReturnType<typeof pay>>[] = [];
+    for (const amountMinor of amounts) paid.push(await pay(owner, pm, amountMinor));
+    // A decline (the authorization rate falls below 100 %) and a refund settled by the PSP's webhook.
+    const declining = (await owner.payments.createPaymentMethod({ pspTokens: { stripe: 'pm_card_chargeDeclinedInsufficientFunds' }, brand: 'visa', country: 'NL', last4: '9995', idempotencyKey: key() })).paymentMethod!.id;
+    await owner.payments.createPayment({ amountMinor: 3_000n, currency: 'EUR', paymentMethodId: declining, confirm: true, idempotencyKey: key() }).catch(() => undefined);
+    await owner.payments.refundPayment({ paymentId: paid[1]!.id, amountMinor: 500n, idempotencyKey: key() });
+    await expect.poll(async () => (await owner.payments.getPayment({ paymentId: paid[1]!.id })).payment!.refunds.map((r) => r.status), { timeout: settleMs }).toEqual(['succeeded']);
     // The relay's work, now: the outbox to domain-events, which the analytics sink reads.
     await drainOutbox(stack.stack.services.outbox, { batchMax: 100, batchesMax: 20, tenantId });
     const total = formatDecimal(money(amounts.reduce((s, a) => s + a, 0n), 'EUR'));
@@ -215,6 +247,7 @@ describe('merchant console', () => {
     await signIn(page, user, '#/analytics');
     await page.locator('figure').filter({ hasText: 'Captured volume' }).filter({ hasText: `total €${total}` }).waitFor();
     await page.getByTestId('status-table').filter({ hasText: 'succeeded' }).waitFor();
+    await page.locator('figure').filter({ hasText: 'Refunded volume' }).filter({ hasText: 'total €5.00' }).waitFor();
     await page.getByLabel('Period').selectOption('7');
     await page.locator('figure').filter({ hasText: 'Captured volume' }).filter({ hasText: `total €${total}` }).waitFor();
     await readmeScreenshot(page, 'console-analytics', { fullPage: true });

@@ -18,6 +18,8 @@ const tenantId = ref<string | null>(null);
 const role = ref<Role | null>(null);
 /** Why the user was last sent back to sign in (shown on the sign-in page), if it was not their choice. */
 const endedReason = ref<string | null>(null);
+/** Why the console could not start (its Firebase configuration unreachable), if it could not. */
+const startupError = ref<string | null>(null);
 
 let ready: Promise<void> | undefined;
 
@@ -25,9 +27,21 @@ function roleOf(value: unknown): Role | null {
   return typeof value === 'string' && (roles as readonly string[]).includes(value) ? (value as Role) : null;
 }
 
-/** Resolves once Firebase Auth has restored (or not) the previous session of this browser. */
+/**
+ * Resolves once Firebase Auth has restored (or not) the previous session of this browser. When the
+ * configuration cannot be read, it resolves signed out with `startupError` set (the sign-in page
+ * shows it), and the next navigation tries again.
+ */
 export function sessionReady(): Promise<void> {
-  ready ??= consoleAuth().then((auth) => new Promise<void>((resolve) => {
+  ready ??= restoreSession().catch((error: unknown) => {
+    ready = undefined;
+    startupError.value = `The console cannot reach its configuration: ${error instanceof Error ? error.message : String(error)}. Reload to try again.`;
+  });
+  return ready;
+}
+
+function restoreSession(): Promise<void> {
+  return consoleAuth().then((auth) => new Promise<void>((resolve) => {
     onIdTokenChanged(auth, (next) => {
       void (async () => {
         if (next === null) {
@@ -43,11 +57,11 @@ export function sessionReady(): Promise<void> {
             await endSession('Your session could not be renewed. Sign in again.');
           }
         }
+        startupError.value = null;
         resolve();
       })();
     });
   }));
-  return ready;
 }
 
 export async function signIn(email: string, password: string): Promise<void> {
@@ -80,7 +94,7 @@ export function isSessionError(error: unknown): boolean {
 
 export function useSession() {
   return {
-    user, tenantId, role, endedReason,
+    user, tenantId, role, endedReason, startupError,
     signedIn: computed(() => user.value !== null),
     /** Whether the user's role is `min` or higher (the server checks again on every call). */
     can: (min: Role) => role.value !== null && roles.indexOf(role.value) >= roles.indexOf(min),
