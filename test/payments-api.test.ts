@@ -442,6 +442,10 @@ describe('payment metadata, trace, return URL and customer', () => {
       payment: {
         version: 1, status: 'requires_confirmation', psp: '', amountMinor: '700', currency: 'EUR', amountAuthorizedMinor: '0', amountCapturedMinor: '0',
         amountRefundedMinor: '0', amountChargedBackMinor: '0', feeMinor: '0', declineReason: '', createdAtMs: Number(created.createTime!.seconds) * 1000 + Math.floor(created.createTime!.nanos / 1e6),
+        // And everything else the API shows (webhooks send the payment as GetPayment does, issue 16).
+        id: created.id, captureMethod: 'automatic', paymentMethodId: pm, customerId: null, pspReference: null, nextActionUrl: null, amountCapturableMinor: '0',
+        refunds: [], disputeStatus: null, pricing: { rateBps: created.pricing!.rateBps, fixedMinor: created.pricing!.fixedMinor.toString() }, metadata,
+        traceId: created.traceId, updatedAtMs: Number(created.updateTime!.seconds) * 1000 + Math.floor(created.updateTime!.nanos / 1e6),
       },
     });
     // The trace of the creating request, for audit: kept through later requests (which have their own).

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { toJson } from '@bufbuild/protobuf';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeKms, type FakeKms } from '../emulators/fake-kms/server.js';
@@ -22,7 +23,7 @@ import { domainEventsTopic } from '../functions/src/app/outbox/outbox-message.js
 import { defaultRetrySchedule } from '../functions/src/domain/webhooks/retry-schedule.js';
 import { createWebhookDispatcherHandler } from '../functions/src/handlers/pubsub/webhook-dispatcher.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
-import { DisputeStatus, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import { DisputeStatus, PaymentSchema, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { paymentAccountId } from '../functions/src/app/payments/payment-accounts.js';
 import type { WebhookPostResult } from '../functions/src/ports/webhook-sender.js';
 import { createCircuitBreaker, type CircuitBreaker } from '../functions/src/platform/resilience/index.js';
@@ -74,8 +75,8 @@ async function startReceiver(): Promise<void> {
 const at = (path: string) => received.filter((r) => r.path === path);
 
 /** The oracle: the official verifier accepts the delivery with `secret`, and the body is as documented. */
-function verified(r: Received, secret: string): { id: string; type: string; created: string; data: { object: Record<string, unknown> } } {
-  const payload = new Webhook(secret).verify(r.body, r.headers) as { id: string; type: string; created: string; data: { object: Record<string, unknown> } };
+function verified(r: Received, secret: string): { id: string; type: string; created: string; data: { object: Record<string, unknown>; details?: Record<string, unknown> } } {
+  const payload = new Webhook(secret).verify(r.body, r.headers) as { id: string; type: string; created: string; data: { object: Record<string, unknown>; details?: Record<string, unknown> } };
   expect(r.headers['webhook-id']).toBe(payload.id);
   expect(payload.created).toMatch(/^\d{4}-\d\d-\d\dT/);
   expect(typeof payload.data.object.id).toBe('string');
@@ -200,7 +201,9 @@ describe('delivery', () => {
       return got;
     }, SETTLE);
     const created = bodies.find((b) => b.type === 'payment.created')!;
-    expect(created.data.object).toMatchObject({ id: payment.id, amountMinor: '2500', currency: 'EUR', metadata: { order: 'o-1' } });
+    // The Payment as the API shows it at creation (GetPayment's JSON form), the event's own fields in details.
+    expect(created.data.object).toEqual(toJson(PaymentSchema, payment));
+    expect(created.data.details).toMatchObject({ type: 'payment.created', amountMinor: '2500', currency: 'EUR', metadata: { order: 'o-1' } });
     const posted = bodies.find((b) => b.type === 'ledger.entry.posted')!;
     expect(posted.data.object).toMatchObject({ entryId: expect.any(String), postings: expect.any(Array) });
     await eventually(() => {
@@ -263,13 +266,25 @@ describe('delivery', () => {
       expect(new Set(found.map((b) => b.id)).size, type).toBe(1);
       return found[0]!;
     };
-    expect(one('payment.refund_failed').data.object).toMatchObject({ id: rejectedRefund.id, refundId: refund.id });
-    expect(one('payment.chargeback').data.object).toMatchObject({ id: disputed.id, amountMinor: '3000' });
-    expect(one('payment.chargeback_reversed').data.object).toMatchObject({ id: disputed.id, amountMinor: '3000' });
+    // data.object is the Payment as the API shows it at the event; data.details what the event adds.
+    const refundFailed = one('payment.refund_failed');
+    expect(refundFailed.data.object).toMatchObject({ id: rejectedRefund.id, status: 'PAYMENT_STATUS_SUCCEEDED', refunds: [{ id: refund.id, amountMinor: '1000', status: 'failed' }] });
+    expect(refundFailed.data.details).toEqual({ type: 'payment.refund_failed', refundId: refund.id });
+    const chargeback = one('payment.chargeback');
+    expect(chargeback.data.object).toMatchObject({ id: disputed.id, disputeStatus: 'DISPUTE_STATUS_CHARGEBACK', amountChargedBackMinor: '3000' });
+    expect(chargeback.data.details).toEqual({ type: 'payment.chargeback', amountMinor: '3000' });
+    // The reversal is the disputed payment's last change: its object is exactly what GetPayment answers now.
+    const reversed = one('payment.chargeback_reversed');
+    expect(reversed.data.object).toEqual(toJson(PaymentSchema, (await owner.payments.getPayment({ paymentId: disputed.id })).payment!));
+    expect(reversed.data.object).toMatchObject({ disputeStatus: 'DISPUTE_STATUS_CHARGEBACK_REVERSED' });
+    expect(reversed.data.details).toEqual({ type: 'payment.chargeback_reversed', amountMinor: '3000' });
     // One anomaly per transition whose entries were refused (the checkout, and the capture webhook's).
     const anomalies = bodies.filter((b) => b.type === 'payment.anomaly');
     expect(anomalies.length).toBeGreaterThan(0);
-    for (const a of anomalies) expect(a.data.object).toMatchObject({ id: anomalous.id, paymentId: anomalous.id, reason: 'ledger_entry_refused', refusedEntryId: expect.stringContaining(anomalous.id) });
+    for (const a of anomalies) {
+      expect(a.data.object).toMatchObject({ id: anomalous.id, currency: 'EUR', amountMinor: '1000' });
+      expect(a.data.details).toMatchObject({ paymentId: anomalous.id, reason: 'ledger_entry_refused', refusedEntryId: expect.stringContaining(anomalous.id) });
+    }
   });
 
   it('500, timeout, closed connection and a slow answer are retried on the documented schedule until success', async () => {

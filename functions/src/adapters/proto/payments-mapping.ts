@@ -32,7 +32,21 @@ export function captureMethodFromProto(m: CaptureMethod): string {
   return `unknown(${String(m)})`;
 }
 
-export function paymentToProto(p: PaymentIntent): Payment {
+/**
+ * What the API shows of a payment: the fields `paymentToProto` reads. A PaymentIntent is one; so is
+ * the `payment` snapshot a payment event carries (adapters/proto/payment-event-object.ts), which is
+ * how a webhook's `data.object` is the payment exactly as GetPayment returns it.
+ */
+export interface PaymentView extends Pick<PaymentIntent, 'id' | 'amountMinor' | 'currency' | 'status' | 'captureMethod' | 'paymentMethodId' | 'customerId' | 'psp'
+  | 'pspReference' | 'amountCapturableMinor' | 'amountCapturedMinor' | 'amountRefundedMinor' | 'declineReason' | 'nextActionUrl' | 'createdAtMs' | 'updatedAtMs'
+  | 'traceId' | 'platformFeeMinor' | 'metadata'> {
+  readonly refunds: readonly Pick<PaymentIntent['refunds'][number], 'id' | 'amountMinor' | 'status'>[];
+  readonly dispute: Pick<NonNullable<PaymentIntent['dispute']>, 'status'> | null;
+  readonly chargeback: Pick<NonNullable<PaymentIntent['chargeback']>, 'amountMinor'> | null;
+  readonly fees: Pick<PaymentIntent['fees'], 'rateBps' | 'fixedMinor'>;
+}
+
+export function paymentToProto(p: PaymentView): Payment {
   return create(PaymentSchema, {
     id: p.id, amountMinor: p.amountMinor, currency: p.currency, status: statusToProto[p.status],
     captureMethod: p.captureMethod === 'manual' ? CaptureMethod.MANUAL : CaptureMethod.AUTOMATIC,

@@ -73,6 +73,7 @@ export async function saveTransition(deps: PaymentsDeps, tx: PaymentsTx, lane: n
     payload: {
       paymentId: t.intent.id, reason: 'ledger_entry_refused', psp: t.intent.psp, status: t.intent.status,
       refusedEntryId: refused.entryId, ledgerReason: refused.error.reason, entryIdsNotPosted: notPosted, detail,
+      payment: paymentSnapshot(t.intent),
     },
     createdAtMs: t.intent.updatedAtMs,
     ...trace,
@@ -103,15 +104,25 @@ function bigintsAsStrings(value: unknown): unknown {
 
 /**
  * The payment as it stands after the transition, carried by every payment event (`payload.payment`)
- * so that consumers (the analytics sink, issue 13) see its state without reading it back: amounts
- * as decimal strings of minor units, `version` ordering the snapshots of one payment.
+ * so that consumers see its state at the event without reading it back: amounts as decimal strings
+ * of minor units, `version` ordering the snapshots of one payment. Two readers: the analytics sink
+ * (adapters/clickhouse/payment-snapshot-row.ts: version, status, psp, the amounts, feeMinor,
+ * declineReason, createdAtMs) and merchant webhooks, whose `data.object` is this payment exactly as
+ * the API shows it (adapters/proto/payment-event-object.ts maps it through the RPC's own
+ * `paymentToProto`, so every field the API returns is here: issue 16 item 2).
  */
-export function paymentSnapshot(p: PaymentTransition['intent']): Record<string, string | number> {
+export function paymentSnapshot(p: PaymentTransition['intent']): Record<string, unknown> {
   return {
     version: p.version, status: p.status, psp: p.psp ?? '', amountMinor: p.amountMinor.toString(), currency: p.currency,
     amountAuthorizedMinor: p.amountAuthorizedMinor.toString(), amountCapturedMinor: p.amountCapturedMinor.toString(),
     amountRefundedMinor: p.amountRefundedMinor.toString(), amountChargedBackMinor: (p.chargeback?.amountMinor ?? 0n).toString(),
     feeMinor: p.platformFeeMinor.toString(), declineReason: p.declineReason ?? '', createdAtMs: p.createdAtMs,
+    // The rest of what the API shows (nulls kept as null; both bounded: REFUNDS_MAX refunds, metadata bounded at the edge).
+    id: p.id, captureMethod: p.captureMethod, paymentMethodId: p.paymentMethodId, customerId: p.customerId, pspReference: p.pspReference,
+    nextActionUrl: p.nextActionUrl, amountCapturableMinor: p.amountCapturableMinor.toString(),
+    refunds: p.refunds.map((r) => ({ id: r.id, amountMinor: r.amountMinor.toString(), status: r.status })),
+    disputeStatus: p.dispute?.status ?? null, pricing: { rateBps: p.fees.rateBps, fixedMinor: p.fees.fixedMinor.toString() },
+    metadata: { ...p.metadata }, traceId: p.traceId, updatedAtMs: p.updatedAtMs,
   };
 }
 

@@ -23,4 +23,12 @@ describe('webhook endpoint rules', () => {
     const body = JSON.parse(webhookBody({ id: 'evt_1', type: 'payment.created', objectId: 'pay_1', occurredAtMs: 0, body: { amountMinor: '2500', currency: 'EUR' } }));
     expect(body).toEqual({ id: 'evt_1', type: 'payment.created', created: '1970-01-01T00:00:00.000Z', data: { object: { id: 'pay_1', amountMinor: '2500', currency: 'EUR' } } });
   });
+
+  it('with the object as the API shows it, data.object is that object and data.details the event\'s own fields without the snapshot', () => {
+    const body = JSON.parse(webhookBody({
+      id: 'evt_2', type: 'payment.refund_failed', objectId: 'pay_1', occurredAtMs: 0,
+      body: { refundId: 're_1', payment: { version: 3 } }, apiObject: { id: 'pay_1', status: 'PAYMENT_STATUS_SUCCEEDED' },
+    }));
+    expect(body.data).toEqual({ object: { id: 'pay_1', status: 'PAYMENT_STATUS_SUCCEEDED' }, details: { refundId: 're_1' } });
+  });
 });

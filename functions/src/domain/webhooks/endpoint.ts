@@ -114,15 +114,24 @@ export interface WebhookEventInput {
   occurredAtMs: number;
   /** The event's body as published on `domain-events` (money as decimal strings of minor units). */
   body: Record<string, unknown>;
+  /**
+   * The object as the API shows it, when the event carries its state: a payment event's Payment in
+   * the API's JSON form, as GetPayment returns it (made from the event's `payment` snapshot).
+   */
+  apiObject?: Record<string, unknown>;
 }
 
 /**
- * The JSON body of a webhook (Standard Webhooks payload): `{id, type, created, data: {object}}`,
- * `created` in RFC 3339 UTC, `data.object` the event's body with the object's `id` first.
+ * The JSON body of a webhook (Standard Webhooks payload): `{id, type, created, data}`, `created` in
+ * RFC 3339 UTC. With `apiObject` (payment events): `data.object` is that object, the payment at
+ * the event as the API shows it, and `data.details` what the event says beyond it (its body
+ * without the snapshot: the refund id of a refund_failed, from/to of a status change, the reason
+ * of an anomaly). Otherwise `data.object` is the event's body with the object's `id` first.
  */
 export function webhookBody(event: WebhookEventInput): string {
+  const { payment: _snapshot, ...details } = event.body;
   return JSON.stringify({
     id: event.id, type: event.type, created: new Date(event.occurredAtMs).toISOString(),
-    data: { object: { id: event.objectId, ...event.body } },
+    data: event.apiObject ? { object: event.apiObject, details } : { object: { id: event.objectId, ...event.body } },
   });
 }

@@ -10,6 +10,7 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { dispatchEvent, runRetrier, type DomainEventForWebhooks } from '../../app/webhooks/delivery.js';
 import type { WebhooksDeps } from '../../app/webhooks/webhooks-deps.js';
 import { isForOtherSubscription } from '../../app/events/replay-target.js';
+import { paymentApiObject } from '../../adapters/proto/payment-event-object.js';
 import { subscriptionPolicies } from '../../adapters/pubsub/subscription-policies.js';
 import { DomainEventSchema } from '../../gen/tally/events/v1/events_pb.js';
 import type { Logger } from '../../platform/telemetry/logger.js';
@@ -23,9 +24,13 @@ export function decodeDomainEventForWebhooks(data: string | undefined): DomainEv
     if (event.eventId === '' || event.tenantId === '' || event.type === '') return undefined;
     const body = JSON.parse(event.payloadJson === '' ? '{}' : event.payloadJson) as unknown;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+    // A payment event's object is the Payment as the API shows it (the same mapper as GetPayment),
+    // made from the snapshot the event carries; an event without a full snapshot keeps its body.
+    const apiObject = event.type.startsWith('payment.') ? paymentApiObject(body as Record<string, unknown>) : undefined;
     return {
       id: event.eventId, type: event.type, tenantId: event.tenantId, objectId: event.aggregateId,
       occurredAtMs: event.occurredAt ? timestampMs(event.occurredAt) : 0, body: body as Record<string, unknown>,
+      ...(apiObject === undefined ? {} : { apiObject }),
     };
   } catch {
     return undefined;
