@@ -309,3 +309,56 @@ describe('one-off invoice items', () => {
     expect((await s.owner.billing.getSubscription({ subscriptionId })).subscription?.latestInvoiceId).toBe(mar.id);
   });
 });
+
+describe('metered usage at scale', () => {
+  /** A metered monthly price with `aggregation` (1 sum, 2 max, 3 last), EUR 0.10 per unit. */
+  async function meteredPrice(s: Awaited<ReturnType<typeof shop>>, aggregation: number) {
+    return (await s.owner.billing.createPrice({
+      price: { productId: s.product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 10n }, interval: Interval.MONTH, intervalCount: 1, usageAggregation: aggregation },
+      idempotencyKey: key(),
+    })).price!;
+  }
+
+  it('usage reported concurrently (with retries) is aggregated as it is written: preview and renewal bill the exact sum and last', async () => {
+    const s = await shop();
+    const [sum, last] = [await meteredPrice(s, 1), await meteredPrice(s, 3)];
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }, { priceId: sum.id, quantity: 1n }, { priceId: last.id, quantity: 1n }], idempotencyKey: key() });
+    const subscriptionId = created.subscription!.id;
+    const reports = Array.from({ length: 12 }, (_, i) => ({ key: key(), quantity: BigInt(i + 1), time: at(`2026-02-0${1 + (i % 9)}T00:00:00Z`) }));
+    // Every report twice at once (a client retrying): each counted once.
+    await Promise.all([...reports, ...reports].map((r) => s.owner.billing.recordUsage({ subscriptionId, priceId: sum.id, quantity: r.quantity, time: r.time, idempotencyKey: r.key })));
+    await Promise.all([5n, 9n, 2n].map((quantity, i) => s.owner.billing.recordUsage({ subscriptionId, priceId: last.id, quantity, time: at(`2026-02-1${i}T00:00:00Z`), idempotencyKey: key() })));
+    const preview = (await s.owner.billing.previewUpcomingInvoice({ subscriptionId })).invoice!;
+    expect(preview.lines.map((l) => [l.priceId, l.quantity, l.amountMinor])).toEqual([[s.price.id, 1n, 1_000n], [sum.id, 78n, 780n], [last.id, 2n, 20n]]);
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-03-01T00:00:00Z'), idempotencyKey: key() });
+    const renewal = (await s.owner.billing.listInvoices({ subscriptionId })).invoices[0]!;
+    expect(renewal.lines.map((l) => [l.priceId, l.quantity])).toEqual([[s.price.id, 1n], [sum.id, 78n], [last.id, 2n]]);
+  });
+
+  it('a period with more than 10,000 usage records renews: the renewal reads its running aggregate, never the records', async () => {
+    const s = await shop();
+    const sum = await meteredPrice(s, 1);
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: sum.id, quantity: 1n }], idempotencyKey: key() });
+    const subscriptionId = created.subscription!.id;
+    await Promise.all([3n, 4n].map((quantity) => s.owner.billing.recordUsage({ subscriptionId, priceId: sum.id, quantity, idempotencyKey: key() })));
+    // 10,001 more records of the period, written straight to the collection (the old renewal read
+    // them all and refused the period beyond 10,000 with LIMIT_EXCEEDED).
+    const db = env.stack.services.db;
+    const records = db.collection(`tenants/${s.tenantId}/usageRecords`);
+    const atTs = new Date('2026-02-10T00:00:00Z');
+    for (let start = 0; start < 10_001; start += 2_000) {
+      await Promise.all(Array.from({ length: 4 }, async (_, part) => {
+        const batch = db.batch();
+        for (let i = start + part * 500; i < Math.min(start + (part + 1) * 500, 10_001); i++) {
+          batch.set(records.doc(`ur_bulk_${i}`), { subscriptionId, priceId: sum.id, at: atTs, createdAt: atTs, state: '{}' });
+        }
+        await batch.commit();
+      }));
+    }
+    expect(Number((await records.where('subscriptionId', '==', subscriptionId).count().get()).data().count)).toBe(10_003);
+    const advanced = await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-03-01T00:00:00Z'), idempotencyKey: key() });
+    expect(advanced.invoicesFinalized).toBe(1);
+    const renewal = (await s.owner.billing.listInvoices({ subscriptionId })).invoices[0]!;
+    expect(renewal.lines.map((l) => [l.priceId, l.quantity, l.amountMinor])).toEqual([[sum.id, 7n, 70n]]);
+  });
+});

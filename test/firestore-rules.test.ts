@@ -73,6 +73,7 @@ const tenantCollections: Readonly<Record<string, readonly Role[]>> = {
   testClocks: members,
   billingCustomers: ['owner', 'developer'], // tax location, postcode, VAT id
   billingCounters: [], // the gapless invoice counter
+  usageAggregates: [], // running aggregates of metered usage (ADR 0035); renewals read them
   checkoutSessions: [], // buyers' emails, client-secret hashes; CheckoutService answers for them (ADR 0036)
 };
 /** Top-level collections (and the platform's own subcollections): nobody reads them. */

@@ -10,6 +10,7 @@ import type { ProrationGranularity } from '../domain/billing/proration.js';
 import type { DunningPolicy, Subscription as DomainSubscription } from '../domain/billing/subscription.js';
 import type { Coupon as DomainCoupon } from '../domain/billing/coupon.js';
 import type { Invoice as DomainInvoice, InvoiceLineInput } from '../domain/billing/invoice.js';
+import type { UsageAggregate } from '../domain/billing/usage-aggregate.js';
 import type { IdempotencyTx } from './idempotency-store.js';
 import type { LedgerTx, OutboxEvent } from './ledger-store.js';
 import type { Page } from './tenancy-repository.js';
@@ -112,7 +113,11 @@ export interface BillingSettings {
 
 export interface TestClock { id: string; name: string; frozenTimeMs: number; createdAtMs: number }
 
-export interface UsageRecord { id: string; subscriptionId: string; priceId: string; quantity: bigint; atMs: number; createdAtMs: number }
+export interface UsageRecord {
+  id: string; subscriptionId: string; priceId: string; quantity: bigint; atMs: number; createdAtMs: number;
+  /** Start of the subscription period it counts in (its current period when recorded): the key of its running aggregate. */
+  periodStartMs: number;
+}
 
 /** A due piece of work billingRun found: a subscription to renew or an invoice to charge. */
 export interface DueRef {
@@ -148,8 +153,13 @@ export interface BillingStore {
   createPrice(tenantId: string, price: Price, createdAtMs: number): Promise<void>;
   createCoupon(tenantId: string, coupon: Coupon): Promise<void>;
   createTestClock(tenantId: string, clock: TestClock): Promise<void>;
-  /** Creates the record unless one with its id exists; true when created. */
+  /**
+   * Creates the record unless one with its id exists, and folds it into its period's running
+   * aggregate (one shard of it) in the same transaction; true when created.
+   */
   createUsageRecord(tenantId: string, record: UsageRecord): Promise<boolean>;
+  /** The running aggregate of a subscription price's usage in the period starting at `periodStartMs` (its shards merged). */
+  getUsageAggregate(tenantId: string, subscriptionId: string, priceId: string, periodStartMs: number): Promise<UsageAggregate>;
   getProduct(tenantId: string, id: string): Promise<{ product: Product; createdAtMs: number } | undefined>;
   getPrice(tenantId: string, id: string): Promise<{ price: Price; createdAtMs: number } | undefined>;
   getCoupon(tenantId: string, id: string): Promise<Coupon | undefined>;
@@ -165,8 +175,6 @@ export interface BillingStore {
   listInvoices(tenantId: string, filter: { subscriptionId?: string; customerId?: string }, pageSize: number, cursor: string | undefined): Promise<Page<Invoice>>;
   /** Newest first; `customerId` '' lists every customer's. */
   listSubscriptions(tenantId: string, customerId: string, pageSize: number, cursor: string | undefined): Promise<Page<Subscription>>;
-  /** Usage quantities of a subscription's price with `startMs <= atMs < endMs`, oldest first (at most `limit`). */
-  listUsage(tenantId: string, subscriptionId: string, priceId: string, startMs: number, endMs: number, limit: number): Promise<UsageRecord[]>;
   /**
    * Subscriptions whose next action is due at `nowMs`, oldest first, at most `limit`: on real
    * time (all tenants) when `clock` is absent, else those of one test clock.

@@ -1,6 +1,7 @@
 /**
  * Billing on Firestore (ADR 0032), under `tenants/{t}/`: `products`, `prices`, `coupons`,
- * `billingCustomers/{customerId}`, `subscriptions`, `invoices`, `creditNotes`, `usageRecords`,
+ * `billingCustomers/{customerId}`, `subscriptions`, `invoices`, `creditNotes`, `usageRecords` (and their
+ * running aggregates `usageAggregates`, ADR 0035),
  * `testClocks`, `settings/billing`, and the gapless invoice counter `billingCounters/invoices`.
  * Aggregates are stored whole as JSON with exact bigints in `state` (as payments), with the fields
  * queries need copied beside it: `nextActionAt` + `testClockId` (billingRun's renewal queue),
@@ -8,15 +9,16 @@
  */
 import { Timestamp, type DocumentData, type Firestore } from '@google-cloud/firestore';
 import type { Price, Product } from '../../domain/billing/catalog.js';
+import { USAGE_AGGREGATE_SHARDS, addUsage, emptyUsageAggregate, mergeUsageAggregates, usageShardOf, type UsageAggregate } from '../../domain/billing/usage-aggregate.js';
 import type {
-  BillingCustomer, BillingSettings, BillingStore, BillingTx, Coupon, CreditNote, DueRef, Invoice, Subscription, TestClock, UsageRecord,
+  BillingCustomer, BillingSettings, BillingStore, BillingTx, Coupon, CreditNote, DueRef, Invoice, Subscription, TestClock,
 } from '../../ports/billing-store.js';
 import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
 import { createIdempotencyTx } from './idempotency-store.js';
 import { fromJsonWithBigint, toJsonWithBigint } from './json-bigint.js';
 import { createLedgerTx } from './ledger-store.js';
 import { createOutboxWrites } from './outbox-store.js';
-import { isAlreadyExists, runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
+import { runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 import { readerOf } from './tx-reader.js';
 
 const ts = (ms: number | null) => (ms === null ? null : Timestamp.fromMillis(ms));
@@ -33,12 +35,16 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     invoices: (t: string) => tenant(t).collection('invoices'),
     creditNotes: (t: string) => tenant(t).collection('creditNotes'),
     usageRecords: (t: string) => tenant(t).collection('usageRecords'),
+    usageAggregates: (t: string) => tenant(t).collection('usageAggregates'),
     testClocks: (t: string) => tenant(t).collection('testClocks'),
     settings: (t: string) => tenant(t).collection('settings'),
     billingCounters: (t: string) => tenant(t).collection('billingCounters'),
   } as const;
   const col = (t: string, name: keyof typeof collections) => collections[name](t);
   const counterRef = (t: string) => col(t, 'billingCounters').doc('invoices');
+  /** One shard of a (subscription, price, period) usage aggregate (ADR 0035). */
+  const aggregateRef = (t: string, subscriptionId: string, priceId: string, periodStartMs: number, shard: number) =>
+    col(t, 'usageAggregates').doc(`${subscriptionId}_${priceId}_${periodStartMs}_${shard}`);
   const subDoc = (s: Subscription, trace: { traceId: string; spanId: string }): DocumentData => ({
     state: toJsonWithBigint(s), tenantId: s.tenantId, status: s.status, customerId: s.customerId, testClockId: s.testClockId,
     nextActionAt: ts(s.nextActionAtMs), createdAt: ts(s.createdAtMs), updatedAt: ts(s.updatedAtMs), traceId: trace.traceId, spanId: trace.spanId,
@@ -49,15 +55,6 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     createdAt: ts(i.createdAtMs), traceId: trace.traceId, spanId: trace.spanId,
   });
   const parse = <T>(d: DocumentData | undefined): T | undefined => (d ? fromJsonWithBigint<T>(d.state as string) : undefined);
-  const createOnce = async (ref: FirebaseFirestore.DocumentReference, data: DocumentData): Promise<boolean> => {
-    try {
-      await ref.create(data);
-      return true;
-    } catch (error) {
-      if (isAlreadyExists(error)) return false;
-      throw error;
-    }
-  };
   /** One page of `q` newest first (createdAt, then id), with a cursor of the last item's sort keys. */
   const newestFirst = async <T extends { id: string; createdAtMs: number }>(
     q: FirebaseFirestore.Query, collection: FirebaseFirestore.CollectionReference, pageSize: number, cursor: string | undefined,
@@ -146,9 +143,22 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     async createCoupon(t, coupon) { await col(t, 'coupons').doc(coupon.id).create({ state: toJsonWithBigint(coupon), createdAt: ts(coupon.createdAtMs) }); },
     async createTestClock(t, clock) { await col(t, 'testClocks').doc(clock.id).create({ state: toJsonWithBigint(clock), createdAt: ts(clock.createdAtMs) }); },
     async createUsageRecord(t, r) {
-      return createOnce(col(t, 'usageRecords').doc(r.id), {
-        state: toJsonWithBigint(r), subscriptionId: r.subscriptionId, priceId: r.priceId, at: ts(r.atMs), createdAt: ts(r.createdAtMs),
-      });
+      const recordRef = col(t, 'usageRecords').doc(r.id);
+      const shardRef = aggregateRef(t, r.subscriptionId, r.priceId, r.periodStartMs, usageShardOf(r.id));
+      // The record and its aggregate together: a replayed report (same id) changes neither.
+      return runTransactionWithRetry(db, async (tx) => {
+        const [record, shard] = await tx.getAll(recordRef, shardRef);
+        if (record!.exists) return false;
+        const before = parse<UsageAggregate>(shard!.data()) ?? emptyUsageAggregate;
+        tx.create(recordRef, { state: toJsonWithBigint(r), subscriptionId: r.subscriptionId, priceId: r.priceId, at: ts(r.atMs), createdAt: ts(r.createdAtMs) });
+        tx.set(shardRef, { state: toJsonWithBigint(addUsage(before, r)), subscriptionId: r.subscriptionId, priceId: r.priceId, periodStart: ts(r.periodStartMs) });
+        return true;
+      }, 'usage of this subscription is busy; retry with the same idempotency key', options.transaction);
+    },
+    async getUsageAggregate(t, subscriptionId, priceId, periodStartMs) {
+      const refs = Array.from({ length: USAGE_AGGREGATE_SHARDS }, (_, shard) => aggregateRef(t, subscriptionId, priceId, periodStartMs, shard));
+      const docs = await db.getAll(...refs);
+      return mergeUsageAggregates(docs.map((d) => parse<UsageAggregate>(d.data()) ?? emptyUsageAggregate));
     },
     async getProduct(t, id) { return parse((await col(t, 'products').doc(id).get()).data()); },
     async getPrice(t, id) { return parse((await col(t, 'prices').doc(id).get()).data()); },
@@ -181,11 +191,6 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     async listSubscriptions(t, customerId, pageSize, cursor) {
       const q = customerId === '' ? col(t, 'subscriptions') : col(t, 'subscriptions').where('customerId', '==', customerId);
       return newestFirst<Subscription>(q, col(t, 'subscriptions'), pageSize, cursor);
-    },
-    async listUsage(t, subscriptionId, priceId, startMs, endMs, limit) {
-      const snap = await col(t, 'usageRecords').where('subscriptionId', '==', subscriptionId).where('priceId', '==', priceId)
-        .where('at', '>=', Timestamp.fromMillis(startMs)).where('at', '<', Timestamp.fromMillis(endMs)).orderBy('at').limit(limit).get();
-      return snap.docs.map((d) => parse<UsageRecord>(d.data())!);
     },
     dueSubscriptions: (nowMs, limit, clock) => due('nextActionAt', 'subscriptions', nowMs, limit, clock),
     dueInvoices: (nowMs, limit, clock) => due('nextAttemptAt', 'invoices', nowMs, limit, clock),

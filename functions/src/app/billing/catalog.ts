@@ -136,6 +136,7 @@ export async function checkUsage(deps: BillingDeps, tenantId: string, input: { s
   return {
     // The key names the record: a retried report (same key) lands on the same document once.
     id: derivedId('ur', [tenantId, sub.id, idempotencyKey]), subscriptionId: sub.id, priceId: price.id, quantity: input.quantity, atMs, createdAtMs: deps.clock.nowMs(),
+    periodStartMs: sub.currentPeriodStartMs,
   };
 }
 

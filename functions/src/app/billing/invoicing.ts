@@ -14,7 +14,8 @@ import { derivedId } from '../../domain/ids.js';
 import { money } from '../../domain/money/index.js';
 import { periodBoundaryMs } from '../../domain/billing/calendar.js';
 import type { Price } from '../../domain/billing/catalog.js';
-import { aggregateUsage, priceAmount } from '../../domain/billing/pricing.js';
+import { priceAmount } from '../../domain/billing/pricing.js';
+import { usageQuantity } from '../../domain/billing/usage-aggregate.js';
 import {
   discountInvoice, finalizeInvoice, formatInvoiceNumber, markInvoicePaid, markInvoiceUncollectible, priceInvoice, taxRequestFor, voidInvoice as voidInvoiceDomain,
   type InvoiceLineInput,
@@ -39,9 +40,6 @@ export const defaultBillingSettings: BillingSettings = Object.freeze({
 export async function settingsOf(deps: BillingDeps, tenantId: string): Promise<BillingSettings> {
   return (await deps.store.getSettings(tenantId)) ?? defaultBillingSettings;
 }
-
-/** Most usage records one metered line aggregates (beyond: refused loudly, never truncated). */
-export const USAGE_RECORDS_PER_LINE_MAX = 10_000;
 
 /** An outbox event of billing; its id derives from what it announces, so a rerun cannot duplicate it. */
 export function billingEvent(deps: BillingDeps, type: string, aggregateId: string, key: string, payload: Record<string, unknown>, trace: TraceIds): OutboxEvent {
@@ -156,11 +154,8 @@ export async function renewalLines(
     const common = { priceId: price.id, productId: price.productId, taxBehavior: price.taxBehavior, taxCategory, discountable: true };
     if (usage?.type === 'metered') {
       if (usagePeriod === null) continue;
-      const records = await deps.store.listUsage(tenantId, sub.id, price.id, usagePeriod.startMs, usagePeriod.endMs, USAGE_RECORDS_PER_LINE_MAX + 1);
-      if (records.length > USAGE_RECORDS_PER_LINE_MAX) {
-        throw new TallyError('LIMIT_EXCEEDED', `more than ${USAGE_RECORDS_PER_LINE_MAX} usage records in one period of ${sub.id}`, { limit: String(USAGE_RECORDS_PER_LINE_MAX) });
-      }
-      const quantity = aggregateUsage(records.map((r) => ({ idempotencyKey: r.id, subscriptionItemId: item.id, quantity: r.quantity, timestampMs: r.atMs })), usage.aggregation, usagePeriod);
+      // The period's running aggregate (ADR 0035): a few shard reads whatever the number of records.
+      const quantity = usageQuantity(await deps.store.getUsageAggregate(tenantId, sub.id, price.id, usagePeriod.startMs), usage.aggregation);
       const priced = priceAmount(price, sub.currency, quantity);
       lines.push({ ...common, id: `il_${i}_usage`, kind: 'usage', description: `usage of ${price.id} (${quantity})`, quantity, amount: priced.amount, periodStartMs: usagePeriod.startMs, periodEndMs: usagePeriod.endMs });
       continue;
