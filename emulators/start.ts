@@ -281,7 +281,7 @@ async function buildWebApps(): Promise<void> {
 
 /**
  * A demo checkout session of the demo tenant (two line items in EUR), so that the banner can print a
- * checkout URL a buyer can pay at once. Its success and cancel pages are the checkout app itself.
+ * checkout URL a buyer can pay at once.
  */
 async function createDemoCheckoutSession(client: import('../functions/src/cli/client.js').TallyClient, serverUrl: string): Promise<string> {
   const { CheckoutMode } = await import('../functions/src/gen/tally/checkout/v1/checkout_pb.js');
@@ -289,7 +289,8 @@ async function createDemoCheckoutSession(client: import('../functions/src/cli/cl
     const res = await client.checkout.createCheckoutSession({
       mode: CheckoutMode.PAYMENT, currency: 'EUR', customerEmail: 'buyer@demo.tally.test',
       lineItems: [{ name: 'Tally T-shirt', unitAmountMinor: 2500n, quantity: 2n }, { name: 'Sticker pack', unitAmountMinor: 450n, quantity: 1n }],
-      successUrl: `${serverUrl}/checkout/#paid`, cancelUrl: `${serverUrl}/checkout/#cancelled`,
+      // No shop to return to locally: the buyer lands on the console's payments, where the demo merchant sees the payment.
+      successUrl: `${serverUrl}/console/#/payments`, cancelUrl: `${serverUrl}/console/#/payments`,
       idempotencyKey: `demo-checkout-${process.pid}-${Date.now()}`,
     });
     return res.session!.url;
