@@ -16,7 +16,7 @@ import { drainOutbox } from '../functions/src/app/outbox/relay.js';
 import { paymentAccountId } from '../functions/src/app/payments/index.js';
 import { formatDecimal, money } from '../functions/src/domain/money/index.js';
 import type { TallyClient } from '../functions/src/cli/client.js';
-import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
+import { CaptureMethod, PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { startTestAnalyticsSink, type TestAnalyticsSink } from './support/analytics-sink.js';
 import { startWebhookRig, type WebhookRig } from './support/webhook-rig.js';
 import { actionTimeoutMs, collectPageErrors, readmeScreenshot, startBrowserStack, useBrowser, type BrowserStack, type ConsoleUser } from './support/browser.js';
@@ -183,6 +183,36 @@ describe('merchant console', () => {
     const body = (await refused.json()) as { error?: { status?: string; details?: { reason?: string } } };
     expect({ http: refused.status, status: body.error?.status, reason: body.error?.details?.reason }).toEqual({ http: 403, status: 'PERMISSION_DENIED', reason: 'PERMISSION_DENIED' });
     expect((await owner.payments.getPayment({ paymentId: payment.id })).payment!.refunds).toEqual([]);
+  });
+
+  it('a developer captures part of an authorized payment and cancels another, each once', async () => {
+    const { page } = browser;
+    const noErrors = collectPageErrors(page);
+    const { tenantId, owner, pm } = await shop('Manual capture shop');
+    const manual = async () => (await owner.payments.createPayment({
+      amountMinor: 6_000n, currency: 'EUR', paymentMethodId: pm, confirm: true, captureMethod: CaptureMethod.MANUAL, idempotencyKey: key(),
+    })).payment!;
+    const [toCapture, toCancel] = [await manual(), await manual()];
+    expect([toCapture.status, toCancel.status]).toEqual([PaymentStatus.REQUIRES_CAPTURE, PaymentStatus.REQUIRES_CAPTURE]);
+    const user = await stack.consoleUser(tenantId, 'developer');
+
+    await signIn(page, user, `#/payments/${toCapture.id}`);
+    await page.locator('button[data-action="capture"]').click();
+    await page.getByLabel(/Amount/).fill('45.50');
+    // A double click is one action: one idempotency key, one capture.
+    await page.getByTestId('confirm-action').dblclick();
+    await page.getByTestId('action-done').filter({ hasText: 'Capture done.' }).waitFor();
+    await expect.poll(() => page.getByTestId('captured').textContent()).toBe('€45.50');
+    await page.getByTestId('status').filter({ hasText: 'Succeeded' }).waitFor();
+    expect((await owner.payments.getPayment({ paymentId: toCapture.id })).payment!.amountCapturedMinor).toBe(4_550n);
+
+    await page.goto(`${stack.consoleUrl}#/payments/${toCancel.id}`);
+    await page.locator('button[data-action="cancel"]').click();
+    await page.getByTestId('confirm-action').click();
+    await page.getByTestId('status').filter({ hasText: 'Canceled' }).waitFor();
+    await expect.poll(() => page.locator('button[data-action]').count()).toBe(0); // nothing left to do on a canceled payment
+    expect((await owner.payments.getPayment({ paymentId: toCancel.id })).payment!.status).toBe(PaymentStatus.CANCELED);
+    noErrors();
   });
 
   it('a user of one tenant never sees another tenant\'s payment, even by its id in the URL', async () => {
