@@ -1,9 +1,10 @@
 /**
  * The merchant console's business pages in a real browser (issue 17 items 4 and 6), against the
- * local stack: a merchant opens a customer's invoice and downloads its PDF; creates an API key and
- * sees its secret once (and the key works); creates a webhook endpoint, sees its signing secret
- * once, and sees the delivery of a payment's events; a viewer sees a reconciliation break but
- * cannot resolve it, create API keys or webhook endpoints.
+ * local stack: a merchant opens a customer's invoice and downloads its PDF, cancels the subscription;
+ * creates an API key and sees its secret once (the key works, then is revoked); creates a webhook
+ * endpoint, sees its signing secret once, sees the delivery of a payment's events, resends one,
+ * rolls the secret; pays a declined invoice; a viewer sees a reconciliation break but cannot
+ * resolve it, create API keys or webhook endpoints.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -59,7 +60,7 @@ async function signIn(page: Page, user: ConsoleUser, hash: string): Promise<void
 }
 
 /** A tenant selling a monthly EUR 10.00 plan from DE; a FR customer subscribed (first invoice paid: 12.00 with VAT). */
-async function billedShop(): Promise<{ tenantId: string; owner: TallyClient; customerId: string; invoiceId: string; invoiceNumber: string }> {
+async function billedShop(cardToken = 'pm_card_visa'): Promise<{ tenantId: string; owner: TallyClient; customerId: string; invoiceId: string; invoiceNumber: string }> {
   const { tenantId, owner } = await stack.stack.newTenant('Console Books');
   await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
   await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
@@ -69,14 +70,14 @@ async function billedShop(): Promise<{ tenantId: string; owner: TallyClient; cus
     idempotencyKey: key(),
   })).price!;
   const customer = (await owner.payments.createCustomer({ email: 'marie@example.fr', name: 'Marie Curie', idempotencyKey: key() })).customer!;
-  const pm = (await owner.payments.createPaymentMethod({ customerId: customer.id, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
+  const pm = (await owner.payments.createPaymentMethod({ customerId: customer.id, pspTokens: { stripe: cardToken }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
   await owner.billing.updateBillingCustomer({ customer: { customerId: customer.id, defaultPaymentMethodId: pm.id, country: 'FR' }, idempotencyKey: key() });
   const { invoice } = await owner.billing.createSubscription({ customerId: customer.id, items: [{ priceId: price.id, quantity: 1n }], idempotencyKey: key() });
   return { tenantId, owner, customerId: customer.id, invoiceId: invoice!.id, invoiceNumber: invoice!.number };
 }
 
 describe('merchant console: business pages', () => {
-  it("a merchant opens a customer's invoice (lines, tax, totals) and downloads its PDF; creates an API key, sees it once, and it works", async () => {
+  it("a merchant opens a customer's invoice (lines, tax, totals), downloads its PDF, cancels its subscription; creates an API key, sees it once, it works, revokes it", async () => {
     const { page } = browser;
     const noErrors = collectPageErrors(page);
     const { tenantId, customerId, invoiceId, invoiceNumber } = await billedShop();
@@ -96,6 +97,13 @@ describe('merchant console: business pages', () => {
     expect(download.suggestedFilename()).toBe(`${invoiceNumber}.pdf`);
     const pdf = readFileSync((await download.path())!);
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+
+    // Its subscription, canceled at the period's end after a confirmation.
+    await page.getByTestId('invoice-facts').getByRole('link', { name: /^sub_/ }).click();
+    await page.locator('button[data-action="cancel-subscription"]').click();
+    await page.getByRole('dialog', { name: 'Cancel this subscription?' }).getByTestId('confirm').click();
+    await page.getByText('Cancels at period end').locator('xpath=following-sibling::dd[1]').filter({ hasText: 'Yes' }).waitFor();
+    expect(await page.locator('button[data-action="cancel-subscription"]').count()).toBe(0);
 
     // An API key: the secret is shown once, works, and is gone after dismissing (a reload shows only its last four).
     await page.getByRole('link', { name: 'API keys' }).click();
@@ -174,6 +182,27 @@ describe('merchant console: business pages', () => {
     const rolled = await page.getByTestId('secret-value').inputValue();
     expect(rolled).toMatch(/^whsec_/);
     expect(rolled).not.toBe(firstSecret);
+    noErrors();
+  });
+
+  it('an invoice whose charge was declined is paid from the console once the customer has a working card', async () => {
+    const { page } = browser;
+    const noErrors = collectPageErrors(page);
+    const { tenantId, owner, customerId, invoiceId } = await billedShop('pm_card_chargeDeclinedInsufficientFunds');
+    const good = (await owner.payments.createPaymentMethod({ customerId, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
+    await owner.billing.updateBillingCustomer({ customer: { customerId, defaultPaymentMethodId: good.id, country: 'FR' }, idempotencyKey: key() });
+    const user = await stack.consoleUser(tenantId, 'owner');
+
+    await signIn(page, user, `#/invoices/${invoiceId}`);
+    await page.getByRole('heading').filter({ hasText: 'Open' }).waitFor();
+    expect(await page.getByTestId('invoice-due').textContent()).toBe('€12.00');
+    await page.locator('button[data-action="pay"]').click();
+    await page.getByRole('dialog', { name: 'Charge this invoice now?' }).getByTestId('confirm').click();
+    await page.getByTestId('invoice-outcome').filter({ hasText: 'Paid.' }).waitFor();
+    await page.getByRole('heading').filter({ hasText: 'Paid' }).waitFor();
+    expect(await page.getByTestId('invoice-due').textContent()).toBe('€0.00');
+    expect(await page.locator('button[data-action="pay"]').count()).toBe(0);
+    expect((await owner.billing.getInvoice({ invoiceId })).invoice?.amountPaidMinor).toBe(1_200n);
     noErrors();
   });
 

@@ -90,6 +90,47 @@ export function useInvoicePdf() {
   });
 }
 
+/** A customer's credit balances (negative invoices carried forward), per currency. */
+export function useCustomerCredit(customerId: Ref<string>) {
+  const method = BillingService.method.getCustomerCreditBalance;
+  return useQuery({
+    queryKey: reactiveKey(method, () => ({ customerId: customerId.value })),
+    queryFn: async ({ queryKey }: { queryKey: QueryKey }) => (await callRpc(method, requestOfKey(method, queryKey))).balances,
+  });
+}
+
+/** What a billing action can change: subscriptions, invoices, the customer's credit, payments. */
+const billingReads = [
+  BillingService.method.getSubscription, BillingService.method.listSubscriptions, BillingService.method.getInvoice, BillingService.method.listInvoices,
+  BillingService.method.getCustomerCreditBalance, PaymentsService.method.listPayments,
+];
+
+export function useCancelSubscription() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async (input: { subscriptionId: string; atPeriodEnd: boolean; idempotencyKey: string }) =>
+      (await callRpc(BillingService.method.cancelSubscription, input)).subscription!,
+    onSuccess: () => invalidate(queryClient, billingReads),
+  });
+}
+
+/** Charges an open invoice now (the customer's default payment method); a decline answers the reason. */
+export function usePayInvoice() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async (input: { invoiceId: string; idempotencyKey: string }) => callRpc(BillingService.method.payInvoice, input),
+    onSuccess: () => invalidate(queryClient, billingReads),
+  });
+}
+
+export function useVoidInvoice() {
+  const queryClient = useQueryClient();
+  return useMutation({
+    mutationFn: async (input: { invoiceId: string; idempotencyKey: string }) => (await callRpc(BillingService.method.voidInvoice, input)).invoice!,
+    onSuccess: () => invalidate(queryClient, billingReads),
+  });
+}
+
 // ---- API keys ------------------------------------------------------------------------------
 
 export function useApiKeys() {
