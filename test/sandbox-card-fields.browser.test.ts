@@ -54,7 +54,9 @@ afterAll(async () => {
 });
 
 type Received = Array<{ type: string; requestId?: string; card?: Record<string, unknown>; message?: string; field?: string }>;
-const received = (): Promise<Received> => browser.page.evaluate(() => (window as unknown as { received: Received }).received);
+const all = (): Promise<Received> => browser.page.evaluate(() => (window as unknown as { received: Received }).received);
+/** What the fields said, but their size reports (they come whenever the form's height changes). */
+const received = async (): Promise<Received> => (await all()).filter((m) => m.type !== 'tally.card_resize');
 
 describe('hosted card fields in a browser', () => {
   it('tokenizes for its parent at the declared origin only; a sibling frame of another origin is ignored', async () => {
@@ -62,6 +64,9 @@ describe('hosted card fields in a browser', () => {
     await page.goto(origins.a);
     const card = page.frameLocator('#card');
     await expect.poll(async () => (await received()).map((m) => m.type)).toEqual(['tally.card_ready']);
+    // It reports its height, so the parent can size the frame to the form.
+    const resize = (await all()).find((m) => m.type === 'tally.card_resize') as { height?: number } | undefined;
+    expect(resize?.height).toBeGreaterThan(100);
     await card.getByLabel('Card number').fill('4242424242424242');
     await card.getByLabel('Expiry (MM / YY)').fill('1239');
     await card.getByLabel('Security code').fill('123');
@@ -86,7 +91,7 @@ describe('hosted card fields in a browser', () => {
     await page.goto(`${origins.b}/?declare=${encodeURIComponent(origins.a)}`);
     await page.waitForFunction(() => (window as unknown as { cardLoaded?: boolean }).cardLoaded === true);
     expect(await page.frameLocator('#card').locator('#number').count()).toBe(0);
-    expect(await received()).toEqual([]);
+    expect(await all()).toEqual([]);
   });
 
   it('reports a bad field to the parent and marks it for the buyer; Enter asks the parent to pay', async () => {

@@ -275,6 +275,11 @@ describe('hosted checkout in a browser', () => {
     const session = await checkoutSession(owner, { customerEmail: '' });
     await page.goto(session.url);
     await fillCard(page, '4242424242424242');
+    // The frame is sized to the form inside it (it reports its height): nothing cut off or scrolled.
+    const frameHeight = (await page.locator('iframe[title^="Card details"]').boundingBox())!.height;
+    const formHeight = await cardFrame(page).locator('html').evaluate((html) => html.scrollHeight);
+    expect(formHeight).toBeGreaterThan(100);
+    expect(formHeight).toBeLessThanOrEqual(Math.ceil(frameHeight));
     const emailField = page.getByRole('textbox', { name: 'Email' });
     await emailField.fill('not-an-email');
     await payButton(page).tap();

@@ -246,6 +246,7 @@ export function cardFieldsHeaders(parentOrigin: string, nonce: string): Record<s
  * to the parent (always with `targetOrigin = parentOrigin`):
  * - `{ type: 'tally.card_ready' }` once it can tokenize;
  * - `{ type: 'tally.card_submit' }` when the buyer presses Enter in a field (the parent pays);
+ * - `{ type: 'tally.card_resize', height }` when the form's height in CSS pixels changes (size the frame to it);
  * - `{ type: 'tally.card_token', requestId, card: { pspTokens: { stripe, adyen }, brand, last4, country } }`;
  * - `{ type: 'tally.card_error', requestId, message, field, code }`.
  * It acts on `{ type: 'tally.tokenize', requestId? }` and `{ type: 'tally.focus' }` (focus the number,
@@ -262,7 +263,7 @@ export function cardFieldsPage(parentOrigin: string, nonce: string): string {
 <title>Card details</title>
 <style nonce="${nonce}">
   :root { color-scheme: light; font: 16px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1a1f36; }
-  body { margin: 0; padding: 2px; background: transparent; }
+  body { margin: 0; padding: 4px; background: transparent; }
   form { display: grid; grid-template-columns: 1fr 1fr; gap: 8px 12px; }
   .full { grid-column: 1 / -1; }
   label { display: block; font-size: 14px; font-weight: 600; margin-bottom: 4px; }
@@ -359,6 +360,12 @@ export function cardFieldsPage(parentOrigin: string, nonce: string): string {
       busy = false;
     }
   });
+  // The parent sizes the frame to the form (labels wrap and errors appear on narrow screens).
+  let lastHeight = 0;
+  new ResizeObserver(() => {
+    const height = Math.ceil(document.documentElement.scrollHeight);
+    if (height !== lastHeight) post({ type: 'tally.card_resize', height: (lastHeight = height) });
+  }).observe(document.body);
   post({ type: 'tally.card_ready' });
 })();
 </script>

@@ -59,7 +59,13 @@ export interface CardFieldsHandlers {
   onReady(): void;
   /** The buyer pressed Enter in a card field: pay, as a form would. */
   onSubmit(): void;
+  /** The form inside the frame is now `heightPx` tall. */
+  onResize(heightPx: number): void;
 }
+
+/** Bounds on the frame's height, whatever the frame says (it is another origin's page). */
+export const FRAME_HEIGHT_PX_MIN = 120;
+export const FRAME_HEIGHT_PX_MAX = 480;
 
 /** One framed card form. `dispose()` removes the listener. */
 export class CardFieldsClient {
@@ -111,6 +117,12 @@ export class CardFieldsClient {
     if (typeof data !== 'object' || data === null) return;
     if (data.type === 'tally.card_ready') return this.handlers.onReady();
     if (data.type === 'tally.card_submit') return this.handlers.onSubmit();
+    if (data.type === 'tally.card_resize') {
+      if (typeof data.height === 'number' && Number.isFinite(data.height)) {
+        this.handlers.onResize(Math.min(FRAME_HEIGHT_PX_MAX, Math.max(FRAME_HEIGHT_PX_MIN, Math.ceil(data.height))));
+      }
+      return;
+    }
     const pending = this.pending;
     if (pending === null || data.requestId !== pending.requestId) return;
     if (data.type === 'tally.card_token') {
