@@ -315,7 +315,9 @@ function checkChains(model: Model): void {
 }
 
 describe('ledger invariants over random operation sequences', () => {
-  it('hold after every operation', () => {
+  // Bounded by numRuns (about 5.5 s quiet); the timeout only catches a hang. 30 s failed under a load
+  // average of 20 on this 2-core machine.
+  it('hold after every operation', { timeout: 120_000 }, () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), (ops) => {
         const model = new Model();
