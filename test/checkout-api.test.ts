@@ -348,7 +348,8 @@ describe('hosted checkout (buyer)', () => {
     expect((await owner.checkout.getCheckoutSession({ sessionId: s.id })).session).toMatchObject({ status: CheckoutSessionStatus.OPEN, customerId: '', paymentId: '' });
   });
 
-  it('SUBSCRIPTION mode: the card becomes the default payment method and the subscription is created, its first invoice paid', async () => {
+  /** A tenant selling a monthly EUR 10.00 price from DE, and a SUBSCRIPTION session of 2 of it for a FR buyer. */
+  async function subscriptionSession() {
     const { tenantId, owner } = await shop();
     await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
     const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
@@ -356,15 +357,16 @@ describe('hosted checkout (buyer)', () => {
       price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
       idempotencyKey: key(),
     })).price!;
-    const s = await newSession(owner, { ...adHoc, mode: CheckoutMode.SUBSCRIPTION, customerCountry: 'FR', lineItems: [{ priceId: price.id, quantity: 2n }] });
+    const s = await newSession(owner, { ...adHoc, mode: CheckoutMode.SUBSCRIPTION, customerCountry: 'FR', lineItems: [{ priceId: price.id, quantity: 2n }] } as CreateInit);
+    return { tenantId, owner, price, s };
+  }
+  const subscriptionStatuses = async (tenantId: string) =>
+    (await env.stack.services.db.collection(`tenants/${tenantId}/subscriptions`).get()).docs.map((d) => d.get('status') as string).sort();
+
+  it('SUBSCRIPTION mode: the card becomes the default payment method and the subscription is created, its first invoice paid', async () => {
+    const { tenantId, owner, price, s } = await subscriptionSession();
     expect(s).toMatchObject({ automaticTax: true, amountSubtotalMinor: 2_000n, amountTaxMinor: 400n, amountTotalMinor: 2_400n });
     expect(s.lineItems[0]).toMatchObject({ name: 'Pro plan', recurringInterval: 'month', recurringIntervalCount: 1 });
-
-    // A declined card leaves no subscription behind and the session open.
-    const declined = await confirm(s.clientSecret, cards.declined);
-    expect(declined.session?.status).toBe(CheckoutSessionStatus.OPEN);
-    expect(declined.declineMessage).not.toBe('');
-
     const paid = await confirm(s.clientSecret, cards.ok);
     expect(paid.session?.status).toBe(CheckoutSessionStatus.COMPLETE);
     const session = (await owner.checkout.getCheckoutSession({ sessionId: s.id })).session!;
@@ -373,9 +375,19 @@ describe('hosted checkout (buyer)', () => {
     const invoice = (await owner.billing.getInvoice({ invoiceId: sub.latestInvoiceId })).invoice!;
     expect(invoice).toMatchObject({ status: InvoiceStatus.PAID, totalMinor: s.amountTotalMinor });
     expect(session.paymentId).toBe(invoice.paymentId);
-    const subs = await env.stack.services.db.collection(`tenants/${tenantId}/subscriptions`).get();
-    expect(subs.docs.map((d) => d.get('status')).sort()).toEqual(['active', 'canceled']);
+    expect(await subscriptionStatuses(tenantId)).toEqual(['active']);
     expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
+  });
+
+  it('SUBSCRIPTION mode: a declined card, or one that needs a challenge (billing charges off-session), leaves no subscription and the session open', async () => {
+    const { tenantId, s } = await subscriptionSession();
+    const declined = await confirm(s.clientSecret, cards.declined);
+    expect(declined).toMatchObject({ session: { status: CheckoutSessionStatus.OPEN }, declineCode: 'insufficient_funds' });
+    const challenged = await confirm(s.clientSecret, cards.challenge);
+    expect(challenged).toMatchObject({ session: { status: CheckoutSessionStatus.OPEN }, nextActionUrl: '' });
+    expect(challenged.declineMessage).not.toBe('');
+    expect(await subscriptionStatuses(tenantId)).toEqual(['canceled', 'canceled']);
+    expect(await completedEvents(tenantId, s.id)).toEqual([]);
   });
 });
 
