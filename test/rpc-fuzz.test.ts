@@ -312,7 +312,7 @@ describe('rpc fuzz', () => {
     if (misbehaved > 0) console.log(misbehaviours.slice(0, 40).join('\n'));
     expect(tried).toBe(services.reduce((n, s) => n + s.methods.length, 0) * requestsPerMethod);
     expect(misbehaviours).toEqual([]);
-  }, 240_000);
+  }, 600_000);
 });
 
 /** Requests per callable RPC (about 80 RPCs are exposed): the bridge adds decoding, not logic; under 30 s here. */
@@ -360,5 +360,5 @@ describe('callables fuzz (ADR 0037)', () => {
     }
     expect(tried).toBe(exposed.length * callableRequestsPerMethod);
     expect(misbehaviours).toEqual([]);
-  }, 240_000);
+  }, 600_000);
 });
