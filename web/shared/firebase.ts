@@ -25,11 +25,13 @@ export interface FirebaseHandles {
 /** Bound on a config fetch at start: a hung server must show an error, not a blank page forever. */
 const CONFIG_FETCH_TIMEOUT_MS = 10_000;
 
-async function fetchJson<T>(path: string): Promise<T> {
+/** `absentAs`: the value when the server has no such file (HTTP 404). */
+async function fetchJson<T>(path: string, absentAs?: T): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), CONFIG_FETCH_TIMEOUT_MS);
   try {
     const response = await fetch(new URL(path, window.location.origin), { signal: controller.signal, cache: 'no-store' });
+    if (response.status === 404 && absentAs !== undefined) return absentAs;
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return (await response.json()) as T;
   } finally {
@@ -44,7 +46,8 @@ export function firebaseHandles(): Promise<FirebaseHandles> {
   handles ??= (async () => {
     const [options, env] = await Promise.all([
       fetchJson<FirebaseOptions>('/__/firebase/init.json'),
-      fetchJson<TallyWebEnv>('/__/tally/env.json'),
+      // Deployed there is none: Hosting reserves /__/ for its own URLs, so the local-only env is absent.
+      fetchJson<TallyWebEnv>('/__/tally/env.json', {}),
     ]);
     const app = initializeApp(options);
     const functions = getFunctions(app);
