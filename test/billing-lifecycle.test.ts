@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { timestampDate, timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getBalance, getEntry } from '../functions/src/app/ledger/ledger-use-cases.js';
+import { chargeInvoice } from '../functions/src/app/billing/billing-run.js';
 import { billingAccountId, type BillingAccountCode } from '../functions/src/domain/billing/invoice-postings.js';
 import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
@@ -260,6 +261,22 @@ describe('PayInvoice and the credit balance', () => {
     expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.OPEN, attemptCount: 3 });
     await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-03T11:00:00Z'), idempotencyKey: key() });
     expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.UNCOLLECTIBLE, attemptCount: 4 });
+  });
+
+  it('a PayInvoice with another card while the same attempt has an unrecorded payment (a run crashed after the PSP call) answers CONTENTION and records nothing; the run then finds its own payment', async () => {
+    const s = await shop({ token: 'pm_card_chargeDeclinedInsufficientFunds' });
+    const created = await s.owner.billing.createSubscription({ customerId: s.customer.id, items: [{ priceId: s.price.id, quantity: 1n }], idempotencyKey: key() });
+    const invoiceId = created.invoice!.id;
+    // Attempt 2 charged by a run that stops before recording it.
+    const unrecorded = await chargeInvoice(env.stack.services.billing, s.tenantId, invoiceId, Date.parse('2026-02-01T10:00:00Z'), { traceId: '', spanId: '' });
+    expect(unrecorded).toMatchObject({ attempt: 2, outcome: { kind: 'failed' } });
+    const good = (await s.owner.payments.createPaymentMethod({ customerId: s.customer.id, pspTokens: { stripe: 'pm_card_visa' }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
+    expect(await rpcError(s.owner.billing.payInvoice({ invoiceId, paymentMethodId: good.id, idempotencyKey: key() }))).toMatchObject({ reason: 'CONTENTION' });
+    expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.OPEN, attemptCount: 1 });
+    // The run reruns attempt 2 under its key: the same payment, recorded once.
+    await s.owner.billing.advanceTestClock({ testClockId: s.clock.id, frozenTime: at('2026-02-01T11:00:00Z'), idempotencyKey: key() });
+    expect((await s.owner.billing.getInvoice({ invoiceId })).invoice).toMatchObject({ status: InvoiceStatus.OPEN, attemptCount: 2 });
+    expect((await env.stack.services.db.collection(`tenants/${s.tenantId}/payments`).get()).size).toBe(2);
   });
 
   it('GetCustomerCreditBalance: none for a customer without credit; NOT_FOUND without a billing profile or for another tenant', async () => {

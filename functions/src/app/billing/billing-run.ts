@@ -263,6 +263,12 @@ async function attemptCharge(
     return outcomeOfPayment(intent, nowMs);
   } catch (error) {
     if (!(error instanceof TallyError) || transientReasons.has(error.reason)) throw error;
+    if (error.reason === 'IDEMPOTENCY_KEY_REUSED') {
+      // This attempt was started with another payment method (a PayInvoice naming one, or the default
+      // changed after a crash) and its payment is not recorded: recording a failure here could leave a
+      // captured payment behind and charge again. Not recorded; the attempt reruns under its key.
+      throw new TallyError('CONTENTION', `attempt ${attempt} of invoice ${invoice.id} was started with another payment method and is not recorded yet; retry later`, { field: 'invoice_id' });
+    }
     // A decline (or no PSP could take it): the payment, when one was made, says how it ended.
     const paymentId = error.metadata.paymentId ?? '';
     return { kind: 'failed', paymentId, reason: error.reason };
