@@ -379,6 +379,17 @@ describe('hosted checkout (buyer)', () => {
     expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
   });
 
+  it('SUBSCRIPTION mode: concurrent confirmations (two tabs) make one subscription, charged once', async () => {
+    const { tenantId, owner, s } = await subscriptionSession();
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => confirm(s.clientSecret, cards.ok, key())));
+    const answers = results.map((r) => (r.status === 'fulfilled' ? `ok:${CheckoutSessionStatus[r.value.session!.status]}` : `err:${rpcErrorOf(r.reason).reason}`));
+    for (const answer of answers) expect(['ok:COMPLETE', 'err:CONTENTION']).toContain(answer);
+    expect((await confirm(s.clientSecret, cards.ok, key())).session?.status).toBe(CheckoutSessionStatus.COMPLETE);
+    expect(await subscriptionStatuses(tenantId)).toEqual(['active']);
+    expect((await paymentsOf(owner)).map((p) => p.amountCapturedMinor)).toEqual([2_400n]);
+    expect(await completedEvents(tenantId, s.id)).toHaveLength(1);
+  });
+
   it('SUBSCRIPTION mode: a declined card, or one that needs a challenge (billing charges off-session), leaves no subscription and the session open', async () => {
     const { tenantId, s } = await subscriptionSession();
     const declined = await confirm(s.clientSecret, cards.declined);
