@@ -14,6 +14,7 @@ import type { FrameLocator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { CheckoutMode, CheckoutSessionStatus, type CreateCheckoutSessionRequest, type CreateCheckoutSessionRequestSchema } from '../functions/src/gen/tally/checkout/v1/checkout_pb.js';
+import { Interval, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { collectPageErrors, readmeScreenshot, startBrowserStack, useBrowser, type BrowserStack } from './support/browser.js';
 
@@ -133,6 +134,28 @@ describe('hosted checkout in a browser', () => {
     await page.goto(yen.url);
     await expect.poll(() => page.getByTestId('total').textContent()).toMatch(/^1\.500\s¥$/);
     expect(await page.getByRole('button', { name: /^Pay/ }).textContent()).toMatch(/Pay 1\.500\s¥/);
+  });
+
+  it('a subscription: the recurring price and what the card is for are shown; paying starts the subscription', async () => {
+    const { page } = browser;
+    const { owner } = await shop();
+    await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
+    const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
+    const price = (await owner.billing.createPrice({
+      price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
+      idempotencyKey: key(),
+    })).price!;
+    const session = await checkoutSession(owner, { mode: CheckoutMode.SUBSCRIPTION, customerCountry: 'FR', lineItems: [{ priceId: price.id, quantity: 2n }] });
+    await page.goto(session.url);
+    await expect.poll(() => page.getByRole('listitem').first().innerText()).toMatch(/Pro plan\s+2 × €10\.00 per month\s+€20\.00/);
+    expect(await page.getByText('You are subscribing').count()).toBe(1);
+    expect(await page.getByTestId('total').textContent()).toBe('€24.00');
+    await fillCard(page, '4242424242424242');
+    await payButton(page).click();
+    await expectOnSuccessPage(page);
+    const done = (await owner.checkout.getCheckoutSession({ sessionId: session.id })).session!;
+    expect(done.status).toBe(CheckoutSessionStatus.COMPLETE);
+    expect((await owner.billing.getSubscription({ subscriptionId: done.subscriptionId })).subscription).toMatchObject({ status: SubscriptionStatus.ACTIVE, items: [{ priceId: price.id, quantity: 2n }] });
   });
 
   it('a decline is shown with a retry; another card then pays, once', async () => {
