@@ -22,6 +22,16 @@ describe('the built apps in a real browser', () => {
     noErrors();
   });
 
+  it('reaches the callables from the page, also without /__/tally/env.json (deployed, Hosting serves none)', async () => {
+    const { page } = browser;
+    await page.route('**/__/tally/env.json', (route) => route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found' }));
+    const called = page.waitForResponse((r) => r.url().includes('/callables/tally.checkout.v1.HostedCheckoutService/GetHostedSession'));
+    await page.goto(`${stack.checkoutUrl}#cs_forged_secret_not-a-session`);
+    // The forged secret is answered NOT_FOUND through the callable, and the app says so.
+    expect((await called).status()).toBe(404);
+    await expect.poll(() => page.getByText('This checkout link is not valid').count()).toBe(1);
+  });
+
   // Two tests in order: what the first stores must not be there in the second.
   it('stores something in the page (for the next test)', async () => {
     await browser.page.goto(stack.consoleUrl);
