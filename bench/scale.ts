@@ -16,6 +16,8 @@
  *   devStackEntriesPerSec10k poller of emulators/outbox-trigger.ts relaying to Pub/Sub, ADR 0024), with
  *                            an empty outbox and with 10,000 relayed events in it (copies of a relayed
  *                            event written in batches); measured first, before the history fills the outbox
+ *                            (`devStackDetail.relay`: the relay's progress in each window and how long it
+ *                            takes to catch up once the writes stop: its bounded lag is the trade-off)
  * The history (every entry credits one 64-shard account from another) is seeded 100 entries a
  * transaction through `planEntry`, the ledger's own write path (the records CreateEntry writes, each
  * checked by the full verification); the incremental watermark at 90,000 is signed as a previous
@@ -126,6 +128,65 @@ async function measureJanitor(): Promise<Record<string, unknown>> {
 }
 
 type Services = import('../functions/src/compose.js').Services;
+type OutboxTrigger = import('../emulators/outbox-trigger.js').OutboxTrigger;
+
+/**
+ * The local relay's progress while `measure` writes (one outbox document an entry): what it found
+ * and relayed in the window, what is left at its end, and the worst wait seen (the oldest queued
+ * event's age, sampled every 250 ms). The duty cycle trades lag for the writes' share: with a slow
+ * scan a poll may land only near the window's end (or after it), so `relayed` in an 8 s window
+ * can be 0 while the lag stays bounded (ADR 0024); `catchUp` after the window shows the backlog drains.
+ */
+async function relayDuring<T extends { ops: number }>(trigger: OutboxTrigger, measure: () => Promise<T>): Promise<{ measured: T; relay: Record<string, number> }> {
+  const before = trigger.stats();
+  let oldestQueuedAgeMsMax = 0;
+  let pollMsMax = 0;
+  const sample = () => {
+    const now = trigger.stats();
+    oldestQueuedAgeMsMax = Math.max(oldestQueuedAgeMsMax, now.oldestQueuedAgeMs);
+    if (now.polls > before.polls) pollMsMax = Math.max(pollMsMax, now.lastPollMs);
+  };
+  const sampler = setInterval(sample, 250);
+  let measured: T;
+  try {
+    measured = await measure();
+  } finally {
+    clearInterval(sampler);
+  }
+  sample();
+  const after = trigger.stats();
+  return {
+    measured,
+    relay: {
+      written: measured.ops, polls: after.polls - before.polls, found: after.found - before.found,
+      relayed: after.relayed - before.relayed, failed: after.failed - before.failed,
+      queuedAtEnd: after.queued, inFlightAtEnd: after.inFlight, oldestQueuedAgeMsAtEnd: after.oldestQueuedAgeMs,
+      oldestQueuedAgeMsMax, lastLagMs: after.lastLagMs, pollMsMax, nextPollDelayMs: after.nextPollDelayMs,
+    },
+  };
+}
+
+/**
+ * After the writes stop: how long until the timer's polls and the relays have published every
+ * event of the tenant (no manual poll: the duty cycle's own pace). Bounded: not drained within
+ * `catchUpMaxMs` fails the bench (a relay that stopped relaying must not pass as fast writes).
+ */
+async function relayCatchUp(trigger: OutboxTrigger, outbox: FirebaseFirestore.CollectionReference, catchUpMaxMs = 120_000): Promise<Record<string, number>> {
+  const started = performance.now();
+  const before = trigger.stats();
+  for (;;) {
+    const stats = trigger.stats();
+    if (stats.queued === 0 && stats.inFlight === 0) {
+      const unsent = Number((await outbox.where('publishedAt', '==', null).count().get()).data().count);
+      if (unsent === 0) {
+        const after = trigger.stats();
+        return { drainMs: Math.round(performance.now() - started), polls: after.polls - before.polls, relayed: after.relayed - before.relayed, failed: after.failed - before.failed };
+      }
+    }
+    if (performance.now() - started > catchUpMaxMs) throw new Error(`dev stack: the local relay did not drain the outbox within ${catchUpMaxMs} ms after the writes stopped: ${JSON.stringify(trigger.stats())}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
 
 /** Entries a second with the local relay running, with an empty and a 10,000-event outbox. */
 async function measureDevStack(services: Services): Promise<Record<string, unknown>> {
@@ -156,11 +217,12 @@ async function measureDevStack(services: Services): Promise<Record<string, unkno
       }, trace);
     };
     await measureWorkers(log, 'dev stack warm-up', entry, benchWarmUpMs);
-    const empty = await measureWorkers(log, 'dev stack, outbox as left by the warm-up', entry);
-    const relayEmpty = trigger.stats();
-    // Let the relay catch up, then grow the outbox to 10,000 relayed events.
-    await trigger.poll();
+    const empty = await relayDuring(trigger, () => measureWorkers(log, 'dev stack, outbox as left by the warm-up', entry));
+    log(`dev stack: relay while writing to the warm-up's outbox: ${JSON.stringify(empty.relay)}`);
     const outbox = services.db.collection(`tenants/${tenantId}/outbox`);
+    // Let the relay catch up (at its own pace: what it takes is reported), then grow the outbox to
+    // 10,000 relayed events.
+    const catchUpEmpty = await relayCatchUp(trigger, outbox);
     const sample = (await outbox.where('publishedAt', '!=', null).limit(1).get()).docs[0];
     if (!sample) throw new Error('dev stack: no relayed outbox event to copy (is the relay running?)');
     const before = Number((await outbox.count().get()).data().count);
@@ -170,23 +232,22 @@ async function measureDevStack(services: Services): Promise<Record<string, unkno
       await batch.commit();
     }
     const outboxEvents = Number((await outbox.count().get()).data().count);
-    const relayBefore = trigger.stats();
-    const full = await measureWorkers(log, `dev stack, ${outboxEvents} events in the outbox`, entry);
-    const relayFull = trigger.stats();
-    await trigger.poll();
-    const unsent = Number((await outbox.where('publishedAt', '==', null).count().get()).data().count);
-    const devRatio = ratio(full.perSec, empty.perSec);
+    const full = await relayDuring(trigger, () => measureWorkers(log, `dev stack, ${outboxEvents} events in the outbox`, entry));
+    log(`dev stack: relay while writing to a ${outboxEvents}-event outbox: ${JSON.stringify(full.relay)}`);
+    const catchUpFull = await relayCatchUp(trigger, outbox);
+    log(`dev stack: relay caught up after the writes: ${JSON.stringify(catchUpFull)}`);
+    const devRatio = ratio(full.measured.perSec, empty.measured.perSec);
     return {
-      devStackEntriesPerSec0: empty.perSec, devStackEntriesPerSec10k: full.perSec, devStackRatio: devRatio,
+      devStackEntriesPerSec0: empty.measured.perSec, devStackEntriesPerSec10k: full.measured.perSec, devStackRatio: devRatio,
       devStackGoal: 'devStackEntriesPerSec10k / devStackEntriesPerSec0 >= 0.8', devStackGoalMet: devRatio >= 0.8,
       devStackDetail: {
-        outboxEventsBefore: before, outboxEventsAfter: outboxEvents, unsentAfterLastPoll: unsent, p50Ms: [empty.p50Ms, full.p50Ms], p99Ms: [empty.p99Ms, full.p99Ms],
-        // The local relay in each measurement: relayed while measuring, its poll's duration and the
-        // delay its duty cycle chose, and its lag at the end (queued, oldest queued age).
-        relay: [
-          { relayed: relayEmpty.relayed, failed: relayEmpty.failed, lastPollMs: relayEmpty.lastPollMs, nextPollDelayMs: relayEmpty.nextPollDelayMs, queued: relayEmpty.queued, oldestQueuedAgeMs: relayEmpty.oldestQueuedAgeMs, lastLagMs: relayEmpty.lastLagMs },
-          { relayed: relayFull.relayed - relayBefore.relayed, failed: relayFull.failed - relayBefore.failed, lastPollMs: relayFull.lastPollMs, nextPollDelayMs: relayFull.nextPollDelayMs, queued: relayFull.queued, oldestQueuedAgeMs: relayFull.oldestQueuedAgeMs, lastLagMs: relayFull.lastLagMs },
-        ],
+        outboxEventsBefore: before, outboxEventsAfter: outboxEvents, p50Ms: [empty.measured.p50Ms, full.measured.p50Ms], p99Ms: [empty.measured.p99Ms, full.measured.p99Ms],
+        // The local relay in each measurement (ADR 0024's duty cycle): events written (one an
+        // entry), polls, found and relayed while writing, what was queued / in flight at the end,
+        // the worst wait seen; then, once the writes stopped, how long its own polls took to publish
+        // every event (the bench fails if that exceeds 120 s). Its lag is what the writes' speed costs.
+        relay: [{ ...empty.relay, catchUp: catchUpEmpty }, { ...full.relay, catchUp: catchUpFull }],
+        relayLagBound: 'about pollDelayMaxMs (10 s) + 2 scans + the relays\' queue time (ADR 0024)',
       },
     };
   } finally {

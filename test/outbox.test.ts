@@ -397,4 +397,60 @@ describe('the local trigger costs the same whatever the outbox holds (issue 12 i
       await trigger.stop();
     }
   });
+
+  it('under sustained writes the duty cycle\'s backoff is bounded: the relay relays while writes go on, every event within pollDelayMaxMs plus two polls plus the relay, each published once', async () => {
+    await drainOutbox(stack.services.outbox, { batchMax: 100, batchesMax: 10 });
+    // A duty cycle of 0.01%: any scan (a few ms here) asks for a pause of tens of seconds, as a
+    // 1-2 s scan of a 10,000-event outbox under load asks for 9-18 s at the default 10%. What
+    // bounds the lag is pollDelayMaxMs (1 s here, 10 s by default); without it no event written
+    // after the second poll would be relayed for tens of seconds (checked by removing the cap).
+    const pollDelayMaxMs = 1_000;
+    const relay = createOutboxRelayHandler({ outbox: stack.services.outbox, logger: stack.services.logger });
+    const handed = new Map<string, number>();
+    const lagsMs: number[] = [];
+    const trigger = startOutboxTrigger({
+      db: triggerDb, projectId: stack.services.config.projectId, pollIntervalMs: 50, pollDutyMax: 0.0001, pollDelayMaxMs,
+      handler: async (event) => {
+        const subject = String(event.subject);
+        handed.set(subject, (handed.get(subject) ?? 0) + 1);
+        await relay(event);
+        lagsMs.push(Date.now() - Date.parse(String(event.time))); // commit to published and marked
+      },
+    });
+    const pairs = await Promise.all(Array.from({ length: 4 }, async () => ({ a: await openAccount(owner), b: await openAccount(owner) })));
+    const written: string[] = [];
+    let pollMsMax = 0;
+    // Each poll's duration stays in stats() until the next poll ends (at least a pause later).
+    const sampler = setInterval(() => { pollMsMax = Math.max(pollMsMax, trigger.stats().lastPollMs); }, 50);
+    try {
+      const writeUntilMs = Date.now() + 4_000;
+      await Promise.all(pairs.map(async (pair) => {
+        while (Date.now() < writeUntilMs) written.push((await postEntry(owner, pair)).eventId);
+      }));
+      const whileWriting = trigger.stats();
+      // Progress during the writes, not only after them.
+      expect(whileWriting.relayed).toBeGreaterThan(0);
+      expect(whileWriting.polls).toBeGreaterThanOrEqual(3);
+      // After the writes stop, the timer's own polls drain the backlog (no manual poll).
+      await eventually(async () => {
+        expect(await stack.services.outbox.store.findUnpublished({ createdBeforeMs: Date.now() + 1, tenantId, limit: 10 })).toEqual([]);
+        expect(trigger.stats()).toMatchObject({ queued: 0, inFlight: 0 });
+      }, { timeoutMs: 20_000, intervalMs: 200 });
+    } finally {
+      clearInterval(sampler);
+      await trigger.stop();
+    }
+    expect(trigger.stats()).toMatchObject({ found: written.length, relayed: written.length, failed: 0 });
+    // Each event handed over once and published once.
+    expect([...handed.keys()].sort()).toEqual(written.map((id) => `documents/tenants/${tenantId}/outbox/${id}`).sort());
+    expect(Math.max(...handed.values())).toBe(1);
+    await eventually(() => { for (const id of written) expect(byEvent(bus.messages, id)).toHaveLength(1); }, { timeoutMs: 15_000, intervalMs: 100 });
+    await afterNextMessage(stack, bus, owner, accounts, tenantId);
+    for (const id of written) expect(byEvent(bus.messages, id)).toHaveLength(1);
+    // The bound: an event committed just after a poll's scan passed it waits for that poll to end,
+    // the pause (at most pollDelayMaxMs) and the next poll, then for the relays ahead of it
+    // (3 s on this loaded machine for a few hundred events, 32 at a time).
+    const lagBoundMs = pollDelayMaxMs + 2 * pollMsMax + 3_000;
+    expect(Math.max(...lagsMs), `the slowest of ${written.length} events, bound ${lagBoundMs} ms`).toBeLessThanOrEqual(lagBoundMs);
+  });
 });
