@@ -177,7 +177,7 @@ describe('dead letters: a poison message is dead-lettered, listed, and replayed 
     expect(processed[consumer]!.filter((id) => id === poisonId)).toHaveLength(1);
   });
 
-  it('dlq list --max N lists N and says more are waiting only when more are (exactly N waiting is complete)', async () => {
+  it('dlq list --max N lists N and says more are waiting only when more are (exactly N waiting is complete); dlq replay --max N exits 3 (run again) only when more are waiting', async () => {
     const { owner, tenantId } = await stack.newTenant();
     const accounts = { a: await openAccount(owner), b: await openAccount(owner) };
     const ids = [await postEntry(owner, accounts), await postEntry(owner, accounts), await postEntry(owner, accounts)];
@@ -207,9 +207,14 @@ describe('dead letters: a poison message is dead-lettered, listed, and replayed 
     expect(threeHuman.stdout).toMatch(new RegExp(`^${consumer}\\s+${consumer}-dlq\\s+${consumer}-dlq-hold\\s+5\\s+3$`, 'm'));
 
     // Listing consumed nothing; replayed after the fix, the hold is empty again for the next test.
+    // Replay --max N says "run again" (exit 3) only when more are waiting: 2 of 3, then exactly the 1 left.
     for (const id of ids) poisoned.delete(id);
-    const replay = await tallyInProcess(stack, ['events', 'dlq', 'replay', '--subscription', consumer, '--json']);
-    expect(replay.code, replay.stderr).toBe(0);
+    const replayTwo = await tallyInProcess(stack, ['events', 'dlq', 'replay', '--subscription', consumer, '--max', '2', '--json']);
+    expect(replayTwo.code, replayTwo.stderr).toBe(3);
+    expect(JSON.parse(replayTwo.stdout)).toMatchObject({ replayed: 2, failed: 0, complete: false, bySubscription: { [consumer]: 2 } });
+    const replayLast = await tallyInProcess(stack, ['events', 'dlq', 'replay', '--subscription', consumer, '--max', '1']);
+    expect(replayLast.code, replayLast.stderr).toBe(0);
+    expect(replayLast.stdout.trimEnd()).toBe(`dead letters replayed: 1 (${consumer}: 1), failed: 0`);
     await waitFor(() => ids.every((id) => processed[consumer]!.includes(id)), 'the replayed messages processed');
   });
 

@@ -165,10 +165,17 @@ export async function replayDeadLetters(
     const seen = new Set<string>();
     try {
       let empty = 0;
-      while (empty < emptyPullsMax) {
+      // Bounded: every pass takes at least one new message or counts an empty pull, and stops at
+      // `max`. Once `max` are replayed, one more message of a selected subscription is looked for
+      // (a pull of 1, handed back), so that `complete` is false (exit 3, "run again") only when
+      // more are really waiting, not when exactly `max` were (as `listDeadLetters`).
+      let more = false;
+      while (empty < emptyPullsMax && !more) {
         const budget = options.max - report.replayed - report.failed;
-        if (budget <= 0 || seen.size >= seenPerHoldMax) { report.complete = false; break; }
-        const batch = await deps.queues.pull(hold, Math.min(pullPageMax, budget), leaseSeconds);
+        // A previous hold already found more waiting: the budget is spent, nothing to look for.
+        if (budget <= 0 && !report.complete) break;
+        if (seen.size >= seenPerHoldMax) { more = true; break; }
+        const batch = await deps.queues.pull(hold, budget > 0 ? Math.min(pullPageMax, budget) : 1, leaseSeconds);
         const fresh = batch.filter((m) => !seen.has(m.messageId));
         keep.push(...batch.filter((m) => seen.has(m.messageId)).map((m) => m.ackId));
         if (fresh.length === 0) { empty++; continue; }
@@ -176,9 +183,11 @@ export async function replayDeadLetters(
         const done: string[] = [];
         for (const m of fresh) {
           seen.add(m.messageId);
+          if (more) { keep.push(m.ackId); continue; }
           const source = m.attributes[deadLetterAttributes.sourceSubscription] ?? '';
           const route = bySource.get(source);
           if (!route) { report.skipped++; keep.push(m.ackId); continue; }
+          if (report.replayed + report.failed >= options.max) { more = true; keep.push(m.ackId); continue; }
           try {
             await deps.bus.publish(route.sourceTopic, m.data, replayedDeadLetterAttributes(m.attributes, source), m.attributes.aggregateId || undefined);
             done.push(m.ackId);
@@ -190,9 +199,11 @@ export async function replayDeadLetters(
             keep.push(m.ackId);
           }
         }
+        if (done.length === 0 && more) continue;
         await deps.queues.ack(hold, done);
         onPage?.({ ...report, bySubscription: { ...report.bySubscription } });
       }
+      if (more) report.complete = false;
     } finally {
       await deps.queues.release(hold, keep);
     }
