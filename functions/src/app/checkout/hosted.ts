@@ -210,7 +210,8 @@ async function subscribeAttempt(deps: CheckoutDeps, session: CheckoutSession, ca
   let code = 'card_declined';
   if (invoice && invoice.paymentId !== '') {
     const payment = await deps.payments.store.getPayment(tenantId, invoice.paymentId);
-    code = payment?.declineReason ?? code;
+    // A challenge cannot be answered by an off-session charge: say so rather than "declined".
+    code = payment?.status === 'requires_action' ? 'authentication_required' : payment?.declineReason ?? code;
   }
   if (invoice && invoice.status === 'open') await voidInvoice(deps.billing, tenantId, invoice.id, trace);
   await cancelSubscription(deps.billing, tenantId, subscription.id, false, trace);

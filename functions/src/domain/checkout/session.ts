@@ -290,6 +290,7 @@ export function declineMessageOf(declineReason: string): string {
     case 'expired_card': return 'Your card has expired. Try another card.';
     case 'incorrect_cvc': return 'The security code (CVC) is incorrect.';
     case 'authentication_failed': return 'The card authentication failed. Try again or use another card.';
+    case 'authentication_required': return 'This card asks for an authentication a subscription cannot make. Use another card.';
     default: return 'Your card was declined. Try another card.';
   }
 }
