@@ -180,8 +180,10 @@ describe('pause and resume', () => {
     const types = (await outboxEvents(s.tenantId)).map((e) => e.type);
     expect(types.filter((t) => t === 'billing.subscription.paused')).toHaveLength(1);
     expect(types.filter((t) => t === 'billing.subscription.resumed')).toHaveLength(1);
-    // Canceled: no pause.
-    await s.owner.billing.cancelSubscription({ subscriptionId, idempotencyKey: key() });
+    // Paused again then canceled "at period end": nothing would ever end its period, so it is canceled now. Canceled: no pause.
+    await s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: key() });
+    const canceled = (await s.owner.billing.cancelSubscription({ subscriptionId, atPeriodEnd: true, idempotencyKey: key() })).subscription!;
+    expect(canceled.status).toBe(SubscriptionStatus.CANCELED);
     expect(await rpcError(s.owner.billing.pauseSubscription({ subscriptionId, idempotencyKey: key() }))).toMatchObject({ reason: 'INVALID_STATE_TRANSITION' });
   });
 

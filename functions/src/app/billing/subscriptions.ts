@@ -134,11 +134,13 @@ export async function cancelSubscription(deps: BillingDeps, tenantId: string, id
     const sub = (await tx.getSubscriptions([id])).get(id);
     if (!sub) throw new TallyError('NOT_FOUND', `subscription ${id} not found`, { field: 'subscription_id' });
     if (sub.status === 'canceled') return sub;
-    const next: Subscription = atPeriodEnd
+    // A paused subscription has no running period to end (no renewal would ever cancel it): it is canceled now (ADR 0035).
+    const atEnd = atPeriodEnd && sub.status !== 'paused';
+    const next: Subscription = atEnd
       ? { ...sub, cancelAtPeriodEnd: true, updatedAtMs: deps.clock.nowMs() }
       : { ...sub, status: transitionSubscription(sub.status, 'canceled', id), canceledAtMs: nowMs, nextActionAtMs: null, updatedAtMs: deps.clock.nowMs() };
     tx.setSubscription(next, trace);
-    tx.createOutboxEvent(billingEvent(deps, atPeriodEnd ? 'billing.subscription.updated' : 'billing.subscription.canceled', id, atPeriodEnd ? 'cancel_at_period_end' : 'canceled', subscriptionPayload(next, nowMs), trace));
+    tx.createOutboxEvent(billingEvent(deps, atEnd ? 'billing.subscription.updated' : 'billing.subscription.canceled', id, atEnd ? 'cancel_at_period_end' : 'canceled', subscriptionPayload(next, nowMs), trace));
     return next;
   });
 }
