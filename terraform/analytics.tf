@@ -144,3 +144,89 @@ resource "google_pubsub_subscription_iam_member" "agent_subscribes_analytics_sin
   role         = "roles/pubsub.subscriber"
   member       = local.pubsub_service_agent
 }
+
+# analyticsMaintenance (ADR 0029 decision 9): a monthly tick applies the analytics retention (monthly
+# partitions older than 7 years dropped, at most 120 a run; a run stopped at its bound fails so the
+# tick is redelivered to continue). Idempotent: a run drops only what system.parts still lists. The
+# ClickHouse user needs ALTER TABLE ... DROP PARTITION on the tally database (README "Analytics").
+resource "google_pubsub_topic" "ticks_analytics" {
+  name = "ticks-analytics"
+}
+
+resource "google_cloud_scheduler_job" "analytics_tick" {
+  name     = "analytics-tick"
+  schedule = "17 3 1 * *"
+  pubsub_target {
+    topic_name = google_pubsub_topic.ticks_analytics.id
+    data       = base64encode("tick")
+  }
+}
+
+resource "google_cloudfunctions2_function" "analytics_maintenance" {
+  name     = "analyticsMaintenance"
+  location = var.region
+  build_config {
+    runtime     = "nodejs20"
+    entry_point = "analyticsMaintenance"
+    source {
+      storage_source {
+        bucket = var.functions_source_bucket
+        object = var.functions_source_object
+      }
+    }
+  }
+  service_config {
+    service_account_email = google_service_account.analytics.email
+    timeout_seconds       = 540
+    available_memory      = "256Mi"
+    # One run at a time: runs racing are safe (a drop of a gone partition changes nothing) but useless.
+    max_instance_count = 1
+    environment_variables = {
+      TALLY_TRACE_EXPORTER      = "cloud-trace"
+      TALLY_KMS_KEY_VERSION     = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      TALLY_CLICKHOUSE_URL      = var.clickhouse_url
+      TALLY_CLICKHOUSE_USER     = var.clickhouse_user
+      TALLY_CLICKHOUSE_DATABASE = "tally"
+    }
+    secret_environment_variables {
+      key        = "TALLY_CLICKHOUSE_PASSWORD"
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.clickhouse_password.secret_id
+      version    = "latest"
+    }
+  }
+  # Fed by the push subscription google_pubsub_subscription.analytics_maintenance (dead-letter policy attached).
+}
+
+resource "google_cloud_run_service_iam_member" "push_invokes_analytics_maintenance" {
+  location = var.region
+  service  = google_cloudfunctions2_function.analytics_maintenance.service_config[0].service
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_push.email}"
+}
+
+resource "google_pubsub_subscription" "analytics_maintenance" {
+  name                 = "analytics-maintenance"
+  topic                = google_pubsub_topic.ticks_analytics.id
+  ack_deadline_seconds = 300
+  push_config {
+    push_endpoint = "${google_cloudfunctions2_function.analytics_maintenance.url}/projects/${var.project_id}/topics/ticks-analytics"
+    oidc_token {
+      service_account_email = google_service_account.pubsub_push.email
+    }
+  }
+  retry_policy {
+    minimum_backoff = "10s"
+    maximum_backoff = "300s"
+  }
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.ticks_dlq.id
+    max_delivery_attempts = 5
+  }
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_subscribes_analytics_maintenance" {
+  subscription = google_pubsub_subscription.analytics_maintenance.name
+  role         = "roles/pubsub.subscriber"
+  member       = local.pubsub_service_agent
+}

@@ -16,6 +16,9 @@ import { createBillingRunHandler } from './handlers/pubsub/billing-run.js';
 import { createReconRunHandler } from './handlers/pubsub/recon-run.js';
 import { createWebhookDispatcherHandler, createWebhookRetrierHandler } from './handlers/pubsub/webhook-dispatcher.js';
 import { composeAnalyticsSink } from './compose-analytics.js';
+import { createClickHouseClient } from './adapters/clickhouse/clickhouse-client.js';
+import { createAnalyticsMaintenanceHandler } from './handlers/pubsub/analytics-maintenance.js';
+import { systemClock } from './ports/clock.js';
 import { composeCallables } from './compose-callables.js';
 import { createLogger } from './platform/telemetry/logger.js';
 
@@ -65,6 +68,13 @@ const analyticsSink = once(() => {
   return composeAnalyticsSink(config, createLogger({ projectId: config.projectId, level: config.logLevel })).handler;
 });
 cloudEvent('analyticsSink', (event: CloudEvent<{ message?: { data?: string; messageId?: string } }>) => analyticsSink()(event));
+// analyticsMaintenance (ADR 0029 decision 9): a monthly tick -> the analytics retention, bounded, idempotent.
+const analyticsMaintenance = once(() => {
+  const config = parseConfig();
+  const logger = createLogger({ projectId: config.projectId, level: config.logLevel });
+  return createAnalyticsMaintenanceHandler({ client: createClickHouseClient(config.clickhouse), logger, nowMs: () => systemClock.nowMs() });
+});
+cloudEvent('analyticsMaintenance', async (event: CloudEvent<unknown>) => { await analyticsMaintenance()(event); });
 
 // billingRun (issue 14, ADR 0032): a scheduler tick -> renewals and charges due now, bounded.
 const billingRun = once(() => createBillingRunHandler({ billing: lazyServices().billing }));

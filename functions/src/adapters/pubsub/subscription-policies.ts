@@ -65,6 +65,8 @@ export const subscriptionPolicies = {
   'payment-janitor': ticks('payment-janitor', 'ticks-janitor'),
   'outbox-sweeper': ticks('outbox-sweeper', 'ticks-outbox'),
   'billing-run': ticks('billing-run', 'ticks-billing'),
+  // Monthly analytics retention (ADR 0029 decision 9): a run stopped at its bound fails, so the tick is redelivered to continue.
+  'analytics-maintenance': ticks('analytics-maintenance', 'ticks-analytics'),
 } as const satisfies Record<string, SubscriptionPolicy>;
 
 export type SubscriptionName = keyof typeof subscriptionPolicies;
