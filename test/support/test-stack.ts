@@ -22,6 +22,11 @@ export interface TestStack {
   close(): Promise<void>;
   /** A new tenant with its owner key and a client acting as that owner. */
   newTenant(name?: string): Promise<{ tenantId: string; ownerKey: string; owner: TallyClient }>;
+  /**
+   * The tenants `newTenant` made. Test files share the emulators, so a consumer a test bridges to a
+   * shared topic (domain-events) sees every file's events: it should handle only these tenants'.
+   */
+  tenantIds: ReadonlySet<string>;
 }
 
 export async function startTestStack(envOverrides: Record<string, string> = {}): Promise<TestStack> {
@@ -35,6 +40,7 @@ export async function startTestStack(envOverrides: Record<string, string> = {}):
   // The HTTPS callables, the built web apps and Hosting's reserved URLs on the same origin, as npm start serves them (ADR 0037).
   const server = await startHttpServer({ ...services, callables: createLocalCallablesHandler(composeCallables(services)), web: createLocalWebHandler(config) }, { port: 0 });
   const admin = createTallyClient(server.url, adminKey);
+  const tenantIds = new Set<string>();
   return {
     url: server.url,
     adminKey,
@@ -43,8 +49,10 @@ export async function startTestStack(envOverrides: Record<string, string> = {}):
     server,
     clickhouseUrl: config.clickhouse.url,
     close: () => server.close(),
+    tenantIds,
     async newTenant(name = 'Test Shop') {
       const res = await admin.tenancy.createTenant({ name, idempotencyKey: randomUUID() });
+      tenantIds.add(res.tenant!.id);
       const ownerKey = res.ownerApiKey!.secret;
       return { tenantId: res.tenant!.id, ownerKey, owner: createTallyClient(server.url, ownerKey) };
     },

@@ -59,7 +59,7 @@ export async function startWebhookRig(): Promise<WebhookRig> {
       bridge = await bridgeTopicToHandler({
         client: stack.services.bus.client, projectId: stack.services.config.projectId, topic: domainEventsTopic,
         subscription: `webhook-dispatcher-test-${randomUUID().slice(0, 8)}`,
-        handler: createWebhookDispatcherHandler({ webhooks: stack.services.webhooks, logger: stack.services.logger }),
+        handler: forTenantsOf(stack, createWebhookDispatcherHandler({ webhooks: stack.services.webhooks, logger: stack.services.logger })),
         retryBackoff: { minimumMs: 100, maximumMs: 1_000 },
       });
     },
@@ -68,5 +68,21 @@ export async function startWebhookRig(): Promise<WebhookRig> {
       await new Promise((resolve) => receiver.close(resolve));
       await kms.stop();
     },
+  };
+}
+
+/**
+ * A domain-events consumer that acks, untouched, the events of tenants this stack did not make. Every
+ * test file's dispatcher subscribes to the one domain-events topic of the shared emulator; without
+ * this, one file's dispatcher (with its own fake KMS) would also attempt another file's deliveries.
+ */
+export function forTenantsOf<E extends { data?: { message?: { attributes?: Record<string, string> } } }>(
+  stack: Pick<TestStack, 'tenantIds'>,
+  handler: (event: E) => Promise<void>,
+): (event: E) => Promise<void> {
+  return async (event) => {
+    const tenantId = event.data?.message?.attributes?.tenantId;
+    if (tenantId === undefined || !stack.tenantIds.has(tenantId)) return;
+    await handler(event);
   };
 }
