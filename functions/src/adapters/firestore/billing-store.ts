@@ -55,21 +55,7 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     createdAt: ts(i.createdAtMs), traceId: trace.traceId, spanId: trace.spanId,
   });
   const parse = <T>(d: DocumentData | undefined): T | undefined => (d ? fromJsonWithBigint<T>(d.state as string) : undefined);
-  /** One page of `q` newest first (createdAt, then id), with a cursor of the last item's sort keys. */
-  const newestFirst = async <T extends { id: string; createdAtMs: number }>(
-    q: FirebaseFirestore.Query, collection: FirebaseFirestore.CollectionReference, pageSize: number, cursor: string | undefined,
-  ) => {
-    let ordered = q.orderBy('createdAt', 'desc').orderBy('__name__', 'desc');
-    if (cursor !== undefined) {
-      const parts = decodePageToken(cursor, ['int', 'id']);
-      ordered = ordered.startAfter(Timestamp.fromMillis(parts[0] as number), collection.doc(parts[1] as string));
-    }
-    const snap = await ordered.limit(pageSize + 1).get();
-    const items = snap.docs.slice(0, pageSize).map((d) => parse<T>(d.data())!);
-    const last = items.at(-1);
-    return { items, nextCursor: snap.size > pageSize && last ? encodePageToken([last.createdAtMs, last.id]) : undefined };
-  };
-  /** A page of the catalog newest first (createdAt, then id); the cursor holds the last item's sort keys. */
+  /** A page of `q` newest first (createdAt, then id); the cursor holds `keysOf` of the page's last item. */
   const catalogPage = async <T>(
     q: FirebaseFirestore.Query, collection: FirebaseFirestore.CollectionReference, pageSize: number, cursor: string | undefined, keysOf: (item: T) => [number, string],
   ) => {
@@ -83,6 +69,10 @@ export function createFirestoreBillingStore(db: Firestore, options: { transactio
     const last = items.at(-1);
     return { items, nextCursor: snap.size > pageSize && last !== undefined ? encodePageToken(keysOf(last)) : undefined };
   };
+  /** One page of `q` newest first (createdAt, then id), with a cursor of the last item's sort keys. */
+  const newestFirst = <T extends { id: string; createdAtMs: number }>(
+    q: FirebaseFirestore.Query, collection: FirebaseFirestore.CollectionReference, pageSize: number, cursor: string | undefined,
+  ) => catalogPage<T>(q, collection, pageSize, cursor, (item) => [item.createdAtMs, item.id]);
   const due = async (field: 'nextActionAt' | 'nextAttemptAt', collection: 'subscriptions' | 'invoices', nowMs: number, limit: number, clock?: { tenantId: string; testClockId: string }): Promise<DueRef[]> => {
     const base = clock ? col(clock.tenantId, collection) : db.collectionGroup(collection);
     const snap = await base.where('testClockId', '==', clock?.testClockId ?? '').where(field, '<=', Timestamp.fromMillis(nowMs))
