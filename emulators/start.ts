@@ -153,7 +153,7 @@ Take a payment (see README "Payments" for the full walk-through):
 Ctrl-C stops everything.`);
 
   // Pub/Sub-triggered handlers, fed from the emulator as Eventarc would in production.
-  const { bridgeTopicToHandler } = await import('./pubsub-bridge.js');
+  const { bridgeTopicToHandler, highVolumeStreamsMax } = await import('./pubsub-bridge.js');
   const { createProcessPspEventHandler } = await import('../functions/src/handlers/pubsub/process-psp-event.js');
   const { pspEventsTopic } = await import('../functions/src/handlers/webhooks/psp-webhook.js');
   // Each subscription as deployed: its retry backoff and dead-letter topic come from
@@ -173,7 +173,7 @@ Ctrl-C stops everything.`);
   const analytics = composeAnalyticsSink(services.config, services.logger);
   const analyticsBridge = await bridgeTopicToHandler({
     client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription: 'analytics-sink',
-    policy: subscriptionPolicies['analytics-sink'], inFlightMax: sinkInFlightMax(services.config),
+    policy: subscriptionPolicies['analytics-sink'], inFlightMax: sinkInFlightMax(services.config), streamsMax: highVolumeStreamsMax,
     handler: analytics.handler,
     onError: (error) => services.logger.warn('analyticsSink failed (will be redelivered)', { error }),
   });
@@ -183,7 +183,7 @@ Ctrl-C stops everything.`);
   const webhookPolicy = (await import('../functions/src/adapters/pubsub/subscription-policies.js')).subscriptionPolicies['webhook-dispatcher'];
   const webhookBridge = await bridgeTopicToHandler({
     client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription: webhookPolicy.subscription,
-    retryBackoff: { minimumMs: webhookPolicy.retryMinimumBackoffMs, maximumMs: webhookPolicy.retryMaximumBackoffMs },
+    policy: webhookPolicy,
     handler: createWebhookDispatcherHandler({ webhooks: services.webhooks, logger: services.logger }),
     onError: (error) => services.logger.warn('webhookDispatcher failed (will be redelivered)', { error }),
   });

@@ -6,8 +6,9 @@
  */
 import { MalformedEventError, type AnalyticsEvent } from '../../ports/analytics-events.js';
 import { paymentSnapshotRow } from './payment-snapshot-row.js';
+import { rowOf, type CommonColumns, type Row } from './row.js';
 
-export type Row = Record<string, string | number>;
+export type { Row } from './row.js';
 
 export interface EventRows {
   events: Row[];
@@ -57,13 +58,13 @@ export function eventRows(event: AnalyticsEvent, insertedAtMs: number): EventRow
   } catch {
     throw new MalformedEventError(`event ${event.eventId} (${event.type}): payload_json is not a JSON object`);
   }
-  const common = {
+  const common: CommonColumns = {
     event_id: event.eventId, tenant_id: event.tenantId, type: event.type,
     occurred_at: clickhouseDateTime(event.occurredAtMs), occurred_at_ms: event.occurredAtMs,
     trace_id: event.traceId, span_id: event.spanId, inserted_at_ms: insertedAtMs,
   };
   const rows: EventRows = {
-    events: [{ ...common, aggregate_id: event.aggregateId, payload_json: event.payloadJson, message_id: event.messageId }],
+    events: [rowOf(common, { aggregate_id: event.aggregateId, payload_json: event.payloadJson, message_id: event.messageId })],
     payment_events: [], refunds: [], disputes: [], ledger_postings: [], payment_snapshots: [],
   };
   const paymentId = event.aggregateId;
@@ -74,46 +75,46 @@ export function eventRows(event: AnalyticsEvent, insertedAtMs: number): EventRow
     case 'payment.anomaly': {
       const order = paymentEventOrder(event.eventId, paymentId);
       const created = event.type === 'payment.created';
-      rows.payment_events.push({
-        ...common, payment_id: paymentId, payment_version: order.version, event_index: order.index,
+      rows.payment_events.push(rowOf(common, {
+        payment_id: paymentId, payment_version: order.version, event_index: order.index,
         status: event.type === 'payment.status_changed' ? text(payload.to) : created ? text(payload.status) : '',
         status_from: event.type === 'payment.status_changed' ? text(payload.from) : '',
         amount_minor: created ? amount(event, payload.amountMinor, 'amountMinor') : '0',
         currency: created ? text(payload.currency) : '', capture_method: created ? text(payload.captureMethod) : '',
         customer_id: created ? text(payload.customerId) : '', psp: text(payload.psp),
-      });
+      }));
       break;
     }
     case 'payment.refund_succeeded':
     case 'payment.refund_failed': {
       const succeeded = event.type === 'payment.refund_succeeded';
-      rows.refunds.push({
-        ...common, payment_id: paymentId, refund_id: text(payload.refundId), status: succeeded ? 'succeeded' : 'failed',
+      rows.refunds.push(rowOf(common, {
+        payment_id: paymentId, refund_id: text(payload.refundId), status: succeeded ? 'succeeded' : 'failed',
         amount_minor: succeeded ? amount(event, payload.amountMinor, 'amountMinor') : '0', currency: text(payload.currency),
-      });
+      }));
       break;
     }
     case 'payment.chargeback':
     case 'payment.chargeback_reversed':
-      rows.disputes.push({ ...common, payment_id: paymentId, amount_minor: amount(event, payload.amountMinor, 'amountMinor'), currency: text(payload.currency) });
+      rows.disputes.push(rowOf(common, { payment_id: paymentId, amount_minor: amount(event, payload.amountMinor, 'amountMinor'), currency: text(payload.currency) }));
       break;
     case 'ledger.entry.posted':
     case 'ledger.entry.pending': {
       const postings = Array.isArray(payload.postings) ? (payload.postings as Record<string, unknown>[]) : [];
-      postings.forEach((p, i) => rows.ledger_postings.push({
-        ...common, posting_index: i, entry_id: text(payload.entryId), record_id: text(payload.recordId),
+      postings.forEach((p, i) => rows.ledger_postings.push(rowOf(common, {
+        posting_index: i, entry_id: text(payload.entryId), record_id: text(payload.recordId),
         state: event.type === 'ledger.entry.posted' ? 'posted' : 'pending',
         account_id: text(p?.accountId), direction: text(p?.direction), amount_minor: amount(event, p?.amountMinor, `postings[${i}].amountMinor`), currency: text(p?.currency),
-      }));
+      })));
       break;
     }
     default:
       if (event.type.startsWith('ledger.pending.')) {
         const amounts = Array.isArray(payload.postedAmountsMinor) ? (payload.postedAmountsMinor as unknown[]) : [];
-        amounts.forEach((a, i) => rows.ledger_postings.push({
-          ...common, posting_index: i, entry_id: text(payload.entryId), record_id: text(payload.recordId),
+        amounts.forEach((a, i) => rows.ledger_postings.push(rowOf(common, {
+          posting_index: i, entry_id: text(payload.entryId), record_id: text(payload.recordId),
           state: event.type.slice('ledger.pending.'.length), account_id: '', direction: '', amount_minor: amount(event, a, `postedAmountsMinor[${i}]`), currency: '',
-        }));
+        })));
       }
       // Other types (billing, webhooks, ...) are kept in `events` only, until a typed table wants them.
   }

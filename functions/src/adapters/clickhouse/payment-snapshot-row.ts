@@ -5,12 +5,11 @@
  * is refused (`MalformedEventError`: it would fail every retry; the sink dead-letters it).
  */
 import { MalformedEventError, type AnalyticsEvent } from '../../ports/analytics-events.js';
-
-type Row = Record<string, string | number>;
+import { rowOf, type CommonColumns, type Row } from './row.js';
 
 const int64Pattern = /^-?\d{1,19}$/;
 
-export function paymentSnapshotRow(event: AnalyticsEvent, payload: Readonly<Record<string, unknown>>, common: Readonly<Row>): Row | undefined {
+export function paymentSnapshotRow(event: AnalyticsEvent, payload: Readonly<Record<string, unknown>>, common: CommonColumns): Row | undefined {
   const s = payload.payment;
   if (s === null || typeof s !== 'object' || Array.isArray(s)) return undefined;
   const snap = s as Record<string, unknown>;
@@ -28,11 +27,11 @@ export function paymentSnapshotRow(event: AnalyticsEvent, payload: Readonly<Reco
     const v = snap[field];
     return typeof v === 'string' ? v : bad(field);
   };
-  return {
-    ...common, payment_id: event.aggregateId, payment_version: count('version'), status: text('status'), psp: text('psp'),
+  return rowOf(common, {
+    payment_id: event.aggregateId, payment_version: count('version'), status: text('status'), psp: text('psp'),
     amount_minor: minor('amountMinor'), currency: text('currency'), amount_authorized_minor: minor('amountAuthorizedMinor'),
     amount_captured_minor: minor('amountCapturedMinor'), amount_refunded_minor: minor('amountRefundedMinor'),
     amount_charged_back_minor: minor('amountChargedBackMinor'), fee_minor: minor('feeMinor'), decline_reason: text('declineReason'),
     payment_created_at_ms: count('createdAtMs'),
-  };
+  });
 }
