@@ -148,7 +148,10 @@ resource "google_pubsub_subscription_iam_member" "agent_subscribes_analytics_sin
 # analyticsMaintenance (ADR 0029 decision 9): a monthly tick applies the analytics retention (monthly
 # partitions older than 7 years dropped, at most 120 a run; a run stopped at its bound fails so the
 # tick is redelivered to continue). Idempotent: a run drops only what system.parts still lists. The
-# ClickHouse user needs ALTER TABLE ... DROP PARTITION on the tally database (README "Analytics").
+# ClickHouse user needs ALTER TABLE ... DROP PARTITION on the tally database; ClickHouse users are
+# not managed here (no ClickHouse provider): the operator runs, once,
+#   GRANT ALTER DELETE ON tally.* TO tally;
+# (ALTER DELETE is the privilege DROP PARTITION checks; README "Analytics", ADR 0029 decision 9).
 resource "google_pubsub_topic" "ticks_analytics" {
   name = "ticks-analytics"
 }

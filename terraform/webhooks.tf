@@ -70,12 +70,31 @@ resource "google_cloudfunctions2_function" "webhook_dispatcher" {
     available_cpu                    = "1"
     max_instance_request_concurrency = 80
     max_instance_count               = 20
+    # Every TALLY_WEBHOOK_* setting (functions/src/platform/config/webhooks-config.ts) is set here,
+    # explicitly, with the same values in webhookRetrier below (both attempt deliveries; a lease or
+    # a timeout that differed between them would let one take the other's running attempt).
+    # test/terraform.test.ts fails when one is missing or the two disagree.
     environment_variables = {
-      TALLY_TRACE_EXPORTER          = "cloud-trace"
-      TALLY_KMS_KEY_VERSION         = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
-      TALLY_WEBHOOK_SECRETS_KMS_KEY = google_kms_crypto_key.webhook_secrets.id
-      TALLY_WEBHOOK_URL_PROFILE     = "deployed"
-      TALLY_WEBHOOK_TIMEOUT_MS      = "10000"
+      TALLY_TRACE_EXPORTER                   = "cloud-trace"
+      TALLY_KMS_KEY_VERSION                  = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      TALLY_WEBHOOK_SECRETS_KMS_KEY          = google_kms_crypto_key.webhook_secrets.id
+      TALLY_WEBHOOK_URL_PROFILE              = "deployed"
+      TALLY_WEBHOOK_TIMEOUT_MS               = "10000"
+      TALLY_WEBHOOK_RESPONSE_BYTES_MAX       = "65536"
+      TALLY_WEBHOOK_CONCURRENCY_PER_ENDPOINT = "16"
+      TALLY_WEBHOOK_QUEUE_PER_ENDPOINT_MAX   = "200"
+      TALLY_WEBHOOK_QUEUE_TIMEOUT_MS         = "5000"
+      TALLY_WEBHOOK_LEASE_MS                 = "60000"
+      TALLY_WEBHOOK_ENDPOINTS_PER_TENANT_MAX = "50"
+      TALLY_WEBHOOK_ENDPOINTS_CACHE_TTL_MS   = "5000"
+      TALLY_WEBHOOK_BREAKERS_MAX             = "10000"
+      TALLY_WEBHOOK_BREAKER_WINDOW_MS        = "60000"
+      TALLY_WEBHOOK_BREAKER_MINIMUM_CALLS    = "10"
+      TALLY_WEBHOOK_BREAKER_FAILURE_PERCENT  = "50"
+      TALLY_WEBHOOK_BREAKER_OPEN_MS          = "30000"
+      # Dispatcher only: how long a first attempt may run before its delivery is recorded as
+      # claimed (ADR 0034); a quicker outcome is recorded in the same single write.
+      TALLY_WEBHOOK_INLINE_RECORD_MS = "1000"
     }
   }
   # Fed by google_pubsub_subscription.webhook_dispatcher (push, dead-letter policy), not event_trigger.
@@ -99,13 +118,27 @@ resource "google_cloudfunctions2_function" "webhook_retrier" {
     timeout_seconds       = 300
     available_memory      = "1Gi"
     max_instance_count    = 1
+    # The same delivery settings as webhookDispatcher (see there).
     environment_variables = {
-      TALLY_TRACE_EXPORTER             = "cloud-trace"
-      TALLY_KMS_KEY_VERSION            = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
-      TALLY_WEBHOOK_SECRETS_KMS_KEY    = google_kms_crypto_key.webhook_secrets.id
-      TALLY_WEBHOOK_URL_PROFILE        = "deployed"
-      TALLY_WEBHOOK_TIMEOUT_MS         = "10000"
-      TALLY_WEBHOOK_RETRIER_BATCH_MAX  = "500"
+      TALLY_TRACE_EXPORTER                   = "cloud-trace"
+      TALLY_KMS_KEY_VERSION                  = "${google_kms_crypto_key.ledger_checkpoints.id}/cryptoKeyVersions/1"
+      TALLY_WEBHOOK_SECRETS_KMS_KEY          = google_kms_crypto_key.webhook_secrets.id
+      TALLY_WEBHOOK_URL_PROFILE              = "deployed"
+      TALLY_WEBHOOK_TIMEOUT_MS               = "10000"
+      TALLY_WEBHOOK_RESPONSE_BYTES_MAX       = "65536"
+      TALLY_WEBHOOK_CONCURRENCY_PER_ENDPOINT = "16"
+      TALLY_WEBHOOK_QUEUE_PER_ENDPOINT_MAX   = "200"
+      TALLY_WEBHOOK_QUEUE_TIMEOUT_MS         = "5000"
+      TALLY_WEBHOOK_LEASE_MS                 = "60000"
+      TALLY_WEBHOOK_ENDPOINTS_PER_TENANT_MAX = "50"
+      TALLY_WEBHOOK_ENDPOINTS_CACHE_TTL_MS   = "5000"
+      TALLY_WEBHOOK_BREAKERS_MAX             = "10000"
+      TALLY_WEBHOOK_BREAKER_WINDOW_MS        = "60000"
+      TALLY_WEBHOOK_BREAKER_MINIMUM_CALLS    = "10"
+      TALLY_WEBHOOK_BREAKER_FAILURE_PERCENT  = "50"
+      TALLY_WEBHOOK_BREAKER_OPEN_MS          = "30000"
+      # Retrier only: due deliveries claimed per run (a full batch is logged as an error).
+      TALLY_WEBHOOK_RETRIER_BATCH_MAX = "500"
     }
   }
 }

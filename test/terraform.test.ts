@@ -325,3 +325,46 @@ describe('terraform: secrets come from Secret Manager and every deployable can s
     }
   });
 });
+
+describe('terraform: every webhook setting is declared (issue 16, ADR 0034)', () => {
+  type Fn = { name: string; service_config?: { environment_variables?: Record<string, string> }[] };
+  // The variables parseWebhooksConfig reads, from its source (not a list kept by hand).
+  const webhooksConfigSource = readFileSync(path.join(root, 'functions/src/platform/config/webhooks-config.ts'), 'utf8');
+  const webhookVariables = [...new Set([...webhooksConfigSource.matchAll(/\b(TALLY_WEBHOOK_[A-Z0-9_]+)\b/g)].map((m) => m[1]!))];
+  // Settings only one of the two reads, each with the one that does.
+  const onlyIn: Record<string, string> = {
+    TALLY_WEBHOOK_INLINE_RECORD_MS: 'webhookDispatcher',
+    TALLY_WEBHOOK_RETRIER_BATCH_MAX: 'webhookRetrier',
+  };
+
+  async function webhookFunctionsEnv(): Promise<Record<string, Record<string, string>>> {
+    const parsed = (await parse('webhooks.tf', readFileSync(path.join(root, 'terraform/webhooks.tf'), 'utf8'))) as { resource: Blocks };
+    const fns = Object.values(parsed.resource.google_cloudfunctions2_function ?? {}).map((b) => b[0] as Fn);
+    return Object.fromEntries(['webhookDispatcher', 'webhookRetrier'].map((name) => {
+      const fn = fns.find((f) => f.name === name);
+      expect(fn, `${name} is declared in terraform/webhooks.tf`).toBeDefined();
+      return [name, fn!.service_config?.[0]?.environment_variables ?? {}];
+    }));
+  }
+
+  it('reads the settings from webhooks-config.ts', () => {
+    expect(webhookVariables).toEqual(expect.arrayContaining(['TALLY_WEBHOOK_TIMEOUT_MS', 'TALLY_WEBHOOK_LEASE_MS', 'TALLY_WEBHOOK_INLINE_RECORD_MS']));
+    expect(webhookVariables.length).toBeGreaterThanOrEqual(17);
+    for (const name of Object.keys(onlyIn)) expect(webhookVariables).toContain(name);
+  });
+
+  it('sets every TALLY_WEBHOOK_* setting on webhookDispatcher and webhookRetrier, with the same value on both', async () => {
+    const env = await webhookFunctionsEnv();
+    for (const name of webhookVariables) {
+      for (const fn of Object.keys(env)) {
+        const wanted = onlyIn[name] === undefined || onlyIn[name] === fn;
+        expect(env[fn]![name] !== undefined, `${name} ${wanted ? 'is set' : 'is not set'} on ${fn} (terraform/webhooks.tf)`).toBe(wanted);
+      }
+      if (onlyIn[name] === undefined) expect(env.webhookRetrier![name], `${name}: webhookRetrier and webhookDispatcher agree`).toBe(env.webhookDispatcher![name]);
+    }
+    // And nothing set there that the config does not read (a typo would be ignored silently).
+    for (const [fn, vars] of Object.entries(env)) {
+      for (const name of Object.keys(vars).filter((n) => n.startsWith('TALLY_WEBHOOK_'))) expect(webhookVariables, `${fn} sets ${name}`).toContain(name);
+    }
+  });
+});
