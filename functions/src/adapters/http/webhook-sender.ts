@@ -24,6 +24,12 @@ export interface WebhookSenderOptions {
   socketsPerHostMax: number;
   /** Name resolution (tests substitute it to play DNS answers); default `dns.lookup` with all addresses. */
   resolve?: (hostname: string) => Promise<string[]>;
+  /**
+   * PEM certificates of the only CAs https receivers may chain to, instead of Node's bundled roots
+   * (the default, and the only choice deployed: config never sets it). Tests pass a test CA; the
+   * name check is never relaxed.
+   */
+  trustedCasPem?: readonly string[];
 }
 
 const errorTextMax = 500;
@@ -32,7 +38,10 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   const resolve = options.resolve ?? (async (hostname: string) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address));
   const agents = {
     'http:': new http.Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax, maxFreeSockets: options.socketsPerHostMax }),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax, maxFreeSockets: options.socketsPerHostMax }),
+    'https:': new https.Agent({
+      keepAlive: true, maxSockets: options.socketsPerHostMax, maxFreeSockets: options.socketsPerHostMax,
+      ...(options.trustedCasPem === undefined ? {} : { ca: [...options.trustedCasPem] }),
+    }),
   };
 
   /** The address to connect to, or why none may be. */
@@ -122,7 +131,14 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
   };
 }
 
+/**
+ * The error's code and, when it says more (a TLS failure names the certificate's names or issuer:
+ * what the merchant must fix), its message: "ERR_TLS_CERT_ALTNAME_INVALID: Hostname/IP does not
+ * match certificate's altnames: ...".
+ */
 function describe(error: unknown): string {
   const e = error as { code?: string; message?: string };
-  return (e.code ?? e.message ?? String(error)).slice(0, errorTextMax);
+  const message = e.message ?? String(error);
+  const text = e.code === undefined ? message : message === '' || message.includes(e.code) ? e.code : `${e.code}: ${message}`;
+  return text.slice(0, errorTextMax);
 }
