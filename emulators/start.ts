@@ -183,7 +183,7 @@ Ctrl-C stops everything.`);
   const webhookPolicy = (await import('../functions/src/adapters/pubsub/subscription-policies.js')).subscriptionPolicies['webhook-dispatcher'];
   const webhookBridge = await bridgeTopicToHandler({
     client: services.bus.client, projectId: services.config.projectId, topic: 'domain-events', subscription: webhookPolicy.subscription,
-    policy: webhookPolicy,
+    policy: webhookPolicy, inFlightMax: (await import('../functions/src/compose-webhooks.js')).webhookDispatcherConcurrency,
     handler: createWebhookDispatcherHandler({ webhooks: services.webhooks, logger: services.logger }),
     onError: (error) => services.logger.warn('webhookDispatcher failed (will be redelivered)', { error }),
   });

@@ -95,6 +95,9 @@ resource "google_cloudfunctions2_function" "webhook_dispatcher" {
       # Dispatcher only: how long a first attempt may run before its delivery is recorded as
       # claimed (ADR 0034); a quicker outcome is recorded in the same single write.
       TALLY_WEBHOOK_INLINE_RECORD_MS = "1000"
+      # Dispatcher only: new deliveries' records of concurrent events share commits (ADR 0034).
+      TALLY_WEBHOOK_RECORD_GROUP_WRITES_MAX  = "200"
+      TALLY_WEBHOOK_RECORD_GROUP_WAITING_MAX = "10000"
     }
   }
   # Fed by google_pubsub_subscription.webhook_dispatcher (push, dead-letter policy), not event_trigger.

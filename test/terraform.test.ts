@@ -334,6 +334,8 @@ describe('terraform: every webhook setting is declared (issue 16, ADR 0034)', ()
   // Settings only one of the two reads, each with the one that does.
   const onlyIn: Record<string, string> = {
     TALLY_WEBHOOK_INLINE_RECORD_MS: 'webhookDispatcher',
+    TALLY_WEBHOOK_RECORD_GROUP_WRITES_MAX: 'webhookDispatcher',
+    TALLY_WEBHOOK_RECORD_GROUP_WAITING_MAX: 'webhookDispatcher',
     TALLY_WEBHOOK_RETRIER_BATCH_MAX: 'webhookRetrier',
   };
 

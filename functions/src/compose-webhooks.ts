@@ -22,6 +22,12 @@ import type { Clock } from './ports/clock.js';
 import type { SecretBox } from './ports/secret-box.js';
 
 const dayMs = 86_400_000;
+/**
+ * Domain events one dispatcher instance works on at once: terraform's
+ * `max_instance_request_concurrency` of webhookDispatcher (push requests in flight per instance);
+ * npm start's bridge and bench:webhooks hand it as many messages at once.
+ */
+export const webhookDispatcherConcurrency = 80;
 /** How long a decrypted signing secret stays in one instance's memory. */
 const secretCacheTtlMs = 5 * 60_000;
 
@@ -44,7 +50,12 @@ export function composeWebhooks(config: Config, db: Firestore, clock: Clock, log
   const c = config.webhooks;
   const breakers = new LRUCache<string, CircuitBreaker>({ max: c.breakersMax });
   return {
-    store: createFirestoreWebhooksStore(db, { transaction: { attemptsMax: config.firestoreTxAttemptsMax } }),
+    store: createFirestoreWebhooksStore(db, {
+      transaction: { attemptsMax: config.firestoreTxAttemptsMax },
+      // One commit in flight, the others' records wait for it and leave together (as ADR 0016's
+      // first writes do); a stalled commit holds them 250 ms at most.
+      ...(c.recordGroupWritesMax === 0 ? {} : { recordGroupCommit: { groupsInFlightMax: 1, writesPerGroupMax: c.recordGroupWritesMax, waitingWritesMax: c.recordGroupWaitingMax, stallMs: 250 } }),
+    }),
     secrets: overrides.secrets ?? secretBoxOf(c),
     sender: createWebhookSender({ profile: c.urlProfile, timeoutMs: c.timeoutMs, responseBytesMax: c.responseBytesMax, socketsPerHostMax: c.concurrencyPerEndpoint }),
     clock,

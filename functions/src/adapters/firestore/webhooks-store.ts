@@ -16,6 +16,7 @@ import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnap
 import type { DeliveryStatus, StoredSecret, WebhookDelivery, WebhookEndpoint } from '../../domain/webhooks/endpoint.js';
 import type { ClaimedDelivery, WebhooksStore } from '../../ports/webhooks-store.js';
 import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
+import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { outboxDocumentFields } from './outbox-store.js';
 import { runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 
@@ -68,7 +69,17 @@ function deliveryFromDoc(id: string, d: DocumentData): WebhookDelivery {
   };
 }
 
-export function createFirestoreWebhooksStore(db: Firestore, options: { transaction?: TransactionOptions } = {}): WebhooksStore {
+export interface WebhooksStoreOptions {
+  transaction?: TransactionOptions;
+  /** New deliveries' records leave in group commits (ADR 0016, 0034); absent: each commits alone. */
+  recordGroupCommit?: GroupCommitOptions;
+}
+
+export function createFirestoreWebhooksStore(db: Firestore, options: WebhooksStoreOptions = {}): WebhooksStore {
+  // A create per delivery; under load the dispatch of many events shares one commit RPC. A group
+  // that meets a delivery already recorded (a redelivered event) is retried member by member, so
+  // each learns its own answer (group-commit.ts).
+  const deliveryRecords = createGroupCommitter(db, options.recordGroupCommit ?? { groupsInFlightMax: 1, writesPerGroupMax: 1, waitingWritesMax: 0, stallMs: 1 });
   const tenant = (t: string) => db.collection('tenants').doc(t);
   const endpointRef = (t: string, id: string) => tenant(t).collection('webhookEndpoints').doc(id);
   const deliveryRef = (t: string, id: string) => tenant(t).collection('webhookDeliveries').doc(id);
@@ -187,13 +198,9 @@ export function createFirestoreWebhooksStore(db: Firestore, options: { transacti
     },
 
     async createDelivery(delivery) {
-      try {
-        await deliveryRef(delivery.tenantId, delivery.id).create(deliveryToDoc(delivery));
-        return true;
-      } catch (error) {
-        if (code(error) !== 6) throw error;
-        return false;
-      }
+      const ref = deliveryRef(delivery.tenantId, delivery.id);
+      const doc = deliveryToDoc(delivery);
+      return (await deliveryRecords.commit(1, (batch) => batch.create(ref, doc))) === 'committed';
     },
 
     async getDelivery(tenantId, deliveryId) {

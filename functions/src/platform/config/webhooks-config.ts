@@ -28,6 +28,13 @@ export interface WebhooksConfig {
    * (ADR 0034): an attempt that ends sooner is recorded with its outcome in one write.
    */
   inlineRecordMs: number;
+  /**
+   * Deliveries recorded by concurrent dispatches leave in group commits (ADR 0016's committer, ADR
+   * 0034): at most this many per commit; 0 = each delivery is recorded by its own commit.
+   */
+  recordGroupWritesMax: number;
+  /** Delivery records waiting for a group commit at most (beyond: committed alone). */
+  recordGroupWaitingMax: number;
   endpointsPerTenantMax: number;
   endpointsCacheTtlMs: number;
   /** Per-endpoint breakers kept per instance (LRU). */
@@ -73,6 +80,8 @@ export function parseWebhooksConfig(env: Env, deployed: boolean): WebhooksConfig
     queueTimeoutMs: int(env, 'TALLY_WEBHOOK_QUEUE_TIMEOUT_MS', 5_000, 1, 60_000),
     retrierBatchMax: int(env, 'TALLY_WEBHOOK_RETRIER_BATCH_MAX', 500, 1, 5_000),
     inlineRecordMs: int(env, 'TALLY_WEBHOOK_INLINE_RECORD_MS', 1_000, 0, 30_000),
+    recordGroupWritesMax: int(env, 'TALLY_WEBHOOK_RECORD_GROUP_WRITES_MAX', 200, 0, 500),
+    recordGroupWaitingMax: int(env, 'TALLY_WEBHOOK_RECORD_GROUP_WAITING_MAX', 10_000, 0, 100_000),
     endpointsPerTenantMax: int(env, 'TALLY_WEBHOOK_ENDPOINTS_PER_TENANT_MAX', 50, 1, 500),
     endpointsCacheTtlMs: int(env, 'TALLY_WEBHOOK_ENDPOINTS_CACHE_TTL_MS', 5_000, 0, 60_000),
     breakersMax: int(env, 'TALLY_WEBHOOK_BREAKERS_MAX', 10_000, 1, 1_000_000),
