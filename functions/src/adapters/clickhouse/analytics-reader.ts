@@ -2,16 +2,16 @@
  * Merchant reports from ClickHouse (issue 13 item 5, ADR 0030). Every query names one tenant and
  * is correct before ReplacingMergeTree merges: per payment the snapshot of the highest version
  * (duplicates of a row carry the same snapshot, so argMax is insensitive to them); ledger postings
- * read with FINAL. ClickHouse 18.16 has no bound query parameters: values enter the SQL text only
- * through `sqlString`/`sqlInt` (ADR 0029), and only values the edge validated (tenant ids, integer
- * times); the SQL around them is constant. Each query has a server-side time limit
+ * read with FINAL. Each query is one constant template with `{name:Type}` placeholders and its
+ * values (tenant, period, page), run through `queryRows` (sql-query.ts, ADR 0029 decision 8): bound
+ * parameters on current ClickHouse, literals rendered from the declared Types on 18.16; no value is
+ * ever concatenated into the SQL here. Each query has a server-side time limit
  * (max_execution_time) and a client-side deadline; an unanswered or failed query is
  * ANALYTICS_UNAVAILABLE, never INTERNAL.
  */
-import type { ClickHouseClient } from '@clickhouse/client';
 import { TallyError } from '../../domain/errors.js';
 import type { AnalyticsReader, LedgerVolumeRow, PaymentVolumeRow, ReportQuery } from '../../ports/analytics-reader.js';
-import { sqlInt, sqlString } from './sql-literal.js';
+import { queryRows, SqlParamsError, type SqlClient, type SqlQuery } from './sql-query.js';
 
 const dayMs = 86_400_000;
 
@@ -23,11 +23,20 @@ export interface ClickHouseAnalyticsOptions {
 /** `YYYY-MM-DD` of a UTC day number (days since 1970-01-01). */
 const dayOf = (dayNumber: number): string => new Date(dayNumber * dayMs).toISOString().slice(0, 10);
 
+/**
+ * The values every report query takes. `startSeconds` (the period's start, whole seconds, rounded
+ * down) only narrows the partitions read through `occurred_at`; the exact bounds are in ms.
+ */
+const reportParams = (q: ReportQuery) => ({
+  tenantId: q.tenantId, startSeconds: Math.floor(q.startMs / 1000), startMs: q.startMs, endMs: q.endMs, offset: q.offset, limit: q.limit,
+});
+
 /** The tenant's payments created in the period, each as of its newest snapshot, grouped. */
-function paymentVolumeSql(q: ReportQuery): string {
+function paymentVolumeQuery(q: ReportQuery): SqlQuery {
   // Aliases differ from column names: ClickHouse aliases are query-wide, so `argMax(status, ...) AS
   // status` would refer to itself.
-  return `
+  return {
+    sql: `
 SELECT day_number, p_currency, p_psp, p_status,
   count() AS payment_count,
   sum(p_amount) AS gross_minor, sum(p_captured) AS captured_minor, sum(p_refunded) AS refunded_minor,
@@ -36,7 +45,7 @@ SELECT day_number, p_currency, p_psp, p_status,
 FROM (
   SELECT payment_id,
     argMax(payment_created_at_ms, payment_version) AS p_created_ms,
-    intDiv(p_created_ms, ${sqlInt(dayMs)}) AS day_number,
+    intDiv(p_created_ms, 86400000) AS day_number, -- ms per day
     argMax(status, payment_version) AS p_status,
     argMax(currency, payment_version) AS p_currency,
     argMax(psp, payment_version) AS p_psp,
@@ -48,13 +57,15 @@ FROM (
     argMax(amount_authorized_minor, payment_version) > 0 AS p_authorized,
     argMax(decline_reason, payment_version) != '' AS p_declined
   FROM payment_snapshots
-  WHERE tenant_id = ${sqlString(q.tenantId)} AND occurred_at >= toDateTime(${sqlInt(Math.floor(q.startMs / 1000))})
+  WHERE tenant_id = {tenantId:String} AND occurred_at >= {startSeconds:DateTime}
   GROUP BY payment_id
-  HAVING p_created_ms >= ${sqlInt(q.startMs)} AND p_created_ms < ${sqlInt(q.endMs)}
+  HAVING p_created_ms >= {startMs:Int64} AND p_created_ms < {endMs:Int64}
 )
 GROUP BY day_number, p_currency, p_psp, p_status
 ORDER BY day_number, p_currency, p_psp, p_status
-LIMIT ${sqlInt(q.offset)}, ${sqlInt(q.limit)}`;
+LIMIT {offset:UInt64}, {limit:UInt64}`,
+    params: reportParams(q),
+  };
 }
 
 /**
@@ -63,10 +74,11 @@ LIMIT ${sqlInt(q.offset)}, ${sqlInt(q.limit)}`;
  * rows for account, direction and currency). The joined subqueries are aliased: current ClickHouse
  * refuses a JOIN of unaliased subqueries ("no alias for subquery"), 18.16 accepts both forms.
  */
-function ledgerVolumeSql(q: ReportQuery): string {
-  const inPeriod = `tenant_id = ${sqlString(q.tenantId)} AND occurred_at >= toDateTime(${sqlInt(Math.floor(q.startMs / 1000))})
-      AND occurred_at_ms >= ${sqlInt(q.startMs)} AND occurred_at_ms < ${sqlInt(q.endMs)}`;
-  return `
+function ledgerVolumeQuery(q: ReportQuery): SqlQuery {
+  const inPeriod = `tenant_id = {tenantId:String} AND occurred_at >= {startSeconds:DateTime}
+      AND occurred_at_ms >= {startMs:Int64} AND occurred_at_ms < {endMs:Int64}`;
+  return {
+    sql: `
 SELECT account_id, currency,
   sumIf(amount_minor, direction = 'debit') AS debit_minor, sumIf(amount_minor, direction = 'credit') AS credit_minor, count() AS posting_count
 FROM (
@@ -78,36 +90,47 @@ FROM (
     WHERE ${inPeriod} AND state = 'posted' AND account_id = ''
   ) AS resolved ANY INNER JOIN (
     SELECT entry_id, posting_index, account_id, direction, currency FROM ledger_postings FINAL
-    WHERE tenant_id = ${sqlString(q.tenantId)} AND state = 'pending'
+    WHERE tenant_id = {tenantId:String} AND state = 'pending'
   ) AS pending USING (entry_id, posting_index)
 )
 GROUP BY account_id, currency
 ORDER BY account_id, currency
-LIMIT ${sqlInt(q.offset)}, ${sqlInt(q.limit)}`;
+LIMIT {offset:UInt64}, {limit:UInt64}`,
+    params: reportParams(q),
+  };
 }
 
-export function createClickHouseAnalyticsReader(client: ClickHouseClient, options: ClickHouseAnalyticsOptions): AnalyticsReader {
+/** The tenant's sink watermark: how many events it has and the newest one's time. */
+const dataAsOfQuery = (tenantId: string): SqlQuery => ({
+  sql: 'SELECT count() AS n, max(occurred_at_ms) AS newest FROM events WHERE tenant_id = {tenantId:String}',
+  params: { tenantId },
+});
+
+/** The report queries as the reader runs them, for tests that run them on both paths. */
+export const reportQueries = { paymentVolume: paymentVolumeQuery, ledgerVolume: ledgerVolumeQuery, dataAsOf: dataAsOfQuery };
+
+export function createClickHouseAnalyticsReader(client: SqlClient, options: ClickHouseAnalyticsOptions): AnalyticsReader {
   const seconds = Math.max(1, Math.ceil(options.queryTimeoutMs / 1000));
-  async function rows<T>(query: string): Promise<T[]> {
+  async function rows<T>(query: SqlQuery): Promise<T[]> {
     try {
-      const result = await client.query({
-        query, format: 'JSONEachRow',
+      return await queryRows<T>(client, query, {
         clickhouse_settings: { max_execution_time: seconds, readonly: '1' },
         abort_signal: AbortSignal.timeout(options.queryTimeoutMs + 1_000),
       });
-      return await result.json<T>();
     } catch (error) {
+      // A template and its values disagreeing is this code's bug, not the store's unavailability.
+      if (error instanceof SqlParamsError) throw error;
       throw new TallyError('ANALYTICS_UNAVAILABLE', `analytics store did not answer: ${(error as Error).message.slice(0, 200)}`, {});
     }
   }
   async function dataAsOfMs(tenantId: string): Promise<number | null> {
-    const [row] = await rows<{ n: string; newest: string }>(`SELECT count() AS n, max(occurred_at_ms) AS newest FROM events WHERE tenant_id = ${sqlString(tenantId)}`);
+    const [row] = await rows<{ n: string; newest: string }>(dataAsOfQuery(tenantId));
     return row && row.n !== '0' ? Number(row.newest) : null;
   }
   return {
     async paymentVolume(q) {
       const [found, asOf] = await Promise.all([
-        rows<Record<string, string>>(paymentVolumeSql(q)),
+        rows<Record<string, string>>(paymentVolumeQuery(q)),
         dataAsOfMs(q.tenantId),
       ]);
       return {
@@ -120,7 +143,7 @@ export function createClickHouseAnalyticsReader(client: ClickHouseClient, option
       };
     },
     async ledgerVolume(q) {
-      const [found, asOf] = await Promise.all([rows<Record<string, string>>(ledgerVolumeSql(q)), dataAsOfMs(q.tenantId)]);
+      const [found, asOf] = await Promise.all([rows<Record<string, string>>(ledgerVolumeQuery(q)), dataAsOfMs(q.tenantId)]);
       return {
         dataAsOfMs: asOf,
         rows: found.map((r): LedgerVolumeRow => ({

@@ -8,12 +8,13 @@
  * A month is dropped only when all of it is older than the retention: the partitions before the
  * month holding `now - retentionMonths`. Each run drops at most `partitionsMax` partitions, oldest
  * first, and says when it stopped at the bound (`remaining` > 0): the next run continues, nothing
- * is skipped silently. Table names come from the fixed list of analytics tables and partition ids
- * are checked to be YYYYMM before they reach SQL; nothing is built from input.
+ * is skipped silently. Table names come from the fixed list of analytics tables (identifiers, which
+ * cannot be parameters on 18.16); the table list, the month and each partition id are parameters
+ * of constant templates (sql-query.ts), partition ids checked to be YYYYMM first.
  */
 import type { ClickHouseClient } from './clickhouse-client.js';
 import { analyticsTables } from './event-rows.js';
-import { sqlInt, sqlString } from './sql-literal.js';
+import { queryRows, runCommand } from './sql-query.js';
 
 /** 7 years: the archive of financial events (README "Analytics"). */
 export const analyticsRetentionMonthsDefault = 84;
@@ -66,12 +67,12 @@ export async function applyAnalyticsRetention(client: ClickHouseClient, options:
   const [{ database } = { database: '' }] = await (await client.query({ query: 'SELECT currentDatabase() AS database', format: 'JSONEachRow' })).json<{ database: string }>();
   // Active parts only (inactive ones are merged-away leftovers); partition ids of toYYYYMM are the
   // YYYYMM digits, so string order is month order.
-  const found = await (await client.query({
-    query: `SELECT table, partition_id AS partition, sum(rows) AS rows FROM system.parts
-WHERE database = currentDatabase() AND active AND table IN (${analyticsTables.map(sqlString).join(', ')}) AND partition_id < ${sqlString(keepFrom)}
+  const found = await queryRows<{ table: string; partition: string; rows: string | number }>(client, {
+    sql: `SELECT table, partition_id AS partition, sum(rows) AS rows FROM system.parts
+WHERE database = currentDatabase() AND active AND has({tables:Array(String)}, table) AND partition_id < {keepFrom:String}
 GROUP BY table, partition_id ORDER BY partition_id, table`,
-    format: 'JSONEachRow',
-  })).json<{ table: string; partition: string; rows: string | number }>();
+    params: { tables: analyticsTables, keepFrom },
+  });
   const expired = found.map((p) => {
     const table = analyticsTables.find((t) => t === p.table);
     if (table === undefined || !partitionPattern.test(p.partition)) throw new Error(`retention: unexpected partition ${p.table}/${p.partition} (tables are partitioned by toYYYYMM)`);
@@ -80,7 +81,7 @@ GROUP BY table, partition_id ORDER BY partition_id, table`,
   const partitions = expired.slice(0, options.partitionsMax);
   for (const p of partitions) {
     options.onPartition?.(p);
-    if (!options.dryRun) await client.command({ query: `ALTER TABLE ${p.table} DROP PARTITION ${sqlInt(Number(p.partition))}` });
+    if (!options.dryRun) await runCommand(client, { sql: `ALTER TABLE ${p.table} DROP PARTITION {partition:UInt32}`, params: { partition: Number(p.partition) } });
   }
   return { database, keepFromMonth: keepFrom, retentionMonths: options.retentionMonths, dryRun: options.dryRun, partitions, remaining: expired.length - partitions.length };
 }

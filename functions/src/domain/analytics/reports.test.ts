@@ -23,6 +23,11 @@ describe('report bounds', () => {
     expect(reasonOf(() => validateReportRange(undefined, start))).toEqual({ reason: 'FIELD_REQUIRED', field: 'start_time' });
     expect(reasonOf(() => validateReportRange(start, undefined))).toEqual({ reason: 'FIELD_REQUIRED', field: 'end_time' });
     expect(reasonOf(() => validateReportRange(-1, start))).toEqual({ reason: 'FIELD_INVALID', field: 'start_time' });
+    // The analytics store's DateTime ends in 2106: a later start is refused, not sent to it.
+    const lastStartMs = Date.parse('2106-02-07T06:28:15Z');
+    expect(validateReportRange(lastStartMs + 999, lastStartMs + 1_000)).toEqual({ startMs: lastStartMs + 999, endMs: lastStartMs + 1_000 });
+    expect(reasonOf(() => validateReportRange(lastStartMs + 1_000, lastStartMs + 2_000))).toEqual({ reason: 'FIELD_INVALID', field: 'start_time' });
+    expect(reasonOf(() => validateReportRange(Date.parse('9999-12-31T00:00:00Z'), Date.parse('9999-12-31T01:00:00Z')))).toEqual({ reason: 'FIELD_INVALID', field: 'start_time' });
   });
 
   it('page size: 0 is the default, 1..1000 kept, anything else refused', () => {

@@ -11,6 +11,12 @@ const dayMs = 86_400_000;
 export const reportPageSizeMax = 1_000;
 export const reportPageSizeDefault = 500;
 
+/**
+ * Latest start a report may have: ClickHouse's DateTime (whole seconds, UInt32) ends at
+ * 2106-02-07T06:28:15Z, and the report queries narrow their partitions by the start as a DateTime.
+ */
+export const reportStartMsMax = 2 ** 32 * 1000 - 1;
+
 /** A validated report period [startMs, endMs). */
 export interface ReportRange { startMs: number; endMs: number }
 
@@ -22,6 +28,7 @@ export function validateReportRange(startMs: number | undefined, endMs: number |
   if (startMs === undefined) throw invalidField('start_time', 'required', 'FIELD_REQUIRED');
   if (endMs === undefined) throw invalidField('end_time', 'required', 'FIELD_REQUIRED');
   if (!Number.isSafeInteger(startMs) || startMs < 0) throw invalidField('start_time', 'must be a time after 1970-01-01');
+  if (startMs > reportStartMsMax) throw invalidField('start_time', 'must be a time before 2106-02-07T06:28:16Z (the end of the analytics store\'s time range)');
   if (!Number.isSafeInteger(endMs) || endMs <= startMs) throw invalidField('end_time', 'must be after start_time');
   if (endMs - startMs > reportRangeDaysMax * dayMs) throw invalidField('end_time', `at most ${reportRangeDaysMax} days after start_time`);
   return { startMs, endMs };
