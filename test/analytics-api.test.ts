@@ -20,7 +20,7 @@ import { finalRows, startTestAnalyticsSink, testClickHouse, type TestAnalyticsSi
 import { parseJson, repoRoot, runCli, type CliResult } from './support/cli-runner.js';
 import { bridgeTopicToHandler } from '../emulators/pubsub-bridge.js';
 import { migrate } from '../functions/src/adapters/clickhouse/migrate.js';
-import { sqlString } from '../functions/src/adapters/clickhouse/sql-literal.js';
+import { queryRows } from '../functions/src/adapters/clickhouse/sql-query.js';
 import { createPubSubDeadLetterQueues } from '../functions/src/adapters/pubsub/dead-letter-queues.js';
 import { subscriptionPolicies } from '../functions/src/adapters/pubsub/subscription-policies.js';
 import { listDeadLetters } from '../functions/src/app/events/dead-letters.js';
@@ -331,9 +331,9 @@ describe('dead letters with the real sink: ClickHouse down, events dead-lettered
       const replay = parseJson<{ replayed: number; failed: number; bySubscription: Record<string, number> }>(
         await runCliWithProject(services.config.projectId, ['events', 'dlq', 'replay', '--subscription', subscription, '--json']));
       expect(replay).toMatchObject({ replayed: eventIds.length, failed: 0, bySubscription: { [subscription]: eventIds.length } });
-      const written = async () => (await (await clickhouse.query({
-        query: `SELECT event_id, count() AS n FROM ${database}.events FINAL WHERE tenant_id = ${sqlString(tenantId)} GROUP BY event_id ORDER BY event_id`, format: 'JSONEachRow',
-      })).json<{ event_id: string; n: string }>());
+      const written = async () => queryRows<{ event_id: string; n: string }>(clickhouse, {
+        sql: `SELECT event_id, count() AS n FROM ${database}.events FINAL WHERE tenant_id = {tenantId:String} GROUP BY event_id ORDER BY event_id`, params: { tenantId },
+      });
       await eventually(async () => expect((await written()).map((r) => r.event_id)).toEqual(eventIds), SETTLE);
       // Exactly once as readers see it (FINAL: a redelivery may add a copy until merged), and the hold is empty.
       expect((await written()).every((r) => r.n === '1')).toBe(true);

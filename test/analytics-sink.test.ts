@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClickHouse } from '../emulators/clickhouse.js';
 import { retryDelayMs } from '../emulators/pubsub-bridge.js';
 import { migrate } from '../functions/src/adapters/clickhouse/migrate.js';
-import { sqlString } from '../functions/src/adapters/clickhouse/sql-literal.js';
+import { queryRows } from '../functions/src/adapters/clickhouse/sql-query.js';
 import { subscriptionPolicies } from '../functions/src/adapters/pubsub/subscription-policies.js';
 import { relayOutboxDocument } from '../functions/src/app/outbox/relay.js';
 import { DomainEventSchema } from '../functions/src/gen/tally/events/v1/events_pb.js';
@@ -65,7 +65,7 @@ async function postEntry(traceId = randomUUID().replaceAll('-', '')) {
 const waitMs = { timeoutMs: 30_000, intervalMs: 100 };
 
 async function countFinal(table: string, eventId: string, client = clickhouse): Promise<number> {
-  const rows = await (await client.query({ query: `SELECT count() AS n FROM ${table} FINAL WHERE tenant_id = ${sqlString(tenant.tenantId)} AND event_id = ${sqlString(eventId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+  const rows = await queryRows<{ n: string }>(client, { sql: `SELECT count() AS n FROM ${table} FINAL WHERE tenant_id = {tenantId:String} AND event_id = {eventId:String}`, params: { tenantId: tenant.tenantId, eventId } });
   return Number(rows[0]!.n);
 }
 
@@ -76,10 +76,10 @@ describe('analyticsSink: exactly one row per event', () => {
     // Two relays of one document at once (the trigger retried while the first still ran).
     await Promise.all([relayOutboxDocument(stack.services.outbox, tenant.tenantId, eventId), relayOutboxDocument(stack.services.outbox, tenant.tenantId, eventId)]);
     await eventually(async () => expect(await countFinal('events', eventId)).toBe(1), waitMs);
-    const [row] = await finalRows(clickhouse, 'events', tenant.tenantId, `AND event_id = ${sqlString(eventId)}`);
+    const [row] = await finalRows(clickhouse, 'events', tenant.tenantId, eventId);
     expect(row).toMatchObject({ event_id: eventId, type: 'ledger.entry.posted', aggregate_id: entryId, trace_id: traceId, span_id: expect.stringMatching(/^[0-9a-f]{16}$/) });
     expect(JSON.parse(row!.payload_json!)).toMatchObject({ entryId, postings: [{ amountMinor: '1234' }, { amountMinor: '1234' }] });
-    const postings = await finalRows(clickhouse, 'ledger_postings', tenant.tenantId, `AND event_id = ${sqlString(eventId)}`);
+    const postings = await finalRows(clickhouse, 'ledger_postings', tenant.tenantId, eventId);
     expect(postings.map((p) => [p.posting_index, p.account_id, p.direction, p.amount_minor, p.currency, p.state, p.trace_id])).toEqual([
       [0, accounts.a, 'debit', '1234', 'USD', 'posted', traceId], [1, accounts.b, 'credit', '1234', 'USD', 'posted', traceId],
     ]);
@@ -163,7 +163,7 @@ describe('analyticsSink: ClickHouse down and back', () => {
         occurredAt: timestampFromMs(Date.UTC(2026, 11, 6) + i), payloadJson: JSON.stringify({ i }),
       })), { eventId: `evt_stream_${i}` });
       const count = async (): Promise<{ rows: number; distinct: number }> => {
-        const [r] = await (await own.query({ query: `SELECT count() AS rows, uniqExact(event_id) AS distinct FROM events FINAL WHERE tenant_id = ${sqlString(streamTenant)}`, format: 'JSONEachRow' })).json<{ rows: string; distinct: string }>();
+        const [r] = await queryRows<{ rows: string; distinct: string }>(own, { sql: 'SELECT count() AS rows, uniqExact(event_id) AS distinct FROM events FINAL WHERE tenant_id = {tenantId:String}', params: { tenantId: streamTenant } });
         return { rows: Number(r!.rows), distinct: Number(r!.distinct) };
       };
       for (let i = 0; i < 100; i++) await publish(i);
@@ -240,7 +240,7 @@ describe('analyticsSink as deployed (Functions Framework entry)', () => {
       const ok = await push(data);
       expect(ok.status).toBeLessThan(300);
       // Answered only once durable: the row is there now, without waiting.
-      const rows = await finalRows(clickhouse, 'payment_events', tenant.tenantId, `AND event_id = ${sqlString(eventId)}`);
+      const rows = await finalRows(clickhouse, 'payment_events', tenant.tenantId, eventId);
       expect(rows.map((r) => [r.payment_id, r.status, r.amount_minor, r.currency])).toEqual([['pay_push', 'requires_confirmation', '2500', 'EUR']]);
       expect((await push(Buffer.from('junk').toString('base64'))).status).toBe(500);
       // A replay aimed at another consumer of domain-events (ADR 0030) is acked and skipped, whatever it holds.

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createClickHouseClient } from '../functions/src/adapters/clickhouse/clickhouse-client.js';
 import { loadMigrations, migrate, MigrationError } from '../functions/src/adapters/clickhouse/migrate.js';
 import { sqlInt, sqlString } from '../functions/src/adapters/clickhouse/sql-literal.js';
+import { queryRows } from '../functions/src/adapters/clickhouse/sql-query.js';
 import { parseConfig } from '../functions/src/platform/config/config.js';
 import fc from 'fast-check';
 import { parseJson, runCli } from './support/cli-runner.js';
@@ -30,7 +31,7 @@ const scratchDatabase = (): string => {
 describe('ClickHouse server (test stack)', () => {
   it('answers on loopback at the derived port with the migrated schema in database tally', async () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const tables = await (await client.query({ query: `SELECT name FROM system.tables WHERE database = ${sqlString('tally')} ORDER BY name`, format: 'JSONEachRow' })).json<{ name: string }>();
+    const tables = await queryRows<{ name: string }>(client, { sql: 'SELECT name FROM system.tables WHERE database = {database:String} ORDER BY name', params: { database: 'tally' } });
     expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['disputes', 'events', 'ledger_postings', 'payment_events', 'refunds', 'schema_migrations']));
   });
 });
@@ -61,7 +62,7 @@ describe('npx tally analytics migrate', () => {
     await expect(migrate(scratch, { migrations: edited })).rejects.toThrow(MigrationError);
     await expect(migrate(scratch, { migrations: edited })).rejects.toThrow(/0001_events was edited after it was applied/);
     // Nothing of 0002 was created by the refused runs.
-    const tables = await (await client.query({ query: `SELECT name FROM system.tables WHERE database = ${sqlString(database)} ORDER BY name`, format: 'JSONEachRow' })).json<{ name: string }>();
+    const tables = await queryRows<{ name: string }>(client, { sql: 'SELECT name FROM system.tables WHERE database = {database:String} ORDER BY name', params: { database } });
     expect(tables.map((t) => t.name)).toEqual(['events', 'schema_migrations']);
     // A migration numbered below an applied one: apply 0002 under the number 3, then offer 0002.
     await migrate(scratch, { migrations: [files[0]!, { ...files[1]!, version: 3 }] });
@@ -91,21 +92,22 @@ describe('ReplacingMergeTree reads are right before merges', () => {
     let raw: { n: string }[];
     try {
       for (const insertedAtMs of [1, 2, 3]) await client.insert({ table: 'events', values: [row(insertedAtMs)], format: 'JSONEachRow' });
-      raw = await (await client.query({ query: `SELECT count() AS n FROM events WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+      raw = await queryRows<{ n: string }>(client, { sql: 'SELECT count() AS n FROM events WHERE tenant_id = {tenantId:String}', params: { tenantId } });
     } finally {
       await client.command({ query: 'SYSTEM START MERGES events' });
     }
     // Three parts, no merge yet: without FINAL the count is wrong, which is why every read uses it.
     expect(Number(raw[0]!.n)).toBe(3);
-    const final = await (await client.query({ query: `SELECT count() AS n, any(message_id) AS m FROM events FINAL WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string; m: string }>();
+    const final = await queryRows<{ n: string; m: string }>(client, { sql: 'SELECT count() AS n, any(message_id) AS m FROM events FINAL WHERE tenant_id = {tenantId:String}', params: { tenantId } });
     expect(final).toEqual([{ n: '1', m: 'm3' }]);
-    const grouped = await (await client.query({
-      query: `SELECT event_id, argMax(message_id, inserted_at_ms) AS m FROM events WHERE tenant_id = ${sqlString(tenantId)} GROUP BY event_id`, format: 'JSONEachRow',
-    })).json<{ event_id: string; m: string }>();
+    const grouped = await queryRows<{ event_id: string; m: string }>(client, {
+      sql: 'SELECT event_id, argMax(message_id, inserted_at_ms) AS m FROM events WHERE tenant_id = {tenantId:String} GROUP BY event_id', params: { tenantId },
+    });
     expect(grouped).toEqual([{ event_id: 'evt_dup', m: 'm3' }]);
   });
 });
 
+// The literals the 18.16 renderer (sql-query.ts) is built from; every statement goes through it.
 describe('SQL literals (ClickHouse 18.16 has no query parameters)', () => {
   it('sqlString reads back exactly any string from the real server, quotes, backslashes and NUL included', async () => {
     const samples = fc.sample(fc.string({ unit: 'binary', maxLength: 40 }), { numRuns: 200, seed: 13 });

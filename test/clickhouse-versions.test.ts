@@ -18,7 +18,7 @@ import { createClickHouseAnalyticsReader } from '../functions/src/adapters/click
 import { createClickHouseClient, type ClickHouseClient } from '../functions/src/adapters/clickhouse/clickhouse-client.js';
 import { analyticsTables } from '../functions/src/adapters/clickhouse/event-rows.js';
 import { applyMigrations, loadMigrations, migrate } from '../functions/src/adapters/clickhouse/migrate.js';
-import { sqlString } from '../functions/src/adapters/clickhouse/sql-literal.js';
+import { queryRows } from '../functions/src/adapters/clickhouse/sql-query.js';
 import { parseConfig } from '../functions/src/platform/config/config.js';
 import type { AnalyticsEvent } from '../functions/src/ports/analytics-events.js';
 import type { Clock } from '../functions/src/ports/clock.js';
@@ -123,9 +123,9 @@ describe.each(engines)('analytics schema and reports on %s', (_name, open) => {
     for (const table of analyticsTables) await client.command({ query: `SYSTEM STOP MERGES ${table}` });
     await store.insert(events.map((e) => store.prepare(e)));
     await store.insert(events.map((e) => store.prepare(e)));
-    const [raw] = await (await client.query({ query: `SELECT count() AS n FROM events WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+    const [raw] = await queryRows<{ n: string }>(client, { sql: 'SELECT count() AS n FROM events WHERE tenant_id = {tenantId:String}', params: { tenantId } });
     expect(Number(raw!.n)).toBe(2 * 10);
-    const [final] = await (await client.query({ query: `SELECT count() AS n FROM events FINAL WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+    const [final] = await queryRows<{ n: string }>(client, { sql: 'SELECT count() AS n FROM events FINAL WHERE tenant_id = {tenantId:String}', params: { tenantId } });
     expect(Number(final!.n)).toBe(10);
 
     // Last: the reader's queries carry readonly=1, which chdb's connection applies as a session SET

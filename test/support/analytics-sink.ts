@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { PubSub } from '@google-cloud/pubsub';
 import { bridgeTopicToHandler, type Bridge, type RetryBackoff } from '../../emulators/pubsub-bridge.js';
 import { createClickHouseClient, type ClickHouseClient } from '../../functions/src/adapters/clickhouse/clickhouse-client.js';
-import { sqlString } from '../../functions/src/adapters/clickhouse/sql-literal.js';
+import { queryRows } from '../../functions/src/adapters/clickhouse/sql-query.js';
 import { subscriptionPolicies } from '../../functions/src/adapters/pubsub/subscription-policies.js';
 import { composeAnalyticsSink, sinkInFlightMax, type AnalyticsSinkServices } from '../../functions/src/compose-analytics.js';
 import type { EventSinkOptions } from '../../functions/src/app/analytics/event-sink.js';
@@ -59,10 +59,9 @@ export function testClickHouse(url = process.env.TALLY_CLICKHOUSE_URL ?? ''): Cl
   return createClickHouseClient(parseConfig({ ...process.env, TALLY_CLICKHOUSE_URL: url }).clickhouse);
 }
 
-/** Rows of `table` for one tenant as readers must read them (FINAL), ordered by event id. */
-export async function finalRows<T = Record<string, string>>(client: ClickHouseClient, table: string, tenantId: string, extraWhere = ''): Promise<T[]> {
-  const result = await client.query({
-    query: `SELECT * FROM ${table} FINAL WHERE tenant_id = ${sqlString(tenantId)} ${extraWhere} ORDER BY event_id`, format: 'JSONEachRow',
-  });
-  return result.json<T>();
+/** Rows of `table` for one tenant (and one event, if given) as readers must read them (FINAL), ordered by event id. */
+export async function finalRows<T = Record<string, string>>(client: ClickHouseClient, table: string, tenantId: string, eventId?: string): Promise<T[]> {
+  return queryRows<T>(client, eventId === undefined
+    ? { sql: `SELECT * FROM ${table} FINAL WHERE tenant_id = {tenantId:String} ORDER BY event_id`, params: { tenantId } }
+    : { sql: `SELECT * FROM ${table} FINAL WHERE tenant_id = {tenantId:String} AND event_id = {eventId:String} ORDER BY event_id`, params: { tenantId, eventId } });
 }

@@ -1,10 +1,11 @@
 /**
  * SQL literals for ClickHouse 18.16, which has no server-side query parameters (`{name:Type}` and
- * `param_*` came in 19.x: 18.16 answers "Unknown setting param_x"). Values are therefore written
- * into the SQL text, but only through these functions: strings quoted with every character that
- * could end or bend the literal escaped (ClickHouse's own string-literal escapes), numbers checked
- * to be integers in range. test/clickhouse-schema.test.ts checks the round trip against the real
- * server for arbitrary strings. Identifiers are never built from input.
+ * `param_*` came in 19.x: 18.16 answers "Unknown setting param_x"). Used only by the renderer in
+ * sql-query.ts, which writes a statement's `{name:Type}` placeholders as literals on such a server
+ * (current servers get the values bound instead): strings quoted with every character that could
+ * end or bend the literal escaped (ClickHouse's own string-literal escapes), numbers checked to be
+ * integers in range. test/clickhouse-schema.test.ts checks the round trip against the real server
+ * for arbitrary strings. Identifiers are never built from input.
  */
 
 /** A ClickHouse string literal that reads back exactly `value` (any Unicode, quotes, backslashes, NUL). */
