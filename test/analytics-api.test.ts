@@ -270,6 +270,8 @@ describe('AnalyticsService: the report equals Firestore, replays never double-co
     await expectConnectError(owner.analytics.getPaymentVolume({ startTime: at(startMs), endTime: at(startMs + 367 * dayMs) }), Code.InvalidArgument, 'FIELD_INVALID');
     await expectConnectError(owner.analytics.getLedgerVolume({ endTime: at(endMs) }), Code.InvalidArgument, 'FIELD_REQUIRED');
     await expectConnectError(owner.analytics.getPaymentVolume({ startTime: at(startMs), endTime: at(endMs), pageSize: 1001 }), Code.InvalidArgument, 'FIELD_INVALID');
+    // A start past ClickHouse DateTime's end (2106) is refused at the edge, not sent to the store.
+    await expectConnectError(owner.analytics.getLedgerVolume({ startTime: at(Date.parse('2200-01-01T00:00:00Z')), endTime: at(Date.parse('2200-01-02T00:00:00Z')) }), Code.InvalidArgument, 'FIELD_INVALID');
     const all = await settledReport(owner, startMs, endMs);
     expect(all.length).toBeGreaterThanOrEqual(4);
     const paged: Row[] = [];
