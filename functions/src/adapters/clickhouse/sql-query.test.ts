@@ -123,7 +123,9 @@ describe('parameter mode: bound on current servers, rendered on 18.16', () => {
   it('from the version text', () => {
     expect(parameterModeOf('18.16.1')).toBe('rendered');
     expect(parameterModeOf('19.17.9.60')).toBe('rendered');
-    expect(parameterModeOf('20.3.21.2')).toBe('bound');
+    expect(parameterModeOf('20.3.21.2')).toBe('rendered');
+    expect(parameterModeOf('23.8.16.16')).toBe('rendered');
+    expect(parameterModeOf('24.1.1')).toBe('bound');
     expect(parameterModeOf('24.3.1.2672')).toBe('bound');
     expect(parameterModeOf('26.7.2.1')).toBe('bound');
     expect(() => parameterModeOf('')).toThrow(/is not major.minor/);

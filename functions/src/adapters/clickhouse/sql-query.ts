@@ -143,11 +143,13 @@ export type ParameterMode = 'bound' | 'rendered';
 
 /**
  * Servers of this major version and later get bound parameters. Query parameters arrived during the
- * 19.x series (18.16 has none); which 19.x release added which Types was not verified here, 19.x is
- * out of support since 2020, and the rendered form is correct on every version, so the line is
- * drawn at 20, where the feature (with DateTime and Array(String) parameters) is certain.
+ * 19.x series (18.16 has none), but these statements also bind LIMIT, DateTime, Array(String) and an
+ * ALTER ... DROP PARTITION value, verified here only on 26.x (chdb). The rendered form is correct on
+ * every version, so the line is drawn conservatively at 24 (the 2024 releases: every ClickHouse
+ * still supported upstream, and production's): an older server gets literals, never a statement
+ * its parser might refuse.
  */
-export const boundParametersSinceMajor = 20;
+export const boundParametersSinceMajor = 24;
 
 /** Bound or rendered, from the text of `SELECT version()` (e.g. `18.16.1`, `24.3.1.2672`). Pure. */
 export function parameterModeOf(version: string): ParameterMode {
