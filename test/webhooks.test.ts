@@ -5,12 +5,14 @@
  * receiver, retries on schedule under a fake clock until success or the endpoint is disabled, a
  * dispatcher that dies mid-delivery, secret rolls, SSRF refusals, and tenant isolation.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import nodePath from 'node:path';
 import { toJson } from '@bufbuild/protobuf';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { startFakeKms, type FakeKms } from '../emulators/fake-kms/server.js';
 import { bridgeTopicToHandler, type Bridge } from '../emulators/pubsub-bridge.js';
 import { createWebhookSender } from '../functions/src/adapters/http/webhook-sender.js';
@@ -518,4 +520,141 @@ describe('SSRF', () => {
     expect(r.error).toMatch(/redirects are not followed/);
     await new Promise((resolve) => redirecting.close(resolve));
   });
+});
+
+describe('a dispatcher process killed mid-delivery (item 7, ADR 0034): real processes, SIGKILL', () => {
+  // The real webhookDispatcher in child processes (test/support/webhook-dispatcher-process.ts: config
+  // from the environment, services composed as deployed, domain-events through the local Pub/Sub
+  // bridge with the webhook-dispatcher policy, as npm start runs it), on a subscription of its own,
+  // handling only this test's tenant. The tenant is not made with newTenant, so this file's
+  // in-process dispatcher leaves its events alone: only the child processes deliver them.
+  const repoRoot = nodePath.resolve(import.meta.dirname, '..');
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    })));
+  });
+
+  /** A dispatcher process; resolves once its bridge pulls the subscription. */
+  async function startDispatcherProcess(tenantId: string, subscription: string, settings: Record<string, string>) {
+    const child = spawn(process.execPath, ['--import', 'tsx', nodePath.join(repoRoot, 'test/support/webhook-dispatcher-process.ts')], {
+      cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        // This file's emulator project (its payments stack's own): the same Firestore and Pub/Sub.
+        ...process.env, GCLOUD_PROJECT: env.stack.services.config.projectId, TALLY_WEBHOOK_SECRETS_KMS_KEY: KMS_KEY, TALLY_KMS_ENDPOINT: kms.address, TALLY_WEBHOOK_ENDPOINTS_CACHE_TTL_MS: '0',
+        TALLY_TEST_DISPATCHER_SUBSCRIPTION: subscription, TALLY_TEST_DISPATCHER_TENANT: tenantId, TALLY_LOG_LEVEL: 'WARNING', ...settings,
+      },
+    });
+    children.push(child);
+    let output = '';
+    onTestFailed(() => console.error(`dispatcher process ${child.pid} said:\n${output}`));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
+    let startTimer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve, reject) => {
+      const take = (c: Buffer) => {
+        output += c.toString();
+        if (output.includes('"ready":true')) resolve();
+      };
+      child.stdout!.on('data', take);
+      child.stderr!.on('data', take);
+      void exited.then((how) => reject(new Error(`the dispatcher process exited (${how}) before it was ready:\n${output}`)));
+      startTimer = setTimeout(() => reject(new Error(`the dispatcher process was not ready within 45 s:\n${output}`)), 45_000);
+    }).finally(() => clearTimeout(startTimer));
+    return {
+      kill: async () => {
+        child.kill('SIGKILL');
+        expect(await exited).toBe('SIGKILL');
+      },
+    };
+  }
+
+  /** A tenant only the child processes dispatch for, an endpoint for ledger.entry.posted, and one such event in domain-events. */
+  async function tenantWithOneEvent(path: string) {
+    const { createTallyClient } = await import('../functions/src/cli/client.js');
+    const created = await env.stack.admin.tenancy.createTenant({ name: 'Killed dispatcher', idempotencyKey: key() });
+    const tenantId = created.tenant!.id;
+    const owner = createTallyClient(env.stack.url, created.ownerApiKey!.secret);
+    const endpoint = await createEndpoint(owner, path, ['ledger.entry.posted']);
+    const publish = async () => {
+      const [from, to] = await Promise.all([openAccount(owner, { currency: 'EUR' }), openAccount(owner, { currency: 'EUR' })]);
+      const entry = (await owner.ledger.createEntry(transfer(from, to, 700n, { currency: 'EUR' }))).entry!;
+      expect((await drainOutbox(env.stack.services.outbox, { tenantId, batchMax: 100, batchesMax: 20 })).complete).toBe(true);
+      return entry.id;
+    };
+    const deliveries = async () => (await webhooks.store.listDeliveries(tenantId, endpoint.id, undefined, 10, undefined)).items;
+    return { tenantId, endpoint, publish, deliveries };
+  }
+
+  /** Every request the receiver got is the one event, verified with the official library. */
+  function everyRequestIsTheEvent(path: string, secret: string, entryId: string): string {
+    const payloads = at(path).map((r) => verified(r, secret));
+    expect(new Set(payloads.map((p) => p.id)).size).toBe(1);
+    expect(payloads[0]).toMatchObject({ type: 'ledger.entry.posted', data: { object: { id: entryId } } });
+    return payloads[0]!.id;
+  }
+
+  it('killed before its delivery is written (POST in flight): the unacked message is redelivered to the next process, which sends again and records one delivery', async () => {
+    const path = `/killed-before-write-${randomUUID()}`;
+    script.set(path, ['hang', 'ok']);
+    const { tenantId, endpoint, publish, deliveries } = await tenantWithOneEvent(path);
+    const subscription = `webhook-dispatcher-kill-${randomUUID().slice(0, 8)}`;
+    // A first attempt is recorded only with its outcome (inlineRecordMs) or after inlineRecordMs:
+    // 20 s here, so while the POST hangs nothing is written and the message is the event's only copy.
+    const first = await startDispatcherProcess(tenantId, subscription, { TALLY_WEBHOOK_INLINE_RECORD_MS: '20000', TALLY_WEBHOOK_TIMEOUT_MS: '15000', TALLY_WEBHOOK_LEASE_MS: '20000' });
+    const entryId = await publish();
+    await eventually(() => expect(at(path)).toHaveLength(1), SETTLE);
+    await first.kill();
+    expect(await deliveries()).toEqual([]);
+
+    // The next process (no retrier: only the redelivered message can bring the event back).
+    await startDispatcherProcess(tenantId, subscription, { TALLY_WEBHOOK_INLINE_RECORD_MS: '1000', TALLY_WEBHOOK_TIMEOUT_MS: '2000', TALLY_WEBHOOK_LEASE_MS: '3000' });
+    const [delivery] = await eventually(async () => {
+      const recorded = await deliveries();
+      expect(recorded).toMatchObject([{ status: 'succeeded' }]);
+      return recorded;
+    }, { timeoutMs: 45_000, intervalMs: 100 });
+    expect(delivery!.attempts).toMatchObject([{ statusCode: 200, error: '' }]);
+    expect(at(path)).toHaveLength(2);
+    expect(everyRequestIsTheEvent(path, endpoint.secret, entryId)).toBe(delivery!.eventId);
+  }, 120_000);
+
+  it('killed after its delivery is recorded as claimed (slow POST): the retrier of the next process takes it when the lease ends and records it once', async () => {
+    const path = `/killed-after-claim-${randomUUID()}`;
+    script.set(path, ['hang', 'ok']);
+    const { tenantId, endpoint, publish, deliveries } = await tenantWithOneEvent(path);
+    const subscription = `webhook-dispatcher-kill-${randomUUID().slice(0, 8)}`;
+    // 200 ms without an outcome: the delivery is written claimed (pending, no attempt, leased 9 s).
+    const first = await startDispatcherProcess(tenantId, subscription, { TALLY_WEBHOOK_INLINE_RECORD_MS: '200', TALLY_WEBHOOK_TIMEOUT_MS: '8000', TALLY_WEBHOOK_LEASE_MS: '9000' });
+    const entryId = await publish();
+    await eventually(() => expect(at(path)).toHaveLength(1), SETTLE);
+    const [claimed] = await eventually(async () => {
+      const recorded = await deliveries();
+      expect(recorded).toMatchObject([{ status: 'pending', attempts: [] }]);
+      return recorded;
+    }, SETTLE);
+    await first.kill();
+    // Killed during the POST: still claimed, nothing recorded (its 8 s timeout never fired).
+    expect(await deliveries()).toMatchObject([{ id: claimed!.id, status: 'pending', attempts: [], nextAttemptAtMs: claimed!.nextAttemptAtMs }]);
+    const leaseEndMs = claimed!.nextAttemptAtMs!;
+
+    // The next process, with the retrier as npm start runs it (every 250 ms here).
+    await startDispatcherProcess(tenantId, subscription, {
+      TALLY_WEBHOOK_INLINE_RECORD_MS: '1000', TALLY_WEBHOOK_TIMEOUT_MS: '2000', TALLY_WEBHOOK_LEASE_MS: '3000', TALLY_WEBHOOK_RETRIER_INTERVAL_MS: '250',
+    });
+    const [delivery] = await eventually(async () => {
+      const recorded = await deliveries();
+      expect(recorded).toMatchObject([{ id: claimed!.id, status: 'succeeded' }]);
+      return recorded;
+    }, { timeoutMs: 45_000, intervalMs: 100 });
+    // One attempt, the retrier's, after the dead worker's lease. (The unacked message is redelivered
+    // too, about 10 s after the kill; that copy POSTs again but cannot create the existing delivery,
+    // so it records nothing: without the retrier the delivery stays pending, seen failing here.)
+    expect(delivery!.attempts).toMatchObject([{ statusCode: 200, error: '' }]);
+    expect(delivery!.attempts[0]!.atMs).toBeGreaterThanOrEqual(leaseEndMs);
+    expect(at(path).length).toBeGreaterThanOrEqual(2);
+    expect(everyRequestIsTheEvent(path, endpoint.secret, entryId)).toBe(delivery!.eventId);
+  }, 120_000);
 });
