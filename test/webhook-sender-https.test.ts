@@ -1,7 +1,7 @@
 /**
- * The pinned webhook sender over real TLS (issue 16 item 5, ADR 0034): the socket goes to the address
- * the resolver answered and the SSRF check passed, while the Host header, the TLS SNI and the
- * certificate check keep the URL's name. The receivers are real node:https servers on loopback with
+ * The pinned webhook sender over real TLS (issue 16 item 5, ADR 0034): the socket goes only to the
+ * addresses the resolver answered and the SSRF check passed (each in turn when one refuses), while
+ * the Host header, the TLS SNI and the certificate check keep the URL's name. The receivers are real node:https servers on loopback with
  * certificates for `*.merchant.test` names (test/fixtures/webhook-tls, a test CA; `.test` is reserved
  * by RFC 6761, so no system resolver answers it: a request can only arrive through the sender's own
  * resolver and pin). Loopback is reachable only in the `local` URL profile; the TLS path is the same in
@@ -131,5 +131,34 @@ describe('webhook sender over https: pinned address, name kept for Host, SNI and
     const deployed = createWebhookSender({ ...base, profile: 'deployed', trustedCasPem: [testCa], resolve: rebinding });
     expect(await deployed.send({ url, headers: {}, body: '{"n":3}' })).toMatchObject({ ok: false, refused: true });
     expect(hooks.seen.length).toBe(before + 1);
+  });
+});
+
+describe('webhook sender: every checked address is a way in', () => {
+  it('a name answering ::1 then 127.0.0.1 (getaddrinfo for localhost on a dual-stack host) reaches a receiver on 127.0.0.1 only: the next checked address is tried, as Node does without pinning', async () => {
+    const hooks = await receiver('hooks.merchant.test');
+    try {
+      // ::1 first refuses the connection (nothing listens there on this port), 127.0.0.1 answers.
+      const sender = createWebhookSender({ ...base, profile: 'local', trustedCasPem: [testCa], resolve: merchantDns({ 'hooks.merchant.test': ['::1', '127.0.0.1'] }) });
+      const result = await sender.send({ url: `https://hooks.merchant.test:${hooks.port}/dual`, headers: {}, body: '{"dual":true}' });
+      expect(result).toMatchObject({ ok: true, statusCode: 204, error: '' });
+      expect(hooks.seen.map((s) => [s.servername, s.host, s.body])).toEqual([['hooks.merchant.test', `hooks.merchant.test:${hooks.port}`, '{"dual":true}']]);
+      // Every address must still pass: one refused address among them refuses the delivery.
+      const mixed = createWebhookSender({ ...base, profile: 'local', trustedCasPem: [testCa], resolve: merchantDns({ 'hooks.merchant.test': ['127.0.0.1', '10.0.0.7'] }) });
+      expect(await mixed.send({ url: `https://hooks.merchant.test:${hooks.port}/dual`, headers: {}, body: '{}' })).toMatchObject({ ok: false, refused: true });
+      expect(hooks.seen).toHaveLength(1);
+    } finally {
+      await hooks.close();
+    }
+  });
+
+  it('when no checked address accepts the connection, the attempt fails naming why', async () => {
+    const hooks = await receiver('hooks.merchant.test');
+    const { port } = hooks;
+    await hooks.close(); // nothing listens on that port any more, on either address
+    const sender = createWebhookSender({ ...base, profile: 'local', trustedCasPem: [testCa], resolve: merchantDns({ 'hooks.merchant.test': ['::1', '127.0.0.1'] }) });
+    const result = await sender.send({ url: `https://hooks.merchant.test:${port}/gone`, headers: {}, body: '{}' });
+    expect(result).toMatchObject({ ok: false, statusCode: 0, refused: false });
+    expect(result.error).toMatch(/^connection failed: .*ECONNREFUSED/);
   });
 });

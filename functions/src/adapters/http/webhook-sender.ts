@@ -1,16 +1,19 @@
 /**
  * Webhook POSTs over node:http/https with the SSRF rule enforced at the socket (ADR 0034): the URL's
  * name is resolved, every address it resolves to is checked (`checkResolvedAddresses`), and the
- * socket connects to the checked address itself, the Host header and TLS SNI (and certificate
- * check) keeping the name, so a DNS answer that changes between check and connect (rebinding)
- * cannot move the request. Redirects are never followed (3xx is a failure), the whole exchange is
+ * socket connects only to those checked addresses (the request's `lookup` answers them and nothing
+ * else; Node tries them in turn, Happy Eyeballs, so an address that refuses the connection, such as
+ * ::1 for a receiver listening on 127.0.0.1, falls through to the next), the Host header and TLS SNI
+ * (and certificate check) keeping the name, so a DNS answer that changes between check and connect
+ * (rebinding) cannot move the request. Redirects are never followed (3xx is a failure), the whole exchange is
  * bounded by `timeoutMs`, and at most `responseBytesMax` of the body is read before the socket is
  * dropped.
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP } from 'node:net';
+import type { LookupAddress, LookupOptions } from 'node:dns';
+import { isIP, type TcpNetConnectOpts } from 'node:net';
 import { checkAddress, checkResolvedAddresses, type WebhookUrlProfile } from '../../platform/net/address-policy.js';
 import type { WebhookPost, WebhookPostResult, WebhookSender } from '../../ports/webhook-sender.js';
 
@@ -33,6 +36,22 @@ export interface WebhookSenderOptions {
 }
 
 const errorTextMax = 500;
+/** Happy Eyeballs (RFC 8305) wait before the next checked address is tried beside a silent one. */
+const nextAddressAfterMs = 250;
+
+/** Passed to node:net through http(s).request (whose option type does not list them). */
+const happyEyeballs: Pick<TcpNetConnectOpts, 'autoSelectFamily' | 'autoSelectFamilyAttemptTimeout'> = {
+  autoSelectFamily: true, autoSelectFamilyAttemptTimeout: nextAddressAfterMs,
+};
+
+/** A `lookup` for node:net that answers the checked addresses, in order, and never asks DNS again. */
+function checkedLookup(addresses: readonly string[]) {
+  const answers: LookupAddress[] = addresses.map((address) => ({ address, family: isIP(address) }));
+  return (_hostname: string, options: LookupOptions, callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+    if (options.all) callback(null, answers);
+    else callback(null, answers[0]!.address, answers[0]!.family);
+  };
+}
 
 export function createWebhookSender(options: WebhookSenderOptions): WebhookSender {
   const resolve = options.resolve ?? (async (hostname: string) => (await dnsLookup(hostname, { all: true, verbatim: true })).map((a) => a.address));
@@ -44,13 +63,13 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
     }),
   };
 
-  /** The address to connect to, or why none may be. */
-  const pinnedAddress = async (url: URL): Promise<{ address: string } | { refused: string }> => {
+  /** The addresses the socket may connect to (all checked), or why none may be. */
+  const pinnedAddresses = async (url: URL): Promise<{ addresses: string[] } | { refused: string }> => {
     if (url.protocol !== 'https:' && !(options.profile === 'local' && url.protocol === 'http:')) return { refused: `${url.protocol} URLs are not allowed` };
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     if (isIP(host) !== 0) {
       const verdict = checkAddress(host, options.profile);
-      return verdict.allowed ? { address: host } : { refused: verdict.reason };
+      return verdict.allowed ? { addresses: [host] } : { refused: verdict.reason };
     }
     let addresses: string[];
     try {
@@ -59,7 +78,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
       return { refused: `cannot resolve ${host}: ${(error as { code?: string }).code ?? String(error)}` };
     }
     const verdict = checkResolvedAddresses(addresses, options.profile);
-    return verdict.allowed ? { address: addresses[0]! } : { refused: `${host} resolves to a refused address: ${verdict.reason}` };
+    return verdict.allowed ? { addresses } : { refused: `${host} resolves to a refused address: ${verdict.reason}` };
   };
 
   return {
@@ -73,7 +92,7 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         return { ok: false, statusCode: 0, latencyMs: 0, error: 'invalid URL', refused: true };
       }
       const deadline = AbortSignal.timeout(options.timeoutMs);
-      const pinned = await Promise.race([pinnedAddress(url), new Promise<{ refused: string }>((resolveRace) => {
+      const pinned = await Promise.race([pinnedAddresses(url), new Promise<{ refused: string }>((resolveRace) => {
         deadline.addEventListener('abort', () => resolveRace({ refused: `timed out after ${options.timeoutMs} ms resolving ${url.hostname}` }), { once: true });
       })]);
       if ('refused' in pinned) return { ok: false, statusCode: 0, latencyMs: latency(), error: `refused: ${pinned.refused}`, refused: true };
@@ -88,12 +107,15 @@ export function createWebhookSender(options: WebhookSenderOptions): WebhookSende
         };
         const body = Buffer.from(post.body, 'utf8');
         const request = (isHttps ? https : http).request({
-          host: pinned.address,
+          host: hostname,
+          // The only answers the socket gets for the name: the addresses checked above.
+          lookup: checkedLookup(pinned.addresses),
+          ...happyEyeballs,
           port: url.port === '' ? (isHttps ? 443 : 80) : Number(url.port),
           path: `${url.pathname}${url.search}`,
           method: 'POST',
           agent: agents[isHttps ? 'https:' : 'http:'],
-          // SNI and the certificate check use the name, not the pinned address.
+          // SNI and the certificate check use the name, never the address.
           ...(isHttps && isIP(hostname) === 0 ? { servername: hostname } : {}),
           headers: { ...post.headers, host: url.host, 'content-type': 'application/json', 'content-length': String(body.length), 'user-agent': 'Tally-Webhooks/1' },
           signal: deadline,
