@@ -23,7 +23,7 @@ export interface WebhookSenderOptions {
   timeoutMs: number;
   /** Most response body bytes read (kept for the attempt's error: the first 500 characters). */
   responseBytesMax: number;
-  /** Sockets per receiver address kept open for reuse. */
+  /** Sockets per receiver (name and port, as the URL says) in use and kept open for reuse. */
   socketsPerHostMax: number;
   /** Name resolution (tests substitute it to play DNS answers); default `dns.lookup` with all addresses. */
   resolve?: (hostname: string) => Promise<string[]>;
