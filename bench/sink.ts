@@ -45,7 +45,7 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   const { parseConfig } = await import('../functions/src/platform/config/config.js');
   const { migrate } = await import('../functions/src/adapters/clickhouse/migrate.js');
   const { createClickHouseClient } = await import('../functions/src/adapters/clickhouse/clickhouse-client.js');
-  const { sqlString } = await import('../functions/src/adapters/clickhouse/sql-literal.js');
+  const { queryRows } = await import('../functions/src/adapters/clickhouse/sql-query.js');
   const { DomainEventSchema } = await import('../functions/src/gen/tally/events/v1/events_pb.js');
   const config = parseConfig();
   await migrate(config.clickhouse);
@@ -78,7 +78,7 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   };
 
   const count = async (tenantId: string, final = true): Promise<number> => {
-    const [row] = await (await clickhouse.query({ query: `SELECT count() AS n FROM events ${final ? 'FINAL' : ''} WHERE tenant_id = ${sqlString(tenantId)}`, format: 'JSONEachRow' })).json<{ n: string }>();
+    const [row] = await queryRows<{ n: string }>(clickhouse, { sql: `SELECT count() AS n FROM events ${final ? 'FINAL' : ''} WHERE tenant_id = {tenantId:String}`, params: { tenantId } });
     return Number(row!.n);
   };
   // Polled with a plain count (a FINAL over a growing table every few ms would load the server the
@@ -188,7 +188,7 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   let polling = true;
   const poller = (async () => {
     while (polling) {
-      const rows = await (await clickhouse.query({ query: `SELECT event_id, occurred_at_ms FROM events WHERE tenant_id = ${sqlString(lagTenant)}`, format: 'JSONEachRow' })).json<{ event_id: string; occurred_at_ms: string }>();
+      const rows = await queryRows<{ event_id: string; occurred_at_ms: string }>(clickhouse, { sql: 'SELECT event_id, occurred_at_ms FROM events WHERE tenant_id = {tenantId:String}', params: { tenantId: lagTenant } });
       const now = Date.now();
       for (const r of rows) if (!seenAtMs.has(r.event_id)) seenAtMs.set(r.event_id, now - Number(r.occurred_at_ms));
       await new Promise((r) => setTimeout(r, 20));
