@@ -369,4 +369,21 @@ describe('terraform: every webhook setting is declared (issue 16, ADR 0034)', ()
       for (const name of Object.keys(vars).filter((n) => n.startsWith('TALLY_WEBHOOK_'))) expect(webhookVariables, `${fn} sets ${name}`).toContain(name);
     }
   });
+
+  it('the api and the callables, which attempt resends and test events, get the same delivery settings: webhooks.tf keeps the defaults they run with', async () => {
+    // The api service (main.tf) and the callables (callables.tf) set only the KMS key: they run
+    // ResendWebhookDelivery and SendTestWebhookEvent with the config's defaults. A lease or timeout
+    // changed for the dispatcher and retrier alone would let one take another's running attempt,
+    // so every shared setting in webhooks.tf must equal its default (or be set on those too).
+    const defaults = Object.fromEntries([...webhooksConfigSource.matchAll(/int\(env, '(TALLY_WEBHOOK_[A-Z0-9_]+)', ([\d_ *]+),/g)]
+      .map((m) => [m[1]!, m[2]!.replaceAll('_', '').split('*').reduce((product, factor) => product * Number(factor.trim()), 1)]));
+    expect(Object.keys(defaults).length).toBeGreaterThanOrEqual(17);
+    const env = await webhookFunctionsEnv();
+    const otherDeliverers = ['main.tf', 'callables.tf'].map((file) => readFileSync(path.join(root, 'terraform', file), 'utf8'));
+    for (const [name, fallback] of Object.entries(defaults)) {
+      if (onlyIn[name] !== undefined) continue;
+      const setElsewhere = otherDeliverers.some((text) => text.includes(name));
+      if (!setElsewhere) expect(Number(env.webhookDispatcher![name]), `${name} in webhooks.tf is its default (${fallback}), which the api and callables use`).toBe(fallback);
+    }
+  });
 });
