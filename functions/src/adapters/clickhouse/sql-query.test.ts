@@ -185,6 +185,31 @@ describe('parameter mode: bound on current servers, rendered on 18.16', () => {
     expect(await parameterMode(flaky)).toBe('bound');
   });
 
+  it("one caller's abort during the first ask fails that caller only: the others waiting on the same ask get the mode", async () => {
+    const { client, calls } = fakeServer('24.3.1');
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => { answer = resolve; });
+    // Like the real client, a request given an abort signal fails when it aborts.
+    const slow = { ...client, query: async (p: Parameters<SqlClient['query']>[0]) => {
+      if (p.query.startsWith('SELECT version()')) {
+        await new Promise<void>((resolve, reject) => {
+          void answered.then(resolve);
+          p.abort_signal?.addEventListener('abort', () => reject(new Error('request aborted')), { once: true });
+        });
+      }
+      return client.query(p);
+    } } as SqlClient;
+    const abort = new AbortController();
+    const first = queryRows(slow, report, { abort_signal: abort.signal });
+    const second = queryRows(slow, report);
+    abort.abort(new Error('the caller gave up'));
+    await expect(first).rejects.toThrow('the caller gave up');
+    answer();
+    expect(await second).toEqual([{ ok: 1 }]);
+    expect(calls.filter((c) => c.query.startsWith('SELECT version()'))).toHaveLength(1);
+    expect(await parameterMode(slow)).toBe('bound');
+  });
+
   it('a template and params that disagree fail before the server is asked anything', async () => {
     const { client, calls } = fakeServer('24.3.1');
     await expect(queryRows(client, { sql: 'SELECT {a:String}', params: {} })).rejects.toThrow(SqlParamsError);

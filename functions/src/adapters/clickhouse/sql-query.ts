@@ -166,20 +166,32 @@ const modes = new WeakMap<SqlClient, Promise<ParameterMode>>();
 /**
  * The client's parameter mode, asked of its server once and kept for the client's life (one
  * client talks to one server; an upgrade restarts the services holding it). A failed ask is not
- * kept: the next statement asks again.
+ * kept: the next statement asks again. The ask is shared, so it never carries one caller's abort
+ * signal (that caller's abort would fail every statement waiting on it); it is bounded by the
+ * client's request timeout, and each caller stops waiting when its own signal aborts.
  */
 export function parameterMode(client: SqlClient, abortSignal?: AbortSignal): Promise<ParameterMode> {
   let mode = modes.get(client);
   if (mode === undefined) {
     mode = (async () => {
-      const result = await client.query({ query: 'SELECT version() AS version', format: 'JSONEachRow', ...(abortSignal ? { abort_signal: abortSignal } : {}) });
+      const result = await client.query({ query: 'SELECT version() AS version', format: 'JSONEachRow' });
       const [row] = await result.json<{ version: string }>();
       return parameterModeOf(row?.version ?? '');
     })();
     modes.set(client, mode);
     mode.catch(() => { if (modes.get(client) === mode) modes.delete(client); });
   }
-  return mode;
+  return abortSignal === undefined ? mode : untilAborted(mode, abortSignal);
+}
+
+/** `promise`, or its caller's abort (with the signal's reason), whichever comes first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Per-statement settings passed through to the client. */
