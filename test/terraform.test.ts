@@ -207,6 +207,18 @@ describe('terraform: Pub/Sub delivery, dead letters and the outbox relay', () =>
     for (const s of subs.filter((x) => x.push_config !== undefined)) expect(Object.keys(subscriptionPolicies), s.name).toContain(s.name);
   });
 
+  it('npm start feeds every subscription it bridges with its policy, so dead letters work locally as deployed (issue 13 item 1)', () => {
+    // The bridge creates the emulator subscription with the policy's dead-letter topic only when
+    // given the policy: npm start once bridged webhook-dispatcher with the backoff alone, and a
+    // failing dispatch retried forever locally instead of dead-lettering.
+    for (const file of ['emulators/start.ts', 'emulators/billing-ticks.ts']) {
+      const source = readFileSync(path.join(root, file), 'utf8');
+      const calls = source.split('bridgeTopicToHandler({').slice(1).map((rest) => rest.slice(0, rest.indexOf('});')));
+      expect(calls.length, `${file} bridges subscriptions`).toBeGreaterThan(0);
+      for (const call of calls) expect(call, `${file}: a bridge without its policy`).toMatch(/\bpolicy\b/);
+    }
+  });
+
   it('every declared dead-letter topic is attached to some subscription', async () => {
     const tf = await terraform();
     const attached = new Set(Object.values(tf.resource.google_pubsub_subscription ?? {}).flatMap((b) => first<Sub>(b).dead_letter_policy?.map((d) => d.dead_letter_topic) ?? []));
