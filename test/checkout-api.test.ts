@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { CheckoutMode, CheckoutSessionStatus, type CreateCheckoutSessionRequest } from '../functions/src/gen/tally/checkout/v1/checkout_pb.js';
-import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
+import { InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { CreateCheckoutSessionRequestSchema } from '../functions/src/gen/tally/checkout/v1/checkout_pb.js';
@@ -16,6 +16,7 @@ import { eventually } from './support/eventually.js';
 import { outboxEventsOf } from './support/outbox-events.js';
 import { Code, expectConnectError, rpcErrorOf } from './support/connect-error.js';
 import { parseJson, runCli } from './support/cli-runner.js';
+import { proPlanMonthlyEur } from './support/billing-fixtures.js';
 
 const base = 'https://pay.shop.test';
 let env: PaymentsStack;
@@ -351,12 +352,7 @@ describe('hosted checkout (buyer)', () => {
   /** A tenant selling a monthly EUR 10.00 price from DE, and a SUBSCRIPTION session of 2 of it for a FR buyer. */
   async function subscriptionSession() {
     const { tenantId, owner } = await shop();
-    await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
-    const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
-    const price = (await owner.billing.createPrice({
-      price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
-      idempotencyKey: key(),
-    })).price!;
+    const { price } = await proPlanMonthlyEur(owner);
     const s = await newSession(owner, { ...adHoc, mode: CheckoutMode.SUBSCRIPTION, customerCountry: 'FR', lineItems: [{ priceId: price.id, quantity: 2n }] } as CreateInit);
     return { tenantId, owner, price, s };
   }

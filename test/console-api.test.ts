@@ -5,11 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Interval, InvoiceStatus, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
+import { InvoiceStatus, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { Role } from '../functions/src/gen/tally/tenancy/v1/tenancy_pb.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { startPaymentsStack, type PaymentsStack } from './support/payments-stack.js';
 import { Code, rpcError } from './support/connect-error.js';
+import { proPlanMonthlyEur } from './support/billing-fixtures.js';
 
 let env: PaymentsStack;
 beforeAll(async () => { env = await startPaymentsStack(); }, 120_000);
@@ -23,12 +24,7 @@ async function shop(): Promise<{ tenantId: string; owner: TallyClient; viewer: T
   const owner = createTallyClient(env.stack.url, res.ownerApiKey!.secret);
   const viewerKey = (await owner.tenancy.createApiKey({ name: 'viewer', role: Role.VIEWER, idempotencyKey: key() })).apiKey!.secret;
   await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
-  await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
-  const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
-  const price = (await owner.billing.createPrice({
-    price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
-    idempotencyKey: key(),
-  })).price!;
+  const { price } = await proPlanMonthlyEur(owner);
   return { tenantId: res.tenant!.id, owner, viewer: createTallyClient(env.stack.url, viewerKey), priceId: price.id };
 }
 

@@ -14,9 +14,10 @@ import type { FrameLocator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
 import { CheckoutMode, CheckoutSessionStatus, type CreateCheckoutSessionRequest, type CreateCheckoutSessionRequestSchema } from '../functions/src/gen/tally/checkout/v1/checkout_pb.js';
-import { Interval, PriceModel, SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
+import { SubscriptionStatus } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { collectPageErrors, readmeScreenshot, startBrowserStack, useBrowser, type BrowserStack } from './support/browser.js';
+import { proPlanMonthlyEur } from './support/billing-fixtures.js';
 
 let stack: BrowserStack;
 let merchant: { url: string; close(): Promise<void> };
@@ -139,12 +140,7 @@ describe('hosted checkout in a browser', () => {
   it('a subscription: the recurring price and what the card is for are shown; paying starts the subscription', async () => {
     const { page } = browser;
     const { owner } = await shop();
-    await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
-    const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
-    const price = (await owner.billing.createPrice({
-      price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
-      idempotencyKey: key(),
-    })).price!;
+    const { price } = await proPlanMonthlyEur(owner);
     const session = await checkoutSession(owner, { mode: CheckoutMode.SUBSCRIPTION, customerCountry: 'FR', lineItems: [{ priceId: price.id, quantity: 2n }] });
     await page.goto(session.url);
     await expect.poll(() => page.getByRole('listitem').first().innerText()).toMatch(/Pro plan\s+2 × €10\.00 per month\s+€20\.00/);

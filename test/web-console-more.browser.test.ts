@@ -16,12 +16,12 @@ import { subscriptionPolicies } from '../functions/src/adapters/pubsub/subscript
 import { createReconRunHandler } from '../functions/src/handlers/pubsub/recon-run.js';
 import { bridgeTopicToHandler, type Bridge } from '../emulators/pubsub-bridge.js';
 import { createTallyClient, type TallyClient } from '../functions/src/cli/client.js';
-import { Interval, PriceModel } from '../functions/src/gen/tally/billing/v1/billing_pb.js';
 import { PaymentStatus } from '../functions/src/gen/tally/payments/v1/payments_pb.js';
 import { actionTimeoutMs, collectPageErrors, startBrowserStack, useBrowser, type BrowserStack, type ConsoleUser } from './support/browser.js';
 import { eventually } from './support/eventually.js';
 import { Code } from './support/connect-error.js';
 import { startWebhookRig, type WebhookRig } from './support/webhook-rig.js';
+import { proPlanMonthlyEur } from './support/billing-fixtures.js';
 
 let rig: WebhookRig;
 let stack: BrowserStack;
@@ -63,12 +63,7 @@ async function signIn(page: Page, user: ConsoleUser, hash: string): Promise<void
 async function billedShop(cardToken = 'pm_card_visa'): Promise<{ tenantId: string; owner: TallyClient; customerId: string; invoiceId: string; invoiceNumber: string }> {
   const { tenantId, owner } = await stack.stack.newTenant('Console Books');
   await owner.payments.setRoutingRules({ rules: [{ choices: [{ psp: 'stripe', weight: 1 }] }], idempotencyKey: key() });
-  await owner.billing.updateBillingSettings({ settings: { originCountry: 'DE', invoicePrefix: 'INV' }, idempotencyKey: key() });
-  const product = (await owner.billing.createProduct({ name: 'Pro plan', idempotencyKey: key() })).product!;
-  const price = (await owner.billing.createPrice({
-    price: { productId: product.id, currency: 'EUR', scheme: { model: PriceModel.PER_UNIT, amountMinor: 1_000n }, interval: Interval.MONTH, intervalCount: 1 },
-    idempotencyKey: key(),
-  })).price!;
+  const { price } = await proPlanMonthlyEur(owner);
   const customer = (await owner.payments.createCustomer({ email: 'marie@example.fr', name: 'Marie Curie', idempotencyKey: key() })).customer!;
   const pm = (await owner.payments.createPaymentMethod({ customerId: customer.id, pspTokens: { stripe: cardToken }, brand: 'visa', country: 'FR', last4: '4242', idempotencyKey: key() })).paymentMethod!;
   await owner.billing.updateBillingCustomer({ customer: { customerId: customer.id, defaultPaymentMethodId: pm.id, country: 'FR' }, idempotencyKey: key() });
