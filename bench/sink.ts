@@ -6,7 +6,14 @@
  *   (FINAL). The sink's own rate, not the emulator's publish path (which a concurrent run of
  *   publisher and sink on two cores mostly measures, `sinkConcurrentRowsPerSec`, also printed);
  * - directRowsPerSec: the same events' rows inserted straight into ClickHouse with the client in
- *   batches of TALLY_ANALYTICS_BATCH_ROWS_MAX, as many at once as the sink writes, same run;
+ *   batches of TALLY_ANALYTICS_BATCH_ROWS_MAX, as many at once as the sink writes, same run, from
+ *   a process of its own as the sink has (bench/direct-process.ts);
+ * both after an unmeasured warm-up of each path (BENCH_SINK_WARM_EVENTS, 5,000), then in
+ * BENCH_ROUNDS (3) rounds alternating sink and direct on BENCH_SINK_EVENTS (60,000) events each,
+ * every phase starting on a quiet machine (no ClickHouse merge running, CPUs idle, so that one
+ * path's after-effects do not land on the other's clock); each figure covers all its rounds. (With
+ * 20,000 events a direct round took half a second and swung from 17,000 to 41,000 rows/s between
+ * rounds of one run; 60,000 keep it within about 25%.)
  * - lagP99Ms: outbox write (the entry's commit time) to queryable row, through the local stack:
  *   ledger entries through the use case, the local outbox trigger and relay, Pub/Sub, the sink;
  * - peakRssMb: the sink process's peak resident set.
@@ -16,15 +23,34 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { toBinary } from '@bufbuild/protobuf';
 import { highVolumeStreamsMax } from '../emulators/pubsub-bridge.js';
+import { makeBenchEvents } from './sink-events.js';
 import { benchLog, runBench } from './support.js';
 
 const log = benchLog('bench:sink');
-const eventsTotal = Number(process.env.BENCH_SINK_EVENTS ?? 20_000);
+const eventsTotal = Number(process.env.BENCH_SINK_EVENTS ?? 60_000);
 const lagEntries = Number(process.env.BENCH_SINK_LAG_ENTRIES ?? 300);
+const warmEvents = Number(process.env.BENCH_SINK_WARM_EVENTS ?? 5_000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const lagEntriesPerSec = Number(process.env.BENCH_SINK_LAG_RATE ?? 30);
+
+/** The share of all CPUs' time spent busy over the next `windowMs` (Linux /proc/stat; 0 where there is none). */
+async function cpuBusyShare(windowMs: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const sample = async (): Promise<[number, number] | undefined> => {
+    const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+    if (!line.startsWith('cpu ')) return undefined;
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return [ticks.reduce((a, b) => a + b, 0), idle];
+  };
+  const before = await sample();
+  await new Promise((r) => setTimeout(r, windowMs));
+  const after = await sample();
+  if (!before || !after || after[0] === before[0]) return 0;
+  return 1 - (after[1] - before[1]) / (after[0] - before[0]);
+}
 
 runBench('bench:sink', async () => {
   const { startClickHouse } = await import('../emulators/clickhouse.js');
@@ -66,9 +92,12 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   const saying = (line: string) => new Promise<void>((resolve) => said.set(line, resolve));
   const ready = saying('sink ready');
   lines.on('line', (line) => {
-    said.get(line)?.();
+    const answered = said.get(line);
     const rss = /^sink peakRssMb (\d+)$/.exec(line)?.[1];
     if (rss) peakRssMb = Number(rss);
+    // Anything else is the sink's own log (warnings and up): shown, so that a stall says why.
+    if (answered) answered();
+    else if (!rss) log(`[sink log] ${line.slice(0, 400)}`);
   });
   await ready;
   const tellSink = async (command: 'pause' | 'resume') => {
@@ -90,32 +119,74 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  // Ledger-entry-shaped events (two postings): the common event's size.
-  const makeEvents = (tenantId: string) => Array.from({ length: eventsTotal }, (_, i) => create(DomainEventSchema, {
-    eventId: `evt_bench_${tenantId}_${i}`, type: 'ledger.entry.posted', tenantId, aggregateId: `je_bench_${i}`, occurredAt: timestampFromMs(Date.now()),
-    traceId: randomUUID().replaceAll('-', ''), spanId: '00f067aa0ba902b7',
-    payloadJson: JSON.stringify({ recordId: `je_bench_${i}`, chainHash: 'x'.repeat(64), entryId: `je_bench_${i}`, postings: [
-      { accountId: 'acc_a', direction: 'debit', amountMinor: String(100 + i), currency: 'USD' },
-      { accountId: 'acc_b', direction: 'credit', amountMinor: String(100 + i), currency: 'USD' },
-    ] }),
-  }));
+  const makeEvents = (tenantId: string, n = eventsTotal) => makeBenchEvents(tenantId, n);
 
-  // Warm-up: a small round through the sink (connections, JIT).
+  // The direct path: the same events' rows, built by the sink's row code and inserted straight
+  // into ClickHouse by a process of its own (bench/direct-process.ts), as the sink has one.
+  const directProcess = spawn(process.execPath, ['--import', 'tsx', 'bench/direct-process.ts'], { env: process.env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const directExited = once(directProcess, 'exit');
+  cleanups.push(async () => { if (directProcess.exitCode === null) { directProcess.stdin!.end(); directProcess.kill('SIGTERM'); await directExited; } });
+  const directLines = createInterface({ input: directProcess.stdout! });
+  let directAnswer: ((line: string) => void) | undefined;
+  const directReady = new Promise<void>((resolve) => { directAnswer = () => resolve(); });
+  directLines.on('line', (line) => { const answer = directAnswer; directAnswer = undefined; answer?.(line); });
+  await directReady;
+  const direct = async (tenantId: string, n: number): Promise<number> => {
+    const answered = new Promise<string>((resolve) => { directAnswer = resolve; });
+    directProcess.stdin!.write(`insert ${tenantId} ${n}\n`);
+    const [word, elapsedMs, cpuUs] = (await answered).split(' ');
+    if (word !== 'inserted') throw new Error(`direct process answered: ${word}`);
+    log(`  direct: ${(Number(cpuUs) / n).toFixed(1)} µs of its process's CPU per row`);
+    if ((await count(tenantId)) !== n) throw new Error('direct insert lost rows');
+    return Number(elapsedMs);
+  };
+  // The sink's rate: a backlog published while it is paused, drained from its resume (its
+  // resubscription included) until every event is queryable.
+  const drain = async (tenantId: string, n: number): Promise<number> => {
+    await tellSink('pause');
+    const publishStart = performance.now();
+    await Promise.all(makeEvents(tenantId, n).map((e) => services.bus.publish('domain-events', toBinary(DomainEventSchema, e), { eventId: e.eventId })));
+    log(`  backlog of ${n} published in ${Math.round(performance.now() - publishStart)} ms; resuming the sink ...`);
+    const startedMs = performance.now();
+    await tellSink('resume');
+    await waitForRows(tenantId, n, Date.now() + 300_000);
+    return performance.now() - startedMs;
+  };
+  // Each measured phase starts on a quiet machine: no ClickHouse merge running and the CPUs idle.
+  // Otherwise the previous phase's after-effects (ClickHouse merging its parts, the Pub/Sub
+  // emulator's JVM collecting and compiling after a burst) land on whichever path comes next.
+  const quiet = async (): Promise<void> => {
+    const deadlineMs = Date.now() + 30_000;
+    while (Date.now() < deadlineMs) {
+      const [row] = await queryRows<{ n: string }>(clickhouse, { sql: 'SELECT count() AS n FROM system.merges', params: {} });
+      if (Number(row!.n) === 0 && (await cpuBusyShare(300)) < 0.1) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    log('  (the machine is still busy after 30 s; measuring anyway)');
+  };
+
+  // Warm-up, unmeasured: both paths, so that both are measured warm (the sink's JIT and
+  // connections, the emulator's JVM, ClickHouse).
+  log(`warm-up: ${warmEvents} events through the sink and straight in ...`);
   const warm = `ten_warm_${randomUUID().slice(0, 8)}`;
-  for (const e of makeEvents(warm).slice(0, 500)) void services.bus.publish('domain-events', toBinary(DomainEventSchema, e), { eventId: e.eventId });
-  await waitForRows(warm, 500, Date.now() + 60_000);
+  for (const e of makeEvents(warm, warmEvents)) void services.bus.publish('domain-events', toBinary(DomainEventSchema, e), { eventId: e.eventId });
+  await waitForRows(warm, warmEvents, Date.now() + 120_000);
+  await direct(`ten_warmdirect_${randomUUID().slice(0, 8)}`, warmEvents);
 
-  // The sink's rate: a backlog published while it is paused, drained from its resume.
-  log(`sink: publishing a backlog of ${eventsTotal} events to domain-events (sink paused) ...`);
-  await tellSink('pause');
-  const sinkTenant = `ten_sink_${randomUUID().slice(0, 8)}`;
-  const publishStart = performance.now();
-  await Promise.all(makeEvents(sinkTenant).map((e) => services.bus.publish('domain-events', toBinary(DomainEventSchema, e), { eventId: e.eventId })));
-  log(`sink: published in ${Math.round(performance.now() - publishStart)} ms; resuming the sink ...`);
-  const sinkStart = performance.now();
-  await tellSink('resume');
-  await waitForRows(sinkTenant, eventsTotal, Date.now() + 300_000);
-  const sinkMs = performance.now() - sinkStart;
+  // Measured: rounds alternating the two paths, each on the same number of events.
+  let sinkMs = 0;
+  let directMs = 0;
+  for (let round = 1; round <= rounds; round++) {
+    await quiet();
+    log(`round ${round}/${rounds}: sink draining ${eventsTotal} events ...`);
+    const roundSinkMs = await drain(`ten_sink_${round}_${randomUUID().slice(0, 8)}`, eventsTotal);
+    await quiet();
+    log(`round ${round}/${rounds}: direct, ${eventsTotal} events ...`);
+    const roundDirectMs = await direct(`ten_direct_${round}_${randomUUID().slice(0, 8)}`, eventsTotal);
+    log(`round ${round}/${rounds}: sink ${Math.round(eventsTotal / (roundSinkMs / 1000))} events/s, direct ${Math.round(eventsTotal / (roundDirectMs / 1000))} events/s`);
+    sinkMs += roundSinkMs;
+    directMs += roundDirectMs;
+  }
 
   // For comparison: publisher and sink at once (the emulator's publish path shares the two cores).
   log(`sink, publishing meanwhile: ${eventsTotal} events ...`);
@@ -124,29 +195,6 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   await Promise.all(makeEvents(concurrentTenant).map((e) => services.bus.publish('domain-events', toBinary(DomainEventSchema, e), { eventId: e.eventId })));
   await waitForRows(concurrentTenant, eventsTotal, Date.now() + 300_000);
   const concurrentMs = performance.now() - concurrentStart;
-
-  // The sink is idle now (every event it was sent is queryable): the direct path has ClickHouse as the sink had it.
-  log('direct: the same rows straight into ClickHouse ...');
-  const { eventRows, mergeRows, analyticsTables } = await import('../functions/src/adapters/clickhouse/event-rows.js');
-  const { timestampMs } = await import('@bufbuild/protobuf/wkt');
-  const directTenant = `ten_direct_${randomUUID().slice(0, 8)}`;
-  const directEvents = makeEvents(directTenant).map((e) => ({
-    eventId: e.eventId, type: e.type, tenantId: e.tenantId, aggregateId: e.aggregateId, occurredAtMs: timestampMs(e.occurredAt!),
-    traceId: e.traceId, spanId: e.spanId, payloadJson: e.payloadJson, messageId: '0',
-  }));
-  const batch = config.analyticsSink.batchRowsMax;
-  const directStart = performance.now();
-  const chunks = Array.from({ length: Math.ceil(eventsTotal / batch) }, (_, i) => directEvents.slice(i * batch, (i + 1) * batch));
-  const inFlight = 4; // the sink's flushesInFlightMax default
-  for (let i = 0; i < chunks.length; i += inFlight) {
-    await Promise.all(chunks.slice(i, i + inFlight).map(async (chunk) => {
-      const insertedAtMs = Date.now();
-      const rows = mergeRows(chunk.map((e) => eventRows(e, insertedAtMs)));
-      await Promise.all(analyticsTables.filter((t) => rows[t].length > 0).map((t) => clickhouse.insert({ table: t, values: rows[t], format: 'JSONEachRow' })));
-    }));
-  }
-  const directMs = performance.now() - directStart;
-  if ((await count(directTenant)) !== eventsTotal) throw new Error('direct insert lost rows');
 
   // Where the sink's time goes: the same backlog drained from the Pub/Sub emulator by the client's
   // streaming pull alone (same streams and flow control, acked at once, nothing written), on a
@@ -221,11 +269,13 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
 
   sink.kill('SIGTERM');
   await sinkExited;
+  directProcess.stdin!.end();
+  await directExited;
   await clickhouse.close();
   await services.telemetry.shutdown();
 
-  const sinkRowsPerSec = Math.round(eventsTotal / (sinkMs / 1000));
-  const directRowsPerSec = Math.round(eventsTotal / (directMs / 1000));
+  const sinkRowsPerSec = Math.round((rounds * eventsTotal) / (sinkMs / 1000));
+  const directRowsPerSec = Math.round((rounds * eventsTotal) / (directMs / 1000));
   const pubsubOnlyPerSec = Math.round(eventsTotal / (pubsubMs / 1000));
   const sinkConcurrentRowsPerSec = Math.round(eventsTotal / (concurrentMs / 1000));
   log(`sink ${sinkRowsPerSec} events/s, direct ${directRowsPerSec} events/s, ratio ${(sinkRowsPerSec / directRowsPerSec).toFixed(3)} (goal >= 0.5); publishing meanwhile ${sinkConcurrentRowsPerSec} events/s; the Pub/Sub emulator alone drains ${pubsubOnlyPerSec} messages/s; lag p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms; sink peak RSS ${peakRssMb} MB`);
