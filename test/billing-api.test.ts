@@ -124,18 +124,27 @@ describe('billing', () => {
     expect(numbers.sort()).toEqual(Array.from({ length: 12 }, (_, i) => `INV-${String(i + 1).padStart(6, '0')}`));
   });
 
-  it('a credit note reverses its share of revenue and tax; the PDF renders', async () => {
-    const { tenantId, owner, customer, price } = await shop();
+  it('a credit note reverses its share of revenue and tax; on a paid invoice it is the customer\'s credit, drawn on by the renewal; the PDF renders', async () => {
+    const { tenantId, owner, clock, customer, price } = await shop();
     const created = await owner.billing.createSubscription({ customerId: customer.id, items: [{ priceId: price.id, quantity: 3n }], idempotencyKey: key() });
     const invoiceId = created.invoice!.id; // 3,000 + 600 VAT, paid
-    const note = await owner.billing.createCreditNote({ invoiceId, amountMinor: 1_200n, reason: 'goodwill', idempotencyKey: key() });
+    const noteKey = key();
+    const note = await owner.billing.createCreditNote({ invoiceId, amountMinor: 1_200n, reason: 'goodwill', idempotencyKey: noteKey });
     expect(note.creditNote).toMatchObject({ amountMinor: 1_200n, taxMinor: 200n });
     expect((await balance(tenantId, 'billing_revenue')).postedDebitsMinor).toBe(1_000n);
     expect((await balance(tenantId, 'billing_tax_payable')).postedDebitsMinor).toBe(200n);
     expect((await balance(tenantId, 'billing_customer_credit')).postedCreditsMinor).toBe(1_200n);
+    // Credit on a paid invoice is the customer's: the balance shows it, and a retried call adds nothing.
+    expect((await owner.billing.createCreditNote({ invoiceId, amountMinor: 1_200n, reason: 'goodwill', idempotencyKey: noteKey })).creditNote).toMatchObject({ id: note.creditNote!.id });
+    expect((await owner.billing.getCustomerCreditBalance({ customerId: customer.id })).balances).toEqual([expect.objectContaining({ currency: 'EUR', amountMinor: 1_200n })]);
     expect(await rpcError(owner.billing.createCreditNote({ invoiceId, amountMinor: 2_401n, reason: '', idempotencyKey: key() }))).toMatchObject({ reason: 'FIELD_INVALID' });
     const { pdf } = await owner.billing.getInvoicePdf({ invoiceId });
     expect(Buffer.from(pdf.subarray(0, 5)).toString()).toBe('%PDF-');
+    // The renewal draws on it: 3,600 due, 1,200 of it from the credit, 2,400 charged; the balance is spent.
+    await owner.billing.advanceTestClock({ testClockId: clock.id, frozenTime: at('2026-02-28T10:00:00Z'), idempotencyKey: key() });
+    const { invoices } = await owner.billing.listInvoices({ subscriptionId: created.subscription!.id, pageSize: 10 });
+    expect(invoices[0]).toMatchObject({ status: InvoiceStatus.PAID, totalMinor: 3_600n, creditAppliedMinor: 1_200n, amountPaidMinor: 2_400n });
+    expect((await owner.billing.getCustomerCreditBalance({ customerId: customer.id })).balances).toEqual([]);
   });
 
   it('bad input gets a typed error and writes nothing; a live tenant cannot use test clocks', async () => {

@@ -502,6 +502,9 @@ export async function createCreditNote(
     const note: CreditNote = { id: input.creditNoteId, invoiceId: invoice.id, amountMinor: input.amountMinor, netMinor: input.amountMinor - taxMinor, taxMinor, reason: input.reason, createdAtMs: deps.clock.nowMs() };
     const entry = creditNoteEntry(note, { id: invoice.id, number: invoice.number ?? '', currency: invoice.currency }, invoice.status === 'paid');
     const plan = entry === null ? null : await planEntry(ledger, tx.ledger, lane, tenantId, entry, trace);
+    // A paid invoice's credit is owed to the customer: the stored balance the next invoices draw on
+    // grows with the ledger's customer-credit account (read here, before the first write).
+    const creditBeforeMinor = invoice.status === 'paid' ? await tx.getCustomerCredit(invoice.customerId, invoice.currency) : undefined;
     const credited: Invoice = { ...invoice, amountCreditedMinor: creditedAfter, taxCreditedMinor: taxAfter, netCreditedMinor: invoice.netCreditedMinor + note.netMinor };
     // An open invoice credited in full owes nothing: it is settled (paid, as Stripe), so that no
     // charge of nothing is attempted and no dunning starts; its subscription is active again.
@@ -511,6 +514,7 @@ export async function createCreditNote(
     const reactivate = sub && (sub.status === 'past_due' || sub.status === 'unpaid') && sub.latestInvoiceId === invoice.id;
     const active: Subscription | undefined = reactivate ? { ...sub, status: transitionSubscription(sub.status, 'active', sub.id), updatedAtMs: deps.clock.nowMs() } : undefined;
     plan?.commit();
+    if (creditBeforeMinor !== undefined) tx.setCustomerCredit(invoice.customerId, invoice.currency, creditBeforeMinor + note.amountMinor);
     tx.createCreditNote(note, trace);
     tx.setInvoice(after, trace);
     tx.createOutboxEvent(billingEvent(deps, 'billing.credit_note.created', invoice.id, note.id, { ...invoicePayload(after, deps.clock.nowMs()), creditNoteId: note.id, amountMinor: note.amountMinor.toString(), taxMinor: note.taxMinor.toString() }, trace));
