@@ -26,7 +26,7 @@ import { createInterface } from 'node:readline';
 import { toBinary } from '@bufbuild/protobuf';
 import { highVolumeStreamsMax } from '../emulators/pubsub-bridge.js';
 import { makeBenchEvents } from './sink-events.js';
-import { benchLog, runBench } from './support.js';
+import { benchLog, measureRounds, runBench } from './support.js';
 
 const log = benchLog('bench:sink');
 const eventsTotal = Number(process.env.BENCH_SINK_EVENTS ?? 60_000);
@@ -174,19 +174,13 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   await direct(`ten_warmdirect_${randomUUID().slice(0, 8)}`, warmEvents);
 
   // Measured: rounds alternating the two paths, each on the same number of events.
-  let sinkMs = 0;
-  let directMs = 0;
-  for (let round = 1; round <= rounds; round++) {
-    await quiet();
-    log(`round ${round}/${rounds}: sink draining ${eventsTotal} events ...`);
-    const roundSinkMs = await drain(`ten_sink_${round}_${randomUUID().slice(0, 8)}`, eventsTotal);
-    await quiet();
-    log(`round ${round}/${rounds}: direct, ${eventsTotal} events ...`);
-    const roundDirectMs = await direct(`ten_direct_${round}_${randomUUID().slice(0, 8)}`, eventsTotal);
-    log(`round ${round}/${rounds}: sink ${Math.round(eventsTotal / (roundSinkMs / 1000))} events/s, direct ${Math.round(eventsTotal / (roundDirectMs / 1000))} events/s`);
-    sinkMs += roundSinkMs;
-    directMs += roundDirectMs;
-  }
+  const measured = await measureRounds(log, {
+    rounds, opsPerRound: eventsTotal, beforeEach: quiet,
+    paths: {
+      sink: (label) => drain(`ten_sink_${label}_${randomUUID().slice(0, 8)}`, eventsTotal),
+      direct: (label) => direct(`ten_direct_${label}_${randomUUID().slice(0, 8)}`, eventsTotal),
+    },
+  });
 
   // For comparison: publisher and sink at once (the emulator's publish path shares the two cores).
   log(`sink, publishing meanwhile: ${eventsTotal} events ...`);
@@ -274,8 +268,7 @@ async function measureSink(clickhouseUrl: string, cleanups: (() => Promise<unkno
   await clickhouse.close();
   await services.telemetry.shutdown();
 
-  const sinkRowsPerSec = Math.round((rounds * eventsTotal) / (sinkMs / 1000));
-  const directRowsPerSec = Math.round((rounds * eventsTotal) / (directMs / 1000));
+  const { sink: sinkRowsPerSec, direct: directRowsPerSec } = measured;
   const pubsubOnlyPerSec = Math.round(eventsTotal / (pubsubMs / 1000));
   const sinkConcurrentRowsPerSec = Math.round(eventsTotal / (concurrentMs / 1000));
   log(`sink ${sinkRowsPerSec} events/s, direct ${directRowsPerSec} events/s, ratio ${(sinkRowsPerSec / directRowsPerSec).toFixed(3)} (goal >= 0.5); publishing meanwhile ${sinkConcurrentRowsPerSec} events/s; the Pub/Sub emulator alone drains ${pubsubOnlyPerSec} messages/s; lag p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms; sink peak RSS ${peakRssMb} MB`);

@@ -77,6 +77,33 @@ export async function measureInterleaved<K extends string>(
 }
 
 /**
+ * Compares paths that each drain a fixed number of operations (a backlog, a batch of requests)
+ * rather than run for a duration (`measureInterleaved`): `rounds` rounds, each running every path
+ * once in turn, `beforeEach` (e.g. waiting for a quiet machine) before every run. A path's run
+ * resolves to its elapsed ms. Logs each round; returns each path's operations per second over all
+ * its rounds.
+ */
+export async function measureRounds<K extends string>(log: (text: string) => void, options: {
+  rounds: number; opsPerRound: number; paths: Readonly<Record<K, (label: string) => Promise<number>>>; beforeEach?: () => Promise<void>;
+}): Promise<Record<K, number>> {
+  const entries = Object.entries(options.paths) as [K, (label: string) => Promise<number>][];
+  const totalMs = new Map<K, number>(entries.map(([label]) => [label, 0]));
+  const perSec = (ops: number, ms: number) => Math.round(ops / (ms / 1000));
+  for (let round = 1; round <= options.rounds; round++) {
+    const figures: string[] = [];
+    for (const [label, run] of entries) {
+      await options.beforeEach?.();
+      log(`round ${round}/${options.rounds}: ${label}, ${options.opsPerRound} ...`);
+      const ms = await run(`r${round}`);
+      totalMs.set(label, totalMs.get(label)! + ms);
+      figures.push(`${label} ${perSec(options.opsPerRound, ms)}/s`);
+    }
+    log(`round ${round}/${options.rounds}: ${figures.join(', ')}`);
+  }
+  return Object.fromEntries(entries.map(([label]) => [label, perSec(options.rounds * options.opsPerRound, totalMs.get(label)!)])) as Record<K, number>;
+}
+
+/**
  * Starts the emulators, runs the bench, prints its result as the last stdout line (one JSON
  * object), stops everything, and exits non-zero on failure.
  */

@@ -24,7 +24,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { benchConcurrency, benchLog, benchRounds, measureWorkers, runBench } from './support.js';
+import { benchConcurrency, benchLog, benchRounds, measureRounds, measureWorkers, runBench } from './support.js';
 
 const log = benchLog('bench:webhooks');
 const eventsPerRound = Number(process.env.BENCH_WEBHOOK_EVENTS ?? 3_000);
@@ -120,7 +120,7 @@ runBench('bench:webhooks', async () => {
     return at;
   };
 
-  /** A backlog published while the dispatcher is stopped, drained from its start: events per second. */
+  /** A backlog published while the dispatcher is stopped, drained from its start: the ms it took. */
   const dispatcherRound = async (label: string, events: number): Promise<number> => {
     await bridge.stop();
     const ids = Array.from({ length: events }, (_, n) => `evt_bench_${label}_${n}_${randomUUID().slice(0, 8)}`);
@@ -129,13 +129,13 @@ runBench('bench:webhooks', async () => {
     const t0 = performance.now();
     bridge = await startDispatcher();
     await Promise.all(finished);
-    const perSec = events / ((performance.now() - t0) / 1000);
+    const elapsedMs = performance.now() - t0;
     for (const id of ids) takeAnswer(id);
-    return perSec;
+    return elapsedMs;
   };
 
   const secret = newSecret();
-  /** The same number of signed POSTs with fetch, as many in flight: requests per second. */
+  /** The same number of signed POSTs with fetch, as many in flight: the ms they took. */
   const directRound = async (label: string, requests: number): Promise<number> => {
     let next = 0;
     const t0 = performance.now();
@@ -151,24 +151,18 @@ runBench('bench:webhooks', async () => {
         answeredAtMs.delete(id);
       }
     }));
-    return requests / ((performance.now() - t0) / 1000);
+    return performance.now() - t0;
   };
 
   log(`warming up: ${eventsPerRound} events through the dispatcher, ${eventsPerRound} direct POSTs (unmeasured) ...`);
   await dispatcherRound('warm', eventsPerRound);
   await directRound('warm', eventsPerRound);
   inside.postMs = inside.posts = inside.recordMs = inside.records = 0;
-  let dispatcherMs = 0;
-  let directMs = 0;
-  for (let round = 1; round <= benchRounds; round++) {
-    const d = await dispatcherRound(`r${round}`, eventsPerRound);
-    const p = await directRound(`r${round}`, eventsPerRound);
-    dispatcherMs += (eventsPerRound / d) * 1000;
-    directMs += (eventsPerRound / p) * 1000;
-    log(`round ${round}/${benchRounds}: dispatcher ${Math.round(d)} events/s, direct ${Math.round(p)} POSTs/s (${eventsPerRound} each, ${webhookDispatcherConcurrency} in flight)`);
-  }
-  const deliveriesPerSec = Math.round((benchRounds * eventsPerRound) / (dispatcherMs / 1000));
-  const directPostsPerSec = Math.round((benchRounds * eventsPerRound) / (directMs / 1000));
+  const measured = await measureRounds(log, {
+    rounds: benchRounds, opsPerRound: eventsPerRound,
+    paths: { dispatcher: (label) => dispatcherRound(label, eventsPerRound), direct: (label) => directRound(label, eventsPerRound) },
+  });
+  const { dispatcher: deliveriesPerSec, direct: directPostsPerSec } = measured;
 
   // Lag through the whole path: outbox write, relay (as the deployed trigger, the carried
   // document), Pub/Sub, dispatcher, POST; paced well below the throughput.

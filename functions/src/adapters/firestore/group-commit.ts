@@ -28,6 +28,9 @@ export interface GroupCommitOptions {
   stallMs: number;
 }
 
+/** No grouping: with no write allowed to wait, every write commits alone, at once. */
+export const commitEachAlone: GroupCommitOptions = { groupsInFlightMax: 1, writesPerGroupMax: 1, waitingWritesMax: 0, stallMs: 1 };
+
 /** Groups in flight at most, counting those sent past `groupsInFlightMax` because commits stalled. */
 export const GROUPS_IN_FLIGHT_HARD_MAX = 64;
 

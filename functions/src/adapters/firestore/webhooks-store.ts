@@ -16,7 +16,7 @@ import { Timestamp, type DocumentData, type DocumentReference, type DocumentSnap
 import type { DeliveryStatus, StoredSecret, WebhookDelivery, WebhookEndpoint } from '../../domain/webhooks/endpoint.js';
 import type { ClaimedDelivery, WebhooksStore } from '../../ports/webhooks-store.js';
 import { decodePageToken, encodePageToken } from '../../platform/pagination/page-token.js';
-import { createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
+import { commitEachAlone, createGroupCommitter, type GroupCommitOptions } from './group-commit.js';
 import { outboxDocumentFields } from './outbox-store.js';
 import { runTransactionWithRetry, type TransactionOptions } from './run-transaction.js';
 
@@ -79,7 +79,7 @@ export function createFirestoreWebhooksStore(db: Firestore, options: WebhooksSto
   // A create per delivery; under load the dispatch of many events shares one commit RPC. A group
   // that meets a delivery already recorded (a redelivered event) is retried member by member, so
   // each learns its own answer (group-commit.ts).
-  const deliveryRecords = createGroupCommitter(db, options.recordGroupCommit ?? { groupsInFlightMax: 1, writesPerGroupMax: 1, waitingWritesMax: 0, stallMs: 1 });
+  const deliveryRecords = createGroupCommitter(db, options.recordGroupCommit ?? commitEachAlone);
   const tenant = (t: string) => db.collection('tenants').doc(t);
   const endpointRef = (t: string, id: string) => tenant(t).collection('webhookEndpoints').doc(id);
   const deliveryRef = (t: string, id: string) => tenant(t).collection('webhookDeliveries').doc(id);
